@@ -1,0 +1,280 @@
+//===- EEAttrs.cpp - ee attributes: syntax and the model-config rules -----===//
+
+#include "ee/EEDialect.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+using namespace mlir;
+using namespace mlir::ee;
+
+//===----------------------------------------------------------------------===//
+// Field syntax
+//===----------------------------------------------------------------------===//
+
+FailureOr<bool> mlir::ee::parseBoolField(AsmParser &parser) {
+  if (succeeded(parser.parseOptionalKeyword("true")))
+    return true;
+  if (succeeded(parser.parseOptionalKeyword("false")))
+    return false;
+  return parser.emitError(parser.getCurrentLocation(), "expected 'true' or 'false'");
+}
+
+FailureOr<double> mlir::ee::parseF64Field(AsmParser &parser) {
+  double value;
+  if (parser.parseFloat(value))
+    return failure();
+  return value;
+}
+
+void mlir::ee::printF64Field(AsmPrinter &printer, double value) {
+  // The shortest text that reads back to the same double: plain decimals where
+  // they are short (10000.0, 0.25), exponents otherwise (1.0e-06).
+  auto roundTrips = [&](const char *text) { return std::strtod(text, nullptr) == value; };
+  char text[64];
+  if (std::isfinite(value) && std::fabs(value) < 1e15) {
+    for (int decimals = 1; decimals <= 4; ++decimals) {
+      std::snprintf(text, sizeof(text), "%.*f", decimals, value);
+      if (roundTrips(text)) {
+        printer << text;
+        return;
+      }
+    }
+  }
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(text, sizeof(text), "%.*g", precision, value);
+    if (roundTrips(text))
+      break;
+  }
+  // MLIR float literals need a '.' before any exponent: 1e-06 -> 1.0e-06.
+  std::string result(text);
+  if (result.find_first_of(".ni") == std::string::npos) {
+    size_t exponent = result.find_first_of("eE");
+    result.insert(exponent == std::string::npos ? result.size() : exponent, ".0");
+  }
+  printer << result;
+}
+
+//===----------------------------------------------------------------------===//
+// Shared rules
+//===----------------------------------------------------------------------===//
+
+LogicalResult mlir::ee::verifyExitStructure(function_ref<InFlightDiagnostic()> emitError,
+                                            bool useMLP, bool useBlock, bool preExit,
+                                            StringRef where) {
+  if (useMLP && useBlock)
+    return emitError() << where
+                       << "'use_exit_mlp' and 'use_exit_block' exclude each other";
+  if (useMLP && preExit)
+    return emitError() << where
+                       << "'use_exit_mlp' needs post-exit placement ('pre_exit' must be "
+                          "false): the MLP branches from its layer's mid-layer residual";
+  return success();
+}
+
+LogicalResult mlir::ee::verifyTemperature(function_ref<InFlightDiagnostic()> emitError,
+                                          double temperature, StringRef field) {
+  if (!(temperature > 0.0) || !std::isfinite(temperature))
+    return emitError() << "'" << field << "' must be a positive finite number, got "
+                       << temperature;
+  return success();
+}
+
+LogicalResult mlir::ee::verifyHeadLayout(function_ref<InFlightDiagnostic()> emitError,
+                                         int64_t hiddenSize, int64_t numHeads,
+                                         int64_t numKVHeads, StringRef hiddenField,
+                                         StringRef headsField, StringRef kvHeadsField) {
+  if (numHeads <= 0)
+    return emitError() << "'" << headsField << "' must be positive, got " << numHeads;
+  if (numKVHeads <= 0)
+    return emitError() << "'" << kvHeadsField << "' must be positive, got " << numKVHeads;
+  if (hiddenSize % numHeads != 0)
+    return emitError() << "'" << headsField << "' (" << numHeads << ") must divide '"
+                       << hiddenField << "' (" << hiddenSize << ")";
+  if (numHeads % numKVHeads != 0)
+    return emitError() << "'" << kvHeadsField << "' (" << numKVHeads
+                       << ") must divide '" << headsField << "' (" << numHeads << ")";
+  int64_t headDim = hiddenSize / numHeads;
+  if (headDim % 2 != 0)
+    return emitError() << "head dimension '" << hiddenField << "' / '" << headsField
+                       << "' = " << headDim << " must be even for rotary embeddings";
+  return success();
+}
+
+static LogicalResult verifyPositive(function_ref<InFlightDiagnostic()> emitError,
+                                    StringRef field, int64_t value) {
+  if (value <= 0)
+    return emitError() << "'" << field << "' must be positive, got " << value;
+  return success();
+}
+
+static LogicalResult verifyPositive(function_ref<InFlightDiagnostic()> emitError,
+                                    StringRef field, double value) {
+  if (!(value > 0.0) || !std::isfinite(value))
+    return emitError() << "'" << field << "' must be a positive finite number, got "
+                       << value;
+  return success();
+}
+
+static LogicalResult verifyWeight(function_ref<InFlightDiagnostic()> emitError,
+                                  StringRef field, double value) {
+  if (!(value >= 0.0) || !std::isfinite(value))
+    return emitError() << "'" << field << "' must be a non-negative finite number, got "
+                       << value;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// #ee.loss_weight
+//===----------------------------------------------------------------------===//
+
+LogicalResult LossWeightAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                     F64 init, F64 target, int64_t warmupIters,
+                                     WarmupStyle) {
+  if (failed(verifyWeight(emitError, "init", init)) ||
+      failed(verifyWeight(emitError, "target", target)))
+    return failure();
+  if (warmupIters < 0)
+    return emitError() << "'warmup_iters' must be non-negative, got " << warmupIters;
+  return success();
+}
+
+double LossWeightAttr::valueAt(int64_t iteration) const {
+  int64_t warmup = getWarmupIters();
+  if (warmup <= 0 || iteration >= warmup)
+    return getTarget();
+  double progress = static_cast<double>(std::max<int64_t>(iteration, 0)) / warmup;
+  double init = getInit(), target = getTarget();
+  if (getStyle() == WarmupStyle::Cosine)
+    return target + (init - target) * 0.5 * (1.0 + std::cos(M_PI * progress));
+  return init + (target - init) * progress;
+}
+
+bool LossWeightAttr::isConstant() const {
+  return getWarmupIters() == 0 || getInit() == getTarget();
+}
+
+//===----------------------------------------------------------------------===//
+// #ee.layer
+//===----------------------------------------------------------------------===//
+
+LogicalResult LayerAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                int64_t numHeads, int64_t numKVHeads, F64 eps,
+                                F64 theta) {
+  if (failed(verifyPositive(emitError, "num_heads", numHeads)) ||
+      failed(verifyPositive(emitError, "num_kv_heads", numKVHeads)))
+    return failure();
+  if (numHeads % numKVHeads != 0)
+    return emitError() << "'num_kv_heads' (" << numKVHeads << ") must divide 'num_heads' ("
+                       << numHeads << ")";
+  return failure(failed(verifyPositive(emitError, "rms_norm_eps", eps)) ||
+                 failed(verifyPositive(emitError, "rope_theta", theta)));
+}
+
+//===----------------------------------------------------------------------===//
+// #ee.early_exit
+//===----------------------------------------------------------------------===//
+
+LogicalResult EarlyExitAttr::verify(
+    function_ref<InFlightDiagnostic()> emitError, ArrayRef<int64_t> layers, bool preExit,
+    ArrayRef<F64> weights, ArrayRef<F64> initWeights, int64_t warmupIters,
+    WarmupStyle, ArrayRef<F64> temperatures, bool, bool useMLP, bool useBlock, bool) {
+  for (auto [i, layer] : llvm::enumerate(layers)) {
+    if (layer < 1)
+      return emitError() << "'early_exit.exit_layer_nums[" << i << "]' = " << layer
+                         << " is out of range: layers are numbered from 1";
+    if (i > 0 && layer == layers[i - 1])
+      return emitError() << "'early_exit.exit_layer_nums' lists layer " << layer
+                         << " twice";
+    if (i > 0 && layer < layers[i - 1])
+      return emitError() << "'early_exit.exit_layer_nums' must be strictly increasing: "
+                         << "entry " << i << " (" << layer << ") follows "
+                         << layers[i - 1];
+  }
+  auto checkLength = [&](StringRef field, size_t size) -> LogicalResult {
+    if (size != layers.size())
+      return emitError() << "'early_exit." << field << "' has " << size
+                         << " entries but 'early_exit.exit_layer_nums' has "
+                         << layers.size() << " exits";
+    return success();
+  };
+  if (failed(checkLength("exit_layer_weight", weights.size())) ||
+      failed(checkLength("exit_layer_weight_init", initWeights.size())) ||
+      failed(checkLength("exit_layer_temperature", temperatures.size())))
+    return failure();
+  for (size_t i = 0; i < layers.size(); ++i) {
+    std::string index = "[" + std::to_string(i) + "]";
+    if (failed(verifyWeight(emitError, "early_exit.exit_layer_weight" + index, weights[i])) ||
+        failed(verifyWeight(emitError, "early_exit.exit_layer_weight_init" + index,
+                            initWeights[i])) ||
+        failed(verifyTemperature(emitError, temperatures[i],
+                                 "early_exit.exit_layer_temperature" + index)))
+      return failure();
+  }
+  if (warmupIters < 0)
+    return emitError() << "'early_exit.exit_layer_weight_warmup_iters' must be "
+                          "non-negative, got "
+                       << warmupIters;
+  return verifyExitStructure(emitError, useMLP, useBlock, preExit, "early_exit: ");
+}
+
+ExitBranch EarlyExitAttr::getBranch() const {
+  if (getUseExitBlock())
+    return ExitBranch::Block;
+  return getUseExitMlp() ? ExitBranch::MLP : ExitBranch::None;
+}
+
+LossWeightAttr EarlyExitAttr::getLossWeight(int64_t exit) const {
+  return LossWeightAttr::get(getContext(), getExitLayerWeightInit()[exit],
+                             getExitLayerWeight()[exit], getExitLayerWeightWarmupIters(),
+                             getExitLayerWeightWarmupStyle());
+}
+
+//===----------------------------------------------------------------------===//
+// #ee.config
+//===----------------------------------------------------------------------===//
+
+LogicalResult ConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                 int64_t vocabSize, int64_t hiddenSize,
+                                 int64_t intermediateSize, int64_t numLayers,
+                                 int64_t numHeads, int64_t numKVHeads, int64_t maxPositions,
+                                 F64 eps, F64 theta, bool, EarlyExitAttr earlyExit) {
+  if (failed(verifyPositive(emitError, "vocab_size", vocabSize)) ||
+      failed(verifyPositive(emitError, "hidden_size", hiddenSize)) ||
+      failed(verifyPositive(emitError, "intermediate_size", intermediateSize)) ||
+      failed(verifyPositive(emitError, "num_hidden_layers", numLayers)) ||
+      failed(verifyPositive(emitError, "max_position_embeddings", maxPositions)) ||
+      failed(verifyHeadLayout(emitError, hiddenSize, numHeads, numKVHeads, "hidden_size",
+                              "num_attention_heads", "num_key_value_heads")) ||
+      failed(verifyPositive(emitError, "rms_norm_eps", eps)) ||
+      failed(verifyPositive(emitError, "rope_theta", theta)))
+    return failure();
+  if (!earlyExit)
+    return success();
+  for (auto [i, layer] : llvm::enumerate(earlyExit.getExitLayerNums()))
+    if (layer > numLayers)
+      return emitError() << "'early_exit.exit_layer_nums[" << i << "]' = " << layer
+                         << " is out of range: 'num_hidden_layers' is " << numLayers;
+  return success();
+}
+
+LayerAttr ConfigAttr::getLayer() const {
+  return LayerAttr::get(getContext(), getNumAttentionHeads(), getNumKeyValueHeads(),
+                        getRmsNormEps(), getRopeTheta());
+}
+
+#define GET_ATTRDEF_CLASSES
+#include "ee/EEAttrs.cpp.inc"
+
+void EEDialect::registerAttributes() {
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "ee/EEAttrs.cpp.inc"
+      >();
+}

@@ -1,0 +1,182 @@
+//===- EEAttrs.td - ee dialect attributes and enums --------*- tablegen -*-===//
+
+#ifndef EE_ATTRS_TD
+#define EE_ATTRS_TD
+
+include "EEDialect.td"
+include "mlir/IR/EnumAttr.td"
+
+//===----------------------------------------------------------------------===//
+// Enums
+//===----------------------------------------------------------------------===//
+
+def EE_WarmupStyle : I32EnumAttr<"WarmupStyle",
+    "how an exit's loss weight moves from its initial to its target value", [
+      I32EnumAttrCase<"Linear", 0, "linear">,
+      I32EnumAttrCase<"Cosine", 1, "cosine">]> {
+  let cppNamespace = "::mlir::ee";
+  let genSpecializedAttr = 0;
+}
+
+def EE_ExitBranch : I32EnumAttr<"ExitBranch",
+    "the layers an exit head runs before its (optional) norm and output embedding", [
+      I32EnumAttrCase<"None", 0, "none">,
+      I32EnumAttrCase<"MLP", 1, "mlp">,
+      I32EnumAttrCase<"Block", 2, "block">]> {
+  let cppNamespace = "::mlir::ee";
+  let genSpecializedAttr = 0;
+}
+
+def EE_ExitBranchAttr : EnumAttr<EE_Dialect, EE_ExitBranch, "exit_branch"> {
+  let assemblyFormat = "`<` $value `>`";
+}
+
+//===----------------------------------------------------------------------===//
+// Parameter kinds with readable syntax (`true`, `1.0e-05`, `[6, 12]`).
+//===----------------------------------------------------------------------===//
+
+class EE_BoolParam<string desc> : AttrOrTypeParameter<"bool", desc> {
+  let parser = "::mlir::ee::parseBoolField($_parser)";
+  let printer = "$_printer << ($_self ? \"true\" : \"false\")";
+}
+
+class EE_F64Param<string desc> : AttrOrTypeParameter<"::mlir::ee::F64", desc> {
+  let parser = "::mlir::ee::parseF64Field($_parser)";
+  let printer = "::mlir::ee::printF64Field($_printer, $_self)";
+}
+
+class EE_I64ListParam<string desc> : ArrayRefParameter<"int64_t", desc> {
+  let parser = "::mlir::ee::parseListField<int64_t>($_parser)";
+  let printer = "::mlir::ee::printListField($_printer, $_self)";
+}
+
+class EE_F64ListParam<string desc> : ArrayRefParameter<"::mlir::ee::F64", desc> {
+  let parser = "::mlir::ee::parseListField<::mlir::ee::F64>($_parser)";
+  let printer = "::mlir::ee::printListField($_printer, $_self)";
+}
+
+//===----------------------------------------------------------------------===//
+// Attributes
+//===----------------------------------------------------------------------===//
+
+def EE_LossWeightAttr : EE_Attr<"LossWeight", "loss_weight"> {
+  let summary = "an exit's loss weight schedule w(t)";
+  let description = [{
+    `w(t)` moves from `init` to `target` over `warmup_iters` iterations and stays
+    at `target` afterwards. `linear`: `init + (target - init) * t / warmup_iters`;
+    `cosine`: `target + (init - target) * (1 + cos(pi * t / warmup_iters)) / 2`.
+    An `init` above `target` gives a cool-down.
+
+    ```mlir
+    #ee.loss_weight<init = 0.0, target = 0.25, warmup_iters = 1000, style = cosine>
+    ```
+  }];
+  let parameters = (ins
+    EE_F64Param<"weight at iteration 0">:$init,
+    EE_F64Param<"weight from iteration warmup_iters on">:$target,
+    "int64_t":$warmup_iters,
+    EnumParameter<EE_WarmupStyle>:$style);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// w(t) at training iteration `iteration`.
+    double valueAt(int64_t iteration) const;
+    /// True when w(t) is the same at every iteration.
+    bool isConstant() const;
+  }];
+}
+
+def EE_LayerAttr : EE_Attr<"Layer", "layer"> {
+  let summary = "hyper-parameters of a decoder block";
+  let description = [{
+    Shared by every decoder layer and by exits with a whole block. The head
+    dimension is the hidden size divided by `num_heads`.
+
+    ```mlir
+    #ee.layer<num_heads = 32, num_kv_heads = 8, rms_norm_eps = 1.0e-05, rope_theta = 10000.0>
+    ```
+  }];
+  let parameters = (ins
+    "int64_t":$num_heads,
+    "int64_t":$num_kv_heads,
+    EE_F64Param<"RMSNorm epsilon">:$rms_norm_eps,
+    EE_F64Param<"rotary base">:$rope_theta);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def EE_EarlyExitAttr : EE_Attr<"EarlyExit", "early_exit"> {
+  let summary = "the `early_exit` block of a model config";
+  let description = [{
+    Mirrors the `early_exit` object of the JSON config field by field; list
+    fields hold one entry per exit. See docs/config.md for every rule.
+
+    ```mlir
+    #ee.early_exit<exit_layer_nums = [6, 12], pre_exit = false,
+      exit_layer_weight = [0.25, 0.5], exit_layer_weight_init = [0.0, 0.0],
+      exit_layer_weight_warmup_iters = 0, exit_layer_weight_warmup_style = linear,
+      exit_layer_temperature = [1.0, 1.0], use_exit_norm = true,
+      use_exit_mlp = false, use_exit_block = false,
+      untie_exit_output_weights = false>
+    ```
+  }];
+  let parameters = (ins
+    EE_I64ListParam<"1-based layers after which (or before which) exits sit">:$exit_layer_nums,
+    EE_BoolParam<"exits read their layer's input instead of its output">:$pre_exit,
+    EE_F64ListParam<"target loss weight per exit">:$exit_layer_weight,
+    EE_F64ListParam<"initial loss weight per exit">:$exit_layer_weight_init,
+    "int64_t":$exit_layer_weight_warmup_iters,
+    EnumParameter<EE_WarmupStyle>:$exit_layer_weight_warmup_style,
+    EE_F64ListParam<"temperature dividing each exit's logits in the loss">:$exit_layer_temperature,
+    EE_BoolParam<"exits apply their own RMSNorm">:$use_exit_norm,
+    EE_BoolParam<"exits run a branch MLP beside their layer's MLP">:$use_exit_mlp,
+    EE_BoolParam<"exits run a whole transformer block">:$use_exit_block,
+    EE_BoolParam<"exits have their own output embedding">:$untie_exit_output_weights);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    int64_t getNumExits() const { return getExitLayerNums().size(); }
+    ExitBranch getBranch() const;
+    LossWeightAttr getLossWeight(int64_t exit) const;
+  }];
+}
+
+def EE_ConfigAttr : EE_Attr<"Config", "config"> {
+  let summary = "a whole model config (Hugging Face Llama fields + early exits)";
+  let description = [{
+    The model configuration of docs/config.md, field names as in the JSON file.
+    Attached to a module as `ee.config`; the verifier enforces every rule of the
+    config, each diagnostic naming the offending field.
+
+    ```mlir
+    module attributes {ee.config = #ee.config<vocab_size = 256, hidden_size = 64,
+        intermediate_size = 176, num_hidden_layers = 4, num_attention_heads = 4,
+        num_key_value_heads = 2, max_position_embeddings = 256,
+        rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true,
+        early_exit = #ee.early_exit<...>>} {}
+    ```
+  }];
+  let parameters = (ins
+    "int64_t":$vocab_size,
+    "int64_t":$hidden_size,
+    "int64_t":$intermediate_size,
+    "int64_t":$num_hidden_layers,
+    "int64_t":$num_attention_heads,
+    "int64_t":$num_key_value_heads,
+    "int64_t":$max_position_embeddings,
+    EE_F64Param<"RMSNorm epsilon">:$rms_norm_eps,
+    EE_F64Param<"rotary base">:$rope_theta,
+    EE_BoolParam<"the final head uses the input embedding">:$tie_word_embeddings,
+    OptionalParameter<"EarlyExitAttr">:$early_exit);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    int64_t getHeadDim() const { return getHiddenSize() / getNumAttentionHeads(); }
+    int64_t getNumExits() const {
+      return getEarlyExit() ? getEarlyExit().getNumExits() : 0;
+    }
+    LayerAttr getLayer() const;
+  }];
+}
+
+#endif // EE_ATTRS_TD

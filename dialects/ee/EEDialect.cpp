@@ -1,0 +1,39 @@
+//===- EEDialect.cpp - ee dialect registration and module attributes ------===//
+
+#include "ee/EEDialect.h"
+#include "ee/EEOps.h"
+
+#include "mlir/IR/BuiltinOps.h"
+
+using namespace mlir;
+using namespace mlir::ee;
+
+#include "ee/EEDialect.cpp.inc"
+#include "ee/EEEnums.cpp.inc"
+
+void EEDialect::initialize() {
+  registerAttributes();
+  addOperations<
+#define GET_OP_LIST
+#include "ee/EEOps.cpp.inc"
+      >();
+}
+
+LogicalResult EEDialect::verifyOperationAttribute(Operation *op, NamedAttribute attr) {
+  if (attr.getName() != getConfigAttrName())
+    return op->emitError() << "unknown ee dialect attribute '" << attr.getName().getValue()
+                           << "'";
+  if (!isa<ModuleOp>(op))
+    return op->emitError() << "'" << getConfigAttrName()
+                           << "' must be attached to a builtin.module";
+  if (!isa<ConfigAttr>(attr.getValue()))
+    return op->emitError() << "'" << getConfigAttrName() << "' must be an #ee.config";
+  return success();
+}
+
+Operation *EEDialect::materializeConstant(OpBuilder &builder, Attribute value, Type type,
+                                          Location loc) {
+  if (auto typed = dyn_cast<TypedAttr>(value); typed && typed.getType() == type)
+    return arith::ConstantOp::create(builder, loc, type, typed);
+  return nullptr;
+}

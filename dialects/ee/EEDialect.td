@@ -1,0 +1,56 @@
+//===- EEDialect.td - the early-exit transformer dialect ---*- tablegen -*-===//
+
+#ifndef EE_DIALECT_TD
+#define EE_DIALECT_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/AttrTypeBase.td"
+
+def EE_Dialect : Dialect {
+  let name = "ee";
+  let cppNamespace = "::mlir::ee";
+  let summary = "Early-exit decoder-only transformers: model-level and primitive ops";
+  let description = [{
+    The `ee` dialect describes a Llama-style decoder-only transformer with early
+    exits (the EE-LLM model family) at two levels:
+
+    * **Model level**: `ee.embedding`, `ee.decoder_layer`, `ee.exit`,
+      `ee.final_head` and `ee.exit_loss` name whole architectural pieces. They
+      refer to their weights by the checkpoint names of `ee.parameter`
+      declarations, so an imported model reads like its config.
+    * **Primitive level**: the ops the model-level ops expand into
+      (`ee.rms_norm`, `ee.linear`, `ee.rotary`, `ee.attention`, `ee.swiglu`,
+      `ee.add`, `ee.embedding_lookup`, `ee.logits`, `ee.cross_entropy`,
+      `ee.exit_confidence`, `ee.loss_weight`). Weights are SSA values produced by
+      `ee.get_parameter`. Each primitive maps onto one runtime kernel.
+
+    A module holding an `ee` model carries its configuration as the discardable
+    attribute `ee.config` (a `#ee.config`), verified against every rule of the
+    model config (see docs/config.md).
+
+    Activations are ranked f32 tensors `[batch, seq, features]` with dynamic batch
+    and sequence sizes; model dimensions are static.
+  }];
+  let useDefaultAttributePrinterParser = 1;
+  let hasOperationAttrVerify = 1;
+  let hasConstantMaterializer = 1;
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+  let extraClassDeclaration = [{
+    void registerAttributes();
+
+    /// Name of the module attribute holding the model's `#ee.config`.
+    static constexpr ::llvm::StringLiteral getConfigAttrName() {
+      return ::llvm::StringLiteral("ee.config");
+    }
+  }];
+}
+
+class EE_Op<string mnemonic, list<Trait> traits = []>
+    : Op<EE_Dialect, mnemonic, traits>;
+
+class EE_Attr<string name, string attrMnemonic, list<Trait> traits = []>
+    : AttrDef<EE_Dialect, name, traits> {
+  let mnemonic = attrMnemonic;
+}
+
+#endif // EE_DIALECT_TD

@@ -1,0 +1,414 @@
+//===- EEOps.cpp - ee op verifiers, folds and canonicalizations -----------===//
+
+#include "ee/EEOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/PatternMatch.h"
+
+using namespace mlir;
+using namespace mlir::ee;
+
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+static std::string formatShape(ArrayRef<int64_t> shape) {
+  std::string text = "[";
+  llvm::raw_string_ostream os(text);
+  llvm::interleaveComma(shape, os, [&](int64_t dim) {
+    if (ShapedType::isDynamic(dim))
+      os << '?';
+    else
+      os << dim;
+  });
+  os << ']';
+  return text;
+}
+
+static int64_t features(Value activation) {
+  return cast<RankedTensorType>(activation.getType()).getShape().back();
+}
+
+/// Batch and sequence dimensions of two [batch, seq, ...] tensors must agree
+/// where both are static.
+static LogicalResult verifyTokenDims(Operation *op, Value a, StringRef aName, Value b,
+                                     StringRef bName) {
+  ArrayRef<int64_t> aShape = cast<RankedTensorType>(a.getType()).getShape();
+  ArrayRef<int64_t> bShape = cast<RankedTensorType>(b.getType()).getShape();
+  for (int dim = 0; dim < 2; ++dim)
+    if (!ShapedType::isDynamic(aShape[dim]) && !ShapedType::isDynamic(bShape[dim]) &&
+        aShape[dim] != bShape[dim])
+      return op->emitOpError() << (dim == 0 ? "batch" : "sequence") << " size of "
+                               << aName << " (" << aShape[dim] << ") differs from "
+                               << bName << " (" << bShape[dim] << ")";
+  return success();
+}
+
+static LogicalResult verifyFeatures(Operation *op, StringRef what, int64_t actual,
+                                    StringRef expectedWhat, int64_t expected) {
+  if (actual != expected)
+    return op->emitOpError() << what << " (" << actual << ") must equal " << expectedWhat
+                             << " (" << expected << ")";
+  return success();
+}
+
+static LogicalResult verifyPositiveAttr(Operation *op, StringRef name, double value) {
+  if (!(value > 0.0) || !std::isfinite(value))
+    return op->emitOpError() << "'" << name << "' must be a positive finite number, got "
+                             << value;
+  return success();
+}
+
+/// A matrix-vector projection: `input [.., in]`, `weight [out, in]`, `result [.., out]`.
+static LogicalResult verifyProjection(Operation *op, Value input, Value weight,
+                                      Value result) {
+  ArrayRef<int64_t> w = cast<RankedTensorType>(weight.getType()).getShape();
+  if (failed(verifyTokenDims(op, input, "the input", result, "the result")) ||
+      failed(verifyFeatures(op, "weight columns", w[1], "input features",
+                            features(input))) ||
+      failed(verifyFeatures(op, "result features", features(result), "weight rows",
+                            w[0])))
+    return failure();
+  return success();
+}
+
+namespace {
+/// Looks up parameters named by model-level ops and checks their shapes.
+class ParameterChecker {
+public:
+  ParameterChecker(Operation *op, SymbolTableCollection &tables) : op(op), tables(tables) {}
+
+  /// Fails unless `name` is an `ee.parameter` of exactly `shape` (a `kDynamic`
+  /// entry accepts any size and is set to the size found).
+  LogicalResult expect(StringRef name, MutableArrayRef<int64_t> shape) {
+    auto param = tables.lookupNearestSymbolFrom<ParameterOp>(
+        op, StringAttr::get(op->getContext(), name));
+    if (!param)
+      return op->emitOpError() << "needs the parameter '@" << name
+                               << "', which is not declared by an ee.parameter";
+    ArrayRef<int64_t> found = param.getTensorType().getShape();
+    bool matches = found.size() == shape.size();
+    for (size_t i = 0; matches && i < shape.size(); ++i)
+      matches = ShapedType::isDynamic(shape[i]) || shape[i] == found[i];
+    if (!matches)
+      return op->emitOpError() << "parameter '@" << name << "' has shape "
+                               << formatShape(found) << " but " << formatShape(shape)
+                               << " is needed";
+    llvm::copy(found, shape.begin());
+    return success();
+  }
+
+  LogicalResult expectVector(StringRef name, int64_t size) {
+    SmallVector<int64_t> shape{size};
+    return expect(name, shape);
+  }
+
+  LogicalResult expectMatrix(StringRef name, int64_t rows, int64_t cols) {
+    SmallVector<int64_t> shape{rows, cols};
+    return expect(name, shape);
+  }
+
+  /// The SwiGLU MLP `<prefix>.{gate,up,down}_proj.weight` of any intermediate size.
+  LogicalResult expectMLP(StringRef prefix, int64_t hidden) {
+    SmallVector<int64_t> gate{ShapedType::kDynamic, hidden};
+    if (failed(expect((prefix + ".gate_proj.weight").str(), gate)))
+      return failure();
+    int64_t intermediate = gate[0];
+    return failure(failed(expectMatrix((prefix + ".up_proj.weight").str(), intermediate,
+                                       hidden)) ||
+                   failed(expectMatrix((prefix + ".down_proj.weight").str(), hidden,
+                                       intermediate)));
+  }
+
+  /// The weights of a whole decoder block under `prefix`.
+  LogicalResult expectBlock(StringRef prefix, int64_t hidden, LayerAttr layer) {
+    auto emitError = [&] { return op->emitOpError(); };
+    if (failed(verifyHeadLayout(emitError, hidden, layer.getNumHeads(),
+                                layer.getNumKvHeads(), "hidden size", "num_heads",
+                                "num_kv_heads")))
+      return failure();
+    int64_t headDim = hidden / layer.getNumHeads();
+    int64_t kvFeatures = layer.getNumKvHeads() * headDim;
+    auto name = [&](StringRef suffix) { return (prefix + "." + suffix).str(); };
+    return failure(
+        failed(expectVector(name("input_layernorm.weight"), hidden)) ||
+        failed(expectMatrix(name("self_attn.q_proj.weight"), hidden, hidden)) ||
+        failed(expectMatrix(name("self_attn.k_proj.weight"), kvFeatures, hidden)) ||
+        failed(expectMatrix(name("self_attn.v_proj.weight"), kvFeatures, hidden)) ||
+        failed(expectMatrix(name("self_attn.o_proj.weight"), hidden, hidden)) ||
+        failed(expectVector(name("post_attention_layernorm.weight"), hidden)) ||
+        failed(expectMLP(name("mlp"), hidden)));
+  }
+
+private:
+  Operation *op;
+  SymbolTableCollection &tables;
+};
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Custom directives
+//===----------------------------------------------------------------------===//
+
+static ParseResult parseExitBranch(OpAsmParser &parser, ExitBranchAttr &branch) {
+  StringRef keyword;
+  SMLoc loc = parser.getCurrentLocation();
+  if (parser.parseKeyword(&keyword))
+    return failure();
+  std::optional<ExitBranch> value = symbolizeExitBranch(keyword);
+  if (!value)
+    return parser.emitError(loc) << "unknown exit branch '" << keyword
+                                 << "', expected none, mlp or block";
+  branch = ExitBranchAttr::get(parser.getContext(), *value);
+  return success();
+}
+
+static void printExitBranch(OpAsmPrinter &printer, Operation *, ExitBranchAttr branch) {
+  printer << stringifyExitBranch(branch.getValue());
+}
+
+//===----------------------------------------------------------------------===//
+// Parameters
+//===----------------------------------------------------------------------===//
+
+LogicalResult ParameterOp::verify() {
+  if (!getTensorType().getElementType().isF32())
+    return emitOpError() << "parameter '@" << getSymName()
+                         << "' must be an f32 tensor, got " << getType();
+  return success();
+}
+
+LogicalResult GetParameterOp::verifySymbolUses(SymbolTableCollection &tables) {
+  auto param = tables.lookupNearestSymbolFrom<ParameterOp>(*this, getNameAttr());
+  if (!param)
+    return emitOpError() << "'@" << getName() << "' does not name an ee.parameter";
+  if (param.getType() != getType())
+    return emitOpError() << "result type " << getType() << " differs from the type "
+                         << param.getType() << " of '@" << getName() << "'";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Model-level ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult EmbeddingOp::verifySymbolUses(SymbolTableCollection &tables) {
+  if (failed(verifyTokenDims(*this, getIds(), "the ids", getResult(), "the result")))
+    return failure();
+  return ParameterChecker(*this, tables)
+      .expectMatrix(getTable(), ShapedType::kDynamic, features(getResult()));
+}
+
+LogicalResult DecoderLayerOp::verifySymbolUses(SymbolTableCollection &tables) {
+  if (failed(verifyTokenDims(*this, getInput(), "the input", getPositions(),
+                             "the positions")))
+    return failure();
+  return ParameterChecker(*this, tables)
+      .expectBlock(getPrefix(), features(getInput()), getLayer());
+}
+
+LogicalResult ExitOp::verify() {
+  auto emitError = [&] { return emitOpError(); };
+  ExitBranch branch = getBranch();
+  if (failed(verifyExitStructure(emitError, branch == ExitBranch::MLP,
+                                 branch == ExitBranch::Block, getPreExit(), "")) ||
+      failed(verifyTemperature(emitError, getTemperature().convertToDouble(),
+                               "temperature")) ||
+      failed(verifyTokenDims(*this, getInput(), "the input", getLogits(), "the logits")))
+    return failure();
+  if (branch == ExitBranch::Block && !getPositions())
+    return emitOpError() << "a block exit needs the token positions (rotary embedding)";
+  if (getPositions() &&
+      failed(verifyTokenDims(*this, getInput(), "the input", getPositions(),
+                             "the positions")))
+    return failure();
+  return success();
+}
+
+LogicalResult ExitOp::verifySymbolUses(SymbolTableCollection &tables) {
+  ParameterChecker params(*this, tables);
+  int64_t hidden = features(getInput());
+  std::string prefix = getWeightPrefix();
+  switch (getBranch()) {
+  case ExitBranch::None:
+    break;
+  case ExitBranch::MLP:
+    // The branch MLP shares its layer's post-attention norm.
+    if (failed(params.expectVector("model.layers." + std::to_string(getLayer() - 1) +
+                                       ".post_attention_layernorm.weight",
+                                   hidden)) ||
+        failed(params.expectMLP(prefix + ".mlp", hidden)))
+      return failure();
+    break;
+  case ExitBranch::Block:
+    if (failed(params.expectBlock(prefix + ".block", hidden, getLayerSpec())))
+      return failure();
+    break;
+  }
+  if (getNorm() && failed(params.expectVector(prefix + ".norm.weight", hidden)))
+    return failure();
+  return params.expectMatrix(getOutput(), features(getLogits()), hidden);
+}
+
+LogicalResult FinalHeadOp::verify() {
+  if (failed(verifyPositiveAttr(*this, "eps", getRmsNormEps().convertToDouble())))
+    return failure();
+  return verifyTokenDims(*this, getInput(), "the input", getLogits(), "the logits");
+}
+
+LogicalResult FinalHeadOp::verifySymbolUses(SymbolTableCollection &tables) {
+  ParameterChecker params(*this, tables);
+  int64_t hidden = features(getInput());
+  return failure(failed(params.expectVector(getNorm(), hidden)) ||
+                 failed(params.expectMatrix(getOutput(), features(getLogits()), hidden)));
+}
+
+LogicalResult ExitLossOp::verify() {
+  auto emitError = [&] { return emitOpError(); };
+  if (failed(verifyTemperature(emitError, getTemperature().convertToDouble(),
+                               "temperature")) ||
+      failed(verifyTokenDims(*this, getLogits(), "the logits", getLabels(), "the labels")))
+    return failure();
+  if (auto exit = getLogits().getDefiningOp<ExitOp>()) {
+    if (exit.getTemperature() != getTemperature())
+      return emitOpError() << "temperature " << getTemperature().convertToDouble()
+                           << " differs from that of exit " << exit.getIndex() << " ("
+                           << exit.getTemperature().convertToDouble() << ")";
+    if (exit.getLossWeight() != getLossWeight())
+      return emitOpError() << "loss weight " << getLossWeight()
+                           << " differs from that of exit " << exit.getIndex() << " ("
+                           << exit.getLossWeight() << ")";
+  }
+  return success();
+}
+
+namespace {
+/// An exit whose loss weight is zero at every iteration adds nothing.
+struct FoldZeroWeightExitLoss : OpRewritePattern<ExitLossOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ExitLossOp op, PatternRewriter &rewriter) const override {
+    LossWeightAttr weight = op.getLossWeight();
+    if (!weight.isConstant() || weight.getTarget() != 0.0)
+      return failure();
+    rewriter.replaceOpWithNewOp<arith::ConstantOp>(op, rewriter.getF32FloatAttr(0.0f));
+    return success();
+  }
+};
+} // namespace
+
+void ExitLossOp::getCanonicalizationPatterns(RewritePatternSet &patterns,
+                                             MLIRContext *context) {
+  patterns.add<FoldZeroWeightExitLoss>(context);
+}
+
+//===----------------------------------------------------------------------===//
+// Primitive ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult EmbeddingLookupOp::verify() {
+  if (failed(verifyTokenDims(*this, getIds(), "the ids", getResult(), "the result")))
+    return failure();
+  return verifyFeatures(*this, "result features", features(getResult()),
+                        "embedding columns", getTable().getType().getShape()[1]);
+}
+
+LogicalResult RMSNormOp::verify() {
+  if (failed(verifyPositiveAttr(*this, "eps", getEps().convertToDouble())))
+    return failure();
+  return verifyFeatures(*this, "weight size", getWeight().getType().getShape()[0],
+                        "input features", features(getInput()));
+}
+
+LogicalResult LinearOp::verify() {
+  return verifyProjection(*this, getInput(), getWeight(), getResult());
+}
+
+LogicalResult LogitsOp::verify() {
+  return verifyProjection(*this, getInput(), getWeight(), getResult());
+}
+
+LogicalResult RotaryOp::verify() {
+  if (failed(verifyPositiveAttr(*this, "theta", getTheta().convertToDouble())) ||
+      failed(verifyTokenDims(*this, getInput(), "the input", getPositions(),
+                             "the positions")))
+    return failure();
+  int64_t width = features(getInput()), heads = getNumHeads();
+  if (width % heads != 0)
+    return emitOpError() << "'num_heads' (" << heads << ") must divide the input features ("
+                         << width << ")";
+  if ((width / heads) % 2 != 0)
+    return emitOpError() << "head dimension " << width / heads
+                         << " must be even for rotary embeddings";
+  return success();
+}
+
+LogicalResult AttentionOp::verify() {
+  int64_t heads = getNumHeads(), kvHeads = getNumKvHeads();
+  int64_t width = features(getQuery());
+  if (width % heads != 0)
+    return emitOpError() << "'num_heads' (" << heads << ") must divide the query features ("
+                         << width << ")";
+  if (heads % kvHeads != 0)
+    return emitOpError() << "'num_kv_heads' (" << kvHeads << ") must divide 'num_heads' ("
+                         << heads << ")";
+  int64_t kvWidth = kvHeads * (width / heads);
+  if (failed(verifyFeatures(*this, "key features", features(getKey()),
+                            "'num_kv_heads' x head dimension", kvWidth)) ||
+      failed(verifyFeatures(*this, "value features", features(getValue()),
+                            "'num_kv_heads' x head dimension", kvWidth)) ||
+      failed(verifyTokenDims(*this, getQuery(), "the query", getKey(), "the key")) ||
+      failed(verifyTokenDims(*this, getQuery(), "the query", getValue(), "the value")))
+    return failure();
+  if (getOutput().getType() != getQuery().getType())
+    return emitOpError() << "result type " << getOutput().getType()
+                         << " must equal the query type " << getQuery().getType();
+
+  bool hasCache = static_cast<bool>(getKCache());
+  if (hasCache != static_cast<bool>(getVCache()))
+    return emitOpError() << "a KV cache needs both the key and the value cache";
+  if (hasCache != static_cast<bool>(getPositions()))
+    return emitOpError() << (hasCache ? "a KV cache needs the positions of the new tokens"
+                                      : "'positions' are only used with a KV cache");
+  if (!hasCache) {
+    if (!getUpdatedCache().empty())
+      return emitOpError() << "returns updated caches but has no KV cache";
+    return success();
+  }
+  if (getUpdatedCache().size() != 2)
+    return emitOpError() << "with a KV cache, returns the output and the updated key and "
+                            "value caches";
+  for (auto [cache, name] : {std::pair{getKCache(), "key cache"},
+                             std::pair{getVCache(), "value cache"}})
+    if (failed(verifyFeatures(*this, std::string(name) + " features", features(cache),
+                              "'num_kv_heads' x head dimension", kvWidth)))
+      return failure();
+  if (getKCache().getType() != getVCache().getType())
+    return emitOpError() << "key and value caches must have the same type";
+  for (Value updated : getUpdatedCache())
+    if (updated.getType() != getKCache().getType())
+      return emitOpError() << "updated caches must have the type of the caches";
+  return verifyTokenDims(*this, getQuery(), "the query", getPositions(), "the positions");
+}
+
+LogicalResult CrossEntropyOp::verify() {
+  if (failed(verifyPositiveAttr(*this, "temperature", getTemperature().convertToDouble())))
+    return failure();
+  return verifyTokenDims(*this, getLogits(), "the logits", getLabels(), "the labels");
+}
+
+LogicalResult ExitConfidenceOp::verify() {
+  return verifyTokenDims(*this, getLogits(), "the logits", getConfidence(),
+                         "the confidence");
+}
+
+OpFoldResult LossWeightOp::fold(FoldAdaptor) {
+  LossWeightAttr schedule = getSchedule();
+  if (!schedule.isConstant())
+    return {};
+  return FloatAttr::get(getType(), schedule.getTarget());
+}
+
+#define GET_OP_CLASSES
+#include "ee/EEOps.cpp.inc"

@@ -1,0 +1,408 @@
+//===- EEOps.td - ee dialect operations --------------------*- tablegen -*-===//
+
+#ifndef EE_OPS_TD
+#define EE_OPS_TD
+
+include "EEDialect.td"
+include "EEAttrs.td"
+include "mlir/IR/SymbolInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/IR/BuiltinAttributeInterfaces.td"
+
+// Activations: [batch, seq, features], dynamic batch/seq, static features.
+def EE_Activation : TensorRankOf<[F32], [3]>;
+// Token ids, labels and positions: [batch, seq].
+def EE_TokenTensor : TensorRankOf<[I32], [2]>;
+def EE_Vector : TensorRankOf<[F32], [1]>;
+def EE_Matrix : TensorRankOf<[F32], [2]>;
+
+//===----------------------------------------------------------------------===//
+// Parameters
+//===----------------------------------------------------------------------===//
+
+def EE_ParameterOp : EE_Op<"parameter", [Symbol]> {
+  let summary = "declares a model weight by its checkpoint tensor name";
+  let description = [{
+    A trainable tensor of the model. The symbol name is the tensor's name in a
+    Hugging Face style safetensors checkpoint (docs/config.md), so a compiled
+    program and a checkpoint meet by name.
+
+    ```mlir
+    ee.parameter @model.layers.0.self_attn.q_proj.weight : tensor<64x64xf32>
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name, TypeAttrOf<AnyStaticShapeTensor>:$type);
+  let assemblyFormat = "$sym_name `:` $type attr-dict";
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    RankedTensorType getTensorType() {
+      return ::llvm::cast<RankedTensorType>(getType());
+    }
+  }];
+}
+
+def EE_GetParameterOp : EE_Op<"get_parameter",
+    [Pure, DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "the value of a declared parameter";
+  let description = [{
+    ```mlir
+    %w = ee.get_parameter @model.norm.weight : tensor<64xf32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$name);
+  let results = (outs AnyStaticShapeTensor:$result);
+  let assemblyFormat = "$name attr-dict `:` type($result)";
+}
+
+//===----------------------------------------------------------------------===//
+// Model-level ops
+//===----------------------------------------------------------------------===//
+
+class EE_ModelOp<string mnemonic, list<Trait> traits = []>
+    : EE_Op<mnemonic, !listconcat(traits,
+        [Pure, DeclareOpInterfaceMethods<SymbolUserOpInterface>])>;
+
+def EE_EmbeddingOp : EE_ModelOp<"embedding"> {
+  let summary = "token embedding (model level)";
+  let description = [{
+    Looks the token ids up in the embedding table `table` (`[vocab, hidden]`).
+    Expands into `ee.embedding_lookup`.
+
+    ```mlir
+    %h = ee.embedding %ids table(@model.embed_tokens.weight)
+        : tensor<?x?xi32> -> tensor<?x?x64xf32>
+    ```
+  }];
+  let arguments = (ins EE_TokenTensor:$ids, FlatSymbolRefAttr:$table);
+  let results = (outs EE_Activation:$result);
+  let assemblyFormat = [{
+    $ids `table` `(` $table `)` attr-dict `:` type($ids) `->` type($result)
+  }];
+}
+
+def EE_DecoderLayerOp : EE_ModelOp<"decoder_layer",
+    [AllTypesMatch<["input", "output", "residual"]>]> {
+  let summary = "one Llama decoder layer (model level)";
+  let description = [{
+    `residual = x + Attn(RMSNorm_in(x))`, `output = residual + MLP(RMSNorm_post(residual))`
+    with causal grouped-query attention, rotary positions and a SwiGLU MLP. The
+    weights are the parameters named `<prefix>.input_layernorm.weight`,
+    `<prefix>.self_attn.{q,k,v,o}_proj.weight`,
+    `<prefix>.post_attention_layernorm.weight` and `<prefix>.mlp.{gate,up,down}_proj.weight`.
+    The mid-layer `residual` is what an MLP exit branches from.
+
+    ```mlir
+    %y, %h = ee.decoder_layer %x, %pos weights("model.layers.0")
+        #ee.layer<num_heads = 4, num_kv_heads = 2, rms_norm_eps = 1.0e-05, rope_theta = 10000.0>
+        : tensor<?x?x64xf32>, tensor<?x?xi32>
+    ```
+  }];
+  let arguments = (ins EE_Activation:$input, EE_TokenTensor:$positions,
+                       StrAttr:$prefix, EE_LayerAttr:$layer);
+  let results = (outs EE_Activation:$output, EE_Activation:$residual);
+  let assemblyFormat = [{
+    $input `,` $positions `weights` `(` $prefix `)` $layer attr-dict
+    `:` type($input) `,` type($positions)
+  }];
+}
+
+def EE_ExitOp : EE_ModelOp<"exit"> {
+  let summary = "an early-exit head (model level)";
+  let description = [{
+    Exit number `index` (0-based) sits at 1-based layer `layer`; with `pre_exit`
+    it reads that layer's input, otherwise its output. On its input `z`:
+
+    * `branch block`: `z = Block_exit(z)` with the weights `exits.<index>.block.*`
+      (needs `positions`);
+    * `branch mlp`: the input is the layer's mid-layer residual `h` and
+      `z = h + MLP_exit(RMSNorm_post(h))` with the layer's own
+      `post_attention_layernorm` and the weights `exits.<index>.mlp.*`;
+    * `norm`: `z = RMSNorm_exit(z)` with `exits.<index>.norm.weight`;
+    * logits `= z W^T` with `W` the parameter `output` (the input embedding, or
+      `exits.<index>.lm_head.weight` when untied).
+
+    `temperature` and `loss_weight` are the exit's training-objective terms, read
+    by `ee.exit_loss`.
+
+    ```mlir
+    %l0 = ee.exit %y1 exit 0 layer 2 branch none norm output(@model.embed_tokens.weight)
+        temperature 1.0 weight #ee.loss_weight<init = 0.0, target = 0.25, warmup_iters = 0, style = linear>
+        #ee.layer<num_heads = 4, num_kv_heads = 2, rms_norm_eps = 1.0e-05, rope_theta = 10000.0>
+        : tensor<?x?x64xf32> -> tensor<?x?x256xf32>
+    ```
+  }];
+  let arguments = (ins
+    EE_Activation:$input,
+    Optional<EE_TokenTensor>:$positions,
+    ConfinedAttr<I64Attr, [IntNonNegative]>:$index,
+    ConfinedAttr<I64Attr, [IntPositive]>:$layer,
+    UnitAttr:$pre_exit,
+    EE_ExitBranchAttr:$branch,
+    UnitAttr:$norm,
+    FlatSymbolRefAttr:$output,
+    F64Attr:$temperature,
+    EE_LossWeightAttr:$loss_weight,
+    EE_LayerAttr:$layer_spec);
+  let results = (outs EE_Activation:$logits);
+  let assemblyFormat = [{
+    $input (`,` $positions^)? `exit` $index `layer` $layer (`pre_exit` $pre_exit^)?
+    `branch` custom<ExitBranch>($branch) (`norm` $norm^)? `output` `(` $output `)`
+    `temperature` $temperature `weight` $loss_weight $layer_spec attr-dict
+    `:` type($input) (`,` type($positions)^)? `->` type($logits)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// Checkpoint-name prefix of this exit's own weights: `exits.<index>`.
+    std::string getWeightPrefix() { return "exits." + std::to_string(getIndex()); }
+  }];
+}
+
+def EE_FinalHeadOp : EE_ModelOp<"final_head"> {
+  let summary = "the final norm and output embedding (model level)";
+  let description = [{
+    `logits = RMSNorm(y) W^T` with the norm weight `norm` and output matrix `output`
+    (`lm_head.weight`, or the input embedding when tied).
+
+    ```mlir
+    %logits = ee.final_head %y norm(@model.norm.weight) output(@lm_head.weight) eps 1.0e-05
+        : tensor<?x?x64xf32> -> tensor<?x?x256xf32>
+    ```
+  }];
+  let arguments = (ins EE_Activation:$input, FlatSymbolRefAttr:$norm,
+                       FlatSymbolRefAttr:$output, F64Attr:$rms_norm_eps);
+  let results = (outs EE_Activation:$logits);
+  let assemblyFormat = [{
+    $input `norm` `(` $norm `)` `output` `(` $output `)` `eps` $rms_norm_eps attr-dict
+    `:` type($input) `->` type($logits)
+  }];
+  let hasVerifier = 1;
+}
+
+def EE_ExitLossOp : EE_Op<"exit_loss", [Pure]> {
+  let summary = "an exit's weighted term of the training objective (model level)";
+  let description = [{
+    `w(iteration) * CE(logits / temperature, labels)`, the mean cross-entropy over
+    all tokens scaled by the exit's loss-weight schedule. When `logits` come from an
+    `ee.exit`, `temperature` and `loss_weight` must be that exit's.
+
+    ```mlir
+    %t = ee.exit_loss %l0, %labels, %iter temperature 1.0
+        weight #ee.loss_weight<init = 0.0, target = 0.25, warmup_iters = 0, style = linear>
+        : tensor<?x?x256xf32>, tensor<?x?xi32>
+    ```
+  }];
+  let arguments = (ins EE_Activation:$logits, EE_TokenTensor:$labels, I64:$iteration,
+                       F64Attr:$temperature, EE_LossWeightAttr:$loss_weight);
+  let results = (outs F32:$loss);
+  let assemblyFormat = [{
+    $logits `,` $labels `,` $iteration `temperature` $temperature `weight` $loss_weight
+    attr-dict `:` type($logits) `,` type($labels)
+  }];
+  let hasVerifier = 1;
+  let hasCanonicalizer = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Primitive ops: one runtime kernel each.
+//===----------------------------------------------------------------------===//
+
+def EE_EmbeddingLookupOp : EE_Op<"embedding_lookup", [Pure]> {
+  let summary = "gathers rows of an embedding table";
+  let description = [{
+    `result[b, s, :] = table[ids[b, s], :]`.
+
+    ```mlir
+    %h = ee.embedding_lookup %table, %ids
+        : tensor<256x64xf32>, tensor<?x?xi32> -> tensor<?x?x64xf32>
+    ```
+  }];
+  let arguments = (ins EE_Matrix:$table, EE_TokenTensor:$ids);
+  let results = (outs EE_Activation:$result);
+  let assemblyFormat = [{
+    $table `,` $ids attr-dict `:` type($table) `,` type($ids) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def EE_RMSNormOp : EE_Op<"rms_norm", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "root-mean-square normalisation over the feature dimension";
+  let description = [{
+    `result = x / sqrt(mean(x^2) + eps) * weight`.
+
+    ```mlir
+    %n = ee.rms_norm %x, %w eps 1.0e-05 : tensor<?x?x64xf32>, tensor<64xf32>
+    ```
+  }];
+  let arguments = (ins EE_Activation:$input, EE_Vector:$weight, F64Attr:$eps);
+  let results = (outs EE_Activation:$result);
+  let assemblyFormat = [{
+    $input `,` $weight `eps` $eps attr-dict `:` type($input) `,` type($weight)
+  }];
+  let hasVerifier = 1;
+}
+
+def EE_LinearOp : EE_Op<"linear", [Pure]> {
+  let summary = "a bias-free linear map `x W^T` with `W` stored `[out, in]`";
+  let description = [{
+    ```mlir
+    %q = ee.linear %x, %wq : tensor<?x?x64xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
+    ```
+  }];
+  let arguments = (ins EE_Activation:$input, EE_Matrix:$weight);
+  let results = (outs EE_Activation:$result);
+  let assemblyFormat = [{
+    $input `,` $weight attr-dict `:` type($input) `,` type($weight) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def EE_RotaryOp : EE_Op<"rotary", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "rotary position embedding (Hugging Face rotate_half convention)";
+  let description = [{
+    The features are `num_heads` heads of even size `d`; each head's first and
+    second halves are rotated as pairs `(x[i], x[i + d/2])` by the angle
+    `position * theta^(-2i/d)`.
+
+    ```mlir
+    %r = ee.rotary %q, %pos heads 4 theta 10000.0 : tensor<?x?x64xf32>, tensor<?x?xi32>
+    ```
+  }];
+  let arguments = (ins EE_Activation:$input, EE_TokenTensor:$positions,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_heads, F64Attr:$theta);
+  let results = (outs EE_Activation:$result);
+  let assemblyFormat = [{
+    $input `,` $positions `heads` $num_heads `theta` $theta attr-dict
+    `:` type($input) `,` type($positions)
+  }];
+  let hasVerifier = 1;
+}
+
+def EE_AttentionOp : EE_Op<"attention", [Pure, AttrSizedOperandSegments]> {
+  let summary = "causal grouped-query scaled dot-product attention";
+  let description = [{
+    `q` holds `num_heads` heads, `k` and `v` hold `num_kv_heads` heads of the same
+    size `d`; query head `h` uses key/value head `h / (num_heads / num_kv_heads)`.
+    Scores are scaled by `1/sqrt(d)`; a query attends to keys at its own position
+    and before.
+
+    Without a cache the keys are those of the same sequence. With `cache`, the new
+    keys/values are written into `k_cache`/`v_cache` (`[batch, max_positions,
+    kv features]`) at `positions`, each query attends to the cache entries at
+    positions up to its own, and the updated caches are returned.
+
+    ```mlir
+    %o = ee.attention %q, %k, %v heads 4 kv_heads 2
+        : (tensor<?x?x64xf32>, tensor<?x?x32xf32>, tensor<?x?x32xf32>) -> tensor<?x?x64xf32>
+    %o2, %kc2, %vc2 = ee.attention %q, %k, %v cache(%kc, %vc) positions(%pos) heads 4 kv_heads 2
+        : (tensor<?x?x64xf32>, tensor<?x?x32xf32>, tensor<?x?x32xf32>,
+           tensor<?x128x32xf32>, tensor<?x128x32xf32>, tensor<?x?xi32>)
+        -> (tensor<?x?x64xf32>, tensor<?x128x32xf32>, tensor<?x128x32xf32>)
+    ```
+  }];
+  let arguments = (ins EE_Activation:$query, EE_Activation:$key, EE_Activation:$value,
+                       Optional<EE_Activation>:$k_cache, Optional<EE_Activation>:$v_cache,
+                       Optional<EE_TokenTensor>:$positions,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_heads,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_kv_heads);
+  let results = (outs EE_Activation:$output, Variadic<EE_Activation>:$updated_cache);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value (`cache` `(` $k_cache^ `,` $v_cache `)`)?
+    (`positions` `(` $positions^ `)`)? `heads` $num_heads `kv_heads` $num_kv_heads
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def EE_SwiGLUOp : EE_Op<"swiglu", [Pure, SameOperandsAndResultType]> {
+  let summary = "the SwiGLU gate `silu(gate) * up`";
+  let description = [{
+    ```mlir
+    %a = ee.swiglu %gate, %up : tensor<?x?x176xf32>
+    ```
+  }];
+  let arguments = (ins EE_Activation:$gate, EE_Activation:$up);
+  let results = (outs EE_Activation:$result);
+  let assemblyFormat = "$gate `,` $up attr-dict `:` type($result)";
+}
+
+def EE_AddOp : EE_Op<"add", [Pure, Commutative, SameOperandsAndResultType]> {
+  let summary = "residual addition";
+  let description = [{
+    ```mlir
+    %h = ee.add %x, %attn : tensor<?x?x64xf32>
+    ```
+  }];
+  let arguments = (ins EE_Activation:$lhs, EE_Activation:$rhs);
+  let results = (outs EE_Activation:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
+}
+
+def EE_LogitsOp : EE_Op<"logits", [Pure]> {
+  let summary = "output-embedding projection `z W^T` onto the vocabulary";
+  let description = [{
+    Like `ee.linear` but onto the vocabulary, so that tensor parallelism can split
+    it by vocabulary rows (vocab-parallel heads).
+
+    ```mlir
+    %l = ee.logits %z, %emb : tensor<?x?x64xf32>, tensor<256x64xf32> -> tensor<?x?x256xf32>
+    ```
+  }];
+  let arguments = (ins EE_Activation:$input, EE_Matrix:$weight);
+  let results = (outs EE_Activation:$result);
+  let assemblyFormat = [{
+    $input `,` $weight attr-dict `:` type($input) `,` type($weight) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def EE_CrossEntropyOp : EE_Op<"cross_entropy", [Pure]> {
+  let summary = "mean token cross-entropy of `logits / temperature` against labels";
+  let description = [{
+    `-mean_{b,s} log_softmax(logits[b, s] / temperature)[labels[b, s]]`.
+
+    ```mlir
+    %ce = ee.cross_entropy %logits, %labels temperature 1.0
+        : tensor<?x?x256xf32>, tensor<?x?xi32>
+    ```
+  }];
+  let arguments = (ins EE_Activation:$logits, EE_TokenTensor:$labels, F64Attr:$temperature);
+  let results = (outs F32:$loss);
+  let assemblyFormat = [{
+    $logits `,` $labels `temperature` $temperature attr-dict `:` type($logits) `,` type($labels)
+  }];
+  let hasVerifier = 1;
+}
+
+def EE_ExitConfidenceOp : EE_Op<"exit_confidence", [Pure]> {
+  let summary = "maximum softmax probability of each token's logits";
+  let description = [{
+    The early-exit criterion: a token exits when this is at least the threshold.
+
+    ```mlir
+    %c = ee.exit_confidence %logits : tensor<?x?x256xf32> -> tensor<?x?xf32>
+    ```
+  }];
+  let arguments = (ins EE_Activation:$logits);
+  let results = (outs TensorRankOf<[F32], [2]>:$confidence);
+  let assemblyFormat = "$logits attr-dict `:` type($logits) `->` type($confidence)";
+  let hasVerifier = 1;
+}
+
+def EE_LossWeightOp : EE_Op<"loss_weight", [Pure]> {
+  let summary = "an exit's loss weight w(t) at a training iteration";
+  let description = [{
+    Evaluates the schedule `#ee.loss_weight` at `iteration`; folds to a constant
+    when the schedule is constant.
+
+    ```mlir
+    %w = ee.loss_weight %iter #ee.loss_weight<init = 0.0, target = 0.25, warmup_iters = 100, style = linear>
+    ```
+  }];
+  let arguments = (ins I64:$iteration, EE_LossWeightAttr:$schedule);
+  let results = (outs F32:$weight);
+  let assemblyFormat = "$iteration $schedule attr-dict";
+  let hasFolder = 1;
+}
+
+#endif // EE_OPS_TD

@@ -1,0 +1,30 @@
+//===- ConfigImport.h - JSON model config -> ee dialect module --*- C++ -*-===//
+
+#ifndef EE_PASSES_MODEL_CONFIGIMPORT_H
+#define EE_PASSES_MODEL_CONFIGIMPORT_H
+
+#include "ee/EEDialect.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+
+namespace mlir::ee {
+
+/// Parses a Hugging Face style JSON config with an `early_exit` block into a
+/// verified `#ee.config`. Every problem is reported through the context's
+/// diagnostics at a location in `fileName` and names the offending field;
+/// unknown fields get a warning.
+FailureOr<ConfigAttr> parseModelConfig(StringRef json, StringRef fileName,
+                                       MLIRContext *context);
+
+/// Builds the model-level module for `config`: the parameters (named as the
+/// checkpoint tensors), `@forward(ids, positions) -> (exit logits..., final logits)`
+/// and `@loss(ids, positions, labels, iteration) -> objective`.
+OwningOpRef<ModuleOp> buildModelModule(ConfigAttr config, Location loc);
+
+/// parseModelConfig + buildModelModule; null on error.
+OwningOpRef<ModuleOp> importModelConfig(StringRef json, StringRef fileName,
+                                        MLIRContext *context);
+
+} // namespace mlir::ee
+
+#endif // EE_PASSES_MODEL_CONFIGIMPORT_H

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Configures (Ninja, ccache) and builds the project into build/ (or $EE_BUILD_DIR).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${EE_BUILD_DIR:-$root/build}
+if [ ! -f "$build/build.ninja" ]; then
+  cmake -G Ninja -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release
+fi
+cmake --build "$build" -- -j "${EE_BUILD_JOBS:-$(nproc)}"
