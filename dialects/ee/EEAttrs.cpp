@@ -33,7 +33,7 @@ FailureOr<double> mlir::ee::parseF64Field(AsmParser &parser) {
   return value;
 }
 
-void mlir::ee::printF64Field(AsmPrinter &printer, double value) {
+std::string mlir::ee::formatF64(double value) {
   // The shortest text that reads back to the same double: plain decimals where
   // they are short (10000.0, 0.25), exponents otherwise (1.0e-06).
   auto roundTrips = [&](const char *text) { return std::strtod(text, nullptr) == value; };
@@ -41,10 +41,8 @@ void mlir::ee::printF64Field(AsmPrinter &printer, double value) {
   if (std::isfinite(value) && std::fabs(value) < 1e15) {
     for (int decimals = 1; decimals <= 4; ++decimals) {
       std::snprintf(text, sizeof(text), "%.*f", decimals, value);
-      if (roundTrips(text)) {
-        printer << text;
-        return;
-      }
+      if (roundTrips(text))
+        return text;
     }
   }
   for (int precision = 1; precision <= 17; ++precision) {
@@ -58,7 +56,11 @@ void mlir::ee::printF64Field(AsmPrinter &printer, double value) {
     size_t exponent = result.find_first_of("eE");
     result.insert(exponent == std::string::npos ? result.size() : exponent, ".0");
   }
-  printer << result;
+  return result;
+}
+
+void mlir::ee::printF64Field(AsmPrinter &printer, double value) {
+  printer << formatF64(value);
 }
 
 //===----------------------------------------------------------------------===//
@@ -82,7 +84,7 @@ LogicalResult mlir::ee::verifyTemperature(function_ref<InFlightDiagnostic()> emi
                                           double temperature, StringRef field) {
   if (!(temperature > 0.0) || !std::isfinite(temperature))
     return emitError() << "'" << field << "' must be a positive finite number, got "
-                       << temperature;
+                       << formatF64(temperature);
   return success();
 }
 
@@ -118,7 +120,7 @@ static LogicalResult verifyPositive(function_ref<InFlightDiagnostic()> emitError
                                     StringRef field, double value) {
   if (!(value > 0.0) || !std::isfinite(value))
     return emitError() << "'" << field << "' must be a positive finite number, got "
-                       << value;
+                       << formatF64(value);
   return success();
 }
 
@@ -126,7 +128,7 @@ static LogicalResult verifyWeight(function_ref<InFlightDiagnostic()> emitError,
                                   StringRef field, double value) {
   if (!(value >= 0.0) || !std::isfinite(value))
     return emitError() << "'" << field << "' must be a non-negative finite number, got "
-                       << value;
+                       << formatF64(value);
   return success();
 }
 

@@ -32,6 +32,8 @@ struct F64 {
 // Field syntax of the ee attributes: `true`/`false`, shortest round-tripping
 // decimal floats, and bracketed lists `[6, 12]`.
 FailureOr<bool> parseBoolField(AsmParser &parser);
+/// The shortest text that reads back as `value` in MLIR float syntax.
+std::string formatF64(double value);
 FailureOr<double> parseF64Field(AsmParser &parser);
 void printF64Field(AsmPrinter &printer, double value);
 

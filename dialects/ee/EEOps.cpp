@@ -57,7 +57,7 @@ static LogicalResult verifyFeatures(Operation *op, StringRef what, int64_t actua
 static LogicalResult verifyPositiveAttr(Operation *op, StringRef name, double value) {
   if (!(value > 0.0) || !std::isfinite(value))
     return op->emitOpError() << "'" << name << "' must be a positive finite number, got "
-                             << value;
+                             << formatF64(value);
   return success();
 }
 
@@ -273,9 +273,9 @@ LogicalResult ExitLossOp::verify() {
     return failure();
   if (auto exit = getLogits().getDefiningOp<ExitOp>()) {
     if (exit.getTemperature() != getTemperature())
-      return emitOpError() << "temperature " << getTemperature().convertToDouble()
+      return emitOpError() << "temperature " << formatF64(getTemperature().convertToDouble())
                            << " differs from that of exit " << exit.getIndex() << " ("
-                           << exit.getTemperature().convertToDouble() << ")";
+                           << formatF64(exit.getTemperature().convertToDouble()) << ")";
     if (exit.getLossWeight() != getLossWeight())
       return emitOpError() << "loss weight " << getLossWeight()
                            << " differs from that of exit " << exit.getIndex() << " ("

@@ -93,16 +93,16 @@ def EE_DecoderLayerOp : EE_ModelOp<"decoder_layer",
     The mid-layer `residual` is what an MLP exit branches from.
 
     ```mlir
-    %y, %h = ee.decoder_layer %x, %pos weights("model.layers.0")
+    %y, %h = ee.decoder_layer %x, %pos layer
         #ee.layer<num_heads = 4, num_kv_heads = 2, rms_norm_eps = 1.0e-05, rope_theta = 10000.0>
-        : tensor<?x?x64xf32>, tensor<?x?xi32>
+        weights("model.layers.0") : tensor<?x?x64xf32>, tensor<?x?xi32>
     ```
   }];
   let arguments = (ins EE_Activation:$input, EE_TokenTensor:$positions,
                        StrAttr:$prefix, EE_LayerAttr:$layer);
   let results = (outs EE_Activation:$output, EE_Activation:$residual);
   let assemblyFormat = [{
-    $input `,` $positions `weights` `(` $prefix `)` $layer attr-dict
+    $input `,` $positions `layer` $layer `weights` `(` $prefix `)` attr-dict
     `:` type($input) `,` type($positions)
   }];
 }
@@ -126,10 +126,10 @@ def EE_ExitOp : EE_ModelOp<"exit"> {
     by `ee.exit_loss`.
 
     ```mlir
-    %l0 = ee.exit %y1 exit 0 layer 2 branch none norm output(@model.embed_tokens.weight)
-        temperature 1.0 weight #ee.loss_weight<init = 0.0, target = 0.25, warmup_iters = 0, style = linear>
+    %l0 = ee.exit %y1 exit 0 layer 2 branch none norm
         #ee.layer<num_heads = 4, num_kv_heads = 2, rms_norm_eps = 1.0e-05, rope_theta = 10000.0>
-        : tensor<?x?x64xf32> -> tensor<?x?x256xf32>
+        temperature 1.0 weight #ee.loss_weight<init = 0.0, target = 0.25, warmup_iters = 0, style = linear>
+        output(@model.embed_tokens.weight) : tensor<?x?x64xf32> -> tensor<?x?x256xf32>
     ```
   }];
   let arguments = (ins
@@ -147,8 +147,8 @@ def EE_ExitOp : EE_ModelOp<"exit"> {
   let results = (outs EE_Activation:$logits);
   let assemblyFormat = [{
     $input (`,` $positions^)? `exit` $index `layer` $layer (`pre_exit` $pre_exit^)?
-    `branch` custom<ExitBranch>($branch) (`norm` $norm^)? `output` `(` $output `)`
-    `temperature` $temperature `weight` $loss_weight $layer_spec attr-dict
+    `branch` custom<ExitBranch>($branch) (`norm` $norm^)? $layer_spec
+    `temperature` $temperature `weight` $loss_weight `output` `(` $output `)` attr-dict
     `:` type($input) (`,` type($positions)^)? `->` type($logits)
   }];
   let hasVerifier = 1;
@@ -187,16 +187,16 @@ def EE_ExitLossOp : EE_Op<"exit_loss", [Pure]> {
     `ee.exit`, `temperature` and `loss_weight` must be that exit's.
 
     ```mlir
-    %t = ee.exit_loss %l0, %labels, %iter temperature 1.0
+    %t = ee.exit_loss %l0, %labels, %iter
         weight #ee.loss_weight<init = 0.0, target = 0.25, warmup_iters = 0, style = linear>
-        : tensor<?x?x256xf32>, tensor<?x?xi32>
+        temperature 1.0 : tensor<?x?x256xf32>, tensor<?x?xi32>
     ```
   }];
   let arguments = (ins EE_Activation:$logits, EE_TokenTensor:$labels, I64:$iteration,
                        F64Attr:$temperature, EE_LossWeightAttr:$loss_weight);
   let results = (outs F32:$loss);
   let assemblyFormat = [{
-    $logits `,` $labels `,` $iteration `temperature` $temperature `weight` $loss_weight
+    $logits `,` $labels `,` $iteration `weight` $loss_weight `temperature` $temperature
     attr-dict `:` type($logits) `,` type($labels)
   }];
   let hasVerifier = 1;
@@ -396,12 +396,12 @@ def EE_LossWeightOp : EE_Op<"loss_weight", [Pure]> {
     when the schedule is constant.
 
     ```mlir
-    %w = ee.loss_weight %iter #ee.loss_weight<init = 0.0, target = 0.25, warmup_iters = 100, style = linear>
+    %w = ee.loss_weight %iter schedule #ee.loss_weight<init = 0.0, target = 0.25, warmup_iters = 100, style = linear>
     ```
   }];
   let arguments = (ins I64:$iteration, EE_LossWeightAttr:$schedule);
   let results = (outs F32:$weight);
-  let assemblyFormat = "$iteration $schedule attr-dict";
+  let assemblyFormat = "$iteration `schedule` $schedule attr-dict";
   let hasFolder = 1;
 }
 

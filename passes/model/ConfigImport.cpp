@@ -334,6 +334,34 @@ FailureOr<EarlyExitAttr> parseEarlyExit(const json::Value &value, const ConfigSo
   return attr;
 }
 
+/// The offset of the first key repeated within one JSON object, if any.
+/// llvm::json keeps one of the values silently; a config with a repeated key
+/// is ambiguous, so it is rejected. `text` is already known to be valid JSON.
+std::optional<std::pair<size_t, std::string>> findDuplicateKey(StringRef text) {
+  // One set of keys per open object; arrays push an empty marker.
+  SmallVector<std::optional<llvm::StringSet<>>> scopes;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '{') {
+      scopes.emplace_back(llvm::StringSet<>());
+    } else if (c == '[') {
+      scopes.emplace_back(std::nullopt);
+    } else if (c == '}' || c == ']') {
+      scopes.pop_back();
+    } else if (c == '"') {
+      size_t start = i++;
+      while (text[i] != '"')
+        i += text[i] == '\\' ? 2 : 1;
+      size_t next = text.find_first_not_of(" \t\r\n", i + 1);
+      bool isKey = next != StringRef::npos && text[next] == ':';
+      if (isKey && scopes.back() &&
+          !scopes.back()->insert(text.slice(start + 1, i)).second)
+        return std::make_pair(start, text.slice(start + 1, i).str());
+    }
+  }
+  return std::nullopt;
+}
+
 /// Largest model dimension accepted: sizes are indexed with 32-bit integers in
 /// places (token ids, kernels), and products of two stay within 64 bits.
 constexpr int64_t kMaxDimension = (int64_t(1) << 31) - 1;
@@ -355,6 +383,13 @@ FailureOr<ConfigAttr> mlir::ee::parseModelConfig(StringRef text, StringRef fileN
         consumed > 0)
       message = message.substr(consumed);
     return (emitError(source.at(line, column)) << "malformed JSON: " << message);
+  }
+  if (auto duplicate = findDuplicateKey(text)) {
+    StringRef before = text.take_front(duplicate->first);
+    size_t lineStart = before.rfind('\n');
+    unsigned column = duplicate->first - (lineStart == StringRef::npos ? 0 : lineStart + 1);
+    return emitError(source.at(1 + before.count('\n'), column + 1))
+           << "malformed JSON: duplicate key '" << duplicate->second << "'";
   }
   const json::Object *root = parsed->getAsObject();
   if (!root)

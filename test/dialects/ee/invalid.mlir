@@ -1,0 +1,836 @@
+// RUN: ee-opt %s -split-input-file -verify-diagnostics
+
+// Every verifier rule of the ee dialect, one case each.
+
+// -----
+
+// config: vocab_size must be positive
+// expected-error @+1 {{'vocab_size' must be positive, got 0}}
+module attributes {ee.config = #ee.config<vocab_size = 0, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {}
+
+// -----
+
+// config: hidden_size must be positive
+// expected-error @+1 {{'hidden_size' must be positive, got 0}}
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 0, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {}
+
+// -----
+
+// config: intermediate_size must be positive
+// expected-error @+1 {{'intermediate_size' must be positive, got 0}}
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 0, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {}
+
+// -----
+
+// config: num_hidden_layers must be positive
+// expected-error @+1 {{'num_hidden_layers' must be positive, got 0}}
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 0, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {}
+
+// -----
+
+// config: max_position_embeddings must be positive
+// expected-error @+1 {{'max_position_embeddings' must be positive, got 0}}
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 0, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {}
+
+// -----
+
+// config: heads must be positive
+// expected-error @+1 {{'num_attention_heads' must be positive, got 0}}
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 0, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {}
+
+// -----
+
+// config: KV heads must be positive
+// expected-error @+1 {{'num_key_value_heads' must be positive, got -1}}
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = -1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {}
+
+// -----
+
+// config: heads must divide the hidden size
+// expected-error @+1 {{'num_attention_heads' (3) must divide 'hidden_size' (8)}}
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 3, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {}
+
+// -----
+
+// config: KV heads must divide the heads
+// expected-error @+1 {{'num_key_value_heads' (3) must divide 'num_attention_heads' (2)}}
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 3, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {}
+
+// -----
+
+// config: the head dimension must be even
+// expected-error @+1 {{head dimension 'hidden_size' / 'num_attention_heads' = 1 must be even}}
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 8, num_key_value_heads = 8, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {}
+
+// -----
+
+// config: epsilon must be positive
+// expected-error @+1 {{'rms_norm_eps' must be a positive finite number}}
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 0.0, rope_theta = 10000.0, tie_word_embeddings = true>} {}
+
+// -----
+
+// config: rotary base must be positive
+// expected-error @+1 {{'rope_theta' must be a positive finite number}}
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = -1.0, tie_word_embeddings = true>} {}
+
+// -----
+
+// config: exit layer beyond the model
+// expected-error @+1 {{'early_exit.exit_layer_nums[0]' = 3 is out of range: 'num_hidden_layers' is 2}}
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true, early_exit = #ee.early_exit<exit_layer_nums = [3], pre_exit = false, exit_layer_weight = [0.5], exit_layer_weight_init = [0.0], exit_layer_weight_warmup_iters = 0, exit_layer_weight_warmup_style = linear, exit_layer_temperature = [1.0], use_exit_norm = true, use_exit_mlp = false, use_exit_block = false, untie_exit_output_weights = false>>} {}
+
+// -----
+
+// config: booleans are true or false
+// expected-error @+2 {{failed to parse EE_ConfigAttr parameter 'tie_word_embeddings'}}
+// expected-error @+1 {{expected 'true' or 'false'}}
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = 1>} {}
+
+// -----
+
+// early_exit: layers start at 1
+// expected-error @+2 {{failed to parse EE_ConfigAttr parameter 'early_exit'}}
+// expected-error @+1 {{'early_exit.exit_layer_nums[0]' = 0 is out of range: layers are numbered from 1}}
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true, early_exit = #ee.early_exit<exit_layer_nums = [0], pre_exit = false, exit_layer_weight = [0.5], exit_layer_weight_init = [0.0], exit_layer_weight_warmup_iters = 0, exit_layer_weight_warmup_style = linear, exit_layer_temperature = [1.0], use_exit_norm = true, use_exit_mlp = false, use_exit_block = false, untie_exit_output_weights = false>>} {}
+
+// -----
+
+// early_exit: no duplicate layers
+// expected-error @+2 {{failed to parse EE_ConfigAttr parameter 'early_exit'}}
+// expected-error @+1 {{'early_exit.exit_layer_nums' lists layer 1 twice}}
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true, early_exit = #ee.early_exit<exit_layer_nums = [1, 1], pre_exit = false, exit_layer_weight = [0.5, 0.5], exit_layer_weight_init = [0.0, 0.0], exit_layer_weight_warmup_iters = 0, exit_layer_weight_warmup_style = linear, exit_layer_temperature = [1.0, 1.0], use_exit_norm = true, use_exit_mlp = false, use_exit_block = false, untie_exit_output_weights = false>>} {}
+
+// -----
+
+// early_exit: layers strictly increasing
+// expected-error @+2 {{failed to parse EE_ConfigAttr parameter 'early_exit'}}
+// expected-error @+1 {{'early_exit.exit_layer_nums' must be strictly increasing: entry 1 (1) follows 2}}
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true, early_exit = #ee.early_exit<exit_layer_nums = [2, 1], pre_exit = false, exit_layer_weight = [0.5, 0.5], exit_layer_weight_init = [0.0, 0.0], exit_layer_weight_warmup_iters = 0, exit_layer_weight_warmup_style = linear, exit_layer_temperature = [1.0, 1.0], use_exit_norm = true, use_exit_mlp = false, use_exit_block = false, untie_exit_output_weights = false>>} {}
+
+// -----
+
+// early_exit: one weight per exit
+// expected-error @+2 {{failed to parse EE_ConfigAttr parameter 'early_exit'}}
+// expected-error @+1 {{'early_exit.exit_layer_weight' has 2 entries but 'early_exit.exit_layer_nums' has 1 exits}}
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true, early_exit = #ee.early_exit<exit_layer_nums = [1], pre_exit = false, exit_layer_weight = [0.5, 0.5], exit_layer_weight_init = [0.0], exit_layer_weight_warmup_iters = 0, exit_layer_weight_warmup_style = linear, exit_layer_temperature = [1.0], use_exit_norm = true, use_exit_mlp = false, use_exit_block = false, untie_exit_output_weights = false>>} {}
+
+// -----
+
+// early_exit: one initial weight per exit
+// expected-error @+2 {{failed to parse EE_ConfigAttr parameter 'early_exit'}}
+// expected-error @+1 {{'early_exit.exit_layer_weight_init' has 0 entries but 'early_exit.exit_layer_nums' has 1 exits}}
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true, early_exit = #ee.early_exit<exit_layer_nums = [1], pre_exit = false, exit_layer_weight = [0.5], exit_layer_weight_init = [], exit_layer_weight_warmup_iters = 0, exit_layer_weight_warmup_style = linear, exit_layer_temperature = [1.0], use_exit_norm = true, use_exit_mlp = false, use_exit_block = false, untie_exit_output_weights = false>>} {}
+
+// -----
+
+// early_exit: one temperature per exit
+// expected-error @+2 {{failed to parse EE_ConfigAttr parameter 'early_exit'}}
+// expected-error @+1 {{'early_exit.exit_layer_temperature' has 2 entries}}
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true, early_exit = #ee.early_exit<exit_layer_nums = [1], pre_exit = false, exit_layer_weight = [0.5], exit_layer_weight_init = [0.0], exit_layer_weight_warmup_iters = 0, exit_layer_weight_warmup_style = linear, exit_layer_temperature = [1.0, 2.0], use_exit_norm = true, use_exit_mlp = false, use_exit_block = false, untie_exit_output_weights = false>>} {}
+
+// -----
+
+// early_exit: weights are non-negative
+// expected-error @+2 {{failed to parse EE_ConfigAttr parameter 'early_exit'}}
+// expected-error @+1 {{'early_exit.exit_layer_weight[0]' must be a non-negative finite number, got -0.5}}
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true, early_exit = #ee.early_exit<exit_layer_nums = [1], pre_exit = false, exit_layer_weight = [-0.5], exit_layer_weight_init = [0.0], exit_layer_weight_warmup_iters = 0, exit_layer_weight_warmup_style = linear, exit_layer_temperature = [1.0], use_exit_norm = true, use_exit_mlp = false, use_exit_block = false, untie_exit_output_weights = false>>} {}
+
+// -----
+
+// early_exit: initial weights are non-negative
+// expected-error @+2 {{failed to parse EE_ConfigAttr parameter 'early_exit'}}
+// expected-error @+1 {{'early_exit.exit_layer_weight_init[0]' must be a non-negative finite number}}
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true, early_exit = #ee.early_exit<exit_layer_nums = [1], pre_exit = false, exit_layer_weight = [0.5], exit_layer_weight_init = [-1.0], exit_layer_weight_warmup_iters = 0, exit_layer_weight_warmup_style = linear, exit_layer_temperature = [1.0], use_exit_norm = true, use_exit_mlp = false, use_exit_block = false, untie_exit_output_weights = false>>} {}
+
+// -----
+
+// early_exit: temperatures are positive
+// expected-error @+2 {{failed to parse EE_ConfigAttr parameter 'early_exit'}}
+// expected-error @+1 {{'early_exit.exit_layer_temperature[0]' must be a positive finite number, got 0}}
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true, early_exit = #ee.early_exit<exit_layer_nums = [1], pre_exit = false, exit_layer_weight = [0.5], exit_layer_weight_init = [0.0], exit_layer_weight_warmup_iters = 0, exit_layer_weight_warmup_style = linear, exit_layer_temperature = [0.0], use_exit_norm = true, use_exit_mlp = false, use_exit_block = false, untie_exit_output_weights = false>>} {}
+
+// -----
+
+// early_exit: warm-up iterations are non-negative
+// expected-error @+2 {{failed to parse EE_ConfigAttr parameter 'early_exit'}}
+// expected-error @+1 {{'early_exit.exit_layer_weight_warmup_iters' must be non-negative, got -5}}
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true, early_exit = #ee.early_exit<exit_layer_nums = [1], pre_exit = false, exit_layer_weight = [0.5], exit_layer_weight_init = [0.0], exit_layer_weight_warmup_iters = -5, exit_layer_weight_warmup_style = linear, exit_layer_temperature = [1.0], use_exit_norm = true, use_exit_mlp = false, use_exit_block = false, untie_exit_output_weights = false>>} {}
+
+// -----
+
+// early_exit: MLP and block exits exclude each other
+// expected-error @+2 {{failed to parse EE_ConfigAttr parameter 'early_exit'}}
+// expected-error @+1 {{early_exit: 'use_exit_mlp' and 'use_exit_block' exclude each other}}
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true, early_exit = #ee.early_exit<exit_layer_nums = [1], pre_exit = false, exit_layer_weight = [0.5], exit_layer_weight_init = [0.0], exit_layer_weight_warmup_iters = 0, exit_layer_weight_warmup_style = linear, exit_layer_temperature = [1.0], use_exit_norm = true, use_exit_mlp = true, use_exit_block = true, untie_exit_output_weights = false>>} {}
+
+// -----
+
+// early_exit: MLP exits are post-exit
+// expected-error @+2 {{failed to parse EE_ConfigAttr parameter 'early_exit'}}
+// expected-error @+1 {{early_exit: 'use_exit_mlp' needs post-exit placement}}
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true, early_exit = #ee.early_exit<exit_layer_nums = [1], pre_exit = true, exit_layer_weight = [0.5], exit_layer_weight_init = [0.0], exit_layer_weight_warmup_iters = 0, exit_layer_weight_warmup_style = linear, exit_layer_temperature = [1.0], use_exit_norm = true, use_exit_mlp = true, use_exit_block = false, untie_exit_output_weights = false>>} {}
+
+// -----
+
+// early_exit: unknown warm-up style
+// expected-error @+3 {{failed to parse EE_EarlyExitAttr parameter 'exit_layer_weight_warmup_style'}}
+// expected-error @+2 {{failed to parse EE_ConfigAttr parameter 'early_exit'}}
+// expected-error @+1 {{expected ::mlir::ee::WarmupStyle to be one of: linear, cosine}}
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true, early_exit = #ee.early_exit<exit_layer_nums = [1], pre_exit = false, exit_layer_weight = [0.5], exit_layer_weight_init = [0.0], exit_layer_weight_warmup_iters = 0, exit_layer_weight_warmup_style = exponential, exit_layer_temperature = [1.0], use_exit_norm = true, use_exit_mlp = false, use_exit_block = false, untie_exit_output_weights = false>>} {}
+
+// -----
+
+// loss_weight: initial weight non-negative
+func.func @f(%i: i64) -> f32 {
+  // expected-error @+1 {{'init' must be a non-negative finite number}}
+  %w = ee.loss_weight %i schedule #ee.loss_weight<init = -1.0, target = 0.5, warmup_iters = 0, style = linear>
+  return %w : f32
+}
+
+// -----
+
+// loss_weight: target weight non-negative
+func.func @f(%i: i64) -> f32 {
+  // expected-error @+1 {{'target' must be a non-negative finite number}}
+  %w = ee.loss_weight %i schedule #ee.loss_weight<init = 0.0, target = -0.5, warmup_iters = 0, style = linear>
+  return %w : f32
+}
+
+// -----
+
+// loss_weight: warm-up non-negative
+func.func @f(%i: i64) -> f32 {
+  // expected-error @+1 {{'warmup_iters' must be non-negative, got -1}}
+  %w = ee.loss_weight %i schedule #ee.loss_weight<init = 0.0, target = 0.5, warmup_iters = -1, style = linear>
+  return %w : f32
+}
+
+// -----
+
+// layer: heads positive
+func.func @f(%x: tensor<?x?x8xf32>, %p: tensor<?x?xi32>) {
+  // expected-error @+1 {{'num_heads' must be positive, got 0}}
+  %y, %h = ee.decoder_layer %x, %p layer #ee.layer<num_heads = 0, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> weights("l") : tensor<?x?x8xf32>, tensor<?x?xi32>
+  return
+}
+
+// -----
+
+// layer: KV heads positive
+func.func @f(%x: tensor<?x?x8xf32>, %p: tensor<?x?xi32>) {
+  // expected-error @+1 {{'num_kv_heads' must be positive, got 0}}
+  %y, %h = ee.decoder_layer %x, %p layer #ee.layer<num_heads = 2, num_kv_heads = 0, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> weights("l") : tensor<?x?x8xf32>, tensor<?x?xi32>
+  return
+}
+
+// -----
+
+// layer: KV heads divide heads
+func.func @f(%x: tensor<?x?x8xf32>, %p: tensor<?x?xi32>) {
+  // expected-error @+1 {{'num_kv_heads' (2) must divide 'num_heads' (3)}}
+  %y, %h = ee.decoder_layer %x, %p layer #ee.layer<num_heads = 3, num_kv_heads = 2, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> weights("l") : tensor<?x?x8xf32>, tensor<?x?xi32>
+  return
+}
+
+// -----
+
+// layer: epsilon positive
+func.func @f(%x: tensor<?x?x8xf32>, %p: tensor<?x?xi32>) {
+  // expected-error @+1 {{'rms_norm_eps' must be a positive finite number}}
+  %y, %h = ee.decoder_layer %x, %p layer #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 0.0, rope_theta = 10000.0> weights("l") : tensor<?x?x8xf32>, tensor<?x?xi32>
+  return
+}
+
+// -----
+
+// layer: rotary base positive
+func.func @f(%x: tensor<?x?x8xf32>, %p: tensor<?x?xi32>) {
+  // expected-error @+1 {{'rope_theta' must be a positive finite number}}
+  %y, %h = ee.decoder_layer %x, %p layer #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 0.0> weights("l") : tensor<?x?x8xf32>, tensor<?x?xi32>
+  return
+}
+
+// -----
+
+// ee.config belongs on a module
+// expected-error @+1 {{'ee.config' must be attached to a builtin.module}}
+func.func @f() attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {
+  return
+}
+
+// -----
+
+// ee.config is an #ee.config
+// expected-error @+1 {{'ee.config' must be an #ee.config}}
+module attributes {ee.config = 3} {}
+
+// -----
+
+// unknown ee attributes are rejected
+// expected-error @+1 {{unknown ee dialect attribute 'ee.configuration'}}
+module attributes {ee.configuration = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {}
+
+// -----
+
+// parameter: f32 only
+// expected-error @+1 {{parameter '@w' must be an f32 tensor, got 'tensor<4xi32>'}}
+ee.parameter @w : tensor<4xi32>
+
+// -----
+
+// get_parameter: the symbol must be declared
+func.func @f() -> tensor<4xf32> {
+  // expected-error @+1 {{'@missing' does not name an ee.parameter}}
+  %w = ee.get_parameter @missing : tensor<4xf32>
+  return %w : tensor<4xf32>
+}
+
+// -----
+
+// get_parameter: the type must be the declared one
+ee.parameter @w : tensor<4xf32>
+func.func @f() -> tensor<8xf32> {
+  // expected-error @+1 {{result type 'tensor<8xf32>' differs from the type 'tensor<4xf32>' of '@w'}}
+  %w = ee.get_parameter @w : tensor<8xf32>
+  return %w : tensor<8xf32>
+}
+
+// -----
+
+// embedding: token dimensions agree
+ee.parameter @emb : tensor<32x8xf32>
+func.func @f(%ids: tensor<2x?xi32>) -> tensor<3x?x8xf32> {
+  // expected-error @+1 {{batch size of the ids (2) differs from the result (3)}}
+  %x = ee.embedding %ids table(@emb) : tensor<2x?xi32> -> tensor<3x?x8xf32>
+  return %x : tensor<3x?x8xf32>
+}
+
+// -----
+
+// embedding: the table must be declared
+func.func @f(%ids: tensor<?x?xi32>) -> tensor<?x?x8xf32> {
+  // expected-error @+1 {{needs the parameter '@emb', which is not declared by an ee.parameter}}
+  %x = ee.embedding %ids table(@emb) : tensor<?x?xi32> -> tensor<?x?x8xf32>
+  return %x : tensor<?x?x8xf32>
+}
+
+// -----
+
+// embedding: the table width is the hidden size
+ee.parameter @emb : tensor<32x16xf32>
+func.func @f(%ids: tensor<?x?xi32>) -> tensor<?x?x8xf32> {
+  // expected-error @+1 {{parameter '@emb' has shape [32, 16] but [?, 8] is needed}}
+  %x = ee.embedding %ids table(@emb) : tensor<?x?xi32> -> tensor<?x?x8xf32>
+  return %x : tensor<?x?x8xf32>
+}
+
+// -----
+
+// decoder_layer: positions cover the same tokens
+func.func @f(%x: tensor<?x4x8xf32>, %p: tensor<?x5xi32>) {
+  // expected-error @+1 {{sequence size of the input (4) differs from the positions (5)}}
+  %y, %h = ee.decoder_layer %x, %p layer #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> weights("l") : tensor<?x4x8xf32>, tensor<?x5xi32>
+  return
+}
+
+// -----
+
+// decoder_layer: heads divide the hidden size
+func.func @f(%x: tensor<?x?x8xf32>, %p: tensor<?x?xi32>) {
+  // expected-error @+1 {{'num_heads' (3) must divide 'hidden size' (8)}}
+  %y, %h = ee.decoder_layer %x, %p layer #ee.layer<num_heads = 3, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> weights("l") : tensor<?x?x8xf32>, tensor<?x?xi32>
+  return
+}
+
+// -----
+
+// decoder_layer: every weight must be declared
+ee.parameter @l.input_layernorm.weight : tensor<8xf32>
+func.func @f(%x: tensor<?x?x8xf32>, %p: tensor<?x?xi32>) {
+  // expected-error @+1 {{needs the parameter '@l.self_attn.q_proj.weight'}}
+  %y, %h = ee.decoder_layer %x, %p layer #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> weights("l") : tensor<?x?x8xf32>, tensor<?x?xi32>
+  return
+}
+
+// -----
+
+// decoder_layer: grouped-query key projections have num_kv_heads heads
+ee.parameter @l.input_layernorm.weight : tensor<8xf32>
+ee.parameter @l.self_attn.q_proj.weight : tensor<8x8xf32>
+ee.parameter @l.self_attn.k_proj.weight : tensor<8x8xf32>
+func.func @f(%x: tensor<?x?x8xf32>, %p: tensor<?x?xi32>) {
+  // expected-error @+1 {{parameter '@l.self_attn.k_proj.weight' has shape [8, 8] but [4, 8] is needed}}
+  %y, %h = ee.decoder_layer %x, %p layer #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> weights("l") : tensor<?x?x8xf32>, tensor<?x?xi32>
+  return
+}
+
+// -----
+
+// decoder_layer: the MLP projections agree on the intermediate size
+ee.parameter @l.input_layernorm.weight : tensor<8xf32>
+ee.parameter @l.self_attn.q_proj.weight : tensor<8x8xf32>
+ee.parameter @l.self_attn.k_proj.weight : tensor<4x8xf32>
+ee.parameter @l.self_attn.v_proj.weight : tensor<4x8xf32>
+ee.parameter @l.self_attn.o_proj.weight : tensor<8x8xf32>
+ee.parameter @l.post_attention_layernorm.weight : tensor<8xf32>
+ee.parameter @l.mlp.gate_proj.weight : tensor<16x8xf32>
+ee.parameter @l.mlp.up_proj.weight : tensor<12x8xf32>
+ee.parameter @l.mlp.down_proj.weight : tensor<8x16xf32>
+func.func @f(%x: tensor<?x?x8xf32>, %p: tensor<?x?xi32>) {
+  // expected-error @+1 {{parameter '@l.mlp.up_proj.weight' has shape [12, 8] but [16, 8] is needed}}
+  %y, %h = ee.decoder_layer %x, %p layer #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> weights("l") : tensor<?x?x8xf32>, tensor<?x?xi32>
+  return
+}
+
+// -----
+
+// exit: an MLP exit is post-exit
+func.func @f(%x: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{'use_exit_mlp' needs post-exit placement}}
+  %l = ee.exit %x exit 0 layer 1 pre_exit branch mlp #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> temperature 1.0 weight #ee.loss_weight<init = 0.0, target = 0.5, warmup_iters = 0, style = linear> output(@emb) : tensor<?x?x8xf32> -> tensor<?x?x32xf32>
+  return
+}
+
+// -----
+
+// exit: temperature is positive
+func.func @f(%x: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{'temperature' must be a positive finite number, got -1}}
+  %l = ee.exit %x exit 0 layer 1 branch none #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> temperature -1.0 weight #ee.loss_weight<init = 0.0, target = 0.5, warmup_iters = 0, style = linear> output(@emb) : tensor<?x?x8xf32> -> tensor<?x?x32xf32>
+  return
+}
+
+// -----
+
+// exit: logits cover the same tokens as the input
+func.func @f(%x: tensor<2x?x8xf32>) {
+  // expected-error @+1 {{batch size of the input (2) differs from the logits (1)}}
+  %l = ee.exit %x exit 0 layer 1 branch none #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> temperature 1.0 weight #ee.loss_weight<init = 0.0, target = 0.5, warmup_iters = 0, style = linear> output(@emb) : tensor<2x?x8xf32> -> tensor<1x?x32xf32>
+  return
+}
+
+// -----
+
+// exit: a block exit needs positions
+func.func @f(%x: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{a block exit needs the token positions}}
+  %l = ee.exit %x exit 0 layer 1 branch block #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> temperature 1.0 weight #ee.loss_weight<init = 0.0, target = 0.5, warmup_iters = 0, style = linear> output(@emb) : tensor<?x?x8xf32> -> tensor<?x?x32xf32>
+  return
+}
+
+// -----
+
+// exit: positions cover the same tokens
+func.func @f(%x: tensor<?x3x8xf32>, %p: tensor<?x4xi32>) {
+  // expected-error @+1 {{sequence size of the input (3) differs from the positions (4)}}
+  %l = ee.exit %x, %p exit 0 layer 1 branch block #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> temperature 1.0 weight #ee.loss_weight<init = 0.0, target = 0.5, warmup_iters = 0, style = linear> output(@emb) : tensor<?x3x8xf32>, tensor<?x4xi32> -> tensor<?x3x32xf32>
+  return
+}
+
+// -----
+
+// exit: an MLP exit shares its layer's post-attention norm
+ee.parameter @emb : tensor<32x8xf32>
+func.func @f(%x: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{needs the parameter '@model.layers.2.post_attention_layernorm.weight'}}
+  %l = ee.exit %x exit 0 layer 3 branch mlp #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> temperature 1.0 weight #ee.loss_weight<init = 0.0, target = 0.5, warmup_iters = 0, style = linear> output(@emb) : tensor<?x?x8xf32> -> tensor<?x?x32xf32>
+  return
+}
+
+// -----
+
+// exit: a block exit has its own block weights
+ee.parameter @emb : tensor<32x8xf32>
+func.func @f(%x: tensor<?x?x8xf32>, %p: tensor<?x?xi32>) {
+  // expected-error @+1 {{needs the parameter '@exits.1.block.input_layernorm.weight'}}
+  %l = ee.exit %x, %p exit 1 layer 1 branch block #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> temperature 1.0 weight #ee.loss_weight<init = 0.0, target = 0.5, warmup_iters = 0, style = linear> output(@emb) : tensor<?x?x8xf32>, tensor<?x?xi32> -> tensor<?x?x32xf32>
+  return
+}
+
+// -----
+
+// exit: a normed exit has its own norm weight
+ee.parameter @emb : tensor<32x8xf32>
+func.func @f(%x: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{needs the parameter '@exits.0.norm.weight'}}
+  %l = ee.exit %x exit 0 layer 1 branch none norm #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> temperature 1.0 weight #ee.loss_weight<init = 0.0, target = 0.5, warmup_iters = 0, style = linear> output(@emb) : tensor<?x?x8xf32> -> tensor<?x?x32xf32>
+  return
+}
+
+// -----
+
+// exit: the output matrix is [vocab, hidden]
+ee.parameter @emb : tensor<64x8xf32>
+func.func @f(%x: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{parameter '@emb' has shape [64, 8] but [32, 8] is needed}}
+  %l = ee.exit %x exit 0 layer 1 branch none #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> temperature 1.0 weight #ee.loss_weight<init = 0.0, target = 0.5, warmup_iters = 0, style = linear> output(@emb) : tensor<?x?x8xf32> -> tensor<?x?x32xf32>
+  return
+}
+
+// -----
+
+// exit: unknown branch
+func.func @f(%x: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{unknown exit branch 'attention', expected none, mlp or block}}
+  %l = ee.exit %x exit 0 layer 1 branch attention #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> temperature 1.0 weight #ee.loss_weight<init = 0.0, target = 0.5, warmup_iters = 0, style = linear> output(@emb) : tensor<?x?x8xf32> -> tensor<?x?x32xf32>
+  return
+}
+
+// -----
+
+// final_head: epsilon is positive
+func.func @f(%y: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{'eps' must be a positive finite number, got 0}}
+  %l = ee.final_head %y norm(@n) output(@emb) eps 0.0 : tensor<?x?x8xf32> -> tensor<?x?x32xf32>
+  return
+}
+
+// -----
+
+// final_head: logits cover the same tokens
+func.func @f(%y: tensor<?x5x8xf32>) {
+  // expected-error @+1 {{sequence size of the input (5) differs from the logits (6)}}
+  %l = ee.final_head %y norm(@n) output(@emb) eps 1.0e-05 : tensor<?x5x8xf32> -> tensor<?x6x32xf32>
+  return
+}
+
+// -----
+
+// final_head: the norm weight has the hidden size
+ee.parameter @n : tensor<4xf32>
+ee.parameter @emb : tensor<32x8xf32>
+func.func @f(%y: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{parameter '@n' has shape [4] but [8] is needed}}
+  %l = ee.final_head %y norm(@n) output(@emb) eps 1.0e-05 : tensor<?x?x8xf32> -> tensor<?x?x32xf32>
+  return
+}
+
+// -----
+
+// final_head: the output matrix must be declared
+ee.parameter @n : tensor<8xf32>
+func.func @f(%y: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{needs the parameter '@lm_head.weight'}}
+  %l = ee.final_head %y norm(@n) output(@lm_head.weight) eps 1.0e-05 : tensor<?x?x8xf32> -> tensor<?x?x32xf32>
+  return
+}
+
+// -----
+
+// exit_loss: temperature is positive
+func.func @f(%l: tensor<?x?x32xf32>, %t: tensor<?x?xi32>, %i: i64) -> f32 {
+  // expected-error @+1 {{'temperature' must be a positive finite number, got 0}}
+  %x = ee.exit_loss %l, %t, %i weight #ee.loss_weight<init = 0.0, target = 0.5, warmup_iters = 0, style = linear> temperature 0.0 : tensor<?x?x32xf32>, tensor<?x?xi32>
+  return %x : f32
+}
+
+// -----
+
+// exit_loss: labels cover the same tokens
+func.func @f(%l: tensor<4x?x32xf32>, %t: tensor<2x?xi32>, %i: i64) -> f32 {
+  // expected-error @+1 {{batch size of the logits (4) differs from the labels (2)}}
+  %x = ee.exit_loss %l, %t, %i weight #ee.loss_weight<init = 0.0, target = 0.5, warmup_iters = 0, style = linear> temperature 1.0 : tensor<4x?x32xf32>, tensor<2x?xi32>
+  return %x : f32
+}
+
+// -----
+
+// exit_loss: the temperature is the exit's
+ee.parameter @emb : tensor<32x8xf32>
+func.func @f(%h: tensor<?x?x8xf32>, %t: tensor<?x?xi32>, %i: i64) -> f32 {
+  %l = ee.exit %h exit 0 layer 1 branch none #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> temperature 1.0 weight #ee.loss_weight<init = 0.0, target = 0.5, warmup_iters = 0, style = linear> output(@emb) : tensor<?x?x8xf32> -> tensor<?x?x32xf32>
+  // expected-error @+1 {{temperature 2.0 differs from that of exit 0 (1.0)}}
+  %x = ee.exit_loss %l, %t, %i weight #ee.loss_weight<init = 0.0, target = 0.5, warmup_iters = 0, style = linear> temperature 2.0 : tensor<?x?x32xf32>, tensor<?x?xi32>
+  return %x : f32
+}
+
+// -----
+
+// exit_loss: the weight schedule is the exit's
+ee.parameter @emb : tensor<32x8xf32>
+func.func @f(%h: tensor<?x?x8xf32>, %t: tensor<?x?xi32>, %i: i64) -> f32 {
+  %l = ee.exit %h exit 0 layer 1 branch none #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> temperature 1.0 weight #ee.loss_weight<init = 0.0, target = 0.5, warmup_iters = 0, style = linear> output(@emb) : tensor<?x?x8xf32> -> tensor<?x?x32xf32>
+  // expected-error @+1 {{loss weight #ee.loss_weight<init = 0.0, target = 0.25, warmup_iters = 0, style = linear> differs from that of exit 0}}
+  %x = ee.exit_loss %l, %t, %i weight #ee.loss_weight<init = 0.0, target = 0.25, warmup_iters = 0, style = linear> temperature 1.0 : tensor<?x?x32xf32>, tensor<?x?xi32>
+  return %x : f32
+}
+
+// -----
+
+// embedding_lookup: token dimensions agree
+func.func @f(%t: tensor<32x8xf32>, %ids: tensor<?x3xi32>) -> tensor<?x4x8xf32> {
+  // expected-error @+1 {{sequence size of the ids (3) differs from the result (4)}}
+  %x = ee.embedding_lookup %t, %ids : tensor<32x8xf32>, tensor<?x3xi32> -> tensor<?x4x8xf32>
+  return %x : tensor<?x4x8xf32>
+}
+
+// -----
+
+// embedding_lookup: rows have the result's width
+func.func @f(%t: tensor<32x8xf32>, %ids: tensor<?x?xi32>) -> tensor<?x?x16xf32> {
+  // expected-error @+1 {{result features (16) must equal embedding columns (8)}}
+  %x = ee.embedding_lookup %t, %ids : tensor<32x8xf32>, tensor<?x?xi32> -> tensor<?x?x16xf32>
+  return %x : tensor<?x?x16xf32>
+}
+
+// -----
+
+// rms_norm: epsilon is positive
+func.func @f(%x: tensor<?x?x8xf32>, %w: tensor<8xf32>) -> tensor<?x?x8xf32> {
+  // expected-error @+1 {{'eps' must be a positive finite number, got -1}}
+  %y = ee.rms_norm %x, %w eps -1.0 : tensor<?x?x8xf32>, tensor<8xf32>
+  return %y : tensor<?x?x8xf32>
+}
+
+// -----
+
+// rms_norm: one weight per feature
+func.func @f(%x: tensor<?x?x8xf32>, %w: tensor<4xf32>) -> tensor<?x?x8xf32> {
+  // expected-error @+1 {{weight size (4) must equal input features (8)}}
+  %y = ee.rms_norm %x, %w eps 1.0e-05 : tensor<?x?x8xf32>, tensor<4xf32>
+  return %y : tensor<?x?x8xf32>
+}
+
+// -----
+
+// linear: token dimensions agree
+func.func @f(%x: tensor<2x?x8xf32>, %w: tensor<4x8xf32>) -> tensor<3x?x4xf32> {
+  // expected-error @+1 {{batch size of the input (2) differs from the result (3)}}
+  %y = ee.linear %x, %w : tensor<2x?x8xf32>, tensor<4x8xf32> -> tensor<3x?x4xf32>
+  return %y : tensor<3x?x4xf32>
+}
+
+// -----
+
+// linear: weight columns are the input features
+func.func @f(%x: tensor<?x?x8xf32>, %w: tensor<4x6xf32>) -> tensor<?x?x4xf32> {
+  // expected-error @+1 {{weight columns (6) must equal input features (8)}}
+  %y = ee.linear %x, %w : tensor<?x?x8xf32>, tensor<4x6xf32> -> tensor<?x?x4xf32>
+  return %y : tensor<?x?x4xf32>
+}
+
+// -----
+
+// linear: weight rows are the result features
+func.func @f(%x: tensor<?x?x8xf32>, %w: tensor<4x8xf32>) -> tensor<?x?x5xf32> {
+  // expected-error @+1 {{result features (5) must equal weight rows (4)}}
+  %y = ee.linear %x, %w : tensor<?x?x8xf32>, tensor<4x8xf32> -> tensor<?x?x5xf32>
+  return %y : tensor<?x?x5xf32>
+}
+
+// -----
+
+// logits: the output matrix is [vocab, hidden]
+func.func @f(%x: tensor<?x?x8xf32>, %w: tensor<32x8xf32>) -> tensor<?x?x16xf32> {
+  // expected-error @+1 {{result features (16) must equal weight rows (32)}}
+  %y = ee.logits %x, %w : tensor<?x?x8xf32>, tensor<32x8xf32> -> tensor<?x?x16xf32>
+  return %y : tensor<?x?x16xf32>
+}
+
+// -----
+
+// rotary: theta is positive
+func.func @f(%x: tensor<?x?x8xf32>, %p: tensor<?x?xi32>) -> tensor<?x?x8xf32> {
+  // expected-error @+1 {{'theta' must be a positive finite number, got 0}}
+  %y = ee.rotary %x, %p heads 2 theta 0.0 : tensor<?x?x8xf32>, tensor<?x?xi32>
+  return %y : tensor<?x?x8xf32>
+}
+
+// -----
+
+// rotary: positions cover the same tokens
+func.func @f(%x: tensor<1x?x8xf32>, %p: tensor<2x?xi32>) -> tensor<1x?x8xf32> {
+  // expected-error @+1 {{batch size of the input (1) differs from the positions (2)}}
+  %y = ee.rotary %x, %p heads 2 theta 10000.0 : tensor<1x?x8xf32>, tensor<2x?xi32>
+  return %y : tensor<1x?x8xf32>
+}
+
+// -----
+
+// rotary: heads divide the features
+func.func @f(%x: tensor<?x?x8xf32>, %p: tensor<?x?xi32>) -> tensor<?x?x8xf32> {
+  // expected-error @+1 {{'num_heads' (3) must divide the input features (8)}}
+  %y = ee.rotary %x, %p heads 3 theta 10000.0 : tensor<?x?x8xf32>, tensor<?x?xi32>
+  return %y : tensor<?x?x8xf32>
+}
+
+// -----
+
+// rotary: the head dimension is even
+func.func @f(%x: tensor<?x?x6xf32>, %p: tensor<?x?xi32>) -> tensor<?x?x6xf32> {
+  // expected-error @+1 {{head dimension 3 must be even for rotary embeddings}}
+  %y = ee.rotary %x, %p heads 2 theta 10000.0 : tensor<?x?x6xf32>, tensor<?x?xi32>
+  return %y : tensor<?x?x6xf32>
+}
+
+// -----
+
+// attention: heads divide the query features
+func.func @f(%q: tensor<?x?x8xf32>, %k: tensor<?x?x4xf32>) -> tensor<?x?x8xf32> {
+  // expected-error @+1 {{'num_heads' (3) must divide the query features (8)}}
+  %o = ee.attention %q, %k, %k heads 3 kv_heads 1 : (tensor<?x?x8xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>) -> tensor<?x?x8xf32>
+  return %o : tensor<?x?x8xf32>
+}
+
+// -----
+
+// attention: KV heads divide the heads
+func.func @f(%q: tensor<?x?x8xf32>, %k: tensor<?x?x4xf32>) -> tensor<?x?x8xf32> {
+  // expected-error @+1 {{'num_kv_heads' (3) must divide 'num_heads' (2)}}
+  %o = ee.attention %q, %k, %k heads 2 kv_heads 3 : (tensor<?x?x8xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>) -> tensor<?x?x8xf32>
+  return %o : tensor<?x?x8xf32>
+}
+
+// -----
+
+// attention: keys hold num_kv_heads heads
+func.func @f(%q: tensor<?x?x8xf32>, %k: tensor<?x?x8xf32>, %v: tensor<?x?x4xf32>) -> tensor<?x?x8xf32> {
+  // expected-error @+1 {{key features (8) must equal 'num_kv_heads' x head dimension (4)}}
+  %o = ee.attention %q, %k, %v heads 2 kv_heads 1 : (tensor<?x?x8xf32>, tensor<?x?x8xf32>, tensor<?x?x4xf32>) -> tensor<?x?x8xf32>
+  return %o : tensor<?x?x8xf32>
+}
+
+// -----
+
+// attention: values hold num_kv_heads heads
+func.func @f(%q: tensor<?x?x8xf32>, %k: tensor<?x?x4xf32>, %v: tensor<?x?x8xf32>) -> tensor<?x?x8xf32> {
+  // expected-error @+1 {{value features (8) must equal 'num_kv_heads' x head dimension (4)}}
+  %o = ee.attention %q, %k, %v heads 2 kv_heads 1 : (tensor<?x?x8xf32>, tensor<?x?x4xf32>, tensor<?x?x8xf32>) -> tensor<?x?x8xf32>
+  return %o : tensor<?x?x8xf32>
+}
+
+// -----
+
+// attention: keys cover the same tokens as queries
+func.func @f(%q: tensor<?x3x8xf32>, %k: tensor<?x4x4xf32>, %v: tensor<?x3x4xf32>) -> tensor<?x3x8xf32> {
+  // expected-error @+1 {{sequence size of the query (3) differs from the key (4)}}
+  %o = ee.attention %q, %k, %v heads 2 kv_heads 1 : (tensor<?x3x8xf32>, tensor<?x4x4xf32>, tensor<?x3x4xf32>) -> tensor<?x3x8xf32>
+  return %o : tensor<?x3x8xf32>
+}
+
+// -----
+
+// attention: values cover the same tokens as queries
+func.func @f(%q: tensor<2x?x8xf32>, %k: tensor<2x?x4xf32>, %v: tensor<1x?x4xf32>) -> tensor<2x?x8xf32> {
+  // expected-error @+1 {{batch size of the query (2) differs from the value (1)}}
+  %o = ee.attention %q, %k, %v heads 2 kv_heads 1 : (tensor<2x?x8xf32>, tensor<2x?x4xf32>, tensor<1x?x4xf32>) -> tensor<2x?x8xf32>
+  return %o : tensor<2x?x8xf32>
+}
+
+// -----
+
+// attention: the output has the query's type
+func.func @f(%q: tensor<?x?x8xf32>, %k: tensor<?x?x4xf32>) -> tensor<1x?x8xf32> {
+  // expected-error @+1 {{result type 'tensor<1x?x8xf32>' must equal the query type 'tensor<?x?x8xf32>'}}
+  %o = ee.attention %q, %k, %k heads 2 kv_heads 1 : (tensor<?x?x8xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>) -> tensor<1x?x8xf32>
+  return %o : tensor<1x?x8xf32>
+}
+
+// -----
+
+// attention: a cache has keys and values
+func.func @f(%q: tensor<?x?x8xf32>, %k: tensor<?x?x4xf32>, %c: tensor<?x64x4xf32>, %p: tensor<?x?xi32>) {
+  // expected-error @+1 {{a KV cache needs both the key and the value cache}}
+  %o, %c1 = "ee.attention"(%q, %k, %k, %c, %p) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 1>}> : (tensor<?x?x8xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>, tensor<?x64x4xf32>, tensor<?x?xi32>) -> (tensor<?x?x8xf32>, tensor<?x64x4xf32>)
+  return
+}
+
+// -----
+
+// attention: a cache needs the new tokens' positions
+func.func @f(%q: tensor<?x?x8xf32>, %k: tensor<?x?x4xf32>, %c: tensor<?x64x4xf32>) {
+  // expected-error @+1 {{a KV cache needs the positions of the new tokens}}
+  %o, %c1, %c2 = ee.attention %q, %k, %k cache(%c, %c) heads 2 kv_heads 1 : (tensor<?x?x8xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>, tensor<?x64x4xf32>, tensor<?x64x4xf32>) -> (tensor<?x?x8xf32>, tensor<?x64x4xf32>, tensor<?x64x4xf32>)
+  return
+}
+
+// -----
+
+// attention: positions only come with a cache
+func.func @f(%q: tensor<?x?x8xf32>, %k: tensor<?x?x4xf32>, %p: tensor<?x?xi32>) {
+  // expected-error @+1 {{'positions' are only used with a KV cache}}
+  %o = ee.attention %q, %k, %k positions(%p) heads 2 kv_heads 1 : (tensor<?x?x8xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>, tensor<?x?xi32>) -> tensor<?x?x8xf32>
+  return
+}
+
+// -----
+
+// attention: no updated caches without a cache
+func.func @f(%q: tensor<?x?x8xf32>, %k: tensor<?x?x4xf32>) {
+  // expected-error @+1 {{returns updated caches but has no KV cache}}
+  %o, %c1, %c2 = ee.attention %q, %k, %k heads 2 kv_heads 1 : (tensor<?x?x8xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x8xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>)
+  return
+}
+
+// -----
+
+// attention: with a cache, both updated caches are returned
+func.func @f(%q: tensor<?x?x8xf32>, %k: tensor<?x?x4xf32>, %c: tensor<?x64x4xf32>, %p: tensor<?x?xi32>) {
+  // expected-error @+1 {{with a KV cache, returns the output and the updated key and value caches}}
+  %o = ee.attention %q, %k, %k cache(%c, %c) positions(%p) heads 2 kv_heads 1 : (tensor<?x?x8xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>, tensor<?x64x4xf32>, tensor<?x64x4xf32>, tensor<?x?xi32>) -> tensor<?x?x8xf32>
+  return
+}
+
+// -----
+
+// attention: caches hold num_kv_heads heads
+func.func @f(%q: tensor<?x?x8xf32>, %k: tensor<?x?x4xf32>, %c: tensor<?x64x8xf32>, %p: tensor<?x?xi32>) {
+  // expected-error @+1 {{key cache features (8) must equal 'num_kv_heads' x head dimension (4)}}
+  %o, %c1, %c2 = ee.attention %q, %k, %k cache(%c, %c) positions(%p) heads 2 kv_heads 1 : (tensor<?x?x8xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>, tensor<?x64x8xf32>, tensor<?x64x8xf32>, tensor<?x?xi32>) -> (tensor<?x?x8xf32>, tensor<?x64x8xf32>, tensor<?x64x8xf32>)
+  return
+}
+
+// -----
+
+// attention: key and value caches have the same type
+func.func @f(%q: tensor<?x?x8xf32>, %k: tensor<?x?x4xf32>, %kc: tensor<?x64x4xf32>, %vc: tensor<?x32x4xf32>, %p: tensor<?x?xi32>) {
+  // expected-error @+1 {{key and value caches must have the same type}}
+  %o, %c1, %c2 = ee.attention %q, %k, %k cache(%kc, %vc) positions(%p) heads 2 kv_heads 1 : (tensor<?x?x8xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>, tensor<?x64x4xf32>, tensor<?x32x4xf32>, tensor<?x?xi32>) -> (tensor<?x?x8xf32>, tensor<?x64x4xf32>, tensor<?x32x4xf32>)
+  return
+}
+
+// -----
+
+// attention: updated caches have the caches' type
+func.func @f(%q: tensor<?x?x8xf32>, %k: tensor<?x?x4xf32>, %c: tensor<?x64x4xf32>, %p: tensor<?x?xi32>) {
+  // expected-error @+1 {{updated caches must have the type of the caches}}
+  %o, %c1, %c2 = ee.attention %q, %k, %k cache(%c, %c) positions(%p) heads 2 kv_heads 1 : (tensor<?x?x8xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>, tensor<?x64x4xf32>, tensor<?x64x4xf32>, tensor<?x?xi32>) -> (tensor<?x?x8xf32>, tensor<?x32x4xf32>, tensor<?x64x4xf32>)
+  return
+}
+
+// -----
+
+// attention: positions cover the new tokens
+func.func @f(%q: tensor<?x1x8xf32>, %k: tensor<?x1x4xf32>, %c: tensor<?x64x4xf32>, %p: tensor<?x2xi32>) {
+  // expected-error @+1 {{sequence size of the query (1) differs from the positions (2)}}
+  %o, %c1, %c2 = ee.attention %q, %k, %k cache(%c, %c) positions(%p) heads 2 kv_heads 1 : (tensor<?x1x8xf32>, tensor<?x1x4xf32>, tensor<?x1x4xf32>, tensor<?x64x4xf32>, tensor<?x64x4xf32>, tensor<?x2xi32>) -> (tensor<?x1x8xf32>, tensor<?x64x4xf32>, tensor<?x64x4xf32>)
+  return
+}
+
+// -----
+
+// cross_entropy: temperature is positive
+func.func @f(%l: tensor<?x?x32xf32>, %t: tensor<?x?xi32>) -> f32 {
+  // expected-error @+1 {{'temperature' must be a positive finite number, got 0}}
+  %x = ee.cross_entropy %l, %t temperature 0.0 : tensor<?x?x32xf32>, tensor<?x?xi32>
+  return %x : f32
+}
+
+// -----
+
+// cross_entropy: labels cover the same tokens
+func.func @f(%l: tensor<?x7x32xf32>, %t: tensor<?x8xi32>) -> f32 {
+  // expected-error @+1 {{sequence size of the logits (7) differs from the labels (8)}}
+  %x = ee.cross_entropy %l, %t temperature 1.0 : tensor<?x7x32xf32>, tensor<?x8xi32>
+  return %x : f32
+}
+
+// -----
+
+// exit_confidence: one confidence per token
+func.func @f(%l: tensor<3x?x32xf32>) -> tensor<2x?xf32> {
+  // expected-error @+1 {{batch size of the logits (3) differs from the confidence (2)}}
+  %c = ee.exit_confidence %l : tensor<3x?x32xf32> -> tensor<2x?xf32>
+  return %c : tensor<2x?xf32>
+}
