@@ -3,7 +3,7 @@
 #include "tools/ee-compile/CompileDriver.h"
 
 #include "dialects/InitAllDialects.h"
-#include "passes/Pipelines.h"
+#include "passes/InitAllPasses.h"
 #include "passes/model/ConfigImport.h"
 
 #include "mlir/IR/AsmState.h"
@@ -66,6 +66,7 @@ int mlir::ee::compileMain(int argc, char **argv) {
       cl::values(clEnumValN(EmitStage::EE, "ee", "the imported model-level ee module"),
                  clEnumValN(EmitStage::Primitives, "primitives",
                             "after expansion into primitive ee ops")));
+  registerAllPasses();
   registerAsmPrinterCLOptions();
   registerMLIRContextCLOptions();
   registerPassManagerCLOptions();
