@@ -6,4 +6,4 @@ build=${EE_BUILD_DIR:-$root/build}
 if [ ! -f "$build/build.ninja" ]; then
   cmake -G Ninja -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release
 fi
-cmake --build "$build" -- -j "${EE_BUILD_JOBS:-$(nproc)}"
+cmake --build "$build" --target all docs -- -j "${EE_BUILD_JOBS:-$(nproc)}"
