@@ -10,12 +10,21 @@ include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/IR/BuiltinAttributeInterfaces.td"
 
-// Activations: [batch, seq, features], dynamic batch/seq, static features.
-def EE_Activation : TensorRankOf<[F32], [3]>;
+// Activations: [batch, seq, features] with dynamic or static batch and sequence
+// sizes and a static feature size (model dimensions are static).
+def EE_Activation : Type<
+    And<[TensorRankOf<[F32], [3]>.predicate,
+         CPred<"!::mlir::ShapedType::isDynamic("
+               "::llvm::cast<::mlir::RankedTensorType>($_self).getShape().back())">]>,
+    "f32 tensor [batch, seq, features] with a static feature size",
+    "::mlir::RankedTensorType">;
 // Token ids, labels and positions: [batch, seq].
 def EE_TokenTensor : TensorRankOf<[I32], [2]>;
-def EE_Vector : TensorRankOf<[F32], [1]>;
-def EE_Matrix : TensorRankOf<[F32], [2]>;
+// Weights have static shapes.
+def EE_Vector : Type<And<[TensorRankOf<[F32], [1]>.predicate, HasStaticShapePred]>,
+    "statically shaped 1-D f32 tensor", "::mlir::RankedTensorType">;
+def EE_Matrix : Type<And<[TensorRankOf<[F32], [2]>.predicate, HasStaticShapePred]>,
+    "statically shaped 2-D f32 tensor", "::mlir::RankedTensorType">;
 
 //===----------------------------------------------------------------------===//
 // Parameters

@@ -834,3 +834,21 @@ func.func @f(%l: tensor<3x?x32xf32>) -> tensor<2x?xf32> {
   %c = ee.exit_confidence %l : tensor<3x?x32xf32> -> tensor<2x?xf32>
   return %c : tensor<2x?xf32>
 }
+
+// -----
+
+// activations: model dimensions are static
+func.func @f(%x: tensor<?x?x?xf32>, %w: tensor<8xf32>) {
+  // expected-error @+1 {{operand #0 must be f32 tensor [batch, seq, features] with a static feature size}}
+  %y = ee.rms_norm %x, %w eps 1.0e-05 : tensor<?x?x?xf32>, tensor<8xf32>
+  return
+}
+
+// -----
+
+// weights: statically shaped
+func.func @f(%x: tensor<?x?x8xf32>, %w: tensor<?x8xf32>) {
+  // expected-error @+1 {{operand #1 must be statically shaped 2-D f32 tensor}}
+  %y = ee.linear %x, %w : tensor<?x?x8xf32>, tensor<?x8xf32> -> tensor<?x?x4xf32>
+  return
+}
