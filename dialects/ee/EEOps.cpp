@@ -235,10 +235,7 @@ LogicalResult ExitOp::verifySymbolUses(SymbolTableCollection &tables) {
   case ExitBranch::None:
     break;
   case ExitBranch::MLP:
-    // The branch MLP shares its layer's post-attention norm.
-    if (failed(params.expectVector("model.layers." + std::to_string(getLayer() - 1) +
-                                       ".post_attention_layernorm.weight",
-                                   hidden)) ||
+    if (failed(params.expectVector(getSharedPostNormName(), hidden)) ||
         failed(params.expectMLP(prefix + ".mlp", hidden)))
       return failure();
     break;

@@ -164,6 +164,11 @@ def EE_ExitOp : EE_ModelOp<"exit"> {
   let extraClassDeclaration = [{
     /// Checkpoint-name prefix of this exit's own weights: `exits.<index>`.
     std::string getWeightPrefix() { return "exits." + std::to_string(getIndex()); }
+    /// The post-attention norm that an MLP branch shares with its layer.
+    std::string getSharedPostNormName() {
+      return "model.layers." + std::to_string(getLayer() - 1) +
+             ".post_attention_layernorm.weight";
+    }
   }];
 }
 

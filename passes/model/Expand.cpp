@@ -144,9 +144,8 @@ struct ExpandExit : ExpandPattern<ExitOp> {
       break;
     case ExitBranch::MLP: {
       // The input is the layer's mid-layer residual h: z = h + MLP_exit(RMSNorm_post(h)).
-      std::string postNorm = "model.layers." + std::to_string(op.getLayer() - 1) +
-                             ".post_attention_layernorm.weight";
-      z = build.add(z, build.mlp(build.rmsNorm(z, postNorm, eps), prefix + ".mlp"));
+      Value normed = build.rmsNorm(z, op.getSharedPostNormName(), eps);
+      z = build.add(z, build.mlp(normed, prefix + ".mlp"));
       break;
     }
     case ExitBranch::Block:
