@@ -14,5 +14,9 @@ config.environment["FILECHECK_OPTS"] = "--enable-var-scope --dump-input=fail"
 config.environment["PATH"] = os.pathsep.join(
     [config.ee_tools_dir, config.llvm_tools_dir, config.environment.get("PATH", "")]
 )
+# Debian's python3 (the one with python3-torch), not a python earlier on PATH.
+config.substitutions.append(("%python", "/usr/bin/python3"))
+config.substitutions.append(("%eert_lib", os.path.join(config.ee_obj_root, "lib", "libeert.so")))
+config.substitutions.append(("%ee_src_root", config.ee_src_root))
 config.substitutions.append(("%examples", os.path.join(config.ee_src_root, "examples")))
 config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "import", "Inputs")))

@@ -1,0 +1,101 @@
+// Attention.cpp - causal grouped-query attention, within a sequence and over a KV cache.
+#include "cpu/Error.h"
+#include "eert/eert.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace {
+
+/// One query head against `count` keys/values (rows `stride` floats apart):
+/// out = softmax(q . k_j / sqrt(d)) v, accumulated in double.
+void attendOne(const float *q, const float *keys, const float *values, int64_t count,
+               int64_t stride, int64_t headDim, float *out, std::vector<double> &scores) {
+  double scale = 1.0 / std::sqrt(static_cast<double>(headDim));
+  scores.resize(count);
+  double maximum = -INFINITY;
+  for (int64_t j = 0; j < count; ++j) {
+    const float *k = keys + j * stride;
+    double dot = 0.0;
+    for (int64_t i = 0; i < headDim; ++i)
+      dot += static_cast<double>(q[i]) * k[i];
+    scores[j] = dot * scale;
+    maximum = std::max(maximum, scores[j]);
+  }
+  double sum = 0.0;
+  for (int64_t j = 0; j < count; ++j)
+    sum += scores[j] = std::exp(scores[j] - maximum);
+  std::vector<double> acc(headDim, 0.0);
+  for (int64_t j = 0; j < count; ++j) {
+    const float *v = values + j * stride;
+    double weight = scores[j] / sum;
+    for (int64_t i = 0; i < headDim; ++i)
+      acc[i] += weight * v[i];
+  }
+  for (int64_t i = 0; i < headDim; ++i)
+    out[i] = static_cast<float>(acc[i]);
+}
+
+} // namespace
+
+extern "C" void eert_attention(const float *query, const float *key, const float *value,
+                               float *output, int64_t batch, int64_t seq, int64_t heads,
+                               int64_t kvHeads, int64_t headDim) {
+  int64_t group = heads / kvHeads;
+  int64_t qStride = heads * headDim, kvStride = kvHeads * headDim;
+#pragma omp parallel
+  {
+    std::vector<double> scores;
+#pragma omp for collapse(2)
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t h = 0; h < heads; ++h) {
+        int64_t kvHead = h / group;
+        const float *keys = key + b * seq * kvStride + kvHead * headDim;
+        const float *values = value + b * seq * kvStride + kvHead * headDim;
+        for (int64_t s = 0; s < seq; ++s) {
+          int64_t row = b * seq + s;
+          attendOne(query + row * qStride + h * headDim, keys, values, s + 1, kvStride,
+                    headDim, output + row * qStride + h * headDim, scores);
+        }
+      }
+  }
+}
+
+extern "C" int32_t eert_attention_cached(const float *query, const float *key,
+                                         const float *value, float *kCache, float *vCache,
+                                         const int32_t *positions, float *output,
+                                         int64_t batch, int64_t seq, int64_t maxPositions,
+                                         int64_t heads, int64_t kvHeads, int64_t headDim) {
+  int64_t group = heads / kvHeads;
+  int64_t qStride = heads * headDim, kvStride = kvHeads * headDim;
+  for (int64_t row = 0; row < batch * seq; ++row)
+    if (positions[row] < 0 || positions[row] >= maxPositions)
+      return eert::fail("position " + std::to_string(positions[row]) + " of token " +
+                        std::to_string(row) + " is outside the KV cache [0, " +
+                        std::to_string(maxPositions) + ")");
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t s = 0; s < seq; ++s) {
+      int64_t row = b * seq + s;
+      int64_t slot = (b * maxPositions + positions[row]) * kvStride;
+      std::copy(key + row * kvStride, key + (row + 1) * kvStride, kCache + slot);
+      std::copy(value + row * kvStride, value + (row + 1) * kvStride, vCache + slot);
+    }
+#pragma omp parallel
+  {
+    std::vector<double> scores;
+#pragma omp for collapse(2)
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t h = 0; h < heads; ++h) {
+        int64_t kvHead = h / group;
+        const float *keys = kCache + b * maxPositions * kvStride + kvHead * headDim;
+        const float *values = vCache + b * maxPositions * kvStride + kvHead * headDim;
+        for (int64_t s = 0; s < seq; ++s) {
+          int64_t row = b * seq + s;
+          attendOne(query + row * qStride + h * headDim, keys, values, positions[row] + 1,
+                    kvStride, headDim, output + row * qStride + h * headDim, scores);
+        }
+      }
+  }
+  return 0;
+}

@@ -1,0 +1,129 @@
+// Kernels.cpp - CPU fp32 primitive kernels: embedding, norm, GEMM, rotary,
+// SwiGLU, residual add, cross-entropy, exit confidence.
+//
+// GEMMs go to OpenBLAS (cblas, its own threads); elementwise and row-wise
+// kernels split rows over OpenMP threads.
+#include "cpu/Error.h"
+#include "eert/eert.h"
+
+#include <cblas.h>
+
+#include <cmath>
+#include <string>
+
+using eert::fail;
+
+extern "C" int32_t eert_embedding_lookup(const float *table, const int32_t *ids,
+                                         float *output, int64_t tokens, int64_t vocab,
+                                         int64_t hidden) {
+  for (int64_t t = 0; t < tokens; ++t)
+    if (ids[t] < 0 || ids[t] >= vocab)
+      return fail("token id " + std::to_string(ids[t]) + " at position " +
+                  std::to_string(t) + " is outside the vocabulary [0, " +
+                  std::to_string(vocab) + ")");
+#pragma omp parallel for
+  for (int64_t t = 0; t < tokens; ++t) {
+    const float *row = table + static_cast<int64_t>(ids[t]) * hidden;
+    std::copy(row, row + hidden, output + t * hidden);
+  }
+  return 0;
+}
+
+extern "C" void eert_rms_norm(const float *input, const float *weight, float *output,
+                              int64_t rows, int64_t cols, float eps) {
+#pragma omp parallel for
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *x = input + r * cols;
+    float *y = output + r * cols;
+    double sumSquares = 0.0;
+    for (int64_t c = 0; c < cols; ++c)
+      sumSquares += static_cast<double>(x[c]) * x[c];
+    float scale = static_cast<float>(1.0 / std::sqrt(sumSquares / cols + eps));
+    for (int64_t c = 0; c < cols; ++c)
+      y[c] = x[c] * scale * weight[c];
+  }
+}
+
+extern "C" void eert_linear(const float *input, const float *weight, float *output,
+                            int64_t rows, int64_t inFeatures, int64_t outFeatures) {
+  if (rows == 0)
+    return;
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, outFeatures, inFeatures, 1.0f,
+              input, inFeatures, weight, inFeatures, 0.0f, output, outFeatures);
+}
+
+extern "C" void eert_rotary(const float *input, const int32_t *positions, float *output,
+                            int64_t tokens, int64_t heads, int64_t headDim, float theta) {
+  int64_t half = headDim / 2;
+#pragma omp parallel for
+  for (int64_t t = 0; t < tokens; ++t) {
+    double position = positions[t];
+    for (int64_t i = 0; i < half; ++i) {
+      // Hugging Face computes the inverse frequency in fp32, the angle as fp32.
+      float invFreq = 1.0f / std::pow(theta, static_cast<float>(2 * i) / headDim);
+      float angle = static_cast<float>(position) * invFreq;
+      float cosA = std::cos(angle), sinA = std::sin(angle);
+      for (int64_t h = 0; h < heads; ++h) {
+        int64_t base = (t * heads + h) * headDim;
+        float x1 = input[base + i], x2 = input[base + i + half];
+        output[base + i] = x1 * cosA - x2 * sinA;
+        output[base + i + half] = x2 * cosA + x1 * sinA;
+      }
+    }
+  }
+}
+
+extern "C" void eert_swiglu(const float *gate, const float *up, float *output, int64_t n) {
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i)
+    output[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+extern "C" void eert_add(const float *lhs, const float *rhs, float *output, int64_t n) {
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i)
+    output[i] = lhs[i] + rhs[i];
+}
+
+/// log(sum(exp(row / temperature))) with the maximum factored out.
+static double logSumExp(const float *row, int64_t vocab, double invTemperature,
+                        double *maxOut = nullptr) {
+  double maximum = -INFINITY;
+  for (int64_t v = 0; v < vocab; ++v)
+    maximum = std::max(maximum, row[v] * invTemperature);
+  double sum = 0.0;
+  for (int64_t v = 0; v < vocab; ++v)
+    sum += std::exp(row[v] * invTemperature - maximum);
+  if (maxOut)
+    *maxOut = maximum;
+  return maximum + std::log(sum);
+}
+
+extern "C" int32_t eert_cross_entropy(const float *logits, const int32_t *labels, float *loss,
+                                      int64_t tokens, int64_t vocab, float temperature) {
+  for (int64_t t = 0; t < tokens; ++t)
+    if (labels[t] < 0 || labels[t] >= vocab)
+      return fail("label " + std::to_string(labels[t]) + " at position " +
+                  std::to_string(t) + " is outside the vocabulary [0, " +
+                  std::to_string(vocab) + ")");
+  if (tokens == 0)
+    return fail("cross-entropy over zero tokens");
+  double invTemperature = 1.0 / temperature, total = 0.0;
+#pragma omp parallel for reduction(+ : total)
+  for (int64_t t = 0; t < tokens; ++t) {
+    const float *row = logits + t * vocab;
+    total += logSumExp(row, vocab, invTemperature) - row[labels[t]] * invTemperature;
+  }
+  *loss = static_cast<float>(total / tokens);
+  return 0;
+}
+
+extern "C" void eert_exit_confidence(const float *logits, float *confidence, int64_t tokens,
+                                     int64_t vocab) {
+#pragma omp parallel for
+  for (int64_t t = 0; t < tokens; ++t) {
+    double maximum;
+    double lse = logSumExp(logits + t * vocab, vocab, 1.0, &maximum);
+    confidence[t] = static_cast<float>(std::exp(maximum - lse));
+  }
+}

@@ -1,0 +1,173 @@
+"""The runtime's CPU kernels (through their C ABI) against the PyTorch reference.
+
+Usage: kernels_test.py PATH/TO/libeert.so
+"""
+import ctypes
+import os
+import sys
+import unittest
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reference"))
+import ee_reference as ref  # noqa: E402
+
+LIB = ctypes.CDLL(sys.argv.pop(1))
+F32P = ctypes.POINTER(ctypes.c_float)
+I32P = ctypes.POINTER(ctypes.c_int32)
+I64, F32 = ctypes.c_int64, ctypes.c_float
+for name, restype in [("eert_embedding_lookup", ctypes.c_int32), ("eert_attention_cached", ctypes.c_int32),
+                      ("eert_cross_entropy", ctypes.c_int32), ("eert_sample", ctypes.c_int32),
+                      ("eert_last_error", ctypes.c_char_p)]:
+    getattr(LIB, name).restype = restype
+
+
+def f32(t):
+    """A contiguous float32 numpy array (kept alive by the caller) and its pointer."""
+    a = np.ascontiguousarray(t.detach().numpy() if isinstance(t, torch.Tensor) else t, dtype=np.float32)
+    return a, a.ctypes.data_as(F32P)
+
+
+def i32(t):
+    a = np.ascontiguousarray(t.numpy() if isinstance(t, torch.Tensor) else t, dtype=np.int32)
+    return a, a.ctypes.data_as(I32P)
+
+
+def out(*shape):
+    a = np.zeros(shape, dtype=np.float32)
+    return a, a.ctypes.data_as(F32P)
+
+
+class KernelTest(unittest.TestCase):
+    def setUp(self):
+        torch.manual_seed(0)
+
+    def assertClose(self, ours, reference, rtol=1e-5, atol=1e-6):
+        reference = reference.detach().numpy() if isinstance(reference, torch.Tensor) else reference
+        np.testing.assert_allclose(ours, reference, rtol=rtol, atol=atol)
+
+    def test_embedding_lookup(self):
+        table, ids = torch.randn(50, 16), torch.randint(0, 50, (3, 7))
+        (t, tp), (i, ip), (o, op) = f32(table), i32(ids), out(3, 7, 16)
+        self.assertEqual(LIB.eert_embedding_lookup(tp, ip, op, I64(21), I64(50), I64(16)), 0)
+        self.assertClose(o, table[ids])
+
+    def test_embedding_lookup_rejects_bad_ids(self):
+        (t, tp), (i, ip), (o, op) = f32(torch.randn(10, 4)), i32([3, 10]), out(2, 4)
+        self.assertNotEqual(LIB.eert_embedding_lookup(tp, ip, op, I64(2), I64(10), I64(4)), 0)
+        self.assertIn(b"token id 10 at position 1 is outside the vocabulary [0, 10)", LIB.eert_last_error())
+
+    def test_rms_norm(self):
+        x, w = torch.randn(5, 3, 32) * 3, torch.randn(32)
+        (xa, xp), (wa, wp), (o, op) = f32(x), f32(w), out(5, 3, 32)
+        LIB.eert_rms_norm(xp, wp, op, I64(15), I64(32), F32(1e-5))
+        self.assertClose(o, ref.rms_norm(x, w, 1e-5))
+
+    def test_linear(self):
+        x, w = torch.randn(4, 6, 48), torch.randn(40, 48)
+        (xa, xp), (wa, wp), (o, op) = f32(x), f32(w), out(4, 6, 40)
+        LIB.eert_linear(xp, wp, op, I64(24), I64(48), I64(40))
+        self.assertClose(o, ref.linear(x, w), rtol=1e-4, atol=1e-5)
+
+    def test_rotary(self):
+        heads, d = 3, 16
+        x = torch.randn(2, 9, heads * d)
+        pos = torch.tensor([list(range(9)), list(range(100, 109))], dtype=torch.int32)
+        (xa, xp), (pa, pp), (o, op) = f32(x), i32(pos), out(2, 9, heads * d)
+        LIB.eert_rotary(xp, pp, op, I64(18), I64(heads), I64(d), F32(10000.0))
+        self.assertClose(o, ref.rotary(x, pos, heads, 10000.0), rtol=1e-4, atol=1e-5)
+        # In place gives the same.
+        LIB.eert_rotary(xp, pp, xp, I64(18), I64(heads), I64(d), F32(10000.0))
+        self.assertClose(xa, o)
+
+    def test_attention_gqa_causal(self):
+        batch, seq, heads, kv, d = 2, 7, 4, 2, 8
+        q, k, v = torch.randn(batch, seq, heads * d), torch.randn(batch, seq, kv * d), torch.randn(batch, seq, kv * d)
+        (qa, qp), (ka, kp), (va, vp), (o, op) = f32(q), f32(k), f32(v), out(batch, seq, heads * d)
+        LIB.eert_attention(qp, kp, vp, op, I64(batch), I64(seq), I64(heads), I64(kv), I64(d))
+        self.assertClose(o, ref.attention(q, k, v, heads, kv), rtol=1e-4, atol=1e-5)
+
+    def test_attention_cached_prefill_then_decode(self):
+        # Prefill 5 tokens, then decode the 6th: equals causal attention over all 6.
+        batch, heads, kv, d, cap = 2, 4, 1, 8, 16
+        q, k, v = torch.randn(batch, 6, heads * d), torch.randn(batch, 6, kv * d), torch.randn(batch, 6, kv * d)
+        (kc, kcp), (vc, vcp) = out(batch, cap, kv * d), out(batch, cap, kv * d)
+        full = ref.attention(q, k, v, heads, kv)
+        for start, length in [(0, 5), (5, 1)]:
+            sl = slice(start, start + length)
+            pos = torch.arange(start, start + length, dtype=torch.int32).expand(batch, length)
+            (qa, qp), (ka, kp), (va, vp), (pa, pp) = f32(q[:, sl]), f32(k[:, sl]), f32(v[:, sl]), i32(pos)
+            o, op = out(batch, length, heads * d)
+            status = LIB.eert_attention_cached(qp, kp, vp, kcp, vcp, pp, op, I64(batch), I64(length),
+                                               I64(cap), I64(heads), I64(kv), I64(d))
+            self.assertEqual(status, 0)
+            self.assertClose(o, full[:, sl], rtol=1e-4, atol=1e-5)
+        self.assertClose(kc[:, :6], k)
+        self.assertClose(vc[:, :6], v)
+
+    def test_attention_cached_rejects_positions_outside_cache(self):
+        (q, qp), (k, kp), (kc, kcp), (vc, vcp), (o, op) = out(1, 1, 8), out(1, 1, 8), out(1, 4, 8), out(1, 4, 8), out(1, 1, 8)
+        p, pp = i32([[4]])
+        self.assertNotEqual(LIB.eert_attention_cached(qp, kp, kp, kcp, vcp, pp, op, I64(1), I64(1), I64(4),
+                                                      I64(1), I64(1), I64(8)), 0)
+        self.assertIn(b"position 4 of token 0 is outside the KV cache [0, 4)", LIB.eert_last_error())
+
+    def test_swiglu_and_add(self):
+        g, u = torch.randn(3, 5, 24) * 4, torch.randn(3, 5, 24)
+        (ga, gp), (ua, up), (o, op) = f32(g), f32(u), out(3, 5, 24)
+        LIB.eert_swiglu(gp, up, op, I64(g.numel()))
+        self.assertClose(o, ref.swiglu(g, u))
+        LIB.eert_add(gp, up, op, I64(g.numel()))
+        self.assertClose(o, g + u)
+
+    def test_cross_entropy_with_temperature(self):
+        logits, labels = torch.randn(2, 9, 64) * 5, torch.randint(0, 64, (2, 9))
+        (la, lp), (ta, tp) = f32(logits), i32(labels)
+        for temperature in [1.0, 0.5, 2.5]:
+            loss = ctypes.c_float()
+            self.assertEqual(LIB.eert_cross_entropy(lp, tp, ctypes.byref(loss), I64(18), I64(64), F32(temperature)), 0)
+            self.assertAlmostEqual(loss.value, ref.cross_entropy(logits, labels, temperature).item(), places=5)
+
+    def test_cross_entropy_rejects_bad_labels(self):
+        (la, lp), (ta, tp) = f32(torch.randn(2, 8)), i32([1, -1])
+        loss = ctypes.c_float()
+        self.assertNotEqual(LIB.eert_cross_entropy(lp, tp, ctypes.byref(loss), I64(2), I64(8), F32(1.0)), 0)
+        self.assertIn(b"label -1 at position 1", LIB.eert_last_error())
+
+    def test_exit_confidence(self):
+        logits = torch.randn(4, 3, 100) * 3
+        (la, lp), (c, cp) = f32(logits), out(4, 3)
+        LIB.eert_exit_confidence(lp, cp, I64(12), I64(100))
+        self.assertClose(c, ref.exit_confidence(logits))
+
+    def sample(self, logits, temperature, top_k, top_p, seed):
+        la, lp = f32(logits)
+        state = ctypes.c_uint64(seed)
+        return LIB.eert_sample(lp, I64(len(logits)), F32(temperature), I64(top_k), F32(top_p), ctypes.byref(state))
+
+    def test_sampling(self):
+        logits = torch.randn(40) * 2
+        best = int(torch.argmax(logits))
+        self.assertEqual(self.sample(logits, 0.0, 0, 1.0, 1), best)  # greedy
+        self.assertEqual(self.sample(logits, 1.0, 1, 1.0, 7), best)  # top-k 1
+        self.assertEqual(self.sample(logits, 1.0, 0, 1e-6, 7), best)  # tiny nucleus
+        draws = [self.sample(logits, 0.8, 0, 1.0, seed) for seed in range(50)]
+        self.assertEqual(draws, [self.sample(logits, 0.8, 0, 1.0, seed) for seed in range(50)])  # seeded
+        top5 = set(torch.topk(logits, 5).indices.tolist())
+        self.assertTrue(all(self.sample(logits, 2.0, 5, 1.0, s) in top5 for s in range(300)))
+
+    def test_sampling_follows_the_distribution(self):
+        logits = torch.tensor([2.0, 1.0, 0.5, 0.0, -1.0])
+        la, lp = f32(logits)
+        state = ctypes.c_uint64(42)
+        counts = np.zeros(5)
+        n = 20000
+        for _ in range(n):
+            counts[LIB.eert_sample(lp, I64(5), F32(0.7), I64(0), F32(1.0), ctypes.byref(state))] += 1
+        expected = torch.softmax(logits / 0.7, dim=0).numpy()
+        np.testing.assert_allclose(counts / n, expected, atol=0.015)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
