@@ -4,7 +4,12 @@
 #define EE_DIALECTS_INITALLDIALECTS_H
 
 #include "ee/EEDialect.h"
+#include "eert/EERTDialect.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/Extensions/InlinerExtension.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Shard/IR/ShardDialect.h"
@@ -15,8 +20,10 @@ namespace mlir::ee {
 
 /// Our dialects and the upstream ones the pipelines produce or consume.
 inline void registerAllDialects(DialectRegistry &registry) {
-  registry.insert<EEDialect, arith::ArithDialect, func::FuncDialect, scf::SCFDialect,
+  registry.insert<EEDialect, eert::EERTDialect, arith::ArithDialect, cf::ControlFlowDialect,
+                  func::FuncDialect, LLVM::LLVMDialect, math::MathDialect, scf::SCFDialect,
                   shard::ShardDialect, tensor::TensorDialect>();
+  func::registerInlinerExtension(registry);
 }
 
 } // namespace mlir::ee

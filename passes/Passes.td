@@ -30,4 +30,52 @@ def EEExpandPass : Pass<"ee-expand", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::ee::EEDialect", "::mlir::arith::ArithDialect"];
 }
 
+def EELowerToEERTPass : Pass<"ee-lower-to-eert", "::mlir::ModuleOp"> {
+  let summary = "Plan activation memory and lower primitive ee ops to eert runtime calls";
+  let description = [{
+    Turns every function of expanded, inlined primitive `ee` ops on tensors into
+    a function over raw buffers that calls the runtime:
+
+    ```
+    int32_t ee_<name>(const float *const *params, char *arena, int64_t batch,
+                      int64_t seq, void *const *inputs, void **outputs);
+    ```
+
+    `params[i]` is the i-th `ee.parameter` (declaration order); `inputs[i]`
+    points at the i-th argument (token tensors, KV caches, scalars);
+    `outputs[k]` receives a pointer to the k-th result. The return value is 0,
+    or the failing runtime call's status (its message is `eert_last_error()`).
+
+    Memory is planned statically: every activation is `[tokens, features]` with
+    `tokens = batch * seq`, so its slice of the arena sits at
+    `tokens * offset` with a per-token offset found by first-fit over the
+    values' live ranges; scalars get fixed slots after the per-token region.
+    The arena needs `tokens * per_token_bytes + fixed_bytes` bytes.
+
+    The parameters, the planned sizes and each entry point's inputs and outputs
+    are recorded with the model config in the JSON manifest `@ee_manifest`,
+    which the runtime reads.
+  }];
+  let dependentDialects = ["::mlir::eert::EERTDialect", "::mlir::LLVM::LLVMDialect",
+                           "::mlir::arith::ArithDialect", "::mlir::cf::ControlFlowDialect",
+                           "::mlir::math::MathDialect", "::mlir::func::FuncDialect"];
+}
+
+def EERTToLLVMPass : Pass<"eert-to-llvm", "::mlir::ModuleOp"> {
+  let summary = "Lower eert ops to calls of the runtime's C functions";
+  let description = [{
+    Declares every runtime entry point of `runtime/include/eert/abi.def` that
+    the module calls (as `llvm.func`, from the same list the runtime's header is
+    made from) and replaces each eert op with an `llvm.call`. Fails when an op's
+    operand or result types differ from the declaration.
+
+    ```mlir
+    eert.rms_norm %x, %w, %y, %rows, %cols, %eps : (!llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, f32) -> ()
+    // becomes
+    llvm.call @eert_rms_norm(%x, %w, %y, %rows, %cols, %eps) : (!llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, f32) -> ()
+    ```
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 #endif // EE_PASSES_TD

@@ -4,6 +4,7 @@
 #include "ee/EEOps.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/Transforms/InliningUtils.h"
 
 using namespace mlir;
 using namespace mlir::ee;
@@ -11,8 +12,18 @@ using namespace mlir::ee;
 #include "ee/EEDialect.cpp.inc"
 #include "ee/EEEnums.cpp.inc"
 
+namespace {
+/// Every ee op is a pure function of its operands (or a declaration), so
+/// calls of model functions can be inlined (the objective calls the forward pass).
+struct EEInlinerInterface : DialectInlinerInterface {
+  using DialectInlinerInterface::DialectInlinerInterface;
+  bool isLegalToInline(Operation *, Region *, bool, IRMapping &) const final { return true; }
+};
+} // namespace
+
 void EEDialect::initialize() {
   registerAttributes();
+  addInterfaces<EEInlinerInterface>();
   addOperations<
 #define GET_OP_LIST
 #include "ee/EEOps.cpp.inc"

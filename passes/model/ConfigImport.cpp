@@ -14,6 +14,7 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
 #include "llvm/ADT/StringSet.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 
 #include <cstdio>
@@ -621,6 +622,46 @@ OwningOpRef<ModuleOp> mlir::ee::buildModelModule(ConfigAttr config, Location loc
   (*module)->setAttr(EEDialect::getConfigAttrName(), config);
   ModelBuilder(config, *module).build();
   return module;
+}
+
+std::string mlir::ee::exportModelConfig(ConfigAttr config) {
+  auto list = [](auto values) {
+    json::Array array;
+    for (auto value : values)
+      array.push_back(static_cast<std::conditional_t<
+                          std::is_same_v<decltype(value), F64>, double, int64_t>>(value));
+    return array;
+  };
+  json::Object object{
+      {"architectures", json::Array{"LlamaForCausalLM"}},
+      {"model_type", "llama"},
+      {"hidden_act", "silu"},
+      {"vocab_size", config.getVocabSize()},
+      {"hidden_size", config.getHiddenSize()},
+      {"intermediate_size", config.getIntermediateSize()},
+      {"num_hidden_layers", config.getNumHiddenLayers()},
+      {"num_attention_heads", config.getNumAttentionHeads()},
+      {"num_key_value_heads", config.getNumKeyValueHeads()},
+      {"max_position_embeddings", config.getMaxPositionEmbeddings()},
+      {"rms_norm_eps", static_cast<double>(config.getRmsNormEps())},
+      {"rope_theta", static_cast<double>(config.getRopeTheta())},
+      {"tie_word_embeddings", config.getTieWordEmbeddings()},
+      {"torch_dtype", "float32"}};
+  if (EarlyExitAttr exits = config.getEarlyExit())
+    object["early_exit"] = json::Object{
+        {"exit_layer_nums", list(exits.getExitLayerNums())},
+        {"pre_exit", exits.getPreExit()},
+        {"exit_layer_weight", list(exits.getExitLayerWeight())},
+        {"exit_layer_weight_init", list(exits.getExitLayerWeightInit())},
+        {"exit_layer_weight_warmup_iters", exits.getExitLayerWeightWarmupIters()},
+        {"exit_layer_weight_warmup_style",
+         stringifyWarmupStyle(exits.getExitLayerWeightWarmupStyle())},
+        {"exit_layer_temperature", list(exits.getExitLayerTemperature())},
+        {"use_exit_norm", exits.getUseExitNorm()},
+        {"use_exit_mlp", exits.getUseExitMlp()},
+        {"use_exit_block", exits.getUseExitBlock()},
+        {"untie_exit_output_weights", exits.getUntieExitOutputWeights()}};
+  return llvm::formatv("{0:2}", json::Value(std::move(object))).str();
 }
 
 OwningOpRef<ModuleOp> mlir::ee::importModelConfig(StringRef json, StringRef fileName,

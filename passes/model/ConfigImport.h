@@ -21,6 +21,10 @@ FailureOr<ConfigAttr> parseModelConfig(StringRef json, StringRef fileName,
 /// and `@loss(ids, positions, labels, iteration) -> objective`.
 OwningOpRef<ModuleOp> buildModelModule(ConfigAttr config, Location loc);
 
+/// The JSON config of `config` (the inverse of parseModelConfig), as written
+/// into checkpoints and compiled models.
+std::string exportModelConfig(ConfigAttr config);
+
 /// parseModelConfig + buildModelModule; null on error.
 OwningOpRef<ModuleOp> importModelConfig(StringRef json, StringRef fileName,
                                         MLIRContext *context);

@@ -1,0 +1,442 @@
+//===- LowerToEERT.cpp - ee-lower-to-eert: memory plan + runtime calls ----===//
+
+#include "ee/EEOps.h"
+#include "passes/Passes.h"
+#include "passes/model/ConfigImport.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+
+#include <cmath>
+
+namespace mlir::ee {
+#define GEN_PASS_DEF_EELOWERTOEERTPASS
+#include "passes/Passes.h.inc"
+} // namespace mlir::ee
+
+using namespace mlir;
+using namespace mlir::ee;
+namespace json = llvm::json;
+
+namespace {
+
+constexpr int64_t kAlignment = 64;
+
+int64_t alignTo(int64_t bytes) { return (bytes + kAlignment - 1) / kAlignment * kAlignment; }
+
+/// Bytes per token of a value that lives in the per-token region: activations
+/// [batch, seq, features] and per-token vectors [batch, seq] (f32).
+std::optional<int64_t> bytesPerToken(Value value) {
+  auto type = dyn_cast<RankedTensorType>(value.getType());
+  if (!type || !type.getElementType().isF32())
+    return std::nullopt;
+  if (type.getRank() == 3)
+    return 4 * type.getShape()[2];
+  if (type.getRank() == 2)
+    return 4;
+  return std::nullopt;
+}
+
+/// Where each value produced in a function lives.
+struct MemoryPlan {
+  DenseMap<Value, int64_t> perTokenOffset; // arena + tokens * offset
+  DenseMap<Value, int64_t> fixedOffset;    // arena + tokens * perTokenBytes + offset
+  int64_t perTokenBytes = 0;
+  int64_t fixedBytes = 0;
+};
+
+/// First-fit over live ranges in program order: a value's slice is free again
+/// after the op that last reads it.
+MemoryPlan planMemory(func::FuncOp func) {
+  MemoryPlan plan;
+  Block &body = func.front();
+  DenseMap<Operation *, unsigned> index;
+  for (auto [i, op] : llvm::enumerate(body))
+    index[&op] = i;
+  DenseMap<Value, unsigned> lastUse;
+  for (Operation &op : body)
+    for (Value operand : op.getOperands())
+      lastUse[operand] = std::max(lastUse.lookup(operand), index[&op]);
+  for (Value returned : body.getTerminator()->getOperands())
+    lastUse[returned] = std::numeric_limits<unsigned>::max();
+
+  struct Live {
+    int64_t offset, size;
+    unsigned until;
+  };
+  std::vector<Live> live;
+  for (Operation &op : body) {
+    unsigned now = index[&op];
+    llvm::erase_if(live, [&](const Live &l) { return l.until < now; });
+    // Parameters and in-place cache updates need no memory of their own.
+    if (isa<GetParameterOp>(op))
+      continue;
+    auto attention = dyn_cast<AttentionOp>(op);
+    for (Value result : op.getResults()) {
+      if (attention && result != attention.getOutput())
+        continue;
+      if (result.getType().isF32()) {
+        plan.fixedOffset[result] = plan.fixedBytes;
+        plan.fixedBytes += kAlignment;
+        continue;
+      }
+      std::optional<int64_t> perToken = bytesPerToken(result);
+      if (!perToken)
+        continue;
+      int64_t size = alignTo(*perToken), offset = 0;
+      llvm::sort(live, [](const Live &a, const Live &b) { return a.offset < b.offset; });
+      for (const Live &l : live) {
+        if (offset + size <= l.offset)
+          break;
+        offset = std::max(offset, l.offset + l.size);
+      }
+      live.push_back({offset, size, lastUse.lookup(result)});
+      plan.perTokenOffset[result] = offset;
+      plan.perTokenBytes = std::max(plan.perTokenBytes, offset + size);
+    }
+  }
+  return plan;
+}
+
+/// Emits the buffer-level function for one tensor-level function.
+class FunctionLowering {
+public:
+  FunctionLowering(func::FuncOp source, const MemoryPlan &plan,
+                   const llvm::StringMap<int64_t> &parameterIndex, OpBuilder &builder)
+      : source(source), plan(plan), parameterIndex(parameterIndex), b(builder),
+        loc(source.getLoc()) {}
+
+  LogicalResult lower(json::Object &manifestEntry);
+
+private:
+  Type ptrType() { return LLVM::LLVMPointerType::get(b.getContext()); }
+  Value i64(int64_t value) { return arith::ConstantIntOp::create(b, loc, value, 64); }
+  Value f32(double value) { return arith::ConstantFloatOp::create(b, loc, b.getF32Type(), llvm::APFloat(static_cast<float>(value))); }
+
+  /// base + byteOffset.
+  Value offsetPtr(Value base, Value byteOffset) {
+    return LLVM::GEPOp::create(b, loc, ptrType(), b.getI8Type(), base, ValueRange{byteOffset});
+  }
+  /// The pointer stored at array[index] (an array of pointers).
+  Value loadPointer(Value array, int64_t index) {
+    Value slot = LLVM::GEPOp::create(b, loc, ptrType(), ptrType(), array,
+                                     ArrayRef<LLVM::GEPArg>{static_cast<int32_t>(index)});
+    return LLVM::LoadOp::create(b, loc, ptrType(), slot);
+  }
+  void storePointer(Value array, int64_t index, Value pointer) {
+    Value slot = LLVM::GEPOp::create(b, loc, ptrType(), ptrType(), array,
+                                     ArrayRef<LLVM::GEPArg>{static_cast<int32_t>(index)});
+    LLVM::StoreOp::create(b, loc, pointer, slot);
+  }
+
+  /// Branches to the failure block unless `status` is 0.
+  void checkStatus(Value status) {
+    Value ok = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, status,
+                                     arith::ConstantIntOp::create(b, loc, 0, 32));
+    Block *current = b.getBlock();
+    Block *next = b.createBlock(current->getParent(), std::next(Region::iterator(current)));
+    b.setInsertionPointToEnd(current);
+    cf::CondBranchOp::create(b, loc, ok, next, ValueRange{}, failBlock, ValueRange{status});
+    b.setInsertionPointToStart(next);
+  }
+
+  Value pointerOf(Value value) {
+    auto it = pointers.find(value);
+    assert(it != pointers.end() && "every tensor operand has a buffer");
+    return it->second;
+  }
+
+  /// A fresh buffer for `result` per the plan.
+  Value allocate(Value result) {
+    Value pointer;
+    if (auto it = plan.perTokenOffset.find(result); it != plan.perTokenOffset.end())
+      pointer = offsetPtr(arena, arith::MulIOp::create(b, loc, tokens, i64(it->second)));
+    else
+      pointer = offsetPtr(fixedBase, i64(plan.fixedOffset.lookup(result)));
+    pointers[result] = pointer;
+    return pointer;
+  }
+
+  static int64_t features(Value value) {
+    return cast<RankedTensorType>(value.getType()).getShape().back();
+  }
+
+  LogicalResult lowerOp(Operation &op);
+  Value lossWeight(LossWeightOp op);
+
+  func::FuncOp source;
+  const MemoryPlan &plan;
+  const llvm::StringMap<int64_t> &parameterIndex;
+  OpBuilder &b;
+  Location loc;
+  Value params, arena, batch, seq, tokens, fixedBase;
+  Block *failBlock = nullptr;
+  DenseMap<Value, Value> pointers; // tensor value -> its buffer
+  IRMapping scalars;               // scalar value -> lowered scalar
+};
+
+LogicalResult FunctionLowering::lower(json::Object &manifestEntry) {
+  MLIRContext *context = b.getContext();
+  std::string name = ("ee_" + source.getSymName()).str();
+  Type ptr = ptrType();
+  auto type = b.getFunctionType({ptr, ptr, b.getI64Type(), b.getI64Type(), ptr, ptr},
+                                {b.getI32Type()});
+  auto func = func::FuncOp::create(b, loc, name, type);
+  Block *entry = func.addEntryBlock();
+  failBlock = b.createBlock(&func.getBody(), {}, {b.getI32Type()}, {loc});
+  func::ReturnOp::create(b, loc, failBlock->getArgument(0));
+  b.setInsertionPointToStart(entry);
+  params = entry->getArgument(0);
+  arena = entry->getArgument(1);
+  batch = entry->getArgument(2);
+  seq = entry->getArgument(3);
+  Value inputs = entry->getArgument(4), outputs = entry->getArgument(5);
+  tokens = arith::MulIOp::create(b, loc, batch, seq);
+  fixedBase = offsetPtr(arena, arith::MulIOp::create(b, loc, tokens, i64(plan.perTokenBytes)));
+
+  json::Array inputKinds;
+  for (auto [i, arg] : llvm::enumerate(source.getArguments())) {
+    Value pointer = loadPointer(inputs, i);
+    Type argType = arg.getType();
+    if (auto tensor = dyn_cast<RankedTensorType>(argType)) {
+      pointers[arg] = pointer;
+      if (tensor.getElementType().isInteger(32))
+        inputKinds.push_back(json::Object{{"kind", "tokens"}});
+      else if (tensor.getRank() == 3 && !tensor.isDynamicDim(1))
+        inputKinds.push_back(json::Object{{"kind", "kv_cache"},
+                                          {"positions", tensor.getDimSize(1)},
+                                          {"features", tensor.getDimSize(2)}});
+      else
+        return source.emitError() << "ee-lower-to-eert: unsupported argument type " << argType;
+    } else if (argType.isInteger(64) || argType.isF32()) {
+      scalars.map(arg, LLVM::LoadOp::create(b, loc, argType, pointer));
+      inputKinds.push_back(json::Object{{"kind", argType.isF32() ? "f32" : "i64"}});
+    } else {
+      return source.emitError() << "ee-lower-to-eert: unsupported argument type " << argType;
+    }
+  }
+
+  for (Operation &op : source.front().without_terminator())
+    if (failed(lowerOp(op)))
+      return failure();
+
+  json::Array outputKinds;
+  for (auto [k, result] : llvm::enumerate(source.front().getTerminator()->getOperands())) {
+    if (result.getType().isF32()) {
+      Value slot = offsetPtr(fixedBase, i64(plan.fixedBytes + 64 * k));
+      LLVM::StoreOp::create(b, loc, scalars.lookup(result), slot);
+      storePointer(outputs, k, slot);
+      outputKinds.push_back(json::Object{{"kind", "f32"}});
+    } else {
+      storePointer(outputs, k, pointerOf(result));
+      outputKinds.push_back(json::Object{{"kind", "activation"}, {"features", features(result)}});
+    }
+  }
+  func::ReturnOp::create(b, loc, arith::ConstantIntOp::create(b, loc, 0, 32).getResult());
+  (void)context;
+
+  int64_t numResults = source.getNumResults();
+  manifestEntry = json::Object{{"name", source.getSymName()},
+                               {"symbol", name},
+                               {"per_token_bytes", plan.perTokenBytes},
+                               {"fixed_bytes", plan.fixedBytes + 64 * numResults},
+                               {"inputs", std::move(inputKinds)},
+                               {"outputs", std::move(outputKinds)}};
+  return success();
+}
+
+Value FunctionLowering::lossWeight(LossWeightOp op) {
+  LossWeightAttr schedule = op.getSchedule();
+  if (schedule.isConstant())
+    return f32(schedule.getTarget());
+  // w(t) = t >= T ? target : formula(t / T), evaluated in f64.
+  Type f64 = b.getF64Type();
+  auto c = [&](double v) { return arith::ConstantFloatOp::create(b, loc, cast<FloatType>(f64), llvm::APFloat(v)); };
+  Value t = arith::SIToFPOp::create(b, loc, f64, scalars.lookup(op.getIteration()));
+  t = arith::MaximumFOp::create(b, loc, t, c(0.0));
+  double init = schedule.getInit(), target = schedule.getTarget();
+  Value progress = arith::DivFOp::create(b, loc, t, c(schedule.getWarmupIters()));
+  Value during;
+  if (schedule.getStyle() == WarmupStyle::Cosine) {
+    Value angle = arith::MulFOp::create(b, loc, progress, c(M_PI));
+    Value half = arith::MulFOp::create(
+        b, loc, arith::AddFOp::create(b, loc, math::CosOp::create(b, loc, angle), c(1.0)),
+        c(0.5 * (init - target)));
+    during = arith::AddFOp::create(b, loc, half, c(target));
+  } else {
+    during = arith::AddFOp::create(
+        b, loc, arith::MulFOp::create(b, loc, progress, c(target - init)), c(init));
+  }
+  Value done = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGE, t,
+                                     c(schedule.getWarmupIters()));
+  Value weight = arith::SelectOp::create(b, loc, done, c(target), during);
+  return arith::TruncFOp::create(b, loc, b.getF32Type(), weight);
+}
+
+LogicalResult FunctionLowering::lowerOp(Operation &op) {
+  return llvm::TypeSwitch<Operation *, LogicalResult>(&op)
+      .Case([&](GetParameterOp get) {
+        auto it = parameterIndex.find(get.getName());
+        pointers[get.getResult()] = loadPointer(params, it->second);
+        return success();
+      })
+      .Case([&](EmbeddingLookupOp lookup) {
+        Value out = allocate(lookup.getResult());
+        auto shape = lookup.getTable().getType().getShape();
+        checkStatus(eert::EmbeddingLookupOp::create(
+            b, loc, b.getI32Type(), pointerOf(lookup.getTable()), pointerOf(lookup.getIds()), out, tokens,
+            i64(shape[0]), i64(shape[1])));
+        return success();
+      })
+      .Case([&](RMSNormOp norm) {
+        Value out = allocate(norm.getResult());
+        eert::RmsNormOp::create(b, loc, pointerOf(norm.getInput()), pointerOf(norm.getWeight()),
+                                out, tokens, i64(features(norm.getInput())),
+                                f32(norm.getEps().convertToDouble()));
+        return success();
+      })
+      .Case<LinearOp, LogitsOp>([&](auto projection) {
+        Value out = allocate(projection.getResult());
+        eert::LinearOp::create(b, loc, pointerOf(projection.getInput()),
+                               pointerOf(projection.getWeight()), out, tokens,
+                               i64(features(projection.getInput())),
+                               i64(features(projection.getResult())));
+        return success();
+      })
+      .Case([&](RotaryOp rotary) {
+        Value out = allocate(rotary.getResult());
+        int64_t heads = rotary.getNumHeads();
+        eert::RotaryOp::create(b, loc, pointerOf(rotary.getInput()),
+                               pointerOf(rotary.getPositions()), out, tokens, i64(heads),
+                               i64(features(rotary.getInput()) / heads),
+                               f32(rotary.getTheta().convertToDouble()));
+        return success();
+      })
+      .Case([&](AttentionOp attention) -> LogicalResult {
+        Value out = allocate(attention.getOutput());
+        int64_t heads = attention.getNumHeads(), kvHeads = attention.getNumKvHeads();
+        Value headDim = i64(features(attention.getQuery()) / heads);
+        Value q = pointerOf(attention.getQuery()), k = pointerOf(attention.getKey()),
+              v = pointerOf(attention.getValue());
+        if (!attention.getKCache()) {
+          eert::AttentionOp::create(b, loc, q, k, v, out, batch, seq, i64(heads), i64(kvHeads),
+                                    headDim);
+          return success();
+        }
+        auto cacheType = cast<RankedTensorType>(attention.getKCache().getType());
+        if (cacheType.isDynamicDim(1))
+          return attention.emitOpError() << "needs a KV cache with a static number of positions";
+        Value kc = pointerOf(attention.getKCache()), vc = pointerOf(attention.getVCache());
+        checkStatus(eert::AttentionCachedOp::create(
+            b, loc, b.getI32Type(), q, k, v, kc, vc, pointerOf(attention.getPositions()), out, batch, seq,
+            i64(cacheType.getDimSize(1)), i64(heads), i64(kvHeads), headDim));
+        // The caches are updated in place.
+        pointers[attention.getUpdatedCache()[0]] = kc;
+        pointers[attention.getUpdatedCache()[1]] = vc;
+        return success();
+      })
+      .Case([&](SwiGLUOp swiglu) {
+        Value out = allocate(swiglu.getResult());
+        Value n = arith::MulIOp::create(b, loc, tokens, i64(features(swiglu.getResult())));
+        eert::SwigluOp::create(b, loc, pointerOf(swiglu.getGate()), pointerOf(swiglu.getUp()),
+                               out, n);
+        return success();
+      })
+      .Case([&](AddOp add) {
+        Value out = allocate(add.getResult());
+        Value n = arith::MulIOp::create(b, loc, tokens, i64(features(add.getResult())));
+        eert::AddOp::create(b, loc, pointerOf(add.getLhs()), pointerOf(add.getRhs()), out, n);
+        return success();
+      })
+      .Case([&](CrossEntropyOp ce) {
+        Value out = allocate(ce.getLoss());
+        checkStatus(eert::CrossEntropyOp::create(
+            b, loc, b.getI32Type(), pointerOf(ce.getLogits()), pointerOf(ce.getLabels()), out, tokens,
+            i64(features(ce.getLogits())), f32(ce.getTemperature().convertToDouble())));
+        scalars.map(ce.getLoss(), LLVM::LoadOp::create(b, loc, b.getF32Type(), out));
+        return success();
+      })
+      .Case([&](ExitConfidenceOp confidence) {
+        Value out = allocate(confidence.getConfidence());
+        eert::ExitConfidenceOp::create(b, loc, pointerOf(confidence.getLogits()), out, tokens,
+                                       i64(features(confidence.getLogits())));
+        return success();
+      })
+      .Case([&](LossWeightOp weight) {
+        scalars.map(weight.getWeight(), lossWeight(weight));
+        return success();
+      })
+      .Default([&](Operation *other) -> LogicalResult {
+        // Scalar arithmetic of the objective stays as it is.
+        if (isa<arith::ArithDialect>(other->getDialect()) &&
+            llvm::none_of(other->getResultTypes(), llvm::IsaPred<ShapedType>)) {
+          b.clone(*other, scalars);
+          return success();
+        }
+        return other->emitOpError()
+               << "cannot be lowered to runtime calls (ee-lower-to-eert needs expanded, "
+                  "inlined functions of primitive ee ops)";
+      });
+}
+
+struct EELowerToEERTPass : ee::impl::EELowerToEERTPassBase<EELowerToEERTPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto config = module->getAttrOfType<ConfigAttr>(EEDialect::getConfigAttrName());
+    if (!config) {
+      module.emitError("ee-lower-to-eert needs the module's 'ee.config'");
+      return signalPassFailure();
+    }
+    llvm::StringMap<int64_t> parameterIndex;
+    json::Array parameters;
+    SmallVector<ParameterOp> declarations(module.getOps<ParameterOp>());
+    for (ParameterOp param : declarations) {
+      parameterIndex[param.getSymName()] = parameterIndex.size();
+      parameters.push_back(json::Object{
+          {"name", param.getSymName()},
+          {"shape", json::Array(param.getTensorType().getShape())}});
+    }
+
+    json::Array entries;
+    OpBuilder builder(module.getBodyRegion());
+    SmallVector<func::FuncOp> functions(module.getOps<func::FuncOp>());
+    for (func::FuncOp source : functions) {
+      if (source.isDeclaration())
+        continue;
+      if (!source.getBody().hasOneBlock()) {
+        source.emitError("ee-lower-to-eert needs single-block functions");
+        return signalPassFailure();
+      }
+      MemoryPlan plan = planMemory(source);
+      builder.setInsertionPointToEnd(module.getBody());
+      json::Object entry;
+      if (failed(FunctionLowering(source, plan, parameterIndex, builder).lower(entry)))
+        return signalPassFailure();
+      entries.push_back(std::move(entry));
+    }
+    for (func::FuncOp source : functions)
+      source.erase();
+    for (ParameterOp param : declarations)
+      param.erase();
+
+    json::Object manifest{{"config", llvm::cantFail(json::parse(exportModelConfig(config)))},
+                          {"parameters", std::move(parameters)},
+                          {"entries", std::move(entries)}};
+    std::string text = llvm::formatv("{0}", json::Value(std::move(manifest))).str();
+    text.push_back('\0');
+    builder.setInsertionPointToEnd(module.getBody());
+    auto arrayType = LLVM::LLVMArrayType::get(builder.getI8Type(), text.size());
+    LLVM::GlobalOp::create(builder, module.getLoc(), arrayType, /*isConstant=*/true,
+                           LLVM::Linkage::External, "ee_manifest", builder.getStringAttr(text));
+  }
+};
+
+} // namespace
