@@ -30,6 +30,30 @@ def EEExpandPass : Pass<"ee-expand", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::ee::EEDialect", "::mlir::arith::ArithDialect"];
 }
 
+def EEKVCachePass : Pass<"ee-kv-cache", "::mlir::ModuleOp"> {
+  let summary = "Derive a KV-cached step function from a forward function";
+  let description = [{
+    Clones the function named by `function` into `<function>_kv`, in which every
+    causal attention reads and extends a KV cache: each `ee.attention` gains a
+    key and a value cache argument `tensor<?x P x F>` (P = the config's
+    `max_position_embeddings`, F = the key features) and the token positions of
+    its rotary embedding, and the updated caches are returned after the
+    original results. Called with the prompt and then one token at a time, it
+    generates without recomputing earlier tokens.
+
+    ```mlir
+    %o = ee.attention %q, %k, %v heads 4 kv_heads 2 : (...) -> tensor<?x?x128xf32>
+    // in forward_kv:
+    %o, %kc, %vc = ee.attention %q, %k, %v cache(%kc0, %vc0) positions(%pos) heads 4 kv_heads 2 : (...) -> (...)
+    ```
+  }];
+  let options = [
+    Option<"function", "function", "std::string", /*default=*/"\"forward\"",
+           "The function to derive the cached step function from">,
+  ];
+  let dependentDialects = ["::mlir::ee::EEDialect", "::mlir::func::FuncDialect"];
+}
+
 def EELowerToEERTPass : Pass<"ee-lower-to-eert", "::mlir::ModuleOp"> {
   let summary = "Plan activation memory and lower primitive ee ops to eert runtime calls";
   let description = [{

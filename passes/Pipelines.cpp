@@ -3,6 +3,11 @@
 #include "passes/Pipelines.h"
 #include "passes/Passes.h"
 
+#include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
+#include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
+#include "mlir/Conversion/FuncToLLVM/ConvertFuncToLLVMPass.h"
+#include "mlir/Conversion/MathToLLVM/MathToLLVM.h"
+#include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
@@ -14,7 +19,31 @@ void ee::buildModelToPrimitivesPipeline(OpPassManager &pm) {
   pm.addPass(createCSEPass());
 }
 
+void ee::buildPrimitivesToEERTPipeline(OpPassManager &pm) {
+  pm.addPass(createEEKVCachePass());
+  pm.addPass(createInlinerPass());
+  pm.addPass(createEELowerToEERTPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
+void ee::buildEERTToLLVMPipeline(OpPassManager &pm) {
+  pm.addPass(createEERTToLLVMPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
 void ee::registerPipelines() {
+  PassPipelineRegistration<>(
+      "ee-primitives-to-eert",
+      "Derive the KV-cached step function, inline, plan memory, lower to runtime calls",
+      buildPrimitivesToEERTPipeline);
+  PassPipelineRegistration<>("ee-eert-to-llvm",
+                             "Lower runtime calls and all other ops to the LLVM dialect",
+                             buildEERTToLLVMPipeline);
   PassPipelineRegistration<>(
       "ee-model-to-primitives",
       "Expand model-level ee ops into primitives, then canonicalize and CSE",

@@ -11,6 +11,14 @@ namespace mlir::ee {
 /// This is what `ee-compile --emit primitives` runs after import.
 void buildModelToPrimitivesPipeline(OpPassManager &pm);
 
+/// `ee-primitives-to-eert`: derive the KV-cached step function, inline the
+/// model functions, plan memory and lower to runtime calls (`--emit eert`).
+void buildPrimitivesToEERTPipeline(OpPassManager &pm);
+
+/// `ee-eert-to-llvm`: runtime calls and everything else to the LLVM dialect
+/// (what `--emit llvm` translates to LLVM IR).
+void buildEERTToLLVMPipeline(OpPassManager &pm);
+
 /// Registers the named pipelines with the global pass registry.
 void registerPipelines();
 

@@ -237,7 +237,10 @@ LogicalResult FunctionLowering::lower(json::Object &manifestEntry) {
       outputKinds.push_back(json::Object{{"kind", "f32"}});
     } else {
       storePointer(outputs, k, pointerOf(result));
-      outputKinds.push_back(json::Object{{"kind", "activation"}, {"features", features(result)}});
+      auto type = cast<RankedTensorType>(result.getType());
+      bool isCache = type.getRank() == 3 && !type.isDynamicDim(1);
+      outputKinds.push_back(json::Object{{"kind", isCache ? "kv_cache" : "activation"},
+                                         {"features", features(result)}});
     }
   }
   func::ReturnOp::create(b, loc, arith::ConstantIntOp::create(b, loc, 0, 32).getResult());
@@ -426,6 +429,8 @@ struct EELowerToEERTPass : ee::impl::EELowerToEERTPassBase<EELowerToEERTPass> {
       source.erase();
     for (ParameterOp param : declarations)
       param.erase();
+    // The module is no longer an ee model: its config lives on in the manifest.
+    module->removeAttr(EEDialect::getConfigAttrName());
 
     json::Object manifest{{"config", llvm::cantFail(json::parse(exportModelConfig(config)))},
                           {"parameters", std::move(parameters)},

@@ -6,6 +6,9 @@
 #include "passes/InitAllPasses.h"
 #include "passes/model/ConfigImport.h"
 
+#include "RuntimeConfig.h"
+
+#include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -13,6 +16,19 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Support/Timing.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/TargetParser/SubtargetFeature.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
@@ -52,7 +68,95 @@ LogicalResult mlir::ee::lowerTo(ModuleOp module, EmitStage stage) {
     return failure();
   applyDefaultTimingPassManagerCLOptions(pm);
   buildModelToPrimitivesPipeline(pm);
+  if (stage >= EmitStage::EERT)
+    buildPrimitivesToEERTPipeline(pm);
+  if (stage >= EmitStage::LLVM)
+    buildEERTToLLVMPipeline(pm);
   return pm.run(module);
+}
+
+/// A target machine for the host CPU and its features (PIC, for PIE binaries).
+static std::unique_ptr<llvm::TargetMachine> createHostTargetMachine(std::string &error) {
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
+  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!target)
+    return nullptr;
+  llvm::SubtargetFeatures features;
+  for (const auto &feature : llvm::sys::getHostCPUFeatures())
+    features.AddFeature(feature.first(), feature.second);
+  return std::unique_ptr<llvm::TargetMachine>(target->createTargetMachine(
+      triple, llvm::sys::getHostCPUName(), features.getString(), llvm::TargetOptions(),
+      llvm::Reloc::PIC_));
+}
+
+static LogicalResult writeObject(llvm::Module &module, llvm::TargetMachine &machine,
+                                 StringRef path, Location loc) {
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_None);
+  if (ec)
+    return emitError(loc) << "cannot write '" << path << "': " << ec.message();
+  llvm::legacy::PassManager passes;
+  if (machine.addPassesToEmitFile(passes, os, nullptr, llvm::CodeGenFileType::ObjectFile))
+    return emitError(loc) << "the host target cannot emit object files";
+  passes.run(module);
+  return success();
+}
+
+/// Links `object` with the runtime (its command line and kernels) into `binary`.
+static LogicalResult linkBinary(StringRef object, StringRef binary, Location loc) {
+  llvm::ErrorOr<std::string> compiler = llvm::sys::findProgramByName("c++");
+  if (!compiler)
+    return emitError(loc) << "cannot find the system C++ compiler 'c++' to link with";
+  std::string libDir = EE_RUNTIME_LIBRARY_DIR;
+  // -rdynamic: the runtime finds the model's entry points by name.
+  SmallVector<std::string> args = {*compiler, object.str(), "-o", binary.str(), "-rdynamic",
+                                   libDir + "/libeert_cli.a", "-L" + libDir, "-leert",
+                                   EE_SENTENCEPIECE_LIBRARY, "-ldl", "-Wl,-rpath," + libDir};
+  SmallVector<StringRef> argRefs(args.begin(), args.end());
+  std::string message;
+  int status = llvm::sys::ExecuteAndWait(*compiler, argRefs, std::nullopt, {}, 0, 0, &message);
+  if (status != 0)
+    return emitError(loc) << "linking '" << binary << "' failed"
+                          << (message.empty() ? "" : ": " + message);
+  return success();
+}
+
+LogicalResult mlir::ee::emitNative(ModuleOp module, EmitStage stage, StringRef outputPath) {
+  Location loc = module.getLoc();
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule = translateModuleToLLVMIR(module, llvmContext);
+  if (!llvmModule)
+    return emitError(loc) << "translation to LLVM IR failed";
+  std::string error;
+  std::unique_ptr<llvm::TargetMachine> machine = createHostTargetMachine(error);
+  if (!machine)
+    return emitError(loc) << "no target machine for the host: " << error;
+  llvmModule->setDataLayout(machine->createDataLayout());
+  llvmModule->setTargetTriple(machine->getTargetTriple());
+  if (llvm::Error err = makeOptimizingTransformer(3, 0, machine.get())(llvmModule.get()))
+    return emitError(loc) << "LLVM optimization failed: " << llvm::toString(std::move(err));
+
+  if (stage == EmitStage::LLVM) {
+    std::string message;
+    std::unique_ptr<llvm::ToolOutputFile> output = openOutputFile(outputPath, &message);
+    if (!output)
+      return emitError(loc) << message;
+    llvmModule->print(output->os(), nullptr);
+    output->keep();
+    return success();
+  }
+  if (stage == EmitStage::Object)
+    return writeObject(*llvmModule, *machine, outputPath, loc);
+
+  SmallString<128> object;
+  if (std::error_code ec = llvm::sys::fs::createTemporaryFile("ee-model", "o", object))
+    return emitError(loc) << "cannot create a temporary object file: " << ec.message();
+  LogicalResult linked = success(succeeded(writeObject(*llvmModule, *machine, object, loc)) &&
+                                 succeeded(linkBinary(object, outputPath, loc)));
+  llvm::sys::fs::remove(object);
+  return linked;
 }
 
 int mlir::ee::compileMain(int argc, char **argv) {
@@ -62,10 +166,16 @@ int mlir::ee::compileMain(int argc, char **argv) {
   cl::opt<std::string> outputPath("o", cl::desc("Output file ('-' for stdout)"),
                                   cl::value_desc("path"), cl::init("-"));
   cl::opt<EmitStage> emit(
-      "emit", cl::Required, cl::desc("The stage to stop after and write"),
+      "emit", cl::desc("The stage to stop after and write (default: exe)"),
       cl::values(clEnumValN(EmitStage::EE, "ee", "the imported model-level ee module"),
                  clEnumValN(EmitStage::Primitives, "primitives",
-                            "after expansion into primitive ee ops")));
+                            "after expansion into primitive ee ops"),
+                 clEnumValN(EmitStage::EERT, "eert",
+                            "after memory planning and lowering to runtime calls"),
+                 clEnumValN(EmitStage::LLVM, "llvm", "LLVM IR for the host CPU"),
+                 clEnumValN(EmitStage::Object, "obj", "a native object file"),
+                 clEnumValN(EmitStage::Executable, "exe", "the linked model binary")),
+      cl::init(EmitStage::Executable));
   registerAllPasses();
   registerAsmPrinterCLOptions();
   registerMLIRContextCLOptions();
@@ -76,13 +186,21 @@ int mlir::ee::compileMain(int argc, char **argv) {
 
   DialectRegistry registry;
   registerAllDialects(registry);
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
   MLIRContext context(registry);
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
 
+  if (emit >= EmitStage::Object && outputPath == "-") {
+    llvm::errs() << "ee-compile: --emit obj and exe need an output file (-o)\n";
+    return 1;
+  }
   OwningOpRef<ModuleOp> module = loadModel(sourceMgr, inputPath, &context);
   if (!module || failed(lowerTo(*module, emit)))
     return 1;
+  if (emit >= EmitStage::LLVM)
+    return failed(emitNative(*module, emit, outputPath)) ? 1 : 0;
 
   std::string message;
   std::unique_ptr<llvm::ToolOutputFile> output = openOutputFile(outputPath, &message);

@@ -15,6 +15,14 @@ enum class EmitStage {
   EE,
   /// After the `ee-model-to-primitives` pipeline.
   Primitives,
+  /// After `ee-primitives-to-eert`: buffers, a memory plan, runtime calls.
+  EERT,
+  /// LLVM IR (text) after `ee-eert-to-llvm` and translation.
+  LLVM,
+  /// A native object file for the host CPU.
+  Object,
+  /// The model binary: the object linked with the runtime.
+  Executable,
 };
 
 /// Reads a JSON config or an MLIR file (added to `sourceMgr` so diagnostics
@@ -22,8 +30,12 @@ enum class EmitStage {
 OwningOpRef<ModuleOp> loadModel(llvm::SourceMgr &sourceMgr, StringRef path,
                                 MLIRContext *context);
 
-/// Runs the pipelines up to `stage` on `module`.
+/// Runs the MLIR pipelines up to `stage` (at most to the LLVM dialect).
 LogicalResult lowerTo(ModuleOp module, EmitStage stage);
+
+/// Translates an LLVM-dialect module and writes LLVM IR, an object file or a
+/// linked model binary to `outputPath`.
+LogicalResult emitNative(ModuleOp module, EmitStage stage, StringRef outputPath);
 
 /// The ee-compile command line.
 int compileMain(int argc, char **argv);

@@ -1,0 +1,348 @@
+// Main.cpp - the command line of every compiled model binary (DESIGN.md 3.3):
+// info, init, eval, generate.
+#include "cli/Model.h"
+#include "cli/Tokenizer.h"
+#include "eert/eert.h"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <numeric>
+#include <optional>
+#include <set>
+#include <stdexcept>
+
+using json = nlohmann::json;
+using namespace eert;
+
+namespace {
+
+/// `--name value` options and `--flag`s of one command, checked against the
+/// command's known options.
+class Options {
+public:
+  Options(int argc, char **argv, int first, const std::set<std::string> &withValue,
+          const std::set<std::string> &flags) {
+    for (int i = first; i < argc; ++i) {
+      std::string arg = argv[i];
+      if (arg.rfind("--", 0) != 0)
+        throw std::runtime_error("unexpected argument '" + arg + "'");
+      std::string name = arg.substr(2);
+      if (flags.count(name)) {
+        values_[name] = "1";
+      } else if (withValue.count(name)) {
+        if (i + 1 >= argc)
+          throw std::runtime_error("option --" + name + " needs a value");
+        values_[name] = argv[++i];
+      } else {
+        throw std::runtime_error("unknown option --" + name);
+      }
+    }
+  }
+  bool has(const std::string &name) const { return values_.count(name) != 0; }
+  std::string text(const std::string &name) const {
+    auto it = values_.find(name);
+    if (it == values_.end())
+      throw std::runtime_error("missing required option --" + name);
+    return it->second;
+  }
+  int64_t integer(const std::string &name, std::optional<int64_t> fallback = {}) const {
+    if (!has(name) && fallback)
+      return *fallback;
+    std::string value = text(name);
+    size_t used = 0;
+    int64_t result = 0;
+    try {
+      result = std::stoll(value, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (used != value.size() || value.empty())
+      throw std::runtime_error("option --" + name + " needs an integer, got '" + value + "'");
+    return result;
+  }
+  double number(const std::string &name, double fallback) const {
+    if (!has(name))
+      return fallback;
+    std::string value = text(name);
+    size_t used = 0;
+    double result = 0;
+    try {
+      result = std::stod(value, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (used != value.size() || value.empty() || !std::isfinite(result))
+      throw std::runtime_error("option --" + name + " needs a number, got '" + value + "'");
+    return result;
+  }
+
+private:
+  std::map<std::string, std::string> values_;
+};
+
+std::string jsonText(const json &value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+int64_t configInt(const Manifest &m, const char *key) { return m.config[key].get<int64_t>(); }
+
+int info(const Manifest &manifest) {
+  int64_t params = 0;
+  for (const Parameter &p : manifest.parameters)
+    params += p.elements();
+  int64_t layers = configInt(manifest, "num_hidden_layers");
+  int64_t hidden = configInt(manifest, "hidden_size");
+  int64_t maxPositions = configInt(manifest, "max_position_embeddings");
+  // Forward FLOPs per token: 2 per weight use, plus attention scores and
+  // values over an average context of half the maximum length.
+  int64_t attentionFlops = 4 * layers * hidden * (maxPositions / 2);
+  json report = {{"config", manifest.config},
+                 {"layout", {{"tensor_parallel", 1}, {"pipeline_parallel", 1}, {"data_parallel", 1}}},
+                 {"parameters", params},
+                 {"parameter_bytes", 4 * params},
+                 {"forward_flops_per_token", 2 * params + attentionFlops},
+                 {"entries", json::array()}};
+  for (const Entry &e : manifest.entries)
+    report["entries"].push_back(
+        {{"name", e.name},
+         {"activation_bytes_per_token", e.perTokenBytes},
+         {"fixed_bytes", e.fixedBytes},
+         {"peak_activation_bytes_at_max_positions", e.perTokenBytes * maxPositions + e.fixedBytes}});
+  std::cout << report.dump(2) << "\n";
+  return 0;
+}
+
+int init(const Manifest &manifest, const Options &options) {
+  Weights weights = Weights::random(manifest, static_cast<uint64_t>(options.integer("seed", 1234)));
+  weights.save(manifest, options.text("out"));
+  std::cerr << "wrote " << options.text("out") << "/model.safetensors and config.json\n";
+  return 0;
+}
+
+std::vector<int32_t> readTokens(const std::string &path, const Tokenizer &tokenizer) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw std::runtime_error(path + ": cannot read");
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  return tokenizer.encode(text);
+}
+
+int eval(const Manifest &manifest, const Options &options) {
+  std::string dir = options.text("load");
+  int64_t seqLen = options.integer("seq-len");
+  int64_t maxPositions = configInt(manifest, "max_position_embeddings");
+  if (seqLen <= 0 || seqLen > maxPositions)
+    throw std::runtime_error("--seq-len must be in [1, " + std::to_string(maxPositions) + "]");
+  int64_t batchSize = options.integer("batch", 8);
+  if (batchSize <= 0)
+    throw std::runtime_error("--batch must be positive");
+  Weights weights = Weights::load(manifest, dir);
+  int64_t vocab = configInt(manifest, "vocab_size");
+  Tokenizer tokenizer = Tokenizer::forCheckpoint(dir, vocab);
+  std::vector<int32_t> tokens = readTokens(options.text("data"), tokenizer);
+  int64_t windows = static_cast<int64_t>(tokens.size()) / (seqLen + 1);
+  if (windows == 0)
+    throw std::runtime_error(options.text("data") + ": fewer than --seq-len + 1 = " +
+                             std::to_string(seqLen + 1) + " tokens");
+  const Entry *forward = manifest.entry("forward");
+  Runner runner(manifest, weights);
+  int64_t heads = manifest.numExits() + 1;
+  std::vector<double> totals(heads, 0.0);
+  std::vector<int32_t> positions;
+  for (int64_t first = 0; first < windows; first += batchSize) {
+    int64_t batch = std::min(batchSize, windows - first);
+    std::vector<int32_t> ids, labels;
+    positions.clear();
+    for (int64_t w = first; w < first + batch; ++w) {
+      const int32_t *window = tokens.data() + w * (seqLen + 1);
+      ids.insert(ids.end(), window, window + seqLen);
+      labels.insert(labels.end(), window + 1, window + seqLen + 1);
+      for (int64_t s = 0; s < seqLen; ++s)
+        positions.push_back(static_cast<int32_t>(s));
+    }
+    std::vector<void *> outputs = runner.run(*forward, batch, seqLen, {ids.data(), positions.data()});
+    for (int64_t h = 0; h < heads; ++h) {
+      float loss = 0;
+      if (eert_cross_entropy(static_cast<float *>(outputs[h]), labels.data(), &loss, batch * seqLen,
+                             vocab, 1.0f) != 0)
+        throw std::runtime_error(eert_last_error());
+      totals[h] += static_cast<double>(loss) * batch * seqLen;
+    }
+  }
+  int64_t count = windows * seqLen;
+  auto entry = [&](int64_t h) {
+    double loss = totals[h] / count;
+    return json{{"loss", loss}, {"ppl", std::exp(loss)}};
+  };
+  json report = {{"tokens", count}, {"final", entry(heads - 1)}, {"exits", json::array()}};
+  std::vector<int64_t> layers = manifest.exitLayers();
+  for (int64_t k = 0; k + 1 < heads; ++k) {
+    json e = entry(k);
+    e["exit"] = k;
+    e["layer"] = layers[k];
+    report["exits"].push_back(e);
+  }
+  if (options.has("json")) {
+    std::cout << report.dump() << "\n";
+  } else {
+    std::printf("tokens: %lld\n", static_cast<long long>(count));
+    for (const json &e : report["exits"])
+      std::printf("exit %lld (layer %lld): loss %.6f  ppl %.4f\n",
+                  static_cast<long long>(e["exit"]), static_cast<long long>(e["layer"]),
+                  e["loss"].get<double>(), e["ppl"].get<double>());
+    std::printf("final: loss %.6f  ppl %.4f\n", report["final"]["loss"].get<double>(),
+                report["final"]["ppl"].get<double>());
+  }
+  return 0;
+}
+
+std::vector<int32_t> parseIds(const std::string &text) {
+  std::vector<int32_t> ids;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    std::string item = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    size_t used = 0;
+    long long value = -1;
+    try {
+      value = std::stoll(item, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (used != item.size() || item.empty() || value < 0 || value > INT32_MAX)
+      throw std::runtime_error("--prompt-ids needs comma-separated non-negative integers, got '" +
+                               item + "'");
+    ids.push_back(static_cast<int32_t>(value));
+    if (end == std::string::npos)
+      break;
+    start = end + 1;
+  }
+  return ids;
+}
+
+int generate(const Manifest &manifest, const Options &options) {
+  std::string dir = options.text("load");
+  int64_t vocab = configInt(manifest, "vocab_size");
+  int64_t maxPositions = configInt(manifest, "max_position_embeddings");
+  int64_t layers = configInt(manifest, "num_hidden_layers");
+  Weights weights = Weights::load(manifest, dir);
+  Tokenizer tokenizer = Tokenizer::forCheckpoint(dir, options.has("prompt") ? vocab : INT64_MAX);
+  if (options.has("prompt") == options.has("prompt-ids"))
+    throw std::runtime_error("give exactly one of --prompt and --prompt-ids");
+  std::vector<int32_t> prompt =
+      options.has("prompt") ? tokenizer.encode(options.text("prompt")) : parseIds(options.text("prompt-ids"));
+  if (prompt.empty())
+    throw std::runtime_error("the prompt is empty");
+  for (int32_t id : prompt)
+    if (id >= vocab)
+      throw std::runtime_error("prompt token " + std::to_string(id) + " is outside the vocabulary of " +
+                               std::to_string(vocab));
+  int64_t maxNew = options.integer("max-new-tokens");
+  if (maxNew < 0)
+    throw std::runtime_error("--max-new-tokens must be non-negative");
+  if (static_cast<int64_t>(prompt.size()) + maxNew > maxPositions)
+    throw std::runtime_error("prompt (" + std::to_string(prompt.size()) + " tokens) plus --max-new-tokens " +
+                             std::to_string(maxNew) + " exceed max_position_embeddings " +
+                             std::to_string(maxPositions));
+  float temperature = static_cast<float>(options.number("temperature", 0.0));
+  int64_t topK = options.integer("top-k", 0);
+  float topP = static_cast<float>(options.number("top-p", 1.0));
+  if (temperature < 0 || topK < 0 || !(topP > 0 && topP <= 1))
+    throw std::runtime_error("need --temperature >= 0, --top-k >= 0 and 0 < --top-p <= 1");
+  uint64_t rng = static_cast<uint64_t>(options.integer("seed", 0));
+  bool asJson = options.has("json");
+
+  const Entry *step = manifest.entry("forward_kv");
+  if (!step)
+    throw std::runtime_error("the binary has no KV-cached forward entry point");
+  // KV caches: one [1, max_positions, features] buffer per cache input.
+  std::vector<std::vector<float>> caches;
+  std::vector<void *> inputs(step->inputs.size(), nullptr);
+  for (size_t i = 2; i < step->inputs.size(); ++i) {
+    const json &kind = step->inputs[i];
+    caches.emplace_back(kind["positions"].get<int64_t>() * kind["features"].get<int64_t>(), 0.0f);
+    inputs[i] = caches.back().data();
+  }
+  Runner runner(manifest, weights);
+  std::vector<int32_t> ids = prompt, positions, generated;
+  int64_t finalIndex = manifest.numExits();
+  auto start = std::chrono::steady_clock::now();
+  int64_t done = 0;
+  for (int64_t n = 0; n < maxNew; ++n) {
+    positions.resize(ids.size());
+    std::iota(positions.begin(), positions.end(), static_cast<int32_t>(done));
+    inputs[0] = ids.data();
+    inputs[1] = positions.data();
+    std::vector<void *> outputs = runner.run(*step, 1, static_cast<int64_t>(ids.size()), inputs);
+    const float *logits = static_cast<float *>(outputs[finalIndex]) + (ids.size() - 1) * vocab;
+    float confidence = 0;
+    eert_exit_confidence(logits, &confidence, 1, vocab);
+    int32_t token = eert_sample(logits, vocab, temperature, topK, topP, &rng);
+    done += static_cast<int64_t>(ids.size());
+    generated.push_back(token);
+    ids.assign(1, token);
+    if (asJson)
+      std::cout << jsonText({{"token_id", token},
+                             {"text", tokenizer.decode({token})},
+                             {"exit", "final"},
+                             {"layer", layers},
+                             {"confidence", confidence}})
+                << "\n";
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  json summary = {{"prompt_tokens", prompt.size()},
+                  {"generated_tokens", generated.size()},
+                  {"tokens_per_second", seconds > 0 ? generated.size() / seconds : 0.0},
+                  {"mean_layers", static_cast<double>(layers)},
+                  {"speedup", 1.0},
+                  {"text", tokenizer.decode(generated)}};
+  if (asJson)
+    std::cout << jsonText({{"summary", summary}}) << "\n";
+  else
+    std::cout << tokenizer.decode(prompt) << tokenizer.decode(generated) << "\n";
+  return 0;
+}
+
+const char *kUsage =
+    "usage: BIN info\n"
+    "       BIN init --out DIR [--seed S]\n"
+    "       BIN eval --load DIR --data PATH --seq-len S [--batch B] [--json]\n"
+    "       BIN generate --load DIR (--prompt TEXT | --prompt-ids 1,2,3) --max-new-tokens N\n"
+    "                    [--temperature T --top-k K --top-p P --seed S] [--json]\n";
+
+} // namespace
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  std::string command = argv[1];
+  try {
+    Manifest manifest = Manifest::load();
+    if (command == "info") {
+      Options(argc, argv, 2, {}, {});
+      return info(manifest);
+    }
+    if (command == "init")
+      return init(manifest, Options(argc, argv, 2, {"out", "seed"}, {}));
+    if (command == "eval")
+      return eval(manifest, Options(argc, argv, 2, {"load", "data", "seq-len", "batch"}, {"json"}));
+    if (command == "generate")
+      return generate(manifest, Options(argc, argv, 2,
+                                        {"load", "prompt", "prompt-ids", "max-new-tokens",
+                                         "temperature", "top-k", "top-p", "seed"},
+                                        {"json"}));
+    std::cerr << "error: unknown command '" << command << "'\n" << kUsage;
+    return 2;
+  } catch (const std::exception &e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,254 @@
+// Model.cpp - a compiled model inside its binary: manifest, weights, entry points.
+#include "cli/Model.h"
+#include "eert/eert.h"
+
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <dlfcn.h>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <stdexcept>
+
+extern "C" const char ee_manifest[];
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace eert {
+
+int64_t Parameter::elements() const {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+Manifest Manifest::load() {
+  Manifest manifest;
+  json root = json::parse(ee_manifest);
+  manifest.config = root["config"];
+  for (const json &p : root["parameters"])
+    manifest.parameters.push_back({p["name"], p["shape"].get<std::vector<int64_t>>()});
+  for (const json &e : root["entries"]) {
+    Entry entry;
+    entry.name = e["name"];
+    std::string symbol = e["symbol"];
+    // The binary is linked with -rdynamic, so its own entry points resolve here.
+    entry.function = reinterpret_cast<EntryFunction>(dlsym(RTLD_DEFAULT, symbol.c_str()));
+    if (!entry.function)
+      throw std::runtime_error("the binary lacks its entry point '" + symbol + "'");
+    entry.perTokenBytes = e["per_token_bytes"];
+    entry.fixedBytes = e["fixed_bytes"];
+    entry.inputs = e["inputs"];
+    entry.outputs = e["outputs"];
+    manifest.entries.push_back(std::move(entry));
+  }
+  return manifest;
+}
+
+const Entry *Manifest::entry(const std::string &name) const {
+  for (const Entry &e : entries)
+    if (e.name == name)
+      return &e;
+  return nullptr;
+}
+
+std::vector<int64_t> Manifest::exitLayers() const {
+  if (!config.contains("early_exit"))
+    return {};
+  return config["early_exit"]["exit_layer_nums"].get<std::vector<int64_t>>();
+}
+
+int64_t Manifest::numExits() const { return static_cast<int64_t>(exitLayers().size()); }
+
+namespace {
+
+std::string readFile(const fs::path &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw std::runtime_error(path.string() + ": cannot read");
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+/// The checkpoint's config must describe the compiled model.
+void checkConfig(const json &compiled, const fs::path &path) {
+  json found = json::parse(readFile(path), nullptr, /*allow_exceptions=*/false);
+  if (found.is_discarded() || !found.is_object())
+    throw std::runtime_error(path.string() + ": not a JSON object");
+  for (const char *key : {"vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+                          "num_attention_heads", "num_key_value_heads", "tie_word_embeddings"}) {
+    json expected = compiled[key];
+    json actual = found.contains(key) ? found[key] : json();
+    if (std::string(key) == "num_key_value_heads" && actual.is_null())
+      actual = found["num_attention_heads"];
+    if (std::string(key) == "tie_word_embeddings" && actual.is_null())
+      actual = false;
+    if (actual != expected)
+      throw std::runtime_error(path.string() + ": '" + key + "' is " + actual.dump() +
+                               " but the binary was compiled for " + expected.dump());
+  }
+  json compiledExits = compiled.contains("early_exit") ? compiled["early_exit"]["exit_layer_nums"] : json::array();
+  json foundExits = found.contains("early_exit") && found["early_exit"].is_object()
+                        ? found["early_exit"].value("exit_layer_nums", json::array())
+                        : json::array();
+  if (compiledExits != foundExits)
+    throw std::runtime_error(path.string() + ": 'early_exit.exit_layer_nums' is " +
+                             foundExits.dump() + " but the binary was compiled for " +
+                             compiledExits.dump());
+}
+
+float halfToFloat(uint16_t h, bool bfloat) {
+  uint32_t bits;
+  if (bfloat) {
+    bits = static_cast<uint32_t>(h) << 16;
+  } else {
+    uint32_t sign = (h & 0x8000u) << 16, exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
+    if (exponent == 0x1f)
+      bits = sign | 0x7f800000u | (mantissa << 13);
+    else if (exponent != 0)
+      bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+    else if (mantissa == 0)
+      bits = sign;
+    else {
+      float value = std::ldexp(static_cast<float>(mantissa), -24);
+      return sign ? -value : value;
+    }
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+} // namespace
+
+Weights Weights::load(const Manifest &manifest, const std::string &directory) {
+  fs::path dir(directory);
+  if (!fs::is_directory(dir))
+    throw std::runtime_error(directory + ": not a checkpoint directory");
+  if (fs::exists(dir / "config.json"))
+    checkConfig(manifest.config, dir / "config.json");
+  Weights weights;
+  std::map<std::string, const SafetensorsFile *> owner; // tensor -> file
+  auto openFile = [&](const fs::path &path) {
+    std::string error;
+    auto file = SafetensorsFile::open(path.string(), error);
+    if (!file)
+      throw std::runtime_error(error);
+    for (const auto &[name, view] : file->tensors())
+      owner[name] = file.get();
+    weights.files_.push_back(std::move(file));
+  };
+  if (fs::exists(dir / "model.safetensors")) {
+    openFile(dir / "model.safetensors");
+  } else if (fs::exists(dir / "model.safetensors.index.json")) {
+    fs::path index = dir / "model.safetensors.index.json";
+    json map = json::parse(readFile(index), nullptr, false);
+    if (map.is_discarded() || !map.contains("weight_map") || !map["weight_map"].is_object())
+      throw std::runtime_error(index.string() + ": needs a 'weight_map' object");
+    std::set<std::string> shards;
+    for (auto &[name, shard] : map["weight_map"].items()) {
+      if (!shard.is_string() || shard.get<std::string>().find('/') != std::string::npos)
+        throw std::runtime_error(index.string() + ": bad shard file for '" + name + "'");
+      shards.insert(shard.get<std::string>());
+    }
+    for (const std::string &shard : shards)
+      openFile(dir / shard);
+  } else {
+    throw std::runtime_error(directory + ": has neither model.safetensors nor model.safetensors.index.json");
+  }
+  for (const Parameter &param : manifest.parameters) {
+    auto it = owner.find(param.name);
+    if (it == owner.end())
+      throw std::runtime_error(directory + ": missing tensor '" + param.name + "'");
+    const TensorView &view = *it->second->find(param.name);
+    if (view.shape != param.shape) {
+      json expected = param.shape, found = view.shape;
+      throw std::runtime_error(it->second->path() + ": tensor '" + param.name + "' has shape " +
+                               found.dump() + " but the model needs " + expected.dump());
+    }
+    bool aligned = reinterpret_cast<uintptr_t>(view.data) % alignof(float) == 0;
+    if (view.dtype == "F32" && aligned) {
+      weights.pointers_.push_back(reinterpret_cast<const float *>(view.data));
+      continue;
+    }
+    std::vector<float> values(param.elements());
+    if (view.dtype == "F32") {
+      std::memcpy(values.data(), view.data, view.bytes);
+    } else if (view.dtype == "F16" || view.dtype == "BF16") {
+      for (size_t i = 0; i < values.size(); ++i) {
+        uint16_t h;
+        std::memcpy(&h, view.data + 2 * i, 2);
+        values[i] = halfToFloat(h, view.dtype == "BF16");
+      }
+    } else {
+      throw std::runtime_error(it->second->path() + ": tensor '" + param.name + "' has dtype " +
+                               view.dtype + "; F32, F16 or BF16 is needed");
+    }
+    weights.owned_.push_back(std::move(values));
+    weights.pointers_.push_back(weights.owned_.back().data());
+  }
+  return weights;
+}
+
+Weights Weights::random(const Manifest &manifest, uint64_t seed) {
+  Weights weights;
+  uint64_t state = seed;
+  auto next = [&]() {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  };
+  auto uniform = [&]() { return ((next() >> 11) + 0.5) * 0x1.0p-53; };
+  for (const Parameter &param : manifest.parameters) {
+    std::vector<float> values(param.elements());
+    if (param.shape.size() == 1) {
+      std::fill(values.begin(), values.end(), 1.0f);
+    } else {
+      for (float &v : values) // Box-Muller
+        v = static_cast<float>(0.02 * std::sqrt(-2.0 * std::log(uniform())) *
+                               std::cos(2.0 * M_PI * uniform()));
+    }
+    weights.owned_.push_back(std::move(values));
+    weights.pointers_.push_back(weights.owned_.back().data());
+  }
+  return weights;
+}
+
+void Weights::save(const Manifest &manifest, const std::string &directory) const {
+  fs::create_directories(directory);
+  std::vector<TensorToWrite> tensors;
+  for (size_t i = 0; i < manifest.parameters.size(); ++i)
+    tensors.push_back({manifest.parameters[i].name, manifest.parameters[i].shape, pointers_[i]});
+  std::string error;
+  if (!writeSafetensors(directory + "/model.safetensors", tensors, {{"format", "pt"}}, error))
+    throw std::runtime_error(error);
+  std::string temporary = directory + "/config.json.tmp";
+  {
+    std::ofstream out(temporary);
+    out << manifest.config.dump(2) << "\n";
+    if (!out)
+      throw std::runtime_error(temporary + ": write failed");
+  }
+  fs::rename(temporary, directory + "/config.json");
+}
+
+std::vector<void *> Runner::run(const Entry &entry, int64_t batch, int64_t seq,
+                                const std::vector<void *> &inputs) {
+  if (inputs.size() != entry.inputs.size())
+    throw std::runtime_error("entry point '" + entry.name + "' takes " +
+                             std::to_string(entry.inputs.size()) + " inputs");
+  size_t needed = static_cast<size_t>(batch * seq * entry.perTokenBytes + entry.fixedBytes);
+  if (arena_.size() < needed)
+    arena_.resize(needed);
+  std::vector<void *> outputs(entry.outputs.size());
+  int32_t status = entry.function(weights_.pointers().data(), arena_.data(), batch, seq,
+                                  inputs.data(), outputs.data());
+  if (status != 0)
+    throw std::runtime_error(eert_last_error());
+  return outputs;
+}
+
+} // namespace eert

@@ -1,0 +1,85 @@
+// Model.h - a compiled model inside its binary: manifest, weights, entry points.
+#ifndef EERT_CLI_MODEL_H
+#define EERT_CLI_MODEL_H
+
+#include "io/Safetensors.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace eert {
+
+/// The signature of every compiled entry point (see ee-lower-to-eert).
+using EntryFunction = int32_t (*)(const float *const *params, char *arena, int64_t batch,
+                                  int64_t seq, void *const *inputs, void **outputs);
+
+struct Parameter {
+  std::string name;
+  std::vector<int64_t> shape;
+  int64_t elements() const;
+};
+
+struct Entry {
+  std::string name;
+  EntryFunction function = nullptr;
+  int64_t perTokenBytes = 0, fixedBytes = 0;
+  nlohmann::json inputs, outputs;
+};
+
+/// What the compiler recorded in `ee_manifest`.
+struct Manifest {
+  nlohmann::json config;
+  std::vector<Parameter> parameters;
+  std::vector<Entry> entries;
+
+  /// Parses the binary's own manifest and resolves the entry points.
+  static Manifest load();
+  const Entry *entry(const std::string &name) const;
+  int64_t numExits() const;
+  std::vector<int64_t> exitLayers() const;
+};
+
+/// Weights bound to a manifest's parameters.
+class Weights {
+public:
+  /// Reads a checkpoint directory (model.safetensors, or shards listed in
+  /// model.safetensors.index.json). Throws std::runtime_error naming the
+  /// tensor, file or config field on any mismatch.
+  static Weights load(const Manifest &manifest, const std::string &directory);
+  /// Deterministic random initialisation: N(0, 0.02) matrices, ones for norms.
+  static Weights random(const Manifest &manifest, uint64_t seed);
+  /// Writes config.json and model.safetensors into `directory` (created).
+  void save(const Manifest &manifest, const std::string &directory) const;
+
+  const std::vector<const float *> &pointers() const { return pointers_; }
+
+private:
+  std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::vector<std::vector<float>> owned_;
+  std::vector<const float *> pointers_;
+};
+
+/// Calls entry points with a growing activation arena.
+class Runner {
+public:
+  Runner(const Manifest &manifest, const Weights &weights)
+      : manifest_(manifest), weights_(weights) {}
+  /// Runs `entry` on `inputs`; returns its output pointers. Throws on a
+  /// runtime failure with the kernel's message.
+  std::vector<void *> run(const Entry &entry, int64_t batch, int64_t seq,
+                          const std::vector<void *> &inputs);
+  size_t arenaBytes() const { return arena_.size(); }
+
+private:
+  const Manifest &manifest_;
+  const Weights &weights_;
+  std::vector<char> arena_;
+};
+
+} // namespace eert
+
+#endif // EERT_CLI_MODEL_H

@@ -1,0 +1,56 @@
+// Tokenizer.cpp - SentencePiece (Debian's libsentencepiece) or byte-level text.
+#include "cli/Tokenizer.h"
+
+#include <sentencepiece_processor.h>
+
+#include <filesystem>
+#include <stdexcept>
+
+namespace eert {
+
+Tokenizer::~Tokenizer() = default;
+Tokenizer::Tokenizer(Tokenizer &&) noexcept = default;
+
+Tokenizer Tokenizer::forCheckpoint(const std::string &directory, int64_t vocabSize) {
+  Tokenizer tokenizer;
+  std::string path = directory + "/tokenizer.model";
+  if (!directory.empty() && std::filesystem::exists(path)) {
+    tokenizer.processor_ = std::make_unique<sentencepiece::SentencePieceProcessor>();
+    auto status = tokenizer.processor_->Load(path);
+    if (!status.ok())
+      throw std::runtime_error(path + ": " + status.ToString());
+    if (tokenizer.processor_->GetPieceSize() > vocabSize)
+      throw std::runtime_error(path + ": " + std::to_string(tokenizer.processor_->GetPieceSize()) +
+                               " pieces do not fit the model's vocabulary of " +
+                               std::to_string(vocabSize));
+  } else if (vocabSize < 256) {
+    throw std::runtime_error("byte-level text needs a vocabulary of at least 256, the model has " +
+                             std::to_string(vocabSize) + " (add a tokenizer.model)");
+  }
+  return tokenizer;
+}
+
+std::vector<int32_t> Tokenizer::encode(const std::string &text) const {
+  if (processor_) {
+    std::vector<int> ids;
+    processor_->Encode(text, &ids);
+    return {ids.begin(), ids.end()};
+  }
+  return {reinterpret_cast<const uint8_t *>(text.data()),
+          reinterpret_cast<const uint8_t *>(text.data()) + text.size()};
+}
+
+std::string Tokenizer::decode(const std::vector<int32_t> &ids) const {
+  if (processor_) {
+    std::string text;
+    processor_->Decode(std::vector<int>(ids.begin(), ids.end()), &text);
+    return text;
+  }
+  std::string text;
+  for (int32_t id : ids)
+    if (id >= 0 && id < 256) // ids past the bytes have no text of their own
+      text.push_back(static_cast<char>(id));
+  return text;
+}
+
+} // namespace eert

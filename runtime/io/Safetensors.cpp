@@ -1,0 +1,175 @@
+// Safetensors.cpp - validated, memory-mapped safetensors reading and atomic writing.
+//
+// The format is small (8-byte little-endian header size, JSON header, raw data),
+// and Debian packages no C++ safetensors library, so it is read here with
+// nlohmann-json for the header.
+#include "io/Safetensors.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+using json = nlohmann::json;
+
+namespace eert {
+
+size_t dtypeSize(const std::string &dtype) {
+  static const std::map<std::string, size_t> sizes = {
+      {"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8}, {"I32", 4},
+      {"I16", 2}, {"I8", 1},  {"U8", 1},  {"BOOL", 1}, {"U16", 2}, {"U32", 4},
+      {"U64", 8}, {"F8_E4M3", 1}, {"F8_E5M2", 1}};
+  auto it = sizes.find(dtype);
+  return it == sizes.end() ? 0 : it->second;
+}
+
+std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string &path,
+                                                       std::string &error) {
+  auto fail = [&](const std::string &message) {
+    error = path + ": " + message;
+    return nullptr;
+  };
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return fail(std::string("cannot open: ") + std::strerror(errno));
+  struct stat info;
+  if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    ::close(fd);
+    return fail("not a regular file");
+  }
+  size_t size = static_cast<size_t>(info.st_size);
+  if (size < 8) {
+    ::close(fd);
+    return fail("truncated: " + std::to_string(size) + " bytes, less than the 8-byte header size");
+  }
+  void *mapping = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (mapping == MAP_FAILED)
+    return fail(std::string("cannot map: ") + std::strerror(errno));
+  std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());
+  file->path_ = path;
+  file->mapping_ = mapping;
+  file->size_ = size;
+  const uint8_t *bytes = static_cast<const uint8_t *>(mapping);
+
+  uint64_t headerSize = 0;
+  for (int i = 7; i >= 0; --i)
+    headerSize = (headerSize << 8) | bytes[i];
+  if (headerSize > size - 8)
+    return fail("header size " + std::to_string(headerSize) + " runs past the end of the " +
+                std::to_string(size) + "-byte file");
+  json header = json::parse(bytes + 8, bytes + 8 + headerSize, nullptr, /*allow_exceptions=*/false);
+  if (header.is_discarded() || !header.is_object())
+    return fail("the header is not a JSON object");
+  const uint8_t *data = bytes + 8 + headerSize;
+  size_t dataSize = size - 8 - headerSize;
+
+  std::vector<std::pair<size_t, size_t>> ranges;
+  for (auto &[name, entry] : header.items()) {
+    if (name == "__metadata__")
+      continue;
+    std::string where = "tensor '" + name + "': ";
+    if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||
+        !entry.contains("data_offsets"))
+      return fail(where + "needs dtype, shape and data_offsets");
+    const json &dtype = entry["dtype"], &shape = entry["shape"], &offsets = entry["data_offsets"];
+    if (!dtype.is_string() || dtypeSize(dtype.get<std::string>()) == 0)
+      return fail(where + "unknown dtype " + dtype.dump());
+    if (!shape.is_array())
+      return fail(where + "shape must be a list");
+    if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
+        !offsets[1].is_number_unsigned())
+      return fail(where + "data_offsets must be two non-negative integers");
+    TensorView view;
+    view.dtype = dtype.get<std::string>();
+    uint64_t elements = 1;
+    for (const json &dim : shape) {
+      if (!dim.is_number_unsigned())
+        return fail(where + "shape entries must be non-negative integers");
+      uint64_t extent = dim.get<uint64_t>();
+      if (extent != 0 && elements > (uint64_t(1) << 62) / extent)
+        return fail(where + "shape is too large");
+      elements *= extent;
+      view.shape.push_back(static_cast<int64_t>(extent));
+    }
+    uint64_t begin = offsets[0].get<uint64_t>(), end = offsets[1].get<uint64_t>();
+    if (begin > end || end > dataSize)
+      return fail(where + "byte range [" + std::to_string(begin) + ", " + std::to_string(end) +
+                  ") lies outside the " + std::to_string(dataSize) + "-byte data area");
+    if (end - begin != elements * dtypeSize(view.dtype))
+      return fail(where + "byte range holds " + std::to_string(end - begin) + " bytes but shape " +
+                  shape.dump() + " of " + view.dtype + " needs " +
+                  std::to_string(elements * dtypeSize(view.dtype)));
+    view.data = data + begin;
+    view.bytes = end - begin;
+    ranges.push_back({begin, end});
+    file->tensors_[name] = std::move(view);
+  }
+  std::sort(ranges.begin(), ranges.end());
+  for (size_t i = 1; i < ranges.size(); ++i)
+    if (ranges[i].first < ranges[i - 1].second)
+      return fail("tensor byte ranges overlap at offset " + std::to_string(ranges[i].first));
+  return file;
+}
+
+SafetensorsFile::~SafetensorsFile() {
+  if (mapping_)
+    munmap(mapping_, size_);
+}
+
+const TensorView *SafetensorsFile::find(const std::string &name) const {
+  auto it = tensors_.find(name);
+  return it == tensors_.end() ? nullptr : &it->second;
+}
+
+bool writeSafetensors(const std::string &path, const std::vector<TensorToWrite> &tensors,
+                      const std::map<std::string, std::string> &metadata, std::string &error) {
+  json header = json::object();
+  if (!metadata.empty())
+    header["__metadata__"] = metadata;
+  uint64_t offset = 0;
+  for (const TensorToWrite &tensor : tensors) {
+    uint64_t elements = 1;
+    for (int64_t dim : tensor.shape)
+      elements *= static_cast<uint64_t>(dim);
+    header[tensor.name] = {{"dtype", "F32"},
+                           {"shape", tensor.shape},
+                           {"data_offsets", {offset, offset + 4 * elements}}};
+    offset += 4 * elements;
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' '); // keep the data 8-byte aligned
+  std::string temporary = path + ".tmp";
+  FILE *out = std::fopen(temporary.c_str(), "wb");
+  if (!out) {
+    error = temporary + ": cannot create: " + std::strerror(errno);
+    return false;
+  }
+  uint8_t sizeBytes[8];
+  for (int i = 0; i < 8; ++i)
+    sizeBytes[i] = static_cast<uint8_t>(static_cast<uint64_t>(text.size()) >> (8 * i));
+  bool ok = std::fwrite(sizeBytes, 1, 8, out) == 8 &&
+            std::fwrite(text.data(), 1, text.size(), out) == text.size();
+  for (const TensorToWrite &tensor : tensors) {
+    size_t elements = 1;
+    for (int64_t dim : tensor.shape)
+      elements *= static_cast<size_t>(dim);
+    ok = ok && std::fwrite(tensor.data, sizeof(float), elements, out) == elements;
+  }
+  ok = ok && std::fflush(out) == 0 && fsync(fileno(out)) == 0;
+  ok = (std::fclose(out) == 0) && ok;
+  if (!ok || std::rename(temporary.c_str(), path.c_str()) != 0) {
+    error = path + ": write failed: " + std::strerror(errno);
+    std::remove(temporary.c_str());
+    return false;
+  }
+  return true;
+}
+
+} // namespace eert

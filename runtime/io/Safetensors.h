@@ -1,0 +1,59 @@
+// Safetensors.h - validated, memory-mapped safetensors reading and atomic writing.
+#ifndef EERT_IO_SAFETENSORS_H
+#define EERT_IO_SAFETENSORS_H
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace eert {
+
+/// One tensor of a safetensors file.
+struct TensorView {
+  std::string dtype; // "F32", "F16", "BF16", ...
+  std::vector<int64_t> shape;
+  const uint8_t *data = nullptr;
+  size_t bytes = 0;
+};
+
+/// A safetensors file mapped read-only. `open` checks the whole header against
+/// the file: header size, JSON shape, known dtypes, shape x dtype size equal to
+/// each byte range, ranges inside the data area and not overlapping.
+class SafetensorsFile {
+public:
+  /// Null with `error` set (naming the file and the problem) on any defect.
+  static std::unique_ptr<SafetensorsFile> open(const std::string &path, std::string &error);
+  ~SafetensorsFile();
+
+  const TensorView *find(const std::string &name) const;
+  const std::map<std::string, TensorView> &tensors() const { return tensors_; }
+  const std::string &path() const { return path_; }
+
+private:
+  SafetensorsFile() = default;
+  std::string path_;
+  void *mapping_ = nullptr;
+  size_t size_ = 0;
+  std::map<std::string, TensorView> tensors_;
+};
+
+/// A tensor to write: fp32 values of `shape`.
+struct TensorToWrite {
+  std::string name;
+  std::vector<int64_t> shape;
+  const float *data;
+};
+
+/// Writes `tensors` as one safetensors file, through a temporary file renamed
+/// over `path`, so a crash never leaves a partial file. False with `error` set.
+bool writeSafetensors(const std::string &path, const std::vector<TensorToWrite> &tensors,
+                      const std::map<std::string, std::string> &metadata, std::string &error);
+
+/// Bytes per element of a safetensors dtype, 0 if unknown.
+size_t dtypeSize(const std::string &dtype);
+
+} // namespace eert
+
+#endif // EERT_IO_SAFETENSORS_H
