@@ -10,7 +10,7 @@ config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.ee_obj_root, "test")
 config.excludes = ["Inputs", "unit", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py.in"]
 
-config.environment["FILECHECK_OPTS"] = "--enable-var-scope --dump-input=fail"
+config.environment["FILECHECK_OPTS"] = "--enable-var-scope --dump-input=fail --dump-input-context=3"
 config.environment["PATH"] = os.pathsep.join(
     [config.ee_tools_dir, config.llvm_tools_dir, config.environment.get("PATH", "")]
 )
