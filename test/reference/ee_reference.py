@@ -87,3 +87,183 @@ def loss_weight(iteration, init, target, warmup_iters, style):
     if style == "cosine":
         return target + (init - target) * 0.5 * (1.0 + math.cos(math.pi * progress))
     return init + (target - init) * progress
+
+
+# ---------------------------------------------------------------------------
+# Checkpoints (safetensors written and read here, from the format's spec) and
+# the whole early-exit model of DESIGN.md 3.1.
+# ---------------------------------------------------------------------------
+
+import json
+import os
+import struct
+
+import numpy as np
+
+_DTYPES = {"F32": np.float32, "F16": np.float16}
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    (size,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + size])
+    base = 8 + size
+    tensors = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = entry["data_offsets"]
+        array = np.frombuffer(data[base + begin:base + end], dtype=_DTYPES[entry["dtype"]])
+        tensors[name] = torch.from_numpy(array.astype(np.float32).reshape(entry["shape"]).copy())
+    return tensors
+
+
+def write_safetensors(path, tensors):
+    header, blobs, offset = {}, [], 0
+    for name, tensor in tensors.items():
+        blob = tensor.detach().to(torch.float32).contiguous().numpy().tobytes()
+        header[name] = {"dtype": "F32", "shape": list(tensor.shape), "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    text = json.dumps(header).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+class EarlyExitModel:
+    """Llama decoder with early exits, computed in fp32 on CPU."""
+
+    def __init__(self, config, weights):
+        self.c = config
+        self.w = weights
+        ee = config.get("early_exit") or {}
+        self.exit_layers = ee.get("exit_layer_nums", [])
+        self.pre_exit = ee.get("pre_exit", False)
+        self.use_norm = ee.get("use_exit_norm", False)
+        self.use_mlp = ee.get("use_exit_mlp", False)
+        self.use_block = ee.get("use_exit_block", False)
+        self.untie_exits = ee.get("untie_exit_output_weights", False)
+        self.heads = config["num_attention_heads"]
+        self.kv_heads = config.get("num_key_value_heads") or self.heads
+        self.eps = config.get("rms_norm_eps", 1e-6)
+        self.theta = config.get("rope_theta", 10000.0)
+
+    @staticmethod
+    def load(directory):
+        with open(os.path.join(directory, "config.json")) as f:
+            config = json.load(f)
+        return EarlyExitModel(config, read_safetensors(os.path.join(directory, "model.safetensors")))
+
+    def mlp(self, x, prefix):
+        w = self.w
+        return linear(swiglu(linear(x, w[prefix + ".gate_proj.weight"]), linear(x, w[prefix + ".up_proj.weight"])),
+                      w[prefix + ".down_proj.weight"])
+
+    def block(self, x, positions, prefix):
+        """One decoder block; returns (output, mid-layer residual)."""
+        w = self.w
+        n = rms_norm(x, w[prefix + ".input_layernorm.weight"], self.eps)
+        q = rotary(linear(n, w[prefix + ".self_attn.q_proj.weight"]), positions, self.heads, self.theta)
+        k = rotary(linear(n, w[prefix + ".self_attn.k_proj.weight"]), positions, self.kv_heads, self.theta)
+        v = linear(n, w[prefix + ".self_attn.v_proj.weight"])
+        h = x + linear(attention(q, k, v, self.heads, self.kv_heads), w[prefix + ".self_attn.o_proj.weight"])
+        y = h + self.mlp(rms_norm(h, w[prefix + ".post_attention_layernorm.weight"], self.eps), prefix + ".mlp")
+        return y, h
+
+    def exit_head(self, k, z, h, layer, positions):
+        w, prefix = self.w, f"exits.{k}"
+        if self.use_block:
+            z = self.block(z, positions, prefix + ".block")[0]
+        if self.use_mlp:
+            post = w[f"model.layers.{layer - 1}.post_attention_layernorm.weight"]
+            z = h + self.mlp(rms_norm(h, post, self.eps), prefix + ".mlp")
+        if self.use_norm:
+            z = rms_norm(z, w[prefix + ".norm.weight"], self.eps)
+        out = w[prefix + ".lm_head.weight"] if self.untie_exits else w["model.embed_tokens.weight"]
+        return linear(z, out)
+
+    def forward(self, ids):
+        """Logits of every exit (in order) and of the final head, for ids [B, S]."""
+        w = self.w
+        batch, seq = ids.shape
+        positions = torch.arange(seq).expand(batch, seq)
+        x = w["model.embed_tokens.weight"][ids.long()]
+        exits = {}
+        for i in range(self.c["num_hidden_layers"]):
+            layer = i + 1
+            if self.pre_exit and layer in self.exit_layers:
+                exits[layer] = self.exit_head(self.exit_layers.index(layer), x, None, layer, positions)
+            y, h = self.block(x, positions, f"model.layers.{i}")
+            if not self.pre_exit and layer in self.exit_layers:
+                exits[layer] = self.exit_head(self.exit_layers.index(layer), y, h, layer, positions)
+            x = y
+        head = w["model.embed_tokens.weight"] if self.c.get("tie_word_embeddings", False) else w["lm_head.weight"]
+        final = linear(rms_norm(x, w["model.norm.weight"], self.eps), head)
+        return [exits[layer] for layer in self.exit_layers] + [final]
+
+    def eval(self, tokens, seq_len, batch=8):
+        """Mean cross-entropy of every exit and the final head over consecutive windows."""
+        windows = len(tokens) // (seq_len + 1)
+        data = torch.tensor(tokens[:windows * (seq_len + 1)], dtype=torch.int64).reshape(windows, seq_len + 1)
+        totals = None
+        with torch.no_grad():
+            for first in range(0, windows, batch):
+                chunk = data[first:first + batch]
+                logits = self.forward(chunk[:, :-1])
+                losses = [cross_entropy(l, chunk[:, 1:]).item() * chunk[:, 1:].numel() for l in logits]
+                totals = losses if totals is None else [a + b for a, b in zip(totals, losses)]
+        return [t / (windows * seq_len) for t in totals]
+
+    def greedy(self, prompt, new_tokens):
+        """Full-depth greedy decoding, recomputing the whole sequence each step (no cache)."""
+        ids = list(prompt)
+        with torch.no_grad():
+            for _ in range(new_tokens):
+                final = self.forward(torch.tensor([ids]))[-1]
+                ids.append(int(torch.argmax(final[0, -1])))
+        return ids[len(prompt):]
+
+
+def random_weights(config, std, seed):
+    """Weights for `config` named as in DESIGN.md 3.2: N(0, std) matrices, norms near 1."""
+    g = torch.Generator().manual_seed(seed)
+    hidden, ffn, vocab = config["hidden_size"], config["intermediate_size"], config["vocab_size"]
+    kv = (config.get("num_key_value_heads") or config["num_attention_heads"]) * hidden // config["num_attention_heads"]
+    shapes = {}
+
+    def block(prefix):
+        shapes.update({prefix + ".input_layernorm.weight": [hidden], prefix + ".self_attn.q_proj.weight": [hidden, hidden],
+                       prefix + ".self_attn.k_proj.weight": [kv, hidden], prefix + ".self_attn.v_proj.weight": [kv, hidden],
+                       prefix + ".self_attn.o_proj.weight": [hidden, hidden],
+                       prefix + ".post_attention_layernorm.weight": [hidden]})
+        mlp(prefix + ".mlp")
+
+    def mlp(prefix):
+        shapes.update({prefix + ".gate_proj.weight": [ffn, hidden], prefix + ".up_proj.weight": [ffn, hidden],
+                       prefix + ".down_proj.weight": [hidden, ffn]})
+
+    shapes["model.embed_tokens.weight"] = [vocab, hidden]
+    for i in range(config["num_hidden_layers"]):
+        block(f"model.layers.{i}")
+    shapes["model.norm.weight"] = [hidden]
+    if not config.get("tie_word_embeddings", False):
+        shapes["lm_head.weight"] = [vocab, hidden]
+    ee = config.get("early_exit") or {}
+    for k in range(len(ee.get("exit_layer_nums", []))):
+        if ee.get("use_exit_norm"):
+            shapes[f"exits.{k}.norm.weight"] = [hidden]
+        if ee.get("use_exit_mlp"):
+            mlp(f"exits.{k}.mlp")
+        if ee.get("use_exit_block"):
+            block(f"exits.{k}.block")
+        if ee.get("untie_exit_output_weights"):
+            shapes[f"exits.{k}.lm_head.weight"] = [vocab, hidden]
+    weights = {}
+    for name, shape in shapes.items():
+        if len(shape) == 1:
+            weights[name] = 1.0 + 0.1 * torch.randn(shape, generator=g)
+        else:
+            weights[name] = std * torch.randn(shape, generator=g)
+    return weights
