@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's first command: installs what is needed, builds, and runs the main
 # job on the embedded default model (examples/tiny-early-exit.json): import the
-# config into the ee dialect, expand it into primitive ops, and show both.
+# config and show its ee IR, compile it into a native binary, initialise a
+# checkpoint, evaluate every exit on a text and generate from a prompt.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${EE_BUILD_DIR:-$root/build}
@@ -22,3 +23,16 @@ echo
 echo "== after ee-expand + canonicalize + cse ($out/model.primitives.mlir), ops per kind:"
 "$build/bin/ee-opt" "$out/model.primitives.mlir" --print-op-stats -o /dev/null 2>&1 |
   sed -n '/Operations encountered/,$p'
+
+echo
+echo "== compiling the model binary $out/model"
+"$build/bin/ee-compile" "$config" -o "$out/model"
+"$out/model" info | sed -n '/"entries"/,$p'
+rm -rf "$out/checkpoint"
+"$out/model" init --out "$out/checkpoint" --seed 1
+echo
+echo "== eval of every exit (random weights; training comes next) on docs/architecture.md"
+"$out/model" eval --load "$out/checkpoint" --data "$root/docs/architecture.md" --seq-len 128
+echo
+echo "== full-depth greedy generation (--json: one record per token, then a summary)"
+"$out/model" generate --load "$out/checkpoint" --prompt "In the beginning" --max-new-tokens 8 --json

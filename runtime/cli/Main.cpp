@@ -272,7 +272,8 @@ int generate(const Manifest &manifest, const Options &options) {
   Runner runner(manifest, weights);
   std::vector<int32_t> ids = prompt, positions, generated;
   int64_t finalIndex = manifest.numExits();
-  auto start = std::chrono::steady_clock::now();
+  auto clock = [] { return std::chrono::steady_clock::now(); };
+  auto start = clock(), decodeStart = start;
   int64_t done = 0;
   for (int64_t n = 0; n < maxNew; ++n) {
     positions.resize(ids.size());
@@ -284,6 +285,8 @@ int generate(const Manifest &manifest, const Options &options) {
     float confidence = 0;
     eert_exit_confidence(logits, &confidence, 1, vocab);
     int32_t token = eert_sample(logits, vocab, temperature, topK, topP, &rng);
+    if (n == 0)
+      decodeStart = clock();
     done += static_cast<int64_t>(ids.size());
     generated.push_back(token);
     ids.assign(1, token);
@@ -295,10 +298,14 @@ int generate(const Manifest &manifest, const Options &options) {
                              {"confidence", confidence}})
                 << "\n";
   }
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  auto seconds = [](auto from, auto to) { return std::chrono::duration<double>(to - from).count(); };
+  double prefill = seconds(start, decodeStart), decode = seconds(decodeStart, clock());
+  // The first token comes from the prefill; the others are decode steps.
+  int64_t decoded = std::max<int64_t>(static_cast<int64_t>(generated.size()) - 1, 0);
   json summary = {{"prompt_tokens", prompt.size()},
                   {"generated_tokens", generated.size()},
-                  {"tokens_per_second", seconds > 0 ? generated.size() / seconds : 0.0},
+                  {"prefill_tokens_per_second", prefill > 0 ? prompt.size() / prefill : 0.0},
+                  {"tokens_per_second", decode > 0 ? decoded / decode : 0.0},
                   {"mean_layers", static_cast<double>(layers)},
                   {"speedup", 1.0},
                   {"text", tokenizer.decode(generated)}};

@@ -48,6 +48,11 @@ extern "C" void eert_linear(const float *input, const float *weight, float *outp
                             int64_t rows, int64_t inFeatures, int64_t outFeatures) {
   if (rows == 0)
     return;
+  if (rows == 1) { // decode: a matrix-vector product
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, outFeatures, inFeatures, 1.0f, weight, inFeatures,
+                input, 1, 0.0f, output, 1);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, outFeatures, inFeatures, 1.0f,
               input, inFeatures, weight, inFeatures, 0.0f, output, outFeatures);
 }
