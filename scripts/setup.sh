@@ -8,7 +8,7 @@ packages=(
   # build
   cmake ninja-build ccache g++ pkg-config
   # libraries
-  nlohmann-json3-dev libgtest-dev libopenblas-openmp-dev libsentencepiece-dev
+  nlohmann-json3-dev libgtest-dev libopenblas-openmp-dev libsentencepiece-dev sentencepiece
   # tests: lit drives Debian's python3; PyTorch is the independent numeric reference
   python3 python3-numpy python3-torch
 )
