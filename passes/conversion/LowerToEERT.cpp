@@ -214,6 +214,8 @@ LogicalResult FunctionLowering::lower(json::Object &manifestEntry) {
         inputKinds.push_back(json::Object{{"kind", "kv_cache"},
                                           {"positions", tensor.getDimSize(1)},
                                           {"features", tensor.getDimSize(2)}});
+      else if (tensor.getRank() == 3 && tensor.getElementType().isF32())
+        inputKinds.push_back(json::Object{{"kind", "activation"}, {"features", tensor.getDimSize(2)}});
       else
         return source.emitError() << "ee-lower-to-eert: unsupported argument type " << argType;
     } else if (argType.isInteger(64) || argType.isF32()) {

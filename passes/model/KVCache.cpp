@@ -32,25 +32,29 @@ struct EEKVCachePass : ee::impl::EEKVCachePassBase<EEKVCachePass> {
       module.emitError() << "ee-kv-cache: '" << name << "' already exists";
       return signalPassFailure();
     }
+    // Every attention needs its query's rotary embedding for the positions.
+    WalkResult checked = source.walk([&](AttentionOp op) {
+      if (op.getKCache() || op.getQuery().getDefiningOp<RotaryOp>())
+        return WalkResult::advance();
+      op.emitOpError("ee-kv-cache needs the query's rotary embedding for positions");
+      return WalkResult::interrupt();
+    });
+    if (checked.wasInterrupted())
+      return signalPassFailure();
+
     func::FuncOp cached = source.clone();
     cached.setSymName(name);
     module.push_back(cached);
-
     SmallVector<AttentionOp> attentions;
     cached.walk([&](AttentionOp op) {
       if (!op.getKCache())
         attentions.push_back(op);
     });
     Block &body = cached.front();
-    auto ret = cast<func::ReturnOp>(body.getTerminator());
-    SmallVector<Value> results(ret.getOperands());
+    SmallVector<Value> caches;
     OpBuilder builder(module.getContext());
     for (AttentionOp attention : attentions) {
       auto rotary = attention.getQuery().getDefiningOp<RotaryOp>();
-      if (!rotary) {
-        attention.emitOpError("ee-kv-cache needs the query's rotary embedding for positions");
-        return signalPassFailure();
-      }
       auto cacheType = RankedTensorType::get(
           {ShapedType::kDynamic, config.getMaxPositionEmbeddings(),
            cast<RankedTensorType>(attention.getKey().getType()).getShape().back()},
@@ -65,8 +69,11 @@ struct EEKVCachePass : ee::impl::EEKVCachePassBase<EEKVCachePass> {
           attention.getNumHeads(), attention.getNumKvHeads());
       attention.getOutput().replaceAllUsesWith(replacement.getOutput());
       attention.erase();
-      llvm::append_range(results, replacement.getUpdatedCache());
+      llvm::append_range(caches, replacement.getUpdatedCache());
     }
+    auto ret = cast<func::ReturnOp>(body.getTerminator());
+    SmallVector<Value> results(ret.getOperands());
+    llvm::append_range(results, caches);
     ret->setOperands(results);
     cached.setFunctionType(
         builder.getFunctionType(body.getArgumentTypes(), ValueRange(results).getTypes()));
