@@ -108,6 +108,14 @@ int info(const Manifest &manifest) {
                  {"parameter_bytes", 4 * params},
                  {"forward_flops_per_token", 2 * params + attentionFlops},
                  {"entries", json::array()}};
+  // KV caches of the cached step function: [max_positions, features] per
+  // attention, per sequence.
+  int64_t kvBytes = 0;
+  if (const Entry *step = manifest.entry("forward_kv"))
+    for (const json &input : step->inputs)
+      if (input["kind"] == "kv_cache")
+        kvBytes += 4 * input["positions"].get<int64_t>() * input["features"].get<int64_t>();
+  report["kv_cache_bytes_per_sequence"] = kvBytes;
   for (const Entry &e : manifest.entries)
     report["entries"].push_back(
         {{"name", e.name},
