@@ -25,6 +25,7 @@ def EE_Vector : Type<And<[TensorRankOf<[F32], [1]>.predicate, HasStaticShapePred
     "statically shaped 1-D f32 tensor", "::mlir::RankedTensorType">;
 def EE_Matrix : Type<And<[TensorRankOf<[F32], [2]>.predicate, HasStaticShapePred]>,
     "statically shaped 2-D f32 tensor", "::mlir::RankedTensorType">;
+def EE_AddOperand : AnyTypeOf<[EE_Activation, EE_Matrix, EE_Vector]>;
 
 //===----------------------------------------------------------------------===//
 // Parameters
@@ -341,14 +342,18 @@ def EE_SwiGLUOp : EE_Op<"swiglu", [Pure, SameOperandsAndResultType]> {
 }
 
 def EE_AddOp : EE_Op<"add", [Pure, Commutative, SameOperandsAndResultType]> {
-  let summary = "residual addition";
+  let summary = "elementwise addition: residuals, and gradient accumulation";
   let description = [{
+    Adds activations (residual connections) or statically shaped tensors (the
+    gradients of a weight used in several places).
+
     ```mlir
     %h = ee.add %x, %attn : tensor<?x?x64xf32>
+    %g = ee.add %g0, %g1 : tensor<256x64xf32>
     ```
   }];
-  let arguments = (ins EE_Activation:$lhs, EE_Activation:$rhs);
-  let results = (outs EE_Activation:$result);
+  let arguments = (ins EE_AddOperand:$lhs, EE_AddOperand:$rhs);
+  let results = (outs EE_AddOperand:$result);
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
 }
 
@@ -417,6 +422,139 @@ def EE_LossWeightOp : EE_Op<"loss_weight", [Pure]> {
   let results = (outs F32:$weight);
   let assemblyFormat = "$iteration `schedule` $schedule attr-dict";
   let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Backward primitives: the vector-Jacobian products ee-autodiff emits.
+//===----------------------------------------------------------------------===//
+
+def EE_CrossEntropyGradOp : EE_Op<"cross_entropy_grad",
+    [Pure, AllTypesMatch<["logits", "dlogits"]>]> {
+  let summary = "gradient of ee.cross_entropy with respect to the logits";
+  let description = [{
+    `dlogits = dloss * (softmax(logits / T) - onehot(labels)) / (T * tokens)`.
+
+    ```mlir
+    %d = ee.cross_entropy_grad %logits, %labels, %dloss temperature 1.0
+        : tensor<?x?x256xf32>, tensor<?x?xi32>
+    ```
+  }];
+  let arguments = (ins EE_Activation:$logits, EE_TokenTensor:$labels, F32:$dloss,
+                       F64Attr:$temperature);
+  let results = (outs EE_Activation:$dlogits);
+  let assemblyFormat = [{
+    $logits `,` $labels `,` $dloss `temperature` $temperature attr-dict
+    `:` type($logits) `,` type($labels)
+  }];
+}
+
+def EE_LinearGradInputOp : EE_Op<"linear_grad_input", [Pure]> {
+  let summary = "input gradient of a projection: `dx = dy W`";
+  let description = [{
+    For `y = x W^T` (`ee.linear` or `ee.logits`) with `W` `[out, in]`.
+
+    ```mlir
+    %dx = ee.linear_grad_input %dy, %w : tensor<?x?x128xf32>, tensor<128x64xf32> -> tensor<?x?x64xf32>
+    ```
+  }];
+  let arguments = (ins EE_Activation:$dy, EE_Matrix:$weight);
+  let results = (outs EE_Activation:$dx);
+  let assemblyFormat = [{
+    $dy `,` $weight attr-dict `:` type($dy) `,` type($weight) `->` type($dx)
+  }];
+}
+
+def EE_LinearGradWeightOp : EE_Op<"linear_grad_weight", [Pure]> {
+  let summary = "weight gradient of a projection: `dW = dy^T x` over all tokens";
+  let description = [{
+    ```mlir
+    %dw = ee.linear_grad_weight %dy, %x : tensor<?x?x128xf32>, tensor<?x?x64xf32> -> tensor<128x64xf32>
+    ```
+  }];
+  let arguments = (ins EE_Activation:$dy, EE_Activation:$input);
+  let results = (outs EE_Matrix:$dweight);
+  let assemblyFormat = [{
+    $dy `,` $input attr-dict `:` type($dy) `,` type($input) `->` type($dweight)
+  }];
+}
+
+def EE_RMSNormGradOp : EE_Op<"rms_norm_grad",
+    [Pure, AllTypesMatch<["input", "dy", "dx"]>, AllTypesMatch<["weight", "dweight"]>]> {
+  let summary = "gradients of ee.rms_norm with respect to its input and weight";
+  let description = [{
+    ```mlir
+    %dx, %dw = ee.rms_norm_grad %x, %w, %dy eps 1.0e-05 : tensor<?x?x64xf32>, tensor<64xf32>
+    ```
+  }];
+  let arguments = (ins EE_Activation:$input, EE_Vector:$weight, EE_Activation:$dy, F64Attr:$eps);
+  let results = (outs EE_Activation:$dx, EE_Vector:$dweight);
+  let assemblyFormat = [{
+    $input `,` $weight `,` $dy `eps` $eps attr-dict `:` type($input) `,` type($weight)
+  }];
+}
+
+def EE_RotaryGradOp : EE_Op<"rotary_grad", [Pure, AllTypesMatch<["dy", "dx"]>]> {
+  let summary = "gradient of ee.rotary: the inverse rotation of the output gradient";
+  let description = [{
+    ```mlir
+    %dx = ee.rotary_grad %dy, %pos heads 4 theta 10000.0 : tensor<?x?x64xf32>, tensor<?x?xi32>
+    ```
+  }];
+  let arguments = (ins EE_Activation:$dy, EE_TokenTensor:$positions,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_heads, F64Attr:$theta);
+  let results = (outs EE_Activation:$dx);
+  let assemblyFormat = [{
+    $dy `,` $positions `heads` $num_heads `theta` $theta attr-dict
+    `:` type($dy) `,` type($positions)
+  }];
+}
+
+def EE_AttentionGradOp : EE_Op<"attention_grad", [Pure]> {
+  let summary = "gradients of causal grouped-query attention (without a cache)";
+  let description = [{
+    Recomputes the attention probabilities from `query` and `key` and returns
+    the gradients of the query, key and value.
+
+    ```mlir
+    %dq, %dk, %dv = ee.attention_grad %q, %k, %v, %dout heads 4 kv_heads 2
+        : (tensor<?x?x64xf32>, tensor<?x?x32xf32>, tensor<?x?x32xf32>, tensor<?x?x64xf32>)
+        -> (tensor<?x?x64xf32>, tensor<?x?x32xf32>, tensor<?x?x32xf32>)
+    ```
+  }];
+  let arguments = (ins EE_Activation:$query, EE_Activation:$key, EE_Activation:$value,
+                       EE_Activation:$doutput,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_heads,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_kv_heads);
+  let results = (outs EE_Activation:$dquery, EE_Activation:$dkey, EE_Activation:$dvalue);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $doutput `heads` $num_heads `kv_heads` $num_kv_heads
+    attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def EE_SwiGLUGradOp : EE_Op<"swiglu_grad",
+    [Pure, AllTypesMatch<["gate", "up", "dy", "dgate", "dup"]>]> {
+  let summary = "gradients of ee.swiglu with respect to the gate and the up projection";
+  let description = [{
+    ```mlir
+    %dg, %du = ee.swiglu_grad %gate, %up, %dy : tensor<?x?x176xf32>
+    ```
+  }];
+  let arguments = (ins EE_Activation:$gate, EE_Activation:$up, EE_Activation:$dy);
+  let results = (outs EE_Activation:$dgate, EE_Activation:$dup);
+  let assemblyFormat = "$gate `,` $up `,` $dy attr-dict `:` type($gate)";
+}
+
+def EE_EmbeddingGradOp : EE_Op<"embedding_grad", [Pure]> {
+  let summary = "gradient of an embedding table: rows of dy summed per token id";
+  let description = [{
+    ```mlir
+    %dt = ee.embedding_grad %ids, %dy : tensor<?x?xi32>, tensor<?x?x64xf32> -> tensor<256x64xf32>
+    ```
+  }];
+  let arguments = (ins EE_TokenTensor:$ids, EE_Activation:$dy);
+  let results = (outs EE_Matrix:$dtable);
+  let assemblyFormat = "$ids `,` $dy attr-dict `:` type($ids) `,` type($dy) `->` type($dtable)";
 }
 
 #endif // EE_OPS_TD

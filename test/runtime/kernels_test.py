@@ -18,6 +18,7 @@ F32P = ctypes.POINTER(ctypes.c_float)
 I32P = ctypes.POINTER(ctypes.c_int32)
 I64, F32 = ctypes.c_int64, ctypes.c_float
 for name, restype in [("eert_embedding_lookup", ctypes.c_int32), ("eert_attention_cached", ctypes.c_int32),
+                      ("eert_embedding_backward", ctypes.c_int32), ("eert_cross_entropy_backward", ctypes.c_int32),
                       ("eert_cross_entropy", ctypes.c_int32), ("eert_sample", ctypes.c_int32),
                       ("eert_last_error", ctypes.c_char_p)]:
     getattr(LIB, name).restype = restype
@@ -167,6 +168,84 @@ class KernelTest(unittest.TestCase):
             counts[LIB.eert_sample(lp, I64(5), F32(0.7), I64(0), F32(1.0), ctypes.byref(state))] += 1
         expected = torch.softmax(logits / 0.7, dim=0).numpy()
         np.testing.assert_allclose(counts / n, expected, atol=0.015)
+
+
+class BackwardKernelTest(unittest.TestCase):
+    """Each backward kernel against torch.autograd of the reference primitive."""
+
+    def setUp(self):
+        torch.manual_seed(1)
+
+    def assertClose(self, ours, reference, rtol=1e-4, atol=1e-6):
+        np.testing.assert_allclose(ours, reference.detach().numpy(), rtol=rtol, atol=atol)
+
+    def vjp(self, fn, inputs, dy):
+        inputs = [t.clone().requires_grad_(True) for t in inputs]
+        out = fn(*inputs)
+        out.backward(dy)
+        return [t.grad for t in inputs]
+
+    def test_linear(self):
+        x, w, dy = torch.randn(3, 5, 24), torch.randn(16, 24), torch.randn(3, 5, 16)
+        dx_ref, dw_ref = self.vjp(ref.linear, [x, w], dy)
+        (da, dp), (wa, wp), (xa, xp) = f32(dy), f32(w), f32(x)
+        (dx, dxp), (dw, dwp) = out(3, 5, 24), out(16, 24)
+        LIB.eert_linear_backward_input(dp, wp, dxp, I64(15), I64(24), I64(16))
+        LIB.eert_linear_backward_weight(dp, xp, dwp, I64(15), I64(24), I64(16))
+        self.assertClose(dx, dx_ref)
+        self.assertClose(dw, dw_ref)
+
+    def test_rms_norm(self):
+        x, w, dy = torch.randn(4, 6, 32) * 2, torch.randn(32), torch.randn(4, 6, 32)
+        dx_ref, dw_ref = self.vjp(lambda a, b: ref.rms_norm(a, b, 1e-5), [x, w], dy)
+        (xa, xp), (wa, wp), (da, dp), (dx, dxp), (dw, dwp) = f32(x), f32(w), f32(dy), out(4, 6, 32), out(32)
+        LIB.eert_rms_norm_backward(xp, wp, dp, dxp, dwp, I64(24), I64(32), F32(1e-5))
+        self.assertClose(dx, dx_ref)
+        self.assertClose(dw, dw_ref)
+
+    def test_rotary(self):
+        x, dy = torch.randn(2, 7, 32), torch.randn(2, 7, 32)
+        pos = torch.tensor([list(range(7)), list(range(20, 27))], dtype=torch.int32)
+        (dx_ref,) = self.vjp(lambda a: ref.rotary(a, pos, 2, 10000.0), [x], dy)
+        (da, dp), (pa, pp), (dx, dxp) = f32(dy), i32(pos), out(2, 7, 32)
+        LIB.eert_rotary_backward(dp, pp, dxp, I64(14), I64(2), I64(16), F32(10000.0))
+        self.assertClose(dx, dx_ref)
+
+    def test_attention_gqa(self):
+        b, s, h, kv, d = 2, 6, 4, 2, 8
+        q, k, v, dy = torch.randn(b, s, h * d), torch.randn(b, s, kv * d), torch.randn(b, s, kv * d), torch.randn(b, s, h * d)
+        dq_ref, dk_ref, dv_ref = self.vjp(lambda a, c, e: ref.attention(a, c, e, h, kv), [q, k, v], dy)
+        (qa, qp), (ka, kp), (va, vp), (da, dp) = f32(q), f32(k), f32(v), f32(dy)
+        (dq, dqp), (dk, dkp), (dv, dvp) = out(b, s, h * d), out(b, s, kv * d), out(b, s, kv * d)
+        LIB.eert_attention_backward(qp, kp, vp, dp, dqp, dkp, dvp, I64(b), I64(s), I64(h), I64(kv), I64(d))
+        self.assertClose(dq, dq_ref)
+        self.assertClose(dk, dk_ref)
+        self.assertClose(dv, dv_ref)
+
+    def test_swiglu(self):
+        g, u, dy = torch.randn(3, 4, 20) * 3, torch.randn(3, 4, 20), torch.randn(3, 4, 20)
+        dg_ref, du_ref = self.vjp(ref.swiglu, [g, u], dy)
+        (ga, gp), (ua, up), (da, dp), (dg, dgp), (du, dup) = f32(g), f32(u), f32(dy), out(3, 4, 20), out(3, 4, 20)
+        LIB.eert_swiglu_backward(gp, up, dp, dgp, dup, I64(240))
+        self.assertClose(dg, dg_ref)
+        self.assertClose(du, du_ref)
+
+    def test_embedding_with_repeated_ids(self):
+        table, dy = torch.randn(10, 8), torch.randn(2, 5, 8)
+        ids = torch.tensor([[1, 3, 1, 9, 0], [3, 3, 2, 1, 7]])
+        (dt_ref,) = self.vjp(lambda t: t[ids], [table], dy)
+        (ia, ip), (da, dp), (dt, dtp) = i32(ids), f32(dy), out(10, 8)
+        self.assertEqual(LIB.eert_embedding_backward(ip, dp, dtp, I64(10), I64(10), I64(8)), 0)
+        self.assertClose(dt, dt_ref)
+
+    def test_cross_entropy(self):
+        logits, labels = torch.randn(2, 5, 30) * 3, torch.randint(0, 30, (2, 5))
+        for temperature, dloss in [(1.0, 1.0), (2.0, 0.3)]:
+            (dl_ref,) = self.vjp(lambda l: ref.cross_entropy(l, labels, temperature) * dloss, [logits], torch.tensor(1.0))
+            (la, lp), (ta, tp), (dl, dlp) = f32(logits), i32(labels), out(2, 5, 30)
+            self.assertEqual(LIB.eert_cross_entropy_backward(lp, tp, dlp, I64(10), I64(30), F32(temperature),
+                                                             F32(dloss)), 0)
+            self.assertClose(dl, dl_ref)
 
 
 if __name__ == "__main__":

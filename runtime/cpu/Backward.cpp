@@ -1,0 +1,207 @@
+// Backward.cpp - CPU fp32 vector-Jacobian products of the primitive kernels.
+#include "cpu/Error.h"
+#include "eert/eert.h"
+
+#include <cblas.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+extern "C" void eert_linear_backward_input(const float *doutput, const float *weight,
+                                           float *dinput, int64_t rows, int64_t inFeatures,
+                                           int64_t outFeatures) {
+  if (rows == 0)
+    return;
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, inFeatures, outFeatures, 1.0f,
+              doutput, outFeatures, weight, inFeatures, 0.0f, dinput, inFeatures);
+}
+
+extern "C" void eert_linear_backward_weight(const float *doutput, const float *input,
+                                            float *dweight, int64_t rows, int64_t inFeatures,
+                                            int64_t outFeatures) {
+  if (rows == 0) {
+    std::memset(dweight, 0, sizeof(float) * inFeatures * outFeatures);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, outFeatures, inFeatures, rows, 1.0f,
+              doutput, outFeatures, input, inFeatures, 0.0f, dweight, inFeatures);
+}
+
+extern "C" void eert_rms_norm_backward(const float *input, const float *weight,
+                                       const float *doutput, float *dinput, float *dweight,
+                                       int64_t rows, int64_t cols, float eps) {
+  std::vector<double> dw(cols, 0.0);
+#pragma omp parallel
+  {
+    std::vector<double> local(cols, 0.0);
+#pragma omp for
+    for (int64_t r = 0; r < rows; ++r) {
+      const float *x = input + r * cols, *dy = doutput + r * cols;
+      double sumSquares = 0.0, dot = 0.0;
+      for (int64_t c = 0; c < cols; ++c) {
+        sumSquares += static_cast<double>(x[c]) * x[c];
+        dot += static_cast<double>(dy[c]) * weight[c] * x[c];
+      }
+      double inv = 1.0 / std::sqrt(sumSquares / cols + eps);
+      double correction = inv * inv * inv * dot / cols;
+      for (int64_t c = 0; c < cols; ++c) {
+        dinput[r * cols + c] = static_cast<float>(inv * dy[c] * weight[c] - correction * x[c]);
+        local[c] += static_cast<double>(dy[c]) * x[c] * inv;
+      }
+    }
+#pragma omp critical
+    for (int64_t c = 0; c < cols; ++c)
+      dw[c] += local[c];
+  }
+  for (int64_t c = 0; c < cols; ++c)
+    dweight[c] = static_cast<float>(dw[c]);
+}
+
+extern "C" void eert_rotary_backward(const float *doutput, const int32_t *positions,
+                                     float *dinput, int64_t tokens, int64_t heads,
+                                     int64_t headDim, float theta) {
+  int64_t half = headDim / 2;
+#pragma omp parallel for
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t i = 0; i < half; ++i) {
+      // The forward angle, computed as there; the transpose of a rotation is
+      // the rotation by the opposite angle.
+      float invFreq = 1.0f / std::pow(theta, static_cast<float>(2 * i) / headDim);
+      float angle = static_cast<float>(positions[t]) * invFreq;
+      float cosA = std::cos(angle), sinA = std::sin(angle);
+      for (int64_t h = 0; h < heads; ++h) {
+        int64_t base = (t * heads + h) * headDim;
+        float d1 = doutput[base + i], d2 = doutput[base + i + half];
+        dinput[base + i] = d1 * cosA + d2 * sinA;
+        dinput[base + i + half] = d2 * cosA - d1 * sinA;
+      }
+    }
+  }
+}
+
+extern "C" void eert_attention_backward(const float *query, const float *key, const float *value,
+                                        const float *doutput, float *dquery, float *dkey,
+                                        float *dvalue, int64_t batch, int64_t seq, int64_t heads,
+                                        int64_t kvHeads, int64_t headDim) {
+  int64_t group = heads / kvHeads;
+  int64_t qStride = heads * headDim, kvStride = kvHeads * headDim;
+  double scale = 1.0 / std::sqrt(static_cast<double>(headDim));
+  // One task per (sequence, KV head): the query heads of its group write only
+  // their own dq and accumulate into this KV head's dk and dv.
+#pragma omp parallel
+  {
+    std::vector<double> probs, dprobs, dk, dv;
+#pragma omp for collapse(2)
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t g = 0; g < kvHeads; ++g) {
+        dk.assign(seq * headDim, 0.0);
+        dv.assign(seq * headDim, 0.0);
+        const float *keys = key + b * seq * kvStride + g * headDim;
+        const float *values = value + b * seq * kvStride + g * headDim;
+        for (int64_t h = g * group; h < (g + 1) * group; ++h)
+          for (int64_t s = 0; s < seq; ++s) {
+            int64_t row = b * seq + s;
+            const float *q = query + row * qStride + h * headDim;
+            const float *dout = doutput + row * qStride + h * headDim;
+            int64_t count = s + 1;
+            probs.resize(count);
+            dprobs.resize(count);
+            double maximum = -INFINITY;
+            for (int64_t j = 0; j < count; ++j) {
+              double dot = 0.0;
+              for (int64_t i = 0; i < headDim; ++i)
+                dot += static_cast<double>(q[i]) * keys[j * kvStride + i];
+              probs[j] = dot * scale;
+              maximum = std::max(maximum, probs[j]);
+            }
+            double sum = 0.0;
+            for (int64_t j = 0; j < count; ++j)
+              sum += probs[j] = std::exp(probs[j] - maximum);
+            double weighted = 0.0; // sum_j P_j dP_j
+            for (int64_t j = 0; j < count; ++j) {
+              probs[j] /= sum;
+              double dot = 0.0;
+              for (int64_t i = 0; i < headDim; ++i)
+                dot += static_cast<double>(dout[i]) * values[j * kvStride + i];
+              dprobs[j] = dot;
+              weighted += probs[j] * dot;
+            }
+            float *dq = dquery + row * qStride + h * headDim;
+            std::vector<double> dqAcc(headDim, 0.0);
+            for (int64_t j = 0; j < count; ++j) {
+              double dscore = probs[j] * (dprobs[j] - weighted) * scale;
+              for (int64_t i = 0; i < headDim; ++i) {
+                dqAcc[i] += dscore * keys[j * kvStride + i];
+                dk[j * headDim + i] += dscore * q[i];
+                dv[j * headDim + i] += probs[j] * dout[i];
+              }
+            }
+            for (int64_t i = 0; i < headDim; ++i)
+              dq[i] = static_cast<float>(dqAcc[i]);
+          }
+        for (int64_t s = 0; s < seq; ++s)
+          for (int64_t i = 0; i < headDim; ++i) {
+            int64_t at = (b * seq + s) * kvStride + g * headDim + i;
+            dkey[at] = static_cast<float>(dk[s * headDim + i]);
+            dvalue[at] = static_cast<float>(dv[s * headDim + i]);
+          }
+      }
+  }
+}
+
+extern "C" void eert_swiglu_backward(const float *gate, const float *up, const float *doutput,
+                                     float *dgate, float *dup, int64_t n) {
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i) {
+    float sigmoid = 1.0f / (1.0f + std::exp(-gate[i]));
+    float silu = gate[i] * sigmoid;
+    dgate[i] = doutput[i] * up[i] * sigmoid * (1.0f + gate[i] * (1.0f - sigmoid));
+    dup[i] = doutput[i] * silu;
+  }
+}
+
+extern "C" int32_t eert_embedding_backward(const int32_t *ids, const float *doutput,
+                                           float *dtable, int64_t tokens, int64_t vocab,
+                                           int64_t hidden) {
+  for (int64_t t = 0; t < tokens; ++t)
+    if (ids[t] < 0 || ids[t] >= vocab)
+      return eert::fail("token id " + std::to_string(ids[t]) + " at position " +
+                        std::to_string(t) + " is outside the vocabulary [0, " +
+                        std::to_string(vocab) + ")");
+  std::memset(dtable, 0, sizeof(float) * vocab * hidden);
+  // Columns split over threads: each thread owns a slice of every row.
+#pragma omp parallel for
+  for (int64_t c = 0; c < hidden; ++c)
+    for (int64_t t = 0; t < tokens; ++t)
+      dtable[static_cast<int64_t>(ids[t]) * hidden + c] += doutput[t * hidden + c];
+  return 0;
+}
+
+extern "C" int32_t eert_cross_entropy_backward(const float *logits, const int32_t *labels,
+                                               float *dlogits, int64_t tokens, int64_t vocab,
+                                               float temperature, float dloss) {
+  for (int64_t t = 0; t < tokens; ++t)
+    if (labels[t] < 0 || labels[t] >= vocab)
+      return eert::fail("label " + std::to_string(labels[t]) + " at position " +
+                        std::to_string(t) + " is outside the vocabulary [0, " +
+                        std::to_string(vocab) + ")");
+  double invTemperature = 1.0 / temperature;
+  double factor = static_cast<double>(dloss) * invTemperature / static_cast<double>(tokens);
+#pragma omp parallel for
+  for (int64_t t = 0; t < tokens; ++t) {
+    const float *row = logits + t * vocab;
+    float *out = dlogits + t * vocab;
+    double maximum = -INFINITY;
+    for (int64_t v = 0; v < vocab; ++v)
+      maximum = std::max(maximum, row[v] * invTemperature);
+    double sum = 0.0;
+    for (int64_t v = 0; v < vocab; ++v)
+      sum += std::exp(row[v] * invTemperature - maximum);
+    for (int64_t v = 0; v < vocab; ++v)
+      out[v] = static_cast<float>(factor * std::exp(row[v] * invTemperature - maximum) / sum);
+    out[labels[t]] -= static_cast<float>(factor);
+  }
+  return 0;
+}
