@@ -54,6 +54,38 @@ def EEKVCachePass : Pass<"ee-kv-cache", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::ee::EEDialect", "::mlir::func::FuncDialect"];
 }
 
+def EEAutodiffPass : Pass<"ee-autodiff", "::mlir::ModuleOp"> {
+  let summary = "Generate the backward pass of the training objective";
+  let description = [{
+    From the (inlined) function named by `function`, `(ids, positions, labels,
+    iteration) -> loss`, builds `<function>_grad` returning the loss and the
+    gradient of every `ee.parameter` (in declaration order). The backward code
+    is generated from one vector-Jacobian rule per primitive op (the
+    `ee.*_grad` ops), in reverse program order, accumulating with `ee.add`
+    where a value (e.g. a tied embedding) is used several times.
+
+    The forward values a rule reads are the saved activations. `recompute`
+    trades memory for work: `none` keeps every one of them alive until the
+    backward pass reads it; `selective` recomputes the attention-related values
+    (rotary embeddings, attention outputs) and SwiGLU activations in the
+    backward pass; `full` keeps only the residual stream (the `ee.add` results)
+    and recomputes everything else of a layer just before its backward pass.
+
+    ```mlir
+    func.func @loss_grad(%ids, %pos, %labels, %iter)
+        -> (f32, tensor<256x64xf32>, tensor<64xf32>, ...)
+    ```
+  }];
+  let options = [
+    Option<"function", "function", "std::string", /*default=*/"\"loss\"",
+           "The objective to differentiate">,
+    Option<"recompute", "recompute", "std::string", /*default=*/"\"none\"",
+           "Saved activations: none (save all), selective or full (recompute)">,
+  ];
+  let dependentDialects = ["::mlir::ee::EEDialect", "::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect"];
+}
+
 def EELowerToEERTPass : Pass<"ee-lower-to-eert", "::mlir::ModuleOp"> {
   let summary = "Plan activation memory and lower primitive ee ops to eert runtime calls";
   let description = [{

@@ -22,6 +22,7 @@ void ee::buildModelToPrimitivesPipeline(OpPassManager &pm) {
 void ee::buildPrimitivesToEERTPipeline(OpPassManager &pm) {
   pm.addPass(createEEKVCachePass());
   pm.addPass(createInlinerPass());
+  pm.addPass(createEEAutodiffPass());
   pm.addPass(createEELowerToEERTPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

@@ -12,7 +12,8 @@ namespace mlir::ee {
 void buildModelToPrimitivesPipeline(OpPassManager &pm);
 
 /// `ee-primitives-to-eert`: derive the KV-cached step function, inline the
-/// model functions, plan memory and lower to runtime calls (`--emit eert`).
+/// model functions, generate the backward pass of the objective, plan memory
+/// and lower to runtime calls (`--emit eert`).
 void buildPrimitivesToEERTPipeline(OpPassManager &pm);
 
 /// `ee-eert-to-llvm`: runtime calls and everything else to the LLVM dialect

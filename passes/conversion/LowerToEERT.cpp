@@ -83,9 +83,11 @@ MemoryPlan planMemory(func::FuncOp func) {
     for (Value result : op.getResults()) {
       if (attention && result != attention.getOutput())
         continue;
-      if (result.getType().isF32()) {
+      // Scalars and statically shaped tensors (weight gradients) get fixed slots.
+      auto shaped = dyn_cast<RankedTensorType>(result.getType());
+      if (result.getType().isF32() || (shaped && shaped.hasStaticShape())) {
         plan.fixedOffset[result] = plan.fixedBytes;
-        plan.fixedBytes += kAlignment;
+        plan.fixedBytes += alignTo(shaped ? 4 * shaped.getNumElements() : 4);
         continue;
       }
       std::optional<int64_t> perToken = bytesPerToken(result);
@@ -165,6 +167,14 @@ private:
     return pointer;
   }
 
+  /// Number of elements: static, or tokens x features for activations.
+  Value elements(Value value) {
+    auto type = cast<RankedTensorType>(value.getType());
+    if (type.hasStaticShape())
+      return i64(type.getNumElements());
+    return arith::MulIOp::create(b, loc, tokens, i64(type.getShape().back()));
+  }
+
   static int64_t features(Value value) {
     return cast<RankedTensorType>(value.getType()).getShape().back();
   }
@@ -240,9 +250,12 @@ LogicalResult FunctionLowering::lower(json::Object &manifestEntry) {
     } else {
       storePointer(outputs, k, pointerOf(result));
       auto type = cast<RankedTensorType>(result.getType());
-      bool isCache = type.getRank() == 3 && !type.isDynamicDim(1);
-      outputKinds.push_back(json::Object{{"kind", isCache ? "kv_cache" : "activation"},
-                                         {"features", features(result)}});
+      if (type.hasStaticShape())
+        outputKinds.push_back(json::Object{{"kind", "tensor"}, {"shape", json::Array(type.getShape())}});
+      else
+        outputKinds.push_back(json::Object{
+            {"kind", type.getRank() == 3 && !type.isDynamicDim(1) ? "kv_cache" : "activation"},
+            {"features", features(result)}});
     }
   }
   func::ReturnOp::create(b, loc, arith::ConstantIntOp::create(b, loc, 0, 32).getResult());
@@ -350,15 +363,78 @@ LogicalResult FunctionLowering::lowerOp(Operation &op) {
       })
       .Case([&](SwiGLUOp swiglu) {
         Value out = allocate(swiglu.getResult());
-        Value n = arith::MulIOp::create(b, loc, tokens, i64(features(swiglu.getResult())));
         eert::SwigluOp::create(b, loc, pointerOf(swiglu.getGate()), pointerOf(swiglu.getUp()),
-                               out, n);
+                               out, elements(swiglu.getResult()));
         return success();
       })
       .Case([&](AddOp add) {
         Value out = allocate(add.getResult());
-        Value n = arith::MulIOp::create(b, loc, tokens, i64(features(add.getResult())));
-        eert::AddOp::create(b, loc, pointerOf(add.getLhs()), pointerOf(add.getRhs()), out, n);
+        eert::AddOp::create(b, loc, pointerOf(add.getLhs()), pointerOf(add.getRhs()), out,
+                            elements(add.getResult()));
+        return success();
+      })
+      .Case([&](CrossEntropyGradOp grad) {
+        Value out = allocate(grad.getDlogits());
+        checkStatus(eert::CrossEntropyBackwardOp::create(
+            b, loc, b.getI32Type(), pointerOf(grad.getLogits()), pointerOf(grad.getLabels()), out,
+            tokens, i64(features(grad.getLogits())), f32(grad.getTemperature().convertToDouble()),
+            scalars.lookup(grad.getDloss())));
+        return success();
+      })
+      .Case([&](LinearGradInputOp grad) {
+        Value out = allocate(grad.getDx());
+        eert::LinearBackwardInputOp::create(b, loc, pointerOf(grad.getDy()),
+                                            pointerOf(grad.getWeight()), out, tokens,
+                                            i64(features(grad.getDx())), i64(features(grad.getDy())));
+        return success();
+      })
+      .Case([&](LinearGradWeightOp grad) {
+        Value out = allocate(grad.getDweight());
+        eert::LinearBackwardWeightOp::create(b, loc, pointerOf(grad.getDy()),
+                                             pointerOf(grad.getInput()), out, tokens,
+                                             i64(features(grad.getInput())),
+                                             i64(features(grad.getDy())));
+        return success();
+      })
+      .Case([&](RMSNormGradOp grad) {
+        Value dx = allocate(grad.getDx()), dw = allocate(grad.getDweight());
+        eert::RmsNormBackwardOp::create(b, loc, pointerOf(grad.getInput()),
+                                        pointerOf(grad.getWeight()), pointerOf(grad.getDy()), dx,
+                                        dw, tokens, i64(features(grad.getInput())),
+                                        f32(grad.getEps().convertToDouble()));
+        return success();
+      })
+      .Case([&](RotaryGradOp grad) {
+        Value out = allocate(grad.getDx());
+        int64_t heads = grad.getNumHeads();
+        eert::RotaryBackwardOp::create(b, loc, pointerOf(grad.getDy()),
+                                       pointerOf(grad.getPositions()), out, tokens, i64(heads),
+                                       i64(features(grad.getDy()) / heads),
+                                       f32(grad.getTheta().convertToDouble()));
+        return success();
+      })
+      .Case([&](AttentionGradOp grad) {
+        Value dq = allocate(grad.getDquery()), dk = allocate(grad.getDkey()),
+              dv = allocate(grad.getDvalue());
+        int64_t heads = grad.getNumHeads();
+        eert::AttentionBackwardOp::create(
+            b, loc, pointerOf(grad.getQuery()), pointerOf(grad.getKey()),
+            pointerOf(grad.getValue()), pointerOf(grad.getDoutput()), dq, dk, dv, batch, seq,
+            i64(heads), i64(grad.getNumKvHeads()), i64(features(grad.getQuery()) / heads));
+        return success();
+      })
+      .Case([&](SwiGLUGradOp grad) {
+        Value dg = allocate(grad.getDgate()), du = allocate(grad.getDup());
+        eert::SwigluBackwardOp::create(b, loc, pointerOf(grad.getGate()), pointerOf(grad.getUp()),
+                                       pointerOf(grad.getDy()), dg, du, elements(grad.getDgate()));
+        return success();
+      })
+      .Case([&](EmbeddingGradOp grad) {
+        Value out = allocate(grad.getDtable());
+        auto shape = grad.getDtable().getType().getShape();
+        checkStatus(eert::EmbeddingBackwardOp::create(
+            b, loc, b.getI32Type(), pointerOf(grad.getIds()), pointerOf(grad.getDy()), out,
+            tokens, i64(shape[0]), i64(shape[1])));
         return success();
       })
       .Case([&](CrossEntropyOp ce) {

@@ -141,6 +141,33 @@ std::vector<int32_t> readTokens(const std::string &path, const Tokenizer &tokeni
   return tokenizer.encode(text);
 }
 
+/// The training iteration a checkpoint was saved at (0 without trainer state).
+int64_t checkpointIteration(const std::string &dir) {
+  std::ifstream in(dir + "/trainer_state.json");
+  if (!in)
+    return 0;
+  json state = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (state.is_discarded() || !state.contains("iteration") || !state["iteration"].is_number_integer())
+    throw std::runtime_error(dir + "/trainer_state.json: needs an integer 'iteration'");
+  return state["iteration"].get<int64_t>();
+}
+
+/// Consecutive windows of seq_len + 1 tokens as (ids, labels, positions).
+struct Batch {
+  std::vector<int32_t> ids, labels, positions;
+};
+Batch windows(const std::vector<int32_t> &tokens, int64_t first, int64_t count, int64_t seqLen) {
+  Batch batch;
+  for (int64_t w = first; w < first + count; ++w) {
+    const int32_t *window = tokens.data() + w * (seqLen + 1);
+    batch.ids.insert(batch.ids.end(), window, window + seqLen);
+    batch.labels.insert(batch.labels.end(), window + 1, window + seqLen + 1);
+    for (int64_t s = 0; s < seqLen; ++s)
+      batch.positions.push_back(static_cast<int32_t>(s));
+  }
+  return batch;
+}
+
 int eval(const Manifest &manifest, const Options &options) {
   std::string dir = options.text("load");
   int64_t seqLen = options.integer("seq-len");
@@ -154,36 +181,28 @@ int eval(const Manifest &manifest, const Options &options) {
   int64_t vocab = configInt(manifest, "vocab_size");
   Tokenizer tokenizer = Tokenizer::forCheckpoint(dir, vocab);
   std::vector<int32_t> tokens = readTokens(options.text("data"), tokenizer);
-  int64_t windows = static_cast<int64_t>(tokens.size()) / (seqLen + 1);
-  if (windows == 0)
+  int64_t numWindows = static_cast<int64_t>(tokens.size()) / (seqLen + 1);
+  if (numWindows == 0)
     throw std::runtime_error(options.text("data") + ": fewer than --seq-len + 1 = " +
                              std::to_string(seqLen + 1) + " tokens");
   const Entry *forward = manifest.entry("forward");
   Runner runner(manifest, weights);
   int64_t heads = manifest.numExits() + 1;
   std::vector<double> totals(heads, 0.0);
-  std::vector<int32_t> positions;
-  for (int64_t first = 0; first < windows; first += batchSize) {
-    int64_t batch = std::min(batchSize, windows - first);
-    std::vector<int32_t> ids, labels;
-    positions.clear();
-    for (int64_t w = first; w < first + batch; ++w) {
-      const int32_t *window = tokens.data() + w * (seqLen + 1);
-      ids.insert(ids.end(), window, window + seqLen);
-      labels.insert(labels.end(), window + 1, window + seqLen + 1);
-      for (int64_t s = 0; s < seqLen; ++s)
-        positions.push_back(static_cast<int32_t>(s));
-    }
-    std::vector<void *> outputs = runner.run(*forward, batch, seqLen, {ids.data(), positions.data()});
+  for (int64_t first = 0; first < numWindows; first += batchSize) {
+    int64_t batch = std::min(batchSize, numWindows - first);
+    Batch data = windows(tokens, first, batch, seqLen);
+    std::vector<void *> outputs =
+        runner.run(*forward, batch, seqLen, {data.ids.data(), data.positions.data()});
     for (int64_t h = 0; h < heads; ++h) {
       float loss = 0;
-      if (eert_cross_entropy(static_cast<float *>(outputs[h]), labels.data(), &loss, batch * seqLen,
-                             vocab, 1.0f) != 0)
+      if (eert_cross_entropy(static_cast<float *>(outputs[h]), data.labels.data(), &loss,
+                             batch * seqLen, vocab, 1.0f) != 0)
         throw std::runtime_error(eert_last_error());
       totals[h] += static_cast<double>(loss) * batch * seqLen;
     }
   }
-  int64_t count = windows * seqLen;
+  int64_t count = numWindows * seqLen;
   auto entry = [&](int64_t h) {
     double loss = totals[h] / count;
     return json{{"loss", loss}, {"ppl", std::exp(loss)}};
@@ -207,6 +226,40 @@ int eval(const Manifest &manifest, const Options &options) {
     std::printf("final: loss %.6f  ppl %.4f\n", report["final"]["loss"].get<double>(),
                 report["final"]["ppl"].get<double>());
   }
+  return 0;
+}
+
+int grad(const Manifest &manifest, const Options &options) {
+  std::string dir = options.text("load");
+  int64_t seqLen = options.integer("seq-len"), globalBatch = options.integer("global-batch");
+  int64_t maxPositions = configInt(manifest, "max_position_embeddings");
+  if (seqLen <= 0 || seqLen > maxPositions)
+    throw std::runtime_error("--seq-len must be in [1, " + std::to_string(maxPositions) + "]");
+  if (globalBatch <= 0)
+    throw std::runtime_error("--global-batch must be positive");
+  Weights weights = Weights::load(manifest, dir);
+  Tokenizer tokenizer = Tokenizer::forCheckpoint(dir, configInt(manifest, "vocab_size"));
+  std::vector<int32_t> tokens = readTokens(options.text("data"), tokenizer);
+  if (static_cast<int64_t>(tokens.size()) < globalBatch * (seqLen + 1))
+    throw std::runtime_error(options.text("data") + ": " + std::to_string(tokens.size()) +
+                             " tokens, fewer than --global-batch x (--seq-len + 1) = " +
+                             std::to_string(globalBatch * (seqLen + 1)));
+  Batch batch = windows(tokens, 0, globalBatch, seqLen);
+  int64_t iteration = checkpointIteration(dir);
+  const Entry *entry = manifest.entry("loss_grad");
+  Runner runner(manifest, weights);
+  std::vector<void *> outputs =
+      runner.run(*entry, globalBatch, seqLen,
+                 {batch.ids.data(), batch.positions.data(), batch.labels.data(), &iteration});
+  std::vector<TensorToWrite> gradients;
+  for (size_t i = 0; i < manifest.parameters.size(); ++i)
+    gradients.push_back({manifest.parameters[i].name, manifest.parameters[i].shape,
+                         static_cast<const float *>(outputs[i + 1])});
+  std::string error;
+  if (!writeSafetensors(options.text("out"), gradients, {{"format", "pt"}}, error))
+    throw std::runtime_error(error);
+  std::cout << json{{"loss", *static_cast<float *>(outputs[0])}, {"iteration", iteration}}.dump()
+            << "\n";
   return 0;
 }
 
@@ -328,6 +381,7 @@ const char *kUsage =
     "usage: BIN info\n"
     "       BIN init --out DIR [--seed S]\n"
     "       BIN eval --load DIR --data PATH --seq-len S [--batch B] [--json]\n"
+    "       BIN grad --load DIR --data PATH --seq-len S --global-batch B --out grads.safetensors\n"
     "       BIN generate --load DIR (--prompt TEXT | --prompt-ids 1,2,3) --max-new-tokens N\n"
     "                    [--temperature T --top-k K --top-p P --seed S] [--json]\n";
 
@@ -349,6 +403,8 @@ int main(int argc, char **argv) {
       return init(manifest, Options(argc, argv, 2, {"out", "seed"}, {}));
     if (command == "eval")
       return eval(manifest, Options(argc, argv, 2, {"load", "data", "seq-len", "batch"}, {"json"}));
+    if (command == "grad")
+      return grad(manifest, Options(argc, argv, 2, {"load", "data", "seq-len", "global-batch", "out"}, {}));
     if (command == "generate")
       return generate(manifest, Options(argc, argv, 2,
                                         {"load", "prompt", "prompt-ids", "max-new-tokens",

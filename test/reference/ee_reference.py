@@ -267,3 +267,19 @@ def random_weights(config, std, seed):
         else:
             weights[name] = std * torch.randn(shape, generator=g)
     return weights
+
+
+def objective(model, ids, labels, iteration):
+    """The training objective L = L_final + sum_k w_k(t) CE(exit_k / T_k) (DESIGN.md 1, item 2)."""
+    ee = model.c.get("early_exit") or {}
+    logits = model.forward(ids)
+    loss = cross_entropy(logits[-1], labels)
+    n = len(model.exit_layers)
+    targets = ee.get("exit_layer_weight", [1.0] * n)
+    inits = ee.get("exit_layer_weight_init", targets)
+    temperatures = ee.get("exit_layer_temperature", [1.0] * n)
+    for k in range(n):
+        w = loss_weight(iteration, inits[k], targets[k], ee.get("exit_layer_weight_warmup_iters", 0),
+                        ee.get("exit_layer_weight_warmup_style", "linear"))
+        loss = loss + w * cross_entropy(logits[k], labels, temperatures[k])
+    return loss

@@ -1,0 +1,257 @@
+//===- Autodiff.cpp - ee-autodiff: the backward pass from per-op rules ----===//
+
+#include "ee/EEOps.h"
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+namespace mlir::ee {
+#define GEN_PASS_DEF_EEAUTODIFFPASS
+#include "passes/Passes.h.inc"
+} // namespace mlir::ee
+
+using namespace mlir;
+using namespace mlir::ee;
+
+namespace {
+
+enum class Recompute { None, Selective, Full };
+
+class BackwardBuilder {
+public:
+  BackwardBuilder(func::FuncOp func, Recompute recompute)
+      : func(func), b(func.getContext()), recompute(recompute) {}
+
+  /// Appends the backward pass; returns the gradient of every parameter name.
+  FailureOr<llvm::StringMap<Value>> build();
+
+private:
+  /// Values that depend on a parameter need gradients.
+  void markDifferentiable();
+  void accumulate(Value value, Value gradient);
+  LogicalResult rule(Operation *op);
+  /// The forward value `value` as the backward pass may read it: the value
+  /// itself, or a recomputation from kept values inserted before first use.
+  Value saved(Value value);
+  bool isKept(Value value);
+
+  func::FuncOp func;
+  OpBuilder b;
+  Recompute recompute;
+  DenseSet<Value> differentiable;
+  DenseMap<Value, Value> gradients;
+  llvm::StringMap<Value> parameterGradients;
+  IRMapping recomputed;
+};
+
+void BackwardBuilder::markDifferentiable() {
+  for (Operation &op : func.front()) {
+    bool depends = isa<GetParameterOp>(op) ||
+                   llvm::any_of(op.getOperands(), [&](Value v) { return differentiable.count(v); });
+    if (depends)
+      for (Value result : op.getResults())
+        differentiable.insert(result);
+  }
+}
+
+void BackwardBuilder::accumulate(Value value, Value gradient) {
+  if (!differentiable.count(value))
+    return;
+  auto [it, inserted] = gradients.try_emplace(value, gradient);
+  if (inserted)
+    return;
+  Location loc = gradient.getLoc();
+  it->second = isa<FloatType>(gradient.getType())
+                   ? Value(arith::AddFOp::create(b, loc, it->second, gradient))
+                   : Value(AddOp::create(b, loc, it->second, gradient));
+}
+
+bool BackwardBuilder::isKept(Value value) {
+  Operation *def = value.getDefiningOp();
+  if (!def || isa<GetParameterOp, arith::ConstantOp, LossWeightOp>(def) ||
+      !isa<RankedTensorType>(value.getType()))
+    return true;
+  switch (recompute) {
+  case Recompute::None:
+    return true;
+  case Recompute::Selective:
+    return !isa<RotaryOp, AttentionOp, SwiGLUOp>(def);
+  case Recompute::Full:
+    return isa<AddOp, EmbeddingLookupOp>(def);
+  }
+  return true;
+}
+
+Value BackwardBuilder::saved(Value value) {
+  if (isKept(value))
+    return value;
+  if (Value again = recomputed.lookupOrNull(value))
+    return again;
+  Operation *def = value.getDefiningOp();
+  for (Value operand : def->getOperands())
+    recomputed.map(operand, saved(operand));
+  b.clone(*def, recomputed);
+  return recomputed.lookup(value);
+}
+
+LogicalResult BackwardBuilder::rule(Operation *op) {
+  auto grad = [&](Value v) { return gradients.lookup(v); };
+  Location loc = op->getLoc();
+  return llvm::TypeSwitch<Operation *, LogicalResult>(op)
+      .Case([&](arith::AddFOp add) {
+        accumulate(add.getLhs(), grad(add.getResult()));
+        accumulate(add.getRhs(), grad(add.getResult()));
+        return success();
+      })
+      .Case([&](arith::MulFOp mul) {
+        Value g = grad(mul.getResult());
+        if (differentiable.count(mul.getLhs()))
+          accumulate(mul.getLhs(), arith::MulFOp::create(b, loc, g, mul.getRhs()));
+        if (differentiable.count(mul.getRhs()))
+          accumulate(mul.getRhs(), arith::MulFOp::create(b, loc, g, mul.getLhs()));
+        return success();
+      })
+      .Case([&](CrossEntropyOp ce) {
+        accumulate(ce.getLogits(),
+                   CrossEntropyGradOp::create(b, loc, saved(ce.getLogits()), ce.getLabels(),
+                                              grad(ce.getLoss()), ce.getTemperatureAttr()));
+        return success();
+      })
+      .Case<LinearOp, LogitsOp>([&](auto projection) {
+        Value dy = grad(projection.getResult()), input = projection.getInput();
+        Value weight = projection.getWeight();
+        if (differentiable.count(input))
+          accumulate(input, LinearGradInputOp::create(b, loc, input.getType(), dy, weight));
+        accumulate(weight, LinearGradWeightOp::create(b, loc, weight.getType(), dy, saved(input)));
+        return success();
+      })
+      .Case([&](RMSNormOp norm) {
+        auto g = RMSNormGradOp::create(b, loc, saved(norm.getInput()), norm.getWeight(),
+                                       grad(norm.getResult()), norm.getEpsAttr());
+        accumulate(norm.getInput(), g.getDx());
+        accumulate(norm.getWeight(), g.getDweight());
+        return success();
+      })
+      .Case([&](RotaryOp rotary) {
+        accumulate(rotary.getInput(),
+                   RotaryGradOp::create(b, loc, grad(rotary.getResult()), rotary.getPositions(),
+                                        rotary.getNumHeadsAttr(), rotary.getThetaAttr()));
+        return success();
+      })
+      .Case([&](AttentionOp attention) -> LogicalResult {
+        if (attention.getKCache())
+          return attention.emitOpError("ee-autodiff cannot differentiate attention over a KV cache");
+        Value q = attention.getQuery(), k = attention.getKey(), v = attention.getValue();
+        auto g = AttentionGradOp::create(b, loc, q.getType(), k.getType(), v.getType(), saved(q),
+                                         saved(k), saved(v), grad(attention.getOutput()),
+                                         attention.getNumHeadsAttr(), attention.getNumKvHeadsAttr());
+        accumulate(q, g.getDquery());
+        accumulate(k, g.getDkey());
+        accumulate(v, g.getDvalue());
+        return success();
+      })
+      .Case([&](SwiGLUOp swiglu) {
+        auto g = SwiGLUGradOp::create(b, loc, saved(swiglu.getGate()), saved(swiglu.getUp()),
+                                      grad(swiglu.getResult()));
+        accumulate(swiglu.getGate(), g.getDgate());
+        accumulate(swiglu.getUp(), g.getDup());
+        return success();
+      })
+      .Case([&](AddOp add) {
+        accumulate(add.getLhs(), grad(add.getResult()));
+        accumulate(add.getRhs(), grad(add.getResult()));
+        return success();
+      })
+      .Case([&](EmbeddingLookupOp lookup) {
+        accumulate(lookup.getTable(),
+                   EmbeddingGradOp::create(b, loc, lookup.getTable().getType(), lookup.getIds(),
+                                           grad(lookup.getResult())));
+        return success();
+      })
+      .Case([&](GetParameterOp get) {
+        Value g = grad(get.getResult());
+        auto [it, inserted] = parameterGradients.try_emplace(get.getName(), g);
+        if (!inserted)
+          it->second = AddOp::create(b, loc, it->second, g);
+        return success();
+      })
+      .Default([&](Operation *other) {
+        return other->emitOpError() << "has no differentiation rule in ee-autodiff";
+      });
+}
+
+FailureOr<llvm::StringMap<Value>> BackwardBuilder::build() {
+  Block &body = func.front();
+  auto ret = cast<func::ReturnOp>(body.getTerminator());
+  if (ret.getNumOperands() != 1 || !ret.getOperand(0).getType().isF32())
+    return func.emitError("ee-autodiff differentiates a function returning one f32 loss");
+  markDifferentiable();
+  SmallVector<Operation *> forward;
+  for (Operation &op : body.without_terminator())
+    forward.push_back(&op);
+  b.setInsertionPoint(ret);
+  Value loss = ret.getOperand(0);
+  gradients[loss] = arith::ConstantOp::create(b, ret.getLoc(), b.getF32FloatAttr(1.0f));
+  for (Operation *op : llvm::reverse(forward)) {
+    bool needed = llvm::any_of(op->getResults(), [&](Value r) { return gradients.count(r); });
+    if (needed && failed(rule(op)))
+      return failure();
+  }
+  return parameterGradients;
+}
+
+struct EEAutodiffPass : ee::impl::EEAutodiffPassBase<EEAutodiffPass> {
+  using EEAutodiffPassBase::EEAutodiffPassBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    std::optional<Recompute> mode = llvm::StringSwitch<std::optional<Recompute>>(recompute)
+                                        .Case("none", Recompute::None)
+                                        .Case("selective", Recompute::Selective)
+                                        .Case("full", Recompute::Full)
+                                        .Default(std::nullopt);
+    if (!mode) {
+      module.emitError() << "ee-autodiff: unknown recompute mode '" << recompute
+                         << "' (none, selective or full)";
+      return signalPassFailure();
+    }
+    auto source = module.lookupSymbol<func::FuncOp>(function);
+    if (!source || !source.getBody().hasOneBlock()) {
+      module.emitError() << "ee-autodiff needs a single-block function '" << function << "'";
+      return signalPassFailure();
+    }
+    std::string name = function + "_grad";
+    if (module.lookupSymbol(name)) {
+      module.emitError() << "ee-autodiff: '" << name << "' already exists";
+      return signalPassFailure();
+    }
+    func::FuncOp grad = source.clone();
+    grad.setSymName(name);
+    module.push_back(grad);
+    FailureOr<llvm::StringMap<Value>> parameterGradients = BackwardBuilder(grad, *mode).build();
+    if (failed(parameterGradients))
+      return signalPassFailure();
+
+    auto ret = cast<func::ReturnOp>(grad.front().getTerminator());
+    SmallVector<Value> results{ret.getOperand(0)};
+    OpBuilder builder(ret);
+    for (ParameterOp param : module.getOps<ParameterOp>()) {
+      Value g = parameterGradients->lookup(param.getSymName());
+      if (!g) {
+        param.emitError() << "'@" << param.getSymName() << "' does not affect '" << function
+                          << "': it has no gradient";
+        return signalPassFailure();
+      }
+      results.push_back(g);
+    }
+    ret->setOperands(results);
+    grad.setFunctionType(builder.getFunctionType(grad.getArgumentTypes(),
+                                                 ValueRange(results).getTypes()));
+  }
+};
+
+} // namespace
