@@ -58,8 +58,9 @@ def EEAutodiffPass : Pass<"ee-autodiff", "::mlir::ModuleOp"> {
   let summary = "Generate the backward pass of the training objective";
   let description = [{
     From the (inlined) function named by `function`, `(ids, positions, labels,
-    iteration) -> loss`, builds `<function>_grad` returning the loss and the
-    gradient of every `ee.parameter` (in declaration order). The backward code
+    iteration) -> (loss, metrics...)`, builds `<function>_grad` returning the
+    loss, the gradient of every `ee.parameter` (in declaration order) and the
+    metrics. The backward code
     is generated from one vector-Jacobian rule per primitive op (the
     `ee.*_grad` ops), in reverse program order, accumulating with `ee.add`
     where a value (e.g. a tied embedding) is used several times.

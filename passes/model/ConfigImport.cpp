@@ -585,16 +585,18 @@ private:
         builder, loc, "loss",
         builder.getFunctionType({tokenType(), tokenType(), tokenType(),
                                  builder.getI64Type()},
-                                {builder.getF32Type()}));
+                                SmallVector<Type>(config.getNumExits() + 2,
+                                                  builder.getF32Type())));
     OpBuilder::InsertionGuard guard(builder);
     builder.setInsertionPointToStart(func.addEntryBlock());
     Value labels = func.getArgument(2), iteration = func.getArgument(3);
     auto logits = func::CallOp::create(builder, loc, forward,
                                        ValueRange{func.getArgument(0), func.getArgument(1)});
     // L = L_final + sum_k w_k(t) L_k.
-    Value total = CrossEntropyOp::create(builder, loc, builder.getF32Type(),
-                                         logits.getResults().back(), labels,
-                                         llvm::APFloat(1.0));
+    Value finalLoss = CrossEntropyOp::create(builder, loc, builder.getF32Type(),
+                                             logits.getResults().back(), labels,
+                                             llvm::APFloat(1.0));
+    Value total = finalLoss;
     EarlyExitAttr exits = config.getEarlyExit();
     for (int64_t exit = 0; exit < config.getNumExits(); ++exit) {
       Value term = ExitLossOp::create(builder, nameLoc(exitPrefix(exit)),
@@ -604,7 +606,14 @@ private:
                                       exits.getLossWeight(exit));
       total = arith::AddFOp::create(builder, loc, total, term);
     }
-    func::ReturnOp::create(builder, loc, total);
+    // For progress reports: each head's plain cross-entropy (temperature 1,
+    // unweighted), the final head's first.
+    SmallVector<Value> results{total, finalLoss};
+    for (int64_t exit = 0; exit < config.getNumExits(); ++exit)
+      results.push_back(CrossEntropyOp::create(builder, nameLoc(exitPrefix(exit)),
+                                               builder.getF32Type(), logits.getResult(exit),
+                                               labels, llvm::APFloat(1.0)));
+    func::ReturnOp::create(builder, loc, results);
   }
 
   ConfigAttr config;

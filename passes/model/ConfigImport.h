@@ -18,7 +18,8 @@ FailureOr<ConfigAttr> parseModelConfig(StringRef json, StringRef fileName,
 
 /// Builds the model-level module for `config`: the parameters (named as the
 /// checkpoint tensors), `@forward(ids, positions) -> (exit logits..., final logits)`
-/// and `@loss(ids, positions, labels, iteration) -> objective`.
+/// and `@loss(ids, positions, labels, iteration) -> (objective, final CE, exit
+/// CEs...)`, the cross-entropies unweighted at temperature 1 for reporting.
 OwningOpRef<ModuleOp> buildModelModule(ConfigAttr config, Location loc);
 
 /// The JSON config of `config` (the inverse of parseModelConfig), as written

@@ -187,8 +187,8 @@ LogicalResult BackwardBuilder::rule(Operation *op) {
 FailureOr<llvm::StringMap<Value>> BackwardBuilder::build() {
   Block &body = func.front();
   auto ret = cast<func::ReturnOp>(body.getTerminator());
-  if (ret.getNumOperands() != 1 || !ret.getOperand(0).getType().isF32())
-    return func.emitError("ee-autodiff differentiates a function returning one f32 loss");
+  if (ret.getNumOperands() == 0 || !ret.getOperand(0).getType().isF32())
+    return func.emitError("ee-autodiff differentiates a function whose first result is an f32 loss");
   markDifferentiable();
   SmallVector<Operation *> forward;
   for (Operation &op : body.without_terminator())
@@ -236,6 +236,7 @@ struct EEAutodiffPass : ee::impl::EEAutodiffPassBase<EEAutodiffPass> {
     if (failed(parameterGradients))
       return signalPassFailure();
 
+    // (loss, gradients in parameter order, the other results as they were).
     auto ret = cast<func::ReturnOp>(grad.front().getTerminator());
     SmallVector<Value> results{ret.getOperand(0)};
     OpBuilder builder(ret);
@@ -248,6 +249,7 @@ struct EEAutodiffPass : ee::impl::EEAutodiffPassBase<EEAutodiffPass> {
       }
       results.push_back(g);
     }
+    llvm::append_range(results, ret.getOperands().drop_front());
     ret->setOperands(results);
     grad.setFunctionType(builder.getFunctionType(grad.getArgumentTypes(),
                                                  ValueRange(results).getTypes()));

@@ -1,6 +1,9 @@
 // Main.cpp - the command line of every compiled model binary (DESIGN.md 3.3):
 // info, init, eval, generate.
 #include "cli/Model.h"
+#include "cli/Options.h"
+#include "cli/Train.h"
+#include "io/Dataset.h"
 #include "cli/Tokenizer.h"
 #include "eert/eert.h"
 
@@ -21,70 +24,6 @@ using json = nlohmann::json;
 using namespace eert;
 
 namespace {
-
-/// `--name value` options and `--flag`s of one command, checked against the
-/// command's known options.
-class Options {
-public:
-  Options(int argc, char **argv, int first, const std::set<std::string> &withValue,
-          const std::set<std::string> &flags) {
-    for (int i = first; i < argc; ++i) {
-      std::string arg = argv[i];
-      if (arg.rfind("--", 0) != 0)
-        throw std::runtime_error("unexpected argument '" + arg + "'");
-      std::string name = arg.substr(2);
-      if (flags.count(name)) {
-        values_[name] = "1";
-      } else if (withValue.count(name)) {
-        if (i + 1 >= argc)
-          throw std::runtime_error("option --" + name + " needs a value");
-        values_[name] = argv[++i];
-      } else {
-        throw std::runtime_error("unknown option --" + name);
-      }
-    }
-  }
-  bool has(const std::string &name) const { return values_.count(name) != 0; }
-  std::string text(const std::string &name) const {
-    auto it = values_.find(name);
-    if (it == values_.end())
-      throw std::runtime_error("missing required option --" + name);
-    return it->second;
-  }
-  int64_t integer(const std::string &name, std::optional<int64_t> fallback = {}) const {
-    if (!has(name) && fallback)
-      return *fallback;
-    std::string value = text(name);
-    size_t used = 0;
-    int64_t result = 0;
-    try {
-      result = std::stoll(value, &used);
-    } catch (...) {
-      used = 0;
-    }
-    if (used != value.size() || value.empty())
-      throw std::runtime_error("option --" + name + " needs an integer, got '" + value + "'");
-    return result;
-  }
-  double number(const std::string &name, double fallback) const {
-    if (!has(name))
-      return fallback;
-    std::string value = text(name);
-    size_t used = 0;
-    double result = 0;
-    try {
-      result = std::stod(value, &used);
-    } catch (...) {
-      used = 0;
-    }
-    if (used != value.size() || value.empty() || !std::isfinite(result))
-      throw std::runtime_error("option --" + name + " needs a number, got '" + value + "'");
-    return result;
-  }
-
-private:
-  std::map<std::string, std::string> values_;
-};
 
 std::string jsonText(const json &value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -133,12 +72,10 @@ int init(const Manifest &manifest, const Options &options) {
   return 0;
 }
 
-std::vector<int32_t> readTokens(const std::string &path, const Tokenizer &tokenizer) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw std::runtime_error(path + ": cannot read");
-  std::string text((std::istreambuf_iterator<char>(in)), {});
-  return tokenizer.encode(text);
+/// Tokens of a text file or a Megatron indexed dataset.
+std::vector<int32_t> readTokens(const std::string &path, const Tokenizer &tokenizer, int64_t vocab) {
+  return readTokenStream(
+      path, [&](const std::string &text) { return tokenizer.encode(text); }, vocab);
 }
 
 /// The training iteration a checkpoint was saved at (0 without trainer state).
@@ -169,7 +106,7 @@ Batch windows(const std::vector<int32_t> &tokens, int64_t first, int64_t count, 
 }
 
 int eval(const Manifest &manifest, const Options &options) {
-  std::string dir = options.text("load");
+  std::string dir = resolveCheckpoint(options.text("load"));
   int64_t seqLen = options.integer("seq-len");
   int64_t maxPositions = configInt(manifest, "max_position_embeddings");
   if (seqLen <= 0 || seqLen > maxPositions)
@@ -180,7 +117,7 @@ int eval(const Manifest &manifest, const Options &options) {
   Weights weights = Weights::load(manifest, dir);
   int64_t vocab = configInt(manifest, "vocab_size");
   Tokenizer tokenizer = Tokenizer::forCheckpoint(dir, vocab);
-  std::vector<int32_t> tokens = readTokens(options.text("data"), tokenizer);
+  std::vector<int32_t> tokens = readTokens(options.text("data"), tokenizer, configInt(manifest, "vocab_size"));
   int64_t numWindows = static_cast<int64_t>(tokens.size()) / (seqLen + 1);
   if (numWindows == 0)
     throw std::runtime_error(options.text("data") + ": fewer than --seq-len + 1 = " +
@@ -230,7 +167,7 @@ int eval(const Manifest &manifest, const Options &options) {
 }
 
 int grad(const Manifest &manifest, const Options &options) {
-  std::string dir = options.text("load");
+  std::string dir = resolveCheckpoint(options.text("load"));
   int64_t seqLen = options.integer("seq-len"), globalBatch = options.integer("global-batch");
   int64_t maxPositions = configInt(manifest, "max_position_embeddings");
   if (seqLen <= 0 || seqLen > maxPositions)
@@ -239,7 +176,7 @@ int grad(const Manifest &manifest, const Options &options) {
     throw std::runtime_error("--global-batch must be positive");
   Weights weights = Weights::load(manifest, dir);
   Tokenizer tokenizer = Tokenizer::forCheckpoint(dir, configInt(manifest, "vocab_size"));
-  std::vector<int32_t> tokens = readTokens(options.text("data"), tokenizer);
+  std::vector<int32_t> tokens = readTokens(options.text("data"), tokenizer, configInt(manifest, "vocab_size"));
   if (static_cast<int64_t>(tokens.size()) < globalBatch * (seqLen + 1))
     throw std::runtime_error(options.text("data") + ": " + std::to_string(tokens.size()) +
                              " tokens, fewer than --global-batch x (--seq-len + 1) = " +
@@ -288,7 +225,7 @@ std::vector<int32_t> parseIds(const std::string &text) {
 }
 
 int generate(const Manifest &manifest, const Options &options) {
-  std::string dir = options.text("load");
+  std::string dir = resolveCheckpoint(options.text("load"));
   int64_t vocab = configInt(manifest, "vocab_size");
   int64_t maxPositions = configInt(manifest, "max_position_embeddings");
   int64_t layers = configInt(manifest, "num_hidden_layers");
@@ -381,6 +318,12 @@ const char *kUsage =
     "usage: BIN info\n"
     "       BIN init --out DIR [--seed S]\n"
     "       BIN eval --load DIR --data PATH --seq-len S [--batch B] [--json]\n"
+    "       BIN train --data PATH --iters N --global-batch B [--micro-batch b] --seq-len S\n"
+    "                 --lr X --save DIR [--load DIR] [--save-interval K] [--keep-last K]\n"
+    "                 [--min-lr --lr-warmup-iters --lr-decay-iters --lr-decay-style cosine|linear|constant\n"
+    "                  --weight-decay --adam-beta1 --adam-beta2 --adam-eps --clip-grad --seed\n"
+    "                  --log-interval --metrics FILE]\n"
+    "       BIN preprocess --input FILE(.txt|.jsonl) --output-prefix P [--json-key text] [--tokenizer DIR]\n"
     "       BIN grad --load DIR --data PATH --seq-len S --global-batch B --out grads.safetensors\n"
     "       BIN generate --load DIR (--prompt TEXT | --prompt-ids 1,2,3) --max-new-tokens N\n"
     "                    [--temperature T --top-k K --top-p P --seed S] [--json]\n";
@@ -403,6 +346,10 @@ int main(int argc, char **argv) {
       return init(manifest, Options(argc, argv, 2, {"out", "seed"}, {}));
     if (command == "eval")
       return eval(manifest, Options(argc, argv, 2, {"load", "data", "seq-len", "batch"}, {"json"}));
+    if (command == "train")
+      return train(manifest, Options(argc, argv, 2, kTrainOptions, kTrainFlags));
+    if (command == "preprocess")
+      return preprocess(manifest, Options(argc, argv, 2, {"input", "output-prefix", "json-key", "tokenizer"}, {}));
     if (command == "grad")
       return grad(manifest, Options(argc, argv, 2, {"load", "data", "seq-len", "global-batch", "out"}, {}));
     if (command == "generate")

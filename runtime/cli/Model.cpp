@@ -217,6 +217,16 @@ Weights Weights::random(const Manifest &manifest, uint64_t seed) {
   return weights;
 }
 
+void Weights::makeWritable(const Manifest &manifest) {
+  std::vector<std::vector<float>> copies;
+  for (size_t i = 0; i < manifest.parameters.size(); ++i)
+    copies.emplace_back(pointers_[i], pointers_[i] + manifest.parameters[i].elements());
+  owned_ = std::move(copies);
+  files_.clear();
+  for (size_t i = 0; i < owned_.size(); ++i)
+    pointers_[i] = owned_[i].data();
+}
+
 void Weights::save(const Manifest &manifest, const std::string &directory) const {
   fs::create_directories(directory);
   std::vector<TensorToWrite> tensors;

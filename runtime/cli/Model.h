@@ -55,6 +55,11 @@ public:
   /// Writes config.json and model.safetensors into `directory` (created).
   void save(const Manifest &manifest, const std::string &directory) const;
 
+  /// Copies every tensor into memory of its own, so training can update it.
+  void makeWritable(const Manifest &manifest);
+  /// The i-th parameter's values (after makeWritable).
+  float *data(size_t i) { return const_cast<float *>(pointers_[i]); }
+
   const std::vector<const float *> &pointers() const { return pointers_; }
 
 private:

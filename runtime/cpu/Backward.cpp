@@ -4,6 +4,7 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -32,12 +33,15 @@ extern "C" void eert_linear_backward_weight(const float *doutput, const float *i
 extern "C" void eert_rms_norm_backward(const float *input, const float *weight,
                                        const float *doutput, float *dinput, float *dweight,
                                        int64_t rows, int64_t cols, float eps) {
-  std::vector<double> dw(cols, 0.0);
-#pragma omp parallel
-  {
-    std::vector<double> local(cols, 0.0);
-#pragma omp for
-    for (int64_t r = 0; r < rows; ++r) {
+  // Weight gradients of fixed row blocks, combined in block order: the same
+  // bits for any thread count.
+  constexpr int64_t block = 64;
+  int64_t blocks = (rows + block - 1) / block;
+  std::vector<double> partial(blocks * cols, 0.0);
+#pragma omp parallel for
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    double *local = partial.data() + blk * cols;
+    for (int64_t r = blk * block; r < std::min(rows, (blk + 1) * block); ++r) {
       const float *x = input + r * cols, *dy = doutput + r * cols;
       double sumSquares = 0.0, dot = 0.0;
       for (int64_t c = 0; c < cols; ++c) {
@@ -51,12 +55,13 @@ extern "C" void eert_rms_norm_backward(const float *input, const float *weight,
         local[c] += static_cast<double>(dy[c]) * x[c] * inv;
       }
     }
-#pragma omp critical
-    for (int64_t c = 0; c < cols; ++c)
-      dw[c] += local[c];
   }
-  for (int64_t c = 0; c < cols; ++c)
-    dweight[c] = static_cast<float>(dw[c]);
+  for (int64_t c = 0; c < cols; ++c) {
+    double sum = 0.0;
+    for (int64_t blk = 0; blk < blocks; ++blk)
+      sum += partial[blk * cols + c];
+    dweight[c] = static_cast<float>(sum);
+  }
 }
 
 extern "C" void eert_rotary_backward(const float *doutput, const int32_t *positions,

@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <string>
+#include <vector>
 
 using eert::fail;
 
@@ -113,12 +114,17 @@ extern "C" int32_t eert_cross_entropy(const float *logits, const int32_t *labels
                   std::to_string(vocab) + ")");
   if (tokens == 0)
     return fail("cross-entropy over zero tokens");
-  double invTemperature = 1.0 / temperature, total = 0.0;
-#pragma omp parallel for reduction(+ : total)
+  double invTemperature = 1.0 / temperature;
+  // Per-token terms summed in order: the same bits for any thread count.
+  std::vector<double> terms(tokens);
+#pragma omp parallel for
   for (int64_t t = 0; t < tokens; ++t) {
     const float *row = logits + t * vocab;
-    total += logSumExp(row, vocab, invTemperature) - row[labels[t]] * invTemperature;
+    terms[t] = logSumExp(row, vocab, invTemperature) - row[labels[t]] * invTemperature;
   }
+  double total = 0.0;
+  for (double term : terms)
+    total += term;
   *loss = static_cast<float>(total / tokens);
   return 0;
 }

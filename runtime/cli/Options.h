@@ -1,0 +1,81 @@
+// Options.h - the `--name value` / `--flag` command lines of the model binaries.
+#ifndef EERT_CLI_OPTIONS_H
+#define EERT_CLI_OPTIONS_H
+
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+
+namespace eert {
+
+/// `--name value` options and `--flag`s of one command, checked against the
+/// command's known options.
+class Options {
+public:
+  Options(int argc, char **argv, int first, const std::set<std::string> &withValue,
+          const std::set<std::string> &flags) {
+    for (int i = first; i < argc; ++i) {
+      std::string arg = argv[i];
+      if (arg.rfind("--", 0) != 0)
+        throw std::runtime_error("unexpected argument '" + arg + "'");
+      std::string name = arg.substr(2);
+      if (flags.count(name)) {
+        values_[name] = "1";
+      } else if (withValue.count(name)) {
+        if (i + 1 >= argc)
+          throw std::runtime_error("option --" + name + " needs a value");
+        values_[name] = argv[++i];
+      } else {
+        throw std::runtime_error("unknown option --" + name);
+      }
+    }
+  }
+  bool has(const std::string &name) const { return values_.count(name) != 0; }
+  std::string text(const std::string &name) const {
+    auto it = values_.find(name);
+    if (it == values_.end())
+      throw std::runtime_error("missing required option --" + name);
+    return it->second;
+  }
+  int64_t integer(const std::string &name, std::optional<int64_t> fallback = {}) const {
+    if (!has(name) && fallback)
+      return *fallback;
+    std::string value = text(name);
+    size_t used = 0;
+    int64_t result = 0;
+    try {
+      result = std::stoll(value, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (used != value.size() || value.empty())
+      throw std::runtime_error("option --" + name + " needs an integer, got '" + value + "'");
+    return result;
+  }
+  double number(const std::string &name, double fallback) const {
+    if (!has(name))
+      return fallback;
+    std::string value = text(name);
+    size_t used = 0;
+    double result = 0;
+    try {
+      result = std::stod(value, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (used != value.size() || value.empty() || !std::isfinite(result))
+      throw std::runtime_error("option --" + name + " needs a number, got '" + value + "'");
+    return result;
+  }
+
+private:
+  std::map<std::string, std::string> values_;
+};
+
+} // namespace eert
+
+#endif // EERT_CLI_OPTIONS_H

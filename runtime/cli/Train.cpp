@@ -1,0 +1,393 @@
+// Train.cpp - training in one process: AdamW, learning-rate schedule, clipping,
+// gradient accumulation, atomic checkpoints with exact resume, progress and
+// metrics; and the preprocess command.
+#include "cli/Train.h"
+#include "cli/Tokenizer.h"
+#include "io/Dataset.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace eert {
+
+const std::set<std::string> kTrainOptions = {
+    "data",           "iters",          "global-batch", "micro-batch", "seq-len",
+    "lr",             "min-lr",         "lr-warmup-iters", "lr-decay-iters", "lr-decay-style",
+    "weight-decay",   "adam-beta1",     "adam-beta2",   "adam-eps",    "clip-grad",
+    "seed",           "load",           "save",         "save-interval", "keep-last",
+    "log-interval",   "metrics"};
+const std::set<std::string> kTrainFlags = {};
+
+namespace {
+
+struct LearningRate {
+  double peak, minimum;
+  int64_t warmup, decayIters;
+  std::string style;
+
+  /// Linear warm-up from 0, then cosine/linear decay to the minimum (Megatron).
+  double at(int64_t iteration) const {
+    if (warmup > 0 && iteration < warmup)
+      return peak * static_cast<double>(iteration + 1) / warmup;
+    if (style == "constant")
+      return peak;
+    double span = std::max<int64_t>(decayIters - warmup, 1);
+    double progress = std::min(1.0, static_cast<double>(iteration - warmup) / span);
+    if (style == "cosine")
+      return minimum + (peak - minimum) * 0.5 * (1.0 + std::cos(M_PI * progress));
+    return peak - (peak - minimum) * progress;
+  }
+};
+
+/// Sum of squares in fixed-size chunks combined in order: the same bits for
+/// the same data whatever the thread count (exact resume depends on it).
+double sumOfSquares(const float *values, int64_t n) {
+  constexpr int64_t chunk = 1 << 16;
+  int64_t chunks = (n + chunk - 1) / chunk;
+  std::vector<double> partial(chunks, 0.0);
+#pragma omp parallel for
+  for (int64_t c = 0; c < chunks; ++c) {
+    double sum = 0.0;
+    for (int64_t i = c * chunk; i < std::min(n, (c + 1) * chunk); ++i)
+      sum += static_cast<double>(values[i]) * values[i];
+    partial[c] = sum;
+  }
+  double total = 0.0;
+  for (double p : partial)
+    total += p;
+  return total;
+}
+
+struct AdamW {
+  double beta1, beta2, eps, weightDecay;
+  std::vector<std::vector<float>> expAvg, expAvgSq;
+
+  void init(const Manifest &manifest) {
+    for (const Parameter &p : manifest.parameters) {
+      expAvg.emplace_back(p.elements(), 0.0f);
+      expAvgSq.emplace_back(p.elements(), 0.0f);
+    }
+  }
+
+  /// One step `t` (1-based) on parameter `i`; norm weights (1-D) get no decay.
+  void step(size_t i, float *param, const float *grad, int64_t n, bool decay, double lr, int64_t t) {
+    float *m = expAvg[i].data(), *v = expAvgSq[i].data();
+    double correction1 = 1.0 - std::pow(beta1, static_cast<double>(t));
+    double correction2 = 1.0 - std::pow(beta2, static_cast<double>(t));
+    float b1 = static_cast<float>(beta1), b2 = static_cast<float>(beta2);
+    float stepSize = static_cast<float>(lr / correction1);
+    float root2 = static_cast<float>(std::sqrt(correction2));
+    float shrink = decay ? static_cast<float>(1.0 - lr * weightDecay) : 1.0f;
+#pragma omp parallel for
+    for (int64_t j = 0; j < n; ++j) {
+      m[j] = b1 * m[j] + (1.0f - b1) * grad[j];
+      v[j] = b2 * v[j] + (1.0f - b2) * grad[j] * grad[j];
+      param[j] = param[j] * shrink - stepSize * m[j] / (std::sqrt(v[j]) / root2 + static_cast<float>(eps));
+    }
+  }
+};
+
+std::string iterationName(int64_t iteration) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "iter_%07lld", static_cast<long long>(iteration));
+  return name;
+}
+
+void writeTextAtomically(const fs::path &path, const std::string &text) {
+  fs::path temporary = path.string() + ".tmp";
+  {
+    std::ofstream out(temporary);
+    out << text;
+    out.flush();
+    if (!out)
+      throw std::runtime_error(temporary.string() + ": write failed");
+  }
+  fs::rename(temporary, path);
+}
+
+json readJson(const fs::path &path) {
+  std::ifstream in(path);
+  if (!in)
+    throw std::runtime_error(path.string() + ": cannot read");
+  json value = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded())
+    throw std::runtime_error(path.string() + ": not valid JSON");
+  return value;
+}
+
+std::string formatDuration(double seconds) {
+  long total = std::lround(std::max(seconds, 0.0));
+  char text[32];
+  std::snprintf(text, sizeof(text), "%ld:%02ld:%02ld", total / 3600, total / 60 % 60, total % 60);
+  return text;
+}
+
+} // namespace
+
+std::string resolveCheckpoint(const std::string &path) {
+  fs::path latest = fs::path(path) / "latest";
+  if (!fs::exists(latest))
+    return path;
+  std::ifstream in(latest);
+  std::string name;
+  std::getline(in, name);
+  fs::path target = fs::path(path) / name;
+  if (name.empty() || name.find('/') != std::string::npos || !fs::is_directory(target))
+    throw std::runtime_error(latest.string() + ": names '" + name + "', which is not a saved iteration");
+  return target.string();
+}
+
+int train(const Manifest &manifest, const Options &options) {
+  int64_t iters = options.integer("iters"), globalBatch = options.integer("global-batch");
+  int64_t microBatch = options.integer("micro-batch", globalBatch);
+  int64_t seqLen = options.integer("seq-len");
+  int64_t maxPositions = manifest.config["max_position_embeddings"].get<int64_t>();
+  if (iters < 0 || globalBatch <= 0 || microBatch <= 0 || globalBatch % microBatch != 0)
+    throw std::runtime_error("need --iters >= 0 and --micro-batch dividing --global-batch");
+  if (seqLen <= 0 || seqLen > maxPositions)
+    throw std::runtime_error("--seq-len must be in [1, " + std::to_string(maxPositions) + "]");
+  LearningRate schedule{options.number("lr", NAN), options.number("min-lr", 0.0),
+                        options.integer("lr-warmup-iters", 0),
+                        options.integer("lr-decay-iters", iters),
+                        options.has("lr-decay-style") ? options.text("lr-decay-style") : "cosine"};
+  if (!(schedule.peak > 0) || schedule.minimum < 0 || schedule.minimum > schedule.peak)
+    throw std::runtime_error("need --lr > 0 and 0 <= --min-lr <= --lr");
+  if (schedule.style != "cosine" && schedule.style != "linear" && schedule.style != "constant")
+    throw std::runtime_error("--lr-decay-style must be cosine, linear or constant");
+  AdamW adam{options.number("adam-beta1", 0.9), options.number("adam-beta2", 0.95),
+             options.number("adam-eps", 1e-8), options.number("weight-decay", 0.01), {}, {}};
+  double clip = options.number("clip-grad", 1.0);
+  int64_t logInterval = options.integer("log-interval", 10);
+  int64_t saveInterval = options.integer("save-interval", 0);
+  int64_t keepLast = options.integer("keep-last", 0);
+  if (logInterval <= 0 || saveInterval < 0 || keepLast < 0)
+    throw std::runtime_error("need --log-interval > 0, --save-interval >= 0, --keep-last >= 0");
+  std::string saveDir = options.text("save");
+
+  // Weights, optimizer state and progress: from --load, or fresh.
+  uint64_t seed = static_cast<uint64_t>(options.integer("seed", 1234));
+  int64_t iteration = 0, consumed = 0;
+  std::string loadDir = options.has("load") ? resolveCheckpoint(options.text("load")) : "";
+  Weights weights = loadDir.empty() ? Weights::random(manifest, seed) : Weights::load(manifest, loadDir);
+  weights.makeWritable(manifest);
+  adam.init(manifest);
+  if (!loadDir.empty() && fs::exists(fs::path(loadDir) / "trainer_state.json")) {
+    json state = readJson(fs::path(loadDir) / "trainer_state.json");
+    for (const char *key : {"iteration", "consumed_samples", "seed"})
+      if (!state.contains(key) || !state[key].is_number_integer())
+        throw std::runtime_error(loadDir + "/trainer_state.json: needs an integer '" + key + "'");
+    iteration = state["iteration"];
+    consumed = state["consumed_samples"];
+    seed = state["seed"];
+    std::string error;
+    auto optimizer = SafetensorsFile::open(loadDir + "/optimizer.safetensors", error);
+    if (!optimizer)
+      throw std::runtime_error(error);
+    for (size_t i = 0; i < manifest.parameters.size(); ++i)
+      for (auto [prefix, state] : {std::pair{"exp_avg.", &adam.expAvg[i]},
+                                   std::pair{"exp_avg_sq.", &adam.expAvgSq[i]}}) {
+        std::string name = prefix + manifest.parameters[i].name;
+        const TensorView *view = optimizer->find(name);
+        if (!view || view->dtype != "F32" || view->bytes != state->size() * sizeof(float))
+          throw std::runtime_error(loadDir + "/optimizer.safetensors: missing or malformed '" + name + "'");
+        std::memcpy(state->data(), view->data, view->bytes);
+      }
+  }
+
+  Tokenizer tokenizer = Tokenizer::forCheckpoint(loadDir, manifest.config["vocab_size"].get<int64_t>());
+  std::vector<int32_t> tokens = readTokenStream(
+      options.text("data"), [&](const std::string &text) { return tokenizer.encode(text); },
+      manifest.config["vocab_size"].get<int64_t>());
+  WindowSampler sampler(tokens, seqLen, seed);
+
+  const Entry *entry = manifest.entry("loss_grad");
+  if (!entry)
+    throw std::runtime_error("the binary has no loss_grad entry point");
+  Runner runner(manifest, weights);
+  size_t numParams = manifest.parameters.size();
+  int64_t numExits = manifest.numExits(), microSteps = globalBatch / microBatch;
+  std::vector<int64_t> exitLayers = manifest.exitLayers();
+  std::vector<std::vector<float>> grads;
+  for (const Parameter &p : manifest.parameters)
+    grads.emplace_back(p.elements(), 0.0f);
+
+  fs::create_directories(saveDir);
+  std::string metricsPath = options.has("metrics") ? options.text("metrics") : saveDir + "/metrics.jsonl";
+  std::ofstream metrics(metricsPath, std::ios::app);
+  if (!metrics)
+    throw std::runtime_error(metricsPath + ": cannot write");
+
+  auto save = [&](int64_t at) {
+    fs::path final = fs::path(saveDir) / iterationName(at);
+    fs::path temporary = final.string() + ".tmp";
+    fs::remove_all(temporary);
+    weights.save(manifest, temporary.string());
+    std::vector<TensorToWrite> state;
+    for (size_t i = 0; i < numParams; ++i) {
+      state.push_back({"exp_avg." + manifest.parameters[i].name, manifest.parameters[i].shape,
+                       adam.expAvg[i].data()});
+      state.push_back({"exp_avg_sq." + manifest.parameters[i].name, manifest.parameters[i].shape,
+                       adam.expAvgSq[i].data()});
+    }
+    std::string error;
+    if (!writeSafetensors((temporary / "optimizer.safetensors").string(), state, {}, error))
+      throw std::runtime_error(error);
+    writeTextAtomically(temporary / "trainer_state.json",
+                        json{{"iteration", at}, {"consumed_samples", consumed}, {"seed", seed},
+                             {"seq_len", seqLen}, {"global_batch", globalBatch}}.dump(2) + "\n");
+    // Only a complete directory takes the final name, and only then does
+    // `latest` move: a crash at any point leaves the previous save intact.
+    fs::remove_all(final);
+    fs::rename(temporary, final);
+    writeTextAtomically(fs::path(saveDir) / "latest", iterationName(at) + "\n");
+    if (keepLast > 0) {
+      std::vector<std::string> saved;
+      for (const auto &item : fs::directory_iterator(saveDir)) {
+        std::string name = item.path().filename().string();
+        if (item.is_directory() && name.rfind("iter_", 0) == 0 && name.find(".tmp") == std::string::npos)
+          saved.push_back(name);
+      }
+      std::sort(saved.begin(), saved.end());
+      for (size_t i = 0; i + keepLast < saved.size(); ++i)
+        fs::remove_all(fs::path(saveDir) / saved[i]);
+    }
+  };
+
+  auto start = std::chrono::steady_clock::now();
+  int64_t firstIteration = iteration;
+  std::vector<double> logged(numExits + 2, 0.0);
+  int64_t loggedSteps = 0;
+  std::vector<int32_t> ids, labels, positions;
+  while (iteration < iters) {
+    for (auto &g : grads)
+      std::fill(g.begin(), g.end(), 0.0f);
+    std::vector<double> losses(numExits + 2, 0.0);
+    for (int64_t micro = 0; micro < microSteps; ++micro) {
+      ids.clear();
+      labels.clear();
+      positions.clear();
+      for (int64_t j = 0; j < microBatch; ++j) {
+        const int32_t *window = sampler.sample(consumed + j);
+        ids.insert(ids.end(), window, window + seqLen);
+        labels.insert(labels.end(), window + 1, window + seqLen + 1);
+        for (int64_t s = 0; s < seqLen; ++s)
+          positions.push_back(static_cast<int32_t>(s));
+      }
+      consumed += microBatch;
+      std::vector<void *> outputs =
+          runner.run(*entry, microBatch, seqLen, {ids.data(), positions.data(), labels.data(), &iteration});
+      float scale = 1.0f / static_cast<float>(microSteps);
+      for (size_t i = 0; i < numParams; ++i) {
+        const float *g = static_cast<const float *>(outputs[1 + i]);
+        float *sum = grads[i].data();
+        int64_t n = static_cast<int64_t>(grads[i].size());
+#pragma omp parallel for
+        for (int64_t j = 0; j < n; ++j)
+          sum[j] += scale * g[j];
+      }
+      losses[0] += *static_cast<float *>(outputs[0]) / microSteps;
+      for (int64_t h = 0; h <= numExits; ++h)
+        losses[1 + h] += *static_cast<float *>(outputs[1 + numParams + h]) / microSteps;
+    }
+    double squares = 0.0;
+    for (auto &g : grads)
+      squares += sumOfSquares(g.data(), static_cast<int64_t>(g.size()));
+    double norm = std::sqrt(squares);
+    if (!std::isfinite(norm))
+      throw std::runtime_error("iteration " + std::to_string(iteration) + ": the gradient norm is not finite");
+    double lr = schedule.at(iteration);
+    float clipScale = clip > 0 && norm > clip ? static_cast<float>(clip / (norm + 1e-6)) : 1.0f;
+    for (size_t i = 0; i < numParams; ++i) {
+      if (clipScale != 1.0f)
+        for (float &g : grads[i])
+          g *= clipScale;
+      adam.step(i, weights.data(i), grads[i].data(), static_cast<int64_t>(grads[i].size()),
+                manifest.parameters[i].shape.size() > 1, lr, iteration + 1);
+    }
+    ++iteration;
+    for (size_t h = 0; h < losses.size(); ++h)
+      logged[h] += losses[h];
+    ++loggedSteps;
+
+    if (iteration % logInterval == 0 || iteration == iters) {
+      double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      double tokensPerSecond = (iteration - firstIteration) * globalBatch * seqLen / std::max(elapsed, 1e-9);
+      double eta = elapsed / (iteration - firstIteration) * (iters - iteration);
+      json record = {{"iteration", iteration}, {"lr", lr}, {"loss", logged[0] / loggedSteps},
+                     {"final", logged[1] / loggedSteps}, {"exits", json::array()},
+                     {"grad_norm", norm}, {"tokens_per_second", tokensPerSecond},
+                     {"consumed_samples", consumed}, {"elapsed_seconds", elapsed}};
+      char line[512];
+      std::snprintf(line, sizeof(line), " iteration %8lld/%8lld | lr %.3E | loss %.4f | final %.4f",
+                    static_cast<long long>(iteration), static_cast<long long>(iters), lr,
+                    logged[0] / loggedSteps, logged[1] / loggedSteps);
+      std::string text = line;
+      for (int64_t k = 0; k < numExits; ++k) {
+        double value = logged[2 + k] / loggedSteps;
+        record["exits"].push_back({{"exit", k}, {"layer", exitLayers[k]}, {"loss", value}});
+        std::snprintf(line, sizeof(line), " | exit %lld (layer %lld) %.4f", static_cast<long long>(k),
+                      static_cast<long long>(exitLayers[k]), value);
+        text += line;
+      }
+      std::snprintf(line, sizeof(line), " | grad norm %.3f | tokens/s %.0f | ETA %s", norm,
+                    tokensPerSecond, formatDuration(eta).c_str());
+      std::cout << text << line << std::endl;
+      metrics << record.dump() << std::endl;
+      std::fill(logged.begin(), logged.end(), 0.0);
+      loggedSteps = 0;
+    }
+    if ((saveInterval > 0 && iteration % saveInterval == 0) || iteration == iters)
+      save(iteration);
+  }
+  if (iteration == firstIteration && iters > 0)
+    std::cout << "already at iteration " << iteration << " of " << iters << "\n";
+  return 0;
+}
+
+int preprocess(const Manifest &manifest, const Options &options) {
+  int64_t vocab = manifest.config["vocab_size"].get<int64_t>();
+  Tokenizer tokenizer = Tokenizer::forCheckpoint(options.has("tokenizer") ? options.text("tokenizer") : "", vocab);
+  std::string input = options.text("input");
+  std::ifstream in(input, std::ios::binary);
+  if (!in)
+    throw std::runtime_error(input + ": cannot read");
+  std::vector<std::vector<int32_t>> documents;
+  std::string key = options.has("json-key") ? options.text("json-key") : "text";
+  bool jsonl = input.size() > 6 && (input.substr(input.size() - 6) == ".jsonl" ||
+                                    input.substr(input.size() - 5) == ".json");
+  if (jsonl) {
+    std::string line;
+    int64_t number = 0;
+    while (std::getline(in, line)) {
+      ++number;
+      if (line.find_first_not_of(" \t\r") == std::string::npos)
+        continue;
+      json record = json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (record.is_discarded() || !record.is_object() || !record.contains(key) || !record[key].is_string())
+        throw std::runtime_error(input + ":" + std::to_string(number) + ": needs a JSON object with a string '" +
+                                 key + "'");
+      documents.push_back(tokenizer.encode(record[key].get<std::string>()));
+    }
+  } else {
+    documents.push_back(tokenizer.encode(std::string(std::istreambuf_iterator<char>(in), {})));
+  }
+  writeIndexedDataset(options.text("output-prefix"), documents, vocab);
+  size_t total = 0;
+  for (const auto &d : documents)
+    total += d.size();
+  std::cout << json{{"documents", documents.size()}, {"tokens", total},
+                    {"output", options.text("output-prefix") + ".bin/.idx"}}.dump() << "\n";
+  return 0;
+}
+
+} // namespace eert
