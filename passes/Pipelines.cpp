@@ -19,10 +19,13 @@ void ee::buildModelToPrimitivesPipeline(OpPassManager &pm) {
   pm.addPass(createCSEPass());
 }
 
-void ee::buildPrimitivesToEERTPipeline(OpPassManager &pm) {
+void ee::buildPrimitivesToEERTPipeline(OpPassManager &pm,
+                                       const PrimitivesToEERTOptions &options) {
   pm.addPass(createEEKVCachePass());
   pm.addPass(createInlinerPass());
-  pm.addPass(createEEAutodiffPass());
+  EEAutodiffPassOptions autodiff;
+  autodiff.recompute = options.recompute;
+  pm.addPass(createEEAutodiffPass(autodiff));
   pm.addPass(createEELowerToEERTPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
@@ -38,7 +41,7 @@ void ee::buildEERTToLLVMPipeline(OpPassManager &pm) {
 }
 
 void ee::registerPipelines() {
-  PassPipelineRegistration<>(
+  PassPipelineRegistration<PrimitivesToEERTOptions>(
       "ee-primitives-to-eert",
       "Derive the KV-cached step function, inline, plan memory, lower to runtime calls",
       buildPrimitivesToEERTPipeline);

@@ -4,6 +4,7 @@
 #define EE_PASSES_PIPELINES_H
 
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
 
 namespace mlir::ee {
 
@@ -14,7 +15,13 @@ void buildModelToPrimitivesPipeline(OpPassManager &pm);
 /// `ee-primitives-to-eert`: derive the KV-cached step function, inline the
 /// model functions, generate the backward pass of the objective, plan memory
 /// and lower to runtime calls (`--emit eert`).
-void buildPrimitivesToEERTPipeline(OpPassManager &pm);
+struct PrimitivesToEERTOptions : public PassPipelineOptions<PrimitivesToEERTOptions> {
+  Option<std::string> recompute{
+      *this, "recompute",
+      llvm::cl::desc("Activations of the backward pass: none (save all), selective, full"),
+      llvm::cl::init("none")};
+};
+void buildPrimitivesToEERTPipeline(OpPassManager &pm, const PrimitivesToEERTOptions &options);
 
 /// `ee-eert-to-llvm`: runtime calls and everything else to the LLVM dialect
 /// (what `--emit llvm` translates to LLVM IR).

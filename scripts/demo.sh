@@ -2,7 +2,8 @@
 # The README's first command: installs what is needed, builds, and runs the main
 # job on the embedded default model (examples/tiny-early-exit.json): import the
 # config and show its ee IR, compile it into a native binary, initialise a
-# checkpoint, evaluate every exit on a text and generate from a prompt.
+# checkpoint... then train it on the King James Bible, evaluate every exit on
+# held-out text, plot the loss curves and generate from a prompt.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${EE_BUILD_DIR:-$root/build}
@@ -28,11 +29,25 @@ echo
 echo "== compiling the model binary $out/model"
 "$build/bin/ee-compile" "$config" -o "$out/model"
 "$out/model" info | sed -n '/"entries"/,$p'
-rm -rf "$out/checkpoint"
-"$out/model" init --out "$out/checkpoint" --seed 1
+
+# The demo corpus: the King James Bible (Debian's bible-kjv); Revelation is
+# held out for evaluation.
+if [ ! -s "$out/kjv-train.txt" ]; then
+  bible -f "Genesis 1:1-Jude 1:25" > "$out/kjv-train.txt"
+  bible -f "Revelation 1:1-22:21" > "$out/kjv-eval.txt"
+fi
+iters=${EE_DEMO_ITERS:-500}
 echo
-echo "== eval of every exit (random weights; training comes next) on docs/architecture.md"
-"$out/model" eval --load "$out/checkpoint" --data "$root/docs/architecture.md" --seq-len 128
+echo "== training the early-exit model for $iters iterations on $(wc -c < "$out/kjv-train.txt") bytes of the KJV"
+rm -rf "$out/run"
+"$out/model" train --data "$out/kjv-train.txt" --iters "$iters" --global-batch 16 --micro-batch 8 \
+  --seq-len 128 --lr 3e-3 --min-lr 3e-4 --lr-warmup-iters 20 --weight-decay 0.01 --clip-grad 1.0 \
+  --seed 1 --save "$out/run" --save-interval 250 --keep-last 2 --log-interval 50
 echo
-echo "== full-depth greedy generation (--json: one record per token, then a summary)"
-"$out/model" generate --load "$out/checkpoint" --prompt "In the beginning" --max-new-tokens 8 --json
+echo "== eval of every exit on the held-out Book of Revelation"
+"$out/model" eval --load "$out/run" --data "$out/kjv-eval.txt" --seq-len 128
+bash "$root/scripts/plot_losses.sh" "$out/run/metrics.jsonl" "$out/losses.png"
+echo
+echo "== full-depth greedy generation"
+"$out/model" generate --load "$out/run" --prompt "And God said, " --max-new-tokens 120
+"$out/model" generate --load "$out/run" --prompt "And God said, " --max-new-tokens 5 --json

@@ -11,6 +11,8 @@ packages=(
   nlohmann-json3-dev libgtest-dev libopenblas-openmp-dev libsentencepiece-dev sentencepiece
   # tests: lit drives Debian's python3; PyTorch is the independent numeric reference
   python3 python3-numpy python3-torch
+  # demo: the King James Bible corpus and loss plots
+  bible-kjv gnuplot-nox
 )
 
 missing=()

@@ -60,7 +60,7 @@ OwningOpRef<ModuleOp> mlir::ee::loadModel(llvm::SourceMgr &sourceMgr, StringRef 
   return parseSourceFile<ModuleOp>(sourceMgr, ParserConfig(context));
 }
 
-LogicalResult mlir::ee::lowerTo(ModuleOp module, EmitStage stage) {
+LogicalResult mlir::ee::lowerTo(ModuleOp module, EmitStage stage, StringRef recompute) {
   if (stage == EmitStage::EE)
     return success();
   PassManager pm(module->getContext());
@@ -68,8 +68,11 @@ LogicalResult mlir::ee::lowerTo(ModuleOp module, EmitStage stage) {
     return failure();
   applyDefaultTimingPassManagerCLOptions(pm);
   buildModelToPrimitivesPipeline(pm);
-  if (stage >= EmitStage::EERT)
-    buildPrimitivesToEERTPipeline(pm);
+  if (stage >= EmitStage::EERT) {
+    PrimitivesToEERTOptions options;
+    options.recompute = recompute.str();
+    buildPrimitivesToEERTPipeline(pm, options);
+  }
   if (stage >= EmitStage::LLVM)
     buildEERTToLLVMPipeline(pm);
   return pm.run(module);
@@ -176,6 +179,11 @@ int mlir::ee::compileMain(int argc, char **argv) {
                  clEnumValN(EmitStage::Object, "obj", "a native object file"),
                  clEnumValN(EmitStage::Executable, "exe", "the linked model binary")),
       cl::init(EmitStage::Executable));
+  cl::opt<std::string> recompute(
+      "recompute",
+      cl::desc("Saved activations of the backward pass: none (save all), selective "
+               "(recompute attention and SwiGLU), full (keep only the residual stream)"),
+      cl::init("none"));
   registerAllPasses();
   registerAsmPrinterCLOptions();
   registerMLIRContextCLOptions();
@@ -197,7 +205,7 @@ int mlir::ee::compileMain(int argc, char **argv) {
     return 1;
   }
   OwningOpRef<ModuleOp> module = loadModel(sourceMgr, inputPath, &context);
-  if (!module || failed(lowerTo(*module, emit)))
+  if (!module || failed(lowerTo(*module, emit, recompute)))
     return 1;
   if (emit >= EmitStage::LLVM)
     return failed(emitNative(*module, emit, outputPath)) ? 1 : 0;

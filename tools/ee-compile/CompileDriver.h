@@ -30,8 +30,9 @@ enum class EmitStage {
 OwningOpRef<ModuleOp> loadModel(llvm::SourceMgr &sourceMgr, StringRef path,
                                 MLIRContext *context);
 
-/// Runs the MLIR pipelines up to `stage` (at most to the LLVM dialect).
-LogicalResult lowerTo(ModuleOp module, EmitStage stage);
+/// Runs the MLIR pipelines up to `stage` (at most to the LLVM dialect);
+/// `recompute` selects the backward pass's saved activations.
+LogicalResult lowerTo(ModuleOp module, EmitStage stage, StringRef recompute = "none");
 
 /// Translates an LLVM-dialect module and writes LLVM IR, an object file or a
 /// linked model binary to `outputPath`.

@@ -1,0 +1,84 @@
+// RUN: ee-opt %s -ee-autodiff -split-input-file -verify-diagnostics | FileCheck %s
+// RUN: ee-opt %s -ee-autodiff="recompute=full" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=FULL
+
+// The backward pass in reverse program order, one rule per op; the gradient of
+// a weight read twice (here the tied embedding) is accumulated with ee.add; the
+// results are (loss, gradients in parameter order, the other results).
+ee.parameter @emb : tensor<32x8xf32>
+ee.parameter @norm : tensor<8xf32>
+// CHECK-LABEL: func.func @loss_grad(
+// CHECK-SAME: -> (f32, tensor<32x8xf32>, tensor<8xf32>, f32)
+// CHECK: %[[E:.*]] = ee.get_parameter @emb
+// CHECK: %[[X:.*]] = ee.embedding_lookup %[[E]]
+// CHECK: %[[N:.*]] = ee.rms_norm %[[X]]
+// CHECK: %[[L:.*]] = ee.logits %[[N]], %[[E]]
+// CHECK: %[[CE:.*]] = ee.cross_entropy %[[L]]
+// CHECK: %[[W:.*]] = ee.loss_weight
+// CHECK: %[[LOSS:.*]] = arith.mulf %[[W]], %[[CE]]
+// CHECK: %[[ONE:.*]] = arith.constant 1.000000e+00 : f32
+// CHECK: %[[DCE:.*]] = arith.mulf %[[ONE]], %[[W]]
+// CHECK: %[[DL:.*]] = ee.cross_entropy_grad %[[L]], %{{.*}}, %[[DCE]] temperature 2.000000e+00
+// CHECK: %[[DN:.*]] = ee.linear_grad_input %[[DL]], %[[E]]
+// CHECK: %[[DE1:.*]] = ee.linear_grad_weight %[[DL]], %[[N]]
+// CHECK: %[[DX:.*]], %[[DW:.*]] = ee.rms_norm_grad %[[X]], %{{.*}}, %[[DN]]
+// CHECK: %[[DE2:.*]] = ee.embedding_grad %{{.*}}, %[[DX]]
+// CHECK: %[[DE:.*]] = ee.add %[[DE1]], %[[DE2]] : tensor<32x8xf32>
+// CHECK: return %[[LOSS]], %[[DE]], %[[DW]], %[[CE]]
+func.func @loss(%ids: tensor<?x?xi32>, %labels: tensor<?x?xi32>, %iter: i64) -> (f32, f32) {
+  %e = ee.get_parameter @emb : tensor<32x8xf32>
+  %x = ee.embedding_lookup %e, %ids : tensor<32x8xf32>, tensor<?x?xi32> -> tensor<?x?x8xf32>
+  %w = ee.get_parameter @norm : tensor<8xf32>
+  %n = ee.rms_norm %x, %w eps 1.0e-05 : tensor<?x?x8xf32>, tensor<8xf32>
+  %l = ee.logits %n, %e : tensor<?x?x8xf32>, tensor<32x8xf32> -> tensor<?x?x32xf32>
+  %ce = ee.cross_entropy %l, %labels temperature 2.0 : tensor<?x?x32xf32>, tensor<?x?xi32>
+  %s = ee.loss_weight %iter schedule #ee.loss_weight<init = 0.0, target = 0.5, warmup_iters = 10, style = linear>
+  %loss = arith.mulf %s, %ce : f32
+  return %loss, %ce : f32, f32
+}
+
+// -----
+
+// Full recomputation keeps the residual stream (ee.add) and recomputes the
+// rest of a block just before its backward rules read it.
+ee.parameter @w1 : tensor<8x8xf32>
+// FULL-LABEL: func.func @loss_grad(
+// FULL: %[[A:.*]] = ee.linear %[[X:.*]], %[[W:.*]] :
+// FULL: %[[S:.*]] = ee.swiglu %[[A]], %[[A]]
+// FULL: %[[R:.*]] = ee.add %[[S]], %[[X]]
+// FULL: ee.cross_entropy_grad
+// Recomputed for the backward pass:
+// FULL: %[[A2:.*]] = ee.linear %[[X]], %[[W]] :
+// FULL: ee.swiglu_grad %[[A2]], %[[A2]]
+func.func @loss(%x: tensor<?x?x8xf32>, %labels: tensor<?x?xi32>) -> f32 {
+  %w = ee.get_parameter @w1 : tensor<8x8xf32>
+  %a = ee.linear %x, %w : tensor<?x?x8xf32>, tensor<8x8xf32> -> tensor<?x?x8xf32>
+  %s = ee.swiglu %a, %a : tensor<?x?x8xf32>
+  %r = ee.add %s, %x : tensor<?x?x8xf32>
+  %ce = ee.cross_entropy %r, %labels temperature 1.0 : tensor<?x?x8xf32>, tensor<?x?xi32>
+  return %ce : f32
+}
+
+// -----
+
+// Generation-only ops have no rule.
+ee.parameter @wk : tensor<4x8xf32>
+func.func @loss(%q: tensor<?x?x8xf32>, %x: tensor<?x?x8xf32>, %kc: tensor<?x16x4xf32>,
+                %pos: tensor<?x?xi32>, %labels: tensor<?x?xi32>) -> f32 {
+  %w = ee.get_parameter @wk : tensor<4x8xf32>
+  %k = ee.linear %x, %w : tensor<?x?x8xf32>, tensor<4x8xf32> -> tensor<?x?x4xf32>
+  // expected-error @+1 {{ee-autodiff cannot differentiate attention over a KV cache}}
+  %o, %k2, %v2 = ee.attention %q, %k, %k cache(%kc, %kc) positions(%pos) heads 2 kv_heads 1
+      : (tensor<?x?x8xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>, tensor<?x16x4xf32>,
+         tensor<?x16x4xf32>, tensor<?x?xi32>) -> (tensor<?x?x8xf32>, tensor<?x16x4xf32>, tensor<?x16x4xf32>)
+  %ce = ee.cross_entropy %o, %labels temperature 1.0 : tensor<?x?x8xf32>, tensor<?x?xi32>
+  return %ce : f32
+}
+
+// -----
+
+// expected-error @+1 {{'@unused' does not affect 'loss': it has no gradient}}
+ee.parameter @unused : tensor<8xf32>
+func.func @loss(%x: tensor<?x?x8xf32>, %labels: tensor<?x?xi32>) -> f32 {
+  %ce = ee.cross_entropy %x, %labels temperature 1.0 : tensor<?x?x8xf32>, tensor<?x?xi32>
+  return %ce : f32
+}
