@@ -1,0 +1,134 @@
+"""Training throughput: compiled model binaries vs PyTorch eager, exit overhead, MFU.
+
+In one run, for the small and medium configs of decode_bench.py (same weights,
+batch, sequence length and thread count): training tokens/s of `BIN train` and
+of a PyTorch eager step (the reference model, autograd, torch.optim.AdamW);
+the step time with the exits against the same model without them, next to the
+exits' share of the FLOPs; and model FLOPs utilisation against the machine's
+measured single-GEMM rate. Prints a table and, with --json, JSON.
+
+Usage: python3 bench/train_bench.py [--threads 2] [--steps 3] [--configs small,medium] [--json out.json]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "test", "reference"))
+sys.path.insert(0, os.path.dirname(__file__))
+import ee_reference as ref  # noqa: E402
+from decode_bench import CONFIGS  # noqa: E402
+
+SHAPES = {"small": (8, 128), "medium": (4, 128)}  # (global batch, seq len)
+
+
+def matmul_flops_per_token(config, with_exits=True):
+    """Training FLOPs per token: 6 per weight of every matmul (forward + backward)
+    plus causal attention scores and values (12 * layers * hidden * seq / 2)."""
+    h, f, v, n = config["hidden_size"], config["intermediate_size"], config["vocab_size"], config["num_hidden_layers"]
+    kv = (config.get("num_key_value_heads") or config["num_attention_heads"]) * h // config["num_attention_heads"]
+    per_layer = 2 * h * h + 2 * kv * h + 3 * h * f
+    heads = 1 + (len(config.get("early_exit", {}).get("exit_layer_nums", [])) if with_exits else 0)
+    return 6 * (n * per_layer + heads * v * h)
+
+
+def attention_flops_per_token(config, seq):
+    return 12 * config["num_hidden_layers"] * config["hidden_size"] * seq // 2
+
+
+def gemm_rate(threads):
+    """Best of five 1024^3 fp32 GEMMs (torch, same BLAS threads), in FLOP/s."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    best = float("inf")
+    for _ in range(5):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * 1024 ** 3 / best
+
+
+def ours(ee_compile, config, work, name, batch, seq, steps, env, data):
+    path = os.path.join(work, name + ".json")
+    with open(path, "w") as f:
+        json.dump(config, f)
+    binary = os.path.join(work, name)
+    subprocess.run([ee_compile, path, "-o", binary], check=True)
+    run = os.path.join(work, name + ".run")
+    # One warm-up step, then `steps` timed ones (the last log record covers them).
+    subprocess.run([binary, "train", "--data", data, "--iters", str(steps + 1), "--global-batch", str(batch),
+                    "--seq-len", str(seq), "--lr", "1e-4", "--save", run, "--log-interval", "1"],
+                   check=True, env=env, stdout=subprocess.DEVNULL)
+    records = [json.loads(line) for line in open(os.path.join(run, "metrics.jsonl"))]
+    seconds = records[-1]["elapsed_seconds"] - records[0]["elapsed_seconds"]
+    return steps * batch * seq / seconds, os.path.join(run, "iter_%07d" % (steps + 1))
+
+
+def torch_eager(checkpoint, tokens, batch, seq, steps):
+    model = ref.EarlyExitModel.load(checkpoint)
+    params = list(model.w.values())
+    for p in params:
+        p.requires_grad_(True)
+    optimizer = torch.optim.AdamW(params, lr=1e-4)
+    window = torch.tensor(tokens[:batch * (seq + 1)], dtype=torch.int64).reshape(batch, seq + 1)
+    times = []
+    for _ in range(steps + 1):
+        t = time.perf_counter()
+        optimizer.zero_grad()
+        ref.objective(model, window[:, :-1], window[:, 1:], 0).backward()
+        optimizer.step()
+        times.append(time.perf_counter() - t)
+    return steps * batch * seq / sum(times[1:])
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ee-compile", default=os.path.join(os.path.dirname(__file__), "..", "build", "bin", "ee-compile"))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--configs", default="small,medium")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads))
+    rate = gemm_rate(args.threads)
+    results = []
+    with tempfile.TemporaryDirectory() as work:
+        data = os.path.join(work, "data.txt")
+        with open(data, "wb") as f:
+            f.write(bytes((i * 7 + i // 13) % 251 for i in range(400_000)))
+        tokens = list(open(data, "rb").read())
+        for name in args.configs.split(","):
+            config = CONFIGS[name]
+            batch, seq = SHAPES[name]
+            tps, checkpoint = ours(args.ee_compile, config, work, name, batch, seq, args.steps, env, data)
+            plain = {k: v for k, v in config.items() if k != "early_exit"}
+            plain_tps, _ = ours(args.ee_compile, plain, work, name + "-no-exits", batch, seq, args.steps, env, data)
+            torch_tps = torch_eager(checkpoint, tokens, batch, seq, args.steps)
+            flops = matmul_flops_per_token(config) + attention_flops_per_token(config, seq)
+            plain_flops = matmul_flops_per_token(config, False) + attention_flops_per_token(config, seq)
+            results.append({"config": name, "batch": batch, "seq_len": seq, "tokens_per_second": tps,
+                            "torch_tokens_per_second": torch_tps, "no_exit_tokens_per_second": plain_tps,
+                            "exit_time_overhead": plain_tps / tps - 1, "exit_flop_share": 1 - plain_flops / flops,
+                            "mfu_of_gemm_rate": tps * flops / rate})
+    print(f"threads {args.threads}, measured GEMM rate {rate / 1e9:.1f} GFLOP/s, {args.steps} timed steps")
+    header = ("config", "batch x seq", "tok/s", "torch tok/s", "ratio", "exit time overhead", "exit FLOP share",
+              "MFU / GEMM rate")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for r in results:
+        print(f"| {r['config']} | {r['batch']}x{r['seq_len']} | {r['tokens_per_second']:.0f} | "
+              f"{r['torch_tokens_per_second']:.0f} | {r['tokens_per_second'] / r['torch_tokens_per_second']:.2f}x | "
+              f"{100 * r['exit_time_overhead']:.1f}% | {100 * r['exit_flop_share']:.1f}% | "
+              f"{100 * r['mfu_of_gemm_rate']:.0f}% |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"gemm_flops_per_second": rate, "results": results}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
