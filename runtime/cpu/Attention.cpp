@@ -1,6 +1,11 @@
 // Attention.cpp - causal grouped-query attention, within a sequence and over a KV cache.
 #include "cpu/Error.h"
+#include "cpu/CausalSoftmax.h"
 #include "eert/eert.h"
+
+#include <cblas.h>
+
+#include <algorithm>
 
 #include <cmath>
 #include <string>
@@ -39,25 +44,30 @@ void attendOne(const float *q, const float *keys, const float *values, int64_t c
 
 } // namespace
 
+// Per (sequence, head): P = causal_softmax(Q K^T / sqrt(d)), O = P V, with the
+// two products as GEMMs over the strided head slices (OpenBLAS runs them on
+// one thread inside the OpenMP loop).
 extern "C" void eert_attention(const float *query, const float *key, const float *value,
                                float *output, int64_t batch, int64_t seq, int64_t heads,
                                int64_t kvHeads, int64_t headDim) {
   int64_t group = heads / kvHeads;
   int64_t qStride = heads * headDim, kvStride = kvHeads * headDim;
+  float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(headDim)));
 #pragma omp parallel
   {
-    std::vector<double> scores;
+    std::vector<float> scores(seq * seq);
 #pragma omp for collapse(2)
     for (int64_t b = 0; b < batch; ++b)
       for (int64_t h = 0; h < heads; ++h) {
-        int64_t kvHead = h / group;
-        const float *keys = key + b * seq * kvStride + kvHead * headDim;
-        const float *values = value + b * seq * kvStride + kvHead * headDim;
-        for (int64_t s = 0; s < seq; ++s) {
-          int64_t row = b * seq + s;
-          attendOne(query + row * qStride + h * headDim, keys, values, s + 1, kvStride,
-                    headDim, output + row * qStride + h * headDim, scores);
-        }
+        const float *q = query + b * seq * qStride + h * headDim;
+        const float *k = key + b * seq * kvStride + (h / group) * headDim;
+        const float *v = value + b * seq * kvStride + (h / group) * headDim;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, seq, seq, headDim, scale, q, qStride,
+                    k, kvStride, 0.0f, scores.data(), seq);
+        eert::causalSoftmax(scores.data(), seq);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, seq, headDim, seq, 1.0f,
+                    scores.data(), seq, v, kvStride, 0.0f,
+                    output + b * seq * qStride + h * headDim, qStride);
       }
   }
 }

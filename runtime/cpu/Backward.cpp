@@ -1,4 +1,5 @@
 // Backward.cpp - CPU fp32 vector-Jacobian products of the primitive kernels.
+#include "cpu/CausalSoftmax.h"
 #include "cpu/Error.h"
 #include "eert/eert.h"
 
@@ -86,72 +87,54 @@ extern "C" void eert_rotary_backward(const float *doutput, const int32_t *positi
   }
 }
 
+// Per (sequence, KV head), for each query head of its group: recompute
+// P = causal_softmax(Q K^T / sqrt(d)); dV += P^T dO; dP = dO V^T;
+// dS = P * (dP - rowsum(P * dP)) / sqrt(d); dQ = dS K; dK += dS^T Q. The
+// products are GEMMs over strided head slices; dK and dV of a group are
+// accumulated by one task, so the result does not depend on the threads.
 extern "C" void eert_attention_backward(const float *query, const float *key, const float *value,
                                         const float *doutput, float *dquery, float *dkey,
                                         float *dvalue, int64_t batch, int64_t seq, int64_t heads,
                                         int64_t kvHeads, int64_t headDim) {
   int64_t group = heads / kvHeads;
   int64_t qStride = heads * headDim, kvStride = kvHeads * headDim;
-  double scale = 1.0 / std::sqrt(static_cast<double>(headDim));
-  // One task per (sequence, KV head): the query heads of its group write only
-  // their own dq and accumulate into this KV head's dk and dv.
+  float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(headDim)));
 #pragma omp parallel
   {
-    std::vector<double> probs, dprobs, dk, dv;
+    std::vector<float> probs(seq * seq), dprobs(seq * seq);
 #pragma omp for collapse(2)
     for (int64_t b = 0; b < batch; ++b)
       for (int64_t g = 0; g < kvHeads; ++g) {
-        dk.assign(seq * headDim, 0.0);
-        dv.assign(seq * headDim, 0.0);
-        const float *keys = key + b * seq * kvStride + g * headDim;
-        const float *values = value + b * seq * kvStride + g * headDim;
-        for (int64_t h = g * group; h < (g + 1) * group; ++h)
+        const float *k = key + b * seq * kvStride + g * headDim;
+        const float *v = value + b * seq * kvStride + g * headDim;
+        float *dk = dkey + b * seq * kvStride + g * headDim;
+        float *dv = dvalue + b * seq * kvStride + g * headDim;
+        for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+          const float *q = query + b * seq * qStride + h * headDim;
+          const float *dout = doutput + b * seq * qStride + h * headDim;
+          float *dq = dquery + b * seq * qStride + h * headDim;
+          float beta = h == g * group ? 0.0f : 1.0f; // the group's first head initialises dK, dV
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, seq, seq, headDim, scale, q,
+                      qStride, k, kvStride, 0.0f, probs.data(), seq);
+          eert::causalSoftmax(probs.data(), seq);
+          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, seq, headDim, seq, 1.0f,
+                      probs.data(), seq, dout, qStride, beta, dv, kvStride);
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, seq, seq, headDim, 1.0f, dout,
+                      qStride, v, kvStride, 0.0f, dprobs.data(), seq);
           for (int64_t s = 0; s < seq; ++s) {
-            int64_t row = b * seq + s;
-            const float *q = query + row * qStride + h * headDim;
-            const float *dout = doutput + row * qStride + h * headDim;
-            int64_t count = s + 1;
-            probs.resize(count);
-            dprobs.resize(count);
-            double maximum = -INFINITY;
-            for (int64_t j = 0; j < count; ++j) {
-              double dot = 0.0;
-              for (int64_t i = 0; i < headDim; ++i)
-                dot += static_cast<double>(q[i]) * keys[j * kvStride + i];
-              probs[j] = dot * scale;
-              maximum = std::max(maximum, probs[j]);
-            }
-            double sum = 0.0;
-            for (int64_t j = 0; j < count; ++j)
-              sum += probs[j] = std::exp(probs[j] - maximum);
-            double weighted = 0.0; // sum_j P_j dP_j
-            for (int64_t j = 0; j < count; ++j) {
-              probs[j] /= sum;
-              double dot = 0.0;
-              for (int64_t i = 0; i < headDim; ++i)
-                dot += static_cast<double>(dout[i]) * values[j * kvStride + i];
-              dprobs[j] = dot;
-              weighted += probs[j] * dot;
-            }
-            float *dq = dquery + row * qStride + h * headDim;
-            std::vector<double> dqAcc(headDim, 0.0);
-            for (int64_t j = 0; j < count; ++j) {
-              double dscore = probs[j] * (dprobs[j] - weighted) * scale;
-              for (int64_t i = 0; i < headDim; ++i) {
-                dqAcc[i] += dscore * keys[j * kvStride + i];
-                dk[j * headDim + i] += dscore * q[i];
-                dv[j * headDim + i] += probs[j] * dout[i];
-              }
-            }
-            for (int64_t i = 0; i < headDim; ++i)
-              dq[i] = static_cast<float>(dqAcc[i]);
+            const float *p = probs.data() + s * seq;
+            float *dp = dprobs.data() + s * seq;
+            double weighted = 0.0;
+            for (int64_t j = 0; j <= s; ++j)
+              weighted += static_cast<double>(p[j]) * dp[j];
+            for (int64_t j = 0; j < seq; ++j)
+              dp[j] = j <= s ? p[j] * (dp[j] - static_cast<float>(weighted)) * scale : 0.0f;
           }
-        for (int64_t s = 0; s < seq; ++s)
-          for (int64_t i = 0; i < headDim; ++i) {
-            int64_t at = (b * seq + s) * kvStride + g * headDim + i;
-            dkey[at] = static_cast<float>(dk[s * headDim + i]);
-            dvalue[at] = static_cast<float>(dv[s * headDim + i]);
-          }
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, seq, headDim, seq, 1.0f,
+                      dprobs.data(), seq, k, kvStride, 0.0f, dq, qStride);
+          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, seq, headDim, seq, 1.0f,
+                      dprobs.data(), seq, q, qStride, beta, dk, kvStride);
+        }
       }
   }
 }
