@@ -1,6 +1,6 @@
 // Attention.cpp - causal grouped-query attention, within a sequence and over a KV cache.
 #include "cpu/Error.h"
-#include "cpu/CausalSoftmax.h"
+#include "cpu/Softmax.h"
 #include "eert/eert.h"
 
 #include <cblas.h>

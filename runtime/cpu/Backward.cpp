@@ -1,5 +1,5 @@
 // Backward.cpp - CPU fp32 vector-Jacobian products of the primitive kernels.
-#include "cpu/CausalSoftmax.h"
+#include "cpu/Softmax.h"
 #include "cpu/Error.h"
 #include "eert/eert.h"
 
@@ -181,14 +181,9 @@ extern "C" int32_t eert_cross_entropy_backward(const float *logits, const int32_
   for (int64_t t = 0; t < tokens; ++t) {
     const float *row = logits + t * vocab;
     float *out = dlogits + t * vocab;
-    double maximum = -INFINITY;
+    double lse = eert::logSumExp(row, vocab, invTemperature);
     for (int64_t v = 0; v < vocab; ++v)
-      maximum = std::max(maximum, row[v] * invTemperature);
-    double sum = 0.0;
-    for (int64_t v = 0; v < vocab; ++v)
-      sum += std::exp(row[v] * invTemperature - maximum);
-    for (int64_t v = 0; v < vocab; ++v)
-      out[v] = static_cast<float>(factor * std::exp(row[v] * invTemperature - maximum) / sum);
+      out[v] = static_cast<float>(factor * std::exp(row[v] * invTemperature - lse));
     out[labels[t]] -= static_cast<float>(factor);
   }
   return 0;

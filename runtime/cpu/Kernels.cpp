@@ -4,6 +4,7 @@
 // GEMMs go to OpenBLAS (cblas, its own threads); elementwise and row-wise
 // kernels split rows over OpenMP threads.
 #include "cpu/Error.h"
+#include "cpu/Softmax.h"
 #include "eert/eert.h"
 
 #include <cblas.h>
@@ -91,20 +92,6 @@ extern "C" void eert_add(const float *lhs, const float *rhs, float *output, int6
     output[i] = lhs[i] + rhs[i];
 }
 
-/// log(sum(exp(row / temperature))) with the maximum factored out.
-static double logSumExp(const float *row, int64_t vocab, double invTemperature,
-                        double *maxOut = nullptr) {
-  double maximum = -INFINITY;
-  for (int64_t v = 0; v < vocab; ++v)
-    maximum = std::max(maximum, row[v] * invTemperature);
-  double sum = 0.0;
-  for (int64_t v = 0; v < vocab; ++v)
-    sum += std::exp(row[v] * invTemperature - maximum);
-  if (maxOut)
-    *maxOut = maximum;
-  return maximum + std::log(sum);
-}
-
 extern "C" int32_t eert_cross_entropy(const float *logits, const int32_t *labels, float *loss,
                                       int64_t tokens, int64_t vocab, float temperature) {
   for (int64_t t = 0; t < tokens; ++t)
@@ -120,7 +107,7 @@ extern "C" int32_t eert_cross_entropy(const float *logits, const int32_t *labels
 #pragma omp parallel for
   for (int64_t t = 0; t < tokens; ++t) {
     const float *row = logits + t * vocab;
-    terms[t] = logSumExp(row, vocab, invTemperature) - row[labels[t]] * invTemperature;
+    terms[t] = eert::logSumExp(row, vocab, invTemperature) - row[labels[t]] * invTemperature;
   }
   double total = 0.0;
   for (double term : terms)
@@ -134,7 +121,7 @@ extern "C" void eert_exit_confidence(const float *logits, float *confidence, int
 #pragma omp parallel for
   for (int64_t t = 0; t < tokens; ++t) {
     double maximum;
-    double lse = logSumExp(logits + t * vocab, vocab, 1.0, &maximum);
+    double lse = eert::logSumExp(logits + t * vocab, vocab, 1.0, &maximum);
     confidence[t] = static_cast<float>(std::exp(maximum - lse));
   }
 }

@@ -10,22 +10,18 @@ Usage: e2e_test.py EE_COMPILE WORKDIR DATA_FILE CONFIG.json...
 """
 import json
 import os
-import subprocess
 import sys
 
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reference"))
+sys.path.insert(0, os.path.dirname(__file__))
 import ee_reference as ref  # noqa: E402
+from harness import Tally, run  # noqa: E402
 
 SEQ_LEN, NEW_TOKENS, PROMPT = 32, 32, [72, 101, 108, 108, 111, 44, 32]
 
 
-def run(*args):
-    result = subprocess.run(args, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, args))} failed ({result.returncode}):\n{result.stderr}")
-    return result.stdout
 
 
 def check_checkpoint(binary, checkpoint, tokens, data, label):
@@ -55,7 +51,7 @@ def main(ee_compile, workdir, data, *configs):
     os.makedirs(workdir, exist_ok=True)
     with open(data, "rb") as f:
         tokens = list(f.read())
-    passed = failed = 0
+    tally = Tally()
     for config_path in configs:
         name = os.path.splitext(os.path.basename(config_path))[0]
         print(name)
@@ -76,11 +72,8 @@ def main(ee_compile, workdir, data, *configs):
             problems += check_checkpoint(binary, theirs, tokens, data, "reference checkpoint")
         except Exception as error:  # a failed command is a failed config
             problems.append(str(error))
-        for problem in problems:
-            print("  FAIL " + problem)
-        passed, failed = passed + (not problems), failed + bool(problems)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+        tally.add(problems)
+    return tally.close()
 
 
 if __name__ == "__main__":

@@ -9,22 +9,18 @@ Usage: grad_test.py EE_COMPILE WORKDIR DATA_FILE CONFIG.json...
 """
 import json
 import os
-import subprocess
 import sys
 
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reference"))
+sys.path.insert(0, os.path.dirname(__file__))
 import ee_reference as ref  # noqa: E402
+from harness import Tally, run  # noqa: E402
 
 SEQ_LEN, BATCH = 24, 3
 
 
-def run(*args):
-    result = subprocess.run(args, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, args))} failed ({result.returncode}):\n{result.stderr}")
-    return result.stdout
 
 
 def variants(config):
@@ -85,7 +81,7 @@ def check(ee_compile, workdir, tokens, data, name, label, config, iteration):
 def main(ee_compile, workdir, data, *configs):
     with open(data, "rb") as f:
         tokens = list(f.read())
-    passed = failed = 0
+    tally = Tally()
     for config_path in configs:
         name = os.path.splitext(os.path.basename(config_path))[0]
         print(name)
@@ -97,11 +93,8 @@ def main(ee_compile, workdir, data, *configs):
                                  variant, iteration)
             except Exception as error:
                 problems = [f"{name} ({label}): {error}"]
-            for problem in problems:
-                print("  FAIL " + problem)
-            passed, failed = passed + (not problems), failed + bool(problems)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+            tally.add(problems)
+    return tally.close()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
-// CausalSoftmax.h - the row-wise causal softmax shared by attention forward and backward.
-#ifndef EERT_CPU_CAUSALSOFTMAX_H
-#define EERT_CPU_CAUSALSOFTMAX_H
+// Softmax.h - softmax pieces shared by the forward and backward kernels.
+#ifndef EERT_CPU_SOFTMAX_H
+#define EERT_CPU_SOFTMAX_H
 
 #include <algorithm>
 #include <cmath>
@@ -26,7 +26,21 @@ inline void causalSoftmax(float *scores, int64_t seq) {
   }
 }
 
+/// log(sum(exp(row / temperature))), in double with the maximum factored out;
+/// the maximum goes to *maxOut when given.
+inline double logSumExp(const float *row, int64_t vocab, double invTemperature,
+                        double *maxOut = nullptr) {
+  double maximum = -INFINITY;
+  for (int64_t v = 0; v < vocab; ++v)
+    maximum = std::max(maximum, row[v] * invTemperature);
+  double sum = 0.0;
+  for (int64_t v = 0; v < vocab; ++v)
+    sum += std::exp(row[v] * invTemperature - maximum);
+  if (maxOut)
+    *maxOut = maximum;
+  return maximum + std::log(sum);
+}
 
 } // namespace eert
 
-#endif // EERT_CPU_CAUSALSOFTMAX_H
+#endif // EERT_CPU_SOFTMAX_H
