@@ -217,9 +217,13 @@ int train(const Manifest &manifest, const Options &options) {
   size_t numParams = manifest.parameters.size();
   int64_t numExits = manifest.numExits(), microSteps = globalBatch / microBatch;
   std::vector<int64_t> exitLayers = manifest.exitLayers();
-  std::vector<std::vector<float>> grads;
-  for (const Parameter &p : manifest.parameters)
-    grads.emplace_back(p.elements(), 0.0f);
+  // With one micro-batch per step the gradients are used where the entry
+  // point left them; with several they are averaged into `sums`.
+  std::vector<std::vector<float>> sums;
+  if (microSteps > 1)
+    for (const Parameter &p : manifest.parameters)
+      sums.emplace_back(p.elements(), 0.0f);
+  std::vector<float *> grads(numParams);
 
   fs::create_directories(saveDir);
   std::string metricsPath = options.has("metrics") ? options.text("metrics") : saveDir + "/metrics.jsonl";
@@ -269,8 +273,8 @@ int train(const Manifest &manifest, const Options &options) {
   int64_t loggedSteps = 0;
   std::vector<int32_t> ids, labels, positions;
   while (iteration < iters) {
-    for (auto &g : grads)
-      std::fill(g.begin(), g.end(), 0.0f);
+    for (auto &sum : sums)
+      std::fill(sum.begin(), sum.end(), 0.0f);
     std::vector<double> losses(numExits + 2, 0.0);
     for (int64_t micro = 0; micro < microSteps; ++micro) {
       ids.clear();
@@ -288,31 +292,37 @@ int train(const Manifest &manifest, const Options &options) {
           runner.run(*entry, microBatch, seqLen, {ids.data(), positions.data(), labels.data(), &iteration});
       float scale = 1.0f / static_cast<float>(microSteps);
       for (size_t i = 0; i < numParams; ++i) {
-        const float *g = static_cast<const float *>(outputs[1 + i]);
-        float *sum = grads[i].data();
-        int64_t n = static_cast<int64_t>(grads[i].size());
+        float *g = static_cast<float *>(outputs[1 + i]);
+        if (microSteps == 1) {
+          grads[i] = g;
+          continue;
+        }
+        float *sum = sums[i].data();
+        int64_t n = static_cast<int64_t>(sums[i].size());
 #pragma omp parallel for
         for (int64_t j = 0; j < n; ++j)
           sum[j] += scale * g[j];
+        grads[i] = sum;
       }
       losses[0] += *static_cast<float *>(outputs[0]) / microSteps;
       for (int64_t h = 0; h <= numExits; ++h)
         losses[1 + h] += *static_cast<float *>(outputs[1 + numParams + h]) / microSteps;
     }
     double squares = 0.0;
-    for (auto &g : grads)
-      squares += sumOfSquares(g.data(), static_cast<int64_t>(g.size()));
+    for (size_t i = 0; i < numParams; ++i)
+      squares += sumOfSquares(grads[i], manifest.parameters[i].elements());
     double norm = std::sqrt(squares);
     if (!std::isfinite(norm))
       throw std::runtime_error("iteration " + std::to_string(iteration) + ": the gradient norm is not finite");
     double lr = schedule.at(iteration);
     float clipScale = clip > 0 && norm > clip ? static_cast<float>(clip / (norm + 1e-6)) : 1.0f;
     for (size_t i = 0; i < numParams; ++i) {
+      int64_t n = manifest.parameters[i].elements();
       if (clipScale != 1.0f)
-        for (float &g : grads[i])
-          g *= clipScale;
-      adam.step(i, weights.data(i), grads[i].data(), static_cast<int64_t>(grads[i].size()),
-                manifest.parameters[i].shape.size() > 1, lr, iteration + 1);
+        for (int64_t j = 0; j < n; ++j)
+          grads[i][j] *= clipScale;
+      adam.step(i, weights.data(i), grads[i], n, manifest.parameters[i].shape.size() > 1, lr,
+                iteration + 1);
     }
     ++iteration;
     for (size_t h = 0; h < losses.size(); ++h)

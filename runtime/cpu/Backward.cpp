@@ -181,9 +181,10 @@ extern "C" int32_t eert_cross_entropy_backward(const float *logits, const int32_
   for (int64_t t = 0; t < tokens; ++t) {
     const float *row = logits + t * vocab;
     float *out = dlogits + t * vocab;
-    double lse = eert::logSumExp(row, vocab, invTemperature);
+    float lse = static_cast<float>(eert::logSumExp(row, vocab, invTemperature));
+    float scale = static_cast<float>(invTemperature), weight = static_cast<float>(factor);
     for (int64_t v = 0; v < vocab; ++v)
-      out[v] = static_cast<float>(factor * std::exp(row[v] * invTemperature - lse));
+      out[v] = weight * std::exp(row[v] * scale - lse);
     out[labels[t]] -= static_cast<float>(factor);
   }
   return 0;

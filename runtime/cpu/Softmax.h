@@ -33,9 +33,11 @@ inline double logSumExp(const float *row, int64_t vocab, double invTemperature,
   double maximum = -INFINITY;
   for (int64_t v = 0; v < vocab; ++v)
     maximum = std::max(maximum, row[v] * invTemperature);
+  // Single-precision exponentials (vectorised by the compiler), summed in double.
+  float scale = static_cast<float>(invTemperature), shift = static_cast<float>(maximum);
   double sum = 0.0;
   for (int64_t v = 0; v < vocab; ++v)
-    sum += std::exp(row[v] * invTemperature - maximum);
+    sum += std::exp(row[v] * scale - shift);
   if (maxOut)
     *maxOut = maximum;
   return maximum + std::log(sum);
