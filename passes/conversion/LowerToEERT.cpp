@@ -194,7 +194,6 @@ private:
 };
 
 LogicalResult FunctionLowering::lower(json::Object &manifestEntry) {
-  MLIRContext *context = b.getContext();
   std::string name = ("ee_" + source.getSymName()).str();
   Type ptr = ptrType();
   auto type = b.getFunctionType({ptr, ptr, b.getI64Type(), b.getI64Type(), ptr, ptr},
@@ -259,7 +258,6 @@ LogicalResult FunctionLowering::lower(json::Object &manifestEntry) {
     }
   }
   func::ReturnOp::create(b, loc, arith::ConstantIntOp::create(b, loc, 0, 32).getResult());
-  (void)context;
 
   int64_t numResults = source.getNumResults();
   manifestEntry = json::Object{{"name", source.getSymName()},
