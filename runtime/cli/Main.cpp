@@ -107,10 +107,7 @@ Batch windows(const std::vector<int32_t> &tokens, int64_t first, int64_t count, 
 
 int eval(const Manifest &manifest, const Options &options) {
   std::string dir = resolveCheckpoint(options.text("load"));
-  int64_t seqLen = options.integer("seq-len");
-  int64_t maxPositions = configInt(manifest, "max_position_embeddings");
-  if (seqLen <= 0 || seqLen > maxPositions)
-    throw std::runtime_error("--seq-len must be in [1, " + std::to_string(maxPositions) + "]");
+  int64_t seqLen = seqLenOption(manifest, options);
   int64_t batchSize = options.integer("batch", 8);
   if (batchSize <= 0)
     throw std::runtime_error("--batch must be positive");
@@ -168,10 +165,7 @@ int eval(const Manifest &manifest, const Options &options) {
 
 int grad(const Manifest &manifest, const Options &options) {
   std::string dir = resolveCheckpoint(options.text("load"));
-  int64_t seqLen = options.integer("seq-len"), globalBatch = options.integer("global-batch");
-  int64_t maxPositions = configInt(manifest, "max_position_embeddings");
-  if (seqLen <= 0 || seqLen > maxPositions)
-    throw std::runtime_error("--seq-len must be in [1, " + std::to_string(maxPositions) + "]");
+  int64_t seqLen = seqLenOption(manifest, options), globalBatch = options.integer("global-batch");
   if (globalBatch <= 0)
     throw std::runtime_error("--global-batch must be positive");
   Weights weights = Weights::load(manifest, dir);

@@ -1,5 +1,6 @@
 // Model.cpp - a compiled model inside its binary: manifest, weights, entry points.
 #include "cli/Model.h"
+#include "cpu/SplitMix64.h"
 #include "eert/eert.h"
 
 #include <cmath>
@@ -195,13 +196,7 @@ Weights Weights::load(const Manifest &manifest, const std::string &directory) {
 Weights Weights::random(const Manifest &manifest, uint64_t seed) {
   Weights weights;
   uint64_t state = seed;
-  auto next = [&]() {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  };
-  auto uniform = [&]() { return ((next() >> 11) + 0.5) * 0x1.0p-53; };
+  auto uniform = [&]() { return uniform01(state) + 0x1.0p-54; }; // in (0, 1) for the log
   for (const Parameter &param : manifest.parameters) {
     std::vector<float> values(param.elements());
     if (param.shape.size() == 1) {

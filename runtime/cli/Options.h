@@ -44,35 +44,34 @@ public:
   int64_t integer(const std::string &name, std::optional<int64_t> fallback = {}) const {
     if (!has(name) && fallback)
       return *fallback;
-    std::string value = text(name);
-    size_t used = 0;
-    int64_t result = 0;
-    try {
-      result = std::stoll(value, &used);
-    } catch (...) {
-      used = 0;
-    }
-    if (used != value.size() || value.empty())
-      throw std::runtime_error("option --" + name + " needs an integer, got '" + value + "'");
-    return result;
+    return parse<int64_t>(name, "an integer", [](const std::string &v, size_t *used) {
+      return static_cast<int64_t>(std::stoll(v, used));
+    });
   }
   double number(const std::string &name, double fallback) const {
     if (!has(name))
       return fallback;
-    std::string value = text(name);
-    size_t used = 0;
-    double result = 0;
-    try {
-      result = std::stod(value, &used);
-    } catch (...) {
-      used = 0;
-    }
-    if (used != value.size() || value.empty() || !std::isfinite(result))
-      throw std::runtime_error("option --" + name + " needs a number, got '" + value + "'");
-    return result;
+    return parse<double>(name, "a number",
+                         [](const std::string &v, size_t *used) { return std::stod(v, used); });
   }
 
 private:
+  /// The whole value of --name read by `convert`, or an error naming the option.
+  template <typename T, typename Convert>
+  T parse(const std::string &name, const char *what, Convert convert) const {
+    std::string value = text(name);
+    size_t used = 0;
+    T result{};
+    try {
+      result = convert(value, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (used != value.size() || value.empty() || !std::isfinite(static_cast<double>(result)))
+      throw std::runtime_error("option --" + name + " needs " + what + ", got '" + value + "'");
+    return result;
+  }
+
   std::map<std::string, std::string> values_;
 };
 

@@ -134,6 +134,14 @@ std::string formatDuration(double seconds) {
 
 } // namespace
 
+int64_t seqLenOption(const Manifest &manifest, const Options &options) {
+  int64_t seqLen = options.integer("seq-len");
+  int64_t maxPositions = manifest.config["max_position_embeddings"].get<int64_t>();
+  if (seqLen <= 0 || seqLen > maxPositions)
+    throw std::runtime_error("--seq-len must be in [1, " + std::to_string(maxPositions) + "]");
+  return seqLen;
+}
+
 std::string resolveCheckpoint(const std::string &path) {
   fs::path latest = fs::path(path) / "latest";
   if (!fs::exists(latest))
@@ -150,12 +158,9 @@ std::string resolveCheckpoint(const std::string &path) {
 int train(const Manifest &manifest, const Options &options) {
   int64_t iters = options.integer("iters"), globalBatch = options.integer("global-batch");
   int64_t microBatch = options.integer("micro-batch", globalBatch);
-  int64_t seqLen = options.integer("seq-len");
-  int64_t maxPositions = manifest.config["max_position_embeddings"].get<int64_t>();
   if (iters < 0 || globalBatch <= 0 || microBatch <= 0 || globalBatch % microBatch != 0)
     throw std::runtime_error("need --iters >= 0 and --micro-batch dividing --global-batch");
-  if (seqLen <= 0 || seqLen > maxPositions)
-    throw std::runtime_error("--seq-len must be in [1, " + std::to_string(maxPositions) + "]");
+  int64_t seqLen = seqLenOption(manifest, options);
   LearningRate schedule{options.number("lr", NAN), options.number("min-lr", 0.0),
                         options.integer("lr-warmup-iters", 0),
                         options.integer("lr-decay-iters", iters),

@@ -19,6 +19,9 @@ int train(const Manifest &manifest, const Options &options);
 /// (a checkpoint with tokenizer.model) or bytes.
 int preprocess(const Manifest &manifest, const Options &options);
 
+/// --seq-len, checked against the model's max_position_embeddings.
+int64_t seqLenOption(const Manifest &manifest, const Options &options);
+
 /// The checkpoint directory `path` names: itself, or the `latest` iteration of
 /// a save directory.
 std::string resolveCheckpoint(const std::string &path);

@@ -1,4 +1,5 @@
 // Sampling.cpp - next-token choice: greedy, temperature, top-k, top-p, seeded.
+#include "cpu/SplitMix64.h"
 #include "eert/eert.h"
 
 #include <algorithm>
@@ -7,18 +8,6 @@
 #include <vector>
 
 namespace {
-
-/// SplitMix64: a tiny, fully specified generator, so a seed gives the same
-/// tokens on every platform and standard library.
-uint64_t nextRandom(uint64_t &state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-/// A uniform double in [0, 1) from the top 53 bits.
-double uniform(uint64_t &state) { return (nextRandom(state) >> 11) * 0x1.0p-53; }
 
 int32_t argmax(const float *logits, int64_t vocab) {
   return static_cast<int32_t>(std::max_element(logits, logits + vocab) - logits);
@@ -58,7 +47,7 @@ extern "C" int32_t eert_sample(const float *logits, int64_t vocab, float tempera
     sum = std::accumulate(probs.begin(), probs.begin() + cut, 0.0);
     keep = cut;
   }
-  double target = uniform(*rngState) * sum;
+  double target = eert::uniform01(*rngState) * sum;
   for (int64_t i = 0; i < keep; ++i) {
     target -= probs[i];
     if (target < 0.0)

@@ -5,6 +5,7 @@
 // u64 document count, i32 sizes[sequences], i64 byte pointers[sequences],
 // i64 document index[documents]; .bin = the tokens back to back.
 #include "io/Dataset.h"
+#include "cpu/SplitMix64.h"
 
 #include <algorithm>
 #include <cstring>
@@ -170,14 +171,8 @@ const int32_t *WindowSampler::sample(int64_t index) {
     order_.resize(numWindows_);
     std::iota(order_.begin(), order_.end(), 0);
     uint64_t state = seed_ * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch) + 1;
-    auto next = [&]() {
-      uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-      return z ^ (z >> 31);
-    };
     for (int64_t i = numWindows_ - 1; i > 0; --i)
-      std::swap(order_[i], order_[next() % static_cast<uint64_t>(i + 1)]);
+      std::swap(order_[i], order_[splitMix64(state) % static_cast<uint64_t>(i + 1)]);
     epoch_ = epoch;
   }
   return tokens_.data() + order_[index % numWindows_] * (seqLen_ + 1);
