@@ -4,6 +4,7 @@
 #include "ee/EEOps.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 #include "mlir/Transforms/InliningUtils.h"
 
 using namespace mlir;
@@ -31,6 +32,23 @@ void EEDialect::initialize() {
 }
 
 LogicalResult EEDialect::verifyOperationAttribute(Operation *op, NamedAttribute attr) {
+  if (attr.getName() == getKVCacheAttrName()) {
+    auto func = dyn_cast<FunctionOpInterface>(op);
+    if (!func)
+      return op->emitError() << "'" << getKVCacheAttrName() << "' must be attached to a function";
+    auto rows = dyn_cast<IntegerAttr>(attr.getValue());
+    if (!rows || rows.getInt() < 0 ||
+        rows.getInt() >= static_cast<int64_t>(func.getNumArguments()))
+      return op->emitError() << "'" << getKVCacheAttrName()
+                             << "' must be the index of the function's cache-rows argument";
+    return success();
+  }
+  if (attr.getName() == getInferenceAttrName()) {
+    if (!isa<ModuleOp>(op) || !isa<DictionaryAttr>(attr.getValue()))
+      return op->emitError() << "'" << getInferenceAttrName()
+                             << "' must be a dictionary attached to a builtin.module";
+    return success();
+  }
   if (attr.getName() != getConfigAttrName())
     return op->emitError() << "unknown ee dialect attribute '" << attr.getName().getValue()
                            << "'";

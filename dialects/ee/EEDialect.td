@@ -42,6 +42,16 @@ def EE_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral getConfigAttrName() {
       return ::llvm::StringLiteral("ee.config");
     }
+    /// Function attribute (integer): give every attention of the function a KV
+    /// cache indexed by the cache rows in the argument it names (ee-kv-cache).
+    static constexpr ::llvm::StringLiteral getKVCacheAttrName() {
+      return ::llvm::StringLiteral("ee.kv_cache");
+    }
+    /// Module attribute (dictionary): the early-exit inference plan of
+    /// ee-generate-inference, carried into the runtime's manifest.
+    static constexpr ::llvm::StringLiteral getInferenceAttrName() {
+      return ::llvm::StringLiteral("ee.inference");
+    }
   }];
 }
 

@@ -368,6 +368,8 @@ LogicalResult AttentionOp::verify() {
   if (hasCache != static_cast<bool>(getPositions()))
     return emitOpError() << (hasCache ? "a KV cache needs the positions of the new tokens"
                                       : "'positions' are only used with a KV cache");
+  if (getRows() && !hasCache)
+    return emitOpError() << "'rows' are only used with a KV cache";
   if (!hasCache) {
     if (!getUpdatedCache().empty())
       return emitOpError() << "returns updated caches but has no KV cache";

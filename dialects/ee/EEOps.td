@@ -304,7 +304,11 @@ def EE_AttentionOp : EE_Op<"attention", [Pure, AttrSizedOperandSegments]> {
     Without a cache the keys are those of the same sequence. With `cache`, the new
     keys/values are written into `k_cache`/`v_cache` (`[batch, max_positions,
     kv features]`) at `positions`, each query attends to the cache entries at
-    positions up to its own, and the updated caches are returned.
+    positions up to its own, and the updated caches are returned. Token `t` of
+    sequence `b` uses cache row `b`, or `rows[t]` when `rows` is given: then the
+    tokens may come from different sequences with different counts (early-exit
+    generation batches a sequence's recomputed entries with other sequences'
+    new tokens).
 
     ```mlir
     %o = ee.attention %q, %k, %v heads 4 kv_heads 2
@@ -317,13 +321,14 @@ def EE_AttentionOp : EE_Op<"attention", [Pure, AttrSizedOperandSegments]> {
   }];
   let arguments = (ins EE_Activation:$query, EE_Activation:$key, EE_Activation:$value,
                        Optional<EE_Activation>:$k_cache, Optional<EE_Activation>:$v_cache,
-                       Optional<EE_TokenTensor>:$positions,
+                       Optional<EE_TokenTensor>:$positions, Optional<EE_TokenTensor>:$rows,
                        ConfinedAttr<I64Attr, [IntPositive]>:$num_heads,
                        ConfinedAttr<I64Attr, [IntPositive]>:$num_kv_heads);
   let results = (outs EE_Activation:$output, Variadic<EE_Activation>:$updated_cache);
   let assemblyFormat = [{
     $query `,` $key `,` $value (`cache` `(` $k_cache^ `,` $v_cache `)`)?
-    (`positions` `(` $positions^ `)`)? `heads` $num_heads `kv_heads` $num_kv_heads
+    (`positions` `(` $positions^ `)`)? (`rows` `(` $rows^ `)`)? `heads` $num_heads
+    `kv_heads` $num_kv_heads
     attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;

@@ -351,9 +351,13 @@ LogicalResult FunctionLowering::lowerOp(Operation &op) {
         if (cacheType.isDynamicDim(1))
           return attention.emitOpError() << "needs a KV cache with a static number of positions";
         Value kc = pointerOf(attention.getKCache()), vc = pointerOf(attention.getVCache());
+        // Explicit rows index caches whose row count the function does not know.
+        Value rows = attention.getRows() ? pointerOf(attention.getRows())
+                                         : LLVM::ZeroOp::create(b, loc, ptrType()).getResult();
         checkStatus(eert::AttentionCachedOp::create(
-            b, loc, b.getI32Type(), q, k, v, kc, vc, pointerOf(attention.getPositions()), out, batch, seq,
-            i64(cacheType.getDimSize(1)), i64(heads), i64(kvHeads), headDim));
+            b, loc, b.getI32Type(), q, k, v, kc, vc, pointerOf(attention.getPositions()), rows,
+            out, batch, seq, attention.getRows() ? i64(0) : batch, i64(cacheType.getDimSize(1)),
+            i64(heads), i64(kvHeads), headDim));
         // The caches are updated in place.
         pointers[attention.getUpdatedCache()[0]] = kc;
         pointers[attention.getUpdatedCache()[1]] = vc;

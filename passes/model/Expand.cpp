@@ -83,7 +83,7 @@ public:
     k = RotaryOp::create(b, loc, k.getType(), k, positions, kvHeads, theta);
     Value attn = AttentionOp::create(b, loc, q.getType(), /*updated_cache=*/TypeRange{},
                                      q, k, v, /*k_cache=*/Value(), /*v_cache=*/Value(),
-                                     /*positions=*/Value(), heads, kvHeads)
+                                     /*positions=*/Value(), /*rows=*/Value(), heads, kvHeads)
                      .getOutput();
     Value residual = add(x, linear(attn, name("self_attn.o_proj.weight")));
     Value mlpIn = rmsNorm(residual, name("post_attention_layernorm.weight"), eps);

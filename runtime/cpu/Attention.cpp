@@ -74,37 +74,42 @@ extern "C" void eert_attention(const float *query, const float *key, const float
 
 extern "C" int32_t eert_attention_cached(const float *query, const float *key,
                                          const float *value, float *kCache, float *vCache,
-                                         const int32_t *positions, float *output,
-                                         int64_t batch, int64_t seq, int64_t maxPositions,
-                                         int64_t heads, int64_t kvHeads, int64_t headDim) {
+                                         const int32_t *positions, const int32_t *rows,
+                                         float *output, int64_t batch, int64_t seq,
+                                         int64_t cacheRows, int64_t maxPositions, int64_t heads,
+                                         int64_t kvHeads, int64_t headDim) {
   int64_t group = heads / kvHeads;
   int64_t qStride = heads * headDim, kvStride = kvHeads * headDim;
-  for (int64_t row = 0; row < batch * seq; ++row)
-    if (positions[row] < 0 || positions[row] >= maxPositions)
-      return eert::fail("position " + std::to_string(positions[row]) + " of token " +
-                        std::to_string(row) + " is outside the KV cache [0, " +
+  int64_t tokens = batch * seq;
+  auto rowOf = [&](int64_t token) -> int64_t { return rows ? rows[token] : token / seq; };
+  for (int64_t token = 0; token < tokens; ++token) {
+    if (positions[token] < 0 || positions[token] >= maxPositions)
+      return eert::fail("position " + std::to_string(positions[token]) + " of token " +
+                        std::to_string(token) + " is outside the KV cache [0, " +
                         std::to_string(maxPositions) + ")");
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t s = 0; s < seq; ++s) {
-      int64_t row = b * seq + s;
-      int64_t slot = (b * maxPositions + positions[row]) * kvStride;
-      std::copy(key + row * kvStride, key + (row + 1) * kvStride, kCache + slot);
-      std::copy(value + row * kvStride, value + (row + 1) * kvStride, vCache + slot);
-    }
+    int64_t row = rowOf(token);
+    if (row < 0 || (cacheRows > 0 && row >= cacheRows))
+      return eert::fail("cache row " + std::to_string(row) + " of token " +
+                        std::to_string(token) + " is outside the KV cache's " +
+                        std::to_string(cacheRows) + " rows");
+  }
+  // Every new key/value is written before any query reads, so tokens of one
+  // sequence given together (a prompt, or recomputed entries) see each other.
+  for (int64_t token = 0; token < tokens; ++token) {
+    int64_t slot = (rowOf(token) * maxPositions + positions[token]) * kvStride;
+    std::copy(key + token * kvStride, key + (token + 1) * kvStride, kCache + slot);
+    std::copy(value + token * kvStride, value + (token + 1) * kvStride, vCache + slot);
+  }
 #pragma omp parallel
   {
     std::vector<double> scores;
-#pragma omp for collapse(2)
-    for (int64_t b = 0; b < batch; ++b)
+#pragma omp for collapse(2) schedule(dynamic)
+    for (int64_t token = 0; token < tokens; ++token)
       for (int64_t h = 0; h < heads; ++h) {
-        int64_t kvHead = h / group;
-        const float *keys = kCache + b * maxPositions * kvStride + kvHead * headDim;
-        const float *values = vCache + b * maxPositions * kvStride + kvHead * headDim;
-        for (int64_t s = 0; s < seq; ++s) {
-          int64_t row = b * seq + s;
-          attendOne(query + row * qStride + h * headDim, keys, values, positions[row] + 1,
-                    kvStride, headDim, output + row * qStride + h * headDim, scores);
-        }
+        int64_t base = rowOf(token) * maxPositions * kvStride + (h / group) * headDim;
+        attendOne(query + token * qStride + h * headDim, kCache + base, vCache + base,
+                  positions[token] + 1, kvStride, headDim,
+                  output + token * qStride + h * headDim, scores);
       }
   }
   return 0;

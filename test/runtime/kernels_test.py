@@ -100,8 +100,8 @@ class KernelTest(unittest.TestCase):
             pos = torch.arange(start, start + length, dtype=torch.int32).expand(batch, length)
             (qa, qp), (ka, kp), (va, vp), (pa, pp) = f32(q[:, sl]), f32(k[:, sl]), f32(v[:, sl]), i32(pos)
             o, op = out(batch, length, heads * d)
-            status = LIB.eert_attention_cached(qp, kp, vp, kcp, vcp, pp, op, I64(batch), I64(length),
-                                               I64(cap), I64(heads), I64(kv), I64(d))
+            status = LIB.eert_attention_cached(qp, kp, vp, kcp, vcp, pp, None, op, I64(batch), I64(length),
+                                               I64(batch), I64(cap), I64(heads), I64(kv), I64(d))
             self.assertEqual(status, 0)
             self.assertClose(o, full[:, sl], rtol=1e-4, atol=1e-5)
         self.assertClose(kc[:, :6], k)
@@ -110,9 +110,39 @@ class KernelTest(unittest.TestCase):
     def test_attention_cached_rejects_positions_outside_cache(self):
         (q, qp), (k, kp), (kc, kcp), (vc, vcp), (o, op) = out(1, 1, 8), out(1, 1, 8), out(1, 4, 8), out(1, 4, 8), out(1, 1, 8)
         p, pp = i32([[4]])
-        self.assertNotEqual(LIB.eert_attention_cached(qp, kp, kp, kcp, vcp, pp, op, I64(1), I64(1), I64(4),
-                                                      I64(1), I64(1), I64(8)), 0)
+        self.assertNotEqual(LIB.eert_attention_cached(qp, kp, kp, kcp, vcp, pp, None, op, I64(1), I64(1), I64(1),
+                                                      I64(4), I64(1), I64(1), I64(8)), 0)
         self.assertIn(b"position 4 of token 0 is outside the KV cache [0, 4)", LIB.eert_last_error())
+        p, pp = i32([[3]])
+        r, rp = i32([[1]])
+        self.assertNotEqual(LIB.eert_attention_cached(qp, kp, kp, kcp, vcp, pp, rp, op, I64(1), I64(1), I64(1),
+                                                      I64(4), I64(1), I64(1), I64(8)), 0)
+        self.assertIn(b"cache row 1 of token 0 is outside the KV cache's 1 rows", LIB.eert_last_error())
+
+    def test_attention_cached_ragged_rows(self):
+        # Three sequences in one call with different token counts and cache rows
+        # (as early-exit generation batches them): each equals causal attention
+        # over its own sequence.
+        heads, kv, d, cap, lengths = 4, 2, 8, 16, [5, 2, 7]
+        seqs = [(torch.randn(n, heads * d), torch.randn(n, kv * d), torch.randn(n, kv * d)) for n in lengths]
+        (kc, kcp), (vc, vcp) = out(3, cap, kv * d), out(3, cap, kv * d)
+        # The first n-1 tokens of each sequence, then its last token together with
+        # sequence 2's entries given in reverse row order.
+        for part in [lambda n: range(0, n - 1), lambda n: range(n - 1, n)]:
+            order = [(row, t) for row in [2, 0, 1] for t in part(lengths[row])]
+            q = torch.stack([seqs[row][0][t] for row, t in order])
+            k = torch.stack([seqs[row][1][t] for row, t in order])
+            v = torch.stack([seqs[row][2][t] for row, t in order])
+            (qa, qp), (ka, kp), (va, vp) = f32(q), f32(k), f32(v)
+            (pa, pp), (ra, rp) = i32([[t for _, t in order]]), i32([[row for row, _ in order]])
+            o, op = out(1, len(order), heads * d)
+            status = LIB.eert_attention_cached(qp, kp, vp, kcp, vcp, pp, rp, op, I64(1), I64(len(order)),
+                                               I64(3), I64(cap), I64(heads), I64(kv), I64(d))
+            self.assertEqual(status, 0)
+            for i, (row, t) in enumerate(order):
+                q_, k_, v_ = seqs[row]
+                full = ref.attention(q_[None], k_[None], v_[None], heads, kv)[0]
+                self.assertClose(o[0, i], full[t], rtol=1e-4, atol=1e-5)
 
     def test_swiglu_and_add(self):
         g, u = torch.randn(3, 5, 24) * 4, torch.randn(3, 5, 24)

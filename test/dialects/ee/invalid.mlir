@@ -267,6 +267,26 @@ module attributes {ee.config = 3} {}
 
 // -----
 
+// ee.kv_cache names a function's cache-rows argument
+// expected-error @+1 {{'ee.kv_cache' must be the index of the function's cache-rows argument}}
+func.func @f(%x: tensor<?x?xi32>) attributes {ee.kv_cache = 1 : i64} {
+  return
+}
+
+// -----
+
+// ee.kv_cache belongs on a function
+// expected-error @+1 {{'ee.kv_cache' must be attached to a function}}
+module attributes {ee.kv_cache = 0 : i64} {}
+
+// -----
+
+// ee.inference is a module's dictionary
+// expected-error @+1 {{'ee.inference' must be a dictionary attached to a builtin.module}}
+module attributes {ee.inference = "recompute"} {}
+
+// -----
+
 // unknown ee attributes are rejected
 // expected-error @+1 {{unknown ee dialect attribute 'ee.configuration'}}
 module attributes {ee.configuration = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {}
@@ -732,7 +752,16 @@ func.func @f(%q: tensor<?x?x8xf32>, %k: tensor<?x?x4xf32>) -> tensor<1x?x8xf32> 
 // attention: a cache has keys and values
 func.func @f(%q: tensor<?x?x8xf32>, %k: tensor<?x?x4xf32>, %c: tensor<?x64x4xf32>, %p: tensor<?x?xi32>) {
   // expected-error @+1 {{a KV cache needs both the key and the value cache}}
-  %o, %c1 = "ee.attention"(%q, %k, %k, %c, %p) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 1>}> : (tensor<?x?x8xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>, tensor<?x64x4xf32>, tensor<?x?xi32>) -> (tensor<?x?x8xf32>, tensor<?x64x4xf32>)
+  %o, %c1 = "ee.attention"(%q, %k, %k, %c, %p) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 1, 0, 1, 0>}> : (tensor<?x?x8xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>, tensor<?x64x4xf32>, tensor<?x?xi32>) -> (tensor<?x?x8xf32>, tensor<?x64x4xf32>)
+  return
+}
+
+// -----
+
+// attention: cache rows index a cache
+func.func @f(%q: tensor<?x?x8xf32>, %k: tensor<?x?x4xf32>, %r: tensor<?x?xi32>) {
+  // expected-error @+1 {{'rows' are only used with a KV cache}}
+  %o = "ee.attention"(%q, %k, %k, %r) <{num_heads = 2 : i64, num_kv_heads = 1 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 1>}> : (tensor<?x?x8xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>, tensor<?x?xi32>) -> tensor<?x?x8xf32>
   return
 }
 

@@ -112,8 +112,13 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
         : (tensor<?x?x8xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>, tensor<?x64x4xf32>,
            tensor<?x64x4xf32>, tensor<?x?xi32>)
         -> (tensor<?x?x8xf32>, tensor<?x64x4xf32>, tensor<?x64x4xf32>)
+    // CHECK: ee.attention %{{.*}}, %{{.*}}, %{{.*}} cache(%{{.*}}, %{{.*}}) positions(%{{.*}}) rows(%{{.*}}) heads 2 kv_heads 1
+    %c3, %kc3, %vc3 = ee.attention %qr, %kr, %k cache(%kc2, %vc2) positions(%pos) rows(%pos) heads 2 kv_heads 1
+        : (tensor<?x?x8xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>, tensor<?x64x4xf32>,
+           tensor<?x64x4xf32>, tensor<?x?xi32>, tensor<?x?xi32>)
+        -> (tensor<?x?x8xf32>, tensor<?x64x4xf32>, tensor<?x64x4xf32>)
     // CHECK: ee.add %{{.*}}, %{{.*}} : tensor<?x?x8xf32>
-    %r = ee.add %a, %c : tensor<?x?x8xf32>
+    %r = ee.add %a, %c3 : tensor<?x?x8xf32>
     // CHECK: ee.swiglu %{{.*}}, %{{.*}} : tensor<?x?x8xf32>
     %s = ee.swiglu %r, %x : tensor<?x?x8xf32>
     // CHECK: ee.logits %{{.*}}, %{{.*}} : tensor<?x?x8xf32>, tensor<32x8xf32> -> tensor<?x?x32xf32>

@@ -15,7 +15,7 @@ func.func @every_entry_point(%p: !llvm.ptr, %n: i64, %f: f32) {
   // CHECK: eert.attention %{{.*}} : (!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i64) -> ()
   eert.attention %p, %p, %p, %p, %n, %n, %n, %n, %n : (!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i64) -> ()
   // CHECK: eert.attention_cached
-  %1 = eert.attention_cached %p, %p, %p, %p, %p, %p, %p, %n, %n, %n, %n, %n, %n : (!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i64, i64) -> i32
+  %1 = eert.attention_cached %p, %p, %p, %p, %p, %p, %p, %p, %n, %n, %n, %n, %n, %n, %n : (!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64, i64, i64, i64, i64) -> i32
   // CHECK: eert.swiglu
   eert.swiglu %p, %p, %p, %n : (!llvm.ptr, !llvm.ptr, !llvm.ptr, i64) -> ()
   // CHECK: eert.add
