@@ -30,6 +30,63 @@ def EEExpandPass : Pass<"ee-expand", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::ee::EEDialect", "::mlir::arith::ArithDialect"];
 }
 
+def EEGenerateInferencePass : Pass<"ee-generate-inference", "::mlir::ModuleOp"> {
+  let summary = "Split the forward pass into the step functions of early-exit generation";
+  let description = [{
+    From the model-level function named by `function`, generates what
+    token-level early-exit generation runs, and records the plan that orders it
+    as the module attribute `ee.inference` (the runtime reads it from the
+    manifest):
+
+    * `gen_segment_<i>(x, positions, rows) -> (hidden, exit inputs...)`: the
+      layers between two consecutive cuts, where the cuts are the places exits
+      read and the pipeline stage boundaries; segment 0 starts from the token
+      ids (the embedding), the others from a hidden state. The extra results
+      are what the exits at the segment's end read (the layer output, or the
+      mid-layer residual for MLP exits).
+    * `gen_exit_<k>(z, positions, rows) -> (logits, confidence)`: exit `k`'s
+      head and its confidence (maximum softmax probability), the early-exit
+      criterion; `gen_exit_<k>_kv` for block exits runs just the exit's block,
+      so tokens passing the exit without evaluating it still fill its KV cache.
+    * `gen_final(h, positions, rows) -> logits`.
+
+    Every function with attention is marked `ee.kv_cache`: ee-kv-cache gives
+    it KV caches indexed by `rows`, the cache row (sequence) of each token, so
+    one call can run tokens of several sequences with different counts.
+
+    The methods share these functions and differ in how the runtime drives
+    them. `recompute` (KV recomputation): a token that exits keeps its hidden
+    state at the exit; the deeper layers' KV entries it left missing are
+    computed later, batched with the next token that runs those layers.
+    `pipeline`: each of `stages` ranks runs the segments of its layers; when
+    a token exits on a stage, stage 0 starts the next token while the later
+    stages finish the exited token and fill their caches. The layers are split
+    into stages by a cost model (weights read per token: layers, exit heads
+    and the final head) that minimises the most expensive stage and, among
+    near-equal splits, cuts where exits read; `split` gives the layers per
+    stage explicitly.
+
+    ```mlir
+    func.func @gen_segment_1(%h: tensor<?x?x64xf32>, %pos: tensor<?x?xi32>, %rows: tensor<?x?xi32>)
+        -> (tensor<?x?x64xf32>, tensor<?x?x64xf32>) attributes {ee.kv_cache = 2 : i64} {
+      %y, %r = ee.decoder_layer %h, %pos layer #ee.layer<...> weights("model.layers.2") : ...
+      ...
+    }
+    ```
+  }];
+  let options = [
+    Option<"function", "function", "std::string", /*default=*/"\"forward\"",
+           "The model-level forward function to split">,
+    Option<"method", "method", "std::string", /*default=*/"\"recompute\"",
+           "The default method: recompute (KV recomputation) or pipeline">,
+    Option<"stages", "stages", "int64_t", /*default=*/"1",
+           "Pipeline stages (ranks) of the pipeline method">,
+    ListOption<"split", "split", "int64_t",
+               "Layers per pipeline stage (instead of the cost model's split)">,
+  ];
+  let dependentDialects = ["::mlir::ee::EEDialect", "::mlir::func::FuncDialect"];
+}
+
 def EEKVCachePass : Pass<"ee-kv-cache", "::mlir::ModuleOp"> {
   let summary = "Derive a KV-cached step function from a forward function";
   let description = [{
@@ -39,7 +96,12 @@ def EEKVCachePass : Pass<"ee-kv-cache", "::mlir::ModuleOp"> {
     `max_position_embeddings`, F = the key features) and the token positions of
     its rotary embedding, and the updated caches are returned after the
     original results. Called with the prompt and then one token at a time, it
-    generates without recomputing earlier tokens.
+    generates without recomputing earlier tokens. With an empty `function`
+    only the marked functions are converted.
+
+    Functions carrying `ee.kv_cache = i` (from ee-generate-inference) are
+    converted in place instead, their attentions indexing the caches by the
+    cache rows in argument `i` (`ee.attention ... rows(%rows)`).
 
     ```mlir
     %o = ee.attention %q, %k, %v heads 4 kv_heads 2 : (...) -> tensor<?x?x128xf32>

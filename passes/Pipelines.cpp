@@ -13,7 +13,13 @@
 
 using namespace mlir;
 
-void ee::buildModelToPrimitivesPipeline(OpPassManager &pm) {
+void ee::buildModelToPrimitivesPipeline(OpPassManager &pm,
+                                        const ModelToPrimitivesOptions &options) {
+  EEGenerateInferencePassOptions inference;
+  inference.method = options.method;
+  inference.stages = options.stages;
+  inference.split.assign(options.split.begin(), options.split.end());
+  pm.addPass(createEEGenerateInferencePass(inference));
   pm.addPass(createEEExpandPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
@@ -21,7 +27,10 @@ void ee::buildModelToPrimitivesPipeline(OpPassManager &pm) {
 
 void ee::buildPrimitivesToEERTPipeline(OpPassManager &pm,
                                        const PrimitivesToEERTOptions &options) {
-  pm.addPass(createEEKVCachePass());
+  // Generation runs the ee-generate-inference functions, cached in place.
+  EEKVCachePassOptions kvCache;
+  kvCache.function = "";
+  pm.addPass(createEEKVCachePass(kvCache));
   pm.addPass(createInlinerPass());
   EEAutodiffPassOptions autodiff;
   autodiff.recompute = options.recompute;
@@ -48,8 +57,9 @@ void ee::registerPipelines() {
   PassPipelineRegistration<>("ee-eert-to-llvm",
                              "Lower runtime calls and all other ops to the LLVM dialect",
                              buildEERTToLLVMPipeline);
-  PassPipelineRegistration<>(
+  PassPipelineRegistration<ModelToPrimitivesOptions>(
       "ee-model-to-primitives",
-      "Expand model-level ee ops into primitives, then canonicalize and CSE",
+      "Generate the early-exit inference steps, expand model-level ee ops into "
+      "primitives, then canonicalize and CSE",
       buildModelToPrimitivesPipeline);
 }

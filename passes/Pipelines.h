@@ -8,9 +8,18 @@
 
 namespace mlir::ee {
 
-/// `ee-model-to-primitives`: model-level ops -> primitive ops, folded and CSE'd.
-/// This is what `ee-compile --emit primitives` runs after import.
-void buildModelToPrimitivesPipeline(OpPassManager &pm);
+/// `ee-model-to-primitives`: the early-exit generation step functions, then
+/// model-level ops -> primitive ops, folded and CSE'd. This is what
+/// `ee-compile --emit primitives` runs after import.
+struct ModelToPrimitivesOptions : public PassPipelineOptions<ModelToPrimitivesOptions> {
+  Option<std::string> method{*this, "method",
+                             llvm::cl::desc("Default early-exit generation method: recompute "
+                                            "or pipeline"),
+                             llvm::cl::init("recompute")};
+  Option<int64_t> stages{*this, "stages", llvm::cl::desc("Pipeline stages"), llvm::cl::init(1)};
+  ListOption<int64_t> split{*this, "split", llvm::cl::desc("Layers per pipeline stage")};
+};
+void buildModelToPrimitivesPipeline(OpPassManager &pm, const ModelToPrimitivesOptions &options);
 
 /// `ee-primitives-to-eert`: derive the KV-cached step function, inline the
 /// model functions, generate the backward pass of the objective, plan memory

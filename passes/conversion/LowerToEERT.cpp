@@ -470,6 +470,31 @@ LogicalResult FunctionLowering::lowerOp(Operation &op) {
       });
 }
 
+/// Builtin attributes as JSON (the inference plan's dictionaries).
+json::Value toJSON(Attribute attr) {
+  if (auto dict = dyn_cast<DictionaryAttr>(attr)) {
+    json::Object object;
+    for (NamedAttribute entry : dict)
+      object[entry.getName().getValue()] = toJSON(entry.getValue());
+    return object;
+  }
+  if (auto array = dyn_cast<ArrayAttr>(attr)) {
+    json::Array values;
+    for (Attribute element : array)
+      values.push_back(toJSON(element));
+    return values;
+  }
+  if (auto string = dyn_cast<StringAttr>(attr))
+    return string.getValue();
+  if (auto boolean = dyn_cast<BoolAttr>(attr))
+    return boolean.getValue();
+  if (auto integer = dyn_cast<IntegerAttr>(attr))
+    return integer.getInt();
+  if (auto number = dyn_cast<FloatAttr>(attr))
+    return number.getValueAsDouble();
+  return nullptr;
+}
+
 struct EELowerToEERTPass : ee::impl::EELowerToEERTPassBase<EELowerToEERTPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
@@ -515,6 +540,10 @@ struct EELowerToEERTPass : ee::impl::EELowerToEERTPassBase<EELowerToEERTPass> {
     json::Object manifest{{"config", llvm::cantFail(json::parse(exportModelConfig(config)))},
                           {"parameters", std::move(parameters)},
                           {"entries", std::move(entries)}};
+    if (Attribute inference = module->getAttr(EEDialect::getInferenceAttrName())) {
+      manifest["inference"] = toJSON(inference);
+      module->removeAttr(EEDialect::getInferenceAttrName());
+    }
     std::string text = llvm::formatv("{0}", json::Value(std::move(manifest))).str();
     text.push_back('\0');
     builder.setInsertionPointToEnd(module.getBody());

@@ -1,5 +1,6 @@
 // Main.cpp - the command line of every compiled model binary (DESIGN.md 3.3):
-// info, init, eval, generate.
+// info, init, eval, grad, train, preprocess, generate, serve.
+#include "cli/Commands.h"
 #include "cli/Model.h"
 #include "cli/Options.h"
 #include "cli/Train.h"
@@ -47,14 +48,23 @@ int info(const Manifest &manifest) {
                  {"parameter_bytes", 4 * params},
                  {"forward_flops_per_token", 2 * params + attentionFlops},
                  {"entries", json::array()}};
-  // KV caches of the cached step function: [max_positions, features] per
-  // attention, per sequence.
+  // KV caches of early-exit generation: [max_positions, features] per
+  // attention (decoder layers and block exits), per sequence.
   int64_t kvBytes = 0;
-  if (const Entry *step = manifest.entry("forward_kv"))
-    for (const json &input : step->inputs)
-      if (input["kind"] == "kv_cache")
-        kvBytes += 4 * input["positions"].get<int64_t>() * input["features"].get<int64_t>();
-  report["kv_cache_bytes_per_sequence"] = kvBytes;
+  std::set<std::string> counted;
+  if (manifest.inference.is_object()) {
+    for (const auto *list : {&manifest.inference["segments"], &manifest.inference["exits"]})
+      for (const json &piece : *list)
+        for (const json &name : piece["caches"])
+          counted.insert(name.get<std::string>());
+    for (const Entry &e : manifest.entries)
+      for (const json &input : e.inputs)
+        if (input["kind"] == "kv_cache")
+          kvBytes = std::max<int64_t>(kvBytes, 2 * 4 * input["positions"].get<int64_t>() *
+                                                   input["features"].get<int64_t>());
+    report["inference"] = manifest.inference;
+  }
+  report["kv_cache_bytes_per_sequence"] = kvBytes * static_cast<int64_t>(counted.size());
   for (const Entry &e : manifest.entries)
     report["entries"].push_back(
         {{"name", e.name},
@@ -194,120 +204,6 @@ int grad(const Manifest &manifest, const Options &options) {
   return 0;
 }
 
-std::vector<int32_t> parseIds(const std::string &text) {
-  std::vector<int32_t> ids;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t end = text.find(',', start);
-    std::string item = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    size_t used = 0;
-    long long value = -1;
-    try {
-      value = std::stoll(item, &used);
-    } catch (...) {
-      used = 0;
-    }
-    if (used != item.size() || item.empty() || value < 0 || value > INT32_MAX)
-      throw std::runtime_error("--prompt-ids needs comma-separated non-negative integers, got '" +
-                               item + "'");
-    ids.push_back(static_cast<int32_t>(value));
-    if (end == std::string::npos)
-      break;
-    start = end + 1;
-  }
-  return ids;
-}
-
-int generate(const Manifest &manifest, const Options &options) {
-  std::string dir = resolveCheckpoint(options.text("load"));
-  int64_t vocab = configInt(manifest, "vocab_size");
-  int64_t maxPositions = configInt(manifest, "max_position_embeddings");
-  int64_t layers = configInt(manifest, "num_hidden_layers");
-  Weights weights = Weights::load(manifest, dir);
-  Tokenizer tokenizer = Tokenizer::forCheckpoint(dir, options.has("prompt") ? vocab : INT64_MAX);
-  if (options.has("prompt") == options.has("prompt-ids"))
-    throw std::runtime_error("give exactly one of --prompt and --prompt-ids");
-  std::vector<int32_t> prompt =
-      options.has("prompt") ? tokenizer.encode(options.text("prompt")) : parseIds(options.text("prompt-ids"));
-  if (prompt.empty())
-    throw std::runtime_error("the prompt is empty");
-  for (int32_t id : prompt)
-    if (id >= vocab)
-      throw std::runtime_error("prompt token " + std::to_string(id) + " is outside the vocabulary of " +
-                               std::to_string(vocab));
-  int64_t maxNew = options.integer("max-new-tokens");
-  if (maxNew < 0)
-    throw std::runtime_error("--max-new-tokens must be non-negative");
-  if (static_cast<int64_t>(prompt.size()) + maxNew > maxPositions)
-    throw std::runtime_error("prompt (" + std::to_string(prompt.size()) + " tokens) plus --max-new-tokens " +
-                             std::to_string(maxNew) + " exceed max_position_embeddings " +
-                             std::to_string(maxPositions));
-  float temperature = static_cast<float>(options.number("temperature", 0.0));
-  int64_t topK = options.integer("top-k", 0);
-  float topP = static_cast<float>(options.number("top-p", 1.0));
-  if (temperature < 0 || topK < 0 || !(topP > 0 && topP <= 1))
-    throw std::runtime_error("need --temperature >= 0, --top-k >= 0 and 0 < --top-p <= 1");
-  uint64_t rng = static_cast<uint64_t>(options.integer("seed", 0));
-  bool asJson = options.has("json");
-
-  const Entry *step = manifest.entry("forward_kv");
-  if (!step)
-    throw std::runtime_error("the binary has no KV-cached forward entry point");
-  // KV caches: one [1, max_positions, features] buffer per cache input.
-  std::vector<std::vector<float>> caches;
-  std::vector<void *> inputs(step->inputs.size(), nullptr);
-  for (size_t i = 2; i < step->inputs.size(); ++i) {
-    const json &kind = step->inputs[i];
-    caches.emplace_back(kind["positions"].get<int64_t>() * kind["features"].get<int64_t>(), 0.0f);
-    inputs[i] = caches.back().data();
-  }
-  Runner runner(manifest, weights);
-  std::vector<int32_t> ids = prompt, positions, generated;
-  int64_t finalIndex = manifest.numExits();
-  auto clock = [] { return std::chrono::steady_clock::now(); };
-  auto start = clock(), decodeStart = start;
-  int64_t done = 0;
-  for (int64_t n = 0; n < maxNew; ++n) {
-    positions.resize(ids.size());
-    std::iota(positions.begin(), positions.end(), static_cast<int32_t>(done));
-    inputs[0] = ids.data();
-    inputs[1] = positions.data();
-    std::vector<void *> outputs = runner.run(*step, 1, static_cast<int64_t>(ids.size()), inputs);
-    const float *logits = static_cast<float *>(outputs[finalIndex]) + (ids.size() - 1) * vocab;
-    float confidence = 0;
-    eert_exit_confidence(logits, &confidence, 1, vocab);
-    int32_t token = eert_sample(logits, vocab, temperature, topK, topP, &rng);
-    if (n == 0)
-      decodeStart = clock();
-    done += static_cast<int64_t>(ids.size());
-    generated.push_back(token);
-    ids.assign(1, token);
-    if (asJson)
-      std::cout << jsonText({{"token_id", token},
-                             {"text", tokenizer.decode({token})},
-                             {"exit", "final"},
-                             {"layer", layers},
-                             {"confidence", confidence}})
-                << "\n";
-  }
-  auto seconds = [](auto from, auto to) { return std::chrono::duration<double>(to - from).count(); };
-  double prefill = seconds(start, decodeStart), decode = seconds(decodeStart, clock());
-  // The first token comes from the prefill; the others are decode steps.
-  int64_t decoded = std::max<int64_t>(static_cast<int64_t>(generated.size()) - 1, 0);
-  json summary = {{"prompt_tokens", prompt.size()},
-                  {"generated_tokens", generated.size()},
-                  {"prefill_tokens_per_second", prefill > 0 ? prompt.size() / prefill : 0.0},
-                  {"tokens_per_second", decode > 0 ? decoded / decode : 0.0},
-                  {"mean_layers", static_cast<double>(layers)},
-                  {"speedup", 1.0},
-                  {"text", tokenizer.decode(generated)}};
-  if (asJson)
-    std::cout << jsonText({{"summary", summary}}) << "\n";
-  else
-    std::cout << tokenizer.decode(prompt) << tokenizer.decode(generated) << "\n";
-  return 0;
-}
-
 const char *kUsage =
     "usage: BIN info\n"
     "       BIN init --out DIR [--seed S]\n"
@@ -319,8 +215,11 @@ const char *kUsage =
     "                  --log-interval --metrics FILE]\n"
     "       BIN preprocess --input FILE(.txt|.jsonl) --output-prefix P [--json-key text] [--tokenizer DIR]\n"
     "       BIN grad --load DIR --data PATH --seq-len S --global-batch B --out grads.safetensors\n"
-    "       BIN generate --load DIR (--prompt TEXT | --prompt-ids 1,2,3) --max-new-tokens N\n"
-    "                    [--temperature T --top-k K --top-p P --seed S] [--json]\n";
+    "       BIN generate --load DIR (--prompt TEXT | --prompt-ids 1,2,3)... --max-new-tokens N\n"
+    "                    [--early-exit-thres X] [--exit-thresholds X0,X1,..] [--exit-layers L0,L1,..]\n"
+    "                    [--method recompute|pipeline] [--temperature T --top-k K --top-p P --seed S]\n"
+    "                    [--json] [--no-baseline] [--save-kv FILE]\n"
+    "       BIN serve --load DIR --port P [--host H]\n";
 
 } // namespace
 
@@ -347,10 +246,7 @@ int main(int argc, char **argv) {
     if (command == "grad")
       return grad(manifest, Options(argc, argv, 2, {"load", "data", "seq-len", "global-batch", "out"}, {}));
     if (command == "generate")
-      return generate(manifest, Options(argc, argv, 2,
-                                        {"load", "prompt", "prompt-ids", "max-new-tokens",
-                                         "temperature", "top-k", "top-p", "seed"},
-                                        {"json"}));
+      return generateCommand(manifest, Options(argc, argv, 2, kGenerateOptions, kGenerateFlags));
     std::cerr << "error: unknown command '" << command << "'\n" << kUsage;
     return 2;
   } catch (const std::exception &e) {

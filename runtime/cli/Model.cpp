@@ -30,6 +30,8 @@ Manifest Manifest::load() {
   Manifest manifest;
   json root = json::parse(ee_manifest);
   manifest.config = root["config"];
+  if (root.contains("inference"))
+    manifest.inference = root["inference"];
   for (const json &p : root["parameters"])
     manifest.parameters.push_back({p["name"], p["shape"].get<std::vector<int64_t>>()});
   for (const json &e : root["entries"]) {

@@ -35,6 +35,8 @@ struct Manifest {
   nlohmann::json config;
   std::vector<Parameter> parameters;
   std::vector<Entry> entries;
+  /// ee-generate-inference's plan (null when the binary has none).
+  nlohmann::json inference;
 
   /// Parses the binary's own manifest and resolves the entry points.
   static Manifest load();

@@ -9,6 +9,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace eert {
 
@@ -24,22 +25,28 @@ public:
         throw std::runtime_error("unexpected argument '" + arg + "'");
       std::string name = arg.substr(2);
       if (flags.count(name)) {
-        values_[name] = "1";
+        values_[name] = {"1"};
       } else if (withValue.count(name)) {
         if (i + 1 >= argc)
           throw std::runtime_error("option --" + name + " needs a value");
-        values_[name] = argv[++i];
+        values_[name].push_back(argv[++i]);
       } else {
         throw std::runtime_error("unknown option --" + name);
       }
     }
   }
   bool has(const std::string &name) const { return values_.count(name) != 0; }
+  /// The value of --name (the last, if given several times).
   std::string text(const std::string &name) const {
     auto it = values_.find(name);
     if (it == values_.end())
       throw std::runtime_error("missing required option --" + name);
-    return it->second;
+    return it->second.back();
+  }
+  /// Every value of a repeatable option, in command-line order.
+  std::vector<std::string> texts(const std::string &name) const {
+    auto it = values_.find(name);
+    return it == values_.end() ? std::vector<std::string>{} : it->second;
   }
   int64_t integer(const std::string &name, std::optional<int64_t> fallback = {}) const {
     if (!has(name) && fallback)
@@ -72,7 +79,7 @@ private:
     return result;
   }
 
-  std::map<std::string, std::string> values_;
+  std::map<std::string, std::vector<std::string>> values_;
 };
 
 } // namespace eert

@@ -162,12 +162,15 @@ class EarlyExitModel:
                       w[prefix + ".down_proj.weight"])
 
     def block(self, x, positions, prefix):
-        """One decoder block; returns (output, mid-layer residual)."""
+        """One decoder block; returns (output, mid-layer residual). Its rotated
+        keys and values are kept in self.kv[prefix] when self.kv is a dict."""
         w = self.w
         n = rms_norm(x, w[prefix + ".input_layernorm.weight"], self.eps)
         q = rotary(linear(n, w[prefix + ".self_attn.q_proj.weight"]), positions, self.heads, self.theta)
         k = rotary(linear(n, w[prefix + ".self_attn.k_proj.weight"]), positions, self.kv_heads, self.theta)
         v = linear(n, w[prefix + ".self_attn.v_proj.weight"])
+        if getattr(self, "kv", None) is not None:
+            self.kv[prefix] = (k, v)
         h = x + linear(attention(q, k, v, self.heads, self.kv_heads), w[prefix + ".self_attn.o_proj.weight"])
         y = h + self.mlp(rms_norm(h, w[prefix + ".post_attention_layernorm.weight"], self.eps), prefix + ".mlp")
         return y, h
@@ -224,6 +227,41 @@ class EarlyExitModel:
                 final = self.forward(torch.tensor([ids]))[-1]
                 ids.append(int(torch.argmax(final[0, -1])))
         return ids[len(prompt):]
+
+
+    def early_exit_generate(self, prompt, new_tokens, thresholds):
+        """Token-level early-exit greedy decoding, recomputing the whole sequence
+        each step: a token comes from the first exit (in order) whose confidence
+        (max softmax probability) at the last position reaches its threshold
+        (thresholds: exit index -> value; absent exits are not taken), else from
+        the final head. Returns [(token, exit index or "final", confidence)]."""
+        ids, records = list(prompt), []
+        with torch.no_grad():
+            for _ in range(new_tokens):
+                logits = self.forward(torch.tensor([ids]))
+                choice = None
+                for k, exit_logits in enumerate(logits[:-1]):
+                    conf = exit_confidence(exit_logits[0, -1]).item()
+                    if k in thresholds and conf >= thresholds[k]:
+                        choice = (int(torch.argmax(exit_logits[0, -1])), k, conf)
+                        break
+                if choice is None:
+                    final = logits[-1][0, -1]
+                    choice = (int(torch.argmax(final)), "final", exit_confidence(final).item())
+                records.append(choice)
+                ids.append(choice[0])
+        return records
+
+    def kv_caches(self, ids):
+        """Rotated keys and values [seq, kv features] of every attention (decoder
+        layers and block exits) by weight prefix, over the sequence ids."""
+        self.kv = {}
+        try:
+            with torch.no_grad():
+                self.forward(torch.tensor([ids]))
+            return {prefix: (k[0], v[0]) for prefix, (k, v) in self.kv.items()}
+        finally:
+            self.kv = None
 
 
 def random_weights(config, std, seed):

@@ -60,17 +60,25 @@ OwningOpRef<ModuleOp> mlir::ee::loadModel(llvm::SourceMgr &sourceMgr, StringRef 
   return parseSourceFile<ModuleOp>(sourceMgr, ParserConfig(context));
 }
 
-LogicalResult mlir::ee::lowerTo(ModuleOp module, EmitStage stage, StringRef recompute) {
+LogicalResult mlir::ee::lowerTo(ModuleOp module, EmitStage stage,
+                                const CompileOptions &compile) {
   if (stage == EmitStage::EE)
     return success();
   PassManager pm(module->getContext());
   if (failed(applyPassManagerCLOptions(pm)))
     return failure();
   applyDefaultTimingPassManagerCLOptions(pm);
-  buildModelToPrimitivesPipeline(pm);
+  ModelToPrimitivesOptions primitives;
+  int64_t stages = compile.pipelineSplit.empty()
+                       ? compile.pipelineStages
+                       : static_cast<int64_t>(compile.pipelineSplit.size());
+  primitives.method = stages > 1 ? "pipeline" : "recompute";
+  primitives.stages = stages;
+  primitives.split = compile.pipelineSplit;
+  buildModelToPrimitivesPipeline(pm, primitives);
   if (stage >= EmitStage::EERT) {
     PrimitivesToEERTOptions options;
-    options.recompute = recompute.str();
+    options.recompute = compile.recompute;
     buildPrimitivesToEERTPipeline(pm, options);
   }
   if (stage >= EmitStage::LLVM)
@@ -184,6 +192,12 @@ int mlir::ee::compileMain(int argc, char **argv) {
       cl::desc("Saved activations of the backward pass: none (save all), selective "
                "(recompute attention and SwiGLU), full (keep only the residual stream)"),
       cl::init("none"));
+  cl::opt<int64_t> pipelineStages(
+      "pp", cl::desc("Pipeline stages (ranks); generation defaults to the pipeline method"),
+      cl::init(1));
+  cl::list<int64_t> pipelineSplit("pp-split", cl::CommaSeparated,
+                                  cl::desc("Layers per pipeline stage (default: balanced by "
+                                           "the cost model)"));
   registerAllPasses();
   registerAsmPrinterCLOptions();
   registerMLIRContextCLOptions();
@@ -204,8 +218,18 @@ int mlir::ee::compileMain(int argc, char **argv) {
     llvm::errs() << "ee-compile: --emit obj and exe need an output file (-o)\n";
     return 1;
   }
+  if (pipelineStages < 1 || (!pipelineSplit.empty() && pipelineStages.getNumOccurrences() &&
+                             pipelineStages != static_cast<int64_t>(pipelineSplit.size()))) {
+    llvm::errs() << "ee-compile: --pp must be at least 1 and, with --pp-split, the number of "
+                    "entries in the split\n";
+    return 1;
+  }
+  CompileOptions options;
+  options.recompute = recompute;
+  options.pipelineStages = pipelineStages;
+  options.pipelineSplit.assign(pipelineSplit.begin(), pipelineSplit.end());
   OwningOpRef<ModuleOp> module = loadModel(sourceMgr, inputPath, &context);
-  if (!module || failed(lowerTo(*module, emit, recompute)))
+  if (!module || failed(lowerTo(*module, emit, options)))
     return 1;
   if (emit >= EmitStage::LLVM)
     return failed(emitNative(*module, emit, outputPath)) ? 1 : 0;

@@ -30,9 +30,18 @@ enum class EmitStage {
 OwningOpRef<ModuleOp> loadModel(llvm::SourceMgr &sourceMgr, StringRef path,
                                 MLIRContext *context);
 
-/// Runs the MLIR pipelines up to `stage` (at most to the LLVM dialect);
-/// `recompute` selects the backward pass's saved activations.
-LogicalResult lowerTo(ModuleOp module, EmitStage stage, StringRef recompute = "none");
+/// The compiler's choices beyond the stage to stop after.
+struct CompileOptions {
+  /// Saved activations of the backward pass: none, selective or full.
+  std::string recompute = "none";
+  /// Pipeline stages; more than one makes pipeline-based generation the default.
+  int64_t pipelineStages = 1;
+  /// Layers per pipeline stage (empty: the cost model's split).
+  SmallVector<int64_t> pipelineSplit;
+};
+
+/// Runs the MLIR pipelines up to `stage` (at most to the LLVM dialect).
+LogicalResult lowerTo(ModuleOp module, EmitStage stage, const CompileOptions &options = {});
 
 /// Translates an LLVM-dialect module and writes LLVM IR, an object file or a
 /// linked model binary to `outputPath`.

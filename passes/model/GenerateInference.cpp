@@ -1,0 +1,385 @@
+//===- GenerateInference.cpp - ee-generate-inference: early-exit decode steps ===//
+//
+// Splits the model-level forward function at its exits (and pipeline stage
+// boundaries) into the step functions that early-exit generation runs, and
+// records the plan that orders them as the module attribute `ee.inference`.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ee/EEOps.h"
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+
+#include <cmath>
+#include <set>
+
+namespace mlir::ee {
+#define GEN_PASS_DEF_EEGENERATEINFERENCEPASS
+#include "passes/Passes.h.inc"
+} // namespace mlir::ee
+
+using namespace mlir;
+using namespace mlir::ee;
+
+namespace {
+
+/// Where each model-level piece of the forward function sits.
+struct ForwardStructure {
+  EmbeddingOp embedding;
+  SmallVector<DecoderLayerOp> layers;
+  /// Per exit (by index): the op and the number of layers run before it reads.
+  SmallVector<std::pair<ExitOp, int64_t>> exits;
+  FinalHeadOp finalHead;
+};
+
+FailureOr<ForwardStructure> analyze(func::FuncOp forward) {
+  ForwardStructure structure;
+  DenseMap<Value, int64_t> layersBefore;
+  for (Operation &op : forward.front()) {
+    if (auto embedding = dyn_cast<EmbeddingOp>(op)) {
+      structure.embedding = embedding;
+      layersBefore[embedding.getResult()] = 0;
+    } else if (auto layer = dyn_cast<DecoderLayerOp>(op)) {
+      if (!layersBefore.contains(layer.getInput()))
+        return layer.emitOpError("ee-generate-inference needs the layers as one chain");
+      structure.layers.push_back(layer);
+      layersBefore[layer.getOutput()] = layersBefore[layer.getResidual()] =
+          static_cast<int64_t>(structure.layers.size());
+    } else if (auto exit = dyn_cast<ExitOp>(op)) {
+      auto it = layersBefore.find(exit.getInput());
+      if (it == layersBefore.end())
+        return exit.emitOpError("ee-generate-inference needs exits that read the layer chain");
+      structure.exits.push_back({exit, it->second});
+    } else if (auto head = dyn_cast<FinalHeadOp>(op)) {
+      structure.finalHead = head;
+    }
+  }
+  if (!structure.embedding || !structure.finalHead)
+    return forward.emitError("ee-generate-inference needs a model-level forward function "
+                             "(ee.embedding ... ee.final_head)");
+  Value last = structure.layers.empty() ? structure.embedding.getResult()
+                                        : structure.layers.back().getOutput();
+  if (structure.finalHead.getInput() != last)
+    return structure.finalHead.emitOpError("ee-generate-inference needs the final head to read "
+                                           "the last layer's output");
+  llvm::sort(structure.exits, [](auto &a, auto &b) {
+    return a.first.getIndex() < b.first.getIndex();
+  });
+  return structure;
+}
+
+/// Cost of running one token through each piece, counted in multiply-adds
+/// (weights read): layers, and the heads that sit at each boundary.
+struct CostModel {
+  SmallVector<double> layer;    // per layer
+  SmallVector<double> boundary; // per boundary 0..L: exit heads read there
+  double finalHead = 0;
+};
+
+double parameterCount(ModuleOp module, StringRef prefix) {
+  double count = 0;
+  for (auto param : module.getOps<ParameterOp>())
+    if (param.getSymName().starts_with(prefix))
+      count += static_cast<double>(param.getTensorType().getNumElements());
+  return count;
+}
+
+CostModel estimateCosts(ModuleOp module, const ForwardStructure &structure, ConfigAttr config) {
+  CostModel cost;
+  double head = static_cast<double>(config.getVocabSize()) * config.getHiddenSize();
+  for (DecoderLayerOp layer : structure.layers)
+    cost.layer.push_back(parameterCount(module, (layer.getPrefix() + ".").str()));
+  cost.boundary.assign(structure.layers.size() + 1, 0.0);
+  for (auto [exit, boundary] : structure.exits)
+    cost.boundary[boundary] += head + parameterCount(module, exit.getWeightPrefix() + ".") -
+                               (exit.getOutput().starts_with("exits.") ? head : 0.0);
+  cost.finalHead = head;
+  return cost;
+}
+
+/// Stage s runs layers [cuts[s], cuts[s+1]). Minimises the most expensive
+/// stage; among equal splits (within 1%) prefers cuts where exits read, so a
+/// token exiting there frees its stage at once.
+SmallVector<int64_t> balanceStages(const CostModel &cost, int64_t stages,
+                                   const DenseSet<int64_t> &exitBoundaries) {
+  int64_t layers = cost.layer.size();
+  auto stageCost = [&](int64_t begin, int64_t end, bool last) {
+    double sum = 0;
+    for (int64_t l = begin; l < end; ++l)
+      sum += cost.layer[l];
+    for (int64_t b = begin + (begin > 0 ? 1 : 0); b <= end; ++b)
+      sum += cost.boundary[b];
+    return sum + (last ? cost.finalHead : 0.0);
+  };
+  // best[s][e]: (max stage cost, cuts at non-exit boundaries) for stages 0..s-1
+  // covering layers [0, e).
+  struct Best {
+    double cost = INFINITY;
+    int64_t misses = 0, from = -1;
+  };
+  std::vector<std::vector<Best>> best(stages + 1, std::vector<Best>(layers + 1));
+  best[0][0].cost = 0;
+  for (int64_t s = 1; s <= stages; ++s)
+    for (int64_t end = s; end <= layers; ++end)
+      for (int64_t begin = s - 1; begin < end; ++begin) {
+        const Best &previous = best[s - 1][begin];
+        if (std::isinf(previous.cost))
+          continue;
+        bool last = s == stages;
+        if (last && end != layers)
+          continue;
+        double worst = std::max(previous.cost, stageCost(begin, end, last));
+        int64_t misses = previous.misses + (!last && !exitBoundaries.contains(end) ? 1 : 0);
+        Best &current = best[s][end];
+        bool cheaper = worst < current.cost * 0.99;
+        bool similar = worst <= current.cost * 1.01;
+        if (cheaper || (similar && misses < current.misses))
+          current = {worst, misses, begin};
+      }
+  SmallVector<int64_t> cuts(stages + 1, layers);
+  for (int64_t s = stages, end = layers; s > 0; --s) {
+    cuts[s] = end;
+    end = best[s][end].from;
+  }
+  cuts[0] = 0;
+  return cuts;
+}
+
+struct EEGenerateInferencePass
+    : ee::impl::EEGenerateInferencePassBase<EEGenerateInferencePass> {
+  using EEGenerateInferencePassBase::EEGenerateInferencePassBase;
+
+  void runOnOperation() override;
+
+private:
+  func::FuncOp createFunction(ModuleOp module, StringRef name, Type input,
+                              ArrayRef<Type> results, bool cached) {
+    OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+    Type tokens = RankedTensorType::get({ShapedType::kDynamic, ShapedType::kDynamic},
+                                        b.getI32Type());
+    auto func = func::FuncOp::create(b, module.getLoc(), name,
+                                     b.getFunctionType({input, tokens, tokens}, results));
+    func.addEntryBlock();
+    // Argument 2 (the cache row of each token) indexes the KV caches.
+    if (cached)
+      func->setAttr(EEDialect::getKVCacheAttrName(), b.getI64IntegerAttr(2));
+    return func;
+  }
+};
+
+void EEGenerateInferencePass::runOnOperation() {
+  ModuleOp module = getOperation();
+  auto config = module->getAttrOfType<ConfigAttr>(EEDialect::getConfigAttrName());
+  auto forward = module.lookupSymbol<func::FuncOp>(function);
+  if (!config || !forward || forward.isDeclaration()) {
+    module.emitError() << "ee-generate-inference needs an ee.config and a function '"
+                       << function << "'";
+    return signalPassFailure();
+  }
+  if (method != "recompute" && method != "pipeline") {
+    module.emitError() << "ee-generate-inference: unknown method '" << method
+                       << "' (expected recompute or pipeline)";
+    return signalPassFailure();
+  }
+  if (module->hasAttr(EEDialect::getInferenceAttrName())) {
+    module.emitError("ee-generate-inference: the module already has an inference plan");
+    return signalPassFailure();
+  }
+  FailureOr<ForwardStructure> analyzed = analyze(forward);
+  if (failed(analyzed))
+    return signalPassFailure();
+  ForwardStructure &structure = *analyzed;
+  int64_t numLayers = structure.layers.size();
+
+  // Pipeline stages: an explicit split (layers per stage) or the cost model's.
+  int64_t numStages = split.empty() ? static_cast<int64_t>(stages) : split.size();
+  if (numStages < 1 || numStages > std::max<int64_t>(numLayers, 1)) {
+    module.emitError() << "ee-generate-inference: " << numStages
+                       << " pipeline stages for a model of " << numLayers
+                       << " layers (each stage needs at least one layer)";
+    return signalPassFailure();
+  }
+  if (method == "pipeline" && numStages < 2) {
+    module.emitError("ee-generate-inference: the pipeline method needs at least 2 stages");
+    return signalPassFailure();
+  }
+  DenseSet<int64_t> exitBoundaries;
+  for (auto &exit : structure.exits)
+    exitBoundaries.insert(exit.second);
+  CostModel cost = estimateCosts(module, structure, config);
+  SmallVector<int64_t> stageCuts;
+  if (!split.empty()) {
+    stageCuts.push_back(0);
+    for (int64_t count : split) {
+      if (count < 1) {
+        module.emitError("ee-generate-inference: every stage of 'split' needs a layer");
+        return signalPassFailure();
+      }
+      stageCuts.push_back(stageCuts.back() + count);
+    }
+    if (stageCuts.back() != numLayers) {
+      module.emitError() << "ee-generate-inference: 'split' covers " << stageCuts.back()
+                         << " layers, the model has " << numLayers;
+      return signalPassFailure();
+    }
+  } else {
+    stageCuts = balanceStages(cost, numStages, exitBoundaries);
+  }
+
+  // Segments run layers between consecutive cuts: exit boundaries and stage
+  // boundaries. An exit reading the embedding gets an embedding-only segment.
+  std::set<int64_t> cutSet(stageCuts.begin(), stageCuts.end());
+  for (int64_t boundary : exitBoundaries)
+    cutSet.insert(boundary);
+  SmallVector<std::pair<int64_t, int64_t>> segments;
+  if (exitBoundaries.contains(0))
+    segments.push_back({0, 0});
+  for (auto it = cutSet.begin(); std::next(it) != cutSet.end(); ++it)
+    segments.push_back({*it, *std::next(it)});
+  if (segments.empty())
+    segments.push_back({0, 0});
+  auto stageOf = [&](int64_t begin, int64_t end) {
+    int64_t layer = end > begin ? begin : std::max<int64_t>(end - 1, 0);
+    return static_cast<int64_t>(llvm::upper_bound(stageCuts, layer) - stageCuts.begin()) - 1;
+  };
+
+  Builder b(module.getContext());
+  Type hiddenType = structure.embedding.getResult().getType();
+  Type logitsType = structure.finalHead.getResult().getType();
+  auto confidenceType = RankedTensorType::get({ShapedType::kDynamic, ShapedType::kDynamic},
+                                              b.getF32Type());
+  auto stringArray = [&](ArrayRef<std::string> names) {
+    SmallVector<Attribute> attrs;
+    for (const std::string &name : names)
+      attrs.push_back(b.getStringAttr(name));
+    return b.getArrayAttr(attrs);
+  };
+
+  SmallVector<Attribute> segmentPlans;
+  for (auto [index, range] : llvm::enumerate(segments)) {
+    auto [begin, end] = range;
+    SmallVector<ExitOp> readers;
+    for (auto &[exit, boundary] : structure.exits)
+      if (boundary == end && (index == 0 || end > begin))
+        readers.push_back(exit);
+    SmallVector<Type> results(1 + readers.size(), hiddenType);
+    std::string name = "gen_segment_" + std::to_string(index);
+    func::FuncOp func =
+        createFunction(module, name,
+                       index == 0 ? structure.embedding.getIds().getType() : hiddenType, results,
+                       /*cached=*/end > begin);
+    OpBuilder builder = OpBuilder::atBlockBegin(&func.front());
+    IRMapping mapping;
+    Value x = func.getArgument(0), positions = func.getArgument(1);
+    if (index == 0) {
+      mapping.map(structure.embedding.getIds(), x);
+      x = builder.clone(*structure.embedding, mapping)->getResult(0);
+    }
+    SmallVector<std::string> caches;
+    DenseMap<Value, Value> residuals;
+    for (int64_t l = begin; l < end; ++l) {
+      DecoderLayerOp layer = structure.layers[l];
+      auto clone = DecoderLayerOp::create(builder, layer.getLoc(), x, positions,
+                                          layer.getPrefix(), layer.getLayer());
+      residuals[layer.getResidual()] = clone.getResidual();
+      residuals[layer.getOutput()] = clone.getOutput();
+      x = clone.getOutput();
+      caches.push_back(layer.getPrefix().str());
+    }
+    SmallVector<Value> returned{x};
+    SmallVector<Attribute> exitIndices;
+    for (ExitOp exit : readers) {
+      returned.push_back(residuals.lookup_or(exit.getInput(), x));
+      exitIndices.push_back(b.getI64IntegerAttr(exit.getIndex()));
+    }
+    func::ReturnOp::create(builder, func.getLoc(), returned);
+    segmentPlans.push_back(b.getDictionaryAttr({
+        b.getNamedAttr("function", b.getStringAttr(name)),
+        b.getNamedAttr("begin_layer", b.getI64IntegerAttr(begin)),
+        b.getNamedAttr("end_layer", b.getI64IntegerAttr(end)),
+        b.getNamedAttr("stage", b.getI64IntegerAttr(stageOf(begin, end))),
+        b.getNamedAttr("caches", stringArray(caches)),
+        b.getNamedAttr("exits", b.getArrayAttr(exitIndices)),
+    }));
+  }
+
+  SmallVector<Attribute> exitPlans;
+  for (auto &[exit, boundary] : structure.exits) {
+    bool block = exit.getBranch() == ExitBranch::Block;
+    std::string name = "gen_exit_" + std::to_string(exit.getIndex());
+    func::FuncOp head =
+        createFunction(module, name, hiddenType, {logitsType, confidenceType}, block);
+    OpBuilder builder = OpBuilder::atBlockBegin(&head.front());
+    IRMapping mapping;
+    mapping.map(exit.getInput(), head.getArgument(0));
+    if (exit.getPositions())
+      mapping.map(exit.getPositions(), head.getArgument(1));
+    Value logits = builder.clone(*exit, mapping)->getResult(0);
+    Value confidence =
+        ExitConfidenceOp::create(builder, exit.getLoc(), confidenceType, logits);
+    func::ReturnOp::create(builder, head.getLoc(), ValueRange{logits, confidence});
+
+    SmallVector<NamedAttribute> plan{
+        b.getNamedAttr("exit", b.getI64IntegerAttr(exit.getIndex())),
+        b.getNamedAttr("layer", b.getI64IntegerAttr(exit.getLayer())),
+        b.getNamedAttr("boundary", b.getI64IntegerAttr(boundary)),
+        b.getNamedAttr("function", b.getStringAttr(name)),
+        b.getNamedAttr("caches", stringArray(block ? SmallVector<std::string>{
+                                                         exit.getWeightPrefix() + ".block"}
+                                                   : SmallVector<std::string>{})),
+    };
+    if (block) {
+      // Tokens that pass the exit without evaluating it (recomputed entries, or
+      // tokens that already exited) still fill the exit block's KV cache.
+      std::string kvName = name + "_kv";
+      func::FuncOp fill = createFunction(module, kvName, hiddenType, {hiddenType}, true);
+      OpBuilder fillBuilder = OpBuilder::atBlockBegin(&fill.front());
+      auto layer = DecoderLayerOp::create(fillBuilder, exit.getLoc(), fill.getArgument(0),
+                                          fill.getArgument(1), exit.getWeightPrefix() + ".block",
+                                          exit.getLayerSpec());
+      func::ReturnOp::create(fillBuilder, fill.getLoc(), layer.getOutput());
+      plan.push_back(b.getNamedAttr("kv_function", b.getStringAttr(kvName)));
+    }
+    exitPlans.push_back(b.getDictionaryAttr(plan));
+  }
+
+  func::FuncOp final = createFunction(module, "gen_final", hiddenType, {logitsType}, false);
+  {
+    OpBuilder builder = OpBuilder::atBlockBegin(&final.front());
+    IRMapping mapping;
+    mapping.map(structure.finalHead.getInput(), final.getArgument(0));
+    Value logits = builder.clone(*structure.finalHead, mapping)->getResult(0);
+    func::ReturnOp::create(builder, final.getLoc(), logits);
+  }
+
+  SmallVector<Attribute> stagePlans;
+  for (int64_t s = 0; s < numStages; ++s) {
+    double stageCost = 0;
+    for (int64_t l = stageCuts[s]; l < stageCuts[s + 1]; ++l)
+      stageCost += cost.layer[l];
+    for (int64_t boundary = stageCuts[s] + (s > 0 ? 1 : 0); boundary <= stageCuts[s + 1];
+         ++boundary)
+      stageCost += cost.boundary[boundary];
+    if (s == numStages - 1)
+      stageCost += cost.finalHead;
+    stagePlans.push_back(b.getDictionaryAttr({
+        b.getNamedAttr("begin_layer", b.getI64IntegerAttr(stageCuts[s])),
+        b.getNamedAttr("end_layer", b.getI64IntegerAttr(stageCuts[s + 1])),
+        b.getNamedAttr("cost", b.getF64FloatAttr(stageCost)),
+    }));
+  }
+  module->setAttr(EEDialect::getInferenceAttrName(),
+                  b.getDictionaryAttr({
+                      b.getNamedAttr("method", b.getStringAttr(method)),
+                      b.getNamedAttr("layers", b.getI64IntegerAttr(numLayers)),
+                      b.getNamedAttr("segments", b.getArrayAttr(segmentPlans)),
+                      b.getNamedAttr("exits", b.getArrayAttr(exitPlans)),
+                      b.getNamedAttr("final", b.getStringAttr("gen_final")),
+                      b.getNamedAttr("stages", b.getArrayAttr(stagePlans)),
+                  }));
+}
+
+} // namespace

@@ -1,0 +1,215 @@
+// GenerateCommand.cpp - `BIN generate`: early-exit generation on the command line.
+#include "cli/Commands.h"
+#include "cli/Generation.h"
+#include "cli/Tokenizer.h"
+#include "cli/Train.h"
+
+#include <nlohmann/json.hpp>
+
+#include <iostream>
+#include <stdexcept>
+
+using json = nlohmann::json;
+
+namespace eert {
+
+const std::set<std::string> kGenerateOptions = {
+    "load",         "prompt",          "prompt-ids",  "max-new-tokens", "early-exit-thres",
+    "exit-layers",  "exit-thresholds", "method",      "temperature",    "top-k",
+    "top-p",        "seed",            "save-kv"};
+const std::set<std::string> kGenerateFlags = {"json", "no-baseline"};
+
+namespace {
+
+/// Comma-separated numbers of option --name (`what` describes them in errors).
+std::vector<double> parseNumbers(const std::string &text, const std::string &name,
+                                 const std::string &what = "numbers") {
+  std::vector<double> values;
+  size_t start = 0;
+  while (true) {
+    size_t end = text.find(',', start);
+    std::string item = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    size_t used = 0;
+    double value = 0;
+    try {
+      value = std::stod(item, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (used != item.size() || item.empty() || !std::isfinite(value))
+      throw std::runtime_error("--" + name + " needs comma-separated " + what + ", got '" + item +
+                               "'");
+    values.push_back(value);
+    if (end == std::string::npos)
+      return values;
+    start = end + 1;
+  }
+}
+
+std::vector<int32_t> parseIds(const std::string &text) {
+  std::vector<int32_t> ids;
+  const char *what = "non-negative integers";
+  for (double value : parseNumbers(text, "prompt-ids", what)) {
+    if (value < 0 || value > INT32_MAX || value != std::floor(value))
+      throw std::runtime_error("--prompt-ids needs comma-separated " + std::string(what) +
+                               ", got " + std::to_string(value));
+    ids.push_back(static_cast<int32_t>(value));
+  }
+  return ids;
+}
+
+std::string jsonText(const json &value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+} // namespace
+
+/// Exit indices of EE-LLM style exit layer numbers.
+std::vector<int64_t> exitsAtLayers(const InferencePlan &plan, const std::vector<double> &layers) {
+  std::vector<int64_t> exits;
+  for (double layer : layers) {
+    auto it = std::find_if(plan.exits.begin(), plan.exits.end(),
+                           [&](const InferencePlan::Exit &e) { return e.layer == layer; });
+    if (it == plan.exits.end())
+      throw std::invalid_argument("no exit at layer " + std::to_string(static_cast<int64_t>(layer)));
+    exits.push_back(it->index);
+  }
+  return exits;
+}
+
+json generationSummary(const GenerationResult &result, const InferencePlan &plan,
+                       const std::vector<std::vector<int32_t>> &prompts) {
+  int64_t generated = 0, layers = 0, promptTokens = 0;
+  std::vector<int64_t> perExit(plan.exits.size() + 1, 0);
+  for (const auto &sequence : result.tokens)
+    for (const TokenRecord &record : sequence) {
+      ++generated;
+      layers += record.layers;
+      ++perExit[record.exit < 0 ? plan.exits.size() : record.exit];
+    }
+  for (const auto &prompt : prompts)
+    promptTokens += static_cast<int64_t>(prompt.size());
+  json exits = json::array();
+  for (const InferencePlan::Exit &exit : plan.exits)
+    exits.push_back({{"exit", exit.index},
+                     {"layer", exit.layer},
+                     {"tokens", perExit[exit.index]},
+                     {"fraction", generated ? double(perExit[exit.index]) / generated : 0.0}});
+  exits.push_back({{"exit", "final"},
+                   {"layer", plan.layers},
+                   {"tokens", perExit.back()},
+                   {"fraction", generated ? double(perExit.back()) / generated : 0.0}});
+  return {{"sequences", result.tokens.size()},
+          {"prompt_tokens", promptTokens},
+          {"generated_tokens", generated},
+          {"prefill_tokens_per_second",
+           result.prefillSeconds > 0 ? promptTokens / result.prefillSeconds : 0.0},
+          {"tokens_per_second",
+           result.decodeSeconds > 0 ? result.decodeTokens / result.decodeSeconds : 0.0},
+          {"mean_layers", generated ? double(layers) / generated : double(plan.layers)},
+          {"exits", exits}};
+}
+
+int generateCommand(const Manifest &manifest, const Options &options) {
+  std::string dir = resolveCheckpoint(options.text("load"));
+  int64_t vocab = manifest.config.at("vocab_size").get<int64_t>();
+  Weights weights = Weights::load(manifest, dir);
+  InferencePlan plan = InferencePlan::fromManifest(manifest);
+  Tokenizer tokenizer = Tokenizer::forCheckpoint(dir, options.has("prompt") ? vocab : INT64_MAX);
+
+  GenerationRequest request;
+  if (options.has("prompt") == options.has("prompt-ids"))
+    throw std::runtime_error("give --prompt or --prompt-ids (either may repeat), not both");
+  for (const std::string &text : options.texts("prompt"))
+    request.prompts.push_back(tokenizer.encode(text));
+  for (const std::string &text : options.texts("prompt-ids"))
+    request.prompts.push_back(parseIds(text));
+  request.maxNewTokens = options.integer("max-new-tokens");
+  if (options.has("early-exit-thres"))
+    request.threshold = options.number("early-exit-thres", 1.0);
+  if (options.has("exit-thresholds")) {
+    std::vector<double> values = parseNumbers(options.text("exit-thresholds"), "exit-thresholds");
+    if (values.size() != plan.exits.size())
+      throw std::runtime_error("--exit-thresholds needs one threshold per exit (" +
+                               std::to_string(plan.exits.size()) + ")");
+    for (size_t k = 0; k < values.size(); ++k)
+      request.exitThresholds[k] = values[k];
+  }
+  if (options.has("exit-layers"))
+    request.activeExits =
+        exitsAtLayers(plan, parseNumbers(options.text("exit-layers"), "exit-layers"));
+  request.temperature = static_cast<float>(options.number("temperature", 0.0));
+  request.topK = options.integer("top-k", 0);
+  request.topP = static_cast<float>(options.number("top-p", 1.0));
+  request.seed = static_cast<uint64_t>(options.integer("seed", 0));
+  std::string method = options.has("method") ? options.text("method") : "recompute";
+  if (method != "recompute" && method != "pipeline")
+    throw std::runtime_error("--method must be recompute or pipeline, got '" + method + "'");
+  validateRequest(request, plan, vocab, manifest.config.at("max_position_embeddings").get<int64_t>());
+
+  RecomputeGenerator generator(manifest, weights);
+  GenerationResult result = generator.generate(request);
+  if (options.has("save-kv"))
+    generator.saveCaches(options.text("save-kv"));
+  json summary = generationSummary(result, plan, request.prompts);
+  summary["method"] = method;
+  bool earlyExits = request.threshold || !request.exitThresholds.empty();
+  if (earlyExits && !options.has("no-baseline")) {
+    // The same prompts and token counts at full depth, for the measured speedup.
+    GenerationRequest full = request;
+    full.threshold.reset();
+    full.exitThresholds.clear();
+    GenerationResult baseline = RecomputeGenerator(manifest, weights).generate(full);
+    double fullRate = baseline.decodeSeconds > 0 ? baseline.decodeTokens / baseline.decodeSeconds : 0;
+    summary["full_depth_tokens_per_second"] = fullRate;
+    summary["speedup"] = fullRate > 0 ? summary["tokens_per_second"].get<double>() / fullRate : 0.0;
+  } else if (!earlyExits) {
+    summary["speedup"] = 1.0;
+  }
+
+  if (options.has("json")) {
+    for (size_t p = 0; p < result.tokens.size(); ++p)
+      for (const TokenRecord &record : result.tokens[p]) {
+        json line = {{"token_id", record.token},
+                     {"text", tokenizer.decode({record.token})},
+                     {"exit", record.exit < 0 ? json("final") : json(record.exit)},
+                     {"layer", record.layers},
+                     {"confidence", record.confidence}};
+        if (result.tokens.size() > 1)
+          line["sequence"] = p;
+        std::cout << jsonText(line) << "\n";
+      }
+    std::vector<std::string> texts;
+    for (const auto &sequence : result.tokens) {
+      std::vector<int32_t> ids;
+      for (const TokenRecord &record : sequence)
+        ids.push_back(record.token);
+      texts.push_back(tokenizer.decode(ids));
+    }
+    summary["text"] = texts.size() == 1 ? json(texts[0]) : json(texts);
+    std::cout << jsonText({{"summary", summary}}) << "\n";
+    return 0;
+  }
+  for (size_t p = 0; p < result.tokens.size(); ++p) {
+    std::vector<int32_t> ids;
+    for (const TokenRecord &record : result.tokens[p])
+      ids.push_back(record.token);
+    std::cout << tokenizer.decode(request.prompts[p]) << tokenizer.decode(ids) << "\n";
+  }
+  if (earlyExits) {
+    std::cerr << "early exits (" << method << "): mean layers " << summary["mean_layers"]
+              << " of " << plan.layers;
+    for (const json &exit : summary["exits"])
+      std::cerr << "; " << (exit["exit"].is_string() ? std::string("final")
+                                                     : "exit " + exit["exit"].dump())
+                << " (layer " << exit["layer"] << "): " << exit["tokens"] << " tokens";
+    std::cerr << "\n";
+    if (summary.contains("full_depth_tokens_per_second"))
+      std::cerr << "decode " << summary["tokens_per_second"].get<double>() << " tokens/s, full depth "
+                << summary["full_depth_tokens_per_second"].get<double>() << " tokens/s, speedup "
+                << summary["speedup"].get<double>() << "x\n";
+  }
+  return 0;
+}
+
+} // namespace eert

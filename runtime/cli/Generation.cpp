@@ -1,0 +1,446 @@
+// Generation.cpp - the inference plan, KV caches and the KV-recomputation method.
+#include "cli/Generation.h"
+
+#include "cpu/Softmax.h"
+#include "eert/eert.h"
+#include "io/Safetensors.h"
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+#include <stdexcept>
+
+using json = nlohmann::json;
+
+namespace eert {
+
+InferencePlan InferencePlan::fromManifest(const Manifest &manifest) {
+  if (!manifest.inference.is_object())
+    throw std::runtime_error("the binary has no early-exit inference plan (ee-generate-inference)");
+  const json &plan = manifest.inference;
+  auto entry = [&](const std::string &name) {
+    const Entry *found = manifest.entry(name);
+    if (!found)
+      throw std::runtime_error("the inference plan names a missing entry point '" + name + "'");
+    return found;
+  };
+  InferencePlan result;
+  result.method = plan.at("method").get<std::string>();
+  result.layers = plan.at("layers").get<int64_t>();
+  result.stages = static_cast<int64_t>(plan.at("stages").size());
+  for (const json &s : plan.at("segments")) {
+    Segment segment;
+    segment.entry = entry(s.at("function").get<std::string>());
+    segment.beginLayer = s.at("begin_layer").get<int64_t>();
+    segment.endLayer = s.at("end_layer").get<int64_t>();
+    segment.stage = s.at("stage").get<int64_t>();
+    segment.caches = s.at("caches").get<std::vector<std::string>>();
+    segment.exits = s.at("exits").get<std::vector<int64_t>>();
+    result.segments.push_back(std::move(segment));
+  }
+  for (const json &e : plan.at("exits")) {
+    Exit exit;
+    exit.index = e.at("exit").get<int64_t>();
+    exit.layer = e.at("layer").get<int64_t>();
+    exit.boundary = e.at("boundary").get<int64_t>();
+    exit.entry = entry(e.at("function").get<std::string>());
+    if (e.contains("kv_function"))
+      exit.kvEntry = entry(e.at("kv_function").get<std::string>());
+    exit.caches = e.at("caches").get<std::vector<std::string>>();
+    result.exits.push_back(std::move(exit));
+  }
+  std::sort(result.exits.begin(), result.exits.end(),
+            [](const Exit &a, const Exit &b) { return a.index < b.index; });
+  for (size_t s = 0; s < result.segments.size(); ++s)
+    for (int64_t index : result.segments[s].exits)
+      result.exits.at(index).segment = static_cast<int64_t>(s);
+  result.finalHead = entry(plan.at("final").get<std::string>());
+  return result;
+}
+
+std::optional<double> exitThreshold(const GenerationRequest &request, int64_t index) {
+  if (!request.activeExits.empty() &&
+      std::find(request.activeExits.begin(), request.activeExits.end(), index) ==
+          request.activeExits.end())
+    return std::nullopt;
+  if (auto it = request.exitThresholds.find(index); it != request.exitThresholds.end())
+    return it->second;
+  return request.threshold;
+}
+
+void validateRequest(const GenerationRequest &request, const InferencePlan &plan, int64_t vocab,
+                     int64_t maxPositions) {
+  auto fail = [](const std::string &message) { throw std::invalid_argument(message); };
+  if (request.prompts.empty())
+    fail("no prompts");
+  if (request.maxNewTokens < 0)
+    fail("the number of tokens to generate must be non-negative");
+  for (size_t p = 0; p < request.prompts.size(); ++p) {
+    const std::vector<int32_t> &prompt = request.prompts[p];
+    std::string which = request.prompts.size() > 1 ? "prompt " + std::to_string(p) : "the prompt";
+    if (prompt.empty())
+      fail(which + " is empty");
+    for (int32_t id : prompt)
+      if (id < 0 || id >= vocab)
+        fail(which + " has token " + std::to_string(id) + " outside the vocabulary of " +
+             std::to_string(vocab));
+    if (static_cast<int64_t>(prompt.size()) + request.maxNewTokens > maxPositions)
+      fail(which + " (" + std::to_string(prompt.size()) + " tokens) plus " +
+           std::to_string(request.maxNewTokens) + " new tokens exceed the context of " +
+           std::to_string(maxPositions) + " positions (max_position_embeddings)");
+  }
+  auto checkThreshold = [&](double value, const std::string &what) {
+    if (!(value >= 0.0) || !std::isfinite(value))
+      fail(what + " must be a number >= 0, got " + std::to_string(value));
+  };
+  if (request.threshold)
+    checkThreshold(*request.threshold, "the early-exit threshold");
+  int64_t exits = static_cast<int64_t>(plan.exits.size());
+  for (auto [index, value] : request.exitThresholds) {
+    if (index < 0 || index >= exits)
+      fail("exit " + std::to_string(index) + " does not exist (the model has " +
+           std::to_string(exits) + " exits)");
+    checkThreshold(value, "the threshold of exit " + std::to_string(index));
+  }
+  for (int64_t index : request.activeExits)
+    if (index < 0 || index >= exits)
+      fail("exit " + std::to_string(index) + " does not exist (the model has " +
+           std::to_string(exits) + " exits)");
+  if (request.temperature < 0 || request.topK < 0 || !(request.topP > 0 && request.topP <= 1))
+    fail("sampling needs temperature >= 0, top_k >= 0 and 0 < top_p <= 1");
+}
+
+TokenRecord takeToken(const float *logits, int64_t vocab, const GenerationRequest &request,
+                      uint64_t &rng, int64_t exit, int64_t layers, float confidence) {
+  TokenRecord record;
+  record.token = eert_sample(logits, vocab, request.temperature, request.topK, request.topP, &rng);
+  record.exit = exit;
+  record.layers = layers;
+  record.confidence = confidence;
+  record.logprob = static_cast<float>(logits[record.token] - logSumExp(logits, vocab, 1.0));
+  return record;
+}
+
+KVCaches::KVCaches(const Manifest &manifest, const InferencePlan &plan, int64_t rows)
+    : rows_(rows), maxPositions_(manifest.config.at("max_position_embeddings").get<int64_t>()) {
+  auto add = [&](const Entry &entry, const std::vector<std::string> &names) {
+    size_t next = 0;
+    for (const json &input : entry.inputs)
+      if (input.at("kind") == "kv_cache") {
+        if (next / 2 >= names.size())
+          throw std::runtime_error("entry point '" + entry.name +
+                                   "' has more KV caches than its plan names");
+        const std::string &name = names[next / 2];
+        int64_t features = input.at("features").get<int64_t>();
+        features_[name] = features;
+        auto &buffers = caches_[name];
+        buffers.first.assign(rows_ * maxPositions_ * features, 0.0f);
+        buffers.second.assign(rows_ * maxPositions_ * features, 0.0f);
+        ++next;
+      }
+    if (next != 2 * names.size())
+      throw std::runtime_error("entry point '" + entry.name + "' does not match its plan's caches");
+  };
+  for (const InferencePlan::Segment &segment : plan.segments)
+    add(*segment.entry, segment.caches);
+  for (const InferencePlan::Exit &exit : plan.exits) {
+    add(*exit.entry, exit.caches);
+    if (exit.kvEntry)
+      add(*exit.kvEntry, exit.caches);
+  }
+}
+
+void KVCaches::bind(const Entry &entry, const std::vector<std::string> &names,
+                    std::vector<void *> &inputs) {
+  for (const std::string &name : names) {
+    auto &buffers = caches_.at(name);
+    inputs.push_back(buffers.first.data());
+    inputs.push_back(buffers.second.data());
+  }
+  if (inputs.size() != entry.inputs.size())
+    throw std::runtime_error("entry point '" + entry.name + "' takes " +
+                             std::to_string(entry.inputs.size()) + " inputs");
+}
+
+void KVCaches::save(const std::string &path, int64_t positions) const {
+  positions = std::min(positions, maxPositions_);
+  std::vector<std::vector<float>> sliced;
+  std::vector<TensorToWrite> tensors;
+  sliced.reserve(2 * caches_.size());
+  for (const auto &[name, buffers] : caches_) {
+    int64_t features = features_.at(name);
+    for (const auto &[suffix, buffer] : {std::pair{".key", &buffers.first},
+                                         std::pair{".value", &buffers.second}}) {
+      std::vector<float> &out = sliced.emplace_back();
+      for (int64_t r = 0; r < rows_; ++r)
+        out.insert(out.end(), buffer->begin() + r * maxPositions_ * features,
+                   buffer->begin() + (r * maxPositions_ + positions) * features);
+      tensors.push_back({name + suffix, {rows_, positions, features}, out.data()});
+    }
+  }
+  std::string error;
+  if (!writeSafetensors(path, tensors, {}, error))
+    throw std::runtime_error(error);
+}
+
+namespace {
+
+/// Tokens run together by one call: their hidden states [count, hidden] (or
+/// ids before the embedding), positions and cache rows.
+struct TokenBatch {
+  std::vector<float> hidden;
+  std::vector<int32_t> positions, rows;
+  size_t size() const { return positions.size(); }
+};
+
+/// A token whose KV entries stop at the end of segment `next - 1`.
+struct PendingToken {
+  int32_t position;
+  size_t next;
+  std::vector<float> hidden;
+};
+
+} // namespace
+
+struct RecomputeGenerator::Impl {
+  const Manifest &manifest;
+  InferencePlan plan;
+  Runner runner;
+  int64_t vocab, hidden, maxPositions;
+  std::unique_ptr<KVCaches> caches;
+  std::vector<std::vector<PendingToken>> pending; // per sequence (cache row)
+  std::vector<int64_t> lengths;                   // tokens fed per sequence
+
+  Impl(const Manifest &m, const Weights &weights)
+      : manifest(m), plan(InferencePlan::fromManifest(m)), runner(m, weights),
+        vocab(m.config.at("vocab_size").get<int64_t>()),
+        hidden(m.config.at("hidden_size").get<int64_t>()),
+        maxPositions(m.config.at("max_position_embeddings").get<int64_t>()) {}
+
+  /// Runs `entry` (x, positions, rows, caches...) on `tokens`; returns its outputs.
+  std::vector<void *> call(const Entry &entry, const void *x, const TokenBatch &tokens,
+                           const std::vector<std::string> &cacheNames) {
+    std::vector<void *> inputs{const_cast<void *>(x),
+                               const_cast<int32_t *>(tokens.positions.data()),
+                               const_cast<int32_t *>(tokens.rows.data())};
+    caches->bind(entry, cacheNames, inputs);
+    return runner.run(entry, 1, static_cast<int64_t>(tokens.size()), inputs);
+  }
+
+  /// The rows `which` of `batch` (hidden states and indices) as a new batch.
+  TokenBatch select(const TokenBatch &batch, const std::vector<size_t> &which,
+                    const float *from = nullptr) const {
+    TokenBatch out;
+    const float *source = from ? from : batch.hidden.data();
+    for (size_t i : which) {
+      out.hidden.insert(out.hidden.end(), source + i * hidden, source + (i + 1) * hidden);
+      out.positions.push_back(batch.positions[i]);
+      out.rows.push_back(batch.rows[i]);
+    }
+    return out;
+  }
+
+  /// One step for every sequence with new tokens: `ids` per row of `batch`
+  /// (the last of each sequence decides the next token); returns the records.
+  void step(const std::vector<int32_t> &ids, TokenBatch batch, const std::vector<size_t> &deciders,
+            const GenerationRequest &request, std::vector<uint64_t> &rng,
+            std::vector<std::vector<TokenRecord>> &out) {
+    // Which rows decide, and which sequences are still running.
+    std::vector<bool> decider(batch.size(), false);
+    for (size_t d : deciders)
+      decider[d] = true;
+    for (size_t s = 0; s < plan.segments.size(); ++s) {
+      const InferencePlan::Segment &segment = plan.segments[s];
+      if (s > 0) {
+        // Recomputed entries join: exited tokens of the running sequences
+        // whose KV stops before this segment.
+        std::set<int32_t> running;
+        for (size_t i = 0; i < batch.size(); ++i)
+          if (decider[i])
+            running.insert(batch.rows[i]);
+        for (int32_t row : running) {
+          auto &waiting = pending[row];
+          for (auto it = waiting.begin(); it != waiting.end();) {
+            if (it->next != s) {
+              ++it;
+              continue;
+            }
+            batch.hidden.insert(batch.hidden.end(), it->hidden.begin(), it->hidden.end());
+            batch.positions.push_back(it->position);
+            batch.rows.push_back(row);
+            decider.push_back(false);
+            it = waiting.erase(it);
+          }
+        }
+      }
+      const void *x = s == 0 ? static_cast<const void *>(ids.data()) : batch.hidden.data();
+      std::vector<std::vector<float>> exitInputs = runSegment(s, x, batch);
+
+      for (size_t k = 0; k < segment.exits.size(); ++k) {
+        const InferencePlan::Exit &exit = plan.exits[segment.exits[k]];
+        std::optional<double> threshold = exitThreshold(request, exit.index);
+        if (!threshold)
+          continue;
+        std::vector<size_t> deciding, passing;
+        for (size_t i = 0; i < batch.size(); ++i)
+          (decider[i] ? deciding : passing).push_back(i);
+        // Passing tokens fill a block exit's KV cache first: they are earlier
+        // positions than the deciding tokens of their sequences.
+        if (exit.kvEntry && !passing.empty()) {
+          TokenBatch fill = select(batch, passing, exitInputs[k].data());
+          call(*exit.kvEntry, fill.hidden.data(), fill, exit.caches);
+        }
+        if (deciding.empty())
+          break;
+        TokenBatch heads = select(batch, deciding, exitInputs[k].data());
+        std::vector<void *> outputs = call(*exit.entry, heads.hidden.data(), heads, exit.caches);
+        const float *logits = static_cast<const float *>(outputs[0]);
+        const float *confidence = static_cast<const float *>(outputs[1]);
+        std::set<int32_t> exited;
+        for (size_t j = 0; j < deciding.size(); ++j) {
+          if (confidence[j] < *threshold)
+            continue;
+          int32_t row = batch.rows[deciding[j]];
+          out[row].push_back(takeToken(logits + j * vocab, vocab, request, rng[row], exit.index,
+                                       exit.boundary, confidence[j]));
+          exited.insert(row);
+        }
+        if (exited.empty())
+          continue;
+        // The exited sequences' tokens wait with their state at this exit.
+        std::vector<size_t> keep;
+        for (size_t i = 0; i < batch.size(); ++i) {
+          if (!exited.count(batch.rows[i])) {
+            keep.push_back(i);
+            continue;
+          }
+          const float *state = batch.hidden.data() + i * hidden;
+          pending[batch.rows[i]].push_back(
+              {batch.positions[i], s + 1, std::vector<float>(state, state + hidden)});
+        }
+        std::vector<bool> keptDecider;
+        for (size_t i : keep)
+          keptDecider.push_back(decider[i]);
+        for (auto &input : exitInputs)
+          input = select(batch, keep, input.data()).hidden;
+        batch = select(batch, keep);
+        decider = std::move(keptDecider);
+      }
+      if (batch.size() == 0)
+        return;
+    }
+    // Full depth: the final head for the deciding tokens.
+    std::vector<size_t> deciding;
+    for (size_t i = 0; i < batch.size(); ++i)
+      if (decider[i])
+        deciding.push_back(i);
+    if (deciding.empty())
+      return;
+    TokenBatch heads = select(batch, deciding);
+    std::vector<void *> outputs = call(*plan.finalHead, heads.hidden.data(), heads, {});
+    const float *logits = static_cast<const float *>(outputs[0]);
+    for (size_t j = 0; j < deciding.size(); ++j) {
+      int32_t row = heads.rows[j];
+      const float *rowLogits = logits + j * vocab;
+      float confidence = 0;
+      eert_exit_confidence(rowLogits, &confidence, 1, vocab);
+      out[row].push_back(takeToken(rowLogits, vocab, request, rng[row], -1, plan.layers,
+                                   confidence));
+    }
+  }
+
+  /// Runs every pending token through the rest of the model (no decisions).
+  void flush(const GenerationRequest &request) {
+    TokenBatch batch;
+    for (size_t s = 1; s < plan.segments.size(); ++s) {
+      for (size_t row = 0; row < pending.size(); ++row)
+        for (auto it = pending[row].begin(); it != pending[row].end();)
+          if (it->next == s) {
+            batch.hidden.insert(batch.hidden.end(), it->hidden.begin(), it->hidden.end());
+            batch.positions.push_back(it->position);
+            batch.rows.push_back(static_cast<int32_t>(row));
+            it = pending[row].erase(it);
+          } else {
+            ++it;
+          }
+      if (batch.size() == 0)
+        continue;
+      std::vector<std::vector<float>> exitInputs = runSegment(s, batch.hidden.data(), batch);
+      for (size_t k = 0; k < plan.segments[s].exits.size(); ++k) {
+        const InferencePlan::Exit &exit = plan.exits[plan.segments[s].exits[k]];
+        if (exit.kvEntry && exitThreshold(request, exit.index))
+          call(*exit.kvEntry, exitInputs[k].data(), batch, exit.caches);
+      }
+    }
+  }
+
+  /// Runs segment `s` on `x` for `batch`: its output replaces batch.hidden;
+  /// returns the values its exits read (copied out of the arena).
+  std::vector<std::vector<float>> runSegment(size_t s, const void *x, TokenBatch &batch) {
+    const InferencePlan::Segment &segment = plan.segments[s];
+    std::vector<void *> outputs = call(*segment.entry, x, batch, segment.caches);
+    size_t values = batch.size() * hidden;
+    std::vector<std::vector<float>> exitInputs;
+    for (size_t k = 0; k < segment.exits.size(); ++k) {
+      const float *z = static_cast<const float *>(outputs[1 + k]);
+      exitInputs.emplace_back(z, z + values);
+    }
+    const float *result = static_cast<const float *>(outputs[0]);
+    batch.hidden.assign(result, result + values);
+    return exitInputs;
+  }
+};
+
+RecomputeGenerator::RecomputeGenerator(const Manifest &manifest, const Weights &weights)
+    : impl_(std::make_shared<Impl>(manifest, weights)) {}
+
+GenerationResult RecomputeGenerator::generate(const GenerationRequest &request) {
+  Impl &g = *impl_;
+  validateRequest(request, g.plan, g.vocab, g.maxPositions);
+  int64_t sequences = static_cast<int64_t>(request.prompts.size());
+  g.caches = std::make_unique<KVCaches>(g.manifest, g.plan, sequences);
+  g.pending.assign(sequences, {});
+  g.lengths.assign(sequences, 0);
+  std::vector<uint64_t> rng(sequences, request.seed);
+  GenerationResult result;
+  result.tokens.assign(sequences, {});
+  auto clock = [] { return std::chrono::steady_clock::now(); };
+  auto start = clock();
+  // The prompts are the first step's tokens; then one token per running sequence.
+  std::vector<std::vector<int32_t>> feed = request.prompts;
+  for (int64_t n = 0; n < request.maxNewTokens; ++n) {
+    std::vector<int32_t> ids;
+    TokenBatch batch;
+    std::vector<size_t> deciders;
+    for (int64_t row = 0; row < sequences; ++row) {
+      for (int32_t id : feed[row]) {
+        ids.push_back(id);
+        batch.positions.push_back(static_cast<int32_t>(g.lengths[row]++));
+        batch.rows.push_back(static_cast<int32_t>(row));
+      }
+      deciders.push_back(ids.size() - 1);
+    }
+    g.step(ids, std::move(batch), deciders, request, rng, result.tokens);
+    for (int64_t row = 0; row < sequences; ++row)
+      feed[row].assign(1, result.tokens[row].back().token);
+    auto now = clock();
+    if (n == 0)
+      result.prefillSeconds = std::chrono::duration<double>(now - start).count();
+    else
+      result.decodeSeconds = std::chrono::duration<double>(now - start).count() -
+                             result.prefillSeconds;
+  }
+  result.decodeTokens = sequences * std::max<int64_t>(request.maxNewTokens - 1, 0);
+  lastRequest_ = request;
+  return result;
+}
+
+void RecomputeGenerator::saveCaches(const std::string &path) {
+  Impl &g = *impl_;
+  if (!g.caches)
+    throw std::runtime_error("no generation to save the KV caches of");
+  g.flush(lastRequest_);
+  g.caches->save(path, *std::max_element(g.lengths.begin(), g.lengths.end()));
+}
+
+} // namespace eert
