@@ -9,6 +9,10 @@ packages=(
   cmake ninja-build ccache g++ pkg-config
   # libraries
   nlohmann-json3-dev libgtest-dev libopenblas-openmp-dev libsentencepiece-dev sentencepiece
+  # communication between ranks: MPI (mpirun runs many ranks on one machine)
+  libopenmpi-dev openmpi-bin
+  # the generation server (BIN serve): cpp-httplib, header-only
+  libcpp-httplib-dev
   # tests: lit drives Debian's python3; PyTorch is the independent numeric reference
   python3 python3-numpy python3-torch
   # demo: the King James Bible corpus and loss plots

@@ -3,6 +3,7 @@
 #include "cli/Generation.h"
 #include "cli/Tokenizer.h"
 #include "cli/Train.h"
+#include "eert/eert.h"
 
 #include <nlohmann/json.hpp>
 
@@ -142,27 +143,33 @@ int generateCommand(const Manifest &manifest, const Options &options) {
   request.topK = options.integer("top-k", 0);
   request.topP = static_cast<float>(options.number("top-p", 1.0));
   request.seed = static_cast<uint64_t>(options.integer("seed", 0));
-  std::string method = options.has("method") ? options.text("method") : "recompute";
+  std::string method = options.has("method") ? options.text("method")
+                                             : (plan.stages > 1 ? "pipeline" : "recompute");
   if (method != "recompute" && method != "pipeline")
     throw std::runtime_error("--method must be recompute or pipeline, got '" + method + "'");
   validateRequest(request, plan, vocab, manifest.config.at("max_position_embeddings").get<int64_t>());
 
-  RecomputeGenerator generator(manifest, weights);
-  GenerationResult result = generator.generate(request);
+  std::unique_ptr<Generator> generator = makeGenerator(method, manifest, weights);
+  GenerationResult result = generator->generate(request);
   if (options.has("save-kv"))
-    generator.saveCaches(options.text("save-kv"));
-  json summary = generationSummary(result, plan, request.prompts);
-  summary["method"] = method;
+    generator->saveCaches(options.text("save-kv"));
   bool earlyExits = request.threshold || !request.exitThresholds.empty();
+  double fullRate = 0;
   if (earlyExits && !options.has("no-baseline")) {
     // The same prompts and token counts at full depth, for the measured speedup.
     GenerationRequest full = request;
     full.threshold.reset();
     full.exitThresholds.clear();
-    GenerationResult baseline = RecomputeGenerator(manifest, weights).generate(full);
-    double fullRate = baseline.decodeSeconds > 0 ? baseline.decodeTokens / baseline.decodeSeconds : 0;
+    GenerationResult baseline = generator->generate(full);
+    fullRate = baseline.decodeSeconds > 0 ? baseline.decodeTokens / baseline.decodeSeconds : 0;
+  }
+  if (eert_comm_rank() != 0)
+    return 0; // the results are on stage 0
+  json summary = generationSummary(result, plan, request.prompts);
+  summary["method"] = method;
+  if (fullRate > 0) {
     summary["full_depth_tokens_per_second"] = fullRate;
-    summary["speedup"] = fullRate > 0 ? summary["tokens_per_second"].get<double>() / fullRate : 0.0;
+    summary["speedup"] = summary["tokens_per_second"].get<double>() / fullRate;
   } else if (!earlyExits) {
     summary["speedup"] = 1.0;
   }

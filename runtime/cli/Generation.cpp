@@ -1,5 +1,6 @@
 // Generation.cpp - the inference plan, KV caches and the KV-recomputation method.
 #include "cli/Generation.h"
+#include "cli/GenerationEngine.h"
 
 #include "cpu/Softmax.h"
 #include "eert/eert.h"
@@ -121,7 +122,8 @@ TokenRecord takeToken(const float *logits, int64_t vocab, const GenerationReques
   return record;
 }
 
-KVCaches::KVCaches(const Manifest &manifest, const InferencePlan &plan, int64_t rows)
+KVCaches::KVCaches(const Manifest &manifest, const InferencePlan &plan, int64_t rows,
+                   std::optional<int64_t> stage)
     : rows_(rows), maxPositions_(manifest.config.at("max_position_embeddings").get<int64_t>()) {
   auto add = [&](const Entry &entry, const std::vector<std::string> &names) {
     size_t next = 0;
@@ -130,24 +132,44 @@ KVCaches::KVCaches(const Manifest &manifest, const InferencePlan &plan, int64_t 
         if (next / 2 >= names.size())
           throw std::runtime_error("entry point '" + entry.name +
                                    "' has more KV caches than its plan names");
-        const std::string &name = names[next / 2];
-        int64_t features = input.at("features").get<int64_t>();
-        features_[name] = features;
-        auto &buffers = caches_[name];
-        buffers.first.assign(rows_ * maxPositions_ * features, 0.0f);
-        buffers.second.assign(rows_ * maxPositions_ * features, 0.0f);
+        buffers(names[next / 2], input.at("features").get<int64_t>());
         ++next;
       }
     if (next != 2 * names.size())
       throw std::runtime_error("entry point '" + entry.name + "' does not match its plan's caches");
   };
-  for (const InferencePlan::Segment &segment : plan.segments)
-    add(*segment.entry, segment.caches);
+  auto held = [&](int64_t segment) { return !stage || plan.segments[segment].stage == *stage; };
+  for (size_t s = 0; s < plan.segments.size(); ++s)
+    if (held(s))
+      add(*plan.segments[s].entry, plan.segments[s].caches);
   for (const InferencePlan::Exit &exit : plan.exits) {
+    if (!held(exit.segment))
+      continue;
     add(*exit.entry, exit.caches);
     if (exit.kvEntry)
       add(*exit.kvEntry, exit.caches);
   }
+}
+
+std::vector<std::string> KVCaches::names() const {
+  std::vector<std::string> result;
+  for (const auto &entry : caches_)
+    result.push_back(entry.first);
+  return result;
+}
+
+std::pair<std::vector<float>, std::vector<float>> &KVCaches::buffers(const std::string &name,
+                                                                     int64_t features) {
+  auto it = caches_.find(name);
+  if (it != caches_.end())
+    return it->second;
+  if (features <= 0)
+    throw std::runtime_error("no KV cache '" + name + "'");
+  features_[name] = features;
+  auto &created = caches_[name];
+  created.first.assign(rows_ * maxPositions_ * features, 0.0f);
+  created.second.assign(rows_ * maxPositions_ * features, 0.0f);
+  return created;
 }
 
 void KVCaches::bind(const Entry &entry, const std::vector<std::string> &names,
@@ -185,14 +207,6 @@ void KVCaches::save(const std::string &path, int64_t positions) const {
 
 namespace {
 
-/// Tokens run together by one call: their hidden states [count, hidden] (or
-/// ids before the embedding), positions and cache rows.
-struct TokenBatch {
-  std::vector<float> hidden;
-  std::vector<int32_t> positions, rows;
-  size_t size() const { return positions.size(); }
-};
-
 /// A token whose KV entries stop at the end of segment `next - 1`.
 struct PendingToken {
   int32_t position;
@@ -202,43 +216,9 @@ struct PendingToken {
 
 } // namespace
 
-struct RecomputeGenerator::Impl {
-  const Manifest &manifest;
-  InferencePlan plan;
-  Runner runner;
-  int64_t vocab, hidden, maxPositions;
-  std::unique_ptr<KVCaches> caches;
+struct RecomputeGenerator::Impl : Engine {
+  using Engine::Engine;
   std::vector<std::vector<PendingToken>> pending; // per sequence (cache row)
-  std::vector<int64_t> lengths;                   // tokens fed per sequence
-
-  Impl(const Manifest &m, const Weights &weights)
-      : manifest(m), plan(InferencePlan::fromManifest(m)), runner(m, weights),
-        vocab(m.config.at("vocab_size").get<int64_t>()),
-        hidden(m.config.at("hidden_size").get<int64_t>()),
-        maxPositions(m.config.at("max_position_embeddings").get<int64_t>()) {}
-
-  /// Runs `entry` (x, positions, rows, caches...) on `tokens`; returns its outputs.
-  std::vector<void *> call(const Entry &entry, const void *x, const TokenBatch &tokens,
-                           const std::vector<std::string> &cacheNames) {
-    std::vector<void *> inputs{const_cast<void *>(x),
-                               const_cast<int32_t *>(tokens.positions.data()),
-                               const_cast<int32_t *>(tokens.rows.data())};
-    caches->bind(entry, cacheNames, inputs);
-    return runner.run(entry, 1, static_cast<int64_t>(tokens.size()), inputs);
-  }
-
-  /// The rows `which` of `batch` (hidden states and indices) as a new batch.
-  TokenBatch select(const TokenBatch &batch, const std::vector<size_t> &which,
-                    const float *from = nullptr) const {
-    TokenBatch out;
-    const float *source = from ? from : batch.hidden.data();
-    for (size_t i : which) {
-      out.hidden.insert(out.hidden.end(), source + i * hidden, source + (i + 1) * hidden);
-      out.positions.push_back(batch.positions[i]);
-      out.rows.push_back(batch.rows[i]);
-    }
-    return out;
-  }
 
   /// One step for every sequence with new tokens: `ids` per row of `batch`
   /// (the last of each sequence decides the next token); returns the records.
@@ -374,21 +354,6 @@ struct RecomputeGenerator::Impl {
     }
   }
 
-  /// Runs segment `s` on `x` for `batch`: its output replaces batch.hidden;
-  /// returns the values its exits read (copied out of the arena).
-  std::vector<std::vector<float>> runSegment(size_t s, const void *x, TokenBatch &batch) {
-    const InferencePlan::Segment &segment = plan.segments[s];
-    std::vector<void *> outputs = call(*segment.entry, x, batch, segment.caches);
-    size_t values = batch.size() * hidden;
-    std::vector<std::vector<float>> exitInputs;
-    for (size_t k = 0; k < segment.exits.size(); ++k) {
-      const float *z = static_cast<const float *>(outputs[1 + k]);
-      exitInputs.emplace_back(z, z + values);
-    }
-    const float *result = static_cast<const float *>(outputs[0]);
-    batch.hidden.assign(result, result + values);
-    return exitInputs;
-  }
 };
 
 RecomputeGenerator::RecomputeGenerator(const Manifest &manifest, const Weights &weights)
@@ -397,6 +362,7 @@ RecomputeGenerator::RecomputeGenerator(const Manifest &manifest, const Weights &
 GenerationResult RecomputeGenerator::generate(const GenerationRequest &request) {
   Impl &g = *impl_;
   validateRequest(request, g.plan, g.vocab, g.maxPositions);
+  g.request = request;
   int64_t sequences = static_cast<int64_t>(request.prompts.size());
   g.caches = std::make_unique<KVCaches>(g.manifest, g.plan, sequences);
   g.pending.assign(sequences, {});
@@ -431,7 +397,6 @@ GenerationResult RecomputeGenerator::generate(const GenerationRequest &request) 
                              result.prefillSeconds;
   }
   result.decodeTokens = sequences * std::max<int64_t>(request.maxNewTokens - 1, 0);
-  lastRequest_ = request;
   return result;
 }
 
@@ -439,8 +404,20 @@ void RecomputeGenerator::saveCaches(const std::string &path) {
   Impl &g = *impl_;
   if (!g.caches)
     throw std::runtime_error("no generation to save the KV caches of");
-  g.flush(lastRequest_);
+  g.flush(g.request);
   g.caches->save(path, *std::max_element(g.lengths.begin(), g.lengths.end()));
+}
+
+std::unique_ptr<Generator> makeGenerator(const std::string &method, const Manifest &manifest,
+                                         const Weights &weights) {
+  if (method == "pipeline")
+    return std::make_unique<PipelineGenerator>(manifest, weights);
+  if (method != "recompute")
+    throw std::invalid_argument("the method must be recompute or pipeline, got '" + method + "'");
+  if (eert_comm_size() != 1)
+    throw std::runtime_error("the recompute method runs on one rank (the world has " +
+                             std::to_string(eert_comm_size()) + "); use --method pipeline");
+  return std::make_unique<RecomputeGenerator>(manifest, weights);
 }
 
 } // namespace eert

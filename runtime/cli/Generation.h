@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -75,12 +76,19 @@ void validateRequest(const GenerationRequest &request, const InferencePlan &plan
 /// and a value buffer [rows, max_positions, features].
 class KVCaches {
 public:
-  KVCaches(const Manifest &manifest, const InferencePlan &plan, int64_t rows);
+  /// The caches of every step function, or of those of pipeline stage `stage`.
+  KVCaches(const Manifest &manifest, const InferencePlan &plan, int64_t rows,
+           std::optional<int64_t> stage = std::nullopt);
   /// The cache inputs of `entry` for the caches `names`, appended to `inputs`.
   void bind(const Entry &entry, const std::vector<std::string> &names,
             std::vector<void *> &inputs);
   /// Writes every cache as `<name>.key` / `<name>.value` [rows, positions, features].
   void save(const std::string &path, int64_t positions) const;
+  /// Names of the caches held, in order.
+  std::vector<std::string> names() const;
+  /// The key and value buffers of cache `name` (created with `features` if new).
+  std::pair<std::vector<float>, std::vector<float>> &buffers(const std::string &name,
+                                                             int64_t features = 0);
 
 private:
   int64_t rows_, maxPositions_;
@@ -88,22 +96,56 @@ private:
   std::map<std::string, int64_t> features_;
 };
 
+/// An early-exit generation method over the plan's step functions.
+class Generator {
+public:
+  virtual ~Generator() = default;
+  /// Generates for every prompt of `request`; throws std::invalid_argument on
+  /// a bad request. Collective for methods running on several ranks (every
+  /// rank passes the same request; the tokens are returned on rank 0).
+  virtual GenerationResult generate(const GenerationRequest &request) = 0;
+  /// After generate: completes the KV entries that exited tokens left missing
+  /// (what the next decode steps would do) and writes every cache as
+  /// `<name>.key` / `<name>.value` [rows, positions, features] (rank 0 writes).
+  virtual void saveCaches(const std::string &path) = 0;
+};
+
 /// The KV-recomputation method in one process: a token that exits keeps its
 /// hidden state at the exit, and the deeper layers' KV entries it left missing
 /// are computed with the next token of its sequence that runs those layers.
-class RecomputeGenerator {
+/// Sequences of a batch run together, each deciding its exits alone.
+class RecomputeGenerator : public Generator {
 public:
   RecomputeGenerator(const Manifest &manifest, const Weights &weights);
-  GenerationResult generate(const GenerationRequest &request);
-  /// After generate: completes the missing KV entries of exited tokens (what
-  /// the next decode steps would have done) and writes every cache.
-  void saveCaches(const std::string &path);
+  GenerationResult generate(const GenerationRequest &request) override;
+  void saveCaches(const std::string &path) override;
 
 private:
   struct Impl;
   std::shared_ptr<Impl> impl_;
-  GenerationRequest lastRequest_;
 };
+
+/// The pipeline-based method: one rank per pipeline stage (mpirun -np P with
+/// the binary's P stages), each running the segments of its layers. When a
+/// token exits on a stage, stage 0 starts the next token at once while the
+/// later stages finish the exited token and fill their KV caches. Sequences of
+/// a batch are generated one after another.
+class PipelineGenerator : public Generator {
+public:
+  /// Fails unless the world has exactly the plan's number of stages.
+  PipelineGenerator(const Manifest &manifest, const Weights &weights);
+  GenerationResult generate(const GenerationRequest &request) override;
+  void saveCaches(const std::string &path) override;
+
+private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+/// The generator of `method` (recompute or pipeline) for this world of ranks;
+/// throws naming the problem when the method, binary and world do not fit.
+std::unique_ptr<Generator> makeGenerator(const std::string &method, const Manifest &manifest,
+                                         const Weights &weights);
 
 /// Threshold of exit `index` for `request` (none: the exit is not taken).
 std::optional<double> exitThreshold(const GenerationRequest &request, int64_t index);

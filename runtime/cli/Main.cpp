@@ -230,7 +230,13 @@ int main(int argc, char **argv) {
   }
   std::string command = argv[1];
   try {
+    if (eert_comm_init())
+      throw std::runtime_error(eert_last_error());
     Manifest manifest = Manifest::load();
+    if (eert_comm_size() > 1 && command != "generate")
+      throw std::runtime_error("'" + command + "' runs on one rank; this world has " +
+                               std::to_string(eert_comm_size()) +
+                               " (only generate --method pipeline runs under mpirun)");
     if (command == "info") {
       Options(argc, argv, 2, {}, {});
       return info(manifest);
@@ -245,11 +251,20 @@ int main(int argc, char **argv) {
       return preprocess(manifest, Options(argc, argv, 2, {"input", "output-prefix", "json-key", "tokenizer"}, {}));
     if (command == "grad")
       return grad(manifest, Options(argc, argv, 2, {"load", "data", "seq-len", "global-batch", "out"}, {}));
-    if (command == "generate")
-      return generateCommand(manifest, Options(argc, argv, 2, kGenerateOptions, kGenerateFlags));
+    if (command == "generate") {
+      int status = generateCommand(manifest, Options(argc, argv, 2, kGenerateOptions, kGenerateFlags));
+      if (eert_comm_finalize())
+        throw std::runtime_error(eert_last_error());
+      return status;
+    }
     std::cerr << "error: unknown command '" << command << "'\n" << kUsage;
     return 2;
   } catch (const std::exception &e) {
+    if (eert_comm_size() > 1) {
+      // The other ranks may be waiting for this one: end them all.
+      std::cerr << "error (rank " << eert_comm_rank() << "): " << e.what() << std::endl;
+      eert_comm_abort(1);
+    }
     std::cerr << "error: " << e.what() << "\n";
     return 1;
   }

@@ -16,6 +16,8 @@ extern "C" {
 #define EERT_I64(name) int64_t name
 #define EERT_F32(name) float name
 #define EERT_U64P(name) uint64_t *name
+#define EERT_BYTES_IN(name) const void *name
+#define EERT_BYTES_OUT(name) void *name
 #define EERT_NONE void
 #define EERT_VOID void
 #define EERT_STATUS int32_t

@@ -1,0 +1,90 @@
+// GenerationEngine.h - what both generation methods share: the plan's step
+// functions called over batches of tokens (internal to the command line).
+#ifndef EERT_CLI_GENERATIONENGINE_H
+#define EERT_CLI_GENERATIONENGINE_H
+
+#include "cli/Generation.h"
+
+#include "eert/eert.h"
+
+#include <memory>
+
+namespace eert {
+
+/// Tokens run together by one call: their hidden states [count, hidden] (or
+/// ids before the embedding), positions and cache rows.
+struct TokenBatch {
+  std::vector<float> hidden;
+  std::vector<int32_t> positions, rows;
+  size_t size() const { return positions.size(); }
+};
+
+/// What both methods need: the plan's step functions called over token batches.
+struct Engine {
+  const Manifest &manifest;
+  InferencePlan plan;
+  Runner runner;
+  int64_t vocab, hidden, maxPositions;
+  std::unique_ptr<KVCaches> caches;
+  std::vector<int64_t> lengths; // tokens fed per sequence (cache row)
+  GenerationRequest request;    // the latest one
+
+  Engine(const Manifest &m, const Weights &weights)
+      : manifest(m), plan(InferencePlan::fromManifest(m)), runner(m, weights),
+        vocab(m.config.at("vocab_size").get<int64_t>()),
+        hidden(m.config.at("hidden_size").get<int64_t>()),
+        maxPositions(m.config.at("max_position_embeddings").get<int64_t>()) {}
+
+  /// Runs `entry` (x, positions, rows, caches...) on `tokens`; returns its outputs.
+  std::vector<void *> call(const Entry &entry, const void *x, const TokenBatch &tokens,
+                           const std::vector<std::string> &cacheNames) {
+    std::vector<void *> inputs{const_cast<void *>(x),
+                               const_cast<int32_t *>(tokens.positions.data()),
+                               const_cast<int32_t *>(tokens.rows.data())};
+    caches->bind(entry, cacheNames, inputs);
+    return runner.run(entry, 1, static_cast<int64_t>(tokens.size()), inputs);
+  }
+
+  /// The rows `which` of `batch` (hidden states and indices) as a new batch.
+  TokenBatch select(const TokenBatch &batch, const std::vector<size_t> &which,
+                    const float *from = nullptr) const {
+    TokenBatch out;
+    const float *source = from ? from : batch.hidden.data();
+    for (size_t i : which) {
+      out.hidden.insert(out.hidden.end(), source + i * hidden, source + (i + 1) * hidden);
+      out.positions.push_back(batch.positions[i]);
+      out.rows.push_back(batch.rows[i]);
+    }
+    return out;
+  }
+
+  /// Runs segment `s` on `x` for `batch`: its output replaces batch.hidden;
+  /// returns the values its exits read (copied out of the arena).
+  std::vector<std::vector<float>> runSegment(size_t s, const void *x, TokenBatch &batch) {
+    const InferencePlan::Segment &segment = plan.segments[s];
+    std::vector<void *> outputs = call(*segment.entry, x, batch, segment.caches);
+    size_t values = batch.size() * hidden;
+    std::vector<std::vector<float>> exitInputs;
+    for (size_t k = 0; k < segment.exits.size(); ++k) {
+      const float *z = static_cast<const float *>(outputs[1 + k]);
+      exitInputs.emplace_back(z, z + values);
+    }
+    const float *result = static_cast<const float *>(outputs[0]);
+    batch.hidden.assign(result, result + values);
+    return exitInputs;
+  }
+
+  /// The final head's token for the last row of `batch` (full depth).
+  TokenRecord finalToken(const TokenBatch &batch, uint64_t &rng) {
+    TokenBatch last = select(batch, {batch.size() - 1});
+    std::vector<void *> outputs = call(*plan.finalHead, last.hidden.data(), last, {});
+    const float *logits = static_cast<const float *>(outputs[0]);
+    float confidence = 0;
+    eert_exit_confidence(logits, &confidence, 1, vocab);
+    return takeToken(logits, vocab, request, rng, -1, plan.layers, confidence);
+  }
+};
+
+} // namespace eert
+
+#endif // EERT_CLI_GENERATIONENGINE_H
