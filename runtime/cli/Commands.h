@@ -2,6 +2,7 @@
 #ifndef EERT_CLI_COMMANDS_H
 #define EERT_CLI_COMMANDS_H
 
+#include "cli/Generation.h"
 #include "cli/Model.h"
 #include "cli/Options.h"
 
@@ -10,10 +11,22 @@
 
 namespace eert {
 
-extern const std::set<std::string> kGenerateOptions, kGenerateFlags;
+extern const std::set<std::string> kGenerateOptions, kGenerateFlags, kServeOptions;
 
 /// `BIN generate`: early-exit generation from prompts, text or JSON Lines out.
 int generateCommand(const Manifest &manifest, const Options &options);
+
+/// `BIN serve`: an HTTP server (EE-LLM's PUT /api, OpenAI-style POST
+/// /v1/completions) until SIGINT or SIGTERM.
+int serveCommand(const Manifest &manifest, const Options &options);
+
+/// Exit indices of EE-LLM style exit layer numbers (throws std::invalid_argument
+/// naming a layer without an exit).
+std::vector<int64_t> exitsAtLayers(const InferencePlan &plan, const std::vector<double> &layers);
+
+/// The summary of a generation: tokens/s, mean layers run, tokens per exit.
+nlohmann::json generationSummary(const GenerationResult &result, const InferencePlan &plan,
+                                 const std::vector<std::vector<int32_t>> &prompts);
 
 } // namespace eert
 

@@ -219,7 +219,7 @@ const char *kUsage =
     "                    [--early-exit-thres X] [--exit-thresholds X0,X1,..] [--exit-layers L0,L1,..]\n"
     "                    [--method recompute|pipeline] [--temperature T --top-k K --top-p P --seed S]\n"
     "                    [--json] [--no-baseline] [--save-kv FILE]\n"
-    "       BIN serve --load DIR --port P [--host H]\n";
+    "       BIN serve --load DIR --port P [--host H] [--method recompute|pipeline]\n";
 
 } // namespace
 
@@ -233,10 +233,10 @@ int main(int argc, char **argv) {
     if (eert_comm_init())
       throw std::runtime_error(eert_last_error());
     Manifest manifest = Manifest::load();
-    if (eert_comm_size() > 1 && command != "generate")
+    if (eert_comm_size() > 1 && command != "generate" && command != "serve")
       throw std::runtime_error("'" + command + "' runs on one rank; this world has " +
                                std::to_string(eert_comm_size()) +
-                               " (only generate --method pipeline runs under mpirun)");
+                               " (only generate and serve with the pipeline method run under mpirun)");
     if (command == "info") {
       Options(argc, argv, 2, {}, {});
       return info(manifest);
@@ -251,8 +251,10 @@ int main(int argc, char **argv) {
       return preprocess(manifest, Options(argc, argv, 2, {"input", "output-prefix", "json-key", "tokenizer"}, {}));
     if (command == "grad")
       return grad(manifest, Options(argc, argv, 2, {"load", "data", "seq-len", "global-batch", "out"}, {}));
-    if (command == "generate") {
-      int status = generateCommand(manifest, Options(argc, argv, 2, kGenerateOptions, kGenerateFlags));
+    if (command == "generate" || command == "serve") {
+      int status = command == "generate"
+                       ? generateCommand(manifest, Options(argc, argv, 2, kGenerateOptions, kGenerateFlags))
+                       : serveCommand(manifest, Options(argc, argv, 2, kServeOptions, {}));
       if (eert_comm_finalize())
         throw std::runtime_error(eert_last_error());
       return status;

@@ -124,7 +124,7 @@ static LogicalResult linkBinary(StringRef object, StringRef binary, Location loc
   // -rdynamic: the runtime finds the model's entry points by name.
   SmallVector<std::string> args = {*compiler, object.str(), "-o", binary.str(), "-rdynamic",
                                    libDir + "/libeert_cli.a", "-L" + libDir, "-leert",
-                                   EE_SENTENCEPIECE_LIBRARY, "-ldl", "-Wl,-rpath," + libDir};
+                                   EE_SENTENCEPIECE_LIBRARY, EE_HTTPLIB_LIBRARY, "-ldl", "-Wl,-rpath," + libDir};
   SmallVector<StringRef> argRefs(args.begin(), args.end());
   std::string message;
   int status = llvm::sys::ExecuteAndWait(*compiler, argRefs, std::nullopt, {}, 0, 0, &message);

@@ -1,0 +1,219 @@
+"""`BIN serve` over real HTTP: EE-LLM's PUT /api and OpenAI-style POST /v1/completions.
+
+Against a reference-written checkpoint of a byte-level model:
+- full-depth greedy answers equal the independent PyTorch reference;
+- early-exit answers (tokens and exits) equal `BIN generate --json` on the same
+  prompt and thresholds, and a batch of prompts equals each prompt alone;
+- concurrent clients each get the answer of their own request;
+- malformed JSON, unknown fields, fields of the wrong type, prompts beyond the
+  context and too many tokens get HTTP 400 with a message, and the server keeps
+  serving;
+- with METHOD pipeline, the server runs under mpirun with two stages and gives
+  the same answers.
+
+Usage: serve_test.py BIN BIN_PP2 WORKDIR CONFIG.json
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reference"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
+import ee_reference as ref  # noqa: E402
+from harness import Tally, run  # noqa: E402
+
+
+class Server:
+    """A `serve` process on a free port, stopped with SIGTERM."""
+
+    def __init__(self, command):
+        self.process = subprocess.Popen(command + ["--port", "0"], stderr=subprocess.PIPE, text=True)
+        line = self.process.stderr.readline()
+        if "serving" not in line:
+            raise RuntimeError(f"server did not start: {line}{self.process.stderr.read()}")
+        self.url = line.split(" on ")[1].split()[0]
+
+    def request(self, method, path, body):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=120) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            text = error.read()
+            try:
+                return error.code, json.loads(text)
+            except ValueError:
+                return error.code, text.decode(errors="replace")
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise RuntimeError("server did not stop on SIGTERM")
+        self.process.stderr.close()
+
+
+def api_decisions(response, index=0):
+    return list(zip(response["tokens"][index], [e["exit"] for e in response["exits"][index]]))
+
+
+def cli_decisions(binary, checkpoint, prompt, options):
+    out = run(binary, "generate", "--load", checkpoint, "--prompt", prompt, "--json", "--no-baseline", *options)
+    lines = [json.loads(line) for line in out.splitlines()][:-1]
+    return [(line["token_id"], line["exit"]) for line in lines]
+
+
+PROMPTS = ["In the beginning", "And God said", "Let"]
+BAD = [
+    ("malformed JSON", b'{"prompts": ["a"', "malformed JSON"),
+    ("not an object", [1, 2], "must be a JSON object"),
+    ("no prompts", {"tokens_to_generate": 3}, "prompts argument required"),
+    ("prompts of a wrong type", {"prompts": 5}, "'prompts' must be a string or a non-empty list"),
+    ("empty prompt list", {"prompts": []}, "'prompts' must be a string or a non-empty list"),
+    ("unknown field", {"prompts": ["a"], "max_len": 3}, "unknown field 'max_len'"),
+    ("tokens as a string", {"prompts": ["a"], "tokens_to_generate": "3"}, "'tokens_to_generate' must be an integer"),
+    ("negative tokens", {"prompts": ["a"], "tokens_to_generate": -1}, "'tokens_to_generate' must be an integer"),
+    ("threshold as a string", {"prompts": ["a"], "early_exit_thres": "0.5"}, "'early_exit_thres' must be a number"),
+    ("flag as a number", {"prompts": ["a"], "logprobs": 1}, "'logprobs' must be true or false"),
+    ("no exit at a layer", {"prompts": ["a"], "exit_layers": [2]}, "'exit_layers': no exit at layer 2"),
+    ("too many tokens", {"prompts": ["a"], "tokens_to_generate": 500}, "'tokens_to_generate' must be an integer in [0, 128]"),
+    ("beyond the context", {"prompts": ["x" * 120], "tokens_to_generate": 20}, "exceed the context of 128"),
+    ("empty prompt", {"prompts": [""], "tokens_to_generate": 2}, "the prompt is empty"),
+    ("bad top_p", {"prompts": ["a"], "top_p": 2}, "'top_p' must be a number in [0, 1]"),
+]
+BAD_COMPLETIONS = [
+    ("n > 1", {"prompt": "a", "n": 2}, "'n' must be an integer in [1, 1]"),
+    ("streaming", {"prompt": "a", "stream": True}, "streaming is not supported"),
+    ("no prompt", {"max_tokens": 2}, "'prompt' is required"),
+    ("wrong model", {"prompt": "a", "model": "gpt-4"}, "unknown model 'gpt-4'"),
+]
+
+
+def check_server(server, binary, checkpoint, model, exit_layers, tag):
+    problems = []
+
+    def expect(condition, message):
+        if not condition:
+            problems.append(f"{tag}: {message}")
+
+    # Full depth equals the reference's greedy decoding.
+    status, response = server.request("PUT", "/api", {"prompts": [PROMPTS[0]], "tokens_to_generate": 10})
+    expect(status == 200, f"full depth: HTTP {status} {response}")
+    if status == 200:
+        want = model.greedy(list(PROMPTS[0].encode()), 10)
+        expect(response["tokens"][0] == want, f"full depth {response['tokens'][0]} vs reference {want}")
+        expect(all(e["exit"] == "final" for e in response["exits"][0]), "full depth took an exit")
+
+    # Early exits equal `generate --json`; a batch equals each prompt alone.
+    for threshold in [0.0, 0.4]:
+        body = {"prompts": PROMPTS, "tokens_to_generate": 8, "early_exit_thres": threshold, "logprobs": True}
+        status, batch = server.request("PUT", "/api", body)
+        expect(status == 200, f"threshold {threshold}: HTTP {status} {batch}")
+        if status != 200:
+            continue
+        expect(len(batch["logprobs"][0]) == 8, "logprobs missing")
+        for p, prompt in enumerate(PROMPTS):
+            cli = cli_decisions(binary, checkpoint, prompt, ["--max-new-tokens", "8", "--early-exit-thres", str(threshold)])
+            got = api_decisions(batch, p)
+            expect(got == cli, f"threshold {threshold}, prompt {p}: {got} vs generate {cli}")
+        if threshold == 0.0:
+            expect(all(e["exit"] == 0 for e in batch["exits"][0]), "threshold 0 did not take exit 0")
+    # exit_layers: only the last exit is active.
+    status, response = server.request("PUT", "/api", {"prompts": "Let", "tokens_to_generate": 4,
+                                                      "early_exit_thres": 0.0, "exit_layers": [exit_layers[-1]]})
+    expect(status == 200 and all(e["exit"] == len(exit_layers) - 1 for e in response["exits"][0]),
+           f"exit_layers: {status} {response}")
+    # use_early_exit false: full depth despite a threshold.
+    status, response = server.request("PUT", "/api", {"prompts": "Let", "tokens_to_generate": 4,
+                                                      "early_exit_thres": 0.0, "use_early_exit": False})
+    expect(status == 200 and all(e["exit"] == "final" for e in response["exits"][0]), f"use_early_exit false: {response}")
+
+    # Concurrent clients: each answer is its own request's.
+    expected = {}
+    for p, prompt in enumerate(PROMPTS):
+        status, response = server.request("PUT", "/api", {"prompts": [prompt], "tokens_to_generate": 6, "early_exit_thres": 0.4})
+        expected[p] = response["tokens"][0]
+    answers, lock = {}, threading.Lock()
+
+    def client(i):
+        p = i % len(PROMPTS)
+        status, response = server.request("PUT", "/api", {"prompts": [PROMPTS[p]], "tokens_to_generate": 6, "early_exit_thres": 0.4})
+        with lock:
+            answers[i] = (p, status, response["tokens"][0] if status == 200 else response)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for i, (p, status, tokens) in sorted(answers.items()):
+        expect(status == 200 and tokens == expected[p], f"concurrent client {i}: {status} {tokens} vs {expected[p]}")
+    expect(len(answers) == 12, f"{12 - len(answers)} concurrent clients got no answer")
+
+    # Bad requests: 400 with a message; the server keeps serving.
+    for name, body, message in BAD:
+        status, response = server.request("PUT", "/api", body)
+        text = response["error"]["message"] if isinstance(response, dict) and "error" in response else str(response)
+        expect(status == 400 and message in text, f"{name}: HTTP {status} {text!r}, expected 400 with {message!r}")
+    for name, body, message in BAD_COMPLETIONS:
+        status, response = server.request("POST", "/v1/completions", body)
+        text = response["error"]["message"] if isinstance(response, dict) and "error" in response else str(response)
+        expect(status == 400 and message in text, f"completions {name}: HTTP {status} {text!r}, expected 400 with {message!r}")
+
+    # OpenAI-style completions still answer, greedy at temperature 0.
+    status, response = server.request("POST", "/v1/completions", {"prompt": PROMPTS[0], "max_tokens": 10, "temperature": 0, "logprobs": 0})
+    expect(status == 200, f"completions: HTTP {status} {response}")
+    if status == 200:
+        choice = response["choices"][0]
+        expect(response["usage"]["completion_tokens"] == 10, f"completions usage {response['usage']}")
+        expect(len(choice["logprobs"]["token_logprobs"]) == 10, "completions logprobs missing")
+        expect([e["exit"] for e in choice["exits"]] == ["final"] * 10, "completions took an exit without a threshold")
+        expect(response["usage"]["prompt_tokens"] == len(PROMPTS[0]), f"prompt tokens {response['usage']}")
+    status, response = server.request("PUT", "/api", {"prompts": [PROMPTS[0]], "tokens_to_generate": 10})
+    expect(status == 200 and response["tokens"][0] == model.greedy(list(PROMPTS[0].encode()), 10),
+           "after the bad requests the server answers differently")
+    return problems
+
+
+def main(binary, binary_pp2, workdir, config_path):
+    with open(config_path) as f:
+        config = json.load(f)
+    # Weights large enough for peaked distributions, so thresholds split the exits.
+    checkpoint = os.path.join(workdir, "ck")
+    os.makedirs(checkpoint, exist_ok=True)
+    ref.write_safetensors(os.path.join(checkpoint, "model.safetensors"), ref.random_weights(config, 0.3, 7))
+    with open(os.path.join(checkpoint, "config.json"), "w") as f:
+        json.dump(config, f)
+    exit_layers = config["early_exit"]["exit_layer_nums"]
+    model = ref.EarlyExitModel.load(checkpoint)
+    tally = Tally()
+    mpirun = [shutil.which("mpirun"), "--allow-run-as-root", "--oversubscribe", "-np", "2", "-x", "OMP_NUM_THREADS=1"]
+    for tag, command in [("recompute", [binary, "serve", "--load", checkpoint]),
+                         ("pipeline", mpirun + [binary_pp2, "serve", "--load", checkpoint])]:
+        server = Server(command)
+        try:
+            problems = check_server(server, binary, checkpoint, model, exit_layers, tag)
+        except Exception as error:
+            problems = [f"{tag}: {error}"]
+        finally:
+            server.stop()
+        print(f"  {tag}: {'ok' if not problems else 'MISMATCH'}")
+        tally.add(problems)
+    return tally.close()
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    sys.exit(main(*sys.argv[1:]))
