@@ -1,0 +1,150 @@
+"""Early-exit generation: a threshold sweep of both methods on the README demo's model.
+
+For each threshold (1.0 down to 0.1) and each method (KV recomputation in one
+process; the pipeline method on 2 MPI ranks of one thread each), generates
+greedily from held-out prompts (the Book of Revelation, not trained on), one
+prompt at a time (batch 1), and prints: decode tokens/s, the speedup over
+full-depth decoding measured by the same binary in the same process, mean layers
+run per token, the share of tokens taken at an early exit, and the agreement of
+the tokens with full-depth greedy output (position by position). Then the
+targets: at the lowest threshold whose output agrees on >= 90% of tokens,
+recompute's speedup (goal >= 2x), and whether the pipeline method beats
+recompute wherever more than half of the tokens exit early.
+
+Usage: python3 bench/early_exit_bench.py [--run build/demo/run] [--eval-text build/demo/kjv-eval.txt]
+       [--ee-compile build/bin/ee-compile] [--prompts 8] [--prompt-bytes 48] [--tokens 64]
+       [--threads 2] [--thresholds 1.0,0.9,...] [--json out.json]
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+
+
+def checkpoint_dir(run):
+    """A save directory's latest checkpoint, or the directory itself."""
+    latest = os.path.join(run, "latest")
+    if os.path.isfile(latest):
+        with open(latest) as f:
+            return os.path.join(run, f.read().strip())
+    return run
+
+
+def held_out_prompts(path, count, size):
+    """`count` prompts of `size` bytes from evenly spaced places of the text."""
+    with open(path, "rb") as f:
+        text = f.read()
+    step = max((len(text) - size) // count, 1)
+    prompts = []
+    for i in range(count):
+        chunk = text[i * step:i * step + size]
+        prompts.append(chunk.decode("utf-8", "replace").encode("utf-8")[:size])
+    return prompts
+
+
+def generate(command, checkpoint, prompt, tokens, threshold, env):
+    """(tokens, summary) of one `generate --json` run."""
+    args = command + ["generate", "--load", checkpoint, "--prompt-ids", ",".join(map(str, prompt)),
+                      "--max-new-tokens", str(tokens), "--json"]
+    if threshold is not None:
+        args += ["--early-exit-thres", repr(threshold)]
+    out = subprocess.run(args, check=True, capture_output=True, text=True, env=env).stdout
+    lines = [json.loads(line) for line in out.splitlines()]
+    return [line["token_id"] for line in lines[:-1]], lines[-1]["summary"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--run", default=os.path.join(ROOT, "build", "demo", "run"))
+    parser.add_argument("--eval-text", default=os.path.join(ROOT, "build", "demo", "kjv-eval.txt"))
+    parser.add_argument("--ee-compile", default=os.path.join(ROOT, "build", "bin", "ee-compile"))
+    parser.add_argument("--prompts", type=int, default=8)
+    parser.add_argument("--prompt-bytes", type=int, default=48)
+    parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2, help="OpenMP threads of the recompute method")
+    parser.add_argument("--thresholds", default="1.0,0.9,0.8,0.7,0.6,0.5,0.4,0.3,0.2,0.1")
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+
+    checkpoint = checkpoint_dir(args.run)
+    if not os.path.isfile(os.path.join(checkpoint, "config.json")):
+        sys.exit(f"no trained checkpoint in {args.run}: run scripts/demo.sh first")
+    thresholds = [float(t) for t in args.thresholds.split(",")]
+    prompts = [list(p) for p in held_out_prompts(args.eval_text, args.prompts, args.prompt_bytes)]
+    work = tempfile.mkdtemp(prefix="ee-bench-")
+    try:
+        config = os.path.join(checkpoint, "config.json")
+        binary, pipelined = os.path.join(work, "model"), os.path.join(work, "model.pp2")
+        subprocess.run([args.ee_compile, config, "-o", binary], check=True)
+        subprocess.run([args.ee_compile, config, "--pp", "2", "-o", pipelined], check=True)
+        recompute_env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads))
+        methods = {
+            "recompute": ([binary], recompute_env),
+            "pipeline": ([shutil.which("mpirun"), "--allow-run-as-root", "--oversubscribe", "-np", "2",
+                          "-x", "OMP_NUM_THREADS=1", "-x", "OPENBLAS_NUM_THREADS=1", pipelined], dict(os.environ)),
+        }
+        # Full-depth greedy tokens per prompt: the reference output.
+        full = [generate([binary], checkpoint, p, args.tokens, None, recompute_env)[0] for p in prompts]
+        results = []
+        for threshold in thresholds:
+            for method, (command, env) in methods.items():
+                rates, speedups, layers, early, agree, total = [], [], 0.0, 0, 0, 0
+                for prompt, want in zip(prompts, full):
+                    tokens, summary = generate(command, checkpoint, prompt, args.tokens, threshold, env)
+                    rates.append(summary["tokens_per_second"])
+                    speedups.append(summary["speedup"])
+                    layers += summary["mean_layers"] * len(tokens)
+                    early += sum(e["tokens"] for e in summary["exits"] if e["exit"] != "final")
+                    agree += sum(a == b for a, b in zip(tokens, want))
+                    total += len(tokens)
+                results.append({
+                    "threshold": threshold, "method": method,
+                    "tokens_per_second": sum(rates) / len(rates),
+                    "speedup": sum(speedups) / len(speedups),
+                    "mean_layers": layers / total, "early_fraction": early / total, "agreement": agree / total})
+                print(".", end="", file=sys.stderr, flush=True)
+        print(file=sys.stderr)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    with open(config) as f:
+        model = json.load(f)
+    print(f"model: {model['num_hidden_layers']} layers, hidden {model['hidden_size']}, vocab {model['vocab_size']}, "
+          f"exits after layers {model['early_exit']['exit_layer_nums']}; checkpoint {checkpoint}")
+    print(f"{len(prompts)} held-out prompts of {args.prompt_bytes} bytes, {args.tokens} new tokens each, batch 1; "
+          f"recompute: 1 process x {args.threads} threads; pipeline: 2 ranks x 1 thread")
+    print()
+    header = f"{'threshold':>9} | {'method':>9} | {'decode tok/s':>12} | {'speedup':>7} | {'mean layers':>11} | " \
+             f"{'early exits':>11} | {'agreement':>9}"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        print(f"{r['threshold']:>9.2f} | {r['method']:>9} | {r['tokens_per_second']:>12.0f} | {r['speedup']:>6.2f}x | "
+              f"{r['mean_layers']:>11.2f} | {100 * r['early_fraction']:>10.1f}% | {100 * r['agreement']:>8.1f}%")
+    print()
+    recompute = [r for r in results if r["method"] == "recompute"]
+    good = [r for r in recompute if r["agreement"] >= 0.9]
+    if good:
+        best = min(good, key=lambda r: r["threshold"])
+        verdict = "met" if best["speedup"] >= 2 else "NOT met"
+        print(f"lowest threshold with >= 90% agreement: {best['threshold']:.2f}; recompute speedup "
+              f"{best['speedup']:.2f}x (target >= 2x: {verdict})")
+    else:
+        print("no threshold keeps >= 90% agreement")
+    pipeline = {r["threshold"]: r for r in results if r["method"] == "pipeline"}
+    contested = [r for r in recompute if r["early_fraction"] > 0.5]
+    wins = [r for r in contested if pipeline[r["threshold"]]["tokens_per_second"] > r["tokens_per_second"]]
+    print(f"thresholds with > 50% early exits: {len(contested)}; pipeline faster than recompute at {len(wins)} of them"
+          f" (target: all)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
