@@ -3,7 +3,8 @@
 # job on the embedded default model (examples/tiny-early-exit.json): import the
 # config and show its ee IR, compile it into a native binary, initialise a
 # checkpoint... then train it on the King James Bible, evaluate every exit on
-# held-out text, plot the loss curves and generate from a prompt.
+# held-out text, plot the loss curves and generate from a prompt, at full depth
+# and with early exits (both methods), showing the per-exit statistics.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${EE_BUILD_DIR:-$root/build}
@@ -51,3 +52,14 @@ echo
 echo "== full-depth greedy generation"
 "$out/model" generate --load "$out/run" --prompt "And God said, " --max-new-tokens 120
 "$out/model" generate --load "$out/run" --prompt "And God said, " --max-new-tokens 5 --json
+threshold=${EE_DEMO_THRESHOLD:-0.8}
+echo
+echo "== early-exit generation, KV recomputation: a token exits where its confidence >= $threshold"
+echo "   (text, then the tokens per exit and the speedup over full depth measured in the same run)"
+"$out/model" generate --load "$out/run" --prompt "And God said, " --max-new-tokens 120 \
+  --early-exit-thres "$threshold"
+echo
+echo "== the pipeline-based method: the model compiled into 2 stages, one MPI rank each"
+"$build/bin/ee-compile" "$config" --pp 2 -o "$out/model.pp2"
+mpirun --allow-run-as-root --oversubscribe -np 2 -x OMP_NUM_THREADS=1 "$out/model.pp2" generate \
+  --load "$out/run" --prompt "And God said, " --max-new-tokens 120 --early-exit-thres "$threshold"

@@ -28,9 +28,9 @@ enum Tag : int64_t { kTokens = 11, kDecision = 12, kCaches = 13 };
 /// What precedes a batch of tokens sent to the next stage.
 struct StageHeader {
   int32_t stop = 0;    // 1: the request is over, no payload follows
-  int32_t count = 0;   // tokens in the payload (positions, then hidden states)
-  int32_t row = 0;     // their sequence (KV cache row)
+  int32_t count = 0;   // tokens in the payload (positions, cache rows, hidden states)
   int32_t decided = 0; // the last token's successor is already chosen upstream
+  int32_t padding = 0;
   uint64_t rng = 0;    // sampling state of the sequence, for the stage that decides
 };
 
@@ -65,9 +65,11 @@ public:
   void post(const StageHeader &header, const TokenBatch &batch) {
     wait();
     header_ = header;
-    payload_.resize(batch.positions.size() * sizeof(int32_t) + batch.hidden.size() * sizeof(float));
-    std::memcpy(payload_.data(), batch.positions.data(), batch.positions.size() * sizeof(int32_t));
-    std::memcpy(payload_.data() + batch.positions.size() * sizeof(int32_t), batch.hidden.data(),
+    size_t indices = batch.size() * sizeof(int32_t);
+    payload_.resize(2 * indices + batch.hidden.size() * sizeof(float));
+    std::memcpy(payload_.data(), batch.positions.data(), indices);
+    std::memcpy(payload_.data() + indices, batch.rows.data(), indices);
+    std::memcpy(payload_.data() + 2 * indices, batch.hidden.data(),
                 batch.hidden.size() * sizeof(float));
     check(eert_comm_isend(&header_, sizeof(header_), peer_, kTokens, &requests_[0]));
     if (!header.stop)
@@ -174,8 +176,7 @@ struct PipelineGenerator::Impl : Engine {
           batch.rows.push_back(static_cast<int32_t>(row));
         }
         std::optional<TokenRecord> decision = runStage(feed, batch, false, rng);
-        StageHeader header{0, static_cast<int32_t>(batch.size()), static_cast<int32_t>(row),
-                           decision ? 1 : 0, rng};
+        StageHeader header{0, static_cast<int32_t>(batch.size()), decision ? 1 : 0, 0, rng};
         downstream->post(header, batch);
         if (!decision) {
           Decision d;
@@ -200,28 +201,31 @@ struct PipelineGenerator::Impl : Engine {
   }
 
   /// Stages after the first: runs what arrives until the request is over.
+  /// Tokens that queued up while this stage was busy (exited upstream) run
+  /// together, with the newest, the only one that may be undecided, last.
   void follow() {
-    while (true) {
-      StageHeader header;
-      receive(&header, sizeof(header), rank - 1, kTokens);
-      if (header.stop) {
-        if (downstream) {
-          downstream->post(header, TokenBatch{});
-          downstream->wait();
-        }
-        return;
-      }
+    bool stopping = false;
+    while (!stopping) {
       TokenBatch batch;
-      std::vector<char> payload(header.count * (sizeof(int32_t) + hidden * sizeof(float)));
-      receive(payload.data(), payload.size(), rank - 1, kTokens);
-      batch.positions.resize(header.count);
-      batch.rows.assign(header.count, header.row);
-      batch.hidden.resize(header.count * hidden);
-      std::memcpy(batch.positions.data(), payload.data(), header.count * sizeof(int32_t));
-      std::memcpy(batch.hidden.data(), payload.data() + header.count * sizeof(int32_t),
-                  batch.hidden.size() * sizeof(float));
-      uint64_t rng = header.rng;
-      std::optional<TokenRecord> decision = runStage({}, batch, header.decided, rng);
+      StageHeader newest;
+      bool first = true;
+      while (first || waiting()) {
+        first = false;
+        StageHeader header;
+        receive(&header, sizeof(header), rank - 1, kTokens);
+        if (header.stop) {
+          stopping = true;
+          break;
+        }
+        appendPayload(header.count, batch);
+        newest = header;
+        if (!header.decided)
+          break;
+      }
+      if (batch.size() == 0)
+        continue;
+      uint64_t rng = newest.rng;
+      std::optional<TokenRecord> decision = runStage({}, batch, newest.decided, rng);
       if (decision) {
         Decision d{decision->token, static_cast<int32_t>(decision->exit),
                    static_cast<int32_t>(decision->layers), decision->confidence,
@@ -229,9 +233,36 @@ struct PipelineGenerator::Impl : Engine {
         send(&d, sizeof(d), 0, kDecision);
       }
       if (downstream)
-        downstream->post({0, header.count, header.row, header.decided || decision ? 1 : 0, rng},
+        downstream->post({0, static_cast<int32_t>(batch.size()),
+                          newest.decided || decision ? 1 : 0, 0, rng},
                          batch);
     }
+    if (downstream) {
+      downstream->post(StageHeader{1}, TokenBatch{});
+      downstream->wait();
+    }
+  }
+
+  /// Whether the previous stage has sent more.
+  bool waiting() {
+    uint64_t flag = 0;
+    check(eert_comm_probe(rank - 1, kTokens, &flag));
+    return flag != 0;
+  }
+
+  /// Receives `count` tokens' positions, rows and hidden states onto `batch`.
+  void appendPayload(int32_t count, TokenBatch &batch) {
+    size_t indices = count * sizeof(int32_t);
+    std::vector<char> payload(2 * indices + count * hidden * sizeof(float));
+    receive(payload.data(), payload.size(), rank - 1, kTokens);
+    size_t at = batch.size();
+    batch.positions.resize(at + count);
+    batch.rows.resize(at + count);
+    batch.hidden.resize((at + count) * hidden);
+    std::memcpy(batch.positions.data() + at, payload.data(), indices);
+    std::memcpy(batch.rows.data() + at, payload.data() + indices, indices);
+    std::memcpy(batch.hidden.data() + at * hidden, payload.data() + 2 * indices,
+                count * hidden * sizeof(float));
   }
 };
 

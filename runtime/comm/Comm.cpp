@@ -82,6 +82,17 @@ extern "C" int32_t eert_comm_recv(void *buffer, int64_t bytes, int64_t peer, int
   return 0;
 }
 
+extern "C" int32_t eert_comm_probe(int64_t peer, int64_t tag, uint64_t *waiting) {
+  if (int32_t status = checkPeer(peer, false))
+    return status;
+  int flag = 0;
+  if (int code = MPI_Iprobe(static_cast<int>(peer), static_cast<int>(tag), MPI_COMM_WORLD, &flag,
+                            MPI_STATUS_IGNORE))
+    return mpiFailure("MPI_Iprobe", code);
+  *waiting = flag ? 1 : 0;
+  return 0;
+}
+
 extern "C" int32_t eert_comm_isend(const void *buffer, int64_t bytes, int64_t peer, int64_t tag,
                                    uint64_t *request) {
   if (int32_t status = checkPeer(peer, false))
