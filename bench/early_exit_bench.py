@@ -68,6 +68,7 @@ def main():
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="OpenMP threads of the recompute method")
     parser.add_argument("--thresholds", default="1.0,0.9,0.8,0.7,0.6,0.5,0.4,0.3,0.2,0.1")
+    parser.add_argument("--pp-split", help="layers per pipeline stage (ee-compile --pp-split); default: the cost model's")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
 
@@ -81,7 +82,8 @@ def main():
         config = os.path.join(checkpoint, "config.json")
         binary, pipelined = os.path.join(work, "model"), os.path.join(work, "model.pp2")
         subprocess.run([args.ee_compile, config, "-o", binary], check=True)
-        subprocess.run([args.ee_compile, config, "--pp", "2", "-o", pipelined], check=True)
+        split = ["--pp-split", args.pp_split] if args.pp_split else []
+        subprocess.run([args.ee_compile, config, "--pp", "2", *split, "-o", pipelined], check=True)
         recompute_env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads))
         methods = {
             "recompute": ([binary], recompute_env),

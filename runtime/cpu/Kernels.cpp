@@ -55,6 +55,19 @@ extern "C" void eert_linear(const float *input, const float *weight, float *outp
                 input, 1, 0.0f, output, 1);
     return;
   }
+  if (rows <= 32) {
+    // A few rows (decode batches, recomputed KV entries): OpenBLAS is much
+    // faster at W x^T, whose long side is the weight's, than at x W^T, so
+    // compute the transposed product and transpose it back.
+    thread_local std::vector<float> transposed;
+    transposed.resize(rows * outFeatures);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, outFeatures, rows, inFeatures, 1.0f,
+                weight, inFeatures, input, inFeatures, 0.0f, transposed.data(), rows);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t o = 0; o < outFeatures; ++o)
+        output[r * outFeatures + o] = transposed[o * rows + r];
+    return;
+  }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, outFeatures, inFeatures, 1.0f,
               input, inFeatures, weight, inFeatures, 0.0f, output, outFeatures);
 }

@@ -66,10 +66,12 @@ class KernelTest(unittest.TestCase):
         self.assertClose(o, ref.rms_norm(x, w, 1e-5))
 
     def test_linear(self):
-        x, w = torch.randn(4, 6, 48), torch.randn(40, 48)
-        (xa, xp), (wa, wp), (o, op) = f32(x), f32(w), out(4, 6, 40)
-        LIB.eert_linear(xp, wp, op, I64(24), I64(48), I64(40))
-        self.assertClose(o, ref.linear(x, w), rtol=1e-4, atol=1e-5)
+        # Every code path: one row (decode), a few rows (transposed product), many rows.
+        for rows in [1, 3, 24, 33, 70]:
+            x, w = torch.randn(rows, 48), torch.randn(40, 48)
+            (xa, xp), (wa, wp), (o, op) = f32(x), f32(w), out(rows, 40)
+            LIB.eert_linear(xp, wp, op, I64(rows), I64(48), I64(40))
+            self.assertClose(o, ref.linear(x, w), rtol=1e-4, atol=1e-5)
 
     def test_rotary(self):
         heads, d = 3, 16
