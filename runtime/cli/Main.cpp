@@ -1,6 +1,7 @@
 // Main.cpp - the command line of every compiled model binary (DESIGN.md 3.3):
 // info, init, eval, grad, train, preprocess, generate, serve.
 #include "cli/Commands.h"
+#include "cli/DataParallel.h"
 #include "cli/Model.h"
 #include "cli/Options.h"
 #include "cli/Train.h"
@@ -43,7 +44,11 @@ int info(const Manifest &manifest) {
   // values over an average context of half the maximum length.
   int64_t attentionFlops = 4 * layers * hidden * (maxPositions / 2);
   json report = {{"config", manifest.config},
-                 {"layout", {{"tensor_parallel", 1}, {"pipeline_parallel", 1}, {"data_parallel", 1}}},
+                 {"layout",
+                  {{"tensor_parallel", 1},
+                   {"pipeline_parallel",
+                    manifest.inference.is_object() ? manifest.inference["stages"].size() : 1},
+                   {"data_parallel", 1}}},
                  {"parameters", params},
                  {"parameter_bytes", 4 * params},
                  {"forward_flops_per_token", 2 * params + attentionFlops},
@@ -185,21 +190,33 @@ int grad(const Manifest &manifest, const Options &options) {
     throw std::runtime_error(options.text("data") + ": " + std::to_string(tokens.size()) +
                              " tokens, fewer than --global-batch x (--seq-len + 1) = " +
                              std::to_string(globalBatch * (seqLen + 1)));
-  Batch batch = windows(tokens, 0, globalBatch, seqLen);
+  // Data-parallel replicas differentiate their share and average.
+  DataParallel dp = DataParallel::join();
+  if (globalBatch % dp.size() != 0)
+    throw std::runtime_error("--global-batch (" + std::to_string(globalBatch) +
+                             ") must be a multiple of the data-parallel size (" +
+                             std::to_string(dp.size()) + ")");
+  int64_t share = globalBatch / dp.size();
+  Batch batch = windows(tokens, dp.rank() * share, share, seqLen);
   int64_t iteration = checkpointIteration(dir);
   const Entry *entry = manifest.entry("loss_grad");
   Runner runner(manifest, weights);
   std::vector<void *> outputs =
-      runner.run(*entry, globalBatch, seqLen,
+      runner.run(*entry, share, seqLen,
                  {batch.ids.data(), batch.positions.data(), batch.labels.data(), &iteration});
   std::vector<TensorToWrite> gradients;
-  for (size_t i = 0; i < manifest.parameters.size(); ++i)
-    gradients.push_back({manifest.parameters[i].name, manifest.parameters[i].shape,
-                         static_cast<const float *>(outputs[i + 1])});
+  for (size_t i = 0; i < manifest.parameters.size(); ++i) {
+    float *g = static_cast<float *>(outputs[i + 1]);
+    dp.average(g, manifest.parameters[i].elements(), manifest.parameters[i].elements());
+    gradients.push_back({manifest.parameters[i].name, manifest.parameters[i].shape, g});
+  }
+  float loss = static_cast<float>(dp.sum(*static_cast<float *>(outputs[0])) / dp.size());
+  if (dp.rank() != 0)
+    return 0;
   std::string error;
   if (!writeSafetensors(options.text("out"), gradients, {{"format", "pt"}}, error))
     throw std::runtime_error(error);
-  std::cout << json{{"loss", *static_cast<float *>(outputs[0])}, {"iteration", iteration}}.dump()
+  std::cout << json{{"loss", loss}, {"iteration", iteration}}.dump()
             << "\n";
   return 0;
 }
@@ -212,7 +229,8 @@ const char *kUsage =
     "                 --lr X --save DIR [--load DIR] [--save-interval K] [--keep-last K]\n"
     "                 [--min-lr --lr-warmup-iters --lr-decay-iters --lr-decay-style cosine|linear|constant\n"
     "                  --weight-decay --adam-beta1 --adam-beta2 --adam-eps --clip-grad --seed\n"
-    "                  --log-interval --metrics FILE]\n"
+    "                  --log-interval --metrics FILE --ddp-bucket-size N --use-distributed-optimizer]\n"
+    "       (train and grad run data-parallel under mpirun -np N)\n"
     "       BIN preprocess --input FILE(.txt|.jsonl) --output-prefix P [--json-key text] [--tokenizer DIR]\n"
     "       BIN grad --load DIR --data PATH --seq-len S --global-batch B --out grads.safetensors\n"
     "       BIN generate --load DIR (--prompt TEXT | --prompt-ids 1,2,3)... --max-new-tokens N\n"
@@ -233,10 +251,11 @@ int main(int argc, char **argv) {
     if (eert_comm_init())
       throw std::runtime_error(eert_last_error());
     Manifest manifest = Manifest::load();
-    if (eert_comm_size() > 1 && command != "generate" && command != "serve")
+    if (eert_comm_size() > 1 && command != "generate" && command != "serve" && command != "train" &&
+        command != "grad")
       throw std::runtime_error("'" + command + "' runs on one rank; this world has " +
                                std::to_string(eert_comm_size()) +
-                               " (only generate and serve with the pipeline method run under mpirun)");
+                               " (train, grad, and generate and serve with the pipeline method run under mpirun)");
     if (command == "info") {
       Options(argc, argv, 2, {}, {});
       return info(manifest);
@@ -245,12 +264,16 @@ int main(int argc, char **argv) {
       return init(manifest, Options(argc, argv, 2, {"out", "seed"}, {}));
     if (command == "eval")
       return eval(manifest, Options(argc, argv, 2, {"load", "data", "seq-len", "batch"}, {"json"}));
-    if (command == "train")
-      return train(manifest, Options(argc, argv, 2, kTrainOptions, kTrainFlags));
+    if (command == "train" || command == "grad") {
+      int status = command == "train"
+                       ? train(manifest, Options(argc, argv, 2, kTrainOptions, kTrainFlags))
+                       : grad(manifest, Options(argc, argv, 2, {"load", "data", "seq-len", "global-batch", "out"}, {}));
+      if (eert_comm_finalize())
+        throw std::runtime_error(eert_last_error());
+      return status;
+    }
     if (command == "preprocess")
       return preprocess(manifest, Options(argc, argv, 2, {"input", "output-prefix", "json-key", "tokenizer"}, {}));
-    if (command == "grad")
-      return grad(manifest, Options(argc, argv, 2, {"load", "data", "seq-len", "global-batch", "out"}, {}));
     if (command == "generate" || command == "serve") {
       int status = command == "generate"
                        ? generateCommand(manifest, Options(argc, argv, 2, kGenerateOptions, kGenerateFlags))

@@ -2,6 +2,7 @@
 // gradient accumulation, atomic checkpoints with exact resume, progress and
 // metrics; and the preprocess command.
 #include "cli/Train.h"
+#include "cli/DataParallel.h"
 #include "cli/Tokenizer.h"
 #include "io/Dataset.h"
 
@@ -14,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <tuple>
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -25,8 +27,8 @@ const std::set<std::string> kTrainOptions = {
     "lr",             "min-lr",         "lr-warmup-iters", "lr-decay-iters", "lr-decay-style",
     "weight-decay",   "adam-beta1",     "adam-beta2",   "adam-eps",    "clip-grad",
     "seed",           "load",           "save",         "save-interval", "keep-last",
-    "log-interval",   "metrics"};
-const std::set<std::string> kTrainFlags = {};
+    "log-interval",   "metrics",        "ddp-bucket-size"};
+const std::set<std::string> kTrainFlags = {"use-distributed-optimizer"};
 
 namespace {
 
@@ -81,7 +83,12 @@ struct AdamW {
 
   /// One step `t` (1-based) on parameter `i`; norm weights (1-D) get no decay.
   void step(size_t i, float *param, const float *grad, int64_t n, bool decay, double lr, int64_t t) {
-    float *m = expAvg[i].data(), *v = expAvgSq[i].data();
+    step(param, grad, expAvg[i].data(), expAvgSq[i].data(), n, decay, lr, t);
+  }
+
+  /// One step on `n` values with their moments `m` and `v`.
+  void step(float *param, const float *grad, float *m, float *v, int64_t n, bool decay, double lr,
+            int64_t t) const {
     double correction1 = 1.0 - std::pow(beta1, static_cast<double>(t));
     double correction2 = 1.0 - std::pow(beta2, static_cast<double>(t));
     float b1 = static_cast<float>(beta1), b2 = static_cast<float>(beta2);
@@ -179,13 +186,41 @@ int train(const Manifest &manifest, const Options &options) {
     throw std::runtime_error("need --log-interval > 0, --save-interval >= 0, --keep-last >= 0");
   std::string saveDir = options.text("save");
 
+  // Data parallelism: each replica takes its share of every global batch and
+  // the gradients are averaged; with --use-distributed-optimizer (ZeRO-1) each
+  // replica keeps and updates only its shard of the optimizer state.
+  DataParallel dp = DataParallel::join();
+  bool lead = dp.rank() == 0;
+  if (globalBatch % (microBatch * dp.size()) != 0)
+    throw std::runtime_error("--global-batch (" + std::to_string(globalBatch) +
+                             ") must be a multiple of --micro-batch (" + std::to_string(microBatch) +
+                             ") times the data-parallel size (" + std::to_string(dp.size()) + ")");
+  int64_t bucket = options.integer("ddp-bucket-size", 40000000);
+  if (bucket <= 0)
+    throw std::runtime_error("--ddp-bucket-size must be positive");
+  bool sharded = options.has("use-distributed-optimizer");
+
   // Weights, optimizer state and progress: from --load, or fresh.
   uint64_t seed = static_cast<uint64_t>(options.integer("seed", 1234));
   int64_t iteration = 0, consumed = 0;
   std::string loadDir = options.has("load") ? resolveCheckpoint(options.text("load")) : "";
   Weights weights = loadDir.empty() ? Weights::random(manifest, seed) : Weights::load(manifest, loadDir);
   weights.makeWritable(manifest);
-  adam.init(manifest);
+  // Every parameter's place in one flat vector; a ZeRO shard is a block of it.
+  size_t numParams = manifest.parameters.size();
+  std::vector<int64_t> offsets(numParams + 1, 0);
+  for (size_t i = 0; i < numParams; ++i)
+    offsets[i + 1] = offsets[i] + manifest.parameters[i].elements();
+  int64_t flatSize = offsets.back(), block = (flatSize + dp.size() - 1) / dp.size();
+  int64_t shardBegin = std::min(flatSize, dp.rank() * block);
+  int64_t shardEnd = std::min(flatSize, shardBegin + block);
+  std::vector<float> shardAvg, shardAvgSq;
+  if (sharded) {
+    shardAvg.assign(block, 0.0f);
+    shardAvgSq.assign(block, 0.0f);
+  } else {
+    adam.init(manifest);
+  }
   if (!loadDir.empty() && fs::exists(fs::path(loadDir) / "trainer_state.json")) {
     json state = readJson(fs::path(loadDir) / "trainer_state.json");
     for (const char *key : {"iteration", "consumed_samples", "seed"})
@@ -199,13 +234,23 @@ int train(const Manifest &manifest, const Options &options) {
     if (!optimizer)
       throw std::runtime_error(error);
     for (size_t i = 0; i < manifest.parameters.size(); ++i)
-      for (auto [prefix, state] : {std::pair{"exp_avg.", &adam.expAvg[i]},
-                                   std::pair{"exp_avg_sq.", &adam.expAvgSq[i]}}) {
+      for (auto [prefix, state, shard] :
+           {std::tuple{"exp_avg.", sharded ? nullptr : &adam.expAvg[i], &shardAvg},
+            std::tuple{"exp_avg_sq.", sharded ? nullptr : &adam.expAvgSq[i], &shardAvgSq}}) {
         std::string name = prefix + manifest.parameters[i].name;
         const TensorView *view = optimizer->find(name);
-        if (!view || view->dtype != "F32" || view->bytes != state->size() * sizeof(float))
+        int64_t n = manifest.parameters[i].elements();
+        if (!view || view->dtype != "F32" || view->bytes != n * sizeof(float))
           throw std::runtime_error(loadDir + "/optimizer.safetensors: missing or malformed '" + name + "'");
-        std::memcpy(state->data(), view->data, view->bytes);
+        if (state) {
+          std::memcpy(state->data(), view->data, view->bytes);
+          continue;
+        }
+        // The part of this parameter inside this replica's shard.
+        int64_t from = std::max(offsets[i], shardBegin), to = std::min(offsets[i + 1], shardEnd);
+        if (from < to)
+          std::memcpy(shard->data() + (from - shardBegin),
+                      view->data + (from - offsets[i]) * sizeof(float), (to - from) * sizeof(float));
       }
   }
 
@@ -219,8 +264,7 @@ int train(const Manifest &manifest, const Options &options) {
   if (!entry)
     throw std::runtime_error("the binary has no loss_grad entry point");
   Runner runner(manifest, weights);
-  size_t numParams = manifest.parameters.size();
-  int64_t numExits = manifest.numExits(), microSteps = globalBatch / microBatch;
+  int64_t numExits = manifest.numExits(), microSteps = globalBatch / (microBatch * dp.size());
   std::vector<int64_t> exitLayers = manifest.exitLayers();
   // With one micro-batch per step the gradients are used where the entry
   // point left them; with several they are averaged into `sums`.
@@ -230,13 +274,32 @@ int train(const Manifest &manifest, const Options &options) {
       sums.emplace_back(p.elements(), 0.0f);
   std::vector<float *> grads(numParams);
 
-  fs::create_directories(saveDir);
-  std::string metricsPath = options.has("metrics") ? options.text("metrics") : saveDir + "/metrics.jsonl";
-  std::ofstream metrics(metricsPath, std::ios::app);
-  if (!metrics)
-    throw std::runtime_error(metricsPath + ": cannot write");
+  // Rank 0 writes the progress, metrics and checkpoints.
+  std::ofstream metrics;
+  if (lead) {
+    fs::create_directories(saveDir);
+    std::string metricsPath = options.has("metrics") ? options.text("metrics") : saveDir + "/metrics.jsonl";
+    metrics.open(metricsPath, std::ios::app);
+    if (!metrics)
+      throw std::runtime_error(metricsPath + ": cannot write");
+  }
+  // Flat buffers of the averaged gradients (several replicas) and of the
+  // gathered parameters and optimizer state (ZeRO-1).
+  std::vector<float> flatGrads(dp.size() > 1 || sharded ? block * dp.size() : 0);
+  std::vector<float> shardGrads(sharded ? block : 0);
 
   auto save = [&](int64_t at) {
+    // A sharded optimizer state is gathered: the checkpoint is the same
+    // whatever the layout.
+    std::vector<float> fullAvg, fullAvgSq;
+    if (sharded) {
+      fullAvg.resize(block * dp.size());
+      fullAvgSq.resize(block * dp.size());
+      dp.gather(shardAvg.data(), fullAvg.data(), block);
+      dp.gather(shardAvgSq.data(), fullAvgSq.data(), block);
+    }
+    if (!lead)
+      return;
     fs::path final = fs::path(saveDir) / iterationName(at);
     fs::path temporary = final.string() + ".tmp";
     fs::remove_all(temporary);
@@ -244,9 +307,9 @@ int train(const Manifest &manifest, const Options &options) {
     std::vector<TensorToWrite> state;
     for (size_t i = 0; i < numParams; ++i) {
       state.push_back({"exp_avg." + manifest.parameters[i].name, manifest.parameters[i].shape,
-                       adam.expAvg[i].data()});
+                       sharded ? fullAvg.data() + offsets[i] : adam.expAvg[i].data()});
       state.push_back({"exp_avg_sq." + manifest.parameters[i].name, manifest.parameters[i].shape,
-                       adam.expAvgSq[i].data()});
+                       sharded ? fullAvgSq.data() + offsets[i] : adam.expAvgSq[i].data()});
     }
     std::string error;
     if (!writeSafetensors((temporary / "optimizer.safetensors").string(), state, {}, error))
@@ -285,14 +348,15 @@ int train(const Manifest &manifest, const Options &options) {
       ids.clear();
       labels.clear();
       positions.clear();
+      // This replica's share of the global batch, micro-batch by micro-batch.
+      int64_t first = consumed + dp.rank() * (globalBatch / dp.size()) + micro * microBatch;
       for (int64_t j = 0; j < microBatch; ++j) {
-        const int32_t *window = sampler.sample(consumed + j);
+        const int32_t *window = sampler.sample(first + j);
         ids.insert(ids.end(), window, window + seqLen);
         labels.insert(labels.end(), window + 1, window + seqLen + 1);
         for (int64_t s = 0; s < seqLen; ++s)
           positions.push_back(static_cast<int32_t>(s));
       }
-      consumed += microBatch;
       std::vector<void *> outputs =
           runner.run(*entry, microBatch, seqLen, {ids.data(), positions.data(), labels.data(), &iteration});
       float scale = 1.0f / static_cast<float>(microSteps);
@@ -313,15 +377,53 @@ int train(const Manifest &manifest, const Options &options) {
       for (int64_t h = 0; h <= numExits; ++h)
         losses[1 + h] += *static_cast<float *>(outputs[1 + numParams + h]) / microSteps;
     }
+    consumed += globalBatch;
+    for (double &loss : losses)
+      loss = dp.sum(loss) / dp.size();
+    if (!flatGrads.empty()) {
+      for (size_t i = 0; i < numParams; ++i)
+        std::copy(grads[i], grads[i] + manifest.parameters[i].elements(),
+                  flatGrads.begin() + offsets[i]);
+      if (sharded) {
+        dp.averageShard(flatGrads.data(), shardGrads.data(), block);
+      } else {
+        dp.average(flatGrads.data(), flatSize, bucket);
+        for (size_t i = 0; i < numParams; ++i)
+          grads[i] = flatGrads.data() + offsets[i];
+      }
+    }
     double squares = 0.0;
-    for (size_t i = 0; i < numParams; ++i)
-      squares += sumOfSquares(grads[i], manifest.parameters[i].elements());
+    if (sharded) {
+      squares = dp.sum(sumOfSquares(shardGrads.data(), shardEnd - shardBegin));
+    } else {
+      for (size_t i = 0; i < numParams; ++i)
+        squares += sumOfSquares(grads[i], manifest.parameters[i].elements());
+    }
     double norm = std::sqrt(squares);
     if (!std::isfinite(norm))
       throw std::runtime_error("iteration " + std::to_string(iteration) + ": the gradient norm is not finite");
     double lr = schedule.at(iteration);
     float clipScale = clip > 0 && norm > clip ? static_cast<float>(clip / (norm + 1e-6)) : 1.0f;
-    for (size_t i = 0; i < numParams; ++i) {
+    if (sharded) {
+      // Each replica updates its shard, then every replica gathers the rest.
+      for (int64_t k = 0; k < shardEnd - shardBegin; ++k)
+        shardGrads[k] *= clipScale;
+      std::vector<float> shardParams(block, 0.0f);
+      for (size_t i = 0; i < numParams; ++i) {
+        int64_t from = std::max(offsets[i], shardBegin), to = std::min(offsets[i + 1], shardEnd);
+        if (from >= to)
+          continue;
+        float *param = weights.data(i) + (from - offsets[i]);
+        int64_t at = from - shardBegin;
+        adam.step(param, shardGrads.data() + at, shardAvg.data() + at, shardAvgSq.data() + at,
+                  to - from, manifest.parameters[i].shape.size() > 1, lr, iteration + 1);
+        std::copy(param, param + (to - from), shardParams.begin() + at);
+      }
+      dp.gather(shardParams.data(), flatGrads.data(), block);
+      for (size_t i = 0; i < numParams; ++i)
+        std::copy(flatGrads.begin() + offsets[i], flatGrads.begin() + offsets[i + 1], weights.data(i));
+    }
+    for (size_t i = 0; i < numParams && !sharded; ++i) {
       int64_t n = manifest.parameters[i].elements();
       if (clipScale != 1.0f)
         for (int64_t j = 0; j < n; ++j)
@@ -334,7 +436,7 @@ int train(const Manifest &manifest, const Options &options) {
       logged[h] += losses[h];
     ++loggedSteps;
 
-    if (iteration % logInterval == 0 || iteration == iters) {
+    if (lead && (iteration % logInterval == 0 || iteration == iters)) {
       double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       double tokensPerSecond = (iteration - firstIteration) * globalBatch * seqLen / std::max(elapsed, 1e-9);
       double eta = elapsed / (iteration - firstIteration) * (iters - iteration);
@@ -364,7 +466,7 @@ int train(const Manifest &manifest, const Options &options) {
     if ((saveInterval > 0 && iteration % saveInterval == 0) || iteration == iters)
       save(iteration);
   }
-  if (iteration == firstIteration && iters > 0)
+  if (lead && iteration == firstIteration && iters > 0)
     std::cout << "already at iteration " << iteration << " of " << iters << "\n";
   return 0;
 }

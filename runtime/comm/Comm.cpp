@@ -1,16 +1,21 @@
-// Comm.cpp - the runtime's communication layer over MPI (point-to-point for now).
+// Comm.cpp - the runtime's communication layer over MPI: point-to-point, the grid, collectives.
 #include "cpu/Error.h"
 #include "eert/eert.h"
 
 #include <mpi.h>
 
+#include <algorithm>
+#include <climits>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 namespace {
 
 bool started = false; // MPI initialised by us
 int worldRank = 0, worldSize = 1;
+// Communicators of the groups (see abi.def): world, TP, PP, DP.
+MPI_Comm groups[4] = {MPI_COMM_NULL, MPI_COMM_NULL, MPI_COMM_NULL, MPI_COMM_NULL};
 
 /// Launched by an MPI launcher (Open MPI's mpirun, or any PMI/PMIx one)?
 bool launchedByMpirun() {
@@ -34,6 +39,25 @@ int32_t checkPeer(int64_t peer, bool anyAllowed) {
                     std::to_string(worldSize) + " ranks");
 }
 
+/// The communicator of `group`, or null (alone: every group is this rank).
+int32_t groupComm(int64_t group, MPI_Comm &comm) {
+  if (group < 0 || group > 3)
+    return eert::fail("no communication group " + std::to_string(group) +
+                      " (0 world, 1 TP, 2 PP, 3 DP)");
+  comm = started ? groups[group] : MPI_COMM_NULL;
+  if (started && comm == MPI_COMM_NULL)
+    return eert::fail("communication group " + std::to_string(group) +
+                      " used before eert_comm_grid");
+  return 0;
+}
+
+int32_t checkCount(int64_t count) {
+  if (count < 0 || count > INT32_MAX)
+    return eert::fail("a collective of " + std::to_string(count) +
+                      " elements (more than MPI's int count)");
+  return 0;
+}
+
 } // namespace
 
 extern "C" int32_t eert_comm_init(void) {
@@ -47,6 +71,116 @@ extern "C" int32_t eert_comm_init(void) {
   MPI_Comm_rank(MPI_COMM_WORLD, &worldRank);
   MPI_Comm_size(MPI_COMM_WORLD, &worldSize);
   started = true;
+  groups[0] = MPI_COMM_WORLD;
+  return 0;
+}
+
+extern "C" int32_t eert_comm_grid(int64_t tp, int64_t pp) {
+  if (tp < 1 || pp < 1 || worldSize % (tp * pp) != 0)
+    return eert::fail("a world of " + std::to_string(worldSize) + " ranks cannot hold TP = " +
+                      std::to_string(tp) + " x PP = " + std::to_string(pp) +
+                      " (the world size must be a multiple of TP * PP)");
+  if (!started)
+    return 0;
+  int64_t dp = worldSize / (tp * pp);
+  int64_t tpRank = worldRank % tp, dpRank = (worldRank / tp) % dp, ppRank = worldRank / (tp * dp);
+  // Colours: what the members of a group share; keys: their order in it.
+  std::pair<int64_t, int64_t> split[3] = {{dpRank + dp * ppRank, tpRank},
+                                          {tpRank + tp * dpRank, ppRank},
+                                          {tpRank + tp * ppRank, dpRank}};
+  for (int g = 1; g <= 3; ++g) {
+    if (groups[g] != MPI_COMM_NULL)
+      MPI_Comm_free(&groups[g]);
+    if (int code = MPI_Comm_split(MPI_COMM_WORLD, static_cast<int>(split[g - 1].first),
+                                  static_cast<int>(split[g - 1].second), &groups[g]))
+      return mpiFailure("MPI_Comm_split", code);
+  }
+  return 0;
+}
+
+extern "C" int32_t eert_comm_group_rank(int64_t group) {
+  MPI_Comm comm;
+  int rank = 0;
+  if (groupComm(group, comm) == 0 && comm != MPI_COMM_NULL)
+    MPI_Comm_rank(comm, &rank);
+  return rank;
+}
+
+extern "C" int32_t eert_comm_group_size(int64_t group) {
+  MPI_Comm comm;
+  int size = 1;
+  if (groupComm(group, comm) == 0 && comm != MPI_COMM_NULL)
+    MPI_Comm_size(comm, &size);
+  return size;
+}
+
+extern "C" int32_t eert_comm_all_reduce(float *data, int64_t count, int64_t group) {
+  MPI_Comm comm;
+  if (int32_t status = groupComm(group, comm) ? 1 : checkCount(count))
+    return status;
+  if (comm == MPI_COMM_NULL)
+    return 0;
+  // A reduce-scatter then an all-gather rather than MPI_Allreduce: each block
+  // is summed once, by one rank, so every rank gets the same bits (an
+  // all-reduce may sum in a different order on each rank, and data-parallel
+  // replicas would drift apart).
+  int size = 1;
+  MPI_Comm_size(comm, &size);
+  int64_t block = (count + size - 1) / size;
+  std::vector<float> padded(block * size, 0.0f), mine(block);
+  std::copy(data, data + count, padded.begin());
+  if (int code = MPI_Reduce_scatter_block(padded.data(), mine.data(), static_cast<int>(block),
+                                          MPI_FLOAT, MPI_SUM, comm))
+    return mpiFailure("MPI_Reduce_scatter_block", code);
+  if (int code = MPI_Allgather(mine.data(), static_cast<int>(block), MPI_FLOAT, padded.data(),
+                               static_cast<int>(block), MPI_FLOAT, comm))
+    return mpiFailure("MPI_Allgather", code);
+  std::copy(padded.begin(), padded.begin() + count, data);
+  return 0;
+}
+
+/// A collective from `input` (count floats per rank) to `output` over
+/// `group`; alone, the input is the output.
+template <typename Call>
+int32_t floatCollective(const char *name, const float *input, float *output, int64_t count,
+                        int64_t group, Call call) {
+  MPI_Comm comm;
+  if (int32_t status = groupComm(group, comm) ? 1 : checkCount(count))
+    return status;
+  if (comm == MPI_COMM_NULL) {
+    std::copy(input, input + count, output);
+    return 0;
+  }
+  if (int code = call(comm))
+    return mpiFailure(name, code);
+  return 0;
+}
+
+extern "C" int32_t eert_comm_all_gather(const float *input, float *output, int64_t count,
+                                        int64_t group) {
+  return floatCollective("MPI_Allgather", input, output, count, group, [&](MPI_Comm comm) {
+    return MPI_Allgather(input, static_cast<int>(count), MPI_FLOAT, output,
+                         static_cast<int>(count), MPI_FLOAT, comm);
+  });
+}
+
+extern "C" int32_t eert_comm_reduce_scatter(const float *input, float *output, int64_t count,
+                                            int64_t group) {
+  return floatCollective("MPI_Reduce_scatter_block", input, output, count, group,
+                         [&](MPI_Comm comm) {
+                           return MPI_Reduce_scatter_block(input, output, static_cast<int>(count),
+                                                           MPI_FLOAT, MPI_SUM, comm);
+                         });
+}
+
+extern "C" int32_t eert_comm_broadcast(void *buffer, int64_t bytes, int64_t root, int64_t group) {
+  MPI_Comm comm;
+  if (int32_t status = groupComm(group, comm) ? 1 : checkCount(bytes))
+    return status;
+  if (comm == MPI_COMM_NULL)
+    return 0;
+  if (int code = MPI_Bcast(buffer, static_cast<int>(bytes), MPI_BYTE, static_cast<int>(root), comm))
+    return mpiFailure("MPI_Bcast", code);
   return 0;
 }
 
@@ -121,6 +255,9 @@ extern "C" int32_t eert_comm_finalize(void) {
   if (!started)
     return 0;
   started = false;
+  for (int g = 1; g <= 3; ++g)
+    if (groups[g] != MPI_COMM_NULL)
+      MPI_Comm_free(&groups[g]);
   if (int code = MPI_Finalize())
     return mpiFailure("MPI_Finalize", code);
   return 0;

@@ -1,0 +1,79 @@
+// DataParallel.h - the data-parallel group of the ranks launched together
+// (mpirun): averaging gradients and gathering sharded optimizer state.
+#ifndef EERT_CLI_DATAPARALLEL_H
+#define EERT_CLI_DATAPARALLEL_H
+
+#include "eert/eert.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace eert {
+
+/// Group 3 of the runtime's grid (see abi.def): the ranks holding the same
+/// model slice and different samples.
+class DataParallel {
+public:
+  static constexpr int64_t kGroup = 3;
+
+  /// Joins the grid with tensor- and pipeline-parallel size 1: every rank of
+  /// the world is a data-parallel replica (the other layouts are not
+  /// implemented for training yet).
+  static DataParallel join() {
+    if (eert_comm_grid(1, 1))
+      throw std::runtime_error(eert_last_error());
+    return DataParallel(eert_comm_group_size(kGroup), eert_comm_group_rank(kGroup));
+  }
+
+  int64_t size() const { return size_; }
+  int64_t rank() const { return rank_; }
+
+  /// In place: the mean over the replicas, reduced `bucket` elements at a time.
+  void average(float *data, int64_t count, int64_t bucket) const {
+    if (size_ == 1)
+      return;
+    float scale = 1.0f / static_cast<float>(size_);
+    for (int64_t i = 0; i < count; ++i)
+      data[i] *= scale;
+    for (int64_t start = 0; start < count; start += bucket)
+      check(eert_comm_all_reduce(data + start, std::min(bucket, count - start), kGroup));
+  }
+
+  /// This rank's block of the mean over the replicas of `data` (size() blocks
+  /// of `block` elements).
+  void averageShard(const float *data, float *shard, int64_t block) const {
+    std::vector<float> scaled(data, data + block * size_);
+    for (float &value : scaled)
+      value /= static_cast<float>(size_);
+    check(eert_comm_reduce_scatter(scaled.data(), shard, block, kGroup));
+  }
+
+  /// Every rank's `block` elements of `shard`, in rank order, into `all`.
+  void gather(const float *shard, float *all, int64_t block) const {
+    check(eert_comm_all_gather(shard, all, block, kGroup));
+  }
+
+  /// The sum over the replicas of one number.
+  double sum(double value) const {
+    float x = static_cast<float>(value);
+    if (size_ > 1)
+      check(eert_comm_all_reduce(&x, 1, kGroup));
+    return size_ > 1 ? x : value;
+  }
+
+private:
+  DataParallel(int64_t size, int64_t rank) : size_(size), rank_(rank) {}
+  static void check(int32_t status) {
+    if (status)
+      throw std::runtime_error(std::string("data-parallel communication failed: ") +
+                               eert_last_error());
+  }
+  int64_t size_, rank_;
+};
+
+} // namespace eert
+
+#endif // EERT_CLI_DATAPARALLEL_H

@@ -1,0 +1,130 @@
+"""Data-parallel training and gradients under mpirun against the single-rank run.
+
+On one checkpoint and corpus, for each case: the per-iteration losses of
+`train` (every head) and the final weights equal those of one rank within 1e-4
+(relative; weights per tensor: norm of the difference over the norm):
+  DP = 2, DP = 4, DP = 2 with the distributed optimizer (ZeRO-1) and small
+  gradient buckets, DP = 3 with ZeRO-1 (a shard boundary inside tensors);
+  a checkpoint saved half-way under DP = 2 with ZeRO-1 resumed on one rank,
+  and one saved on one rank resumed under DP = 2 with ZeRO-1;
+and `grad` under DP = 2 equals `grad` on one rank (itself checked against
+PyTorch autograd in test/e2e/grad_test.py).
+
+Usage: dp_test.py BIN CHECKPOINT CORPUS WORKDIR
+"""
+import json
+import os
+import shutil
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reference"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
+import ee_reference as ref  # noqa: E402
+from harness import Tally, run  # noqa: E402
+
+ITERS = 20
+
+
+def mpirun(ranks):
+    if ranks == 1:
+        return []
+    return [shutil.which("mpirun"), "--allow-run-as-root", "--oversubscribe", "-np", str(ranks),
+            "-x", "OMP_NUM_THREADS=1"]
+
+
+def train(binary, ranks, save, load, corpus, iters, batch, *extra):
+    run(*mpirun(ranks), binary, "train", "--load", load, "--data", corpus, "--iters", str(iters),
+        "--global-batch", str(batch), "--micro-batch", "2", "--seq-len", "16", "--lr", "1e-2",
+        "--lr-warmup-iters", "2", "--lr-decay-iters", str(ITERS), "--log-interval", "1", "--save", save, "--save-interval", "10", *extra)
+    records = {}
+    with open(os.path.join(save, "metrics.jsonl")) as f:
+        for line in f:
+            record = json.loads(line)
+            records[record["iteration"]] = [record["loss"], record["final"]] + [e["loss"] for e in record["exits"]]
+    return records
+
+
+def weights(directory):
+    with open(os.path.join(directory, "latest")) as f:
+        return ref.read_safetensors(os.path.join(directory, f.read().strip(), "model.safetensors"))
+
+
+def relative(a, b):
+    return ((a - b).norm() / max(b.norm(), 1e-12)).item()
+
+
+def compare(tag, got_losses, want_losses, got_weights, want_weights):
+    problems = []
+    for iteration, want in sorted(want_losses.items()):
+        got = got_losses.get(iteration)
+        if got is None:
+            problems.append(f"{tag}: no losses logged at iteration {iteration}")
+            continue
+        worst = max(abs(g - w) / max(abs(w), 1e-6) for g, w in zip(got, want))
+        if worst > 1e-4:
+            problems.append(f"{tag}: iteration {iteration} losses {got} vs one rank {want}")
+    for name, want in want_weights.items():
+        error = relative(got_weights[name], want)
+        if error > 1e-4:
+            problems.append(f"{tag}: weight {name} differs (relative error {error:.2e})")
+    return problems
+
+
+def main(binary, checkpoint, corpus, workdir):
+    tally = Tally()
+    path = lambda name: os.path.join(workdir, name)  # noqa: E731
+    baselines = {}
+    for batch in [8, 6]:
+        save = path(f"single-{batch}")
+        baselines[batch] = (train(binary, 1, save, checkpoint, corpus, ITERS, batch), weights(save))
+
+    cases = [("DP=2", 2, 8, []), ("DP=4", 4, 8, []),
+             ("DP=2 ZeRO-1, 1000-element buckets", 2, 8, ["--use-distributed-optimizer", "--ddp-bucket-size", "1000"]),
+             ("DP=3 ZeRO-1", 3, 6, ["--use-distributed-optimizer"])]
+    for tag, ranks, batch, extra in cases:
+        save = path(tag.split()[0] + ("-zero" if extra else ""))
+        try:
+            losses = train(binary, ranks, save, checkpoint, corpus, ITERS, batch, *extra)
+            problems = compare(tag, losses, baselines[batch][0], weights(save), baselines[batch][1])
+        except Exception as error:
+            problems = [f"{tag}: {error}"]
+        print(f"  {tag}: {'ok' if not problems else 'MISMATCH'}")
+        tally.add(problems)
+
+    # Checkpoints move between layouts: half the run under one, the rest under the other.
+    zero = ["--use-distributed-optimizer"]
+    for tag, first, second in [("DP=2 ZeRO-1 then one rank", (2, zero), (1, [])),
+                               ("one rank then DP=2 ZeRO-1", (1, []), (2, zero))]:
+        save = path(tag.replace(" ", "_"))
+        try:
+            train(binary, first[0], save, checkpoint, corpus, ITERS // 2, 8, *first[1])
+            losses = train(binary, second[0], save, save, corpus, ITERS, 8, *second[1])
+            problems = compare(tag, losses, baselines[8][0], weights(save), baselines[8][1])
+        except Exception as error:
+            problems = [f"{tag}: {error}"]
+        print(f"  {tag}: {'ok' if not problems else 'MISMATCH'}")
+        tally.add(problems)
+
+    # grad: the average over the replicas is the gradient of the whole batch.
+    problems = []
+    try:
+        for ranks in [1, 2]:
+            run(*mpirun(ranks), binary, "grad", "--load", checkpoint, "--data", corpus, "--seq-len", "16",
+                "--global-batch", "4", "--out", path(f"grads-{ranks}.safetensors"))
+        one, two = (ref.read_safetensors(path(f"grads-{r}.safetensors")) for r in [1, 2])
+        for name, want in one.items():
+            error = relative(two[name], want)
+            if error > 1e-4:
+                problems.append(f"grad DP=2: {name} differs (relative error {error:.2e})")
+    except Exception as error:
+        problems = [f"grad DP=2: {error}"]
+    print(f"  grad DP=2: {'ok' if not problems else 'MISMATCH'}")
+    tally.add(problems)
+    return tally.close()
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    sys.exit(main(*sys.argv[1:]))
