@@ -31,24 +31,16 @@ public:
   int64_t size() const { return size_; }
   int64_t rank() const { return rank_; }
 
-  /// In place: the mean over the replicas, reduced `bucket` elements at a time.
-  void average(float *data, int64_t count, int64_t bucket) const {
-    if (size_ == 1)
-      return;
-    float scale = 1.0f / static_cast<float>(size_);
-    for (int64_t i = 0; i < count; ++i)
-      data[i] *= scale;
-    for (int64_t start = 0; start < count; start += bucket)
+  /// In place: the sum over the replicas, reduced `bucket` elements at a time.
+  void sum(float *data, int64_t count, int64_t bucket) const {
+    for (int64_t start = 0; start < count && size_ > 1; start += bucket)
       check(eert_comm_all_reduce(data + start, std::min(bucket, count - start), kGroup));
   }
 
-  /// This rank's block of the mean over the replicas of `data` (size() blocks
+  /// This rank's block of the sum over the replicas of `data` (size() blocks
   /// of `block` elements).
-  void averageShard(const float *data, float *shard, int64_t block) const {
-    std::vector<float> scaled(data, data + block * size_);
-    for (float &value : scaled)
-      value /= static_cast<float>(size_);
-    check(eert_comm_reduce_scatter(scaled.data(), shard, block, kGroup));
+  void sumShard(const float *data, float *shard, int64_t block) const {
+    check(eert_comm_reduce_scatter(data, shard, block, kGroup));
   }
 
   /// Every rank's `block` elements of `shard`, in rank order, into `all`.

@@ -207,7 +207,10 @@ int grad(const Manifest &manifest, const Options &options) {
   std::vector<TensorToWrite> gradients;
   for (size_t i = 0; i < manifest.parameters.size(); ++i) {
     float *g = static_cast<float *>(outputs[i + 1]);
-    dp.average(g, manifest.parameters[i].elements(), manifest.parameters[i].elements());
+    int64_t n = manifest.parameters[i].elements();
+    for (int64_t j = 0; j < n; ++j)
+      g[j] /= static_cast<float>(dp.size());
+    dp.sum(g, n, n);
     gradients.push_back({manifest.parameters[i].name, manifest.parameters[i].shape, g});
   }
   float loss = static_cast<float>(dp.sum(*static_cast<float *>(outputs[0])) / dp.size());

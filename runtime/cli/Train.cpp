@@ -266,12 +266,12 @@ int train(const Manifest &manifest, const Options &options) {
   Runner runner(manifest, weights);
   int64_t numExits = manifest.numExits(), microSteps = globalBatch / (microBatch * dp.size());
   std::vector<int64_t> exitLayers = manifest.exitLayers();
-  // With one micro-batch per step the gradients are used where the entry
-  // point left them; with several they are averaged into `sums`.
-  std::vector<std::vector<float>> sums;
-  if (microSteps > 1)
-    for (const Parameter &p : manifest.parameters)
-      sums.emplace_back(p.elements(), 0.0f);
+  // With one micro-batch on one replica the gradients are used where the
+  // entry point left them; otherwise they are averaged into one flat vector
+  // (padded to whole ZeRO shards), which the replicas then reduce.
+  bool accumulate = microSteps > 1 || dp.size() > 1 || sharded;
+  std::vector<float> flatGrads(accumulate ? block * dp.size() : 0);
+  std::vector<float> shardGrads(sharded ? block : 0), shardParams(sharded ? block : 0);
   std::vector<float *> grads(numParams);
 
   // Rank 0 writes the progress, metrics and checkpoints.
@@ -283,10 +283,6 @@ int train(const Manifest &manifest, const Options &options) {
     if (!metrics)
       throw std::runtime_error(metricsPath + ": cannot write");
   }
-  // Flat buffers of the averaged gradients (several replicas) and of the
-  // gathered parameters and optimizer state (ZeRO-1).
-  std::vector<float> flatGrads(dp.size() > 1 || sharded ? block * dp.size() : 0);
-  std::vector<float> shardGrads(sharded ? block : 0);
 
   auto save = [&](int64_t at) {
     // A sharded optimizer state is gathered: the checkpoint is the same
@@ -341,8 +337,6 @@ int train(const Manifest &manifest, const Options &options) {
   int64_t loggedSteps = 0;
   std::vector<int32_t> ids, labels, positions;
   while (iteration < iters) {
-    for (auto &sum : sums)
-      std::fill(sum.begin(), sum.end(), 0.0f);
     std::vector<double> losses(numExits + 2, 0.0);
     for (int64_t micro = 0; micro < microSteps; ++micro) {
       ids.clear();
@@ -359,18 +353,19 @@ int train(const Manifest &manifest, const Options &options) {
       }
       std::vector<void *> outputs =
           runner.run(*entry, microBatch, seqLen, {ids.data(), positions.data(), labels.data(), &iteration});
-      float scale = 1.0f / static_cast<float>(microSteps);
+      float scale = 1.0f / static_cast<float>(microSteps * dp.size());
       for (size_t i = 0; i < numParams; ++i) {
         float *g = static_cast<float *>(outputs[1 + i]);
-        if (microSteps == 1) {
+        if (!accumulate) {
           grads[i] = g;
           continue;
         }
-        float *sum = sums[i].data();
-        int64_t n = static_cast<int64_t>(sums[i].size());
+        float *sum = flatGrads.data() + offsets[i];
+        int64_t n = manifest.parameters[i].elements();
+        bool firstMicro = micro == 0;
 #pragma omp parallel for
         for (int64_t j = 0; j < n; ++j)
-          sum[j] += scale * g[j];
+          sum[j] = firstMicro ? scale * g[j] : sum[j] + scale * g[j];
         grads[i] = sum;
       }
       losses[0] += *static_cast<float *>(outputs[0]) / microSteps;
@@ -380,18 +375,12 @@ int train(const Manifest &manifest, const Options &options) {
     consumed += globalBatch;
     for (double &loss : losses)
       loss = dp.sum(loss) / dp.size();
-    if (!flatGrads.empty()) {
-      for (size_t i = 0; i < numParams; ++i)
-        std::copy(grads[i], grads[i] + manifest.parameters[i].elements(),
-                  flatGrads.begin() + offsets[i]);
-      if (sharded) {
-        dp.averageShard(flatGrads.data(), shardGrads.data(), block);
-      } else {
-        dp.average(flatGrads.data(), flatSize, bucket);
-        for (size_t i = 0; i < numParams; ++i)
-          grads[i] = flatGrads.data() + offsets[i];
-      }
-    }
+    // Each replica's share is already divided by the replica count: summed
+    // over the replicas it is the mean gradient of the global batch.
+    if (sharded)
+      dp.sumShard(flatGrads.data(), shardGrads.data(), block);
+    else if (dp.size() > 1)
+      dp.sum(flatGrads.data(), flatSize, bucket);
     double squares = 0.0;
     if (sharded) {
       squares = dp.sum(sumOfSquares(shardGrads.data(), shardEnd - shardBegin));
@@ -408,7 +397,6 @@ int train(const Manifest &manifest, const Options &options) {
       // Each replica updates its shard, then every replica gathers the rest.
       for (int64_t k = 0; k < shardEnd - shardBegin; ++k)
         shardGrads[k] *= clipScale;
-      std::vector<float> shardParams(block, 0.0f);
       for (size_t i = 0; i < numParams; ++i) {
         int64_t from = std::max(offsets[i], shardBegin), to = std::min(offsets[i + 1], shardEnd);
         if (from >= to)

@@ -124,18 +124,29 @@ extern "C" int32_t eert_comm_all_reduce(float *data, int64_t count, int64_t grou
   // is summed once, by one rank, so every rank gets the same bits (an
   // all-reduce may sum in a different order on each rank, and data-parallel
   // replicas would drift apart).
-  int size = 1;
+  int size = 1, rank = 0;
   MPI_Comm_size(comm, &size);
+  MPI_Comm_rank(comm, &rank);
   int64_t block = (count + size - 1) / size;
-  std::vector<float> padded(block * size, 0.0f), mine(block);
-  std::copy(data, data + count, padded.begin());
-  if (int code = MPI_Reduce_scatter_block(padded.data(), mine.data(), static_cast<int>(block),
-                                          MPI_FLOAT, MPI_SUM, comm))
+  // Scratch kept between calls: gradient buckets are large, and fresh pages
+  // for every call would cost more than the reduction.
+  thread_local std::vector<float> padded, mine;
+  float *whole = data;
+  if (block * size != count) {
+    padded.assign(block * size, 0.0f);
+    std::copy(data, data + count, padded.begin());
+    whole = padded.data();
+  }
+  mine.resize(block);
+  if (int code = MPI_Reduce_scatter_block(whole, mine.data(), static_cast<int>(block), MPI_FLOAT,
+                                          MPI_SUM, comm))
     return mpiFailure("MPI_Reduce_scatter_block", code);
-  if (int code = MPI_Allgather(mine.data(), static_cast<int>(block), MPI_FLOAT, padded.data(),
-                               static_cast<int>(block), MPI_FLOAT, comm))
+  std::copy(mine.begin(), mine.end(), whole + rank * block);
+  if (int code = MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, whole, static_cast<int>(block),
+                               MPI_FLOAT, comm))
     return mpiFailure("MPI_Allgather", code);
-  std::copy(padded.begin(), padded.begin() + count, data);
+  if (whole != data)
+    std::copy(padded.begin(), padded.begin() + count, data);
   return 0;
 }
 

@@ -1,0 +1,84 @@
+"""Data-parallel scaling of `BIN train`: 1 rank against 2 ranks, one thread each.
+
+For the small and medium configs of decode_bench.py, the same checkpoint,
+global batch and sequence length: training tokens/s on one rank and under
+`mpirun -np 2` (data-parallel, plain and with the distributed optimizer),
+side by side in one run, and the scaling efficiency (tokens/s on N ranks over
+N times the one-rank rate). The first iteration (warm-up) is not timed.
+
+Usage: python3 bench/dp_bench.py [--iters 4] [--configs small,medium] [--json out.json]
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(__file__))
+from decode_bench import CONFIGS  # noqa: E402
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+SHAPES = {"small": (16, 128, 2), "medium": (8, 128, 2)}  # global batch, seq len, micro batch
+
+
+def tokens_per_second(binary, ranks, checkpoint, corpus, save, iters, shape, extra):
+    batch, seq, micro = shape
+    launcher = [] if ranks == 1 else [shutil.which("mpirun"), "--allow-run-as-root", "--oversubscribe",
+                                      "-np", str(ranks), "-x", "OMP_NUM_THREADS=1"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    subprocess.run(launcher + [binary, "train", "--load", checkpoint, "--data", corpus, "--iters", str(iters),
+                               "--global-batch", str(batch), "--micro-batch", str(micro), "--seq-len", str(seq),
+                               "--lr", "1e-4", "--log-interval", "1", "--save", save, "--save-interval", "0",
+                               *extra], check=True, env=env, stdout=subprocess.DEVNULL)
+    with open(os.path.join(save, "metrics.jsonl")) as f:
+        records = [json.loads(line) for line in f]
+    first, last = records[0], records[-1]
+    return (last["iteration"] - first["iteration"]) * batch * seq / (last["elapsed_seconds"] - first["elapsed_seconds"])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--ee-compile", default=os.path.join(ROOT, "build", "bin", "ee-compile"))
+    parser.add_argument("--iters", type=int, default=4)
+    parser.add_argument("--configs", default="small,medium")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    rows = []
+    work = tempfile.mkdtemp(prefix="ee-dp-bench-")
+    try:
+        corpus = os.path.join(work, "corpus.txt")
+        with open(corpus, "w") as f:
+            f.write(open(os.path.join(ROOT, "README.md")).read() * 20)
+        for name in args.configs.split(","):
+            config = dict(CONFIGS[name], architectures=["LlamaForCausalLM"], model_type="llama", hidden_act="silu")
+            path = os.path.join(work, name + ".json")
+            with open(path, "w") as f:
+                json.dump(config, f)
+            binary, checkpoint = os.path.join(work, name), os.path.join(work, name + ".ck")
+            subprocess.run([args.ee_compile, path, "-o", binary], check=True)
+            subprocess.run([binary, "init", "--out", checkpoint, "--seed", "1"], check=True, stderr=subprocess.DEVNULL)
+            base = None
+            for label, ranks, extra in [("1 rank", 1, []), ("DP=2", 2, []),
+                                        ("DP=2 ZeRO-1", 2, ["--use-distributed-optimizer"])]:
+                save = os.path.join(work, f"{name}-{ranks}-{len(extra)}")
+                rate = tokens_per_second(binary, ranks, checkpoint, corpus, save, args.iters, SHAPES[name], extra)
+                base = base or rate
+                rows.append({"config": name, "layout": label, "ranks": ranks, "tokens_per_second": rate,
+                             "efficiency": rate / (ranks * base)})
+                print(".", end="", file=sys.stderr, flush=True)
+        print(file=sys.stderr)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"{'config':>7} | {'layout':>12} | {'tokens/s':>9} | {'scaling efficiency':>18}")
+    print("-" * 56)
+    for r in rows:
+        print(f"{r['config']:>7} | {r['layout']:>12} | {r['tokens_per_second']:>9.0f} | {100 * r['efficiency']:>17.1f}%")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
