@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <iomanip>
 #include <iostream>
 #include <stdexcept>
 
@@ -204,17 +205,18 @@ int generateCommand(const Manifest &manifest, const Options &options) {
     std::cout << tokenizer.decode(request.prompts[p]) << tokenizer.decode(ids) << "\n";
   }
   if (earlyExits) {
-    std::cerr << "early exits (" << method << "): mean layers " << summary["mean_layers"]
-              << " of " << plan.layers;
+    std::cerr << std::fixed << std::setprecision(2) << "early exits (" << method
+              << "): mean layers " << summary["mean_layers"].get<double>() << " of " << plan.layers;
     for (const json &exit : summary["exits"])
       std::cerr << "; " << (exit["exit"].is_string() ? std::string("final")
                                                      : "exit " + exit["exit"].dump())
                 << " (layer " << exit["layer"] << "): " << exit["tokens"] << " tokens";
     std::cerr << "\n";
     if (summary.contains("full_depth_tokens_per_second"))
-      std::cerr << "decode " << summary["tokens_per_second"].get<double>() << " tokens/s, full depth "
-                << summary["full_depth_tokens_per_second"].get<double>() << " tokens/s, speedup "
-                << summary["speedup"].get<double>() << "x\n";
+      std::cerr << std::setprecision(0) << "decode " << summary["tokens_per_second"].get<double>()
+                << " tokens/s, full depth " << summary["full_depth_tokens_per_second"].get<double>()
+                << " tokens/s, speedup " << std::setprecision(2) << summary["speedup"].get<double>()
+                << "x\n";
   }
   return 0;
 }
