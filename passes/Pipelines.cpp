@@ -20,6 +20,19 @@ void ee::buildModelToPrimitivesPipeline(OpPassManager &pm,
   inference.stages = options.stages;
   inference.split.assign(options.split.begin(), options.split.end());
   pm.addPass(createEEGenerateInferencePass(inference));
+  // Several stages: the pipeline-parallel training plan and its 1F1B schedule.
+  if (options.stages > 1 || !options.split.empty() || !options.scheduleTrace.empty()) {
+    EEPipelinePartitionPassOptions partition;
+    partition.stages = options.split.empty() ? static_cast<int64_t>(options.stages)
+                                             : static_cast<int64_t>(options.split.size());
+    partition.split.assign(options.split.begin(), options.split.end());
+    partition.microbatches = options.microbatches;
+    pm.addPass(createEEPipelinePartitionPass(partition));
+    EEPipelineSchedulePassOptions schedule;
+    schedule.fillBubbles = options.fillBubbles;
+    schedule.trace = options.scheduleTrace;
+    pm.addPass(createEEPipelineSchedulePass(schedule));
+  }
   pm.addPass(createEEExpandPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

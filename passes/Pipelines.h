@@ -18,6 +18,18 @@ struct ModelToPrimitivesOptions : public PassPipelineOptions<ModelToPrimitivesOp
                              llvm::cl::init("recompute")};
   Option<int64_t> stages{*this, "stages", llvm::cl::desc("Pipeline stages"), llvm::cl::init(1)};
   ListOption<int64_t> split{*this, "split", llvm::cl::desc("Layers per pipeline stage")};
+  Option<int64_t> microbatches{*this, "microbatches",
+                               llvm::cl::desc("Micro-batches per training step of the "
+                                              "pipeline plan (0: as many as stages)"),
+                               llvm::cl::init(0)};
+  Option<int64_t> fillBubbles{*this, "fill-bubbles",
+                              llvm::cl::desc("Extra partial micro-batches filling the 1F1B "
+                                             "bubbles"),
+                              llvm::cl::init(0)};
+  Option<std::string> scheduleTrace{*this, "schedule-trace",
+                                    llvm::cl::desc("Write the planned 1F1B schedule as a "
+                                                   "Chrome trace to this file"),
+                                    llvm::cl::init("")};
 };
 void buildModelToPrimitivesPipeline(OpPassManager &pm, const ModelToPrimitivesOptions &options);
 

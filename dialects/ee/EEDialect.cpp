@@ -43,9 +43,9 @@ LogicalResult EEDialect::verifyOperationAttribute(Operation *op, NamedAttribute 
                              << "' must be the index of the function's cache-rows argument";
     return success();
   }
-  if (attr.getName() == getInferenceAttrName()) {
+  if (attr.getName() == getInferenceAttrName() || attr.getName() == getPipelineAttrName()) {
     if (!isa<ModuleOp>(op) || !isa<DictionaryAttr>(attr.getValue()))
-      return op->emitError() << "'" << getInferenceAttrName()
+      return op->emitError() << "'" << attr.getName().getValue()
                              << "' must be a dictionary attached to a builtin.module";
     return success();
   }

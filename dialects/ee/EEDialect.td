@@ -52,6 +52,12 @@ def EE_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral getInferenceAttrName() {
       return ::llvm::StringLiteral("ee.inference");
     }
+    /// Module attribute (dictionary): the pipeline-parallel training plan of
+    /// ee-pipeline-partition (stages) and ee-pipeline-schedule (their 1F1B
+    /// order), carried into the runtime's manifest.
+    static constexpr ::llvm::StringLiteral getPipelineAttrName() {
+      return ::llvm::StringLiteral("ee.pipeline");
+    }
   }];
 }
 

@@ -544,6 +544,10 @@ struct EELowerToEERTPass : ee::impl::EELowerToEERTPassBase<EELowerToEERTPass> {
       manifest["inference"] = toJSON(inference);
       module->removeAttr(EEDialect::getInferenceAttrName());
     }
+    if (Attribute pipeline = module->getAttr(EEDialect::getPipelineAttrName())) {
+      manifest["pipeline"] = toJSON(pipeline);
+      module->removeAttr(EEDialect::getPipelineAttrName());
+    }
     std::string text = llvm::formatv("{0}", json::Value(std::move(manifest))).str();
     text.push_back('\0');
     builder.setInsertionPointToEnd(module.getBody());

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ee/EEOps.h"
+#include "passes/model/ForwardStructure.h"
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -26,51 +27,6 @@ using namespace mlir::ee;
 
 namespace {
 
-/// Where each model-level piece of the forward function sits.
-struct ForwardStructure {
-  EmbeddingOp embedding;
-  SmallVector<DecoderLayerOp> layers;
-  /// Per exit (by index): the op and the number of layers run before it reads.
-  SmallVector<std::pair<ExitOp, int64_t>> exits;
-  FinalHeadOp finalHead;
-};
-
-FailureOr<ForwardStructure> analyze(func::FuncOp forward) {
-  ForwardStructure structure;
-  DenseMap<Value, int64_t> layersBefore;
-  for (Operation &op : forward.front()) {
-    if (auto embedding = dyn_cast<EmbeddingOp>(op)) {
-      structure.embedding = embedding;
-      layersBefore[embedding.getResult()] = 0;
-    } else if (auto layer = dyn_cast<DecoderLayerOp>(op)) {
-      if (!layersBefore.contains(layer.getInput()))
-        return layer.emitOpError("ee-generate-inference needs the layers as one chain");
-      structure.layers.push_back(layer);
-      layersBefore[layer.getOutput()] = layersBefore[layer.getResidual()] =
-          static_cast<int64_t>(structure.layers.size());
-    } else if (auto exit = dyn_cast<ExitOp>(op)) {
-      auto it = layersBefore.find(exit.getInput());
-      if (it == layersBefore.end())
-        return exit.emitOpError("ee-generate-inference needs exits that read the layer chain");
-      structure.exits.push_back({exit, it->second});
-    } else if (auto head = dyn_cast<FinalHeadOp>(op)) {
-      structure.finalHead = head;
-    }
-  }
-  if (!structure.embedding || !structure.finalHead)
-    return forward.emitError("ee-generate-inference needs a model-level forward function "
-                             "(ee.embedding ... ee.final_head)");
-  Value last = structure.layers.empty() ? structure.embedding.getResult()
-                                        : structure.layers.back().getOutput();
-  if (structure.finalHead.getInput() != last)
-    return structure.finalHead.emitOpError("ee-generate-inference needs the final head to read "
-                                           "the last layer's output");
-  llvm::sort(structure.exits, [](auto &a, auto &b) {
-    return a.first.getIndex() < b.first.getIndex();
-  });
-  return structure;
-}
-
 /// Cost of running one token through each piece, counted in multiply-adds
 /// (weights read): layers, and the heads that sit at each boundary.
 struct CostModel {
@@ -78,14 +34,6 @@ struct CostModel {
   SmallVector<double> boundary; // per boundary 0..L: exit heads read there
   double finalHead = 0;
 };
-
-double parameterCount(ModuleOp module, StringRef prefix) {
-  double count = 0;
-  for (auto param : module.getOps<ParameterOp>())
-    if (param.getSymName().starts_with(prefix))
-      count += static_cast<double>(param.getTensorType().getNumElements());
-  return count;
-}
 
 CostModel estimateCosts(ModuleOp module, const ForwardStructure &structure, ConfigAttr config) {
   CostModel cost;
@@ -188,7 +136,7 @@ void EEGenerateInferencePass::runOnOperation() {
     module.emitError("ee-generate-inference: the module already has an inference plan");
     return signalPassFailure();
   }
-  FailureOr<ForwardStructure> analyzed = analyze(forward);
+  FailureOr<ForwardStructure> analyzed = analyzeForward(forward, "ee-generate-inference");
   if (failed(analyzed))
     return signalPassFailure();
   ForwardStructure &structure = *analyzed;

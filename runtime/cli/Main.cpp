@@ -69,6 +69,8 @@ int info(const Manifest &manifest) {
                                                    input["features"].get<int64_t>());
     report["inference"] = manifest.inference;
   }
+  if (manifest.pipeline.is_object())
+    report["training_pipeline"] = manifest.pipeline;
   report["kv_cache_bytes_per_sequence"] = kvBytes * static_cast<int64_t>(counted.size());
   for (const Entry &e : manifest.entries)
     report["entries"].push_back(

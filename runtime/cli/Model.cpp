@@ -32,6 +32,8 @@ Manifest Manifest::load() {
   manifest.config = root["config"];
   if (root.contains("inference"))
     manifest.inference = root["inference"];
+  if (root.contains("pipeline"))
+    manifest.pipeline = root["pipeline"];
   for (const json &p : root["parameters"])
     manifest.parameters.push_back({p["name"], p["shape"].get<std::vector<int64_t>>()});
   for (const json &e : root["entries"]) {

@@ -37,6 +37,9 @@ struct Manifest {
   std::vector<Entry> entries;
   /// ee-generate-inference's plan (null when the binary has none).
   nlohmann::json inference;
+  /// The pipeline-parallel training plan (ee-pipeline-partition and
+  /// ee-pipeline-schedule; null with one stage).
+  nlohmann::json pipeline;
 
   /// Parses the binary's own manifest and resolves the entry points.
   static Manifest load();

@@ -75,6 +75,9 @@ LogicalResult mlir::ee::lowerTo(ModuleOp module, EmitStage stage,
   primitives.method = stages > 1 ? "pipeline" : "recompute";
   primitives.stages = stages;
   primitives.split = compile.pipelineSplit;
+  primitives.microbatches = compile.microbatches;
+  primitives.fillBubbles = compile.fillBubbles;
+  primitives.scheduleTrace = compile.scheduleTrace;
   buildModelToPrimitivesPipeline(pm, primitives);
   if (stage >= EmitStage::EERT) {
     PrimitivesToEERTOptions options;
@@ -198,6 +201,18 @@ int mlir::ee::compileMain(int argc, char **argv) {
   cl::list<int64_t> pipelineSplit("pp-split", cl::CommaSeparated,
                                   cl::desc("Layers per pipeline stage (default: balanced by "
                                            "the cost model)"));
+  cl::opt<int64_t> microbatches(
+      "microbatches", cl::desc("Micro-batches per training step of the pipeline plan "
+                               "(default: as many as stages)"),
+      cl::init(0));
+  cl::opt<int64_t> fillBubbles(
+      "fill-bubbles", cl::desc("Extra partial micro-batches (exit losses only) filling the "
+                               "planned 1F1B bubbles"),
+      cl::init(0));
+  cl::opt<std::string> scheduleTrace(
+      "schedule-trace", cl::desc("Write the planned pipeline schedule of every stage as a "
+                                 "Chrome trace (JSON, for Perfetto)"),
+      cl::value_desc("file"), cl::init(""));
   registerAllPasses();
   registerAsmPrinterCLOptions();
   registerMLIRContextCLOptions();
@@ -228,6 +243,13 @@ int mlir::ee::compileMain(int argc, char **argv) {
   options.recompute = recompute;
   options.pipelineStages = pipelineStages;
   options.pipelineSplit.assign(pipelineSplit.begin(), pipelineSplit.end());
+  if (microbatches < 0 || fillBubbles < 0) {
+    llvm::errs() << "ee-compile: --microbatches and --fill-bubbles must be >= 0\n";
+    return 1;
+  }
+  options.microbatches = microbatches;
+  options.fillBubbles = fillBubbles;
+  options.scheduleTrace = scheduleTrace;
   OwningOpRef<ModuleOp> module = loadModel(sourceMgr, inputPath, &context);
   if (!module || failed(lowerTo(*module, emit, options)))
     return 1;

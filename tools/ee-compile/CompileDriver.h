@@ -38,6 +38,12 @@ struct CompileOptions {
   int64_t pipelineStages = 1;
   /// Layers per pipeline stage (empty: the cost model's split).
   SmallVector<int64_t> pipelineSplit;
+  /// Micro-batches per training step of the pipeline plan (0: as many as stages).
+  int64_t microbatches = 0;
+  /// Extra partial micro-batches filling the planned 1F1B bubbles.
+  int64_t fillBubbles = 0;
+  /// Where to write the planned schedule as a Chrome trace (empty: nowhere).
+  std::string scheduleTrace;
 };
 
 /// Runs the MLIR pipelines up to `stage` (at most to the LLVM dialect).
