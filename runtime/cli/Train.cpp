@@ -4,6 +4,7 @@
 #include "cli/Train.h"
 #include "cli/DataParallel.h"
 #include "cli/Tokenizer.h"
+#include "cli/Trace.h"
 #include "io/Dataset.h"
 
 #include <nlohmann/json.hpp>
@@ -27,7 +28,7 @@ const std::set<std::string> kTrainOptions = {
     "lr",             "min-lr",         "lr-warmup-iters", "lr-decay-iters", "lr-decay-style",
     "weight-decay",   "adam-beta1",     "adam-beta2",   "adam-eps",    "clip-grad",
     "seed",           "load",           "save",         "save-interval", "keep-last",
-    "log-interval",   "metrics",        "ddp-bucket-size"};
+    "log-interval",   "metrics",        "ddp-bucket-size", "trace"};
 const std::set<std::string> kTrainFlags = {"use-distributed-optimizer"};
 
 namespace {
@@ -331,6 +332,7 @@ int train(const Manifest &manifest, const Options &options) {
     }
   };
 
+  MeasuredTrace trace(options.has("trace"));
   auto start = std::chrono::steady_clock::now();
   int64_t firstIteration = iteration;
   std::vector<double> logged(numExits + 2, 0.0);
@@ -351,8 +353,11 @@ int train(const Manifest &manifest, const Options &options) {
         for (int64_t s = 0; s < seqLen; ++s)
           positions.push_back(static_cast<int32_t>(s));
       }
+      double begin = MeasuredTrace::now();
       std::vector<void *> outputs =
           runner.run(*entry, microBatch, seqLen, {ids.data(), positions.data(), labels.data(), &iteration});
+      trace.span("forward+backward " + std::to_string(micro), "compute", begin,
+                 {{"iteration", iteration + 1}, {"micro_batch", micro}});
       float scale = 1.0f / static_cast<float>(microSteps * dp.size());
       for (size_t i = 0; i < numParams; ++i) {
         float *g = static_cast<float *>(outputs[1 + i]);
@@ -373,6 +378,7 @@ int train(const Manifest &manifest, const Options &options) {
         losses[1 + h] += *static_cast<float *>(outputs[1 + numParams + h]) / microSteps;
     }
     consumed += globalBatch;
+    double reduceBegin = MeasuredTrace::now();
     for (double &loss : losses)
       loss = dp.sum(loss) / dp.size();
     // Each replica's share is already divided by the replica count: summed
@@ -381,6 +387,9 @@ int train(const Manifest &manifest, const Options &options) {
       dp.sumShard(flatGrads.data(), shardGrads.data(), block);
     else if (dp.size() > 1)
       dp.sum(flatGrads.data(), flatSize, bucket);
+    trace.span(sharded ? "gradient reduce-scatter" : "gradient all-reduce", "communication",
+               reduceBegin, {{"iteration", iteration + 1}});
+    double optimizerBegin = MeasuredTrace::now();
     double squares = 0.0;
     if (sharded) {
       squares = dp.sum(sumOfSquares(shardGrads.data(), shardEnd - shardBegin));
@@ -419,6 +428,7 @@ int train(const Manifest &manifest, const Options &options) {
       adam.step(i, weights.data(i), grads[i], n, manifest.parameters[i].shape.size() > 1, lr,
                 iteration + 1);
     }
+    trace.span("optimizer", "optimizer", optimizerBegin, {{"iteration", iteration + 1}});
     ++iteration;
     for (size_t h = 0; h < losses.size(); ++h)
       logged[h] += losses[h];
@@ -451,9 +461,18 @@ int train(const Manifest &manifest, const Options &options) {
       std::fill(logged.begin(), logged.end(), 0.0);
       loggedSteps = 0;
     }
-    if ((saveInterval > 0 && iteration % saveInterval == 0) || iteration == iters)
+    if ((saveInterval > 0 && iteration % saveInterval == 0) || iteration == iters) {
+      double saveBegin = MeasuredTrace::now();
       save(iteration);
+      trace.span("checkpoint", "io", saveBegin, {{"iteration", iteration}});
+    }
   }
+  if (options.has("trace"))
+    trace.write(options.text("trace"), {{"data_parallel", dp.size()},
+                                        {"distributed_optimizer", sharded},
+                                        {"global_batch", globalBatch},
+                                        {"micro_batch", microBatch},
+                                        {"seq_len", seqLen}});
   if (lead && iteration == firstIteration && iters > 0)
     std::cout << "already at iteration " << iteration << " of " << iters << "\n";
   return 0;
