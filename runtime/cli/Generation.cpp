@@ -316,17 +316,12 @@ struct RecomputeGenerator::Impl : Engine {
         deciding.push_back(i);
     if (deciding.empty())
       return;
-    TokenBatch heads = select(batch, deciding);
-    std::vector<void *> outputs = call(*plan.finalHead, heads.hidden.data(), heads, {});
-    const float *logits = static_cast<const float *>(outputs[0]);
-    for (size_t j = 0; j < deciding.size(); ++j) {
-      int32_t row = heads.rows[j];
-      const float *rowLogits = logits + j * vocab;
-      float confidence = 0;
-      eert_exit_confidence(rowLogits, &confidence, 1, vocab);
-      out[row].push_back(takeToken(rowLogits, vocab, request, rng[row], -1, plan.layers,
-                                   confidence));
-    }
+    std::vector<uint64_t *> rngs;
+    for (size_t i : deciding)
+      rngs.push_back(&rng[batch.rows[i]]);
+    std::vector<TokenRecord> records = finalTokens(batch, deciding, rngs);
+    for (size_t j = 0; j < deciding.size(); ++j)
+      out[batch.rows[deciding[j]]].push_back(records[j]);
   }
 
   /// Runs every pending token through the rest of the model (no decisions).

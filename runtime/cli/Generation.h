@@ -129,7 +129,7 @@ private:
 /// the binary's P stages), each running the segments of its layers. When a
 /// token exits on a stage, stage 0 starts the next token at once while the
 /// later stages finish the exited token and fill their KV caches. Sequences of
-/// a batch are generated one after another.
+/// a batch interleave: stage 0 works on the others while one is deeper.
 class PipelineGenerator : public Generator {
 public:
   /// Fails unless the world has exactly the plan's number of stages.

@@ -74,14 +74,23 @@ struct Engine {
     return exitInputs;
   }
 
-  /// The final head's token for the last row of `batch` (full depth).
-  TokenRecord finalToken(const TokenBatch &batch, uint64_t &rng) {
-    TokenBatch last = select(batch, {batch.size() - 1});
-    std::vector<void *> outputs = call(*plan.finalHead, last.hidden.data(), last, {});
+  /// The final head's tokens for the rows `which` of `batch` (full depth),
+  /// each sampled with its own state `rngs[j]`.
+  std::vector<TokenRecord> finalTokens(const TokenBatch &batch, const std::vector<size_t> &which,
+                                       const std::vector<uint64_t *> &rngs) {
+    std::vector<TokenRecord> records;
+    if (which.empty())
+      return records;
+    TokenBatch heads = select(batch, which);
+    std::vector<void *> outputs = call(*plan.finalHead, heads.hidden.data(), heads, {});
     const float *logits = static_cast<const float *>(outputs[0]);
-    float confidence = 0;
-    eert_exit_confidence(logits, &confidence, 1, vocab);
-    return takeToken(logits, vocab, request, rng, -1, plan.layers, confidence);
+    for (size_t j = 0; j < which.size(); ++j) {
+      float confidence = 0;
+      eert_exit_confidence(logits + j * vocab, &confidence, 1, vocab);
+      records.push_back(takeToken(logits + j * vocab, vocab, request, *rngs[j], -1, plan.layers,
+                                  confidence));
+    }
+    return records;
   }
 };
 

@@ -7,7 +7,9 @@
 // token, already starts the next one: the deeper stages finish exited tokens
 // in parallel with the shallow stages' work on the next token. Each stage
 // receives its tokens in order from the previous one, so its caches are filled
-// position by position exactly as at full depth.
+// position by position exactly as at full depth. The sequences of a batch
+// interleave: while one sequence's token is on a deeper stage, stage 0 works on
+// the others; each sequence has at most one undecided token in flight.
 #include "cli/Generation.h"
 #include "cli/GenerationEngine.h"
 
@@ -27,19 +29,34 @@ enum Tag : int64_t { kTokens = 11, kDecision = 12, kCaches = 13 };
 
 /// What precedes a batch of tokens sent to the next stage.
 struct StageHeader {
-  int32_t stop = 0;    // 1: the request is over, no payload follows
-  int32_t count = 0;   // tokens in the payload (positions, cache rows, hidden states)
-  int32_t decided = 0; // the last token's successor is already chosen upstream
-  int32_t padding = 0;
-  uint64_t rng = 0;    // sampling state of the sequence, for the stage that decides
+  int32_t stop = 0;  // 1: the request is over, no payload follows
+  int32_t count = 0; // tokens in the payload
 };
 
-/// A token chosen by some stage, sent to stage 0.
+/// A token chosen by some stage for sequence `row`, sent to stage 0 with the
+/// sequence's sampling state after it.
 struct Decision {
-  int32_t token = 0, exit = 0, layers = 0;
+  int32_t token = 0, exit = 0, layers = 0, row = 0;
   float confidence = 0, logprob = 0;
-  int32_t padding = 0;
   uint64_t rng = 0;
+};
+
+/// Tokens travelling down the pipeline: per token its position, cache row,
+/// whether it still decides its sequence's next token, and that sequence's
+/// sampling state; and the hidden states.
+struct StageTokens {
+  TokenBatch batch;
+  std::vector<int32_t> deciding;
+  std::vector<uint64_t> rngs;
+
+  void append(const TokenBatch &more, const std::vector<int32_t> &moreDeciding,
+              const std::vector<uint64_t> &moreRngs) {
+    batch.positions.insert(batch.positions.end(), more.positions.begin(), more.positions.end());
+    batch.rows.insert(batch.rows.end(), more.rows.begin(), more.rows.end());
+    batch.hidden.insert(batch.hidden.end(), more.hidden.begin(), more.hidden.end());
+    deciding.insert(deciding.end(), moreDeciding.begin(), moreDeciding.end());
+    rngs.insert(rngs.end(), moreRngs.begin(), moreRngs.end());
+  }
 };
 
 void check(int32_t status) {
@@ -62,17 +79,26 @@ public:
   explicit Downstream(int64_t peer) : peer_(peer) {}
   ~Downstream() { wait(); }
 
-  void post(const StageHeader &header, const TokenBatch &batch) {
+  void post(const StageTokens &tokens) { post(false, tokens); }
+  void stop() { post(true, StageTokens{}); }
+
+  void post(bool stop, const StageTokens &tokens) {
     wait();
-    header_ = header;
+    const TokenBatch &batch = tokens.batch;
+    header_ = {stop ? 1 : 0, static_cast<int32_t>(batch.size())};
     size_t indices = batch.size() * sizeof(int32_t);
-    payload_.resize(2 * indices + batch.hidden.size() * sizeof(float));
-    std::memcpy(payload_.data(), batch.positions.data(), indices);
-    std::memcpy(payload_.data() + indices, batch.rows.data(), indices);
-    std::memcpy(payload_.data() + 2 * indices, batch.hidden.data(),
-                batch.hidden.size() * sizeof(float));
+    payload_.resize(payloadBytes(batch.size(), batch.hidden.size() / std::max<size_t>(batch.size(), 1)));
+    char *at = payload_.data();
+    for (auto [data, bytes] : {std::pair{static_cast<const void *>(batch.positions.data()), indices},
+                               {batch.rows.data(), indices},
+                               {tokens.deciding.data(), indices},
+                               {tokens.rngs.data(), batch.size() * sizeof(uint64_t)},
+                               {batch.hidden.data(), batch.hidden.size() * sizeof(float)}}) {
+      std::memcpy(at, data, bytes);
+      at += bytes;
+    }
     check(eert_comm_isend(&header_, sizeof(header_), peer_, kTokens, &requests_[0]));
-    if (!header.stop)
+    if (!stop)
       check(eert_comm_isend(payload_.data(), static_cast<int64_t>(payload_.size()), peer_, kTokens,
                             &requests_[1]));
   }
@@ -81,6 +107,10 @@ public:
     for (uint64_t &request : requests_)
       if (request && eert_comm_wait(&request))
         throw std::runtime_error(std::string("communication failed: ") + eert_last_error());
+  }
+
+  static size_t payloadBytes(size_t count, size_t hidden) {
+    return count * (3 * sizeof(int32_t) + sizeof(uint64_t) + hidden * sizeof(float));
   }
 
 private:
@@ -117,13 +147,21 @@ struct PipelineGenerator::Impl : Engine {
 
   bool lastStage() const { return rank + 1 == stages; }
 
-  /// Runs this stage's segments on `batch` (token ids on stage 0, else hidden
-  /// states), deciding the last token at the first active exit whose
-  /// confidence reaches its threshold unless `decided`; on the last stage an
-  /// undecided token takes the final head.
-  std::optional<TokenRecord> runStage(const std::vector<int32_t> &ids, TokenBatch &batch,
-                                      bool decided, uint64_t &rng) {
-    std::optional<TokenRecord> decision;
+  /// Runs this stage's segments on `tokens` (ids on stage 0, else hidden
+  /// states). Each deciding token takes the first active exit whose confidence
+  /// reaches its threshold (its flag is cleared); on the last stage the rest
+  /// take the final head. Returns the decisions, by token index.
+  std::vector<std::pair<size_t, TokenRecord>> runStage(const std::vector<int32_t> &ids,
+                                                       StageTokens &tokens) {
+    TokenBatch &batch = tokens.batch;
+    std::vector<std::pair<size_t, TokenRecord>> decisions;
+    auto indices = [&](bool deciding) {
+      std::vector<size_t> which;
+      for (size_t i = 0; i < batch.size(); ++i)
+        if ((tokens.deciding[i] != 0) == deciding)
+          which.push_back(i);
+      return which;
+    };
     for (size_t s : segments) {
       const void *x = s == 0 ? static_cast<const void *>(ids.data()) : batch.hidden.data();
       std::vector<std::vector<float>> exitInputs = runSegment(s, x, batch);
@@ -133,81 +171,108 @@ struct PipelineGenerator::Impl : Engine {
         std::optional<double> threshold = exitThreshold(request, exit.index);
         if (!threshold)
           continue;
-        bool deciding = !decided && !decision;
-        size_t last = batch.size() - 1;
-        std::vector<size_t> passing;
-        for (size_t i = 0; i < batch.size(); ++i)
-          if (!deciding || i != last)
-            passing.push_back(i);
-        // Tokens passing a block exit fill its KV cache (they come before the decider).
+        // Tokens passing a block exit fill its KV cache (within a sequence they
+        // come before its deciding token).
+        std::vector<size_t> passing = indices(false), deciders = indices(true);
         if (exit.kvEntry && !passing.empty()) {
           TokenBatch fill = select(batch, passing, exitInputs[k].data());
           call(*exit.kvEntry, fill.hidden.data(), fill, exit.caches);
         }
-        if (!deciding)
+        if (deciders.empty())
           continue;
-        TokenBatch head = select(batch, {last}, exitInputs[k].data());
-        std::vector<void *> outputs = call(*exit.entry, head.hidden.data(), head, exit.caches);
-        float confidence = *static_cast<const float *>(outputs[1]);
-        if (confidence >= *threshold)
-          decision = takeToken(static_cast<const float *>(outputs[0]), vocab, request, rng,
-                               exit.index, exit.boundary, confidence);
+        TokenBatch heads = select(batch, deciders, exitInputs[k].data());
+        std::vector<void *> outputs = call(*exit.entry, heads.hidden.data(), heads, exit.caches);
+        const float *logits = static_cast<const float *>(outputs[0]);
+        const float *confidence = static_cast<const float *>(outputs[1]);
+        for (size_t j = 0; j < deciders.size(); ++j) {
+          if (confidence[j] < *threshold)
+            continue;
+          size_t i = deciders[j];
+          decisions.push_back({i, takeToken(logits + j * vocab, vocab, request, tokens.rngs[i],
+                                            exit.index, exit.boundary, confidence[j])});
+          tokens.deciding[i] = 0;
+        }
       }
     }
-    if (lastStage() && !decided && !decision)
-      decision = finalToken(batch, rng);
-    return decision;
+    if (lastStage()) {
+      std::vector<size_t> deciders = indices(true);
+      std::vector<uint64_t *> rngs;
+      for (size_t i : deciders)
+        rngs.push_back(&tokens.rngs[i]);
+      std::vector<TokenRecord> records = finalTokens(batch, deciders, rngs);
+      for (size_t j = 0; j < deciders.size(); ++j) {
+        decisions.push_back({deciders[j], records[j]});
+        tokens.deciding[deciders[j]] = 0;
+      }
+    }
+    return decisions;
   }
 
-  /// Stage 0: generates every sequence of the request, one after another.
+  /// Stage 0: generates the sequences of the request, interleaved.
   GenerationResult lead() {
     int64_t sequences = static_cast<int64_t>(request.prompts.size());
     GenerationResult result;
     result.tokens.assign(sequences, {});
+    std::vector<std::vector<int32_t>> feed = request.prompts;
+    std::vector<uint64_t> rng(sequences, request.seed);
+    std::vector<bool> inFlight(sequences, false);
+    int64_t unfinished = request.maxNewTokens > 0 ? sequences : 0, firstTokens = 0;
     auto clock = [] { return std::chrono::steady_clock::now(); };
-    for (int64_t row = 0; row < sequences; ++row) {
-      uint64_t rng = request.seed;
-      std::vector<int32_t> feed = request.prompts[row];
-      auto start = clock();
-      for (int64_t n = 0; n < request.maxNewTokens; ++n) {
-        TokenBatch batch;
-        for (size_t i = 0; i < feed.size(); ++i) {
-          batch.positions.push_back(static_cast<int32_t>(lengths[row]++));
-          batch.rows.push_back(static_cast<int32_t>(row));
+    auto start = clock();
+    auto record = [&](int64_t row, const TokenRecord &token) {
+      result.tokens[row].push_back(token);
+      feed[row].assign(1, token.token);
+      if (result.tokens[row].size() == 1 && ++firstTokens == sequences)
+        result.prefillSeconds = std::chrono::duration<double>(clock() - start).count();
+      if (static_cast<int64_t>(result.tokens[row].size()) == request.maxNewTokens)
+        --unfinished;
+    };
+    while (unfinished > 0) {
+      bool progressed = false;
+      for (int64_t row = 0; row < sequences; ++row) {
+        if (inFlight[row] || static_cast<int64_t>(result.tokens[row].size()) == request.maxNewTokens)
+          continue;
+        StageTokens tokens;
+        for (size_t i = 0; i < feed[row].size(); ++i) {
+          tokens.batch.positions.push_back(static_cast<int32_t>(lengths[row]++));
+          tokens.batch.rows.push_back(static_cast<int32_t>(row));
+          tokens.deciding.push_back(i + 1 == feed[row].size() ? 1 : 0);
+          tokens.rngs.push_back(rng[row]);
         }
-        std::optional<TokenRecord> decision = runStage(feed, batch, false, rng);
-        StageHeader header{0, static_cast<int32_t>(batch.size()), decision ? 1 : 0, 0, rng};
-        downstream->post(header, batch);
-        if (!decision) {
-          Decision d;
-          receive(&d, sizeof(d), -1, kDecision);
-          decision = TokenRecord{d.token, d.exit, d.layers, d.confidence, d.logprob};
-          rng = d.rng;
+        auto decisions = runStage(feed[row], tokens);
+        downstream->post(tokens);
+        if (decisions.empty()) {
+          inFlight[row] = true;
+        } else {
+          rng[row] = tokens.rngs[decisions.front().first];
+          record(row, decisions.front().second);
         }
-        result.tokens[row].push_back(*decision);
-        feed.assign(1, decision->token);
-        double elapsed = std::chrono::duration<double>(clock() - start).count();
-        if (n == 0)
-          result.prefillSeconds += elapsed;
-        else
-          result.decodeSeconds += elapsed;
-        start = clock();
+        progressed = true;
       }
+      if (progressed)
+        continue;
+      Decision d;
+      receive(&d, sizeof(d), -1, kDecision);
+      if (d.row < 0 || d.row >= sequences || !inFlight[d.row])
+        throw std::runtime_error("a pipeline stage decided a token nobody waits for");
+      inFlight[d.row] = false;
+      rng[d.row] = d.rng;
+      record(d.row, TokenRecord{d.token, d.exit, d.layers, d.confidence, d.logprob});
     }
-    downstream->post(StageHeader{1}, TokenBatch{});
+    downstream->stop();
     downstream->wait();
+    result.decodeSeconds = std::chrono::duration<double>(clock() - start).count() -
+                           result.prefillSeconds;
     result.decodeTokens = sequences * std::max<int64_t>(request.maxNewTokens - 1, 0);
     return result;
   }
 
   /// Stages after the first: runs what arrives until the request is over.
-  /// Tokens that queued up while this stage was busy (exited upstream) run
-  /// together, with the newest, the only one that may be undecided, last.
+  /// Tokens that queued up while this stage was busy run together.
   void follow() {
     bool stopping = false;
     while (!stopping) {
-      TokenBatch batch;
-      StageHeader newest;
+      StageTokens tokens;
       bool first = true;
       while (first || waiting()) {
         first = false;
@@ -217,28 +282,22 @@ struct PipelineGenerator::Impl : Engine {
           stopping = true;
           break;
         }
-        appendPayload(header.count, batch);
-        newest = header;
-        if (!header.decided)
-          break;
+        appendPayload(header.count, tokens);
       }
-      if (batch.size() == 0)
+      if (tokens.batch.size() == 0)
         continue;
-      uint64_t rng = newest.rng;
-      std::optional<TokenRecord> decision = runStage({}, batch, newest.decided, rng);
-      if (decision) {
-        Decision d{decision->token, static_cast<int32_t>(decision->exit),
-                   static_cast<int32_t>(decision->layers), decision->confidence,
-                   decision->logprob, 0, rng};
+      for (auto &[i, token] : runStage({}, tokens)) {
+        Decision d{token.token,          static_cast<int32_t>(token.exit),
+                   static_cast<int32_t>(token.layers), tokens.batch.rows[i],
+                   token.confidence,     token.logprob,
+                   tokens.rngs[i]};
         send(&d, sizeof(d), 0, kDecision);
       }
       if (downstream)
-        downstream->post({0, static_cast<int32_t>(batch.size()),
-                          newest.decided || decision ? 1 : 0, 0, rng},
-                         batch);
+        downstream->post(tokens);
     }
     if (downstream) {
-      downstream->post(StageHeader{1}, TokenBatch{});
+      downstream->stop();
       downstream->wait();
     }
   }
@@ -250,19 +309,26 @@ struct PipelineGenerator::Impl : Engine {
     return flag != 0;
   }
 
-  /// Receives `count` tokens' positions, rows and hidden states onto `batch`.
-  void appendPayload(int32_t count, TokenBatch &batch) {
-    size_t indices = count * sizeof(int32_t);
-    std::vector<char> payload(2 * indices + count * hidden * sizeof(float));
+  /// Receives `count` tokens (see StageTokens) onto `tokens`.
+  void appendPayload(int32_t count, StageTokens &tokens) {
+    std::vector<char> payload(Downstream::payloadBytes(count, hidden));
     receive(payload.data(), payload.size(), rank - 1, kTokens);
-    size_t at = batch.size();
-    batch.positions.resize(at + count);
-    batch.rows.resize(at + count);
-    batch.hidden.resize((at + count) * hidden);
-    std::memcpy(batch.positions.data() + at, payload.data(), indices);
-    std::memcpy(batch.rows.data() + at, payload.data() + indices, indices);
-    std::memcpy(batch.hidden.data() + at * hidden, payload.data() + 2 * indices,
-                count * hidden * sizeof(float));
+    StageTokens more;
+    more.batch.positions.resize(count);
+    more.batch.rows.resize(count);
+    more.deciding.resize(count);
+    more.rngs.resize(count);
+    more.batch.hidden.resize(count * hidden);
+    const char *at = payload.data();
+    for (auto [data, bytes] : {std::pair{static_cast<void *>(more.batch.positions.data()), count * sizeof(int32_t)},
+                               {more.batch.rows.data(), count * sizeof(int32_t)},
+                               {more.deciding.data(), count * sizeof(int32_t)},
+                               {more.rngs.data(), count * sizeof(uint64_t)},
+                               {more.batch.hidden.data(), count * hidden * sizeof(float)}}) {
+      std::memcpy(data, at, bytes);
+      at += bytes;
+    }
+    tokens.append(more.batch, more.deciding, more.rngs);
   }
 };
 

@@ -19,7 +19,8 @@ peaked distributions):
 (e) prompts of different lengths in one batch: each sequence's tokens and exits
     equal those of the sequence alone;
 (c) with METHODS "recompute pipeline", the pipeline method under mpirun on a
-    binary compiled with --pp 2 gives the same tokens, exits and KV caches.
+    binary compiled with --pp 2 gives the same tokens, exits and KV caches,
+    alone and for the batch of (e) (its sequences interleaved on the stages).
 
 Usage: early_exit_test.py EE_COMPILE WORKDIR METHODS CONFIG.json...
 """
@@ -171,6 +172,15 @@ def check_config(ee_compile, workdir, methods, config_path):
         if decisions(got) != decisions(want):
             problems.append(f"(c) pipeline: {decisions(got)}\n    reference {decisions(want)}")
         problems += ["(c) pipeline " + p for p in compare_caches(pipeline_kv, model, [final_sequence])]
+        # A batch, its sequences interleaved on the stages: the recompute batch's
+        # tokens and exits, and every cache of every sequence.
+        batch_kv = os.path.join(workdir, name + ".pp2.batch.kv.safetensors")
+        piped = generate(mpirun, checkpoint, PROMPTS, *threshold_options, "--method", "pipeline", save_kv=batch_kv)
+        for p, one in enumerate(PROMPTS):
+            if decisions(piped[p]) != decisions(batch[p]):
+                problems.append(f"(c) pipeline batch, prompt {p}: {decisions(piped[p])}\n    recompute {decisions(batch[p])}")
+        sequences = [list(one) + [t for t, _, _ in piped[p]][:-1] for p, one in enumerate(PROMPTS)]
+        problems += ["(c) pipeline batch " + p for p in compare_caches(batch_kv, model, sequences)]
     print(f"  {name}: thresholds {[round(t, 4) for t in thresholds.values()]}, heads taken {taken}, "
           f"{'ok' if not problems else 'MISMATCH'}")
     return problems
