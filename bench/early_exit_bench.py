@@ -3,7 +3,7 @@
 For each threshold (1.0 down to 0.1) and each method (KV recomputation in one
 process; the pipeline method on 2 MPI ranks of one thread each), generates
 greedily from held-out prompts (the Book of Revelation, not trained on), one
-prompt at a time (batch 1), and prints: decode tokens/s, the speedup over
+prompt at a time (batch 1; --batch N gives N prompts per call), and prints: decode tokens/s, the speedup over
 full-depth decoding measured by the same binary in the same process, mean layers
 run per token, the share of tokens taken at an early exit, and the agreement of
 the tokens with full-depth greedy output (position by position). Then the
@@ -47,15 +47,19 @@ def held_out_prompts(path, count, size):
     return prompts
 
 
-def generate(command, checkpoint, prompt, tokens, threshold, env):
-    """(tokens, summary) of one `generate --json` run."""
-    args = command + ["generate", "--load", checkpoint, "--prompt-ids", ",".join(map(str, prompt)),
-                      "--max-new-tokens", str(tokens), "--json"]
+def generate(command, checkpoint, prompts, tokens, threshold, env):
+    """(tokens per prompt, summary) of one `generate --json` run over a batch of prompts."""
+    args = command + ["generate", "--load", checkpoint, "--max-new-tokens", str(tokens), "--json"]
+    for prompt in prompts:
+        args += ["--prompt-ids", ",".join(map(str, prompt))]
     if threshold is not None:
         args += ["--early-exit-thres", repr(threshold)]
     out = subprocess.run(args, check=True, capture_output=True, text=True, env=env).stdout
     lines = [json.loads(line) for line in out.splitlines()]
-    return [line["token_id"] for line in lines[:-1]], lines[-1]["summary"]
+    generated = [[] for _ in prompts]
+    for line in lines[:-1]:
+        generated[line.get("sequence", 0)].append(line["token_id"])
+    return generated, lines[-1]["summary"]
 
 
 def main():
@@ -68,6 +72,7 @@ def main():
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="OpenMP threads of the recompute method")
     parser.add_argument("--thresholds", default="1.0,0.9,0.8,0.7,0.6,0.5,0.4,0.3,0.2,0.1")
+    parser.add_argument("--batch", type=int, default=1, help="prompts per generate call")
     parser.add_argument("--pp-split", help="layers per pipeline stage (ee-compile --pp-split); default: the cost model's")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
@@ -91,19 +96,22 @@ def main():
                           "-x", "OMP_NUM_THREADS=1", "-x", "OPENBLAS_NUM_THREADS=1", pipelined], dict(os.environ)),
         }
         # Full-depth greedy tokens per prompt: the reference output.
-        full = [generate([binary], checkpoint, p, args.tokens, None, recompute_env)[0] for p in prompts]
+        batches = [prompts[i:i + args.batch] for i in range(0, len(prompts), args.batch)]
+        full = [t for b in batches for t in generate([binary], checkpoint, b, args.tokens, None, recompute_env)[0]]
         results = []
         for threshold in thresholds:
             for method, (command, env) in methods.items():
                 rates, speedups, layers, early, agree, total = [], [], 0.0, 0, 0, 0
-                for prompt, want in zip(prompts, full):
-                    tokens, summary = generate(command, checkpoint, prompt, args.tokens, threshold, env)
+                wants = iter(full)
+                for batch in batches:
+                    generated, summary = generate(command, checkpoint, batch, args.tokens, threshold, env)
                     rates.append(summary["tokens_per_second"])
                     speedups.append(summary["speedup"])
-                    layers += summary["mean_layers"] * len(tokens)
+                    count = sum(len(tokens) for tokens in generated)
+                    layers += summary["mean_layers"] * count
                     early += sum(e["tokens"] for e in summary["exits"] if e["exit"] != "final")
-                    agree += sum(a == b for a, b in zip(tokens, want))
-                    total += len(tokens)
+                    agree += sum(sum(a == b for a, b in zip(tokens, next(wants))) for tokens in generated)
+                    total += count
                 results.append({
                     "threshold": threshold, "method": method,
                     "tokens_per_second": sum(rates) / len(rates),
@@ -118,7 +126,7 @@ def main():
         model = json.load(f)
     print(f"model: {model['num_hidden_layers']} layers, hidden {model['hidden_size']}, vocab {model['vocab_size']}, "
           f"exits after layers {model['early_exit']['exit_layer_nums']}; checkpoint {checkpoint}")
-    print(f"{len(prompts)} held-out prompts of {args.prompt_bytes} bytes, {args.tokens} new tokens each, batch 1; "
+    print(f"{len(prompts)} held-out prompts of {args.prompt_bytes} bytes, {args.tokens} new tokens each, batch {args.batch}; "
           f"recompute: 1 process x {args.threads} threads; pipeline: 2 ranks x 1 thread")
     print()
     header = f"{'threshold':>9} | {'method':>9} | {'decode tok/s':>12} | {'speedup':>7} | {'mean layers':>11} | " \
