@@ -32,6 +32,8 @@ void ee::buildModelToPrimitivesPipeline(OpPassManager &pm,
     schedule.fillBubbles = options.fillBubbles;
     schedule.trace = options.scheduleTrace;
     pm.addPass(createEEPipelineSchedulePass(schedule));
+    if (partition.stages > 1)
+      pm.addPass(createEEExitGradientsPass());
   }
   pm.addPass(createEEExpandPass());
   pm.addPass(createCanonicalizerPass());

@@ -43,6 +43,25 @@ LogicalResult EEDialect::verifyOperationAttribute(Operation *op, NamedAttribute 
                              << "' must be the index of the function's cache-rows argument";
     return success();
   }
+  if (attr.getName() == getDifferentiateAttrName()) {
+    auto func = dyn_cast<FunctionOpInterface>(op);
+    auto indices = dyn_cast<DenseI64ArrayAttr>(attr.getValue());
+    if (!func || !indices ||
+        llvm::any_of(indices.asArrayRef(), [&](int64_t i) {
+          return i < 0 || i >= static_cast<int64_t>(func.getNumArguments());
+        }))
+      return op->emitError() << "'" << getDifferentiateAttrName()
+                             << "' must list argument indices of a function";
+    return success();
+  }
+  if (attr.getName() == getGradientsAttrName()) {
+    auto names = dyn_cast<ArrayAttr>(attr.getValue());
+    if (!isa<FunctionOpInterface>(op) || !names ||
+        !llvm::all_of(names, llvm::IsaPred<StringAttr>))
+      return op->emitError() << "'" << getGradientsAttrName()
+                             << "' must be an array of parameter names on a function";
+    return success();
+  }
   if (attr.getName() == getInferenceAttrName() || attr.getName() == getPipelineAttrName()) {
     if (!isa<ModuleOp>(op) || !isa<DictionaryAttr>(attr.getValue()))
       return op->emitError() << "'" << attr.getName().getValue()

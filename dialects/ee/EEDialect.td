@@ -58,6 +58,19 @@ def EE_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral getPipelineAttrName() {
       return ::llvm::StringLiteral("ee.pipeline");
     }
+    /// Function attribute (array of argument indices): ee-autodiff
+    /// differentiates this function too, with respect to the parameters it
+    /// reads and the arguments listed (a pipeline stage's surrogate loss and
+    /// its input activation).
+    static constexpr ::llvm::StringLiteral getDifferentiateAttrName() {
+      return ::llvm::StringLiteral("ee.differentiate");
+    }
+    /// Function attribute (array of strings) on a generated backward
+    /// function: the parameter whose gradient each of its gradient results
+    /// is, in order; carried into the runtime's manifest.
+    static constexpr ::llvm::StringLiteral getGradientsAttrName() {
+      return ::llvm::StringLiteral("ee.gradients");
+    }
   }];
 }
 

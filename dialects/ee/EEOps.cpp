@@ -402,6 +402,13 @@ LogicalResult ExitConfidenceOp::verify() {
                          "the confidence");
 }
 
+OpFoldResult ScaleOp::fold(FoldAdaptor adaptor) {
+  auto factor = dyn_cast_if_present<FloatAttr>(adaptor.getFactor());
+  if (factor && factor.getValueAsDouble() == 1.0)
+    return getInput();
+  return {};
+}
+
 OpFoldResult LossWeightOp::fold(FoldAdaptor) {
   LossWeightAttr schedule = getSchedule();
   if (!schedule.isConstant())

@@ -429,6 +429,40 @@ def EE_LossWeightOp : EE_Op<"loss_weight", [Pure]> {
   let hasFolder = 1;
 }
 
+def EE_InnerProductOp : EE_Op<"inner_product", [Pure, AllTypesMatch<["lhs", "rhs"]>]> {
+  let summary = "sum over every element of the product of two activations";
+  let description = [{
+    `<a, b> = sum_{b,s,f} a[b, s, f] * b[b, s, f]`. A pipeline stage's surrogate
+    loss (ee-exit-gradients) adds `<y_s, g_s>`: with the gradient `g_s` received
+    from the next stage held constant, back-propagating the term seeds `y_s`
+    with `g_s`, so the stage's gradients equal those of the global objective.
+
+    ```mlir
+    %p = ee.inner_product %y, %g : tensor<?x?x64xf32>
+    ```
+  }];
+  let arguments = (ins EE_Activation:$lhs, EE_Activation:$rhs);
+  let results = (outs F32:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($lhs)";
+}
+
+def EE_ScaleOp : EE_Op<"scale", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "an activation times a scalar";
+  let description = [{
+    `result = factor * input`: the gradient of `ee.inner_product` with respect
+    to one operand is the other scaled by the incoming gradient. A scale by the
+    constant 1 folds away.
+
+    ```mlir
+    %d = ee.scale %g, %dloss : tensor<?x?x64xf32>
+    ```
+  }];
+  let arguments = (ins EE_Activation:$input, F32:$factor);
+  let results = (outs EE_Activation:$result);
+  let assemblyFormat = "$input `,` $factor attr-dict `:` type($result)";
+  let hasFolder = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Backward primitives: the vector-Jacobian products ee-autodiff emits.
 //===----------------------------------------------------------------------===//

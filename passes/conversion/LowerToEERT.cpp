@@ -266,6 +266,12 @@ LogicalResult FunctionLowering::lower(json::Object &manifestEntry) {
                                {"fixed_bytes", plan.fixedBytes + 64 * numResults},
                                {"inputs", std::move(inputKinds)},
                                {"outputs", std::move(outputKinds)}};
+  if (auto names = source->getAttrOfType<ArrayAttr>(EEDialect::getGradientsAttrName())) {
+    json::Array gradients;
+    for (Attribute name : names)
+      gradients.push_back(cast<StringAttr>(name).getValue());
+    manifestEntry["gradients"] = std::move(gradients);
+  }
   return success();
 }
 
@@ -373,6 +379,20 @@ LogicalResult FunctionLowering::lowerOp(Operation &op) {
         Value out = allocate(add.getResult());
         eert::AddOp::create(b, loc, pointerOf(add.getLhs()), pointerOf(add.getRhs()), out,
                             elements(add.getResult()));
+        return success();
+      })
+      .Case([&](InnerProductOp product) {
+        Value out = allocate(product.getResult());
+        eert::InnerProductOp::create(b, loc, pointerOf(product.getLhs()),
+                                     pointerOf(product.getRhs()), out,
+                                     elements(product.getLhs()));
+        scalars.map(product.getResult(), LLVM::LoadOp::create(b, loc, b.getF32Type(), out));
+        return success();
+      })
+      .Case([&](ScaleOp scale) {
+        Value out = allocate(scale.getResult());
+        eert::ScaleOp::create(b, loc, pointerOf(scale.getInput()),
+                              scalars.lookup(scale.getFactor()), out, elements(scale.getResult()));
         return success();
       })
       .Case([&](CrossEntropyGradOp grad) {

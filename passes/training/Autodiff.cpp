@@ -26,8 +26,11 @@ public:
   BackwardBuilder(func::FuncOp func, Recompute recompute)
       : func(func), b(func.getContext()), recompute(recompute) {}
 
-  /// Appends the backward pass; returns the gradient of every parameter name.
-  FailureOr<llvm::StringMap<Value>> build();
+  /// Appends the backward pass; returns the gradient of every parameter name
+  /// it reads. The gradients of the arguments in `wrt` are then available
+  /// from argumentGradient.
+  FailureOr<llvm::StringMap<Value>> build(ArrayRef<BlockArgument> wrt);
+  Value argumentGradient(BlockArgument argument) const { return gradients.lookup(argument); }
 
 private:
   /// Values that depend on a parameter need gradients.
@@ -115,6 +118,20 @@ LogicalResult BackwardBuilder::rule(Operation *op) {
           accumulate(mul.getRhs(), arith::MulFOp::create(b, loc, g, mul.getLhs()));
         return success();
       })
+      .Case([&](InnerProductOp product) {
+        Value g = grad(product.getResult());
+        if (differentiable.count(product.getLhs()))
+          accumulate(product.getLhs(), ScaleOp::create(b, loc, saved(product.getRhs()), g));
+        if (differentiable.count(product.getRhs()))
+          accumulate(product.getRhs(), ScaleOp::create(b, loc, saved(product.getLhs()), g));
+        return success();
+      })
+      .Case([&](ScaleOp scale) -> LogicalResult {
+        if (differentiable.count(scale.getFactor()))
+          return scale.emitOpError("ee-autodiff differentiates ee.scale by a constant factor only");
+        accumulate(scale.getInput(), ScaleOp::create(b, loc, grad(scale.getResult()), scale.getFactor()));
+        return success();
+      })
       .Case([&](CrossEntropyOp ce) {
         accumulate(ce.getLogits(),
                    CrossEntropyGradOp::create(b, loc, saved(ce.getLogits()), ce.getLabels(),
@@ -184,11 +201,12 @@ LogicalResult BackwardBuilder::rule(Operation *op) {
       });
 }
 
-FailureOr<llvm::StringMap<Value>> BackwardBuilder::build() {
+FailureOr<llvm::StringMap<Value>> BackwardBuilder::build(ArrayRef<BlockArgument> wrt) {
   Block &body = func.front();
   auto ret = cast<func::ReturnOp>(body.getTerminator());
   if (ret.getNumOperands() == 0 || !ret.getOperand(0).getType().isF32())
     return func.emitError("ee-autodiff differentiates a function whose first result is an f32 loss");
+  differentiable.insert(wrt.begin(), wrt.end());
   markDifferentiable();
   SmallVector<Operation *> forward;
   for (Operation &op : body.without_terminator())
@@ -224,35 +242,72 @@ struct EEAutodiffPass : ee::impl::EEAutodiffPassBase<EEAutodiffPass> {
       module.emitError() << "ee-autodiff needs a single-block function '" << function << "'";
       return signalPassFailure();
     }
-    std::string name = function + "_grad";
-    if (module.lookupSymbol(name)) {
-      module.emitError() << "ee-autodiff: '" << name << "' already exists";
+    if (failed(differentiate(module, source, *mode, /*partial=*/false)))
       return signalPassFailure();
-    }
+    SmallVector<func::FuncOp> marked;
+    for (func::FuncOp func : module.getOps<func::FuncOp>())
+      if (func->hasAttr(EEDialect::getDifferentiateAttrName()) && func != source)
+        marked.push_back(func);
+    for (func::FuncOp func : marked)
+      if (failed(differentiate(module, func, *mode, /*partial=*/true)))
+        return signalPassFailure();
+  }
+
+  /// Adds `<source>_grad`: (loss, parameter gradients, argument gradients,
+  /// the other results). The objective (`partial` false) must depend on every
+  /// parameter; a marked function gets the gradients of the parameters it
+  /// reads and of the arguments it lists.
+  LogicalResult differentiate(ModuleOp module, func::FuncOp source, Recompute mode, bool partial) {
+    std::string name = (source.getSymName() + "_grad").str();
+    if (module.lookupSymbol(name))
+      return module.emitError() << "ee-autodiff: '" << name << "' already exists";
+    if (!source.getBody().hasOneBlock())
+      return source.emitError("ee-autodiff needs a single-block function");
     func::FuncOp grad = source.clone();
     grad.setSymName(name);
+    grad->removeAttr(EEDialect::getDifferentiateAttrName());
     module.push_back(grad);
-    FailureOr<llvm::StringMap<Value>> parameterGradients = BackwardBuilder(grad, *mode).build();
+    SmallVector<BlockArgument> activations;
+    if (partial)
+      for (int64_t i : source->getAttrOfType<DenseI64ArrayAttr>(EEDialect::getDifferentiateAttrName())
+                           .asArrayRef()) {
+        BlockArgument arg = grad.getArgument(i);
+        auto type = dyn_cast<RankedTensorType>(arg.getType());
+        if (!type || !type.getElementType().isF32())
+          return source.emitError() << "ee-autodiff: argument " << i << " is not a float tensor";
+        activations.push_back(arg);
+      }
+    BackwardBuilder builder(grad, mode);
+    FailureOr<llvm::StringMap<Value>> parameterGradients = builder.build(activations);
     if (failed(parameterGradients))
-      return signalPassFailure();
+      return failure();
 
-    // (loss, gradients in parameter order, the other results as they were).
     auto ret = cast<func::ReturnOp>(grad.front().getTerminator());
     SmallVector<Value> results{ret.getOperand(0)};
-    OpBuilder builder(ret);
+    SmallVector<Attribute> names;
+    OpBuilder b(ret);
     for (ParameterOp param : module.getOps<ParameterOp>()) {
       Value g = parameterGradients->lookup(param.getSymName());
-      if (!g) {
-        param.emitError() << "'@" << param.getSymName() << "' does not affect '" << function
-                          << "': it has no gradient";
-        return signalPassFailure();
-      }
+      if (!g && partial)
+        continue;
+      if (!g)
+        return param.emitError() << "'@" << param.getSymName() << "' does not affect '"
+                                 << source.getSymName() << "': it has no gradient";
+      results.push_back(g);
+      names.push_back(b.getStringAttr(param.getSymName()));
+    }
+    for (BlockArgument arg : activations) {
+      Value g = builder.argumentGradient(arg);
+      if (!g)
+        return source.emitError() << "ee-autodiff: argument " << arg.getArgNumber()
+                                  << " does not affect the loss: it has no gradient";
       results.push_back(g);
     }
     llvm::append_range(results, ret.getOperands().drop_front());
     ret->setOperands(results);
-    grad.setFunctionType(builder.getFunctionType(grad.getArgumentTypes(),
-                                                 ValueRange(results).getTypes()));
+    grad.setFunctionType(b.getFunctionType(grad.getArgumentTypes(), ValueRange(results).getTypes()));
+    grad->setAttr(EEDialect::getGradientsAttrName(), b.getArrayAttr(names));
+    return success();
   }
 };
 

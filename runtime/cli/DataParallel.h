@@ -19,12 +19,15 @@ class DataParallel {
 public:
   static constexpr int64_t kGroup = 3;
 
-  /// Joins the grid with tensor- and pipeline-parallel size 1: every rank of
-  /// the world is a data-parallel replica (the other layouts are not
-  /// implemented for training yet).
-  static DataParallel join() {
-    if (eert_comm_grid(1, 1))
-      throw std::runtime_error(eert_last_error());
+  /// Joins the grid with tensor-parallel size 1 and `pipelineStages` stages:
+  /// DP = world size / stages replicas of every stage.
+  static DataParallel join(int64_t pipelineStages = 1) {
+    if (eert_comm_grid(1, pipelineStages))
+      throw std::runtime_error(std::string(eert_last_error()) +
+                               (pipelineStages > 1 ? "; this binary trains with " +
+                                                         std::to_string(pipelineStages) +
+                                                         " pipeline stages (ee-compile --pp)"
+                                                   : ""));
     return DataParallel(eert_comm_group_size(kGroup), eert_comm_group_rank(kGroup));
   }
 

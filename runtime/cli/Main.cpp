@@ -2,6 +2,7 @@
 // info, init, eval, grad, train, preprocess, generate, serve.
 #include "cli/Commands.h"
 #include "cli/DataParallel.h"
+#include "cli/PipelineTraining.h"
 #include "cli/Model.h"
 #include "cli/Options.h"
 #include "cli/Train.h"
@@ -11,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -107,11 +109,8 @@ int64_t checkpointIteration(const std::string &dir) {
 }
 
 /// Consecutive windows of seq_len + 1 tokens as (ids, labels, positions).
-struct Batch {
-  std::vector<int32_t> ids, labels, positions;
-};
-Batch windows(const std::vector<int32_t> &tokens, int64_t first, int64_t count, int64_t seqLen) {
-  Batch batch;
+MicroBatch windows(const std::vector<int32_t> &tokens, int64_t first, int64_t count, int64_t seqLen) {
+  MicroBatch batch;
   for (int64_t w = first; w < first + count; ++w) {
     const int32_t *window = tokens.data() + w * (seqLen + 1);
     batch.ids.insert(batch.ids.end(), window, window + seqLen);
@@ -142,7 +141,7 @@ int eval(const Manifest &manifest, const Options &options) {
   std::vector<double> totals(heads, 0.0);
   for (int64_t first = 0; first < numWindows; first += batchSize) {
     int64_t batch = std::min(batchSize, numWindows - first);
-    Batch data = windows(tokens, first, batch, seqLen);
+    MicroBatch data = windows(tokens, first, batch, seqLen);
     std::vector<void *> outputs =
         runner.run(*forward, batch, seqLen, {data.ids.data(), data.positions.data()});
     for (int64_t h = 0; h < heads; ++h) {
@@ -192,31 +191,45 @@ int grad(const Manifest &manifest, const Options &options) {
     throw std::runtime_error(options.text("data") + ": " + std::to_string(tokens.size()) +
                              " tokens, fewer than --global-batch x (--seq-len + 1) = " +
                              std::to_string(globalBatch * (seqLen + 1)));
-  // Data-parallel replicas differentiate their share and average.
-  DataParallel dp = DataParallel::join();
+  // Data-parallel replicas differentiate their share and average; pipeline
+  // stages each differentiate their parameters, one micro-batch down the
+  // stages and back.
+  DataParallel dp = DataParallel::join(manifest.pipelineStages());
   if (globalBatch % dp.size() != 0)
     throw std::runtime_error("--global-batch (" + std::to_string(globalBatch) +
                              ") must be a multiple of the data-parallel size (" +
                              std::to_string(dp.size()) + ")");
   int64_t share = globalBatch / dp.size();
-  Batch batch = windows(tokens, dp.rank() * share, share, seqLen);
+  MicroBatch batch = windows(tokens, dp.rank() * share, share, seqLen);
   int64_t iteration = checkpointIteration(dir);
-  const Entry *entry = manifest.entry("loss_grad");
-  Runner runner(manifest, weights);
-  std::vector<void *> outputs =
-      runner.run(*entry, share, seqLen,
-                 {batch.ids.data(), batch.positions.data(), batch.labels.data(), &iteration});
+  TrainingStage stage(manifest, weights);
+  size_t numParams = manifest.parameters.size();
+  std::vector<std::vector<float>> grads(numParams);
+  for (size_t i = 0; i < numParams; ++i)
+    grads[i].assign(manifest.parameters[i].elements(), 0.0f);
+  float loss = 0;
+  MeasuredTrace untraced(false);
+  stage.run(stage.schedule(1), {batch}, share, seqLen,
+            iteration, [&](const StageGradients &result) {
+              for (size_t k = 0; k < stage.parameters().size(); ++k) {
+                std::vector<float> &g = grads[stage.parameters()[k]];
+                for (size_t j = 0; j < g.size(); ++j)
+                  g[j] = result.gradients[k][j] / static_cast<float>(dp.size());
+              }
+              loss = result.objective;
+            }, untraced);
+  stage.sumTied([&](size_t i) { return grads[i].data(); });
   std::vector<TensorToWrite> gradients;
-  for (size_t i = 0; i < manifest.parameters.size(); ++i) {
-    float *g = static_cast<float *>(outputs[i + 1]);
+  for (size_t i = 0; i < numParams; ++i) {
     int64_t n = manifest.parameters[i].elements();
-    for (int64_t j = 0; j < n; ++j)
-      g[j] /= static_cast<float>(dp.size());
-    dp.sum(g, n, n);
-    gradients.push_back({manifest.parameters[i].name, manifest.parameters[i].shape, g});
+    if (std::count(stage.parameters().begin(), stage.parameters().end(), i))
+      dp.sum(grads[i].data(), n, n);
+    stage.fromOwner(i, grads[i].data(), n);
+    gradients.push_back({manifest.parameters[i].name, manifest.parameters[i].shape, grads[i].data()});
   }
-  float loss = static_cast<float>(dp.sum(*static_cast<float *>(outputs[0])) / dp.size());
-  if (dp.rank() != 0)
+  stage.sum(&loss, 1);
+  loss = static_cast<float>(dp.sum(loss) / dp.size());
+  if (eert_comm_rank() != 0)
     return 0;
   std::string error;
   if (!writeSafetensors(options.text("out"), gradients, {{"format", "pt"}}, error))

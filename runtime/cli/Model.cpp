@@ -48,6 +48,8 @@ Manifest Manifest::load() {
     entry.fixedBytes = e["fixed_bytes"];
     entry.inputs = e["inputs"];
     entry.outputs = e["outputs"];
+    if (e.contains("gradients"))
+      entry.gradients = e["gradients"].get<std::vector<std::string>>();
     manifest.entries.push_back(std::move(entry));
   }
   return manifest;
@@ -67,6 +69,17 @@ std::vector<int64_t> Manifest::exitLayers() const {
 }
 
 int64_t Manifest::numExits() const { return static_cast<int64_t>(exitLayers().size()); }
+
+int64_t Manifest::pipelineStages() const {
+  return pipeline.is_object() ? static_cast<int64_t>(pipeline["stages"].size()) : 1;
+}
+
+size_t Manifest::parameterIndex(const std::string &name) const {
+  for (size_t i = 0; i < parameters.size(); ++i)
+    if (parameters[i].name == name)
+      return i;
+  throw std::runtime_error("the model has no parameter '" + name + "'");
+}
 
 namespace {
 

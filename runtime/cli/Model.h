@@ -28,6 +28,9 @@ struct Entry {
   EntryFunction function = nullptr;
   int64_t perTokenBytes = 0, fixedBytes = 0;
   nlohmann::json inputs, outputs;
+  /// A backward function's parameters, in the order of its gradient outputs
+  /// (which follow its loss).
+  std::vector<std::string> gradients;
 };
 
 /// What the compiler recorded in `ee_manifest`.
@@ -45,6 +48,10 @@ struct Manifest {
   static Manifest load();
   const Entry *entry(const std::string &name) const;
   int64_t numExits() const;
+  /// Pipeline stages of the training plan (1 without one).
+  int64_t pipelineStages() const;
+  /// The index of the parameter named `name`; throws if there is none.
+  size_t parameterIndex(const std::string &name) const;
   std::vector<int64_t> exitLayers() const;
 };
 

@@ -3,6 +3,7 @@
 // metrics; and the preprocess command.
 #include "cli/Train.h"
 #include "cli/DataParallel.h"
+#include "cli/PipelineTraining.h"
 #include "cli/Tokenizer.h"
 #include "cli/Trace.h"
 #include "io/Dataset.h"
@@ -189,9 +190,11 @@ int train(const Manifest &manifest, const Options &options) {
 
   // Data parallelism: each replica takes its share of every global batch and
   // the gradients are averaged; with --use-distributed-optimizer (ZeRO-1) each
-  // replica keeps and updates only its shard of the optimizer state.
-  DataParallel dp = DataParallel::join();
-  bool lead = dp.rank() == 0;
+  // replica keeps and updates only its shard of the optimizer state. Pipeline
+  // parallelism (a binary compiled with --pp P): each rank runs one stage's
+  // 1F1B schedule and updates that stage's parameters.
+  DataParallel dp = DataParallel::join(manifest.pipelineStages());
+  bool lead = eert_comm_rank() == 0;
   if (globalBatch % (microBatch * dp.size()) != 0)
     throw std::runtime_error("--global-batch (" + std::to_string(globalBatch) +
                              ") must be a multiple of --micro-batch (" + std::to_string(microBatch) +
@@ -207,11 +210,15 @@ int train(const Manifest &manifest, const Options &options) {
   std::string loadDir = options.has("load") ? resolveCheckpoint(options.text("load")) : "";
   Weights weights = loadDir.empty() ? Weights::random(manifest, seed) : Weights::load(manifest, loadDir);
   weights.makeWritable(manifest);
-  // Every parameter's place in one flat vector; a ZeRO shard is a block of it.
-  size_t numParams = manifest.parameters.size();
-  std::vector<int64_t> offsets(numParams + 1, 0);
-  for (size_t i = 0; i < numParams; ++i)
-    offsets[i + 1] = offsets[i] + manifest.parameters[i].elements();
+  TrainingStage stage(manifest, weights);
+  int64_t microSteps = globalBatch / (microBatch * dp.size());
+  std::vector<std::pair<char, int64_t>> order = stage.schedule(microSteps);
+  // This stage's parameters' places in one flat vector; a ZeRO shard is a block of it.
+  const std::vector<size_t> &local = stage.parameters();
+  size_t numParams = manifest.parameters.size(), numLocal = local.size();
+  std::vector<int64_t> offsets(numLocal + 1, 0);
+  for (size_t k = 0; k < numLocal; ++k)
+    offsets[k + 1] = offsets[k] + manifest.parameters[local[k]].elements();
   int64_t flatSize = offsets.back(), block = (flatSize + dp.size() - 1) / dp.size();
   int64_t shardBegin = std::min(flatSize, dp.rank() * block);
   int64_t shardEnd = std::min(flatSize, shardBegin + block);
@@ -234,7 +241,8 @@ int train(const Manifest &manifest, const Options &options) {
     auto optimizer = SafetensorsFile::open(loadDir + "/optimizer.safetensors", error);
     if (!optimizer)
       throw std::runtime_error(error);
-    for (size_t i = 0; i < manifest.parameters.size(); ++i)
+    for (size_t k = 0; k < numLocal; ++k) {
+      size_t i = local[k];
       for (auto [prefix, state, shard] :
            {std::tuple{"exp_avg.", sharded ? nullptr : &adam.expAvg[i], &shardAvg},
             std::tuple{"exp_avg_sq.", sharded ? nullptr : &adam.expAvgSq[i], &shardAvgSq}}) {
@@ -248,11 +256,12 @@ int train(const Manifest &manifest, const Options &options) {
           continue;
         }
         // The part of this parameter inside this replica's shard.
-        int64_t from = std::max(offsets[i], shardBegin), to = std::min(offsets[i + 1], shardEnd);
+        int64_t from = std::max(offsets[k], shardBegin), to = std::min(offsets[k + 1], shardEnd);
         if (from < to)
           std::memcpy(shard->data() + (from - shardBegin),
-                      view->data + (from - offsets[i]) * sizeof(float), (to - from) * sizeof(float));
+                      view->data + (from - offsets[k]) * sizeof(float), (to - from) * sizeof(float));
       }
+    }
   }
 
   Tokenizer tokenizer = Tokenizer::forCheckpoint(loadDir, manifest.config["vocab_size"].get<int64_t>());
@@ -261,19 +270,19 @@ int train(const Manifest &manifest, const Options &options) {
       manifest.config["vocab_size"].get<int64_t>());
   WindowSampler sampler(tokens, seqLen, seed);
 
-  const Entry *entry = manifest.entry("loss_grad");
-  if (!entry)
-    throw std::runtime_error("the binary has no loss_grad entry point");
-  Runner runner(manifest, weights);
-  int64_t numExits = manifest.numExits(), microSteps = globalBatch / (microBatch * dp.size());
+  int64_t numExits = manifest.numExits();
   std::vector<int64_t> exitLayers = manifest.exitLayers();
-  // With one micro-batch on one replica the gradients are used where the
-  // entry point left them; otherwise they are averaged into one flat vector
-  // (padded to whole ZeRO shards), which the replicas then reduce.
-  bool accumulate = microSteps > 1 || dp.size() > 1 || sharded;
+  // With one micro-batch on one replica and one stage the gradients are used
+  // where the entry point left them; otherwise they are averaged into one
+  // flat vector (padded to whole ZeRO shards), which the replicas then reduce.
+  bool accumulate = microSteps > 1 || dp.size() > 1 || sharded || stage.stages() > 1;
   std::vector<float> flatGrads(accumulate ? block * dp.size() : 0);
   std::vector<float> shardGrads(sharded ? block : 0), shardParams(sharded ? block : 0);
-  std::vector<float *> grads(numParams);
+  std::vector<float *> grads(numLocal);
+  // A parameter's place among this stage's (tied gradients are summed in place).
+  std::vector<int64_t> localIndex(numParams, -1);
+  for (size_t k = 0; k < numLocal; ++k)
+    localIndex[local[k]] = static_cast<int64_t>(k);
 
   // Rank 0 writes the progress, metrics and checkpoints.
   std::ofstream metrics;
@@ -286,7 +295,8 @@ int train(const Manifest &manifest, const Options &options) {
   }
 
   auto save = [&](int64_t at) {
-    // A sharded optimizer state is gathered: the checkpoint is the same
+    // A sharded optimizer state is gathered over the replicas, and every
+    // parameter comes from the stage that owns it: the checkpoint is the same
     // whatever the layout.
     std::vector<float> fullAvg, fullAvgSq;
     if (sharded) {
@@ -294,6 +304,22 @@ int train(const Manifest &manifest, const Options &options) {
       fullAvgSq.resize(block * dp.size());
       dp.gather(shardAvg.data(), fullAvg.data(), block);
       dp.gather(shardAvgSq.data(), fullAvgSq.data(), block);
+    }
+    std::vector<std::vector<float>> avg(numParams), avgSq(numParams);
+    for (size_t i = 0; i < numParams; ++i) {
+      int64_t n = manifest.parameters[i].elements(), k = localIndex[i];
+      avg[i].assign(n, 0.0f);
+      avgSq[i].assign(n, 0.0f);
+      if (k >= 0 && sharded) {
+        std::copy_n(fullAvg.begin() + offsets[k], n, avg[i].begin());
+        std::copy_n(fullAvgSq.begin() + offsets[k], n, avgSq[i].begin());
+      } else if (k >= 0) {
+        avg[i] = adam.expAvg[i];
+        avgSq[i] = adam.expAvgSq[i];
+      }
+      stage.fromOwner(i, weights.data(i), n);
+      stage.fromOwner(i, avg[i].data(), n);
+      stage.fromOwner(i, avgSq[i].data(), n);
     }
     if (!lead)
       return;
@@ -303,10 +329,8 @@ int train(const Manifest &manifest, const Options &options) {
     weights.save(manifest, temporary.string());
     std::vector<TensorToWrite> state;
     for (size_t i = 0; i < numParams; ++i) {
-      state.push_back({"exp_avg." + manifest.parameters[i].name, manifest.parameters[i].shape,
-                       sharded ? fullAvg.data() + offsets[i] : adam.expAvg[i].data()});
-      state.push_back({"exp_avg_sq." + manifest.parameters[i].name, manifest.parameters[i].shape,
-                       sharded ? fullAvgSq.data() + offsets[i] : adam.expAvgSq[i].data()});
+      state.push_back({"exp_avg." + manifest.parameters[i].name, manifest.parameters[i].shape, avg[i].data()});
+      state.push_back({"exp_avg_sq." + manifest.parameters[i].name, manifest.parameters[i].shape, avgSq[i].data()});
     }
     std::string error;
     if (!writeSafetensors((temporary / "optimizer.safetensors").string(), state, {}, error))
@@ -337,50 +361,54 @@ int train(const Manifest &manifest, const Options &options) {
   int64_t firstIteration = iteration;
   std::vector<double> logged(numExits + 2, 0.0);
   int64_t loggedSteps = 0;
-  std::vector<int32_t> ids, labels, positions;
+  std::vector<MicroBatch> micro(microSteps);
   while (iteration < iters) {
-    std::vector<double> losses(numExits + 2, 0.0);
-    for (int64_t micro = 0; micro < microSteps; ++micro) {
-      ids.clear();
-      labels.clear();
-      positions.clear();
-      // This replica's share of the global batch, micro-batch by micro-batch.
-      int64_t first = consumed + dp.rank() * (globalBatch / dp.size()) + micro * microBatch;
+    // This replica's share of the global batch, micro-batch by micro-batch
+    // (every stage reads the same samples).
+    for (int64_t m = 0; m < microSteps; ++m) {
+      MicroBatch &data = micro[m];
+      data.ids.clear();
+      data.labels.clear();
+      data.positions.clear();
+      int64_t first = consumed + dp.rank() * (globalBatch / dp.size()) + m * microBatch;
       for (int64_t j = 0; j < microBatch; ++j) {
         const int32_t *window = sampler.sample(first + j);
-        ids.insert(ids.end(), window, window + seqLen);
-        labels.insert(labels.end(), window + 1, window + seqLen + 1);
+        data.ids.insert(data.ids.end(), window, window + seqLen);
+        data.labels.insert(data.labels.end(), window + 1, window + seqLen + 1);
         for (int64_t s = 0; s < seqLen; ++s)
-          positions.push_back(static_cast<int32_t>(s));
+          data.positions.push_back(static_cast<int32_t>(s));
       }
-      double begin = MeasuredTrace::now();
-      std::vector<void *> outputs =
-          runner.run(*entry, microBatch, seqLen, {ids.data(), positions.data(), labels.data(), &iteration});
-      trace.span("forward+backward " + std::to_string(micro), "compute", begin,
-                 {{"iteration", iteration + 1}, {"micro_batch", micro}});
-      float scale = 1.0f / static_cast<float>(microSteps * dp.size());
-      for (size_t i = 0; i < numParams; ++i) {
-        float *g = static_cast<float *>(outputs[1 + i]);
+    }
+    // losses: the objective, then the final head and each exit (unweighted).
+    std::vector<float> losses(numExits + 2, 0.0f);
+    float scale = 1.0f / static_cast<float>(microSteps * dp.size());
+    int64_t backwardPasses = 0;
+    stage.run(order, micro, microBatch, seqLen, iteration, [&](const StageGradients &result) {
+      bool firstPass = backwardPasses++ == 0;
+      for (size_t k = 0; k < numLocal; ++k) {
+        const float *g = result.gradients[k];
         if (!accumulate) {
-          grads[i] = g;
+          grads[k] = const_cast<float *>(g);
           continue;
         }
-        float *sum = flatGrads.data() + offsets[i];
-        int64_t n = manifest.parameters[i].elements();
-        bool firstMicro = micro == 0;
+        float *sum = flatGrads.data() + offsets[k];
+        int64_t n = offsets[k + 1] - offsets[k];
 #pragma omp parallel for
         for (int64_t j = 0; j < n; ++j)
-          sum[j] = firstMicro ? scale * g[j] : sum[j] + scale * g[j];
-        grads[i] = sum;
+          sum[j] = firstPass ? scale * g[j] : sum[j] + scale * g[j];
+        grads[k] = sum;
       }
-      losses[0] += *static_cast<float *>(outputs[0]) / microSteps;
-      for (int64_t h = 0; h <= numExits; ++h)
-        losses[1 + h] += *static_cast<float *>(outputs[1 + numParams + h]) / microSteps;
-    }
+      losses[0] += result.objective / microSteps;
+      for (auto [slot, value] : result.heads)
+        losses[1 + slot] += value / microSteps;
+    }, trace);
     consumed += globalBatch;
     double reduceBegin = MeasuredTrace::now();
-    for (double &loss : losses)
-      loss = dp.sum(loss) / dp.size();
+    // Every head's loss lives on one stage; the objective's terms add up.
+    stage.sum(losses.data(), static_cast<int64_t>(losses.size()));
+    stage.sumTied([&](size_t i) { return grads[localIndex[i]]; });
+    for (float &loss : losses)
+      loss = static_cast<float>(dp.sum(loss) / dp.size());
     // Each replica's share is already divided by the replica count: summed
     // over the replicas it is the mean gradient of the global batch.
     if (sharded)
@@ -390,42 +418,55 @@ int train(const Manifest &manifest, const Options &options) {
     trace.span(sharded ? "gradient reduce-scatter" : "gradient all-reduce", "communication",
                reduceBegin, {{"iteration", iteration + 1}});
     double optimizerBegin = MeasuredTrace::now();
+    // The global norm: each stage counts the parameters it owns (a tied one
+    // once), each replica its shard under ZeRO-1.
     double squares = 0.0;
-    if (sharded) {
-      squares = dp.sum(sumOfSquares(shardGrads.data(), shardEnd - shardBegin));
-    } else {
-      for (size_t i = 0; i < numParams; ++i)
-        squares += sumOfSquares(grads[i], manifest.parameters[i].elements());
+    for (size_t k = 0; k < numLocal; ++k) {
+      if (!stage.owns(local[k]))
+        continue;
+      if (!sharded) {
+        squares += sumOfSquares(grads[k], offsets[k + 1] - offsets[k]);
+        continue;
+      }
+      int64_t from = std::max(offsets[k], shardBegin), to = std::min(offsets[k + 1], shardEnd);
+      if (from < to)
+        squares += sumOfSquares(shardGrads.data() + (from - shardBegin), to - from);
     }
-    double norm = std::sqrt(squares);
+    if (sharded)
+      squares = dp.sum(squares);
+    float stageSquares = static_cast<float>(squares);
+    stage.sum(&stageSquares, 1);
+    double norm = std::sqrt(stage.stages() > 1 ? static_cast<double>(stageSquares) : squares);
     if (!std::isfinite(norm))
       throw std::runtime_error("iteration " + std::to_string(iteration) + ": the gradient norm is not finite");
     double lr = schedule.at(iteration);
     float clipScale = clip > 0 && norm > clip ? static_cast<float>(clip / (norm + 1e-6)) : 1.0f;
     if (sharded) {
       // Each replica updates its shard, then every replica gathers the rest.
-      for (int64_t k = 0; k < shardEnd - shardBegin; ++k)
-        shardGrads[k] *= clipScale;
-      for (size_t i = 0; i < numParams; ++i) {
-        int64_t from = std::max(offsets[i], shardBegin), to = std::min(offsets[i + 1], shardEnd);
+      for (int64_t j = 0; j < shardEnd - shardBegin; ++j)
+        shardGrads[j] *= clipScale;
+      for (size_t k = 0; k < numLocal; ++k) {
+        size_t i = local[k];
+        int64_t from = std::max(offsets[k], shardBegin), to = std::min(offsets[k + 1], shardEnd);
         if (from >= to)
           continue;
-        float *param = weights.data(i) + (from - offsets[i]);
+        float *param = weights.data(i) + (from - offsets[k]);
         int64_t at = from - shardBegin;
         adam.step(param, shardGrads.data() + at, shardAvg.data() + at, shardAvgSq.data() + at,
                   to - from, manifest.parameters[i].shape.size() > 1, lr, iteration + 1);
         std::copy(param, param + (to - from), shardParams.begin() + at);
       }
       dp.gather(shardParams.data(), flatGrads.data(), block);
-      for (size_t i = 0; i < numParams; ++i)
-        std::copy(flatGrads.begin() + offsets[i], flatGrads.begin() + offsets[i + 1], weights.data(i));
+      for (size_t k = 0; k < numLocal; ++k)
+        std::copy(flatGrads.begin() + offsets[k], flatGrads.begin() + offsets[k + 1], weights.data(local[k]));
     }
-    for (size_t i = 0; i < numParams && !sharded; ++i) {
+    for (size_t k = 0; k < numLocal && !sharded; ++k) {
+      size_t i = local[k];
       int64_t n = manifest.parameters[i].elements();
       if (clipScale != 1.0f)
         for (int64_t j = 0; j < n; ++j)
-          grads[i][j] *= clipScale;
-      adam.step(i, weights.data(i), grads[i], n, manifest.parameters[i].shape.size() > 1, lr,
+          grads[k][j] *= clipScale;
+      adam.step(i, weights.data(i), grads[k], n, manifest.parameters[i].shape.size() > 1, lr,
                 iteration + 1);
     }
     trace.span("optimizer", "optimizer", optimizerBegin, {{"iteration", iteration + 1}});
@@ -469,6 +510,7 @@ int train(const Manifest &manifest, const Options &options) {
   }
   if (options.has("trace"))
     trace.write(options.text("trace"), {{"data_parallel", dp.size()},
+                                        {"pipeline_stages", stage.stages()},
                                         {"distributed_optimizer", sharded},
                                         {"global_batch", globalBatch},
                                         {"micro_batch", microBatch},

@@ -1,5 +1,5 @@
 // Kernels.cpp - CPU fp32 primitive kernels: embedding, norm, GEMM, rotary,
-// SwiGLU, residual add, cross-entropy, exit confidence.
+// SwiGLU, residual add, inner product, scale, cross-entropy, exit confidence.
 //
 // GEMMs go to OpenBLAS (cblas, its own threads); elementwise and row-wise
 // kernels split rows over OpenMP threads.
@@ -9,6 +9,7 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -103,6 +104,31 @@ extern "C" void eert_add(const float *lhs, const float *rhs, float *output, int6
 #pragma omp parallel for
   for (int64_t i = 0; i < n; ++i)
     output[i] = lhs[i] + rhs[i];
+}
+
+extern "C" void eert_inner_product(const float *lhs, const float *rhs, float *result,
+                                   int64_t n) {
+  // Fixed chunks summed in order: the same bits whatever the thread count.
+  constexpr int64_t chunk = 1 << 14;
+  int64_t chunks = (n + chunk - 1) / chunk;
+  std::vector<double> partial(chunks, 0.0);
+#pragma omp parallel for
+  for (int64_t c = 0; c < chunks; ++c) {
+    double sum = 0.0;
+    for (int64_t i = c * chunk; i < std::min(n, (c + 1) * chunk); ++i)
+      sum += static_cast<double>(lhs[i]) * rhs[i];
+    partial[c] = sum;
+  }
+  double total = 0.0;
+  for (double p : partial)
+    total += p;
+  *result = static_cast<float>(total);
+}
+
+extern "C" void eert_scale(const float *input, float factor, float *output, int64_t n) {
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i)
+    output[i] = factor * input[i];
 }
 
 extern "C" int32_t eert_cross_entropy(const float *logits, const int32_t *labels, float *loss,

@@ -293,6 +293,31 @@ module attributes {ee.pipeline = [1, 2]} {}
 
 // -----
 
+// ee.differentiate lists arguments of a function
+// expected-error @+1 {{'ee.differentiate' must list argument indices of a function}}
+func.func @f(%x: tensor<?x?x8xf32>) attributes {ee.differentiate = array<i64: 1>} {
+  return
+}
+
+// -----
+
+// ee.gradients names parameters
+// expected-error @+1 {{'ee.gradients' must be an array of parameter names on a function}}
+func.func @f() attributes {ee.gradients = [1]} {
+  return
+}
+
+// -----
+
+// inner_product: both operands have one type
+func.func @f(%a: tensor<?x?x8xf32>, %b: tensor<?x?x4xf32>) -> f32 {
+  // expected-error @+1 {{all of {lhs, rhs} have same type}}
+  %p = "ee.inner_product"(%a, %b) : (tensor<?x?x8xf32>, tensor<?x?x4xf32>) -> f32
+  return %p : f32
+}
+
+// -----
+
 // unknown ee attributes are rejected
 // expected-error @+1 {{unknown ee dialect attribute 'ee.configuration'}}
 module attributes {ee.configuration = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {}

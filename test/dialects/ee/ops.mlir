@@ -127,6 +127,10 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
     %ce = ee.cross_entropy %logits, %ids temperature 2.0 : tensor<?x?x32xf32>, tensor<?x?xi32>
     // CHECK: ee.exit_confidence %{{.*}} : tensor<?x?x32xf32> -> tensor<?x?xf32>
     %conf = ee.exit_confidence %logits : tensor<?x?x32xf32> -> tensor<?x?xf32>
+    // CHECK: ee.inner_product %{{.*}}, %{{.*}} : tensor<?x?x8xf32>
+    %dot = ee.inner_product %r, %s : tensor<?x?x8xf32>
+    // CHECK: ee.scale %{{.*}}, %{{.*}} : tensor<?x?x8xf32>
+    %scaled = ee.scale %r, %dot : tensor<?x?x8xf32>
     // CHECK: ee.loss_weight %{{.*}} schedule <init = 0.0, target = 0.5, warmup_iters = 10, style = linear>
     %w = ee.loss_weight %iter schedule #ee.loss_weight<init = 0.0, target = 0.5, warmup_iters = 10, style = linear>
     return %conf, %ce, %w : tensor<?x?xf32>, f32, f32

@@ -1,0 +1,203 @@
+// PipelineTraining.cpp - one rank's pipeline stage in training: the compiled
+// 1F1B schedule over a step's micro-batches, and sums over the stages.
+#include "cli/PipelineTraining.h"
+#include "eert/eert.h"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+using json = nlohmann::json;
+
+namespace eert {
+
+namespace {
+
+// Runtime groups (abi.def) and the tags of the pipeline's messages.
+constexpr int64_t kPipelineGroup = 2, kDataGroup = 3;
+constexpr int64_t kActivationTag = 41, kGradientTag = 42;
+
+void check(int32_t status, const char *what) {
+  if (status)
+    throw std::runtime_error(std::string("pipeline ") + what + " failed: " + eert_last_error());
+}
+
+const Entry &requireEntry(const Manifest &manifest, const std::string &name) {
+  const Entry *entry = manifest.entry(name);
+  if (!entry)
+    throw std::runtime_error("the binary has no '" + name + "' entry point");
+  return *entry;
+}
+
+} // namespace
+
+TrainingStage::TrainingStage(const Manifest &manifest, const Weights &weights)
+    : manifest_(manifest), runner_(manifest, weights) {
+  stages_ = manifest.pipelineStages();
+  hidden_ = manifest.config["hidden_size"].get<int64_t>();
+  owner_.assign(manifest.parameters.size(), -1);
+  if (stages_ == 1) {
+    backward_ = &requireEntry(manifest, "loss_grad");
+    for (size_t i = 0; i < manifest.parameters.size(); ++i) {
+      parameters_.push_back(i);
+      owner_[i] = 0;
+    }
+    for (int64_t slot = 0; slot <= manifest.numExits(); ++slot)
+      headSlots_.push_back(slot);
+    return;
+  }
+  stage_ = eert_comm_group_rank(kPipelineGroup);
+  int64_t replicas = eert_comm_group_size(kDataGroup), rank = eert_comm_rank();
+  previous_ = stage_ > 0 ? rank - replicas : -1;
+  next_ = stage_ + 1 < stages_ ? rank + replicas : -1;
+  const json &plans = manifest.pipeline["stages"];
+  std::vector<std::vector<int64_t>> holders(manifest.parameters.size());
+  for (int64_t s = 0; s < stages_; ++s) {
+    const Entry &backward = requireEntry(manifest, plans[s].value("backward_function", ""));
+    for (const std::string &name : backward.gradients) {
+      size_t i = manifest.parameterIndex(name);
+      holders[i].push_back(s);
+      if (s == stage_)
+        parameters_.push_back(i);
+    }
+    if (s == stage_) {
+      backward_ = &backward;
+      if (plans[s].contains("forward_function"))
+        forward_ = &requireEntry(manifest, plans[s]["forward_function"]);
+      headSlots_ = plans[s]["heads"].get<std::vector<int64_t>>();
+    }
+  }
+  for (size_t i = 0; i < holders.size(); ++i) {
+    if (holders[i].empty())
+      throw std::runtime_error("no pipeline stage differentiates '" + manifest.parameters[i].name + "'");
+    owner_[i] = holders[i].front();
+    if (holders[i].size() > 1)
+      tied_.push_back({i, holders[i]});
+  }
+  if (stage_ + 1 < stages_ && !forward_)
+    throw std::runtime_error("pipeline stage " + std::to_string(stage_) + " has no forward function");
+}
+
+std::vector<std::pair<char, int64_t>> TrainingStage::schedule(int64_t microbatches) const {
+  std::vector<std::pair<char, int64_t>> order;
+  int64_t planned = stages_ > 1 ? manifest_.pipeline["microbatches"].get<int64_t>() : microbatches;
+  if (microbatches == 1 || stages_ == 1) {
+    for (int64_t m = 0; m < microbatches; ++m) {
+      order.push_back({'F', m});
+      order.push_back({'B', m});
+    }
+    return order;
+  }
+  if (microbatches != planned)
+    throw std::runtime_error(
+        "the binary's 1F1B schedule is for " + std::to_string(planned) +
+        " micro-batches per step, but --global-batch / (--micro-batch x data-parallel size) gives " +
+        std::to_string(microbatches) + " (recompile with ee-compile --microbatches " +
+        std::to_string(microbatches) + ")");
+  // Partial micro-batches of bubble filling (lower case) are planned only.
+  for (const json &pass : manifest_.pipeline["schedule"][stage_]) {
+    std::string text = pass;
+    if (text[0] == 'F' || text[0] == 'B')
+      order.push_back({text[0], std::stoll(text.substr(1))});
+  }
+  return order;
+}
+
+void TrainingStage::run(const std::vector<std::pair<char, int64_t>> &order,
+                        const std::vector<MicroBatch> &micro, int64_t batch, int64_t seq,
+                        int64_t iteration, const std::function<void(const StageGradients &)> &consume,
+                        MeasuredTrace &trace) {
+  bool first = stage_ == 0, last = stage_ + 1 == stages_;
+  int64_t count = batch * seq * hidden_, numMicro = static_cast<int64_t>(micro.size());
+  for (auto *buffers : {&inputs_, &sentOutputs_, &sentGradients_})
+    buffers->resize(numMicro);
+  requests_.assign(2 * numMicro, 0);
+  auto input = [&](int64_t m) -> void * {
+    if (first)
+      return const_cast<int32_t *>(micro[m].ids.data());
+    return inputs_[m].data();
+  };
+  // Sends out of `buffer` (a copy of `data`) without waiting.
+  auto send = [&](std::vector<float> &buffer, const void *data, int64_t peer, int64_t tag,
+                  uint64_t &request) {
+    check(eert_comm_wait(&request), "send");
+    buffer.assign(static_cast<const float *>(data), static_cast<const float *>(data) + count);
+    check(eert_comm_isend(buffer.data(), count * sizeof(float), peer, tag, &request), "send");
+  };
+  size_t numGradients = parameters_.size();
+  for (auto [kind, m] : order) {
+    if (m < 0 || m >= numMicro)
+      throw std::runtime_error("the pipeline schedule names micro-batch " + std::to_string(m) +
+                               " of " + std::to_string(numMicro));
+    double begin = MeasuredTrace::now();
+    const MicroBatch &data = micro[m];
+    if (kind == 'F') {
+      if (stages_ == 1)
+        continue; // the backward function runs the forward pass
+      if (!first) {
+        inputs_[m].resize(count);
+        check(eert_comm_recv(inputs_[m].data(), count * sizeof(float), previous_, kActivationTag, nullptr),
+              "receive");
+      }
+      if (!last) {
+        std::vector<void *> out = runner_.run(*forward_, batch, seq, {input(m), const_cast<int32_t *>(data.positions.data())});
+        send(sentOutputs_[m], out[0], next_, kActivationTag, requests_[2 * m]);
+      }
+      trace.span("F" + std::to_string(m), "forward", begin, {{"iteration", iteration + 1}, {"stage", stage_}});
+      continue;
+    }
+    std::vector<void *> in = {input(m), const_cast<int32_t *>(data.positions.data()),
+                              const_cast<int32_t *>(data.labels.data()), &iteration};
+    if (!last) {
+      outputGradient_.resize(count);
+      check(eert_comm_recv(outputGradient_.data(), count * sizeof(float), next_, kGradientTag, nullptr),
+            "receive");
+      in.push_back(outputGradient_.data());
+    }
+    std::vector<void *> out = runner_.run(*backward_, batch, seq, in);
+    if (!first)
+      send(sentGradients_[m], out[1 + numGradients], previous_, kGradientTag, requests_[2 * m + 1]);
+    StageGradients result;
+    result.micro = m;
+    for (size_t k = 0; k < numGradients; ++k)
+      result.gradients.push_back(static_cast<const float *>(out[1 + k]));
+    // Stage functions: (L_aux, gradients, [input gradient], objective, heads);
+    // the whole objective: (loss, gradients, heads).
+    size_t at = 1 + numGradients + (first ? 0 : 1);
+    if (stages_ == 1) {
+      result.objective = *static_cast<float *>(out[0]);
+    } else {
+      result.objective = *static_cast<float *>(out[at]);
+      ++at;
+    }
+    for (int64_t slot : headSlots_)
+      result.heads.push_back({slot, *static_cast<float *>(out[at++])});
+    consume(result);
+    trace.span((stages_ == 1 ? "forward+backward " : "B") + std::to_string(m), "backward", begin,
+               {{"iteration", iteration + 1}, {"stage", stage_}});
+  }
+  for (uint64_t &request : requests_)
+    check(eert_comm_wait(&request), "send");
+}
+
+void TrainingStage::sumTied(const std::function<float *(size_t)> &gradient) const {
+  for (const auto &[i, holders] : tied_) {
+    int64_t count = manifest_.parameters[i].elements();
+    bool holds = std::find(holders.begin(), holders.end(), stage_) != holders.end();
+    // Every stage takes part; those not holding the parameter add zeros.
+    std::vector<float> zeros(holds ? 0 : count, 0.0f);
+    sum(holds ? gradient(i) : zeros.data(), count);
+  }
+}
+
+void TrainingStage::sum(float *data, int64_t count) const {
+  if (stages_ > 1)
+    check(eert_comm_all_reduce(data, count, kPipelineGroup), "all-reduce");
+}
+
+void TrainingStage::fromOwner(size_t i, float *data, int64_t count) const {
+  if (stages_ > 1)
+    check(eert_comm_broadcast(data, count * sizeof(float), owner_[i], kPipelineGroup), "broadcast");
+}
+
+} // namespace eert
