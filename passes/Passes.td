@@ -259,6 +259,50 @@ def EEExitGradientsPass : Pass<"ee-exit-gradients", "::mlir::ModuleOp"> {
                            "::mlir::func::FuncDialect"];
 }
 
+def EETensorParallelPass : Pass<"ee-tensor-parallel", "::mlir::ModuleOp"> {
+  let summary = "Split weights and activations over tensor-parallel ranks (Megatron-LM)";
+  let description = [{
+    Rewrites every function of (inlined) primitive ops into what each of
+    `size` tensor-parallel ranks runs on its shards, before ee-autodiff
+    derives the backward pass:
+
+    * the q, k, v projections and SwiGLU's gate and up projections are split
+      by output rows (column-parallel): each rank computes its heads (its
+      query heads and their KV heads, so grouped-query attention stays local)
+      and its block of the FFN;
+    * the projections out of attention and SwiGLU (o, down) are split by
+      input columns (row-parallel): their partial sums are added over the
+      group by `ee.tp_all_reduce`;
+    * the embedding and every output head (the final head and each exit's)
+      are split by vocabulary rows: a vocab-parallel lookup followed by
+      `ee.tp_all_reduce`, and vocab-parallel logits whose cross-entropy
+      combines the softmax over the group (`vocab_parallel`);
+    * the replicated input of every column-parallel or vocab-parallel
+      projection goes through `ee.tp_copy`, whose gradient is all-reduced.
+
+    Norm weights stay whole. The projections are recognised by structure
+    (what feeds attention or SwiGLU and what reads them), which covers the
+    decoder layers, exit MLP branches and exit blocks. `size` must divide the
+    attention heads, the KV heads, the intermediate size and the vocabulary.
+    Parameters take their shard's type; the module attribute
+    `ee.tensor_parallel = {size, split_dims}` records the split dimension of
+    each split parameter for the runtime, which reads and writes the shards
+    of whole checkpoint tensors.
+
+    ```mlir
+    %x1 = ee.tp_copy %x : tensor<?x?x64xf32>
+    %q = ee.linear %x1, %wq : tensor<?x?x64xf32>, tensor<32x64xf32> -> tensor<?x?x32xf32>
+    ...
+    %o = ee.linear %a, %wo : tensor<?x?x32xf32>, tensor<64x32xf32> -> tensor<?x?x64xf32>
+    %o1 = ee.tp_all_reduce %o : tensor<?x?x64xf32>
+    ```
+  }];
+  let options = [
+    Option<"size", "size", "int64_t", /*default=*/"1", "Tensor-parallel ranks">,
+  ];
+  let dependentDialects = ["::mlir::ee::EEDialect", "::mlir::func::FuncDialect"];
+}
+
 def EEAutodiffPass : Pass<"ee-autodiff", "::mlir::ModuleOp"> {
   let summary = "Generate the backward pass of the training objective";
   let description = [{

@@ -19,7 +19,9 @@ void ee::buildModelToPrimitivesPipeline(OpPassManager &pm,
   inference.method = options.method;
   inference.stages = options.stages;
   inference.split.assign(options.split.begin(), options.split.end());
-  pm.addPass(createEEGenerateInferencePass(inference));
+  // Tensor-parallel early-exit generation is not implemented: such binaries train.
+  if (options.tensorParallel <= 1)
+    pm.addPass(createEEGenerateInferencePass(inference));
   // Several stages: the pipeline-parallel training plan and its 1F1B schedule.
   if (options.stages > 1 || !options.split.empty() || !options.scheduleTrace.empty()) {
     EEPipelinePartitionPassOptions partition;
@@ -47,6 +49,11 @@ void ee::buildPrimitivesToEERTPipeline(OpPassManager &pm,
   kvCache.function = "";
   pm.addPass(createEEKVCachePass(kvCache));
   pm.addPass(createInlinerPass());
+  if (options.tensorParallel > 1) {
+    EETensorParallelPassOptions split;
+    split.size = options.tensorParallel;
+    pm.addPass(createEETensorParallelPass(split));
+  }
   EEAutodiffPassOptions autodiff;
   autodiff.recompute = options.recompute;
   pm.addPass(createEEAutodiffPass(autodiff));

@@ -26,6 +26,10 @@ struct ModelToPrimitivesOptions : public PassPipelineOptions<ModelToPrimitivesOp
                               llvm::cl::desc("Extra partial micro-batches filling the 1F1B "
                                              "bubbles"),
                               llvm::cl::init(0)};
+  Option<int64_t> tensorParallel{*this, "tensor-parallel",
+                                 llvm::cl::desc("Tensor-parallel ranks (> 1: training "
+                                                "functions only, no generation steps)"),
+                                 llvm::cl::init(1)};
   Option<std::string> scheduleTrace{*this, "schedule-trace",
                                     llvm::cl::desc("Write the planned 1F1B schedule as a "
                                                    "Chrome trace to this file"),
@@ -41,6 +45,9 @@ struct PrimitivesToEERTOptions : public PassPipelineOptions<PrimitivesToEERTOpti
       *this, "recompute",
       llvm::cl::desc("Activations of the backward pass: none (save all), selective, full"),
       llvm::cl::init("none")};
+  Option<int64_t> tensorParallel{*this, "tensor-parallel",
+                                 llvm::cl::desc("Tensor-parallel ranks (ee-tensor-parallel)"),
+                                 llvm::cl::init(1)};
 };
 void buildPrimitivesToEERTPipeline(OpPassManager &pm, const PrimitivesToEERTOptions &options);
 

@@ -62,7 +62,8 @@ LogicalResult EEDialect::verifyOperationAttribute(Operation *op, NamedAttribute 
                              << "' must be an array of parameter names on a function";
     return success();
   }
-  if (attr.getName() == getInferenceAttrName() || attr.getName() == getPipelineAttrName()) {
+  if (attr.getName() == getInferenceAttrName() || attr.getName() == getPipelineAttrName() ||
+      attr.getName() == getTensorParallelAttrName()) {
     if (!isa<ModuleOp>(op) || !isa<DictionaryAttr>(attr.getValue()))
       return op->emitError() << "'" << attr.getName().getValue()
                              << "' must be a dictionary attached to a builtin.module";

@@ -58,6 +58,12 @@ def EE_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral getPipelineAttrName() {
       return ::llvm::StringLiteral("ee.pipeline");
     }
+    /// Module attribute (dictionary): ee-tensor-parallel's split, `size`
+    /// ranks and per split parameter the dimension divided among them (0
+    /// rows, 1 columns); carried into the runtime's manifest.
+    static constexpr ::llvm::StringLiteral getTensorParallelAttrName() {
+      return ::llvm::StringLiteral("ee.tensor_parallel");
+    }
     /// Function attribute (array of argument indices): ee-autodiff
     /// differentiates this function too, with respect to the parameters it
     /// reads and the arguments listed (a pipeline stage's surrogate loss and

@@ -225,17 +225,23 @@ def EE_ExitLossOp : EE_Op<"exit_loss", [Pure]> {
 def EE_EmbeddingLookupOp : EE_Op<"embedding_lookup", [Pure]> {
   let summary = "gathers rows of an embedding table";
   let description = [{
-    `result[b, s, :] = table[ids[b, s], :]`.
+    `result[b, s, :] = table[ids[b, s], :]`. With `vocab_parallel` (ee-tensor-
+    parallel) the table holds this tensor-parallel rank's block of rows
+    (rank r: ids [r V_local, (r + 1) V_local)) and other ids give zero rows; an
+    `ee.tp_all_reduce` then completes the lookup.
 
     ```mlir
     %h = ee.embedding_lookup %table, %ids
         : tensor<256x64xf32>, tensor<?x?xi32> -> tensor<?x?x64xf32>
+    %p = ee.embedding_lookup %shard, %ids vocab_parallel
+        : tensor<128x64xf32>, tensor<?x?xi32> -> tensor<?x?x64xf32>
     ```
   }];
-  let arguments = (ins EE_Matrix:$table, EE_TokenTensor:$ids);
+  let arguments = (ins EE_Matrix:$table, EE_TokenTensor:$ids, UnitAttr:$vocab_parallel);
   let results = (outs EE_Activation:$result);
   let assemblyFormat = [{
-    $table `,` $ids attr-dict `:` type($table) `,` type($ids) `->` type($result)
+    $table `,` $ids (`vocab_parallel` $vocab_parallel^)? attr-dict `:` type($table) `,` type($ids)
+    `->` type($result)
   }];
   let hasVerifier = 1;
 }
@@ -383,17 +389,25 @@ def EE_LogitsOp : EE_Op<"logits", [Pure]> {
 def EE_CrossEntropyOp : EE_Op<"cross_entropy", [Pure]> {
   let summary = "mean token cross-entropy of `logits / temperature` against labels";
   let description = [{
-    `-mean_{b,s} log_softmax(logits[b, s] / temperature)[labels[b, s]]`.
+    `-mean_{b,s} log_softmax(logits[b, s] / temperature)[labels[b, s]]`. With
+    `vocab_parallel` the logits are this tensor-parallel rank's block of the
+    vocabulary: the softmax's maximum and sum and the labels' logits are
+    combined over the tensor-parallel group (Megatron's vocab-parallel
+    cross-entropy), so no rank holds the whole vocabulary's logits.
 
     ```mlir
     %ce = ee.cross_entropy %logits, %labels temperature 1.0
         : tensor<?x?x256xf32>, tensor<?x?xi32>
+    %cp = ee.cross_entropy %shard, %labels temperature 1.0 vocab_parallel
+        : tensor<?x?x128xf32>, tensor<?x?xi32>
     ```
   }];
-  let arguments = (ins EE_Activation:$logits, EE_TokenTensor:$labels, F64Attr:$temperature);
+  let arguments = (ins EE_Activation:$logits, EE_TokenTensor:$labels, F64Attr:$temperature,
+                       UnitAttr:$vocab_parallel);
   let results = (outs F32:$loss);
   let assemblyFormat = [{
-    $logits `,` $labels `temperature` $temperature attr-dict `:` type($logits) `,` type($labels)
+    $logits `,` $labels `temperature` $temperature (`vocab_parallel` $vocab_parallel^)? attr-dict
+    `:` type($logits) `,` type($labels)
   }];
   let hasVerifier = 1;
 }
@@ -427,6 +441,39 @@ def EE_LossWeightOp : EE_Op<"loss_weight", [Pure]> {
   let results = (outs F32:$weight);
   let assemblyFormat = "$iteration `schedule` $schedule attr-dict";
   let hasFolder = 1;
+}
+
+def EE_TPCopyOp : EE_Op<"tp_copy", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "enters a tensor-parallel region: identity, gradient all-reduced";
+  let description = [{
+    Megatron's `f`: the input of column-parallel projections (and of a
+    vocab-parallel head) is the same on every tensor-parallel rank; each
+    rank's backward pass yields only its shards' part of the input's gradient,
+    so the gradient is summed over the tensor-parallel group.
+
+    ```mlir
+    %x1 = ee.tp_copy %x : tensor<?x?x64xf32>
+    ```
+  }];
+  let arguments = (ins EE_Activation:$input);
+  let results = (outs EE_Activation:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+def EE_TPAllReduceOp : EE_Op<"tp_all_reduce", [AllTypesMatch<["input", "result"]>]> {
+  let summary = "leaves a tensor-parallel region: sum over the group, gradient as is";
+  let description = [{
+    Megatron's `g`: the partial outputs of a row-parallel projection (or of a
+    vocab-parallel embedding lookup) summed over the tensor-parallel group.
+    Not `Pure`: every rank of the group must run it.
+
+    ```mlir
+    %y = ee.tp_all_reduce %partial : tensor<?x?x64xf32>
+    ```
+  }];
+  let arguments = (ins EE_Activation:$input);
+  let results = (outs EE_Activation:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
 }
 
 def EE_InnerProductOp : EE_Op<"inner_product", [Pure, AllTypesMatch<["lhs", "rhs"]>]> {
@@ -479,11 +526,11 @@ def EE_CrossEntropyGradOp : EE_Op<"cross_entropy_grad",
     ```
   }];
   let arguments = (ins EE_Activation:$logits, EE_TokenTensor:$labels, F32:$dloss,
-                       F64Attr:$temperature);
+                       F64Attr:$temperature, UnitAttr:$vocab_parallel);
   let results = (outs EE_Activation:$dlogits);
   let assemblyFormat = [{
-    $logits `,` $labels `,` $dloss `temperature` $temperature attr-dict
-    `:` type($logits) `,` type($labels)
+    $logits `,` $labels `,` $dloss `temperature` $temperature (`vocab_parallel` $vocab_parallel^)?
+    attr-dict `:` type($logits) `,` type($labels)
   }];
 }
 
@@ -591,9 +638,12 @@ def EE_EmbeddingGradOp : EE_Op<"embedding_grad", [Pure]> {
     %dt = ee.embedding_grad %ids, %dy : tensor<?x?xi32>, tensor<?x?x64xf32> -> tensor<256x64xf32>
     ```
   }];
-  let arguments = (ins EE_TokenTensor:$ids, EE_Activation:$dy);
+  let arguments = (ins EE_TokenTensor:$ids, EE_Activation:$dy, UnitAttr:$vocab_parallel);
   let results = (outs EE_Matrix:$dtable);
-  let assemblyFormat = "$ids `,` $dy attr-dict `:` type($ids) `,` type($dy) `->` type($dtable)";
+  let assemblyFormat = [{
+    $ids `,` $dy (`vocab_parallel` $vocab_parallel^)? attr-dict `:` type($ids) `,` type($dy)
+    `->` type($dtable)
+  }];
 }
 
 #endif // EE_OPS_TD

@@ -29,6 +29,8 @@ namespace json = llvm::json;
 namespace {
 
 constexpr int64_t kAlignment = 64;
+/// The runtime's tensor-parallel group (abi.def: eert_comm_grid).
+constexpr int64_t kTensorGroup = 1;
 
 int64_t alignTo(int64_t bytes) { return (bytes + kAlignment - 1) / kAlignment * kAlignment; }
 
@@ -313,9 +315,30 @@ LogicalResult FunctionLowering::lowerOp(Operation &op) {
       .Case([&](EmbeddingLookupOp lookup) {
         Value out = allocate(lookup.getResult());
         auto shape = lookup.getTable().getType().getShape();
-        checkStatus(eert::EmbeddingLookupOp::create(
-            b, loc, b.getI32Type(), pointerOf(lookup.getTable()), pointerOf(lookup.getIds()), out, tokens,
-            i64(shape[0]), i64(shape[1])));
+        Value table = pointerOf(lookup.getTable()), ids = pointerOf(lookup.getIds());
+        checkStatus(lookup.getVocabParallel()
+                        ? eert::EmbeddingLookupParallelOp::create(b, loc, b.getI32Type(), table, ids,
+                                                                  out, tokens, i64(shape[0]),
+                                                                  i64(shape[1]), i64(kTensorGroup))
+                              .getResult()
+                        : eert::EmbeddingLookupOp::create(b, loc, b.getI32Type(), table, ids, out,
+                                                          tokens, i64(shape[0]), i64(shape[1]))
+                              .getResult());
+        return success();
+      })
+      .Case([&](TPCopyOp copy) {
+        // A copy, not an alias: the memory plan frees the input after its last use.
+        Value out = allocate(copy.getResult());
+        eert::ScaleOp::create(b, loc, pointerOf(copy.getInput()), f32(1.0), out,
+                              elements(copy.getResult()));
+        return success();
+      })
+      .Case([&](TPAllReduceOp reduce) {
+        Value out = allocate(reduce.getResult());
+        Value count = elements(reduce.getResult());
+        eert::ScaleOp::create(b, loc, pointerOf(reduce.getInput()), f32(1.0), out, count);
+        checkStatus(eert::CommAllReduceOp::create(b, loc, b.getI32Type(), out, count,
+                                                  i64(kTensorGroup)));
         return success();
       })
       .Case([&](RMSNormOp norm) {
@@ -397,10 +420,19 @@ LogicalResult FunctionLowering::lowerOp(Operation &op) {
       })
       .Case([&](CrossEntropyGradOp grad) {
         Value out = allocate(grad.getDlogits());
-        checkStatus(eert::CrossEntropyBackwardOp::create(
-            b, loc, b.getI32Type(), pointerOf(grad.getLogits()), pointerOf(grad.getLabels()), out,
-            tokens, i64(features(grad.getLogits())), f32(grad.getTemperature().convertToDouble()),
-            scalars.lookup(grad.getDloss())));
+        Value logits = pointerOf(grad.getLogits()), labels = pointerOf(grad.getLabels());
+        Value vocab = i64(features(grad.getLogits()));
+        Value temperature = f32(grad.getTemperature().convertToDouble());
+        Value dloss = scalars.lookup(grad.getDloss());
+        checkStatus(grad.getVocabParallel()
+                        ? eert::CrossEntropyBackwardParallelOp::create(
+                              b, loc, b.getI32Type(), logits, labels, out, tokens, vocab,
+                              temperature, dloss, i64(kTensorGroup))
+                              .getResult()
+                        : eert::CrossEntropyBackwardOp::create(b, loc, b.getI32Type(), logits,
+                                                               labels, out, tokens, vocab,
+                                                               temperature, dloss)
+                              .getResult());
         return success();
       })
       .Case([&](LinearGradInputOp grad) {
@@ -454,16 +486,30 @@ LogicalResult FunctionLowering::lowerOp(Operation &op) {
       .Case([&](EmbeddingGradOp grad) {
         Value out = allocate(grad.getDtable());
         auto shape = grad.getDtable().getType().getShape();
-        checkStatus(eert::EmbeddingBackwardOp::create(
-            b, loc, b.getI32Type(), pointerOf(grad.getIds()), pointerOf(grad.getDy()), out,
-            tokens, i64(shape[0]), i64(shape[1])));
+        Value ids = pointerOf(grad.getIds()), dy = pointerOf(grad.getDy());
+        checkStatus(grad.getVocabParallel()
+                        ? eert::EmbeddingBackwardParallelOp::create(b, loc, b.getI32Type(), ids, dy,
+                                                                    out, tokens, i64(shape[0]),
+                                                                    i64(shape[1]), i64(kTensorGroup))
+                              .getResult()
+                        : eert::EmbeddingBackwardOp::create(b, loc, b.getI32Type(), ids, dy, out,
+                                                            tokens, i64(shape[0]), i64(shape[1]))
+                              .getResult());
         return success();
       })
       .Case([&](CrossEntropyOp ce) {
         Value out = allocate(ce.getLoss());
-        checkStatus(eert::CrossEntropyOp::create(
-            b, loc, b.getI32Type(), pointerOf(ce.getLogits()), pointerOf(ce.getLabels()), out, tokens,
-            i64(features(ce.getLogits())), f32(ce.getTemperature().convertToDouble())));
+        Value logits = pointerOf(ce.getLogits()), labels = pointerOf(ce.getLabels());
+        Value vocab = i64(features(ce.getLogits()));
+        Value temperature = f32(ce.getTemperature().convertToDouble());
+        checkStatus(ce.getVocabParallel()
+                        ? eert::CrossEntropyParallelOp::create(b, loc, b.getI32Type(), logits,
+                                                               labels, out, tokens, vocab,
+                                                               temperature, i64(kTensorGroup))
+                              .getResult()
+                        : eert::CrossEntropyOp::create(b, loc, b.getI32Type(), logits, labels, out,
+                                                       tokens, vocab, temperature)
+                              .getResult());
         scalars.map(ce.getLoss(), LLVM::LoadOp::create(b, loc, b.getF32Type(), out));
         return success();
       })
@@ -567,6 +613,10 @@ struct EELowerToEERTPass : ee::impl::EELowerToEERTPassBase<EELowerToEERTPass> {
     if (Attribute pipeline = module->getAttr(EEDialect::getPipelineAttrName())) {
       manifest["pipeline"] = toJSON(pipeline);
       module->removeAttr(EEDialect::getPipelineAttrName());
+    }
+    if (Attribute split = module->getAttr(EEDialect::getTensorParallelAttrName())) {
+      manifest["tensor_parallel"] = toJSON(split);
+      module->removeAttr(EEDialect::getTensorParallelAttrName());
     }
     std::string text = llvm::formatv("{0}", json::Value(std::move(manifest))).str();
     text.push_back('\0');

@@ -135,7 +135,18 @@ LogicalResult BackwardBuilder::rule(Operation *op) {
       .Case([&](CrossEntropyOp ce) {
         accumulate(ce.getLogits(),
                    CrossEntropyGradOp::create(b, loc, saved(ce.getLogits()), ce.getLabels(),
-                                              grad(ce.getLoss()), ce.getTemperatureAttr()));
+                                              grad(ce.getLoss()), ce.getTemperatureAttr(),
+                                              ce.getVocabParallelAttr()));
+        return success();
+      })
+      .Case([&](TPCopyOp copy) {
+        // The input is the same on every tensor-parallel rank; each holds part
+        // of its gradient.
+        accumulate(copy.getInput(), TPAllReduceOp::create(b, loc, grad(copy.getResult())));
+        return success();
+      })
+      .Case([&](TPAllReduceOp reduce) {
+        accumulate(reduce.getInput(), grad(reduce.getResult()));
         return success();
       })
       .Case<LinearOp, LogitsOp>([&](auto projection) {
@@ -186,7 +197,7 @@ LogicalResult BackwardBuilder::rule(Operation *op) {
       .Case([&](EmbeddingLookupOp lookup) {
         accumulate(lookup.getTable(),
                    EmbeddingGradOp::create(b, loc, lookup.getTable().getType(), lookup.getIds(),
-                                           grad(lookup.getResult())));
+                                           grad(lookup.getResult()), lookup.getVocabParallelAttr()));
         return success();
       })
       .Case([&](GetParameterOp get) {

@@ -19,15 +19,13 @@ class DataParallel {
 public:
   static constexpr int64_t kGroup = 3;
 
-  /// Joins the grid with tensor-parallel size 1 and `pipelineStages` stages:
-  /// DP = world size / stages replicas of every stage.
-  static DataParallel join(int64_t pipelineStages = 1) {
-    if (eert_comm_grid(1, pipelineStages))
-      throw std::runtime_error(std::string(eert_last_error()) +
-                               (pipelineStages > 1 ? "; this binary trains with " +
-                                                         std::to_string(pipelineStages) +
-                                                         " pipeline stages (ee-compile --pp)"
-                                                   : ""));
+  /// Joins the grid of the binary's layout (`tensorParallel` ranks per
+  /// stage, `pipelineStages` stages): DP = world size / (TP * PP) replicas.
+  static DataParallel join(int64_t pipelineStages, int64_t tensorParallel) {
+    if (eert_comm_grid(tensorParallel, pipelineStages))
+      throw std::runtime_error(std::string(eert_last_error()) + "; this binary trains with TP = " +
+                               std::to_string(tensorParallel) + " (ee-compile --tp) and PP = " +
+                               std::to_string(pipelineStages) + " (ee-compile --pp)");
     return DataParallel(eert_comm_group_size(kGroup), eert_comm_group_rank(kGroup));
   }
 

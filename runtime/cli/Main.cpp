@@ -184,6 +184,10 @@ int grad(const Manifest &manifest, const Options &options) {
   int64_t seqLen = seqLenOption(manifest, options), globalBatch = options.integer("global-batch");
   if (globalBatch <= 0)
     throw std::runtime_error("--global-batch must be positive");
+  // Data-parallel replicas differentiate their share and average; pipeline
+  // stages each differentiate their parameters, one micro-batch down the
+  // stages and back; tensor-parallel ranks their shards.
+  DataParallel dp = DataParallel::join(manifest.pipelineStages(), manifest.tensorParallel);
   Weights weights = Weights::load(manifest, dir);
   Tokenizer tokenizer = Tokenizer::forCheckpoint(dir, configInt(manifest, "vocab_size"));
   std::vector<int32_t> tokens = readTokens(options.text("data"), tokenizer, configInt(manifest, "vocab_size"));
@@ -191,10 +195,6 @@ int grad(const Manifest &manifest, const Options &options) {
     throw std::runtime_error(options.text("data") + ": " + std::to_string(tokens.size()) +
                              " tokens, fewer than --global-batch x (--seq-len + 1) = " +
                              std::to_string(globalBatch * (seqLen + 1)));
-  // Data-parallel replicas differentiate their share and average; pipeline
-  // stages each differentiate their parameters, one micro-batch down the
-  // stages and back.
-  DataParallel dp = DataParallel::join(manifest.pipelineStages());
   if (globalBatch % dp.size() != 0)
     throw std::runtime_error("--global-batch (" + std::to_string(globalBatch) +
                              ") must be a multiple of the data-parallel size (" +
@@ -225,7 +225,8 @@ int grad(const Manifest &manifest, const Options &options) {
     if (std::count(stage.parameters().begin(), stage.parameters().end(), i))
       dp.sum(grads[i].data(), n, n);
     stage.fromOwner(i, grads[i].data(), n);
-    gradients.push_back({manifest.parameters[i].name, manifest.parameters[i].shape, grads[i].data()});
+    grads[i] = wholeTensor(manifest, i, grads[i].data());
+    gradients.push_back({manifest.parameters[i].name, manifest.parameters[i].wholeShape, grads[i].data()});
   }
   stage.sum(&loss, 1);
   loss = static_cast<float>(dp.sum(loss) / dp.size());
@@ -270,6 +271,11 @@ int main(int argc, char **argv) {
     if (eert_comm_init())
       throw std::runtime_error(eert_last_error());
     Manifest manifest = Manifest::load();
+    if (manifest.tensorParallel > 1 && (command == "init" || command == "eval" ||
+                                        command == "generate" || command == "serve"))
+      throw std::runtime_error("this binary was compiled with --tp " +
+                               std::to_string(manifest.tensorParallel) + " for training (train, grad); '" +
+                               command + "' needs a binary compiled with --tp 1");
     if (eert_comm_size() > 1 && command != "generate" && command != "serve" && command != "train" &&
         command != "grad")
       throw std::runtime_error("'" + command + "' runs on one rank; this world has " +

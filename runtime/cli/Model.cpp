@@ -3,6 +3,7 @@
 #include "cpu/SplitMix64.h"
 #include "eert/eert.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -19,12 +20,17 @@ using json = nlohmann::json;
 
 namespace eert {
 
-int64_t Parameter::elements() const {
+namespace {
+int64_t product(const std::vector<int64_t> &shape) {
   int64_t n = 1;
   for (int64_t d : shape)
     n *= d;
   return n;
 }
+} // namespace
+
+int64_t Parameter::elements() const { return product(shape); }
+int64_t Parameter::wholeElements() const { return product(wholeShape); }
 
 Manifest Manifest::load() {
   Manifest manifest;
@@ -34,8 +40,17 @@ Manifest Manifest::load() {
     manifest.inference = root["inference"];
   if (root.contains("pipeline"))
     manifest.pipeline = root["pipeline"];
-  for (const json &p : root["parameters"])
-    manifest.parameters.push_back({p["name"], p["shape"].get<std::vector<int64_t>>()});
+  if (root.contains("tensor_parallel"))
+    manifest.tensorParallel = root["tensor_parallel"]["size"];
+  for (const json &p : root["parameters"]) {
+    Parameter param{p["name"], p["shape"].get<std::vector<int64_t>>(), {}, -1};
+    param.wholeShape = param.shape;
+    if (manifest.tensorParallel > 1 && root["tensor_parallel"]["split_dims"].contains(param.name)) {
+      param.splitDim = root["tensor_parallel"]["split_dims"][param.name];
+      param.wholeShape[param.splitDim] *= manifest.tensorParallel;
+    }
+    manifest.parameters.push_back(std::move(param));
+  }
   for (const json &e : root["entries"]) {
     Entry entry;
     entry.name = e["name"];
@@ -181,17 +196,17 @@ Weights Weights::load(const Manifest &manifest, const std::string &directory) {
     if (it == owner.end())
       throw std::runtime_error(directory + ": missing tensor '" + param.name + "'");
     const TensorView &view = *it->second->find(param.name);
-    if (view.shape != param.shape) {
-      json expected = param.shape, found = view.shape;
+    if (view.shape != param.wholeShape) {
+      json expected = param.wholeShape, found = view.shape;
       throw std::runtime_error(it->second->path() + ": tensor '" + param.name + "' has shape " +
                                found.dump() + " but the model needs " + expected.dump());
     }
     bool aligned = reinterpret_cast<uintptr_t>(view.data) % alignof(float) == 0;
-    if (view.dtype == "F32" && aligned) {
+    if (view.dtype == "F32" && aligned && param.splitDim < 0) {
       weights.pointers_.push_back(reinterpret_cast<const float *>(view.data));
       continue;
     }
-    std::vector<float> values(param.elements());
+    std::vector<float> values(param.wholeElements());
     if (view.dtype == "F32") {
       std::memcpy(values.data(), view.data, view.bytes);
     } else if (view.dtype == "F16" || view.dtype == "BF16") {
@@ -204,6 +219,8 @@ Weights Weights::load(const Manifest &manifest, const std::string &directory) {
       throw std::runtime_error(it->second->path() + ": tensor '" + param.name + "' has dtype " +
                                view.dtype + "; F32, F16 or BF16 is needed");
     }
+    if (param.splitDim >= 0)
+      values = shardOf(manifest, weights.pointers_.size(), values.data());
     weights.owned_.push_back(std::move(values));
     weights.pointers_.push_back(weights.owned_.back().data());
   }
@@ -215,7 +232,8 @@ Weights Weights::random(const Manifest &manifest, uint64_t seed) {
   uint64_t state = seed;
   auto uniform = [&]() { return uniform01(state) + 0x1.0p-54; }; // in (0, 1) for the log
   for (const Parameter &param : manifest.parameters) {
-    std::vector<float> values(param.elements());
+    // The whole tensor, so that every layout starts from the same weights.
+    std::vector<float> values(param.wholeElements());
     if (param.shape.size() == 1) {
       std::fill(values.begin(), values.end(), 1.0f);
     } else {
@@ -223,6 +241,8 @@ Weights Weights::random(const Manifest &manifest, uint64_t seed) {
         v = static_cast<float>(0.02 * std::sqrt(-2.0 * std::log(uniform())) *
                                std::cos(2.0 * M_PI * uniform()));
     }
+    if (param.splitDim >= 0)
+      values = shardOf(manifest, weights.pointers_.size(), values.data());
     weights.owned_.push_back(std::move(values));
     weights.pointers_.push_back(weights.owned_.back().data());
   }
@@ -240,10 +260,17 @@ void Weights::makeWritable(const Manifest &manifest) {
 }
 
 void Weights::save(const Manifest &manifest, const std::string &directory) const {
+  if (manifest.tensorParallel > 1)
+    throw std::runtime_error("tensor-parallel weights are saved from their whole tensors");
+  write(manifest, directory, pointers_);
+}
+
+void Weights::write(const Manifest &manifest, const std::string &directory,
+                    const std::vector<const float *> &whole) {
   fs::create_directories(directory);
   std::vector<TensorToWrite> tensors;
   for (size_t i = 0; i < manifest.parameters.size(); ++i)
-    tensors.push_back({manifest.parameters[i].name, manifest.parameters[i].shape, pointers_[i]});
+    tensors.push_back({manifest.parameters[i].name, manifest.parameters[i].wholeShape, whole[i]});
   std::string error;
   if (!writeSafetensors(directory + "/model.safetensors", tensors, {{"format", "pt"}}, error))
     throw std::runtime_error(error);
@@ -255,6 +282,51 @@ void Weights::save(const Manifest &manifest, const std::string &directory) const
       throw std::runtime_error(temporary + ": write failed");
   }
   fs::rename(temporary, directory + "/config.json");
+}
+
+namespace {
+constexpr int64_t kTensorGroup = 1; // abi.def: eert_comm_grid
+
+/// Visits the shard of rank `rank` within a whole tensor split along `dim`:
+/// `copy(whole offset, shard offset, count)` per contiguous run.
+template <typename Copy>
+void forEachRun(const Parameter &param, int64_t rank, Copy copy) {
+  // [outer, split, inner]: rows before the split dimension, its extent, what follows.
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < param.splitDim; ++d)
+    outer *= param.wholeShape[d];
+  for (size_t d = param.splitDim + 1; d < param.wholeShape.size(); ++d)
+    inner *= param.wholeShape[d];
+  int64_t local = param.shape[param.splitDim], whole = param.wholeShape[param.splitDim];
+  for (int64_t o = 0; o < outer; ++o)
+    copy((o * whole + rank * local) * inner, o * local * inner, local * inner);
+}
+} // namespace
+
+std::vector<float> shardOf(const Manifest &manifest, size_t i, const float *whole) {
+  const Parameter &param = manifest.parameters[i];
+  if (param.splitDim < 0)
+    return std::vector<float>(whole, whole + param.elements());
+  std::vector<float> shard(param.elements());
+  forEachRun(param, eert_comm_group_rank(kTensorGroup), [&](int64_t from, int64_t to, int64_t n) {
+    std::copy_n(whole + from, n, shard.begin() + to);
+  });
+  return shard;
+}
+
+std::vector<float> wholeTensor(const Manifest &manifest, size_t i, const float *shard) {
+  const Parameter &param = manifest.parameters[i];
+  if (param.splitDim < 0)
+    return std::vector<float>(shard, shard + param.elements());
+  int64_t parts = manifest.tensorParallel, count = param.elements();
+  std::vector<float> gathered(count * parts), whole(param.wholeElements());
+  if (eert_comm_all_gather(shard, gathered.data(), count, kTensorGroup))
+    throw std::runtime_error(std::string("tensor-parallel gather failed: ") + eert_last_error());
+  for (int64_t r = 0; r < parts; ++r)
+    forEachRun(param, r, [&](int64_t to, int64_t from, int64_t n) {
+      std::copy_n(gathered.begin() + r * count + from, n, whole.begin() + to);
+    });
+  return whole;
 }
 
 std::vector<void *> Runner::run(const Entry &entry, int64_t batch, int64_t seq,

@@ -19,8 +19,14 @@ using EntryFunction = int32_t (*)(const float *const *params, char *arena, int64
 
 struct Parameter {
   std::string name;
+  /// This rank's shard (the whole tensor unless tensor parallelism splits it).
   std::vector<int64_t> shape;
+  /// The checkpoint tensor's shape, and the dimension split among the
+  /// tensor-parallel ranks (-1: every rank holds it whole).
+  std::vector<int64_t> wholeShape;
+  int64_t splitDim = -1;
   int64_t elements() const;
+  int64_t wholeElements() const;
 };
 
 struct Entry {
@@ -43,6 +49,8 @@ struct Manifest {
   /// The pipeline-parallel training plan (ee-pipeline-partition and
   /// ee-pipeline-schedule; null with one stage).
   nlohmann::json pipeline;
+  /// Tensor-parallel ranks the binary was compiled for (ee-tensor-parallel).
+  int64_t tensorParallel = 1;
 
   /// Parses the binary's own manifest and resolves the entry points.
   static Manifest load();
@@ -64,8 +72,12 @@ public:
   static Weights load(const Manifest &manifest, const std::string &directory);
   /// Deterministic random initialisation: N(0, 0.02) matrices, ones for norms.
   static Weights random(const Manifest &manifest, uint64_t seed);
-  /// Writes config.json and model.safetensors into `directory` (created).
+  /// Writes config.json and model.safetensors into `directory` (created);
+  /// one rank holding whole tensors.
   void save(const Manifest &manifest, const std::string &directory) const;
+  /// The same from whole tensors given per parameter.
+  static void write(const Manifest &manifest, const std::string &directory,
+                    const std::vector<const float *> &whole);
 
   /// Copies every tensor into memory of its own, so training can update it.
   void makeWritable(const Manifest &manifest);
@@ -79,6 +91,12 @@ private:
   std::vector<std::vector<float>> owned_;
   std::vector<const float *> pointers_;
 };
+
+/// Collective over the tensor-parallel group: parameter i's whole tensor from
+/// every rank's `shard` (a copy of it when the parameter is not split).
+std::vector<float> wholeTensor(const Manifest &manifest, size_t i, const float *shard);
+/// This tensor-parallel rank's shard of parameter i from its whole tensor.
+std::vector<float> shardOf(const Manifest &manifest, size_t i, const float *whole);
 
 /// Calls entry points with a growing activation arena.
 class Runner {

@@ -14,7 +14,7 @@ namespace eert {
 namespace {
 
 // Runtime groups (abi.def) and the tags of the pipeline's messages.
-constexpr int64_t kPipelineGroup = 2, kDataGroup = 3;
+constexpr int64_t kTensorGroup = 1, kPipelineGroup = 2, kDataGroup = 3;
 constexpr int64_t kActivationTag = 41, kGradientTag = 42;
 
 void check(int32_t status, const char *what) {
@@ -47,9 +47,11 @@ TrainingStage::TrainingStage(const Manifest &manifest, const Weights &weights)
     return;
   }
   stage_ = eert_comm_group_rank(kPipelineGroup);
-  int64_t replicas = eert_comm_group_size(kDataGroup), rank = eert_comm_rank();
-  previous_ = stage_ > 0 ? rank - replicas : -1;
-  next_ = stage_ + 1 < stages_ ? rank + replicas : -1;
+  // The same tensor- and data-parallel rank on the neighbouring stages.
+  int64_t stride = eert_comm_group_size(kTensorGroup) * eert_comm_group_size(kDataGroup);
+  int64_t rank = eert_comm_rank();
+  previous_ = stage_ > 0 ? rank - stride : -1;
+  next_ = stage_ + 1 < stages_ ? rank + stride : -1;
   const json &plans = manifest.pipeline["stages"];
   std::vector<std::vector<int64_t>> holders(manifest.parameters.size());
   for (int64_t s = 0; s < stages_; ++s) {

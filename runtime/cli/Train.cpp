@@ -193,7 +193,7 @@ int train(const Manifest &manifest, const Options &options) {
   // replica keeps and updates only its shard of the optimizer state. Pipeline
   // parallelism (a binary compiled with --pp P): each rank runs one stage's
   // 1F1B schedule and updates that stage's parameters.
-  DataParallel dp = DataParallel::join(manifest.pipelineStages());
+  DataParallel dp = DataParallel::join(manifest.pipelineStages(), manifest.tensorParallel);
   bool lead = eert_comm_rank() == 0;
   if (globalBatch % (microBatch * dp.size()) != 0)
     throw std::runtime_error("--global-batch (" + std::to_string(globalBatch) +
@@ -211,6 +211,8 @@ int train(const Manifest &manifest, const Options &options) {
   Weights weights = loadDir.empty() ? Weights::random(manifest, seed) : Weights::load(manifest, loadDir);
   weights.makeWritable(manifest);
   TrainingStage stage(manifest, weights);
+  constexpr int64_t kTensorGroup = 1; // abi.def: eert_comm_grid
+  int64_t tensorRank = eert_comm_group_rank(kTensorGroup);
   int64_t microSteps = globalBatch / (microBatch * dp.size());
   std::vector<std::pair<char, int64_t>> order = stage.schedule(microSteps);
   // This stage's parameters' places in one flat vector; a ZeRO shard is a block of it.
@@ -248,18 +250,21 @@ int train(const Manifest &manifest, const Options &options) {
             std::tuple{"exp_avg_sq.", sharded ? nullptr : &adam.expAvgSq[i], &shardAvgSq}}) {
         std::string name = prefix + manifest.parameters[i].name;
         const TensorView *view = optimizer->find(name);
-        int64_t n = manifest.parameters[i].elements();
+        int64_t n = manifest.parameters[i].wholeElements();
         if (!view || view->dtype != "F32" || view->bytes != n * sizeof(float))
           throw std::runtime_error(loadDir + "/optimizer.safetensors: missing or malformed '" + name + "'");
+        std::vector<float> whole(n);
+        std::memcpy(whole.data(), view->data, view->bytes);
+        std::vector<float> values = shardOf(manifest, i, whole.data()); // this tensor-parallel rank's
         if (state) {
-          std::memcpy(state->data(), view->data, view->bytes);
+          *state = std::move(values);
           continue;
         }
         // The part of this parameter inside this replica's shard.
         int64_t from = std::max(offsets[k], shardBegin), to = std::min(offsets[k + 1], shardEnd);
         if (from < to)
-          std::memcpy(shard->data() + (from - shardBegin),
-                      view->data + (from - offsets[k]) * sizeof(float), (to - from) * sizeof(float));
+          std::copy(values.begin() + (from - offsets[k]), values.begin() + (to - offsets[k]),
+                    shard->begin() + (from - shardBegin));
       }
     }
   }
@@ -305,7 +310,8 @@ int train(const Manifest &manifest, const Options &options) {
       dp.gather(shardAvg.data(), fullAvg.data(), block);
       dp.gather(shardAvgSq.data(), fullAvgSq.data(), block);
     }
-    std::vector<std::vector<float>> avg(numParams), avgSq(numParams);
+    std::vector<std::vector<float>> whole(numParams), avg(numParams), avgSq(numParams);
+    std::vector<const float *> wholePointers(numParams);
     for (size_t i = 0; i < numParams; ++i) {
       int64_t n = manifest.parameters[i].elements(), k = localIndex[i];
       avg[i].assign(n, 0.0f);
@@ -320,17 +326,22 @@ int train(const Manifest &manifest, const Options &options) {
       stage.fromOwner(i, weights.data(i), n);
       stage.fromOwner(i, avg[i].data(), n);
       stage.fromOwner(i, avgSq[i].data(), n);
+      // Tensor-parallel shards become whole tensors.
+      whole[i] = wholeTensor(manifest, i, weights.data(i));
+      avg[i] = wholeTensor(manifest, i, avg[i].data());
+      avgSq[i] = wholeTensor(manifest, i, avgSq[i].data());
+      wholePointers[i] = whole[i].data();
     }
     if (!lead)
       return;
     fs::path final = fs::path(saveDir) / iterationName(at);
     fs::path temporary = final.string() + ".tmp";
     fs::remove_all(temporary);
-    weights.save(manifest, temporary.string());
+    Weights::write(manifest, temporary.string(), wholePointers);
     std::vector<TensorToWrite> state;
     for (size_t i = 0; i < numParams; ++i) {
-      state.push_back({"exp_avg." + manifest.parameters[i].name, manifest.parameters[i].shape, avg[i].data()});
-      state.push_back({"exp_avg_sq." + manifest.parameters[i].name, manifest.parameters[i].shape, avgSq[i].data()});
+      state.push_back({"exp_avg." + manifest.parameters[i].name, manifest.parameters[i].wholeShape, avg[i].data()});
+      state.push_back({"exp_avg_sq." + manifest.parameters[i].name, manifest.parameters[i].wholeShape, avgSq[i].data()});
     }
     std::string error;
     if (!writeSafetensors((temporary / "optimizer.safetensors").string(), state, {}, error))
@@ -419,10 +430,11 @@ int train(const Manifest &manifest, const Options &options) {
                reduceBegin, {{"iteration", iteration + 1}});
     double optimizerBegin = MeasuredTrace::now();
     // The global norm: each stage counts the parameters it owns (a tied one
-    // once), each replica its shard under ZeRO-1.
+    // once), each replica its shard under ZeRO-1, each tensor-parallel rank
+    // its shards (a weight it holds whole, rank 0 only).
     double squares = 0.0;
     for (size_t k = 0; k < numLocal; ++k) {
-      if (!stage.owns(local[k]))
+      if (!stage.owns(local[k]) || (tensorRank != 0 && manifest.parameters[local[k]].splitDim < 0))
         continue;
       if (!sharded) {
         squares += sumOfSquares(grads[k], offsets[k + 1] - offsets[k]);
@@ -436,7 +448,10 @@ int train(const Manifest &manifest, const Options &options) {
       squares = dp.sum(squares);
     float stageSquares = static_cast<float>(squares);
     stage.sum(&stageSquares, 1);
-    double norm = std::sqrt(stage.stages() > 1 ? static_cast<double>(stageSquares) : squares);
+    if (manifest.tensorParallel > 1 && eert_comm_all_reduce(&stageSquares, 1, kTensorGroup))
+      throw std::runtime_error(std::string("tensor-parallel all-reduce failed: ") + eert_last_error());
+    bool single = stage.stages() == 1 && manifest.tensorParallel == 1;
+    double norm = std::sqrt(single ? squares : static_cast<double>(stageSquares));
     if (!std::isfinite(norm))
       throw std::runtime_error("iteration " + std::to_string(iteration) + ": the gradient norm is not finite");
     double lr = schedule.at(iteration);

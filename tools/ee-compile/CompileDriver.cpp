@@ -78,10 +78,12 @@ LogicalResult mlir::ee::lowerTo(ModuleOp module, EmitStage stage,
   primitives.microbatches = compile.microbatches;
   primitives.fillBubbles = compile.fillBubbles;
   primitives.scheduleTrace = compile.scheduleTrace;
+  primitives.tensorParallel = compile.tensorParallel;
   buildModelToPrimitivesPipeline(pm, primitives);
   if (stage >= EmitStage::EERT) {
     PrimitivesToEERTOptions options;
     options.recompute = compile.recompute;
+    options.tensorParallel = compile.tensorParallel;
     buildPrimitivesToEERTPipeline(pm, options);
   }
   if (stage >= EmitStage::LLVM)
@@ -195,6 +197,10 @@ int mlir::ee::compileMain(int argc, char **argv) {
       cl::desc("Saved activations of the backward pass: none (save all), selective "
                "(recompute attention and SwiGLU), full (keep only the residual stream)"),
       cl::init("none"));
+  cl::opt<int64_t> tensorParallel(
+      "tp", cl::desc("Tensor-parallel ranks (Megatron-style splits; such a binary trains, "
+                     "generation needs --tp 1)"),
+      cl::init(1));
   cl::opt<int64_t> pipelineStages(
       "pp", cl::desc("Pipeline stages (ranks); generation defaults to the pipeline method"),
       cl::init(1));
@@ -239,8 +245,13 @@ int mlir::ee::compileMain(int argc, char **argv) {
                     "entries in the split\n";
     return 1;
   }
+  if (tensorParallel < 1) {
+    llvm::errs() << "ee-compile: --tp must be at least 1\n";
+    return 1;
+  }
   CompileOptions options;
   options.recompute = recompute;
+  options.tensorParallel = tensorParallel;
   options.pipelineStages = pipelineStages;
   options.pipelineSplit.assign(pipelineSplit.begin(), pipelineSplit.end());
   if (microbatches < 0 || fillBubbles < 0) {

@@ -36,6 +36,8 @@ struct CompileOptions {
   std::string recompute = "none";
   /// Pipeline stages; more than one makes pipeline-based generation the default.
   int64_t pipelineStages = 1;
+  /// Tensor-parallel ranks (ee-tensor-parallel); > 1 builds training only.
+  int64_t tensorParallel = 1;
   /// Layers per pipeline stage (empty: the cost model's split).
   SmallVector<int64_t> pipelineSplit;
   /// Micro-batches per training step of the pipeline plan (0: as many as stages).
