@@ -309,6 +309,15 @@ func.func @f() attributes {ee.gradients = [1]} {
 
 // -----
 
+// tp_all_reduce: the sum has the input's type
+func.func @f(%a: tensor<?x?x8xf32>) -> tensor<?x?x4xf32> {
+  // expected-error @+1 {{all of {input, result} have same type}}
+  %p = "ee.tp_all_reduce"(%a) : (tensor<?x?x8xf32>) -> tensor<?x?x4xf32>
+  return %p : tensor<?x?x4xf32>
+}
+
+// -----
+
 // inner_product: both operands have one type
 func.func @f(%a: tensor<?x?x8xf32>, %b: tensor<?x?x4xf32>) -> f32 {
   // expected-error @+1 {{all of {lhs, rhs} have same type}}

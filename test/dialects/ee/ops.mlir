@@ -95,6 +95,8 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
     %p = ee.get_parameter @model.norm.weight : tensor<8xf32>
     // CHECK: ee.embedding_lookup %{{.*}}, %{{.*}} : tensor<32x8xf32>, tensor<?x?xi32> -> tensor<?x?x8xf32>
     %x = ee.embedding_lookup %table, %ids : tensor<32x8xf32>, tensor<?x?xi32> -> tensor<?x?x8xf32>
+    // CHECK: ee.embedding_lookup %{{.*}}, %{{.*}} vocab_parallel : tensor<32x8xf32>, tensor<?x?xi32> -> tensor<?x?x8xf32>
+    %xp = ee.embedding_lookup %table, %ids vocab_parallel : tensor<32x8xf32>, tensor<?x?xi32> -> tensor<?x?x8xf32>
     // CHECK: ee.rms_norm %{{.*}}, %{{.*}} eps 1.000000e-05 : tensor<?x?x8xf32>, tensor<8xf32>
     %n = ee.rms_norm %x, %p eps 1.0e-05 : tensor<?x?x8xf32>, tensor<8xf32>
     // CHECK: ee.linear %{{.*}}, %{{.*}} : tensor<?x?x8xf32>, tensor<8x8xf32> -> tensor<?x?x8xf32>
@@ -127,6 +129,12 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
     %ce = ee.cross_entropy %logits, %ids temperature 2.0 : tensor<?x?x32xf32>, tensor<?x?xi32>
     // CHECK: ee.exit_confidence %{{.*}} : tensor<?x?x32xf32> -> tensor<?x?xf32>
     %conf = ee.exit_confidence %logits : tensor<?x?x32xf32> -> tensor<?x?xf32>
+    // CHECK: ee.tp_copy %{{.*}} : tensor<?x?x8xf32>
+    %entered = ee.tp_copy %r : tensor<?x?x8xf32>
+    // CHECK: ee.tp_all_reduce %{{.*}} : tensor<?x?x8xf32>
+    %summed = ee.tp_all_reduce %entered : tensor<?x?x8xf32>
+    // CHECK: ee.cross_entropy %{{.*}}, %{{.*}} temperature 1.000000e+00 vocab_parallel : tensor<?x?x32xf32>, tensor<?x?xi32>
+    %cep = ee.cross_entropy %logits, %ids temperature 1.0 vocab_parallel : tensor<?x?x32xf32>, tensor<?x?xi32>
     // CHECK: ee.inner_product %{{.*}}, %{{.*}} : tensor<?x?x8xf32>
     %dot = ee.inner_product %r, %s : tensor<?x?x8xf32>
     // CHECK: ee.scale %{{.*}}, %{{.*}} : tensor<?x?x8xf32>

@@ -1,17 +1,18 @@
-"""Pipeline-parallel gradients and training under mpirun against one rank and PyTorch.
+"""3D-parallel gradients and training under mpirun against one rank and PyTorch.
 
-For each config: `grad` of binaries compiled with several pipeline layouts
-(--pp 2 by the cost model; for the first config also an explicit 1,2,1 split
-with an exit on every stage, one layer per stage, and PP = 2 x DP = 2) equals
-`grad` of the single-stage binary and torch.autograd of the independent
-reference within 1e-4 relative per tensor. On the first config, 20 training
-iterations under PP = 2, PP = 2 x DP = 2 (ZeRO-1), the 1,2,1 split and
-PP = 4 log the same losses as one rank and end with the same weights (1e-4);
-a checkpoint saved half-way under PP = 2 x DP = 2 resumes on one rank and
-under PP = 4, one saved on one rank resumes under PP = 2; and pipeline-based
-early-exit generation on the PP layouts emits the tokens of one rank.
+Layouts are (TP, PP, DP): a binary compiled with --tp TP and --pp P (or
+--pp-split) run on TP * PP * DP ranks. For each config: `grad` under (2,1,1)
+and (1,2,1), and for the first config also (1,1,2), (1,3,1) with an exit on
+every stage, (1,4,1), (1,2,2), (2,2,1) and (2,2,2), equals `grad` of one rank
+and torch.autograd of the independent reference within 1e-4 relative per
+tensor. On the first config, 20 training iterations under (1,2,1), (1,2,2)
+with ZeRO-1, (1,3,1), (1,4,1), (2,1,1), (2,2,1) and (2,2,2) with ZeRO-1 log
+the same losses as one rank and end with the same weights (1e-4); a checkpoint
+saved half-way under (2,2,1) resumes under (1,1,1) and (1,4,1), one saved on
+one rank resumes under (2,2,2); and pipeline-based early-exit generation on
+the PP layouts emits the tokens and exits of one rank.
 
-Usage: pp_test.py EE_COMPILE WORKDIR CORPUS CONFIG.json...
+Usage: layouts_test.py EE_COMPILE WORKDIR CORPUS CONFIG.json...
 """
 import json
 import os
@@ -109,17 +110,20 @@ def main(ee_compile, workdir, corpus, *configs):
         with open(config_path) as f:
             config = json.load(f)
         layers = config["num_hidden_layers"]
-        # (tag, ranks, ee-compile pipeline options)
-        layouts = [("PP=2", 2, ["--pp", "2"])]
+        # (tag, ranks, ee-compile layout options)
+        layouts = [("(2,1,1)", 2, ["--tp", "2"]), ("(1,2,1)", 2, ["--pp", "2"])]
         if index == 0:
-            layouts += [("PP=3 split 1,2,1 (an exit on every stage)", 3, ["--pp-split", "1,2,1"]),
-                        (f"PP={layers} (a layer per stage)", layers, ["--pp", str(layers)]),
-                        ("PP=2 x DP=2", 4, ["--pp", "2"])]
+            layouts += [("(1,1,2)", 2, []),
+                        ("(1,3,1) split 1,2,1, an exit on every stage", 3, ["--pp-split", "1,2,1"]),
+                        (f"(1,{layers},1) a layer per stage", layers, ["--pp", str(layers)]),
+                        ("(1,2,2)", 4, ["--pp", "2"]),
+                        ("(2,2,1)", 4, ["--tp", "2", "--pp", "2"]),
+                        ("(2,2,2)", 8, ["--tp", "2", "--pp", "2"])]
         binaries = {(): path("one")}
         run(ee_compile, config_path, "-o", binaries[()])
         for _, _, options in layouts:
             if tuple(options) not in binaries:
-                binaries[tuple(options)] = path("pp" + "-".join(options[1].split(",")))
+                binaries[tuple(options)] = path("bin" + "".join(options).replace(",", "-"))
                 run(ee_compile, config_path, *options, "--microbatches", str(MICROBATCHES),
                     "-o", binaries[tuple(options)])
         checkpoint = path("ckpt")
@@ -144,19 +148,24 @@ def main(ee_compile, workdir, corpus, *configs):
             continue
 
         single = train(binaries[()], 1, path("train-one"), checkpoint, corpus, ITERS, 2)
-        runs = [("PP=2", 2, ["--pp", "2"], 2, []),
-                ("PP=2 x DP=2 ZeRO-1", 4, ["--pp", "2"], 1, ["--use-distributed-optimizer"]),
-                ("PP=3 split 1,2,1", 3, ["--pp-split", "1,2,1"], 2, []),
-                (f"PP={layers}", layers, ["--pp", str(layers)], 2, [])]
+        zero = ["--use-distributed-optimizer"]
+        runs = [("(1,2,1)", 2, ["--pp", "2"], 2, []),
+                ("(1,2,2) ZeRO-1", 4, ["--pp", "2"], 1, zero),
+                ("(1,3,1) split 1,2,1", 3, ["--pp-split", "1,2,1"], 2, []),
+                (f"(1,{layers},1)", layers, ["--pp", str(layers)], 2, []),
+                ("(2,1,1)", 2, ["--tp", "2"], 2, []),
+                ("(2,2,1)", 4, ["--tp", "2", "--pp", "2"], 2, []),
+                ("(2,2,2) ZeRO-1", 8, ["--tp", "2", "--pp", "2"], 1, zero)]
         for tag, ranks, options, micro, extra in runs:
             report(tally, "train " + tag, lambda tag=tag, ranks=ranks, options=options, micro=micro, extra=extra:
                    compare_runs(tag, train(binaries[tuple(options)], ranks, path("train-" + tag.replace(" ", "_")),
                                            checkpoint, corpus, ITERS, micro, *extra), single))
 
         # Half the run under one layout, the rest under another.
-        resumes = [("PP=2 x DP=2 then one rank", (4, ["--pp", "2"], 1), (1, [], 2)),
-                   (f"PP=2 x DP=2 then PP={layers}", (4, ["--pp", "2"], 1), (layers, ["--pp", str(layers)], 2)),
-                   ("one rank then PP=2", (1, [], 2), (2, ["--pp", "2"], 2))]
+        tp_pp = ["--tp", "2", "--pp", "2"]
+        resumes = [("(2,2,1) then (1,1,1)", (4, tp_pp, 2), (1, [], 2)),
+                   (f"(2,2,1) then (1,{layers},1)", (4, tp_pp, 2), (layers, ["--pp", str(layers)], 2)),
+                   ("(1,1,1) then (2,2,2)", (1, [], 2), (8, tp_pp, 1))]
         for tag, first, second in resumes:
             def check_resume(tag=tag, first=first, second=second):
                 save = path("resume-" + tag.replace(" ", "_"))
@@ -173,7 +182,8 @@ def main(ee_compile, workdir, corpus, *configs):
                       "--no-baseline")
             return [(t["token_id"], t["exit"]) for t in map(json.loads, out.splitlines()) if "token_id" in t]
         want_tokens = generate(binaries[()], 1, "recompute")
-        for tag, ranks, options in layouts[:3]:
+        for tag, ranks, options in [("(1,2,1)", 2, ["--pp", "2"]), ("(1,3,1)", 3, ["--pp-split", "1,2,1"]),
+                                    (f"(1,{layers},1)", layers, ["--pp", str(layers)])]:
             report(tally, "generate " + tag,
                    lambda tag=tag, ranks=ranks, options=options:
                    [] if generate(binaries[tuple(options)], ranks, "pipeline") == want_tokens
