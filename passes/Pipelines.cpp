@@ -19,9 +19,7 @@ void ee::buildModelToPrimitivesPipeline(OpPassManager &pm,
   inference.method = options.method;
   inference.stages = options.stages;
   inference.split.assign(options.split.begin(), options.split.end());
-  // Tensor-parallel early-exit generation is not implemented: such binaries train.
-  if (options.tensorParallel <= 1)
-    pm.addPass(createEEGenerateInferencePass(inference));
+  pm.addPass(createEEGenerateInferencePass(inference));
   // Several stages: the pipeline-parallel training plan and its 1F1B schedule.
   if (options.stages > 1 || !options.split.empty() || !options.scheduleTrace.empty()) {
     EEPipelinePartitionPassOptions partition;

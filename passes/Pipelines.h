@@ -26,10 +26,6 @@ struct ModelToPrimitivesOptions : public PassPipelineOptions<ModelToPrimitivesOp
                               llvm::cl::desc("Extra partial micro-batches filling the 1F1B "
                                              "bubbles"),
                               llvm::cl::init(0)};
-  Option<int64_t> tensorParallel{*this, "tensor-parallel",
-                                 llvm::cl::desc("Tensor-parallel ranks (> 1: training "
-                                                "functions only, no generation steps)"),
-                                 llvm::cl::init(1)};
   Option<std::string> scheduleTrace{*this, "schedule-trace",
                                     llvm::cl::desc("Write the planned 1F1B schedule as a "
                                                    "Chrome trace to this file"),

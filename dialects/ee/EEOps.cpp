@@ -402,6 +402,15 @@ LogicalResult ExitConfidenceOp::verify() {
                          "the confidence");
 }
 
+LogicalResult TPAllGatherOp::verify() {
+  if (failed(verifyTokenDims(*this, getInput(), "the input", getResult(), "the result")))
+    return failure();
+  if (features(getResult()) % features(getInput()) != 0)
+    return emitOpError() << "gathers " << features(getResult())
+                         << " features, not a multiple of the input's " << features(getInput());
+  return success();
+}
+
 OpFoldResult ScaleOp::fold(FoldAdaptor adaptor) {
   auto factor = dyn_cast_if_present<FloatAttr>(adaptor.getFactor());
   if (factor && factor.getValueAsDouble() == 1.0)

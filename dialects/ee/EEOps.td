@@ -416,14 +416,20 @@ def EE_ExitConfidenceOp : EE_Op<"exit_confidence", [Pure]> {
   let summary = "maximum softmax probability of each token's logits";
   let description = [{
     The early-exit criterion: a token exits when this is at least the threshold.
+    With `vocab_parallel` the logits are this tensor-parallel rank's block of
+    the vocabulary and the maximum and the softmax's sum are taken over the
+    group.
 
     ```mlir
     %c = ee.exit_confidence %logits : tensor<?x?x256xf32> -> tensor<?x?xf32>
+    %cp = ee.exit_confidence %shard vocab_parallel : tensor<?x?x128xf32> -> tensor<?x?xf32>
     ```
   }];
-  let arguments = (ins EE_Activation:$logits);
+  let arguments = (ins EE_Activation:$logits, UnitAttr:$vocab_parallel);
   let results = (outs TensorRankOf<[F32], [2]>:$confidence);
-  let assemblyFormat = "$logits attr-dict `:` type($logits) `->` type($confidence)";
+  let assemblyFormat = [{
+    $logits (`vocab_parallel` $vocab_parallel^)? attr-dict `:` type($logits) `->` type($confidence)
+  }];
   let hasVerifier = 1;
 }
 
@@ -474,6 +480,24 @@ def EE_TPAllReduceOp : EE_Op<"tp_all_reduce", [AllTypesMatch<["input", "result"]
   let arguments = (ins EE_Activation:$input);
   let results = (outs EE_Activation:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+def EE_TPAllGatherOp : EE_Op<"tp_all_gather", []> {
+  let summary = "every tensor-parallel rank's block of features, concatenated";
+  let description = [{
+    `result[b, s, r * F + f] = input_r[b, s, f]` over the ranks r of the
+    tensor-parallel group: the whole vocabulary's logits from vocab-parallel
+    ones, where generation samples from them. Not `Pure`: every rank of the
+    group must run it.
+
+    ```mlir
+    %all = ee.tp_all_gather %shard : tensor<?x?x128xf32> -> tensor<?x?x256xf32>
+    ```
+  }];
+  let arguments = (ins EE_Activation:$input);
+  let results = (outs EE_Activation:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
 }
 
 def EE_InnerProductOp : EE_Op<"inner_product", [Pure, AllTypesMatch<["lhs", "rhs"]>]> {

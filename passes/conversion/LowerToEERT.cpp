@@ -333,6 +333,13 @@ LogicalResult FunctionLowering::lowerOp(Operation &op) {
                               elements(copy.getResult()));
         return success();
       })
+      .Case([&](TPAllGatherOp gather) {
+        Value out = allocate(gather.getResult());
+        checkStatus(eert::GatherColumnsOp::create(b, loc, b.getI32Type(), pointerOf(gather.getInput()),
+                                                  out, tokens, i64(features(gather.getInput())),
+                                                  i64(kTensorGroup)));
+        return success();
+      })
       .Case([&](TPAllReduceOp reduce) {
         Value out = allocate(reduce.getResult());
         Value count = elements(reduce.getResult());
@@ -515,8 +522,13 @@ LogicalResult FunctionLowering::lowerOp(Operation &op) {
       })
       .Case([&](ExitConfidenceOp confidence) {
         Value out = allocate(confidence.getConfidence());
-        eert::ExitConfidenceOp::create(b, loc, pointerOf(confidence.getLogits()), out, tokens,
-                                       i64(features(confidence.getLogits())));
+        Value logits = pointerOf(confidence.getLogits());
+        Value vocab = i64(features(confidence.getLogits()));
+        if (confidence.getVocabParallel())
+          checkStatus(eert::ExitConfidenceParallelOp::create(b, loc, b.getI32Type(), logits, out,
+                                                             tokens, vocab, i64(kTensorGroup)));
+        else
+          eert::ExitConfidenceOp::create(b, loc, logits, out, tokens, vocab);
         return success();
       })
       .Case([&](LossWeightOp weight) {

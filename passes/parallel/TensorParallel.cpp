@@ -77,9 +77,6 @@ LogicalResult EETensorParallelPass::shardFunction(func::FuncOp func) {
   };
   for (Operation &op : func.front()) {
     if (auto attention = dyn_cast<AttentionOp>(op)) {
-      if (attention.getKCache())
-        return attention.emitOpError(
-            "ee-tensor-parallel: attention over a KV cache (generation) is not split yet");
       for (Value operand : {attention.getQuery(), attention.getKey(), attention.getValue()}) {
         LinearOp projection = projectionOf(operand);
         if (!projection)
@@ -145,6 +142,15 @@ LogicalResult EETensorParallelPass::shardFunction(func::FuncOp func) {
           attention.setNumHeads(attention.getNumHeads() / parts);
           attention.setNumKvHeads(attention.getNumKvHeads() / parts);
           attention.getOutput().setType(attention.getQuery().getType());
+          // A KV cache (generation) holds this rank's KV heads: the cache
+          // arguments and the updated caches shrink with them.
+          if (Value cache = attention.getKCache()) {
+            Type local = withLastDim(cache.getType(), lastDim(cache) / parts);
+            for (Value value : {attention.getKCache(), attention.getVCache()})
+              value.setType(local);
+            for (Value updated : attention.getUpdatedCache())
+              updated.setType(local);
+          }
         })
         .Case([&](SwiGLUOp swiglu) { swiglu.getResult().setType(swiglu.getGate().getType()); })
         .Case([&](LogitsOp logits) {
@@ -152,12 +158,24 @@ LogicalResult EETensorParallelPass::shardFunction(func::FuncOp func) {
           logits.getInputMutable().assign(enterRegion(logits, logits.getInput()));
           logits.getResult().setType(
               withLastDim(logits.getResult().getType(), lastDim(logits.getResult()) / parts));
-          for (Operation *user : logits.getResult().getUsers()) {
-            if (auto ce = dyn_cast<CrossEntropyOp>(user))
+          SmallVector<Operation *> users(logits.getResult().getUsers());
+          for (Operation *user : users) {
+            if (auto ce = dyn_cast<CrossEntropyOp>(user)) {
               ce.setVocabParallel(true);
-            else if (!isa<func::ReturnOp>(user))
-              result = user->emitOpError(
-                  "ee-tensor-parallel: vocab-parallel logits feed only ee.cross_entropy");
+            } else if (auto confidence = dyn_cast<ExitConfidenceOp>(user)) {
+              confidence.setVocabParallel(true);
+            } else if (isa<func::ReturnOp>(user)) {
+              // Returned logits (generation samples from them) are gathered whole.
+              b.setInsertionPoint(user);
+              auto whole = TPAllGatherOp::create(
+                  b, user->getLoc(),
+                  withLastDim(logits.getResult().getType(), lastDim(logits.getResult()) * parts),
+                  logits.getResult());
+              user->replaceUsesOfWith(logits.getResult(), whole);
+            } else {
+              result = user->emitOpError("ee-tensor-parallel: vocab-parallel logits feed "
+                                         "ee.cross_entropy, ee.exit_confidence or a return");
+            }
           }
         })
         .Case([&](EmbeddingLookupOp lookup) {
@@ -168,9 +186,9 @@ LogicalResult EETensorParallelPass::shardFunction(func::FuncOp func) {
     if (failed(result))
       return failure();
   }
-  // Results whose types changed (a forward function's logits).
+  // Arguments and results whose types changed (KV caches).
   auto ret = cast<func::ReturnOp>(func.front().getTerminator());
-  func.setFunctionType(b.getFunctionType(func.getArgumentTypes(), ret.getOperandTypes()));
+  func.setFunctionType(b.getFunctionType(func.front().getArgumentTypes(), ret.getOperandTypes()));
   return success();
 }
 

@@ -115,6 +115,7 @@ json generationSummary(const GenerationResult &result, const InferencePlan &plan
 int generateCommand(const Manifest &manifest, const Options &options) {
   std::string dir = resolveCheckpoint(options.text("load"));
   int64_t vocab = manifest.config.at("vocab_size").get<int64_t>();
+  joinTensorParallelGroup(manifest);
   Weights weights = Weights::load(manifest, dir);
   InferencePlan plan = InferencePlan::fromManifest(manifest);
   Tokenizer tokenizer = Tokenizer::forCheckpoint(dir, options.has("prompt") ? vocab : INT64_MAX);
@@ -150,6 +151,8 @@ int generateCommand(const Manifest &manifest, const Options &options) {
     throw std::runtime_error("--method must be recompute or pipeline, got '" + method + "'");
   validateRequest(request, plan, vocab, manifest.config.at("max_position_embeddings").get<int64_t>());
 
+  if (options.has("save-kv") && manifest.tensorParallel > 1)
+    throw std::runtime_error("--save-kv writes whole caches; each tensor-parallel rank holds its heads' only");
   std::unique_ptr<Generator> generator = makeGenerator(method, manifest, weights);
   GenerationResult result = generator->generate(request);
   if (options.has("save-kv"))

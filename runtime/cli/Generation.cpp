@@ -405,11 +405,16 @@ void RecomputeGenerator::saveCaches(const std::string &path) {
 
 std::unique_ptr<Generator> makeGenerator(const std::string &method, const Manifest &manifest,
                                          const Weights &weights) {
+  if (method == "pipeline" && manifest.tensorParallel > 1)
+    throw std::runtime_error("the pipeline method does not run tensor-parallel yet; use --method "
+                             "recompute on the " + std::to_string(manifest.tensorParallel) +
+                             " tensor-parallel ranks");
   if (method == "pipeline")
     return std::make_unique<PipelineGenerator>(manifest, weights);
   if (method != "recompute")
     throw std::invalid_argument("the method must be recompute or pipeline, got '" + method + "'");
-  if (eert_comm_size() != 1)
+  // Tensor-parallel ranks run every step together (joinTensorParallelGroup).
+  if (eert_comm_size() != manifest.tensorParallel)
     throw std::runtime_error("the recompute method runs on one rank (the world has " +
                              std::to_string(eert_comm_size()) + "); use --method pipeline");
   return std::make_unique<RecomputeGenerator>(manifest, weights);

@@ -127,6 +127,7 @@ int eval(const Manifest &manifest, const Options &options) {
   int64_t batchSize = options.integer("batch", 8);
   if (batchSize <= 0)
     throw std::runtime_error("--batch must be positive");
+  joinTensorParallelGroup(manifest);
   Weights weights = Weights::load(manifest, dir);
   int64_t vocab = configInt(manifest, "vocab_size");
   Tokenizer tokenizer = Tokenizer::forCheckpoint(dir, vocab);
@@ -157,6 +158,8 @@ int eval(const Manifest &manifest, const Options &options) {
     double loss = totals[h] / count;
     return json{{"loss", loss}, {"ppl", std::exp(loss)}};
   };
+  if (eert_comm_rank() != 0)
+    return 0; // tensor-parallel ranks: rank 0 reports
   json report = {{"tokens", count}, {"final", entry(heads - 1)}, {"exits", json::array()}};
   std::vector<int64_t> layers = manifest.exitLayers();
   for (int64_t k = 0; k + 1 < heads; ++k) {
@@ -271,13 +274,12 @@ int main(int argc, char **argv) {
     if (eert_comm_init())
       throw std::runtime_error(eert_last_error());
     Manifest manifest = Manifest::load();
-    if (manifest.tensorParallel > 1 && (command == "init" || command == "eval" ||
-                                        command == "generate" || command == "serve"))
+    if (manifest.tensorParallel > 1 && command == "init")
       throw std::runtime_error("this binary was compiled with --tp " +
-                               std::to_string(manifest.tensorParallel) + " for training (train, grad); '" +
-                               command + "' needs a binary compiled with --tp 1");
+                               std::to_string(manifest.tensorParallel) +
+                               "; 'init' writes whole tensors from a binary compiled with --tp 1");
     if (eert_comm_size() > 1 && command != "generate" && command != "serve" && command != "train" &&
-        command != "grad")
+        command != "grad" && !(command == "eval" && manifest.tensorParallel > 1))
       throw std::runtime_error("'" + command + "' runs on one rank; this world has " +
                                std::to_string(eert_comm_size()) +
                                " (train, grad, and generate and serve with the pipeline method run under mpirun)");
@@ -287,8 +289,12 @@ int main(int argc, char **argv) {
     }
     if (command == "init")
       return init(manifest, Options(argc, argv, 2, {"out", "seed"}, {}));
-    if (command == "eval")
-      return eval(manifest, Options(argc, argv, 2, {"load", "data", "seq-len", "batch"}, {"json"}));
+    if (command == "eval") {
+      int status = eval(manifest, Options(argc, argv, 2, {"load", "data", "seq-len", "batch"}, {"json"}));
+      if (eert_comm_finalize())
+        throw std::runtime_error(eert_last_error());
+      return status;
+    }
     if (command == "train" || command == "grad") {
       int status = command == "train"
                        ? train(manifest, Options(argc, argv, 2, kTrainOptions, kTrainFlags))

@@ -303,6 +303,19 @@ void forEachRun(const Parameter &param, int64_t rank, Copy copy) {
 }
 } // namespace
 
+void joinTensorParallelGroup(const Manifest &manifest) {
+  if (manifest.tensorParallel == 1)
+    return;
+  if (eert_comm_size() != manifest.tensorParallel)
+    throw std::runtime_error("this binary was compiled with --tp " +
+                             std::to_string(manifest.tensorParallel) + ": run it on " +
+                             std::to_string(manifest.tensorParallel) + " ranks (mpirun -np " +
+                             std::to_string(manifest.tensorParallel) + "), not " +
+                             std::to_string(eert_comm_size()));
+  if (eert_comm_grid(manifest.tensorParallel, 1))
+    throw std::runtime_error(eert_last_error());
+}
+
 std::vector<float> shardOf(const Manifest &manifest, size_t i, const float *whole) {
   const Parameter &param = manifest.parameters[i];
   if (param.splitDim < 0)

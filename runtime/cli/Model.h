@@ -92,6 +92,11 @@ private:
   std::vector<const float *> pointers_;
 };
 
+/// Generation and evaluation with a binary compiled with --tp T: the world
+/// must be exactly its T tensor-parallel ranks, which run every step together
+/// (rank 0 reports). Nothing to do for T = 1.
+void joinTensorParallelGroup(const Manifest &manifest);
+
 /// Collective over the tensor-parallel group: parameter i's whole tensor from
 /// every rank's `shard` (a copy of it when the parameter is not split).
 std::vector<float> wholeTensor(const Manifest &manifest, size_t i, const float *shard);

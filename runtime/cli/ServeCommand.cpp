@@ -430,6 +430,7 @@ std::string modelName(std::string path) {
 
 int serveCommand(const Manifest &manifest, const Options &options) {
   std::string dir = resolveCheckpoint(options.text("load"));
+  joinTensorParallelGroup(manifest);
   Weights weights = Weights::load(manifest, dir);
   Model model{manifest,
               InferencePlan::fromManifest(manifest),

@@ -65,6 +65,30 @@ int32_t globalLogSumExp(const float *logits, int64_t tokens, int64_t vocab, doub
 
 } // namespace
 
+extern "C" int32_t eert_exit_confidence_parallel(const float *logits, float *confidence,
+                                                 int64_t tokens, int64_t vocab, int64_t group) {
+  // The largest probability is exp(max - max) / sum = 1 / sum.
+  std::vector<float> maximum, logSum;
+  if (globalLogSumExp(logits, tokens, vocab, 1.0, group, maximum, logSum))
+    return 1;
+  for (int64_t t = 0; t < tokens; ++t)
+    confidence[t] = std::exp(-logSum[t]);
+  return 0;
+}
+
+extern "C" int32_t eert_gather_columns(const float *input, float *output, int64_t rows,
+                                       int64_t cols, int64_t group) {
+  int64_t parts = eert_comm_group_size(group);
+  std::vector<float> blocks(rows * cols * parts);
+  if (eert_comm_all_gather(input, blocks.data(), rows * cols, group))
+    return 1;
+#pragma omp parallel for
+  for (int64_t t = 0; t < rows; ++t)
+    for (int64_t r = 0; r < parts; ++r)
+      std::copy_n(blocks.data() + (r * rows + t) * cols, cols, output + (t * parts + r) * cols);
+  return 0;
+}
+
 extern "C" int32_t eert_embedding_lookup_parallel(const float *table, const int32_t *ids,
                                                   float *output, int64_t tokens, int64_t vocab,
                                                   int64_t hidden, int64_t group) {

@@ -9,8 +9,10 @@ tensor. On the first config, 20 training iterations under (1,2,1), (1,2,2)
 with ZeRO-1, (1,3,1), (1,4,1), (2,1,1), (2,2,1) and (2,2,2) with ZeRO-1 log
 the same losses as one rank and end with the same weights (1e-4); a checkpoint
 saved half-way under (2,2,1) resumes under (1,1,1) and (1,4,1), one saved on
-one rank resumes under (2,2,2); and pipeline-based early-exit generation on
-the PP layouts emits the tokens and exits of one rank.
+one rank resumes under (2,2,2); pipeline-based early-exit generation on the
+PP layouts emits the tokens and exits of one rank; and tensor-parallel `eval`
+and early-exit generation (thresholds from 0 to none, sampling, a batch)
+under TP = 2 equal one rank's.
 
 Usage: layouts_test.py EE_COMPILE WORKDIR CORPUS CONFIG.json...
 """
@@ -188,6 +190,41 @@ def main(ee_compile, workdir, corpus, *configs):
                    lambda tag=tag, ranks=ranks, options=options:
                    [] if generate(binaries[tuple(options)], ranks, "pipeline") == want_tokens
                    else [f"generate {tag}: tokens or exits differ from one rank"])
+
+        # Tensor-parallel evaluation and generation (recompute method) equal one rank's.
+        def evaluate(binary, ranks):
+            return json.loads(run(*mpirun(ranks), binary, "eval", "--load", trained, "--data", corpus,
+                                  "--seq-len", str(SEQ_LEN), "--json"))
+        def same_eval(got, want):
+            pairs = [(got["final"]["loss"], want["final"]["loss"])]
+            pairs += [(g["loss"], w["loss"]) for g, w in zip(got["exits"], want["exits"])]
+            return all(abs(g - w) <= 1e-4 * abs(w) for g, w in pairs)
+        want_eval = evaluate(binaries[()], 1)
+        requests = [["--prompt-ids", "72,101,108", "--early-exit-thres", str(t)] for t in (0.0, 0.2, 0.205, 0.21, 0.5)]
+        requests += [["--prompt-ids", "72,101,108"],
+                     ["--prompt-ids", "72,101,108", "--early-exit-thres", "0.2", "--temperature", "0.8",
+                      "--top-k", "20", "--seed", "7"],
+                     ["--prompt-ids", "72,101,108", "--prompt-ids", "84,104,101,32,76,111", "--early-exit-thres", "0.205"]]
+        def records(binary, ranks, request):
+            out = run(*mpirun(ranks), binary, "generate", "--load", trained, "--max-new-tokens", "10", "--json",
+                      "--no-baseline", "--method", "recompute", *request)
+            return [(t.get("sequence", 0), t["token_id"], t["exit"], t["confidence"])
+                    for t in map(json.loads, out.splitlines()) if "token_id" in t]
+        def same_tokens(got, want):
+            return len(got) == len(want) and all(
+                g[:3] == w[:3] and abs(g[3] - w[3]) <= 1e-4 for g, w in zip(got, want))
+        want_records = [records(binaries[()], 1, request) for request in requests]
+        early = sum(r[2] != "final" for rs in want_records for r in rs)
+        print(f"  ({early} of {sum(map(len, want_records))} reference tokens exit early)")
+        for tag, options in [("(2,1,1)", ["--tp", "2"]), ("(2,2,1) binary", tp_pp)]:
+            def check_inference(options=options, tag=tag):
+                problems = [] if same_eval(evaluate(binaries[tuple(options)], 2), want_eval) else [
+                    f"eval {tag} differs from one rank"]
+                for request, want in zip(requests, want_records):
+                    if not same_tokens(records(binaries[tuple(options)], 2, request), want):
+                        problems.append(f"generate {tag} {' '.join(request)}: tokens, exits or confidences differ")
+                return problems
+            report(tally, "eval and generate " + tag, check_inference)
     return tally.close()
 
 

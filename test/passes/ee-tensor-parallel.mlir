@@ -2,8 +2,8 @@
 // ee-autodiff derives from the split functions.
 // RUN: ee-compile %S/../../examples/tiny-early-exit.json --tp 2 --emit primitives | ee-opt -inline -ee-tensor-parallel=size=2 | FileCheck %s
 // RUN: ee-compile %S/../../examples/tiny-early-exit.json --tp 2 --emit primitives | ee-opt -inline -ee-tensor-parallel=size=2 -ee-autodiff | FileCheck %s --check-prefix=GRAD
-// Generation steps (KV caches, exit confidences) are not split yet:
-// RUN: ee-compile %S/../../examples/tiny-early-exit.json --emit primitives | not ee-opt -inline -ee-tensor-parallel=size=2 2>&1 | FileCheck %s --check-prefix=GENERATION
+// Generation steps: KV caches of the rank's heads, exit confidences over vocabulary shards.
+// RUN: ee-compile %S/../../examples/tiny-early-exit.json --emit primitives | ee-opt -ee-kv-cache="function=" -inline -ee-tensor-parallel=size=2 | FileCheck %s --check-prefix=GENERATION
 // RUN: ee-opt %s -split-input-file -verify-diagnostics -ee-tensor-parallel=size=2
 
 // Column-parallel weights lose half their rows, row-parallel ones half their
@@ -21,8 +21,9 @@
 // CHECK: ee.parameter @model.layers.0.mlp.down_proj.weight : tensor<128x176xf32>
 
 // CHECK-LABEL: func.func @forward
-// The forward function's heads return this rank's block of the vocabulary.
-// CHECK-SAME: -> (tensor<?x?x128xf32>, tensor<?x?x128xf32>, tensor<?x?x128xf32>)
+// The forward function (evaluation) returns every head's logits gathered whole.
+// CHECK-SAME: -> (tensor<?x?x256xf32>, tensor<?x?x256xf32>, tensor<?x?x256xf32>)
+// CHECK: ee.tp_all_gather {{.*}} : tensor<?x?x128xf32> -> tensor<?x?x256xf32>
 
 // CHECK-LABEL: func.func @loss
 // A vocab-parallel lookup completed by an all-reduce.
@@ -56,7 +57,16 @@
 // GRAD: ee.tp_all_reduce %[[DZ]]
 // GRAD: ee.embedding_grad %arg0, %{{.*}} vocab_parallel
 
-// GENERATION: error: 'ee.exit_confidence' op ee-tensor-parallel: vocab-parallel logits feed only ee.cross_entropy
+// A segment's caches hold the rank's one KV head of 32 features.
+// GENERATION-LABEL: func.func @gen_segment_1(%arg0: tensor<?x?x128xf32>, %arg1: tensor<?x?xi32>, %arg2: tensor<?x?xi32>, %arg3: tensor<?x256x32xf32>, %arg4: tensor<?x256x32xf32>, %arg5: tensor<?x256x32xf32>, %arg6: tensor<?x256x32xf32>)
+// GENERATION: ee.attention {{.*}} cache(%arg3, %arg4) {{.*}} heads 2 kv_heads 1 : {{.*}} -> (tensor<?x?x64xf32>, tensor<?x256x32xf32>, tensor<?x256x32xf32>)
+// An exit's confidence is taken over the shards; its logits are gathered whole for sampling.
+// GENERATION-LABEL: func.func @gen_exit_0
+// GENERATION-SAME: -> (tensor<?x?x256xf32>, tensor<?x?xf32>)
+// GENERATION: %[[L:.*]] = ee.logits {{.*}} -> tensor<?x?x128xf32>
+// GENERATION: %[[C:.*]] = ee.exit_confidence %[[L]] vocab_parallel
+// GENERATION: %[[W:.*]] = ee.tp_all_gather %[[L]] : tensor<?x?x128xf32> -> tensor<?x?x256xf32>
+// GENERATION: return %[[W]], %[[C]]
 
 // expected-error @+1 {{ee-tensor-parallel needs the module's 'ee.config'}}
 module {

@@ -78,7 +78,6 @@ LogicalResult mlir::ee::lowerTo(ModuleOp module, EmitStage stage,
   primitives.microbatches = compile.microbatches;
   primitives.fillBubbles = compile.fillBubbles;
   primitives.scheduleTrace = compile.scheduleTrace;
-  primitives.tensorParallel = compile.tensorParallel;
   buildModelToPrimitivesPipeline(pm, primitives);
   if (stage >= EmitStage::EERT) {
     PrimitivesToEERTOptions options;
@@ -198,8 +197,7 @@ int mlir::ee::compileMain(int argc, char **argv) {
                "(recompute attention and SwiGLU), full (keep only the residual stream)"),
       cl::init("none"));
   cl::opt<int64_t> tensorParallel(
-      "tp", cl::desc("Tensor-parallel ranks (Megatron-style splits; such a binary trains, "
-                     "generation needs --tp 1)"),
+      "tp", cl::desc("Tensor-parallel ranks (Megatron-style splits)"),
       cl::init(1));
   cl::opt<int64_t> pipelineStages(
       "pp", cl::desc("Pipeline stages (ranks); generation defaults to the pipeline method"),

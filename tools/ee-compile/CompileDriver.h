@@ -36,7 +36,7 @@ struct CompileOptions {
   std::string recompute = "none";
   /// Pipeline stages; more than one makes pipeline-based generation the default.
   int64_t pipelineStages = 1;
-  /// Tensor-parallel ranks (ee-tensor-parallel); > 1 builds training only.
+  /// Tensor-parallel ranks (ee-tensor-parallel).
   int64_t tensorParallel = 1;
   /// Layers per pipeline stage (empty: the cost model's split).
   SmallVector<int64_t> pipelineSplit;

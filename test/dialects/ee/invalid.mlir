@@ -309,6 +309,24 @@ func.func @f() attributes {ee.gradients = [1]} {
 
 // -----
 
+// tp_all_gather: a whole number of blocks
+func.func @f(%a: tensor<?x?x8xf32>) -> tensor<?x?x12xf32> {
+  // expected-error @+1 {{gathers 12 features, not a multiple of the input's 8}}
+  %g = ee.tp_all_gather %a : tensor<?x?x8xf32> -> tensor<?x?x12xf32>
+  return %g : tensor<?x?x12xf32>
+}
+
+// -----
+
+// tp_all_gather: one row per token
+func.func @f(%a: tensor<3x?x8xf32>) -> tensor<2x?x16xf32> {
+  // expected-error @+1 {{}}
+  %g = ee.tp_all_gather %a : tensor<3x?x8xf32> -> tensor<2x?x16xf32>
+  return %g : tensor<2x?x16xf32>
+}
+
+// -----
+
 // tp_all_reduce: the sum has the input's type
 func.func @f(%a: tensor<?x?x8xf32>) -> tensor<?x?x4xf32> {
   // expected-error @+1 {{all of {input, result} have same type}}

@@ -131,6 +131,10 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
     %conf = ee.exit_confidence %logits : tensor<?x?x32xf32> -> tensor<?x?xf32>
     // CHECK: ee.tp_copy %{{.*}} : tensor<?x?x8xf32>
     %entered = ee.tp_copy %r : tensor<?x?x8xf32>
+    // CHECK: ee.tp_all_gather %{{.*}} : tensor<?x?x8xf32> -> tensor<?x?x16xf32>
+    %gathered = ee.tp_all_gather %r : tensor<?x?x8xf32> -> tensor<?x?x16xf32>
+    // CHECK: ee.exit_confidence %{{.*}} vocab_parallel : tensor<?x?x32xf32> -> tensor<?x?xf32>
+    %confp = ee.exit_confidence %logits vocab_parallel : tensor<?x?x32xf32> -> tensor<?x?xf32>
     // CHECK: ee.tp_all_reduce %{{.*}} : tensor<?x?x8xf32>
     %summed = ee.tp_all_reduce %entered : tensor<?x?x8xf32>
     // CHECK: ee.cross_entropy %{{.*}}, %{{.*}} temperature 1.000000e+00 vocab_parallel : tensor<?x?x32xf32>, tensor<?x?xi32>
