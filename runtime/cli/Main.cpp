@@ -38,7 +38,7 @@ int64_t configInt(const Manifest &m, const char *key) { return m.config[key].get
 int info(const Manifest &manifest) {
   int64_t params = 0;
   for (const Parameter &p : manifest.parameters)
-    params += p.elements();
+    params += p.wholeElements();
   int64_t layers = configInt(manifest, "num_hidden_layers");
   int64_t hidden = configInt(manifest, "hidden_size");
   int64_t maxPositions = configInt(manifest, "max_position_embeddings");
@@ -47,7 +47,7 @@ int info(const Manifest &manifest) {
   int64_t attentionFlops = 4 * layers * hidden * (maxPositions / 2);
   json report = {{"config", manifest.config},
                  {"layout",
-                  {{"tensor_parallel", 1},
+                  {{"tensor_parallel", manifest.tensorParallel},
                    {"pipeline_parallel",
                     manifest.inference.is_object() ? manifest.inference["stages"].size() : 1},
                    {"data_parallel", 1}}},

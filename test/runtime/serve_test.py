@@ -8,10 +8,10 @@ Against a reference-written checkpoint of a byte-level model:
 - malformed JSON, unknown fields, fields of the wrong type, prompts beyond the
   context and too many tokens get HTTP 400 with a message, and the server keeps
   serving;
-- with METHOD pipeline, the server runs under mpirun with two stages and gives
-  the same answers.
+- the same answers from the pipeline method under mpirun with two stages, and
+  from the recompute method on two tensor-parallel ranks (BIN_TP2, --tp 2).
 
-Usage: serve_test.py BIN BIN_PP2 WORKDIR CONFIG.json
+Usage: serve_test.py BIN BIN_PP2 BIN_TP2 WORKDIR CONFIG.json
 """
 import json
 import os
@@ -187,7 +187,7 @@ def check_server(server, binary, checkpoint, model, exit_layers, tag):
     return problems
 
 
-def main(binary, binary_pp2, workdir, config_path):
+def main(binary, binary_pp2, binary_tp2, workdir, config_path):
     with open(config_path) as f:
         config = json.load(f)
     # Weights large enough for peaked distributions, so thresholds split the exits.
@@ -201,7 +201,8 @@ def main(binary, binary_pp2, workdir, config_path):
     tally = Tally()
     mpirun = [shutil.which("mpirun"), "--allow-run-as-root", "--oversubscribe", "-np", "2", "-x", "OMP_NUM_THREADS=1"]
     for tag, command in [("recompute", [binary, "serve", "--load", checkpoint]),
-                         ("pipeline", mpirun + [binary_pp2, "serve", "--load", checkpoint])]:
+                         ("pipeline", mpirun + [binary_pp2, "serve", "--load", checkpoint]),
+                         ("tensor-parallel", mpirun + [binary_tp2, "serve", "--load", checkpoint])]:
         server = Server(command)
         try:
             problems = check_server(server, binary, checkpoint, model, exit_layers, tag)
