@@ -115,9 +115,9 @@ json generationSummary(const GenerationResult &result, const InferencePlan &plan
 int generateCommand(const Manifest &manifest, const Options &options) {
   std::string dir = resolveCheckpoint(options.text("load"));
   int64_t vocab = manifest.config.at("vocab_size").get<int64_t>();
-  joinTensorParallelGroup(manifest);
-  Weights weights = Weights::load(manifest, dir);
   InferencePlan plan = InferencePlan::fromManifest(manifest);
+  std::string method = joinForMethod(manifest, plan, options.has("method") ? options.text("method") : "");
+  Weights weights = Weights::load(manifest, dir);
   Tokenizer tokenizer = Tokenizer::forCheckpoint(dir, options.has("prompt") ? vocab : INT64_MAX);
 
   GenerationRequest request;
@@ -145,10 +145,6 @@ int generateCommand(const Manifest &manifest, const Options &options) {
   request.topK = options.integer("top-k", 0);
   request.topP = static_cast<float>(options.number("top-p", 1.0));
   request.seed = static_cast<uint64_t>(options.integer("seed", 0));
-  std::string method = options.has("method") ? options.text("method")
-                                             : (plan.stages > 1 ? "pipeline" : "recompute");
-  if (method != "recompute" && method != "pipeline")
-    throw std::runtime_error("--method must be recompute or pipeline, got '" + method + "'");
   validateRequest(request, plan, vocab, manifest.config.at("max_position_embeddings").get<int64_t>());
 
   if (options.has("save-kv") && manifest.tensorParallel > 1)

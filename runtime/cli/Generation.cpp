@@ -403,12 +403,17 @@ void RecomputeGenerator::saveCaches(const std::string &path) {
   g.caches->save(path, *std::max_element(g.lengths.begin(), g.lengths.end()));
 }
 
+std::string joinForMethod(const Manifest &manifest, const InferencePlan &plan,
+                          const std::string &given) {
+  std::string method = !given.empty() ? given : (plan.stages > 1 ? "pipeline" : "recompute");
+  if (method != "recompute" && method != "pipeline")
+    throw std::runtime_error("--method must be recompute or pipeline, got '" + method + "'");
+  joinTensorParallelGroup(manifest, method == "pipeline" ? plan.stages : 1);
+  return method;
+}
+
 std::unique_ptr<Generator> makeGenerator(const std::string &method, const Manifest &manifest,
                                          const Weights &weights) {
-  if (method == "pipeline" && manifest.tensorParallel > 1)
-    throw std::runtime_error("the pipeline method does not run tensor-parallel yet; use --method "
-                             "recompute on the " + std::to_string(manifest.tensorParallel) +
-                             " tensor-parallel ranks");
   if (method == "pipeline")
     return std::make_unique<PipelineGenerator>(manifest, weights);
   if (method != "recompute")

@@ -142,6 +142,11 @@ private:
   std::shared_ptr<Impl> impl_;
 };
 
+/// The generation method: `given` (--method), or by default the pipeline
+/// method for a binary with several stages; then joins the ranks it runs on
+/// (joinTensorParallelGroup). Throws on an unknown method.
+std::string joinForMethod(const Manifest &manifest, const InferencePlan &plan, const std::string &given);
+
 /// The generator of `method` (recompute or pipeline) for this world of ranks;
 /// throws naming the problem when the method, binary and world do not fit.
 std::unique_ptr<Generator> makeGenerator(const std::string &method, const Manifest &manifest,

@@ -303,16 +303,17 @@ void forEachRun(const Parameter &param, int64_t rank, Copy copy) {
 }
 } // namespace
 
-void joinTensorParallelGroup(const Manifest &manifest) {
+void joinTensorParallelGroup(const Manifest &manifest, int64_t stages) {
   if (manifest.tensorParallel == 1)
     return;
-  if (eert_comm_size() != manifest.tensorParallel)
+  int64_t ranks = manifest.tensorParallel * stages;
+  if (eert_comm_size() != ranks)
     throw std::runtime_error("this binary was compiled with --tp " +
                              std::to_string(manifest.tensorParallel) + ": run it on " +
-                             std::to_string(manifest.tensorParallel) + " ranks (mpirun -np " +
-                             std::to_string(manifest.tensorParallel) + "), not " +
-                             std::to_string(eert_comm_size()));
-  if (eert_comm_grid(manifest.tensorParallel, 1))
+                             std::to_string(ranks) + " ranks (mpirun -np " + std::to_string(ranks) +
+                             (stages > 1 ? ", " + std::to_string(stages) + " pipeline stages" : "") +
+                             "), not " + std::to_string(eert_comm_size()));
+  if (eert_comm_grid(manifest.tensorParallel, stages))
     throw std::runtime_error(eert_last_error());
 }
 

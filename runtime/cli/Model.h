@@ -93,9 +93,10 @@ private:
 };
 
 /// Generation and evaluation with a binary compiled with --tp T: the world
-/// must be exactly its T tensor-parallel ranks, which run every step together
-/// (rank 0 reports). Nothing to do for T = 1.
-void joinTensorParallelGroup(const Manifest &manifest);
+/// must be exactly T tensor-parallel ranks times `stages` pipeline stages
+/// (the pipeline method; 1 otherwise); the ranks of a stage run every step
+/// together (rank 0 reports). Nothing to do for T = 1.
+void joinTensorParallelGroup(const Manifest &manifest, int64_t stages = 1);
 
 /// Collective over the tensor-parallel group: parameter i's whole tensor from
 /// every rank's `shard` (a copy of it when the parameter is not split).

@@ -10,6 +10,12 @@
 // position by position exactly as at full depth. The sequences of a batch
 // interleave: while one sequence's token is on a deeper stage, stage 0 works on
 // the others; each sequence has at most one undecided token in flight.
+//
+// With tensor parallelism each stage is a group of ranks that run every step
+// together, each talking to the rank of the same tensor-parallel index on the
+// neighbouring stages. What depends on timing (which decision arrives first,
+// how many queued batches to take) is chosen by the group's rank 0 and
+// broadcast, so the ranks of a stage call the compiled functions alike.
 #include "cli/Generation.h"
 #include "cli/GenerationEngine.h"
 
@@ -26,6 +32,8 @@ namespace {
 /// Message tags: tokens flowing down the pipeline, decisions going back to
 /// stage 0, KV caches gathered on rank 0.
 enum Tag : int64_t { kTokens = 11, kDecision = 12, kCaches = 13 };
+/// Runtime groups (abi.def: eert_comm_grid).
+constexpr int64_t kTensorGroup = 1, kPipelineGroup = 2;
 
 /// What precedes a batch of tokens sent to the next stage.
 struct StageHeader {
@@ -123,7 +131,10 @@ private:
 } // namespace
 
 struct PipelineGenerator::Impl : Engine {
-  int64_t rank, stages;
+  int64_t rank, stages; // this rank's stage, and their count
+  // Tensor parallelism: this rank's index in its stage's group, and the
+  // distance in world ranks to the neighbouring stages.
+  int64_t tensorRank = 0, stride = 1;
   std::vector<size_t> segments; // this stage's, in order
   std::unique_ptr<Downstream> downstream;
 
@@ -131,8 +142,15 @@ struct PipelineGenerator::Impl : Engine {
     if (plan.stages < 2)
       throw std::runtime_error("the pipeline method needs a binary compiled with --pp P (P >= 2); "
                                "this one has one pipeline stage (use --method recompute)");
-    rank = eert_comm_rank();
-    stages = eert_comm_size();
+    if (m.tensorParallel > 1) { // joinTensorParallelGroup built the grid
+      rank = eert_comm_group_rank(kPipelineGroup);
+      stages = eert_comm_group_size(kPipelineGroup);
+      tensorRank = eert_comm_group_rank(kTensorGroup);
+      stride = m.tensorParallel;
+    } else {
+      rank = eert_comm_rank();
+      stages = eert_comm_size();
+    }
     if (stages != plan.stages)
       throw std::runtime_error("the binary has " + std::to_string(plan.stages) +
                                " pipeline stages: run it with mpirun -np " +
@@ -142,7 +160,15 @@ struct PipelineGenerator::Impl : Engine {
       if (plan.segments[s].stage == rank)
         segments.push_back(s);
     if (rank + 1 < stages)
-      downstream = std::make_unique<Downstream>(rank + 1);
+      downstream = std::make_unique<Downstream>(eert_comm_rank() + stride);
+  }
+
+  int64_t previousRank() const { return eert_comm_rank() - stride; }
+
+  /// The tensor-parallel group's rank 0's `bytes` of `data` on every rank of it.
+  void shareInStage(void *data, size_t bytes) const {
+    if (stride > 1)
+      check(eert_comm_broadcast(data, static_cast<int64_t>(bytes), 0, kTensorGroup));
   }
 
   bool lastStage() const { return rank + 1 == stages; }
@@ -252,7 +278,9 @@ struct PipelineGenerator::Impl : Engine {
       if (progressed)
         continue;
       Decision d;
-      receive(&d, sizeof(d), -1, kDecision);
+      if (tensorRank == 0)
+        receive(&d, sizeof(d), -1, kDecision);
+      shareInStage(&d, sizeof(d));
       if (d.row < 0 || d.row >= sequences || !inFlight[d.row])
         throw std::runtime_error("a pipeline stage decided a token nobody waits for");
       inFlight[d.row] = false;
@@ -277,7 +305,7 @@ struct PipelineGenerator::Impl : Engine {
       while (first || waiting()) {
         first = false;
         StageHeader header;
-        receive(&header, sizeof(header), rank - 1, kTokens);
+        receive(&header, sizeof(header), previousRank(), kTokens);
         if (header.stop) {
           stopping = true;
           break;
@@ -287,6 +315,8 @@ struct PipelineGenerator::Impl : Engine {
       if (tokens.batch.size() == 0)
         continue;
       for (auto &[i, token] : runStage({}, tokens)) {
+        if (tensorRank != 0)
+          continue; // the group's rank 0 reports its stage's decisions
         Decision d{token.token,          static_cast<int32_t>(token.exit),
                    static_cast<int32_t>(token.layers), tokens.batch.rows[i],
                    token.confidence,     token.logprob,
@@ -305,14 +335,16 @@ struct PipelineGenerator::Impl : Engine {
   /// Whether the previous stage has sent more.
   bool waiting() {
     uint64_t flag = 0;
-    check(eert_comm_probe(rank - 1, kTokens, &flag));
+    if (tensorRank == 0)
+      check(eert_comm_probe(previousRank(), kTokens, &flag));
+    shareInStage(&flag, sizeof(flag));
     return flag != 0;
   }
 
   /// Receives `count` tokens (see StageTokens) onto `tokens`.
   void appendPayload(int32_t count, StageTokens &tokens) {
     std::vector<char> payload(Downstream::payloadBytes(count, hidden));
-    receive(payload.data(), payload.size(), rank - 1, kTokens);
+    receive(payload.data(), payload.size(), previousRank(), kTokens);
     StageTokens more;
     more.batch.positions.resize(count);
     more.batch.rows.resize(count);

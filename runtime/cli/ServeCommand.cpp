@@ -430,18 +430,15 @@ std::string modelName(std::string path) {
 
 int serveCommand(const Manifest &manifest, const Options &options) {
   std::string dir = resolveCheckpoint(options.text("load"));
-  joinTensorParallelGroup(manifest);
+  InferencePlan plan = InferencePlan::fromManifest(manifest);
+  std::string method = joinForMethod(manifest, plan, options.has("method") ? options.text("method") : "");
   Weights weights = Weights::load(manifest, dir);
   Model model{manifest,
-              InferencePlan::fromManifest(manifest),
+              std::move(plan),
               Tokenizer::forCheckpoint(dir, manifest.config.at("vocab_size").get<int64_t>()),
               modelName(options.text("load")),
               manifest.config.at("vocab_size").get<int64_t>(),
               manifest.config.at("max_position_embeddings").get<int64_t>()};
-  std::string method = options.has("method") ? options.text("method")
-                                             : (model.plan.stages > 1 ? "pipeline" : "recompute");
-  if (method != "recompute" && method != "pipeline")
-    throw std::runtime_error("--method must be recompute or pipeline, got '" + method + "'");
   std::unique_ptr<Generator> generator = makeGenerator(method, manifest, weights);
   if (eert_comm_rank() != 0) {
     followRequests(*generator);

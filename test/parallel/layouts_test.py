@@ -9,10 +9,10 @@ tensor. On the first config, 20 training iterations under (1,2,1), (1,2,2)
 with ZeRO-1, (1,3,1), (1,4,1), (2,1,1), (2,2,1) and (2,2,2) with ZeRO-1 log
 the same losses as one rank and end with the same weights (1e-4); a checkpoint
 saved half-way under (2,2,1) resumes under (1,1,1) and (1,4,1), one saved on
-one rank resumes under (2,2,2); pipeline-based early-exit generation on the
-PP layouts emits the tokens and exits of one rank; and tensor-parallel `eval`
-and early-exit generation (thresholds from 0 to none, sampling, a batch)
-under TP = 2 equal one rank's.
+one rank resumes under (2,2,2); and early-exit generation (thresholds from 0
+to none, sampling, a batch) with the pipeline method on (1,2,1), (1,3,1),
+(1,4,1) and (2,2,1) and with the recompute method on two tensor-parallel
+ranks, and tensor-parallel `eval`, equal one rank's.
 
 Usage: layouts_test.py EE_COMPILE WORKDIR CORPUS CONFIG.json...
 """
@@ -176,22 +176,9 @@ def main(ee_compile, workdir, corpus, *configs):
                                                ITERS, second[2]), single)
             report(tally, "resume " + tag, check_resume)
 
-        # Pipeline-based early-exit generation on the PP layouts, from the trained weights.
+        # Evaluation and early-exit generation from the trained weights: the
+        # pipeline method on the PP layouts, the recompute method on TP ranks.
         trained = path("train-one")
-        def generate(binary, ranks, method):
-            out = run(*mpirun(ranks), binary, "generate", "--load", trained, "--prompt-ids", "72,101,108",
-                      "--max-new-tokens", "12", "--early-exit-thres", "0.05", "--method", method, "--json",
-                      "--no-baseline")
-            return [(t["token_id"], t["exit"]) for t in map(json.loads, out.splitlines()) if "token_id" in t]
-        want_tokens = generate(binaries[()], 1, "recompute")
-        for tag, ranks, options in [("(1,2,1)", 2, ["--pp", "2"]), ("(1,3,1)", 3, ["--pp-split", "1,2,1"]),
-                                    (f"(1,{layers},1)", layers, ["--pp", str(layers)])]:
-            report(tally, "generate " + tag,
-                   lambda tag=tag, ranks=ranks, options=options:
-                   [] if generate(binaries[tuple(options)], ranks, "pipeline") == want_tokens
-                   else [f"generate {tag}: tokens or exits differ from one rank"])
-
-        # Tensor-parallel evaluation and generation (recompute method) equal one rank's.
         def evaluate(binary, ranks):
             return json.loads(run(*mpirun(ranks), binary, "eval", "--load", trained, "--data", corpus,
                                   "--seq-len", str(SEQ_LEN), "--json"))
@@ -199,32 +186,39 @@ def main(ee_compile, workdir, corpus, *configs):
             pairs = [(got["final"]["loss"], want["final"]["loss"])]
             pairs += [(g["loss"], w["loss"]) for g, w in zip(got["exits"], want["exits"])]
             return all(abs(g - w) <= 1e-4 * abs(w) for g, w in pairs)
-        want_eval = evaluate(binaries[()], 1)
         requests = [["--prompt-ids", "72,101,108", "--early-exit-thres", str(t)] for t in (0.0, 0.2, 0.205, 0.21, 0.5)]
         requests += [["--prompt-ids", "72,101,108"],
                      ["--prompt-ids", "72,101,108", "--early-exit-thres", "0.2", "--temperature", "0.8",
                       "--top-k", "20", "--seed", "7"],
                      ["--prompt-ids", "72,101,108", "--prompt-ids", "84,104,101,32,76,111", "--early-exit-thres", "0.205"]]
-        def records(binary, ranks, request):
+        def records(binary, ranks, method, request):
             out = run(*mpirun(ranks), binary, "generate", "--load", trained, "--max-new-tokens", "10", "--json",
-                      "--no-baseline", "--method", "recompute", *request)
+                      "--no-baseline", "--method", method, *request)
             return [(t.get("sequence", 0), t["token_id"], t["exit"], t["confidence"])
                     for t in map(json.loads, out.splitlines()) if "token_id" in t]
         def same_tokens(got, want):
             return len(got) == len(want) and all(
                 g[:3] == w[:3] and abs(g[3] - w[3]) <= 1e-4 for g, w in zip(got, want))
-        want_records = [records(binaries[()], 1, request) for request in requests]
+        want_eval = evaluate(binaries[()], 1)
+        want_records = [records(binaries[()], 1, "recompute", request) for request in requests]
         early = sum(r[2] != "final" for rs in want_records for r in rs)
         print(f"  ({early} of {sum(map(len, want_records))} reference tokens exit early)")
-        for tag, options in [("(2,1,1)", ["--tp", "2"]), ("(2,2,1) binary", tp_pp)]:
-            def check_inference(options=options, tag=tag):
-                problems = [] if same_eval(evaluate(binaries[tuple(options)], 2), want_eval) else [
-                    f"eval {tag} differs from one rank"]
+        inference = [("(1,2,1) pipeline", 2, ["--pp", "2"], "pipeline"),
+                     ("(1,3,1) pipeline", 3, ["--pp-split", "1,2,1"], "pipeline"),
+                     (f"(1,{layers},1) pipeline", layers, ["--pp", str(layers)], "pipeline"),
+                     ("(2,1,1) recompute, eval", 2, ["--tp", "2"], "recompute"),
+                     ("(2,2,1) pipeline", 4, tp_pp, "pipeline"),
+                     ("(2,2,1) binary, recompute on TP = 2", 2, tp_pp, "recompute")]
+        for tag, ranks, options, method in inference:
+            def check_inference(tag=tag, ranks=ranks, options=options, method=method):
+                problems = []
+                if method == "recompute" and not same_eval(evaluate(binaries[tuple(options)], ranks), want_eval):
+                    problems.append(f"eval {tag} differs from one rank")
                 for request, want in zip(requests, want_records):
-                    if not same_tokens(records(binaries[tuple(options)], 2, request), want):
+                    if not same_tokens(records(binaries[tuple(options)], ranks, method, request), want):
                         problems.append(f"generate {tag} {' '.join(request)}: tokens, exits or confidences differ")
                 return problems
-            report(tally, "eval and generate " + tag, check_inference)
+            report(tally, "generate " + tag, check_inference)
     return tally.close()
 
 
