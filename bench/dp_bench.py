@@ -1,10 +1,12 @@
-"""Data-parallel scaling of `BIN train`: 1 rank against 2 ranks, one thread each.
+"""Parallel scaling of `BIN train`: 1 rank against 2 ranks, one thread each.
 
 For the small and medium configs of decode_bench.py, the same checkpoint,
 global batch and sequence length: training tokens/s on one rank and under
-`mpirun -np 2` (data-parallel, plain and with the distributed optimizer),
-side by side in one run, and the scaling efficiency (tokens/s on N ranks over
-N times the one-rank rate). The first iteration (warm-up) is not timed.
+`mpirun -np 2` as DP = 2 (plain and with the distributed optimizer), PP = 2
+(1F1B over the step's micro-batches, `ee-compile --pp 2`) and TP = 2
+(`ee-compile --tp 2`), side by side in one run, and the scaling efficiency
+(tokens/s on N ranks over N times the one-rank rate). The first iteration
+(warm-up) is not timed.
 
 Usage: python3 bench/dp_bench.py [--iters 4] [--configs small,medium] [--json out.json]
 """
@@ -56,14 +58,23 @@ def main():
             path = os.path.join(work, name + ".json")
             with open(path, "w") as f:
                 json.dump(config, f)
-            binary, checkpoint = os.path.join(work, name), os.path.join(work, name + ".ck")
-            subprocess.run([args.ee_compile, path, "-o", binary], check=True)
+            batch, _, micro = SHAPES[name]
+            binaries = {}
+            for layout in [[], ["--pp", "2", "--microbatches", str(batch // micro)], ["--tp", "2"]]:
+                binaries[tuple(layout)] = os.path.join(work, name + "".join(layout))
+                subprocess.run([args.ee_compile, path, *layout, "-o", binaries[tuple(layout)]], check=True,
+                               stderr=subprocess.DEVNULL)
+            binary, checkpoint = binaries[()], os.path.join(work, name + ".ck")
             subprocess.run([binary, "init", "--out", checkpoint, "--seed", "1"], check=True, stderr=subprocess.DEVNULL)
             base = None
-            for label, ranks, extra in [("1 rank", 1, []), ("DP=2", 2, []),
-                                        ("DP=2 ZeRO-1", 2, ["--use-distributed-optimizer"])]:
-                save = os.path.join(work, f"{name}-{ranks}-{len(extra)}")
-                rate = tokens_per_second(binary, ranks, checkpoint, corpus, save, args.iters, SHAPES[name], extra)
+            for label, ranks, layout, extra in [
+                    ("1 rank", 1, (), []), ("DP=2", 2, (), []),
+                    ("DP=2 ZeRO-1", 2, (), ["--use-distributed-optimizer"]),
+                    ("PP=2", 2, ("--pp", "2", "--microbatches", str(batch // micro)), []),
+                    ("TP=2", 2, ("--tp", "2"), [])]:
+                save = os.path.join(work, f"{name}-{label.replace(' ', '_')}")
+                rate = tokens_per_second(binaries[layout], ranks, checkpoint, corpus, save, args.iters,
+                                         SHAPES[name], extra)
                 base = base or rate
                 rows.append({"config": name, "layout": label, "ranks": ranks, "tokens_per_second": rate,
                              "efficiency": rate / (ranks * base)})
