@@ -105,7 +105,8 @@ def EEPipelineSchedulePass : Pass<"ee-pipeline-schedule", "::mlir::ModuleOp"> {
 
     With `fill-bubbles=K`, up to K extra micro-batches (EE-LLM) run only
     through the stages up to the one holding the last exit, forward `f<m>`
-    and backward `b<m>`, and only contribute exit losses; each of their
+    and backward `b<m>`, and only contribute exit losses (the runtime feeds
+    them the samples after the step's global batch); each of their
     passes goes into an idle gap of its stage long enough for it, after its
     dependency, so the 1F1B makespan is unchanged and the bubble fraction
     falls. `trace=FILE` writes the planned schedule as a Chrome trace (JSON,

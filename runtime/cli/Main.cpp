@@ -212,7 +212,7 @@ int grad(const Manifest &manifest, const Options &options) {
     grads[i].assign(manifest.parameters[i].elements(), 0.0f);
   float loss = 0;
   MeasuredTrace untraced(false);
-  stage.run(stage.schedule(1), {batch}, share, seqLen,
+  stage.run(stage.schedule(1, /*partial=*/false), {batch}, share, seqLen,
             iteration, [&](const StageGradients &result) {
               for (size_t k = 0; k < stage.parameters().size(); ++k) {
                 std::vector<float> &g = grads[stage.parameters()[k]];

@@ -78,12 +78,30 @@ TrainingStage::TrainingStage(const Manifest &manifest, const Weights &weights)
   }
   if (stage_ + 1 < stages_ && !forward_)
     throw std::runtime_error("pipeline stage " + std::to_string(stage_) + " has no forward function");
+  // Partial micro-batches (lower case, numbered after the plan's micro-batches)
+  // run down to the deepest stage whose order lists them.
+  int64_t planned = manifest.pipeline["microbatches"].get<int64_t>();
+  for (int64_t s = 0; s < stages_; ++s)
+    for (const json &pass : manifest.pipeline["schedule"][s]) {
+      std::string text = pass;
+      if (text[0] != 'f')
+        continue;
+      size_t m = std::stoll(text.substr(1)) - planned;
+      if (partialDepth_.size() <= m)
+        partialDepth_.resize(m + 1, -1);
+      partialDepth_[m] = std::max(partialDepth_[m], s);
+    }
+  for (int64_t depth : partialDepth_)
+    if (depth < 0 || depth + 1 == stages_)
+      throw std::runtime_error("the binary's bubble filling plans a partial micro-batch "
+                               "through the last stage, which this runtime does not run");
 }
 
-std::vector<std::pair<char, int64_t>> TrainingStage::schedule(int64_t microbatches) const {
+std::vector<std::pair<char, int64_t>> TrainingStage::schedule(int64_t microbatches,
+                                                               bool partial) const {
   std::vector<std::pair<char, int64_t>> order;
   int64_t planned = stages_ > 1 ? manifest_.pipeline["microbatches"].get<int64_t>() : microbatches;
-  if (microbatches == 1 || stages_ == 1) {
+  if (stages_ == 1 || (microbatches == 1 && (planned != 1 || !partial))) {
     for (int64_t m = 0; m < microbatches; ++m) {
       order.push_back({'F', m});
       order.push_back({'B', m});
@@ -96,10 +114,9 @@ std::vector<std::pair<char, int64_t>> TrainingStage::schedule(int64_t microbatch
         " micro-batches per step, but --global-batch / (--micro-batch x data-parallel size) gives " +
         std::to_string(microbatches) + " (recompile with ee-compile --microbatches " +
         std::to_string(microbatches) + ")");
-  // Partial micro-batches of bubble filling (lower case) are planned only.
   for (const json &pass : manifest_.pipeline["schedule"][stage_]) {
     std::string text = pass;
-    if (text[0] == 'F' || text[0] == 'B')
+    if (partial || text[0] == 'F' || text[0] == 'B')
       order.push_back({text[0], std::stoll(text.substr(1))});
   }
   return order;
@@ -127,13 +144,19 @@ void TrainingStage::run(const std::vector<std::pair<char, int64_t>> &order,
     check(eert_comm_isend(buffer.data(), count * sizeof(float), peer, tag, &request), "send");
   };
   size_t numGradients = parameters_.size();
+  int64_t regular = numMicro - static_cast<int64_t>(partialDepth_.size());
   for (auto [kind, m] : order) {
     if (m < 0 || m >= numMicro)
       throw std::runtime_error("the pipeline schedule names micro-batch " + std::to_string(m) +
                                " of " + std::to_string(numMicro));
     double begin = MeasuredTrace::now();
     const MicroBatch &data = micro[m];
-    if (kind == 'F') {
+    bool partial = kind == 'f' || kind == 'b';
+    // The deepest stage this micro-batch reaches: its output goes nowhere and
+    // its output's gradient is zero (only its exit losses are back-propagated).
+    bool deepest = last || (partial && partialDepth_[m - regular] == stage_);
+    std::string name = std::string(1, kind) + std::to_string(m);
+    if (kind == 'F' || kind == 'f') {
       if (stages_ == 1)
         continue; // the backward function runs the forward pass
       if (!first) {
@@ -141,19 +164,21 @@ void TrainingStage::run(const std::vector<std::pair<char, int64_t>> &order,
         check(eert_comm_recv(inputs_[m].data(), count * sizeof(float), previous_, kActivationTag, nullptr),
               "receive");
       }
-      if (!last) {
+      if (!deepest) {
         std::vector<void *> out = runner_.run(*forward_, batch, seq, {input(m), const_cast<int32_t *>(data.positions.data())});
         send(sentOutputs_[m], out[0], next_, kActivationTag, requests_[2 * m]);
       }
-      trace.span("F" + std::to_string(m), "forward", begin, {{"iteration", iteration + 1}, {"stage", stage_}});
+      trace.span(name, partial ? "partial forward" : "forward", begin,
+                 {{"iteration", iteration + 1}, {"stage", stage_}});
       continue;
     }
     std::vector<void *> in = {input(m), const_cast<int32_t *>(data.positions.data()),
                               const_cast<int32_t *>(data.labels.data()), &iteration};
     if (!last) {
-      outputGradient_.resize(count);
-      check(eert_comm_recv(outputGradient_.data(), count * sizeof(float), next_, kGradientTag, nullptr),
-            "receive");
+      outputGradient_.assign(count, 0.0f);
+      if (!deepest)
+        check(eert_comm_recv(outputGradient_.data(), count * sizeof(float), next_, kGradientTag, nullptr),
+              "receive");
       in.push_back(outputGradient_.data());
     }
     std::vector<void *> out = runner_.run(*backward_, batch, seq, in);
@@ -161,6 +186,7 @@ void TrainingStage::run(const std::vector<std::pair<char, int64_t>> &order,
       send(sentGradients_[m], out[1 + numGradients], previous_, kGradientTag, requests_[2 * m + 1]);
     StageGradients result;
     result.micro = m;
+    result.partial = partial;
     for (size_t k = 0; k < numGradients; ++k)
       result.gradients.push_back(static_cast<const float *>(out[1 + k]));
     // Stage functions: (L_aux, gradients, [input gradient], objective, heads);
@@ -175,7 +201,8 @@ void TrainingStage::run(const std::vector<std::pair<char, int64_t>> &order,
     for (int64_t slot : headSlots_)
       result.heads.push_back({slot, *static_cast<float *>(out[at++])});
     consume(result);
-    trace.span((stages_ == 1 ? "forward+backward " : "B") + std::to_string(m), "backward", begin,
+    trace.span(stages_ == 1 ? "forward+backward " + std::to_string(m) : name,
+               partial ? "partial backward" : "backward", begin,
                {{"iteration", iteration + 1}, {"stage", stage_}});
   }
   for (uint64_t &request : requests_)

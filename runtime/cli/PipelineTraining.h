@@ -19,6 +19,8 @@ struct MicroBatch {
 /// What the backward pass of one micro-batch yields on this stage.
 struct StageGradients {
   int64_t micro = 0;
+  /// A partial micro-batch of bubble filling (exit losses only).
+  bool partial = false;
   /// In TrainingStage::parameters() order; valid until the next pass runs.
   std::vector<const float *> gradients;
   /// This stage's terms of the objective (they add up to the loss over the stages).
@@ -52,12 +54,22 @@ public:
   bool owns(size_t i) const { return owner_[i] == stage_; }
 
   /// The order of passes over `microbatches` micro-batches: the compiled 1F1B
-  /// plan (its micro-batch count must match, or be 1: forward down the stages
-  /// and back). Throws naming the mismatch.
-  std::vector<std::pair<char, int64_t>> schedule(int64_t microbatches) const;
+  /// plan, with the partial micro-batches that fill its bubbles when
+  /// `partial` (its micro-batch count must match; for one micro-batch, unless
+  /// the plan is for one, forward down the stages and back). Throws naming
+  /// the mismatch. Passes `F`/`B` of micro-batch m < microbatches, and `f`/`b`
+  /// of partial micro-batch m >= microbatches.
+  std::vector<std::pair<char, int64_t>> schedule(int64_t microbatches, bool partial) const;
+  /// Partial micro-batches of bubble filling in schedule(microbatches, true).
+  int64_t partialMicrobatches(int64_t microbatches) const {
+    bool compiled = stages_ > 1 && manifest_.pipeline["microbatches"] == microbatches;
+    return compiled ? static_cast<int64_t>(partialDepth_.size()) : 0;
+  }
 
-  /// Runs `order` over `micro` (batch x seq tokens each); `consume` receives
-  /// each backward pass's results as they come.
+  /// Runs `order` over `micro` (batch x seq tokens each: the micro-batches,
+  /// then the partial ones); `consume` receives each backward pass's results
+  /// as they come. A partial micro-batch runs up to its deepest stage, which
+  /// back-propagates only its exit losses (g = 0).
   void run(const std::vector<std::pair<char, int64_t>> &order, const std::vector<MicroBatch> &micro,
            int64_t batch, int64_t seq, int64_t iteration,
            const std::function<void(const StageGradients &)> &consume, MeasuredTrace &trace);
@@ -85,6 +97,9 @@ private:
   std::vector<std::vector<float>> inputs_, sentOutputs_, sentGradients_;
   std::vector<uint64_t> requests_;
   std::vector<float> outputGradient_;
+  /// The deepest stage of each partial micro-batch, by index after the
+  /// regular ones.
+  std::vector<int64_t> partialDepth_;
 };
 
 } // namespace eert

@@ -214,7 +214,11 @@ int train(const Manifest &manifest, const Options &options) {
   constexpr int64_t kTensorGroup = 1; // abi.def: eert_comm_grid
   int64_t tensorRank = eert_comm_group_rank(kTensorGroup);
   int64_t microSteps = globalBatch / (microBatch * dp.size());
-  std::vector<std::pair<char, int64_t>> order = stage.schedule(microSteps);
+  std::vector<std::pair<char, int64_t>> order = stage.schedule(microSteps, /*partial=*/true);
+  // Bubble filling (ee-compile --fill-bubbles): partial micro-batches of the
+  // samples after each step's global batch add their exit losses' gradients.
+  int64_t partialSteps = stage.partialMicrobatches(microSteps);
+  int64_t stepSamples = globalBatch + partialSteps * microBatch * dp.size();
   // This stage's parameters' places in one flat vector; a ZeRO shard is a block of it.
   const std::vector<size_t> &local = stage.parameters();
   size_t numParams = manifest.parameters.size(), numLocal = local.size();
@@ -372,16 +376,18 @@ int train(const Manifest &manifest, const Options &options) {
   int64_t firstIteration = iteration;
   std::vector<double> logged(numExits + 2, 0.0);
   int64_t loggedSteps = 0;
-  std::vector<MicroBatch> micro(microSteps);
+  std::vector<MicroBatch> micro(microSteps + partialSteps);
   while (iteration < iters) {
     // This replica's share of the global batch, micro-batch by micro-batch
-    // (every stage reads the same samples).
-    for (int64_t m = 0; m < microSteps; ++m) {
+    // (every stage reads the same samples), then its partial micro-batches.
+    for (int64_t m = 0; m < microSteps + partialSteps; ++m) {
       MicroBatch &data = micro[m];
       data.ids.clear();
       data.labels.clear();
       data.positions.clear();
-      int64_t first = consumed + dp.rank() * (globalBatch / dp.size()) + m * microBatch;
+      int64_t first = m < microSteps
+                          ? consumed + dp.rank() * (globalBatch / dp.size()) + m * microBatch
+                          : consumed + globalBatch + (dp.rank() * partialSteps + m - microSteps) * microBatch;
       for (int64_t j = 0; j < microBatch; ++j) {
         const int32_t *window = sampler.sample(first + j);
         data.ids.insert(data.ids.end(), window, window + seqLen);
@@ -409,11 +415,13 @@ int train(const Manifest &manifest, const Options &options) {
           sum[j] = firstPass ? scale * g[j] : sum[j] + scale * g[j];
         grads[k] = sum;
       }
+      if (result.partial)
+        return; // the logged losses are the global batch's
       losses[0] += result.objective / microSteps;
       for (auto [slot, value] : result.heads)
         losses[1 + slot] += value / microSteps;
     }, trace);
-    consumed += globalBatch;
+    consumed += stepSamples;
     double reduceBegin = MeasuredTrace::now();
     // Every head's loss lives on one stage; the objective's terms add up.
     stage.sum(losses.data(), static_cast<int64_t>(losses.size()));
