@@ -76,10 +76,13 @@ struct AdamW {
   double beta1, beta2, eps, weightDecay;
   std::vector<std::vector<float>> expAvg, expAvgSq;
 
-  void init(const Manifest &manifest) {
-    for (const Parameter &p : manifest.parameters) {
-      expAvg.emplace_back(p.elements(), 0.0f);
-      expAvgSq.emplace_back(p.elements(), 0.0f);
+  /// Moments for the parameters in `held` (indices); the others stay empty.
+  void init(const Manifest &manifest, const std::vector<size_t> &held) {
+    expAvg.resize(manifest.parameters.size());
+    expAvgSq.resize(manifest.parameters.size());
+    for (size_t i : held) {
+      expAvg[i].assign(manifest.parameters[i].elements(), 0.0f);
+      expAvgSq[i].assign(manifest.parameters[i].elements(), 0.0f);
     }
   }
 
@@ -233,7 +236,7 @@ int train(const Manifest &manifest, const Options &options) {
     shardAvg.assign(block, 0.0f);
     shardAvgSq.assign(block, 0.0f);
   } else {
-    adam.init(manifest);
+    adam.init(manifest, local);
   }
   if (!loadDir.empty() && fs::exists(fs::path(loadDir) / "trainer_state.json")) {
     json state = readJson(fs::path(loadDir) / "trainer_state.json");
