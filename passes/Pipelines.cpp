@@ -40,7 +40,7 @@ void ee::buildModelToPrimitivesPipeline(OpPassManager &pm,
   pm.addPass(createCSEPass());
 }
 
-void ee::buildPrimitivesToEERTPipeline(OpPassManager &pm,
+void ee::buildPrimitivesToDistPipeline(OpPassManager &pm,
                                        const PrimitivesToEERTOptions &options) {
   // Generation runs the ee-generate-inference functions, cached in place.
   EEKVCachePassOptions kvCache;
@@ -55,6 +55,11 @@ void ee::buildPrimitivesToEERTPipeline(OpPassManager &pm,
   EEAutodiffPassOptions autodiff;
   autodiff.recompute = options.recompute;
   pm.addPass(createEEAutodiffPass(autodiff));
+}
+
+void ee::buildPrimitivesToEERTPipeline(OpPassManager &pm,
+                                       const PrimitivesToEERTOptions &options) {
+  buildPrimitivesToDistPipeline(pm, options);
   pm.addPass(createEELowerToEERTPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
@@ -70,6 +75,11 @@ void ee::buildEERTToLLVMPipeline(OpPassManager &pm) {
 }
 
 void ee::registerPipelines() {
+  PassPipelineRegistration<PrimitivesToEERTOptions>(
+      "ee-primitives-to-dist",
+      "Derive the KV-cached step functions, inline, split over tensor-parallel ranks, "
+      "generate the backward passes (each rank's program)",
+      buildPrimitivesToDistPipeline);
   PassPipelineRegistration<PrimitivesToEERTOptions>(
       "ee-primitives-to-eert",
       "Derive the KV-cached step function, inline, plan memory, lower to runtime calls",

@@ -33,9 +33,11 @@ struct ModelToPrimitivesOptions : public PassPipelineOptions<ModelToPrimitivesOp
 };
 void buildModelToPrimitivesPipeline(OpPassManager &pm, const ModelToPrimitivesOptions &options);
 
-/// `ee-primitives-to-eert`: derive the KV-cached step function, inline the
-/// model functions, generate the backward pass of the objective, plan memory
-/// and lower to runtime calls (`--emit eert`).
+/// `ee-primitives-to-dist`: derive the KV-cached step functions, inline the
+/// model functions, split them over tensor-parallel ranks and generate the
+/// backward passes: each rank's program on tensors (`--emit dist`).
+/// `ee-primitives-to-eert` continues with memory planning and runtime calls
+/// (`--emit eert`).
 struct PrimitivesToEERTOptions : public PassPipelineOptions<PrimitivesToEERTOptions> {
   Option<std::string> recompute{
       *this, "recompute",
@@ -45,6 +47,7 @@ struct PrimitivesToEERTOptions : public PassPipelineOptions<PrimitivesToEERTOpti
                                  llvm::cl::desc("Tensor-parallel ranks (ee-tensor-parallel)"),
                                  llvm::cl::init(1)};
 };
+void buildPrimitivesToDistPipeline(OpPassManager &pm, const PrimitivesToEERTOptions &options);
 void buildPrimitivesToEERTPipeline(OpPassManager &pm, const PrimitivesToEERTOptions &options);
 
 /// `ee-eert-to-llvm`: runtime calls and everything else to the LLVM dialect

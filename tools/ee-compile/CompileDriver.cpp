@@ -79,12 +79,13 @@ LogicalResult mlir::ee::lowerTo(ModuleOp module, EmitStage stage,
   primitives.fillBubbles = compile.fillBubbles;
   primitives.scheduleTrace = compile.scheduleTrace;
   buildModelToPrimitivesPipeline(pm, primitives);
-  if (stage >= EmitStage::EERT) {
-    PrimitivesToEERTOptions options;
-    options.recompute = compile.recompute;
-    options.tensorParallel = compile.tensorParallel;
+  PrimitivesToEERTOptions options;
+  options.recompute = compile.recompute;
+  options.tensorParallel = compile.tensorParallel;
+  if (stage == EmitStage::Dist)
+    buildPrimitivesToDistPipeline(pm, options);
+  if (stage >= EmitStage::EERT)
     buildPrimitivesToEERTPipeline(pm, options);
-  }
   if (stage >= EmitStage::LLVM)
     buildEERTToLLVMPipeline(pm);
   return pm.run(module);
@@ -185,6 +186,9 @@ int mlir::ee::compileMain(int argc, char **argv) {
       cl::values(clEnumValN(EmitStage::EE, "ee", "the imported model-level ee module"),
                  clEnumValN(EmitStage::Primitives, "primitives",
                             "after expansion into primitive ee ops"),
+                 clEnumValN(EmitStage::Dist, "dist",
+                            "each rank's program: pipeline stage functions, tensor-parallel "
+                            "shards and collectives, backward passes"),
                  clEnumValN(EmitStage::EERT, "eert",
                             "after memory planning and lowering to runtime calls"),
                  clEnumValN(EmitStage::LLVM, "llvm", "LLVM IR for the host CPU"),

@@ -15,6 +15,9 @@ enum class EmitStage {
   EE,
   /// After the `ee-model-to-primitives` pipeline.
   Primitives,
+  /// After `ee-primitives-to-dist`: each rank's program (pipeline stage
+  /// functions, tensor-parallel shards and collectives, backward passes).
+  Dist,
   /// After `ee-primitives-to-eert`: buffers, a memory plan, runtime calls.
   EERT,
   /// LLVM IR (text) after `ee-eert-to-llvm` and translation.
