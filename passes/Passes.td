@@ -211,42 +211,47 @@ def EEKVCachePass : Pass<"ee-kv-cache", "::mlir::ModuleOp"> {
 }
 
 def EEExitGradientsPass : Pass<"ee-exit-gradients", "::mlir::ModuleOp"> {
-  let summary = "Build each pipeline stage's forward step and surrogate loss (EE-LLM)";
+  let summary = "Build each pipeline stage's surrogate loss L_aux (EE-LLM)";
   let description = [{
     Splits the model-level `function` (forward) and `objective` (loss) along
-    the stages of `ee.pipeline` (ee-pipeline-partition). For every stage s but
-    the last, `stage<s>_forward(x, positions) -> y_s` runs its layers (the
-    first stage embeds token ids instead of receiving x) for the forward pass
-    of 1F1B. Every stage gets
+    the stages of `ee.pipeline` (ee-pipeline-partition). Every stage gets
 
     ```
     stage<s>_loss(x, positions, labels, iteration[, g_s])
-        -> (L_aux_s, objective_s, reported head losses...)
+        -> (L_aux_s, objective_s, reported head losses...[, y_s])
     L_aux_s = sum_{exits k on s} w_k(t) L_k [+ L_final on the last stage] + <y_s, g_s>
     ```
 
-    marked `ee.differentiate` with respect to x, so ee-autodiff adds `stage<s>_loss_grad` with
-    the gradients of the stage's parameters and of x. With `g_s` the gradient
-    of the objective with respect to y_s (received from stage s + 1) held
+    (the first stage embeds token ids instead of receiving x), marked
+    `ee.differentiate` with respect to x, so ee-autodiff derives the
+    gradients of the stage's parameters and of x. With `g_s` the gradient of
+    the objective with respect to y_s (received from stage s + 1) held
     constant, these are exactly the global objective's gradients: each term of
     the objective belongs to one stage, and pipeline training sends nothing but
     activations forward and their gradients back. `objective_s` (the stage's
     terms without the inner product) adds up over the stages to the loss.
 
-    The plan's stages gain `forward_function`, `loss_function`,
-    `backward_function` and `heads` (the indices among the objective's
+    Every stage but the last also returns y_s and is marked
+    `ee.split_backward` at g_s: ee-autodiff splits its backward function into
+    `stage<s>_loss_fwd` (run when the micro-batch arrives: losses, y_s to send
+    on, the activations to keep) and `stage<s>_loss_bwd` (run when g_s comes
+    back), the forward and backward passes of 1F1B. The last stage runs
+    `stage<s>_loss_grad` at once.
+
+    The plan's stages gain `loss_function`, `forward_function` (but the
+    last), `backward_function` and `heads` (the indices among the objective's
     reported losses, 0 the final head and 1 + k exit k, that the stage returns
     after objective_s).
 
     ```mlir
     func.func @stage1_loss(%x: tensor<?x?x64xf32>, %positions: tensor<?x?xi32>,
                            %labels: tensor<?x?xi32>, %iteration: i64,
-                           %g: tensor<?x?x64xf32>) -> (f32, f32, f32)
-        attributes {ee.differentiate = array<i64: 0>} {
+                           %g: tensor<?x?x64xf32>) -> (f32, f32, f32, tensor<?x?x64xf32>)
+        attributes {ee.differentiate = array<i64: 0>, ee.split_backward = array<i64: 4>} {
       ...
       %p = ee.inner_product %y, %g : tensor<?x?x64xf32>
       %aux = arith.addf %objective, %p : f32
-      return %aux, %objective, %exit1 : f32, f32, f32
+      return %aux, %objective, %exit1, %y : f32, f32, f32, tensor<?x?x64xf32>
     }
     ```
   }];
@@ -314,7 +319,14 @@ def EEAutodiffPass : Pass<"ee-autodiff", "::mlir::ModuleOp"> {
     pipeline stage's surrogate loss from ee-exit-gradients) gets a `_grad`
     function too, with the gradients of the parameters it reads followed by
     those of the arguments listed (the input activation, whose gradient the
-    stage sends back to the previous one). Each
+    stage sends back to the previous one). A function also marked
+    `ee.split_backward = array<i64: ...>` (arguments only the backward pass
+    has, such as the gradient a pipeline stage receives) is split instead into
+    `_fwd` (without those arguments; returns the function's results after the
+    loss, then the activations the backward pass reads) and `_bwd` (the
+    arguments and those activations; returns the loss and the gradients);
+    parameter reads and scalar arithmetic are recomputed in `_bwd` rather than
+    kept. Each
     `_grad` function lists its parameters in `ee.gradients`. The backward code
     is generated from one vector-Jacobian rule per primitive op (the
     `ee.*_grad` ops), in reverse program order, accumulating with `ee.add`

@@ -43,14 +43,14 @@ LogicalResult EEDialect::verifyOperationAttribute(Operation *op, NamedAttribute 
                              << "' must be the index of the function's cache-rows argument";
     return success();
   }
-  if (attr.getName() == getDifferentiateAttrName()) {
+  if (attr.getName() == getDifferentiateAttrName() || attr.getName() == getSplitBackwardAttrName()) {
     auto func = dyn_cast<FunctionOpInterface>(op);
     auto indices = dyn_cast<DenseI64ArrayAttr>(attr.getValue());
     if (!func || !indices ||
         llvm::any_of(indices.asArrayRef(), [&](int64_t i) {
           return i < 0 || i >= static_cast<int64_t>(func.getNumArguments());
         }))
-      return op->emitError() << "'" << getDifferentiateAttrName()
+      return op->emitError() << "'" << attr.getName().getValue()
                              << "' must list argument indices of a function";
     return success();
   }

@@ -71,6 +71,13 @@ def EE_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral getDifferentiateAttrName() {
       return ::llvm::StringLiteral("ee.differentiate");
     }
+    /// Function attribute (array of argument indices) beside
+    /// ee.differentiate: ee-autodiff splits the backward function into a
+    /// forward part without these arguments and a backward part with them
+    /// (a pipeline stage's forward and backward passes of 1F1B).
+    static constexpr ::llvm::StringLiteral getSplitBackwardAttrName() {
+      return ::llvm::StringLiteral("ee.split_backward");
+    }
     /// Function attribute (array of strings) on a generated backward
     /// function: the parameter whose gradient each of its gradient results
     /// is, in order; carried into the runtime's manifest.

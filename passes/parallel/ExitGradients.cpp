@@ -44,17 +44,16 @@ struct EEExitGradientsPass : ee::impl::EEExitGradientsPassBase<EEExitGradientsPa
 
 private:
   /// Clones the stage's part of `forward` into `builder`'s function: the
-  /// embedding (first stage), its layers and, with `heads`, its exits and the
-  /// final head. Returns the stage's output y_s; fails if an op needs a value
-  /// of another stage.
+  /// embedding (first stage), its layers, its exits and the final head (last
+  /// stage). Returns the stage's output y_s; fails if an op needs a value of
+  /// another stage.
   FailureOr<Value> cloneStage(OpBuilder &builder, ForwardStructure &structure,
-                              const StagePlan &stage, bool heads, IRMapping &mapping);
+                              const StagePlan &stage, IRMapping &mapping);
 };
 
 FailureOr<Value> EEExitGradientsPass::cloneStage(OpBuilder &builder,
                                                  ForwardStructure &structure,
-                                                 const StagePlan &stage, bool heads,
-                                                 IRMapping &mapping) {
+                                                 const StagePlan &stage, IRMapping &mapping) {
   auto clone = [&](Operation *op) -> LogicalResult {
     for (Value operand : op->getOperands())
       if (!mapping.contains(operand))
@@ -68,13 +67,11 @@ FailureOr<Value> EEExitGradientsPass::cloneStage(OpBuilder &builder,
   for (int64_t l = stage.begin; l < stage.end; ++l)
     if (failed(clone(structure.layers[l])))
       return failure();
-  if (heads) {
-    for (auto &[exit, boundary] : structure.exits)
-      if (stage.exits.contains(exit.getIndex()) && failed(clone(exit)))
-        return failure();
-    if (stage.last && failed(clone(structure.finalHead)))
+  for (auto &[exit, boundary] : structure.exits)
+    if (stage.exits.contains(exit.getIndex()) && failed(clone(exit)))
       return failure();
-  }
+  if (stage.last && failed(clone(structure.finalHead)))
+    return failure();
   return mapping.lookup(structure.layers[stage.end - 1].getOutput());
 }
 
@@ -155,19 +152,6 @@ void EEExitGradientsPass::runOnOperation() {
       mapping.map(forward.getArgument(1), func.getArgument(1));
     };
 
-    std::string forwardName = "stage" + std::to_string(s) + "_forward";
-    if (!stage.last) {
-      auto func = func::FuncOp::create(builder, forward.getLoc(), forwardName,
-                                       builder.getFunctionType({input, tokens}, {hidden}));
-      OpBuilder body = OpBuilder::atBlockBegin(func.addEntryBlock());
-      IRMapping mapping;
-      mapInputs(func, mapping);
-      FailureOr<Value> y = cloneStage(body, structure, stage, /*heads=*/false, mapping);
-      if (failed(y))
-        return signalPassFailure();
-      func::ReturnOp::create(body, func.getLoc(), *y);
-    }
-
     SmallVector<Type> arguments{input, tokens, loss.getArgument(2).getType(),
                                 loss.getArgument(3).getType()};
     if (!stage.last)
@@ -182,7 +166,7 @@ void EEExitGradientsPass::runOnOperation() {
     OpBuilder body = OpBuilder::atBlockBegin(func.addEntryBlock());
     IRMapping mapping;
     mapInputs(func, mapping);
-    FailureOr<Value> y = cloneStage(body, structure, stage, /*heads=*/true, mapping);
+    FailureOr<Value> y = cloneStage(body, structure, stage, mapping);
     if (failed(y))
       return signalPassFailure();
     // The objective's view of the heads: the call's results are the forward
@@ -231,15 +215,22 @@ void EEExitGradientsPass::runOnOperation() {
       Value g = func.getArgument(arguments.size() - 1);
       Value product = InnerProductOp::create(body, loss.getLoc(), *y, g);
       results[0] = arith::AddFOp::create(body, loss.getLoc(), objectivePart, product);
+      // y_s goes to the next stage; g_s only comes back for the backward pass.
+      results.push_back(*y);
+      func->setAttr(EEDialect::getSplitBackwardAttrName(),
+                    builder.getDenseI64ArrayAttr({static_cast<int64_t>(arguments.size()) - 1}));
     }
     func::ReturnOp::create(body, loss.getLoc(), results);
     func.setFunctionType(builder.getFunctionType(arguments, ValueRange(results).getTypes()));
 
     NamedAttrList entries(dict);
-    if (!stage.last)
-      entries.set("forward_function", b.getStringAttr(forwardName));
     entries.set("loss_function", b.getStringAttr(lossName));
-    entries.set("backward_function", b.getStringAttr(lossName + "_grad"));
+    if (stage.last) {
+      entries.set("backward_function", b.getStringAttr(lossName + "_grad"));
+    } else {
+      entries.set("forward_function", b.getStringAttr(lossName + "_fwd"));
+      entries.set("backward_function", b.getStringAttr(lossName + "_bwd"));
+    }
     entries.set("heads", b.getArrayAttr(heads));
     updatedPlans.push_back(entries.getDictionary(module.getContext()));
   }

@@ -288,6 +288,7 @@ struct EEAutodiffPass : ee::impl::EEAutodiffPassBase<EEAutodiffPass> {
           return source.emitError() << "ee-autodiff: argument " << i << " is not a float tensor";
         activations.push_back(arg);
       }
+    size_t forwardOps = grad.front().getOperations().size() - 1;
     BackwardBuilder builder(grad, mode);
     FailureOr<llvm::StringMap<Value>> parameterGradients = builder.build(activations);
     if (failed(parameterGradients))
@@ -318,6 +319,122 @@ struct EEAutodiffPass : ee::impl::EEAutodiffPassBase<EEAutodiffPass> {
     ret->setOperands(results);
     grad.setFunctionType(b.getFunctionType(grad.getArgumentTypes(), ValueRange(results).getTypes()));
     grad->setAttr(EEDialect::getGradientsAttrName(), b.getArrayAttr(names));
+    if (auto late = source->getAttrOfType<DenseI64ArrayAttr>(EEDialect::getSplitBackwardAttrName()))
+      return split(module, source, grad, forwardOps, late.asArrayRef(),
+                   /*gradientResults=*/1 + names.size() + activations.size());
+    return success();
+  }
+
+  /// Splits `grad` (its first `forwardOps` ops are the forward pass) into
+  /// `<source>_fwd` and `<source>_bwd`, so that a pipeline stage can run the
+  /// forward pass when a micro-batch arrives and the backward pass when its
+  /// output's gradient does, keeping the activations in between:
+  ///   _fwd(args but `late`) -> (grad's results after the gradients, saved values)
+  ///   _bwd(args, saved values) -> (loss, gradients)
+  /// Forward ops reading a `late` argument (one only the backward pass has,
+  /// such as the output's gradient) move to _bwd; parameters, constants and
+  /// scalar arithmetic on them are recomputed there instead of saved.
+  LogicalResult split(ModuleOp module, func::FuncOp source, func::FuncOp grad, size_t forwardOps,
+                      ArrayRef<int64_t> late, size_t gradientResults) {
+    Block &body = grad.front();
+    auto ret = cast<func::ReturnOp>(body.getTerminator());
+    DenseSet<Value> lateValues;
+    for (int64_t i : late) {
+      if (i < 0 || i >= static_cast<int64_t>(grad.getNumArguments()))
+        return source.emitError("ee-autodiff: 'ee.split_backward' names a missing argument");
+      lateValues.insert(grad.getArgument(i));
+    }
+    SmallVector<Operation *> forward, backward;
+    DenseSet<Operation *> inForward, recomputable;
+    for (auto [index, op] : llvm::enumerate(body.without_terminator())) {
+      bool isLate = llvm::any_of(op.getOperands(), [&](Value v) { return lateValues.contains(v); });
+      if (index < forwardOps && !isLate) {
+        forward.push_back(&op);
+        inForward.insert(&op);
+        bool scalar = llvm::none_of(op.getResultTypes(), llvm::IsaPred<ShapedType>) &&
+                      isa<arith::ArithDialect>(op.getDialect());
+        bool cheap = isa<GetParameterOp, arith::ConstantOp, LossWeightOp>(op) || scalar;
+        if (cheap && llvm::all_of(op.getOperands(), [&](Value v) {
+              return isa<BlockArgument>(v) || recomputable.contains(v.getDefiningOp());
+            }))
+          recomputable.insert(&op);
+        continue;
+      }
+      if (isLate)
+        for (Value result : op.getResults())
+          lateValues.insert(result);
+      backward.push_back(&op);
+    }
+    // The values the backward part reads from the forward part.
+    SmallVector<Value> saved;
+    DenseSet<Value> isSaved;
+    auto save = [&](Value v) {
+      Operation *def = v.getDefiningOp();
+      if (def && inForward.contains(def) && !recomputable.contains(def) && isSaved.insert(v).second)
+        saved.push_back(v);
+    };
+    for (Operation *op : backward)
+      for (Value operand : op->getOperands())
+        save(operand);
+    for (Value operand : ret.getOperands().take_front(gradientResults))
+      save(operand);
+    SmallVector<Value> reported(ret.getOperands().drop_front(gradientResults));
+    for (Value value : reported)
+      if (value.getDefiningOp() && !inForward.contains(value.getDefiningOp()))
+        return source.emitError("ee-autodiff: a reported result of a split function needs a "
+                                "late argument");
+
+    OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+    SmallVector<Type> forwardArgs;
+    SmallVector<int64_t> kept;
+    for (BlockArgument arg : grad.getArguments())
+      if (!llvm::is_contained(late, static_cast<int64_t>(arg.getArgNumber()))) {
+        forwardArgs.push_back(arg.getType());
+        kept.push_back(arg.getArgNumber());
+      }
+    SmallVector<Value> forwardResults(reported);
+    llvm::append_range(forwardResults, saved);
+    auto fwd = func::FuncOp::create(
+        b, grad.getLoc(), (source.getSymName() + "_fwd").str(),
+        b.getFunctionType(forwardArgs, ValueRange(forwardResults).getTypes()));
+    {
+      OpBuilder fb = OpBuilder::atBlockBegin(fwd.addEntryBlock());
+      IRMapping mapping;
+      for (auto [k, index] : llvm::enumerate(kept))
+        mapping.map(grad.getArgument(index), fwd.getArgument(k));
+      for (Operation *op : forward)
+        fb.clone(*op, mapping);
+      SmallVector<Value> results;
+      for (Value v : forwardResults)
+        results.push_back(mapping.lookupOrDefault(v));
+      func::ReturnOp::create(fb, grad.getLoc(), results);
+    }
+
+    SmallVector<Type> backwardArgs(grad.getArgumentTypes());
+    llvm::append_range(backwardArgs, ValueRange(saved).getTypes());
+    SmallVector<Value> backwardResults(ret.getOperands().take_front(gradientResults));
+    auto bwd = func::FuncOp::create(
+        b, grad.getLoc(), (source.getSymName() + "_bwd").str(),
+        b.getFunctionType(backwardArgs, ValueRange(backwardResults).getTypes()));
+    {
+      OpBuilder bb = OpBuilder::atBlockBegin(bwd.addEntryBlock());
+      IRMapping mapping;
+      for (BlockArgument arg : grad.getArguments())
+        mapping.map(arg, bwd.getArgument(arg.getArgNumber()));
+      for (auto [k, v] : llvm::enumerate(saved))
+        mapping.map(v, bwd.getArgument(grad.getNumArguments() + k));
+      for (Operation *op : forward)
+        if (recomputable.contains(op))
+          bb.clone(*op, mapping);
+      for (Operation *op : backward)
+        bb.clone(*op, mapping);
+      SmallVector<Value> results;
+      for (Value v : backwardResults)
+        results.push_back(mapping.lookupOrDefault(v));
+      func::ReturnOp::create(bb, grad.getLoc(), results);
+    }
+    bwd->setAttr(EEDialect::getGradientsAttrName(), grad->getAttr(EEDialect::getGradientsAttrName()));
+    grad.erase();
     return success();
   }
 };

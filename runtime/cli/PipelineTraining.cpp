@@ -32,7 +32,7 @@ const Entry &requireEntry(const Manifest &manifest, const std::string &name) {
 } // namespace
 
 TrainingStage::TrainingStage(const Manifest &manifest, const Weights &weights)
-    : manifest_(manifest), runner_(manifest, weights) {
+    : manifest_(manifest), weights_(weights), runner_(manifest, weights) {
   stages_ = manifest.pipelineStages();
   hidden_ = manifest.config["hidden_size"].get<int64_t>();
   owner_.assign(manifest.parameters.size(), -1);
@@ -130,6 +130,10 @@ void TrainingStage::run(const std::vector<std::pair<char, int64_t>> &order,
   int64_t count = batch * seq * hidden_, numMicro = static_cast<int64_t>(micro.size());
   for (auto *buffers : {&inputs_, &sentOutputs_, &sentGradients_})
     buffers->resize(numMicro);
+  inFlight_.resize(numMicro);
+  forwardOutputs_.resize(numMicro);
+  forwardLosses_.resize(numMicro);
+  size_t numHeads = headSlots_.size();
   requests_.assign(2 * numMicro, 0);
   auto input = [&](int64_t m) -> void * {
     if (first)
@@ -164,9 +168,22 @@ void TrainingStage::run(const std::vector<std::pair<char, int64_t>> &order,
         check(eert_comm_recv(inputs_[m].data(), count * sizeof(float), previous_, kActivationTag, nullptr),
               "receive");
       }
-      if (!deepest) {
-        std::vector<void *> out = runner_.run(*forward_, batch, seq, {input(m), const_cast<int32_t *>(data.positions.data())});
-        send(sentOutputs_[m], out[0], next_, kActivationTag, requests_[2 * m]);
+      if (!last) {
+        // The forward part keeps its activations in its own arena until B m.
+        if (spare_.empty())
+          spare_.push_back(std::make_unique<Runner>(manifest_, weights_));
+        inFlight_[m] = std::move(spare_.back());
+        spare_.pop_back();
+        std::vector<void *> &out = forwardOutputs_[m];
+        out = inFlight_[m]->run(*forward_, batch, seq,
+                                {input(m), const_cast<int32_t *>(data.positions.data()),
+                                 const_cast<int32_t *>(data.labels.data()), &iteration});
+        // (objective, heads, y_s, saved activations...)
+        forwardLosses_[m].clear();
+        for (size_t k = 0; k <= numHeads; ++k)
+          forwardLosses_[m].push_back(*static_cast<float *>(out[k]));
+        if (!deepest)
+          send(sentOutputs_[m], out[1 + numHeads], next_, kActivationTag, requests_[2 * m]);
       }
       trace.span(name, partial ? "partial forward" : "forward", begin,
                  {{"iteration", iteration + 1}, {"stage", stage_}});
@@ -175,13 +192,21 @@ void TrainingStage::run(const std::vector<std::pair<char, int64_t>> &order,
     std::vector<void *> in = {input(m), const_cast<int32_t *>(data.positions.data()),
                               const_cast<int32_t *>(data.labels.data()), &iteration};
     if (!last) {
+      if (!inFlight_[m])
+        throw std::runtime_error("the pipeline schedule runs B" + std::to_string(m) + " before F" +
+                                 std::to_string(m));
       outputGradient_.assign(count, 0.0f);
       if (!deepest)
         check(eert_comm_recv(outputGradient_.data(), count * sizeof(float), next_, kGradientTag, nullptr),
               "receive");
       in.push_back(outputGradient_.data());
+      const std::vector<void *> &saved = forwardOutputs_[m];
+      in.insert(in.end(), saved.begin() + 2 + numHeads, saved.end());
     }
     std::vector<void *> out = runner_.run(*backward_, batch, seq, in);
+    if (!last) { // its activations are read: the arena is free again
+      spare_.push_back(std::move(inFlight_[m]));
+    }
     if (!first)
       send(sentGradients_[m], out[1 + numGradients], previous_, kGradientTag, requests_[2 * m + 1]);
     StageGradients result;
@@ -189,17 +214,21 @@ void TrainingStage::run(const std::vector<std::pair<char, int64_t>> &order,
     result.partial = partial;
     for (size_t k = 0; k < numGradients; ++k)
       result.gradients.push_back(static_cast<const float *>(out[1 + k]));
-    // Stage functions: (L_aux, gradients, [input gradient], objective, heads);
-    // the whole objective: (loss, gradients, heads).
-    size_t at = 1 + numGradients + (first ? 0 : 1);
-    if (stages_ == 1) {
-      result.objective = *static_cast<float *>(out[0]);
+    // The backward part: (L_aux, gradients, input gradient), the losses came
+    // from the forward part; the last stage: (L_aux, gradients, [input
+    // gradient], objective, heads); the whole objective: (loss, gradients, heads).
+    std::vector<float> losses; // the objective, then the heads
+    if (!last) {
+      losses = forwardLosses_[m];
     } else {
-      result.objective = *static_cast<float *>(out[at]);
-      ++at;
+      size_t at = 1 + numGradients + (first ? 0 : 1);
+      losses.push_back(*static_cast<float *>(out[stages_ == 1 ? 0 : at++]));
+      for (size_t k = 0; k < numHeads; ++k)
+        losses.push_back(*static_cast<float *>(out[at + k]));
     }
-    for (int64_t slot : headSlots_)
-      result.heads.push_back({slot, *static_cast<float *>(out[at++])});
+    result.objective = losses[0];
+    for (size_t k = 0; k < numHeads; ++k)
+      result.heads.push_back({headSlots_[k], losses[1 + k]});
     consume(result);
     trace.span(stages_ == 1 ? "forward+backward " + std::to_string(m) : name,
                partial ? "partial backward" : "backward", begin,

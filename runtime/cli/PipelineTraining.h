@@ -34,12 +34,14 @@ struct StageGradients {
 /// one stage it runs the whole objective's backward function (loss_grad);
 /// with several, the stage functions of ee-exit-gradients: `F m` receives
 /// micro-batch m's activations from the previous stage (the first embeds
-/// token ids), runs the stage's forward step and sends its output on; `B m`
-/// receives the output's gradient from the next stage, runs the stage's
-/// backward function (which runs the stage's forward pass again from the kept
-/// input, so a micro-batch in flight holds only its input) and sends the
-/// input's gradient back. Sends do not wait, as ee-pipeline-schedule assumed
-/// when it checked the order for deadlocks.
+/// token ids), runs the forward part of the stage's surrogate loss
+/// (`stage<s>_loss_fwd`, in an arena of its own that keeps the activations
+/// the backward pass reads) and sends its output on; `B m` receives the
+/// output's gradient from the next stage, runs the backward part
+/// (`stage<s>_loss_bwd`) on those activations and sends the input's gradient
+/// back. The last stage runs both at `B m` (`stage<s>_loss_grad`). Sends do
+/// not wait, as ee-pipeline-schedule assumed when it checked the order for
+/// deadlocks.
 class TrainingStage {
 public:
   /// Joins after the grid is built (DataParallel::join).
@@ -86,7 +88,13 @@ public:
 
 private:
   const Manifest &manifest_;
+  const Weights &weights_;
   Runner runner_;
+  // Arenas of the forward parts of the micro-batches in flight, and spares.
+  std::vector<std::unique_ptr<Runner>> inFlight_, spare_;
+  // Per micro-batch: the forward part's outputs, and its losses.
+  std::vector<std::vector<void *>> forwardOutputs_;
+  std::vector<std::vector<float>> forwardLosses_;
   int64_t stage_ = 0, stages_ = 1, previous_ = -1, next_ = -1, hidden_ = 0;
   const Entry *forward_ = nullptr, *backward_ = nullptr;
   std::vector<size_t> parameters_;

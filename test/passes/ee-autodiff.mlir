@@ -82,3 +82,45 @@ func.func @loss(%x: tensor<?x?x8xf32>, %labels: tensor<?x?xi32>) -> f32 {
   %ce = ee.cross_entropy %x, %labels temperature 1.0 : tensor<?x?x8xf32>, tensor<?x?xi32>
   return %ce : f32
 }
+
+// -----
+
+// A stage's surrogate loss (ee.differentiate: also with respect to argument
+// 0), split at its late argument %g (ee.split_backward): the forward part
+// runs without %g and returns the reported results and what the backward
+// part reads; the backward part recomputes the parameter reads and moves the
+// inner product with %g after the forward pass.
+ee.parameter @wn : tensor<8xf32>
+func.func @loss(%x: tensor<?x?x8xf32>, %labels: tensor<?x?xi32>) -> f32 {
+  %n = ee.get_parameter @wn : tensor<8xf32>
+  %y = ee.rms_norm %x, %n eps 1.0e-05 : tensor<?x?x8xf32>, tensor<8xf32>
+  %ce = ee.cross_entropy %y, %labels temperature 1.0 : tensor<?x?x8xf32>, tensor<?x?xi32>
+  return %ce : f32
+}
+func.func @stage(%x: tensor<?x?x8xf32>, %labels: tensor<?x?xi32>, %g: tensor<?x?x8xf32>)
+    -> (f32, f32, tensor<?x?x8xf32>)
+    attributes {ee.differentiate = array<i64: 0>, ee.split_backward = array<i64: 2>} {
+  %n = ee.get_parameter @wn : tensor<8xf32>
+  %y = ee.rms_norm %x, %n eps 1.0e-05 : tensor<?x?x8xf32>, tensor<8xf32>
+  %ce = ee.cross_entropy %y, %labels temperature 1.0 : tensor<?x?x8xf32>, tensor<?x?xi32>
+  %p = ee.inner_product %y, %g : tensor<?x?x8xf32>
+  %aux = arith.addf %ce, %p : f32
+  return %aux, %ce, %y : f32, f32, tensor<?x?x8xf32>
+}
+// CHECK-LABEL: func.func @stage_fwd(%arg0: tensor<?x?x8xf32>, %arg1: tensor<?x?xi32>)
+// CHECK-SAME: -> (f32, tensor<?x?x8xf32>, tensor<?x?x8xf32>, f32)
+// CHECK: %[[Y:.*]] = ee.rms_norm %arg0
+// CHECK: %[[CE:.*]] = ee.cross_entropy %[[Y]]
+// CHECK-NOT: ee.inner_product
+// CHECK: return %[[CE]], %[[Y]], %[[Y]], %[[CE]]
+// CHECK-LABEL: func.func @stage_bwd(%arg0: tensor<?x?x8xf32>, %arg1: tensor<?x?xi32>, %arg2: tensor<?x?x8xf32>, %arg3: tensor<?x?x8xf32>, %arg4: f32)
+// CHECK-SAME: -> (f32, tensor<8xf32>, tensor<?x?x8xf32>)
+// CHECK-SAME: ee.gradients = ["wn"]
+// CHECK: %[[N:.*]] = ee.get_parameter @wn
+// CHECK: %[[P:.*]] = ee.inner_product %arg3, %arg2
+// CHECK: %[[AUX:.*]] = arith.addf %arg4, %[[P]]
+// CHECK: ee.scale %arg2
+// CHECK: ee.cross_entropy_grad %arg3, %arg1
+// CHECK: %[[DX:.*]], %[[DW:.*]] = ee.rms_norm_grad %arg0, %[[N]]
+// CHECK: return %[[AUX]], %[[DW]], %[[DX]]
+// CHECK-NOT: func.func @stage_grad

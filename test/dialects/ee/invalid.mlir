@@ -301,6 +301,14 @@ func.func @f(%x: tensor<?x?x8xf32>) attributes {ee.differentiate = array<i64: 1>
 
 // -----
 
+// ee.split_backward lists arguments of a function
+// expected-error @+1 {{'ee.split_backward' must list argument indices of a function}}
+func.func @f(%x: tensor<?x?x8xf32>) attributes {ee.split_backward = [0]} {
+  return
+}
+
+// -----
+
 // ee.gradients names parameters
 // expected-error @+1 {{'ee.gradients' must be an array of parameter names on a function}}
 func.func @f() attributes {ee.gradients = [1]} {
