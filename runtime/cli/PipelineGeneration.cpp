@@ -23,6 +23,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <stdexcept>
 
 namespace eert {
@@ -80,23 +81,36 @@ void receive(void *data, size_t bytes, int64_t peer, Tag tag, uint64_t *source =
   check(eert_comm_recv(data, static_cast<int64_t>(bytes), peer, tag, source));
 }
 
-/// Sends to the next stage without waiting; the buffers are kept until the
-/// next message, which first waits for this one.
+/// Sends to the next stage without waiting: a stage runs ahead of a slower
+/// next one, whose messages then queue up and run there as one batch. Each
+/// message's buffers are kept until its sends complete.
 class Downstream {
 public:
   explicit Downstream(int64_t peer) : peer_(peer) {}
-  ~Downstream() { wait(); }
+  ~Downstream() {
+    try {
+      wait();
+    } catch (const std::exception &) {
+      // Unwinding already; the error that started it is reported.
+    }
+  }
 
   void post(const StageTokens &tokens) { post(false, tokens); }
   void stop() { post(true, StageTokens{}); }
 
   void post(bool stop, const StageTokens &tokens) {
-    wait();
+    reap();
+    while (inFlight_.size() >= maxInFlight) {
+      finish(inFlight_.front());
+      inFlight_.pop_front();
+    }
+    Message &message = inFlight_.emplace_back();
     const TokenBatch &batch = tokens.batch;
-    header_ = {stop ? 1 : 0, static_cast<int32_t>(batch.size())};
+    message.header = {stop ? 1 : 0, static_cast<int32_t>(batch.size())};
     size_t indices = batch.size() * sizeof(int32_t);
-    payload_.resize(payloadBytes(batch.size(), batch.hidden.size() / std::max<size_t>(batch.size(), 1)));
-    char *at = payload_.data();
+    message.payload.resize(
+        payloadBytes(batch.size(), batch.hidden.size() / std::max<size_t>(batch.size(), 1)));
+    char *at = message.payload.data();
     for (auto [data, bytes] : {std::pair{static_cast<const void *>(batch.positions.data()), indices},
                                {batch.rows.data(), indices},
                                {tokens.deciding.data(), indices},
@@ -105,16 +119,18 @@ public:
       std::memcpy(at, data, bytes);
       at += bytes;
     }
-    check(eert_comm_isend(&header_, sizeof(header_), peer_, kTokens, &requests_[0]));
+    check(eert_comm_isend(&message.header, sizeof(message.header), peer_, kTokens,
+                          &message.requests[0]));
     if (!stop)
-      check(eert_comm_isend(payload_.data(), static_cast<int64_t>(payload_.size()), peer_, kTokens,
-                            &requests_[1]));
+      check(eert_comm_isend(message.payload.data(), static_cast<int64_t>(message.payload.size()),
+                            peer_, kTokens, &message.requests[1]));
   }
 
+  /// Waits until every message has been sent.
   void wait() {
-    for (uint64_t &request : requests_)
-      if (request && eert_comm_wait(&request))
-        throw std::runtime_error(std::string("communication failed: ") + eert_last_error());
+    for (Message &message : inFlight_)
+      finish(message);
+    inFlight_.clear();
   }
 
   static size_t payloadBytes(size_t count, size_t hidden) {
@@ -122,10 +138,38 @@ public:
   }
 
 private:
+  struct Message {
+    StageHeader header;
+    std::vector<char> payload;
+    uint64_t requests[2] = {0, 0};
+  };
+  /// Messages in flight before post waits for the oldest: the next stage
+  /// takes every queued one at once, so this bounds its batches' memory only.
+  static constexpr size_t maxInFlight = 256;
+
+  void finish(Message &message) {
+    for (uint64_t &request : message.requests)
+      check(eert_comm_wait(&request));
+  }
+
+  /// Drops the messages at the front whose sends have completed.
+  void reap() {
+    while (!inFlight_.empty()) {
+      Message &oldest = inFlight_.front();
+      uint64_t done = 1;
+      for (uint64_t &request : oldest.requests) {
+        uint64_t sent = 0;
+        check(eert_comm_test(&request, &sent));
+        done &= sent;
+      }
+      if (!done)
+        return;
+      inFlight_.pop_front();
+    }
+  }
+
   int64_t peer_;
-  StageHeader header_;
-  std::vector<char> payload_;
-  uint64_t requests_[2] = {0, 0};
+  std::deque<Message> inFlight_; // a deque keeps the buffers where MPI holds them
 };
 
 } // namespace

@@ -262,6 +262,23 @@ extern "C" int32_t eert_comm_wait(uint64_t *request) {
   return code ? mpiFailure("MPI_Wait", code) : 0;
 }
 
+extern "C" int32_t eert_comm_test(uint64_t *request, uint64_t *done) {
+  *done = 1;
+  if (*request == 0)
+    return 0;
+  auto *pending = reinterpret_cast<MPI_Request *>(*request);
+  int flag = 0;
+  if (int code = MPI_Test(pending, &flag, MPI_STATUS_IGNORE))
+    return mpiFailure("MPI_Test", code);
+  if (!flag) {
+    *done = 0;
+    return 0;
+  }
+  *request = 0;
+  delete pending;
+  return 0;
+}
+
 extern "C" int32_t eert_comm_finalize(void) {
   if (!started)
     return 0;

@@ -1,5 +1,6 @@
 // Attention.cpp - causal grouped-query attention, within a sequence and over a KV cache.
 #include "cpu/Error.h"
+#include "cpu/Simd.h"
 #include "cpu/Softmax.h"
 #include "eert/eert.h"
 
@@ -13,35 +14,28 @@
 
 namespace {
 
-/// One query head against `count` keys/values (rows `stride` floats apart):
-/// out = softmax(q . k_j / sqrt(d)) v. Decode runs this once per head and
-/// token, so its loops are written to vectorise (omp simd) in float.
-void attendOne(const float *q, const float *keys, const float *values, int64_t count,
-               int64_t stride, int64_t headDim, float *out, std::vector<float> &scores) {
+/// The `group` query heads that share one KV head (rows `qStride` floats
+/// apart) against `count` cached keys/values (rows `stride` floats apart):
+/// out = softmax(q . k_j / sqrt(d)) v. Decode runs this for every KV head of
+/// every token, so both products are GEMMs over the heads of the group (the
+/// keys are read once for the group) and the exponentials are vectorised.
+void attendGroup(const float *q, int64_t qStride, int64_t group, const float *keys,
+                 const float *values, int64_t count, int64_t stride, int64_t headDim, float *out,
+                 std::vector<float> &scores) {
   float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(headDim)));
-  scores.resize(count);
-  float maximum = -INFINITY;
-  for (int64_t j = 0; j < count; ++j) {
-    const float *k = keys + j * stride;
-    float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-    for (int64_t i = 0; i < headDim; ++i)
-      dot += q[i] * k[i];
-    scores[j] = dot * scale;
-    maximum = std::max(maximum, scores[j]);
-  }
-  float sum = 0.0f;
-  for (int64_t j = 0; j < count; ++j)
-    sum += scores[j] = std::exp(scores[j] - maximum);
-  float inverse = 1.0f / sum;
-  std::fill(out, out + headDim, 0.0f);
-  for (int64_t j = 0; j < count; ++j) {
-    const float *v = values + j * stride;
-    float weight = scores[j] * inverse;
+  scores.resize(group * count);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, group, count, headDim, scale, q, qStride,
+              keys, stride, 0.0f, scores.data(), count);
+  for (int64_t g = 0; g < group; ++g) {
+    float *row = scores.data() + g * count;
+    float inverse =
+        static_cast<float>(1.0 / eert::expScaled(row, row, count, 1.0f, eert::rowMaximum(row, count)));
 #pragma omp simd
-    for (int64_t i = 0; i < headDim; ++i)
-      out[i] += weight * v[i];
+    for (int64_t j = 0; j < count; ++j)
+      row[j] *= inverse;
   }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, group, headDim, count, 1.0f,
+              scores.data(), count, values, stride, 0.0f, out, qStride);
 }
 
 } // namespace
@@ -82,9 +76,10 @@ extern "C" int32_t eert_attention_cached(const float *query, const float *key,
                                          int64_t kvHeads, int64_t headDim) {
   int64_t group = heads / kvHeads;
   int64_t qStride = heads * headDim, kvStride = kvHeads * headDim;
-  int64_t tokens = batch * seq;
+  int64_t tokens = batch * seq, attended = 0;
   auto rowOf = [&](int64_t token) -> int64_t { return rows ? rows[token] : token / seq; };
   for (int64_t token = 0; token < tokens; ++token) {
+    attended += positions[token] + 1;
     if (positions[token] < 0 || positions[token] >= maxPositions)
       return eert::fail("position " + std::to_string(positions[token]) + " of token " +
                         std::to_string(token) + " is outside the KV cache [0, " +
@@ -102,16 +97,17 @@ extern "C" int32_t eert_attention_cached(const float *query, const float *key,
     std::copy(key + token * kvStride, key + (token + 1) * kvStride, kCache + slot);
     std::copy(value + token * kvStride, value + (token + 1) * kvStride, vCache + slot);
   }
-#pragma omp parallel
+  // Threads only for more than a decode step's few heads and positions.
+#pragma omp parallel if (attended * qStride >= 8 * eert::minParallelElements)
   {
     std::vector<float> scores;
 #pragma omp for collapse(2) schedule(dynamic)
     for (int64_t token = 0; token < tokens; ++token)
-      for (int64_t h = 0; h < heads; ++h) {
-        int64_t base = rowOf(token) * maxPositions * kvStride + (h / group) * headDim;
-        attendOne(query + token * qStride + h * headDim, kCache + base, vCache + base,
-                  positions[token] + 1, kvStride, headDim,
-                  output + token * qStride + h * headDim, scores);
+      for (int64_t kv = 0; kv < kvHeads; ++kv) {
+        int64_t base = rowOf(token) * maxPositions * kvStride + kv * headDim;
+        int64_t first = token * qStride + kv * group * headDim;
+        attendGroup(query + first, headDim, group, kCache + base, vCache + base,
+                    positions[token] + 1, kvStride, headDim, output + first, scores);
       }
   }
   return 0;

@@ -183,8 +183,9 @@ extern "C" int32_t eert_cross_entropy_backward(const float *logits, const int32_
     float *out = dlogits + t * vocab;
     float lse = static_cast<float>(eert::logSumExp(row, vocab, invTemperature));
     float scale = static_cast<float>(invTemperature), weight = static_cast<float>(factor);
+    eert::expScaled(row, out, vocab, scale, lse);
     for (int64_t v = 0; v < vocab; ++v)
-      out[v] = weight * std::exp(row[v] * scale - lse);
+      out[v] *= weight;
     out[labels[t]] -= static_cast<float>(factor);
   }
   return 0;

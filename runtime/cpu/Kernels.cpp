@@ -4,6 +4,7 @@
 // GEMMs go to OpenBLAS (cblas, its own threads); elementwise and row-wise
 // kernels split rows over OpenMP threads.
 #include "cpu/Error.h"
+#include "cpu/Simd.h"
 #include "cpu/Softmax.h"
 #include "eert/eert.h"
 
@@ -24,7 +25,7 @@ extern "C" int32_t eert_embedding_lookup(const float *table, const int32_t *ids,
       return fail("token id " + std::to_string(ids[t]) + " at position " +
                   std::to_string(t) + " is outside the vocabulary [0, " +
                   std::to_string(vocab) + ")");
-#pragma omp parallel for
+#pragma omp parallel for if (tokens * hidden >= eert::minParallelElements)
   for (int64_t t = 0; t < tokens; ++t) {
     const float *row = table + static_cast<int64_t>(ids[t]) * hidden;
     std::copy(row, row + hidden, output + t * hidden);
@@ -34,7 +35,7 @@ extern "C" int32_t eert_embedding_lookup(const float *table, const int32_t *ids,
 
 extern "C" void eert_rms_norm(const float *input, const float *weight, float *output,
                               int64_t rows, int64_t cols, float eps) {
-#pragma omp parallel for
+#pragma omp parallel for if (rows * cols >= eert::minParallelElements)
   for (int64_t r = 0; r < rows; ++r) {
     const float *x = input + r * cols;
     float *y = output + r * cols;
@@ -47,13 +48,59 @@ extern "C" void eert_rms_norm(const float *input, const float *weight, float *ou
   }
 }
 
+namespace {
+
+/// y[r] = W x[r] for R (1-8) rows: decode steps and recomputed KV entries.
+/// Each pair of weight rows is read once for all R inputs, so the cost stays
+/// that of reading W (decode is bound by it) rather than growing with R.
+/// Hand-written because OpenBLAS 0.3.21 packs its operands for such thin
+/// products (3-8 rows cost 1.2-1.9x one row on the demo model, here about
+/// 1.1x) and its sgemv reads W more slowly than this loop.
+template <int R>
+void linearFewRows(const float *x, const float *w, float *y, int64_t in, int64_t out) {
+  int64_t pairs = (out + 1) / 2, whole = in / 16 * 16;
+#pragma omp parallel for schedule(static) if (out * in >= 8 * eert::minParallelElements)
+  for (int64_t pair = 0; pair < pairs; ++pair) {
+    int64_t o = 2 * pair;
+    bool two = o + 1 < out;
+    const float *w0 = w + o * in, *w1 = two ? w0 + in : w0;
+    eert::Floats16 a0[R] = {}, a1[R] = {};
+    for (int64_t k = 0; k < whole; k += 16) {
+      eert::Floats16 p, q, v;
+      eert::loadFloats(p, w0 + k);
+      eert::loadFloats(q, w1 + k);
+      for (int r = 0; r < R; ++r) {
+        eert::loadFloats(v, x + r * in + k);
+        a0[r] += p * v;
+        a1[r] += q * v;
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      float s0 = eert::sumLanes(a0[r]), s1 = eert::sumLanes(a1[r]);
+      for (int64_t k = whole; k < in; ++k) {
+        s0 += w0[k] * x[r * in + k];
+        s1 += w1[k] * x[r * in + k];
+      }
+      y[r * out + o] = s0;
+      if (two)
+        y[r * out + o + 1] = s1;
+    }
+  }
+}
+
+using FewRowsKernel = void (*)(const float *, const float *, float *, int64_t, int64_t);
+constexpr FewRowsKernel fewRowsKernels[] = {linearFewRows<1>, linearFewRows<2>, linearFewRows<3>,
+                                            linearFewRows<4>, linearFewRows<5>, linearFewRows<6>,
+                                            linearFewRows<7>, linearFewRows<8>};
+
+} // namespace
+
 extern "C" void eert_linear(const float *input, const float *weight, float *output,
                             int64_t rows, int64_t inFeatures, int64_t outFeatures) {
   if (rows == 0)
     return;
-  if (rows == 1) { // decode: a matrix-vector product
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, outFeatures, inFeatures, 1.0f, weight, inFeatures,
-                input, 1, 0.0f, output, 1);
+  if (rows <= 8) {
+    fewRowsKernels[rows - 1](input, weight, output, inFeatures, outFeatures);
     return;
   }
   if (rows <= 32) {
@@ -76,7 +123,7 @@ extern "C" void eert_linear(const float *input, const float *weight, float *outp
 extern "C" void eert_rotary(const float *input, const int32_t *positions, float *output,
                             int64_t tokens, int64_t heads, int64_t headDim, float theta) {
   int64_t half = headDim / 2;
-#pragma omp parallel for
+#pragma omp parallel for if (tokens * heads * headDim >= eert::minParallelElements)
   for (int64_t t = 0; t < tokens; ++t) {
     double position = positions[t];
     for (int64_t i = 0; i < half; ++i) {
@@ -95,13 +142,13 @@ extern "C" void eert_rotary(const float *input, const int32_t *positions, float 
 }
 
 extern "C" void eert_swiglu(const float *gate, const float *up, float *output, int64_t n) {
-#pragma omp parallel for
+#pragma omp parallel for if (n >= eert::minParallelElements)
   for (int64_t i = 0; i < n; ++i)
     output[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
 extern "C" void eert_add(const float *lhs, const float *rhs, float *output, int64_t n) {
-#pragma omp parallel for
+#pragma omp parallel for if (n >= eert::minParallelElements)
   for (int64_t i = 0; i < n; ++i)
     output[i] = lhs[i] + rhs[i];
 }
@@ -126,7 +173,7 @@ extern "C" void eert_inner_product(const float *lhs, const float *rhs, float *re
 }
 
 extern "C" void eert_scale(const float *input, float factor, float *output, int64_t n) {
-#pragma omp parallel for
+#pragma omp parallel for if (n >= eert::minParallelElements)
   for (int64_t i = 0; i < n; ++i)
     output[i] = factor * input[i];
 }
@@ -157,7 +204,7 @@ extern "C" int32_t eert_cross_entropy(const float *logits, const int32_t *labels
 
 extern "C" void eert_exit_confidence(const float *logits, float *confidence, int64_t tokens,
                                      int64_t vocab) {
-#pragma omp parallel for
+#pragma omp parallel for if (tokens * vocab >= eert::minParallelElements)
   for (int64_t t = 0; t < tokens; ++t) {
     double maximum;
     double lse = eert::logSumExp(logits + t * vocab, vocab, 1.0, &maximum);

@@ -2,6 +2,7 @@
 // vocabulary (Megatron's vocab-parallel embedding and cross-entropy): rank r
 // of the group holds ids [r * vocab, (r + 1) * vocab) for a local `vocab`.
 #include "cpu/Error.h"
+#include "cpu/Softmax.h"
 #include "eert/eert.h"
 
 #include <algorithm>
@@ -36,10 +37,7 @@ int32_t globalLogSumExp(const float *logits, int64_t tokens, int64_t vocab, doub
   std::vector<float> local(tokens), all(tokens * parts);
 #pragma omp parallel for
   for (int64_t t = 0; t < tokens; ++t) {
-    float m = -INFINITY;
-    for (int64_t v = 0; v < vocab; ++v)
-      m = std::max(m, static_cast<float>(logits[t * vocab + v] * invTemperature));
-    local[t] = m;
+    local[t] = static_cast<float>(eert::rowMaximum(logits + t * vocab, vocab) * invTemperature);
   }
   if (eert_comm_all_gather(local.data(), all.data(), tokens, group))
     return 1;
@@ -51,10 +49,8 @@ int32_t globalLogSumExp(const float *logits, int64_t tokens, int64_t vocab, doub
   float scale = static_cast<float>(invTemperature);
 #pragma omp parallel for
   for (int64_t t = 0; t < tokens; ++t) {
-    double sum = 0.0;
-    for (int64_t v = 0; v < vocab; ++v)
-      sum += std::exp(logits[t * vocab + v] * scale - maximum[t]);
-    logSum[t] = static_cast<float>(sum);
+    logSum[t] = static_cast<float>(
+        eert::expScaled(logits + t * vocab, nullptr, vocab, scale, maximum[t]));
   }
   if (eert_comm_all_reduce(logSum.data(), tokens, group))
     return 1;

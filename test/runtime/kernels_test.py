@@ -66,12 +66,16 @@ class KernelTest(unittest.TestCase):
         self.assertClose(o, ref.rms_norm(x, w, 1e-5))
 
     def test_linear(self):
-        # Every code path: one row (decode), a few rows (transposed product), many rows.
-        for rows in [1, 3, 24, 33, 70]:
-            x, w = torch.randn(rows, 48), torch.randn(40, 48)
-            (xa, xp), (wa, wp), (o, op) = f32(x), f32(w), out(rows, 40)
-            LIB.eert_linear(xp, wp, op, I64(rows), I64(48), I64(40))
-            self.assertClose(o, ref.linear(x, w), rtol=1e-4, atol=1e-5)
+        # Every code path: 1-8 rows (decode, recomputed entries: one kernel per
+        # row count, whole and partial 16-float blocks, an odd output count,
+        # threads for a large weight), 9-32 rows (transposed product), many rows.
+        shapes = [(48, 40), (50, 41), (352, 384)]
+        for rows in list(range(1, 10)) + [24, 33, 70]:
+            for inputs, outputs in shapes:
+                x, w = torch.randn(rows, inputs), torch.randn(outputs, inputs)
+                (xa, xp), (wa, wp), (o, op) = f32(x), f32(w), out(rows, outputs)
+                LIB.eert_linear(xp, wp, op, I64(rows), I64(inputs), I64(outputs))
+                self.assertClose(o, ref.linear(x, w), rtol=1e-4, atol=1e-4)
 
     def test_rotary(self):
         heads, d = 3, 16
@@ -108,6 +112,22 @@ class KernelTest(unittest.TestCase):
             self.assertClose(o, full[:, sl], rtol=1e-4, atol=1e-5)
         self.assertClose(kc[:, :6], k)
         self.assertClose(vc[:, :6], v)
+
+    def test_attention_cached_long_context(self):
+        # Contexts over whole and partial 16-score blocks of the softmax, wide
+        # score ranges (the vectorised exponential), and a 4-token step.
+        heads, kv, d, cap = 4, 2, 16, 96
+        q, k, v = torch.randn(1, 75, heads * d) * 3, torch.randn(1, 75, kv * d) * 3, torch.randn(1, 75, kv * d)
+        (kc, kcp), (vc, vcp) = out(1, cap, kv * d), out(1, cap, kv * d)
+        full = ref.attention(q, k, v, heads, kv)
+        for start, length in [(0, 37), (37, 1), (38, 4), (42, 33)]:
+            sl = slice(start, start + length)
+            pos = torch.arange(start, start + length, dtype=torch.int32).expand(1, length)
+            (qa, qp), (ka, kp), (va, vp), (pa, pp) = f32(q[:, sl]), f32(k[:, sl]), f32(v[:, sl]), i32(pos)
+            o, op = out(1, length, heads * d)
+            self.assertEqual(LIB.eert_attention_cached(qp, kp, vp, kcp, vcp, pp, None, op, I64(1), I64(length),
+                                                       I64(1), I64(cap), I64(heads), I64(kv), I64(d)), 0)
+            self.assertClose(o, full[:, sl], rtol=1e-4, atol=1e-5)
 
     def test_attention_cached_rejects_positions_outside_cache(self):
         (q, qp), (k, kp), (kc, kcp), (vc, vcp), (o, op) = out(1, 1, 8), out(1, 1, 8), out(1, 4, 8), out(1, 4, 8), out(1, 1, 8)
@@ -169,10 +189,11 @@ class KernelTest(unittest.TestCase):
         self.assertIn(b"label -1 at position 1", LIB.eert_last_error())
 
     def test_exit_confidence(self):
-        logits = torch.randn(4, 3, 100) * 3
-        (la, lp), (c, cp) = f32(logits), out(4, 3)
-        LIB.eert_exit_confidence(lp, cp, I64(12), I64(100))
-        self.assertClose(c, ref.exit_confidence(logits))
+        for vocab, spread in [(100, 3), (256, 30), (7, 1)]:
+            logits = torch.randn(4, 3, vocab) * spread
+            (la, lp), (c, cp) = f32(logits), out(4, 3)
+            LIB.eert_exit_confidence(lp, cp, I64(12), I64(vocab))
+            self.assertClose(c, ref.exit_confidence(logits))
 
     def sample(self, logits, temperature, top_k, top_p, seed):
         la, lp = f32(logits)

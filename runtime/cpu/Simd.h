@@ -1,0 +1,40 @@
+// Simd.h - 16-float vectors in GCC vector extensions, for the kernels whose
+// loops the compiler's vectoriser leaves scalar (reductions, exponentials),
+// and when a kernel is worth splitting over threads.
+#ifndef EERT_CPU_SIMD_H
+#define EERT_CPU_SIMD_H
+
+#include <cstdint>
+#include <cstring>
+
+namespace eert {
+
+/// Elementwise and row-wise kernels split over OpenMP threads only from this
+/// many elements: decode steps touch a few rows, and waking the other threads
+/// for them costs more than the work (2 threads decoded the demo model 2x
+/// slower than 1 with early exits).
+constexpr int64_t minParallelElements = int64_t{1} << 14;
+
+typedef float Floats16 __attribute__((vector_size(64)));
+typedef int32_t Ints16 __attribute__((vector_size(64)));
+
+/// `lanes` (<= 16) floats from p, the rest 0.
+inline void loadFloats(Floats16 &x, const float *p, int64_t lanes = 16) {
+  if (lanes < 16)
+    x = Floats16{};
+  std::memcpy(&x, p, lanes * sizeof(float));
+}
+
+/// The sum of the 16 lanes, halving the vector four times.
+inline float sumLanes(const Floats16 &x) {
+  typedef float Floats8 __attribute__((vector_size(32)));
+  typedef float Floats4 __attribute__((vector_size(16)));
+  Floats8 h = __builtin_shufflevector(x, x, 0, 1, 2, 3, 4, 5, 6, 7) +
+              __builtin_shufflevector(x, x, 8, 9, 10, 11, 12, 13, 14, 15);
+  Floats4 q = __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
+  return (q[0] + q[2]) + (q[1] + q[3]);
+}
+
+} // namespace eert
+
+#endif // EERT_CPU_SIMD_H
