@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <stdexcept>
 
 namespace eert {
@@ -217,14 +218,18 @@ struct PipelineGenerator::Impl : Engine {
 
   bool lastStage() const { return rank + 1 == stages; }
 
+  using Decisions = std::vector<std::pair<size_t, TokenRecord>>;
+
   /// Runs this stage's segments on `tokens` (ids on stage 0, else hidden
   /// states). Each deciding token takes the first active exit whose confidence
   /// reaches its threshold (its flag is cleared); on the last stage the rest
-  /// take the final head. Returns the decisions, by token index.
-  std::vector<std::pair<size_t, TokenRecord>> runStage(const std::vector<int32_t> &ids,
-                                                       StageTokens &tokens) {
+  /// take the final head. `decided` gets each exit's decisions (by token
+  /// index) as soon as they are made, before the later segments fill their
+  /// caches, so that stage 0 can go on meanwhile; returns all of them.
+  Decisions runStage(const std::vector<int32_t> &ids, StageTokens &tokens,
+                     const std::function<void(const Decisions &)> &decided = {}) {
     TokenBatch &batch = tokens.batch;
-    std::vector<std::pair<size_t, TokenRecord>> decisions;
+    Decisions decisions;
     auto indices = [&](bool deciding) {
       std::vector<size_t> which;
       for (size_t i = 0; i < batch.size(); ++i)
@@ -254,14 +259,18 @@ struct PipelineGenerator::Impl : Engine {
         std::vector<void *> outputs = call(*exit.entry, heads.hidden.data(), heads, exit.caches);
         const float *logits = static_cast<const float *>(outputs[0]);
         const float *confidence = static_cast<const float *>(outputs[1]);
+        Decisions atExit;
         for (size_t j = 0; j < deciders.size(); ++j) {
           if (confidence[j] < *threshold)
             continue;
           size_t i = deciders[j];
-          decisions.push_back({i, takeToken(logits + j * vocab, vocab, request, tokens.rngs[i],
-                                            exit.index, exit.boundary, confidence[j])});
+          atExit.push_back({i, takeToken(logits + j * vocab, vocab, request, tokens.rngs[i],
+                                         exit.index, exit.boundary, confidence[j])});
           tokens.deciding[i] = 0;
         }
+        if (decided && !atExit.empty())
+          decided(atExit);
+        decisions.insert(decisions.end(), atExit.begin(), atExit.end());
       }
     }
     if (lastStage()) {
@@ -270,10 +279,14 @@ struct PipelineGenerator::Impl : Engine {
       for (size_t i : deciders)
         rngs.push_back(&tokens.rngs[i]);
       std::vector<TokenRecord> records = finalTokens(batch, deciders, rngs);
+      Decisions atFinal;
       for (size_t j = 0; j < deciders.size(); ++j) {
-        decisions.push_back({deciders[j], records[j]});
+        atFinal.push_back({deciders[j], records[j]});
         tokens.deciding[deciders[j]] = 0;
       }
+      if (decided && !atFinal.empty())
+        decided(atFinal);
+      decisions.insert(decisions.end(), atFinal.begin(), atFinal.end());
     }
     return decisions;
   }
@@ -358,15 +371,18 @@ struct PipelineGenerator::Impl : Engine {
       }
       if (tokens.batch.size() == 0)
         continue;
-      for (auto &[i, token] : runStage({}, tokens)) {
+      // Decisions go to stage 0 as soon as an exit takes them.
+      runStage({}, tokens, [&](const Decisions &decisions) {
         if (tensorRank != 0)
-          continue; // the group's rank 0 reports its stage's decisions
-        Decision d{token.token,          static_cast<int32_t>(token.exit),
-                   static_cast<int32_t>(token.layers), tokens.batch.rows[i],
-                   token.confidence,     token.logprob,
-                   tokens.rngs[i]};
-        send(&d, sizeof(d), 0, kDecision);
-      }
+          return; // the group's rank 0 reports its stage's decisions
+        for (auto &[i, token] : decisions) {
+          Decision d{token.token,          static_cast<int32_t>(token.exit),
+                     static_cast<int32_t>(token.layers), tokens.batch.rows[i],
+                     token.confidence,     token.logprob,
+                     tokens.rngs[i]};
+          send(&d, sizeof(d), 0, kDecision);
+        }
+      });
       if (downstream)
         downstream->post(tokens);
     }
