@@ -236,6 +236,17 @@ int mlir::ee::compileMain(int argc, char **argv) {
   MLIRContext context(registry);
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  // Remarks (the pipeline plan's balance, its bubbles) describe the whole
+  // model: one line each, without the source excerpt errors get (for a config
+  // that excerpt is only its opening brace).
+  context.getDiagEngine().registerHandler([](Diagnostic &diagnostic) -> LogicalResult {
+    if (diagnostic.getSeverity() != DiagnosticSeverity::Remark)
+      return failure();
+    if (auto file = dyn_cast<FileLineColLoc>(diagnostic.getLocation()))
+      llvm::errs() << file.getFilename().getValue() << ": ";
+    llvm::errs() << "remark: " << diagnostic << "\n";
+    return success();
+  });
 
   if (emit >= EmitStage::Object && outputPath == "-") {
     llvm::errs() << "ee-compile: --emit obj and exe need an output file (-o)\n";
