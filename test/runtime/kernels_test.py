@@ -167,12 +167,14 @@ class KernelTest(unittest.TestCase):
                 self.assertClose(o[0, i], full[t], rtol=1e-4, atol=1e-5)
 
     def test_swiglu_and_add(self):
-        g, u = torch.randn(3, 5, 24) * 4, torch.randn(3, 5, 24)
-        (ga, gp), (ua, up), (o, op) = f32(g), f32(u), out(3, 5, 24)
-        LIB.eert_swiglu(gp, up, op, I64(g.numel()))
-        self.assertClose(o, ref.swiglu(g, u))
-        LIB.eert_add(gp, up, op, I64(g.numel()))
-        self.assertClose(o, g + u)
+        # Whole and partial 16-float blocks; threads from 16384 elements on.
+        for shape in [(3, 5, 24), (7, 13), (40001,)]:
+            g, u = torch.randn(*shape) * 4, torch.randn(*shape)
+            (ga, gp), (ua, up), (o, op) = f32(g), f32(u), out(*shape)
+            LIB.eert_swiglu(gp, up, op, I64(g.numel()))
+            self.assertClose(o, ref.swiglu(g, u))
+            LIB.eert_add(gp, up, op, I64(g.numel()))
+            self.assertClose(o, g + u)
 
     def test_cross_entropy_with_temperature(self):
         logits, labels = torch.randn(2, 9, 64) * 5, torch.randint(0, 64, (2, 9))
@@ -276,12 +278,13 @@ class BackwardKernelTest(unittest.TestCase):
         self.assertClose(dv, dv_ref)
 
     def test_swiglu(self):
-        g, u, dy = torch.randn(3, 4, 20) * 3, torch.randn(3, 4, 20), torch.randn(3, 4, 20)
-        dg_ref, du_ref = self.vjp(ref.swiglu, [g, u], dy)
-        (ga, gp), (ua, up), (da, dp), (dg, dgp), (du, dup) = f32(g), f32(u), f32(dy), out(3, 4, 20), out(3, 4, 20)
-        LIB.eert_swiglu_backward(gp, up, dp, dgp, dup, I64(240))
-        self.assertClose(dg, dg_ref)
-        self.assertClose(du, du_ref)
+        for shape in [(3, 4, 20), (7, 13), (40001,)]:
+            g, u, dy = torch.randn(*shape) * 3, torch.randn(*shape), torch.randn(*shape)
+            dg_ref, du_ref = self.vjp(ref.swiglu, [g, u], dy)
+            (ga, gp), (ua, up), (da, dp), (dg, dgp), (du, dup) = f32(g), f32(u), f32(dy), out(*shape), out(*shape)
+            LIB.eert_swiglu_backward(gp, up, dp, dgp, dup, I64(g.numel()))
+            self.assertClose(dg, dg_ref)
+            self.assertClose(du, du_ref)
 
     def test_embedding_with_repeated_ids(self):
         table, dy = torch.randn(10, 8), torch.randn(2, 5, 8)
