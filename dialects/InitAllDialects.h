@@ -12,7 +12,6 @@
 #include "mlir/Dialect/Func/Extensions/InlinerExtension.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/Dialect/Shard/IR/ShardDialect.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/DialectRegistry.h"
 
@@ -22,7 +21,7 @@ namespace mlir::ee {
 inline void registerAllDialects(DialectRegistry &registry) {
   registry.insert<EEDialect, eert::EERTDialect, arith::ArithDialect, cf::ControlFlowDialect,
                   func::FuncDialect, LLVM::LLVMDialect, math::MathDialect, scf::SCFDialect,
-                  shard::ShardDialect, tensor::TensorDialect>();
+                  tensor::TensorDialect>();
   func::registerInlinerExtension(registry);
 }
 
