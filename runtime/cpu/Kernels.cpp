@@ -1,8 +1,9 @@
 // Kernels.cpp - CPU fp32 primitive kernels: embedding, norm, GEMM, rotary,
 // SwiGLU, residual add, inner product, scale, cross-entropy, exit confidence.
 //
-// GEMMs go to OpenBLAS (cblas, its own threads); elementwise and row-wise
-// kernels split rows over OpenMP threads.
+// GEMMs go to OpenBLAS (cblas, its own threads), but for 1-8 rows (decode,
+// see linearFewRows); elementwise and row-wise kernels split rows over OpenMP
+// threads when there are enough of them (minParallelElements).
 #include "cpu/Error.h"
 #include "cpu/Simd.h"
 #include "cpu/Softmax.h"

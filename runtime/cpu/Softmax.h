@@ -11,15 +11,15 @@
 
 namespace eert {
 
-/// exp(x) for 16 floats at once, in GCC vector extensions so that it compiles
-/// to SIMD whatever the compiler's loop vectoriser decides: glibc's vector
-/// expf is only declared under -ffast-math, whose other effects (no
+/// x = exp(x) for 16 floats at once, in GCC vector extensions so that it
+/// compiles to SIMD whatever the compiler's loop vectoriser decides: glibc's
+/// vector expf is only declared under -ffast-math, whose other effects (no
 /// infinities, reassociation) the kernels cannot take. Range reduction
 /// x = n ln 2 + r and Cephes' degree-6 polynomial for exp(r): relative error
 /// below 1e-7 over [-87, 88]; inputs are clamped to [-87.3, 88.3] (exp(-inf)
-/// gives about 1e-38), NaN stays NaN.
-/// x = exp(x), lane by lane (by reference: a 64-byte vector returned by
-/// value would change the ABI between files built with and without AVX-512).
+/// gives about 1e-38), NaN stays NaN. In place, because a 64-byte vector
+/// returned by value would change the ABI between files built with and
+/// without AVX-512.
 inline void vectorExp(Floats16 &x) {
   x = x < -87.3f ? -87.3f : x;
   x = x > 88.3f ? 88.3f : x;
