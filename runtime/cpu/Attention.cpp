@@ -14,28 +14,51 @@
 
 namespace {
 
-/// The `group` query heads that share one KV head (rows `qStride` floats
-/// apart) against `count` cached keys/values (rows `stride` floats apart):
-/// out = softmax(q . k_j / sqrt(d)) v. Decode runs this for every KV head of
-/// every token, so both products are GEMMs over the heads of the group (the
-/// keys are read once for the group) and the exponentials are vectorised.
-void attendGroup(const float *q, int64_t qStride, int64_t group, const float *keys,
-                 const float *values, int64_t count, int64_t stride, int64_t headDim, float *out,
-                 std::vector<float> &scores) {
+/// Tokens of one cache row attended together: a decode step's token with the
+/// recomputed entries that joined it, or a stretch of a prompt.
+struct TokenBlock {
+  int64_t row = 0, count = 0; // cache row; keys the latest token attends to
+  std::vector<int64_t> tokens;
+};
+constexpr size_t maxBlockTokens = 32; // bounds the scores: tokens x group x count
+
+/// The block's query heads that share KV head `kv` against its cached keys
+/// and values: out = causal softmax(q . k_j / sqrt(d)) v. Both products are
+/// GEMMs over every (token, head) pair of the block, so the keys are read
+/// once for all of them and the GEMMs have rows enough to run fast; each
+/// token's softmax covers its own positions only.
+void attendBlock(const TokenBlock &block, int64_t kv, const float *query, const float *kCache,
+                 const float *vCache, const int32_t *positions, float *output, int64_t group,
+                 int64_t qStride, int64_t kvStride, int64_t maxPositions, int64_t headDim,
+                 std::vector<float> &queries, std::vector<float> &scores, std::vector<float> &out) {
+  int64_t pairs = static_cast<int64_t>(block.tokens.size()) * group, count = block.count;
   float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(headDim)));
-  scores.resize(group * count);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, group, count, headDim, scale, q, qStride,
-              keys, stride, 0.0f, scores.data(), count);
-  for (int64_t g = 0; g < group; ++g) {
-    float *row = scores.data() + g * count;
-    float inverse =
-        static_cast<float>(1.0 / eert::expScaled(row, row, count, 1.0f, eert::rowMaximum(row, count)));
-#pragma omp simd
-    for (int64_t j = 0; j < count; ++j)
-      row[j] *= inverse;
+  queries.resize(pairs * headDim);
+  scores.resize(pairs * count);
+  out.resize(pairs * headDim);
+  for (size_t i = 0; i < block.tokens.size(); ++i) {
+    const float *q = query + block.tokens[i] * qStride + kv * group * headDim;
+    std::copy(q, q + group * headDim, queries.data() + i * group * headDim);
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, group, headDim, count, 1.0f,
-              scores.data(), count, values, stride, 0.0f, out, qStride);
+  const float *keys = kCache + block.row * maxPositions * kvStride + kv * headDim;
+  const float *values = vCache + block.row * maxPositions * kvStride + kv * headDim;
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, pairs, count, headDim, scale,
+              queries.data(), headDim, keys, kvStride, 0.0f, scores.data(), count);
+  for (int64_t pair = 0; pair < pairs; ++pair) {
+    float *row = scores.data() + pair * count;
+    int64_t seen = positions[block.tokens[pair / group]] + 1;
+    float inverse =
+        static_cast<float>(1.0 / eert::expScaled(row, row, seen, 1.0f, eert::rowMaximum(row, seen)));
+#pragma omp simd
+    for (int64_t j = 0; j < seen; ++j)
+      row[j] *= inverse;
+    std::fill(row + seen, row + count, 0.0f);
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, pairs, headDim, count, 1.0f,
+              scores.data(), count, values, kvStride, 0.0f, out.data(), headDim);
+  for (size_t i = 0; i < block.tokens.size(); ++i)
+    std::copy(out.data() + i * group * headDim, out.data() + (i + 1) * group * headDim,
+              output + block.tokens[i] * qStride + kv * group * headDim);
 }
 
 } // namespace
@@ -97,18 +120,29 @@ extern "C" int32_t eert_attention_cached(const float *query, const float *key,
     std::copy(key + token * kvStride, key + (token + 1) * kvStride, kCache + slot);
     std::copy(value + token * kvStride, value + (token + 1) * kvStride, vCache + slot);
   }
+  // Tokens grouped by cache row, in order, at most maxBlockTokens a block.
+  std::vector<int64_t> order(tokens);
+  for (int64_t token = 0; token < tokens; ++token)
+    order[token] = token;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return rowOf(a) < rowOf(b); });
+  std::vector<TokenBlock> blocks;
+  for (int64_t token : order) {
+    if (blocks.empty() || blocks.back().row != rowOf(token) ||
+        blocks.back().tokens.size() == maxBlockTokens)
+      blocks.push_back({rowOf(token), 0, {}});
+    blocks.back().tokens.push_back(token);
+    blocks.back().count = std::max<int64_t>(blocks.back().count, positions[token] + 1);
+  }
+  int64_t work = static_cast<int64_t>(blocks.size()) * kvHeads;
   // Threads only for more than a decode step's few heads and positions.
 #pragma omp parallel if (attended * qStride >= 8 * eert::minParallelElements)
   {
-    std::vector<float> scores;
-#pragma omp for collapse(2) schedule(dynamic)
-    for (int64_t token = 0; token < tokens; ++token)
-      for (int64_t kv = 0; kv < kvHeads; ++kv) {
-        int64_t base = rowOf(token) * maxPositions * kvStride + kv * headDim;
-        int64_t first = token * qStride + kv * group * headDim;
-        attendGroup(query + first, headDim, group, kCache + base, vCache + base,
-                    positions[token] + 1, kvStride, headDim, output + first, scores);
-      }
+    std::vector<float> queries, scores, out;
+#pragma omp for schedule(dynamic)
+    for (int64_t item = 0; item < work; ++item)
+      attendBlock(blocks[item / kvHeads], item % kvHeads, query, kCache, vCache, positions, output,
+                  group, qStride, kvStride, maxPositions, headDim, queries, scores, out);
   }
   return 0;
 }
