@@ -230,6 +230,11 @@ struct PipelineGenerator::Impl : Engine {
                      const std::function<void(const Decisions &)> &decided = {}) {
     TokenBatch &batch = tokens.batch;
     Decisions decisions;
+    auto report = [&](const Decisions &made) {
+      if (decided && !made.empty())
+        decided(made);
+      decisions.insert(decisions.end(), made.begin(), made.end());
+    };
     auto indices = [&](bool deciding) {
       std::vector<size_t> which;
       for (size_t i = 0; i < batch.size(); ++i)
@@ -268,9 +273,7 @@ struct PipelineGenerator::Impl : Engine {
                                          exit.index, exit.boundary, confidence[j])});
           tokens.deciding[i] = 0;
         }
-        if (decided && !atExit.empty())
-          decided(atExit);
-        decisions.insert(decisions.end(), atExit.begin(), atExit.end());
+        report(atExit);
       }
     }
     if (lastStage()) {
@@ -284,9 +287,7 @@ struct PipelineGenerator::Impl : Engine {
         atFinal.push_back({deciders[j], records[j]});
         tokens.deciding[deciders[j]] = 0;
       }
-      if (decided && !atFinal.empty())
-        decided(atFinal);
-      decisions.insert(decisions.end(), atFinal.begin(), atFinal.end());
+      report(atFinal);
     }
     return decisions;
   }

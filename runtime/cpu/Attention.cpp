@@ -44,16 +44,9 @@ void attendBlock(const TokenBlock &block, int64_t kv, const float *query, const 
   const float *values = vCache + block.row * maxPositions * kvStride + kv * headDim;
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, pairs, count, headDim, scale,
               queries.data(), headDim, keys, kvStride, 0.0f, scores.data(), count);
-  for (int64_t pair = 0; pair < pairs; ++pair) {
-    float *row = scores.data() + pair * count;
-    int64_t seen = positions[block.tokens[pair / group]] + 1;
-    float inverse =
-        static_cast<float>(1.0 / eert::expScaled(row, row, seen, 1.0f, eert::rowMaximum(row, seen)));
-#pragma omp simd
-    for (int64_t j = 0; j < seen; ++j)
-      row[j] *= inverse;
-    std::fill(row + seen, row + count, 0.0f);
-  }
+  for (int64_t pair = 0; pair < pairs; ++pair)
+    eert::prefixSoftmax(scores.data() + pair * count, positions[block.tokens[pair / group]] + 1,
+                        count);
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, pairs, headDim, count, 1.0f,
               scores.data(), count, values, kvStride, 0.0f, out.data(), headDim);
   for (size_t i = 0; i < block.tokens.size(); ++i)

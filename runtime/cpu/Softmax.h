@@ -83,16 +83,19 @@ inline double expScaled(const float *in, float *out, int64_t count, float scale,
   return sum;
 }
 
+/// Softmax of row[0..seen) in place (already scaled); row[seen..count) become 0.
+inline void prefixSoftmax(float *row, int64_t seen, int64_t count) {
+  float inverse = static_cast<float>(1.0 / expScaled(row, row, seen, 1.0f, rowMaximum(row, seen)));
+  for (int64_t j = 0; j < seen; ++j)
+    row[j] *= inverse;
+  std::fill(row + seen, row + count, 0.0f);
+}
+
 /// Causal softmax of each row of scores [seq, seq] (already scaled), in place:
 /// row s keeps columns 0..s, the rest become 0.
 inline void causalSoftmax(float *scores, int64_t seq) {
-  for (int64_t s = 0; s < seq; ++s) {
-    float *row = scores + s * seq;
-    float inv = static_cast<float>(1.0 / expScaled(row, row, s + 1, 1.0f, rowMaximum(row, s + 1)));
-    for (int64_t j = 0; j <= s; ++j)
-      row[j] *= inv;
-    std::fill(row + s + 1, row + seq, 0.0f);
-  }
+  for (int64_t s = 0; s < seq; ++s)
+    prefixSoftmax(scores + s * seq, s + 1, seq);
 }
 
 /// log(sum(exp(row / temperature))), in double with the maximum factored out;
