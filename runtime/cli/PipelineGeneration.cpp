@@ -21,12 +21,10 @@
 
 #include "eert/eert.h"
 
-#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <deque>
 #include <functional>
-#include <numeric>
 #include <stdexcept>
 
 namespace eert {
@@ -61,62 +59,13 @@ struct StageTokens {
   std::vector<int32_t> deciding;
   std::vector<uint64_t> rngs;
 
-  size_t size() const { return batch.size(); }
-  size_t hidden() const { return size() ? batch.hidden.size() / size() : 0; }
-
-  void append(const StageTokens &more) {
-    batch.positions.insert(batch.positions.end(), more.batch.positions.begin(),
-                           more.batch.positions.end());
-    batch.rows.insert(batch.rows.end(), more.batch.rows.begin(), more.batch.rows.end());
-    batch.hidden.insert(batch.hidden.end(), more.batch.hidden.begin(), more.batch.hidden.end());
-    deciding.insert(deciding.end(), more.deciding.begin(), more.deciding.end());
-    rngs.insert(rngs.end(), more.rngs.begin(), more.rngs.end());
-  }
-
-  /// Indices of the tokens that still decide (or of those that do not).
-  std::vector<size_t> which(bool decidingOnes) const {
-    std::vector<size_t> result;
-    for (size_t i = 0; i < size(); ++i)
-      if ((deciding[i] != 0) == decidingOnes)
-        result.push_back(i);
-    return result;
-  }
-
-  /// The tokens `indices`, in order, as a new set.
-  StageTokens subset(const std::vector<size_t> &indices) const {
-    StageTokens part;
-    size_t width = hidden();
-    for (size_t i : indices) {
-      part.batch.positions.push_back(batch.positions[i]);
-      part.batch.rows.push_back(batch.rows[i]);
-      part.batch.hidden.insert(part.batch.hidden.end(), batch.hidden.begin() + i * width,
-                               batch.hidden.begin() + (i + 1) * width);
-      part.deciding.push_back(deciding[i]);
-      part.rngs.push_back(rngs[i]);
-    }
-    return part;
-  }
-
-  /// Writes `part` (made by subset(indices)) back over those tokens.
-  void update(const std::vector<size_t> &indices, const StageTokens &part) {
-    size_t width = hidden();
-    for (size_t j = 0; j < indices.size(); ++j) {
-      size_t i = indices[j];
-      std::copy(part.batch.hidden.begin() + j * width, part.batch.hidden.begin() + (j + 1) * width,
-                batch.hidden.begin() + i * width);
-      deciding[i] = part.deciding[j];
-      rngs[i] = part.rngs[j];
-    }
-  }
-
-  /// Drops the first `count` tokens.
-  void dropFront(size_t count) {
-    size_t width = hidden();
-    batch.positions.erase(batch.positions.begin(), batch.positions.begin() + count);
-    batch.rows.erase(batch.rows.begin(), batch.rows.begin() + count);
-    batch.hidden.erase(batch.hidden.begin(), batch.hidden.begin() + count * width);
-    deciding.erase(deciding.begin(), deciding.begin() + count);
-    rngs.erase(rngs.begin(), rngs.begin() + count);
+  void append(const TokenBatch &more, const std::vector<int32_t> &moreDeciding,
+              const std::vector<uint64_t> &moreRngs) {
+    batch.positions.insert(batch.positions.end(), more.positions.begin(), more.positions.end());
+    batch.rows.insert(batch.rows.end(), more.rows.begin(), more.rows.end());
+    batch.hidden.insert(batch.hidden.end(), more.hidden.begin(), more.hidden.end());
+    deciding.insert(deciding.end(), moreDeciding.begin(), moreDeciding.end());
+    rngs.insert(rngs.end(), moreRngs.begin(), moreRngs.end());
   }
 };
 
@@ -271,78 +220,75 @@ struct PipelineGenerator::Impl : Engine {
 
   using Decisions = std::vector<std::pair<size_t, TokenRecord>>;
 
-  /// Runs segment `s` on `tokens` (`x`: ids on the first segment, else their
-  /// hidden states) and its active exits: each deciding token takes the first
-  /// exit whose confidence reaches its threshold (its flag is cleared), and
-  /// `report` gets each exit's decisions (by token index) as soon as they are
-  /// made, before the later segments fill their caches.
-  void runSegmentAndExits(size_t s, const void *x, StageTokens &tokens,
-                          const std::function<void(const Decisions &)> &report) {
+  /// Runs this stage's segments on `tokens` (ids on stage 0, else hidden
+  /// states). Each deciding token takes the first active exit whose confidence
+  /// reaches its threshold (its flag is cleared); on the last stage the rest
+  /// take the final head. `decided` gets each exit's decisions (by token
+  /// index) as soon as they are made, before the later segments fill their
+  /// caches, so that stage 0 can go on meanwhile; returns all of them.
+  Decisions runStage(const std::vector<int32_t> &ids, StageTokens &tokens,
+                     const std::function<void(const Decisions &)> &decided = {}) {
     TokenBatch &batch = tokens.batch;
-    std::vector<std::vector<float>> exitInputs = runSegment(s, x, batch);
-    const InferencePlan::Segment &segment = plan.segments[s];
-    for (size_t k = 0; k < segment.exits.size(); ++k) {
-      const InferencePlan::Exit &exit = plan.exits[segment.exits[k]];
-      std::optional<double> threshold = exitThreshold(request, exit.index);
-      if (!threshold)
-        continue;
-      // Tokens passing a block exit fill its KV cache (within a sequence they
-      // come before its deciding token).
-      std::vector<size_t> passing = tokens.which(false), deciders = tokens.which(true);
-      if (exit.kvEntry && !passing.empty()) {
-        TokenBatch fill = select(batch, passing, exitInputs[k].data());
-        call(*exit.kvEntry, fill.hidden.data(), fill, exit.caches);
-      }
-      if (deciders.empty())
-        continue;
-      TokenBatch heads = select(batch, deciders, exitInputs[k].data());
-      std::vector<void *> outputs = call(*exit.entry, heads.hidden.data(), heads, exit.caches);
-      const float *logits = static_cast<const float *>(outputs[0]);
-      const float *confidence = static_cast<const float *>(outputs[1]);
-      Decisions atExit;
-      for (size_t j = 0; j < deciders.size(); ++j) {
-        if (confidence[j] < *threshold)
-          continue;
-        size_t i = deciders[j];
-        atExit.push_back({i, takeToken(logits + j * vocab, vocab, request, tokens.rngs[i],
-                                       exit.index, exit.boundary, confidence[j])});
-        tokens.deciding[i] = 0;
-      }
-      if (!atExit.empty())
-        report(atExit);
-    }
-  }
-
-  /// The final head for the tokens of `tokens` still deciding (last stage).
-  void finalDecisions(StageTokens &tokens, const std::function<void(const Decisions &)> &report) {
-    std::vector<size_t> deciders = tokens.which(true);
-    std::vector<uint64_t *> rngs;
-    for (size_t i : deciders)
-      rngs.push_back(&tokens.rngs[i]);
-    std::vector<TokenRecord> records = finalTokens(tokens.batch, deciders, rngs);
-    Decisions atFinal;
-    for (size_t j = 0; j < deciders.size(); ++j) {
-      atFinal.push_back({deciders[j], records[j]});
-      tokens.deciding[deciders[j]] = 0;
-    }
-    if (!atFinal.empty())
-      report(atFinal);
-  }
-
-  /// Runs all of this stage's segments on `tokens` (ids on stage 0, else
-  /// hidden states); on the last stage the tokens still deciding take the
-  /// final head. Returns the decisions.
-  Decisions runStage(const std::vector<int32_t> &ids, StageTokens &tokens) {
     Decisions decisions;
-    auto keep = [&](const Decisions &made) {
+    auto report = [&](const Decisions &made) {
+      if (decided && !made.empty())
+        decided(made);
       decisions.insert(decisions.end(), made.begin(), made.end());
     };
-    for (size_t s : segments)
-      runSegmentAndExits(s, s == 0 ? static_cast<const void *>(ids.data())
-                                   : tokens.batch.hidden.data(),
-                         tokens, keep);
-    if (lastStage())
-      finalDecisions(tokens, keep);
+    auto indices = [&](bool deciding) {
+      std::vector<size_t> which;
+      for (size_t i = 0; i < batch.size(); ++i)
+        if ((tokens.deciding[i] != 0) == deciding)
+          which.push_back(i);
+      return which;
+    };
+    for (size_t s : segments) {
+      const void *x = s == 0 ? static_cast<const void *>(ids.data()) : batch.hidden.data();
+      std::vector<std::vector<float>> exitInputs = runSegment(s, x, batch);
+      const InferencePlan::Segment &segment = plan.segments[s];
+      for (size_t k = 0; k < segment.exits.size(); ++k) {
+        const InferencePlan::Exit &exit = plan.exits[segment.exits[k]];
+        std::optional<double> threshold = exitThreshold(request, exit.index);
+        if (!threshold)
+          continue;
+        // Tokens passing a block exit fill its KV cache (within a sequence they
+        // come before its deciding token).
+        std::vector<size_t> passing = indices(false), deciders = indices(true);
+        if (exit.kvEntry && !passing.empty()) {
+          TokenBatch fill = select(batch, passing, exitInputs[k].data());
+          call(*exit.kvEntry, fill.hidden.data(), fill, exit.caches);
+        }
+        if (deciders.empty())
+          continue;
+        TokenBatch heads = select(batch, deciders, exitInputs[k].data());
+        std::vector<void *> outputs = call(*exit.entry, heads.hidden.data(), heads, exit.caches);
+        const float *logits = static_cast<const float *>(outputs[0]);
+        const float *confidence = static_cast<const float *>(outputs[1]);
+        Decisions atExit;
+        for (size_t j = 0; j < deciders.size(); ++j) {
+          if (confidence[j] < *threshold)
+            continue;
+          size_t i = deciders[j];
+          atExit.push_back({i, takeToken(logits + j * vocab, vocab, request, tokens.rngs[i],
+                                         exit.index, exit.boundary, confidence[j])});
+          tokens.deciding[i] = 0;
+        }
+        report(atExit);
+      }
+    }
+    if (lastStage()) {
+      std::vector<size_t> deciders = indices(true);
+      std::vector<uint64_t *> rngs;
+      for (size_t i : deciders)
+        rngs.push_back(&tokens.rngs[i]);
+      std::vector<TokenRecord> records = finalTokens(batch, deciders, rngs);
+      Decisions atFinal;
+      for (size_t j = 0; j < deciders.size(); ++j) {
+        atFinal.push_back({deciders[j], records[j]});
+        tokens.deciding[deciders[j]] = 0;
+      }
+      report(atFinal);
+    }
     return decisions;
   }
 
@@ -407,68 +353,39 @@ struct PipelineGenerator::Impl : Engine {
     return result;
   }
 
-  /// Stages after the first: runs what arrives until the request is over,
-  /// one segment at a time. Between segments it takes what has arrived, and
-  /// runs next the segment of the tokens that are least far (tokens arrive in
-  /// position order, so those are the newest): a token that still decides
-  /// runs its segments as soon as the earlier tokens' KV entries there exist,
-  /// rather than after the whole stage for them, and tokens that queued up
-  /// meanwhile catch up and run together.
+  /// Stages after the first: runs what arrives until the request is over.
+  /// Tokens that queued up while this stage was busy run together.
   void follow() {
-    StageTokens held;              // in arrival order
-    std::vector<size_t> reached;   // per held token: how many of `segments` it has run
     bool stopping = false;
-    while (!stopping || held.size() > 0) {
-      // Wait for tokens only when there is nothing to run.
-      while (!stopping && (held.size() == 0 || waiting())) {
+    while (!stopping) {
+      StageTokens tokens;
+      bool first = true;
+      while (first || waiting()) {
+        first = false;
         StageHeader header;
         receive(&header, sizeof(header), previousRank(), kTokens);
         if (header.stop) {
           stopping = true;
           break;
         }
-        held.append(receivePayload(header.count));
-        reached.resize(held.size(), 0);
+        appendPayload(header.count, tokens);
       }
-      if (held.size() == 0)
+      if (tokens.batch.size() == 0)
         continue;
-      size_t least = *std::min_element(reached.begin(), reached.end());
-      std::vector<size_t> group;
-      for (size_t i = 0; i < held.size(); ++i)
-        if (reached[i] == least)
-          group.push_back(i);
-      StageTokens part = held.subset(group);
       // Decisions go to stage 0 as soon as an exit takes them.
-      auto report = [&](const Decisions &decisions) {
+      runStage({}, tokens, [&](const Decisions &decisions) {
         if (tensorRank != 0)
           return; // the group's rank 0 reports its stage's decisions
         for (auto &[i, token] : decisions) {
           Decision d{token.token,          static_cast<int32_t>(token.exit),
-                     static_cast<int32_t>(token.layers), part.batch.rows[i],
+                     static_cast<int32_t>(token.layers), tokens.batch.rows[i],
                      token.confidence,     token.logprob,
-                     part.rngs[i]};
+                     tokens.rngs[i]};
           send(&d, sizeof(d), 0, kDecision);
         }
-      };
-      runSegmentAndExits(segments[least], part.batch.hidden.data(), part, report);
-      if (least + 1 == segments.size() && lastStage())
-        finalDecisions(part, report);
-      held.update(group, part);
-      for (size_t i : group)
-        ++reached[i];
-      // Tokens through every segment of this stage (a prefix) move on.
-      size_t done = 0;
-      while (done < held.size() && reached[done] == segments.size())
-        ++done;
-      if (done == 0)
-        continue;
-      if (downstream) {
-        std::vector<size_t> front(done);
-        std::iota(front.begin(), front.end(), 0);
-        downstream->post(held.subset(front));
-      }
-      held.dropFront(done);
-      reached.erase(reached.begin(), reached.begin() + done);
+      });
+      if (downstream)
+        downstream->post(tokens);
     }
     if (downstream) {
       downstream->stop();
@@ -485,8 +402,8 @@ struct PipelineGenerator::Impl : Engine {
     return flag != 0;
   }
 
-  /// Receives `count` tokens (see StageTokens).
-  StageTokens receivePayload(int32_t count) {
+  /// Receives `count` tokens (see StageTokens) onto `tokens`.
+  void appendPayload(int32_t count, StageTokens &tokens) {
     std::vector<char> payload(Downstream::payloadBytes(count, hidden));
     receive(payload.data(), payload.size(), previousRank(), kTokens);
     StageTokens more;
@@ -504,7 +421,7 @@ struct PipelineGenerator::Impl : Engine {
       std::memcpy(data, at, bytes);
       at += bytes;
     }
-    return more;
+    tokens.append(more.batch, more.deciding, more.rngs);
   }
 };
 
