@@ -1,6 +1,7 @@
 // Backward.cpp - CPU fp32 vector-Jacobian products of the primitive kernels.
-#include "cpu/Softmax.h"
 #include "cpu/Error.h"
+#include "cpu/Rotary.h"
+#include "cpu/Softmax.h"
 #include "eert/eert.h"
 
 #include <cblas.h>
@@ -69,13 +70,13 @@ extern "C" void eert_rotary_backward(const float *doutput, const int32_t *positi
                                      float *dinput, int64_t tokens, int64_t heads,
                                      int64_t headDim, float theta) {
   int64_t half = headDim / 2;
+  const float *frequencies = eert::rotaryFrequencies(theta, headDim);
 #pragma omp parallel for
   for (int64_t t = 0; t < tokens; ++t) {
     for (int64_t i = 0; i < half; ++i) {
       // The forward angle, computed as there; the transpose of a rotation is
       // the rotation by the opposite angle.
-      float invFreq = 1.0f / std::pow(theta, static_cast<float>(2 * i) / headDim);
-      float angle = static_cast<float>(positions[t]) * invFreq;
+      float angle = static_cast<float>(positions[t]) * frequencies[i];
       float cosA = std::cos(angle), sinA = std::sin(angle);
       for (int64_t h = 0; h < heads; ++h) {
         int64_t base = (t * heads + h) * headDim;

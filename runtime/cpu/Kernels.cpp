@@ -5,6 +5,7 @@
 // see linearFewRows); elementwise and row-wise kernels split rows over OpenMP
 // threads when there are enough of them (minParallelElements).
 #include "cpu/Error.h"
+#include "cpu/Rotary.h"
 #include "cpu/Simd.h"
 #include "cpu/Softmax.h"
 #include "eert/eert.h"
@@ -60,7 +61,7 @@ namespace {
 template <int R>
 void linearFewRows(const float *x, const float *w, float *y, int64_t in, int64_t out) {
   int64_t pairs = (out + 1) / 2, whole = in / 16 * 16;
-#pragma omp parallel for schedule(static) if (out * in >= 8 * eert::minParallelElements)
+#pragma omp parallel for schedule(static) if (R * out * in >= 4 * eert::minParallelElements)
   for (int64_t pair = 0; pair < pairs; ++pair) {
     int64_t o = 2 * pair;
     bool two = o + 1 < out;
@@ -124,13 +125,12 @@ extern "C" void eert_linear(const float *input, const float *weight, float *outp
 extern "C" void eert_rotary(const float *input, const int32_t *positions, float *output,
                             int64_t tokens, int64_t heads, int64_t headDim, float theta) {
   int64_t half = headDim / 2;
+  const float *frequencies = eert::rotaryFrequencies(theta, headDim); // the angle in fp32 too
 #pragma omp parallel for if (tokens * heads * headDim >= eert::minParallelElements)
   for (int64_t t = 0; t < tokens; ++t) {
     double position = positions[t];
     for (int64_t i = 0; i < half; ++i) {
-      // Hugging Face computes the inverse frequency in fp32, the angle as fp32.
-      float invFreq = 1.0f / std::pow(theta, static_cast<float>(2 * i) / headDim);
-      float angle = static_cast<float>(position) * invFreq;
+      float angle = static_cast<float>(position) * frequencies[i];
       float cosA = std::cos(angle), sinA = std::sin(angle);
       for (int64_t h = 0; h < heads; ++h) {
         int64_t base = (t * heads + h) * headDim;
