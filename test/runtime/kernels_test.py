@@ -115,12 +115,14 @@ class KernelTest(unittest.TestCase):
 
     def test_attention_cached_long_context(self):
         # Contexts over whole and partial 16-score blocks of the softmax, wide
-        # score ranges (the vectorised exponential), and a 4-token step.
-        heads, kv, d, cap = 4, 2, 16, 96
+        # score ranges (the vectorised exponential), 1- and 2-token steps (the
+        # loops for few pairs, over whole and partial 16-lane slices of a
+        # 40-wide head) and a 4-token step (the GEMMs).
+        heads, kv, d, cap = 4, 2, 40, 96
         q, k, v = torch.randn(1, 75, heads * d) * 3, torch.randn(1, 75, kv * d) * 3, torch.randn(1, 75, kv * d)
         (kc, kcp), (vc, vcp) = out(1, cap, kv * d), out(1, cap, kv * d)
         full = ref.attention(q, k, v, heads, kv)
-        for start, length in [(0, 37), (37, 1), (38, 4), (42, 33)]:
+        for start, length in [(0, 37), (37, 1), (38, 2), (40, 4), (44, 31)]:
             sl = slice(start, start + length)
             pos = torch.arange(start, start + length, dtype=torch.int32).expand(1, length)
             (qa, qp), (ka, kp), (va, vp), (pa, pp) = f32(q[:, sl]), f32(k[:, sl]), f32(v[:, sl]), i32(pos)
