@@ -13,12 +13,13 @@ recompute wherever more than half of the tokens exit early.
 
 Usage: python3 bench/early_exit_bench.py [--run build/demo/run] [--eval-text build/demo/kjv-eval.txt]
        [--ee-compile build/bin/ee-compile] [--prompts 8] [--prompt-bytes 48] [--tokens 64]
-       [--threads 2] [--thresholds 1.0,0.9,...] [--json out.json]
+       [--threads 2] [--thresholds 1.0,0.9,...] [--repeat 3] [--json out.json]
 """
 import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,6 +74,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2, help="OpenMP threads of the recompute method")
     parser.add_argument("--thresholds", default="1.0,0.9,0.8,0.7,0.6,0.5,0.4,0.3,0.2,0.1")
     parser.add_argument("--batch", type=int, default=1, help="prompts per generate call")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per generate call, their median timed")
     parser.add_argument("--pp-split", help="layers per pipeline stage (ee-compile --pp-split); default: the cost model's")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
@@ -104,9 +106,14 @@ def main():
                 rates, speedups, layers, early, agree, total = [], [], 0.0, 0, 0, 0
                 wants = iter(full)
                 for batch in batches:
-                    generated, summary = generate(command, checkpoint, batch, args.tokens, threshold, env)
-                    rates.append(summary["tokens_per_second"])
-                    speedups.append(summary["speedup"])
+                    # Timings vary 10-20% between runs here: each batch runs
+                    # --repeat times and gives its median rate and speedup
+                    # (the tokens are the same every time).
+                    runs = [generate(command, checkpoint, batch, args.tokens, threshold, env)
+                            for _ in range(args.repeat)]
+                    generated, summary = runs[0]
+                    rates.append(statistics.median(s["tokens_per_second"] for _, s in runs))
+                    speedups.append(statistics.median(s["speedup"] for _, s in runs))
                     count = sum(len(tokens) for tokens in generated)
                     layers += summary["mean_layers"] * count
                     early += sum(e["tokens"] for e in summary["exits"] if e["exit"] != "final")
@@ -126,7 +133,8 @@ def main():
         model = json.load(f)
     print(f"model: {model['num_hidden_layers']} layers, hidden {model['hidden_size']}, vocab {model['vocab_size']}, "
           f"exits after layers {model['early_exit']['exit_layer_nums']}; checkpoint {checkpoint}")
-    print(f"{len(prompts)} held-out prompts of {args.prompt_bytes} bytes, {args.tokens} new tokens each, batch {args.batch}; "
+    print(f"{len(prompts)} held-out prompts of {args.prompt_bytes} bytes, {args.tokens} new tokens each, batch {args.batch}, "
+          f"median of {args.repeat} runs; "
           f"recompute: 1 process x {args.threads} threads; pipeline: 2 ranks x 1 thread")
     print()
     header = f"{'threshold':>9} | {'method':>9} | {'decode tok/s':>12} | {'speedup':>7} | {'mean layers':>11} | " \
