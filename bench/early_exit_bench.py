@@ -12,7 +12,7 @@ recompute's speedup (goal >= 2x), and whether the pipeline method beats
 recompute wherever more than half of the tokens exit early.
 
 Usage: python3 bench/early_exit_bench.py [--run build/demo/run] [--eval-text build/demo/kjv-eval.txt]
-       [--ee-compile build/bin/ee-compile] [--prompts 8] [--prompt-bytes 48] [--tokens 64]
+       [--ee-compile build/bin/ee-compile] [--prompts 16] [--prompt-bytes 48] [--tokens 64]
        [--threads 2] [--thresholds 1.0,0.9,...] [--repeat 3] [--json out.json]
 """
 import argparse
@@ -68,7 +68,7 @@ def main():
     parser.add_argument("--run", default=os.path.join(ROOT, "build", "demo", "run"))
     parser.add_argument("--eval-text", default=os.path.join(ROOT, "build", "demo", "kjv-eval.txt"))
     parser.add_argument("--ee-compile", default=os.path.join(ROOT, "build", "bin", "ee-compile"))
-    parser.add_argument("--prompts", type=int, default=8)
+    parser.add_argument("--prompts", type=int, default=16)
     parser.add_argument("--prompt-bytes", type=int, default=48)
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="OpenMP threads of the recompute method")
