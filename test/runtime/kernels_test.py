@@ -68,8 +68,9 @@ class KernelTest(unittest.TestCase):
     def test_linear(self):
         # Every code path: 1-8 rows (decode, recomputed entries: one kernel per
         # row count, whole and partial 16-float blocks, an odd output count,
-        # threads for a large weight), 9-32 rows (transposed product), many rows.
-        shapes = [(48, 40), (50, 41), (352, 384)]
+        # threads for a large weight, or from 2 rows on for a medium one),
+        # 9-32 rows (transposed product), many rows.
+        shapes = [(48, 40), (50, 41), (352, 384), (128, 352)]
         for rows in list(range(1, 10)) + [24, 33, 70]:
             for inputs, outputs in shapes:
                 x, w = torch.randn(rows, inputs), torch.randn(outputs, inputs)
@@ -87,6 +88,12 @@ class KernelTest(unittest.TestCase):
         # In place gives the same.
         LIB.eert_rotary(xp, pp, xp, I64(18), I64(heads), I64(d), F32(10000.0))
         self.assertClose(xa, o)
+        # Another theta and head size right after (the frequency table follows).
+        for theta, width in [(500000.0, 16), (500000.0, 8)]:
+            y = torch.randn(2, 9, heads * width)
+            (ya, yp), (o2, op2) = f32(y), out(2, 9, heads * width)
+            LIB.eert_rotary(yp, pp, op2, I64(18), I64(heads), I64(width), F32(theta))
+            self.assertClose(o2, ref.rotary(y, pos, heads, theta), rtol=1e-4, atol=1e-5)
 
     def test_attention_gqa_causal(self):
         batch, seq, heads, kv, d = 2, 7, 4, 2, 8
