@@ -1,8 +1,8 @@
 """Data-parallel training and gradients under mpirun against the single-rank run.
 
 On one checkpoint and corpus, for each case: the per-iteration losses of
-`train` (every head) and the final weights equal those of one rank within 1e-4
-(relative; weights per tensor: norm of the difference over the norm):
+`train` (every head) equal those of one rank within 1e-4 (relative) and the
+final weights within 1e-3 (per tensor: norm of the difference over the norm):
   DP = 2, DP = 4, DP = 2 with the distributed optimizer (ZeRO-1) and small
   gradient buckets, DP = 3 with ZeRO-1 (a shard boundary inside tensors);
   a checkpoint saved half-way under DP = 2 with ZeRO-1 resumed on one rank,
@@ -25,6 +25,15 @@ import ee_reference as ref  # noqa: E402
 from harness import Tally, run  # noqa: E402
 
 ITERS = 20
+# The replicas sum a gradient in another order than one rank does, and AdamW
+# divides each coordinate by its own root-mean-square gradient: where layer 0's
+# query and key gradients are still near zero, rounding-level differences move
+# weights by up to the learning rate per step. After 20 steps that reaches
+# 1-4e-4 of those tensors' norm, depending on which sgemm kernel OpenBLAS picks
+# (OPENBLAS_CORETYPE=Haswell on this machine, or a different SwiGLU
+# exponential). The weights move by 0.87 of their norm over the 20 steps, so
+# one missed or doubled update is off by about 4e-2.
+WEIGHT_TOLERANCE = 1e-3
 
 
 def mpirun(ranks):
@@ -67,7 +76,7 @@ def compare(tag, got_losses, want_losses, got_weights, want_weights):
             problems.append(f"{tag}: iteration {iteration} losses {got} vs one rank {want}")
     for name, want in want_weights.items():
         error = relative(got_weights[name], want)
-        if error > 1e-4:
+        if error > WEIGHT_TOLERANCE:
             problems.append(f"{tag}: weight {name} differs (relative error {error:.2e})")
     return problems
 
