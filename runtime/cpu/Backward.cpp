@@ -142,12 +142,20 @@ extern "C" void eert_attention_backward(const float *query, const float *key, co
 
 extern "C" void eert_swiglu_backward(const float *gate, const float *up, const float *doutput,
                                      float *dgate, float *dup, int64_t n) {
+  // The forward's sigmoid, 16 values at a time.
+  int64_t blocks = (n + 15) / 16;
 #pragma omp parallel for
-  for (int64_t i = 0; i < n; ++i) {
-    float sigmoid = 1.0f / (1.0f + std::exp(-gate[i]));
-    float silu = gate[i] * sigmoid;
-    dgate[i] = doutput[i] * up[i] * sigmoid * (1.0f + gate[i] * (1.0f - sigmoid));
-    dup[i] = doutput[i] * silu;
+  for (int64_t b = 0; b < blocks; ++b) {
+    int64_t i = 16 * b, lanes = std::min<int64_t>(16, n - i);
+    eert::Floats16 g, u, dy;
+    eert::loadFloats(g, gate + i, lanes);
+    eert::loadFloats(u, up + i, lanes);
+    eert::loadFloats(dy, doutput + i, lanes);
+    eert::Floats16 sigmoid = g;
+    eert::vectorSigmoid(sigmoid);
+    eert::Floats16 dg = dy * u * sigmoid * (1.0f + g * (1.0f - sigmoid)), du = dy * g * sigmoid;
+    std::memcpy(dgate + i, &dg, lanes * sizeof(float));
+    std::memcpy(dup + i, &du, lanes * sizeof(float));
   }
 }
 

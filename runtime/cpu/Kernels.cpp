@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -142,10 +143,21 @@ extern "C" void eert_rotary(const float *input, const int32_t *positions, float 
   }
 }
 
+// 16 values at a time with the vectorised sigmoid (glibc's scalar expf was a
+// sixth of a decode layer's elementwise time), the last block partial.
 extern "C" void eert_swiglu(const float *gate, const float *up, float *output, int64_t n) {
+  int64_t blocks = (n + 15) / 16;
 #pragma omp parallel for if (n >= eert::minParallelElements)
-  for (int64_t i = 0; i < n; ++i)
-    output[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+  for (int64_t b = 0; b < blocks; ++b) {
+    int64_t i = 16 * b, lanes = std::min<int64_t>(16, n - i);
+    eert::Floats16 g, u;
+    eert::loadFloats(g, gate + i, lanes);
+    eert::loadFloats(u, up + i, lanes);
+    eert::Floats16 sigmoid = g;
+    eert::vectorSigmoid(sigmoid);
+    eert::Floats16 y = g * sigmoid * u;
+    std::memcpy(output + i, &y, lanes * sizeof(float));
+  }
 }
 
 extern "C" void eert_add(const float *lhs, const float *rhs, float *output, int64_t n) {

@@ -37,6 +37,13 @@ inline void vectorExp(Floats16 &x) {
   x = p * reinterpret_cast<Floats16 &>(bits);
 }
 
+/// 1 / (1 + exp(-x)) in each lane, through vectorExp.
+inline void vectorSigmoid(Floats16 &x) {
+  Floats16 e = -x;
+  vectorExp(e);
+  x = 1.0f / (1.0f + e);
+}
+
 /// The largest of row[0..count), 16 lanes at a time (count >= 1).
 inline float rowMaximum(const float *row, int64_t count) {
   Floats16 best = Floats16{} + row[0];

@@ -184,6 +184,11 @@ class KernelTest(unittest.TestCase):
             self.assertClose(o, ref.swiglu(g, u))
             LIB.eert_add(gp, up, op, I64(g.numel()))
             self.assertClose(o, g + u)
+        # Gates beyond the vectorised exponential's clamped range.
+        g, u = torch.tensor([-200.0, -90.0, -30.0, 0.0, 30.0, 90.0, 200.0]), torch.full((7,), 0.5)
+        (ga, gp), (ua, up), (o, op) = f32(g), f32(u), out(7)
+        LIB.eert_swiglu(gp, up, op, I64(7))
+        self.assertClose(o, ref.swiglu(g, u), rtol=1e-6, atol=1e-30)
 
     def test_cross_entropy_with_temperature(self):
         logits, labels = torch.randn(2, 9, 64) * 5, torch.randint(0, 64, (2, 9))
