@@ -317,8 +317,12 @@ int main(int argc, char **argv) {
     return 2;
   } catch (const std::exception &e) {
     if (eert_comm_size() > 1) {
-      // The other ranks may be waiting for this one: end them all.
-      std::cerr << "error (rank " << eert_comm_rank() << "): " << e.what() << std::endl;
+      // The other ranks may be waiting for this one: end them all. One write
+      // for the line, so that ranks failing together do not interleave theirs.
+      std::string line =
+          "error (rank " + std::to_string(eert_comm_rank()) + "): " + e.what() + "\n";
+      std::fwrite(line.data(), 1, line.size(), stderr);
+      std::fflush(stderr);
       eert_comm_abort(1);
     }
     std::cerr << "error: " << e.what() << "\n";
