@@ -29,14 +29,6 @@ constexpr size_t maxBlockTokens = 32; // bounds the scores: tokens x group x cou
 /// from 8 pairs the GEMMs are faster again).
 constexpr int64_t maxLoopPairs = 4;
 
-/// min(16, left) floats from p, the rest 0; whole vectors load as one.
-inline void loadLanes(eert::Floats16 &x, const float *p, int64_t left) {
-  if (left >= 16)
-    eert::loadFloats(x, p);
-  else
-    eert::loadFloats(x, p, left);
-}
-
 void attendByLoops(const TokenBlock &block, int64_t pairs, int64_t group, int64_t count,
                    int64_t headDim, int64_t kvStride, float scale, const int32_t *positions,
                    const float *queries, const float *keys, const float *values, float *scores,
@@ -51,9 +43,9 @@ void attendByLoops(const TokenBlock &block, int64_t pairs, int64_t group, int64_
     for (; j + 4 <= seen; j += 4) {
       eert::Floats16 sums[4] = {}, a, b;
       for (int64_t d = 0; d < headDim; d += 16) {
-        loadLanes(a, q + d, headDim - d);
+        eert::loadFloats(a, q + d, headDim - d);
         for (int u = 0; u < 4; ++u) {
-          loadLanes(b, keys + (j + u) * kvStride + d, headDim - d);
+          eert::loadFloats(b, keys + (j + u) * kvStride + d, headDim - d);
           sums[u] += a * b;
         }
       }
@@ -63,8 +55,8 @@ void attendByLoops(const TokenBlock &block, int64_t pairs, int64_t group, int64_
     for (; j < seen; ++j) {
       eert::Floats16 sum = {}, a, b;
       for (int64_t d = 0; d < headDim; d += 16) {
-        loadLanes(a, q + d, headDim - d);
-        loadLanes(b, keys + j * kvStride + d, headDim - d);
+        eert::loadFloats(a, q + d, headDim - d);
+        eert::loadFloats(b, keys + j * kvStride + d, headDim - d);
         sum += a * b;
       }
       row[j] = scale * eert::sumLanes(sum);
@@ -77,11 +69,11 @@ void attendByLoops(const TokenBlock &block, int64_t pairs, int64_t group, int64_
       int64_t p = 0;
       for (; p + 4 <= seen; p += 4)
         for (int u = 0; u < 4; ++u) {
-          loadLanes(v, values + (p + u) * kvStride + d, lanes);
+          eert::loadFloats(v, values + (p + u) * kvStride + d, lanes);
           sums[u] += row[p + u] * v;
         }
       for (; p < seen; ++p) {
-        loadLanes(v, values + p * kvStride + d, lanes);
+        eert::loadFloats(v, values + p * kvStride + d, lanes);
         sums[0] += row[p] * v;
       }
       eert::Floats16 sum = (sums[0] + sums[1]) + (sums[2] + sums[3]);
@@ -90,8 +82,8 @@ void attendByLoops(const TokenBlock &block, int64_t pairs, int64_t group, int64_
   }
 }
 
-void attendByGemms(int64_t pairs, int64_t count, int64_t headDim, int64_t kvStride, float scale,
-                   const int32_t *positions, const TokenBlock &block, int64_t group,
+void attendByGemms(const TokenBlock &block, int64_t pairs, int64_t group, int64_t count,
+                   int64_t headDim, int64_t kvStride, float scale, const int32_t *positions,
                    const float *queries, const float *keys, const float *values, float *scores,
                    float *out) {
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, pairs, count, headDim, scale, queries,
@@ -122,13 +114,9 @@ void attendBlock(const TokenBlock &block, int64_t kv, const float *query, const 
   }
   const float *keys = kCache + block.row * maxPositions * kvStride + kv * headDim;
   const float *values = vCache + block.row * maxPositions * kvStride + kv * headDim;
-  if (pairs <= maxLoopPairs) {
-    attendByLoops(block, pairs, group, count, headDim, kvStride, scale, positions, queries.data(),
-                  keys, values, scores.data(), out.data());
-  } else {
-    attendByGemms(pairs, count, headDim, kvStride, scale, positions, block, group, queries.data(),
-                  keys, values, scores.data(), out.data());
-  }
+  (pairs <= maxLoopPairs ? attendByLoops : attendByGemms)(
+      block, pairs, group, count, headDim, kvStride, scale, positions, queries.data(), keys,
+      values, scores.data(), out.data());
   for (size_t i = 0; i < block.tokens.size(); ++i)
     std::copy(out.data() + i * group * headDim, out.data() + (i + 1) * group * headDim,
               output + block.tokens[i] * qStride + kv * group * headDim);

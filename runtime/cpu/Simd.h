@@ -18,10 +18,14 @@ constexpr int64_t minParallelElements = int64_t{1} << 14;
 typedef float Floats16 __attribute__((vector_size(64)));
 typedef int32_t Ints16 __attribute__((vector_size(64)));
 
-/// `lanes` (<= 16) floats from p, the rest 0.
+/// min(`lanes`, 16) floats from p, the rest 0; 16 or more load as one vector
+/// (a variable-sized copy would be a call).
 inline void loadFloats(Floats16 &x, const float *p, int64_t lanes = 16) {
-  if (lanes < 16)
-    x = Floats16{};
+  if (lanes >= 16) {
+    std::memcpy(&x, p, sizeof(Floats16));
+    return;
+  }
+  x = Floats16{};
   std::memcpy(&x, p, lanes * sizeof(float));
 }
 
