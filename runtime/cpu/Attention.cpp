@@ -196,14 +196,20 @@ extern "C" int32_t eert_attention_cached(const float *query, const float *key,
     blocks.back().count = std::max<int64_t>(blocks.back().count, positions[token] + 1);
   }
   int64_t work = static_cast<int64_t>(blocks.size()) * kvHeads;
-  // Threads only for more than a decode step's few heads and positions.
-#pragma omp parallel if (attended * qStride >= 8 * eert::minParallelElements)
-  {
-    std::vector<float> queries, scores, out;
-#pragma omp for schedule(dynamic)
+  auto attend = [&](int64_t item) {
+    thread_local std::vector<float> queries, scores, out; // scratch, kept between calls
+    attendBlock(blocks[item / kvHeads], item % kvHeads, query, kCache, vCache, positions, output,
+                group, qStride, kvStride, maxPositions, headDim, queries, scores, out);
+  };
+  // Threads only for more than a decode step's few heads and positions (and
+  // no OpenMP region at all below that: entering even a serial one costs).
+  if (attended * qStride < 8 * eert::minParallelElements) {
     for (int64_t item = 0; item < work; ++item)
-      attendBlock(blocks[item / kvHeads], item % kvHeads, query, kCache, vCache, positions, output,
-                  group, qStride, kvStride, maxPositions, headDim, queries, scores, out);
+      attend(item);
+    return 0;
   }
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t item = 0; item < work; ++item)
+    attend(item);
   return 0;
 }

@@ -28,18 +28,16 @@ extern "C" int32_t eert_embedding_lookup(const float *table, const int32_t *ids,
       return fail("token id " + std::to_string(ids[t]) + " at position " +
                   std::to_string(t) + " is outside the vocabulary [0, " +
                   std::to_string(vocab) + ")");
-#pragma omp parallel for if (tokens * hidden >= eert::minParallelElements)
-  for (int64_t t = 0; t < tokens; ++t) {
+  eert::parallelFor(tokens, tokens * hidden >= eert::minParallelElements, [&](int64_t t) {
     const float *row = table + static_cast<int64_t>(ids[t]) * hidden;
     std::copy(row, row + hidden, output + t * hidden);
-  }
+  });
   return 0;
 }
 
 extern "C" void eert_rms_norm(const float *input, const float *weight, float *output,
                               int64_t rows, int64_t cols, float eps) {
-#pragma omp parallel for if (rows * cols >= eert::minParallelElements)
-  for (int64_t r = 0; r < rows; ++r) {
+  eert::parallelFor(rows, rows * cols >= eert::minParallelElements, [&](int64_t r) {
     const float *x = input + r * cols;
     float *y = output + r * cols;
     double sumSquares = 0.0;
@@ -48,7 +46,7 @@ extern "C" void eert_rms_norm(const float *input, const float *weight, float *ou
     float scale = static_cast<float>(1.0 / std::sqrt(sumSquares / cols + eps));
     for (int64_t c = 0; c < cols; ++c)
       y[c] = x[c] * scale * weight[c];
-  }
+  });
 }
 
 namespace {
@@ -62,8 +60,7 @@ namespace {
 template <int R>
 void linearFewRows(const float *x, const float *w, float *y, int64_t in, int64_t out) {
   int64_t pairs = (out + 1) / 2, whole = in / 16 * 16;
-#pragma omp parallel for schedule(static) if (R * out * in >= 4 * eert::minParallelElements)
-  for (int64_t pair = 0; pair < pairs; ++pair) {
+  eert::parallelFor(pairs, R * out * in >= 4 * eert::minParallelElements, [&](int64_t pair) {
     int64_t o = 2 * pair;
     bool two = o + 1 < out;
     const float *w0 = w + o * in, *w1 = two ? w0 + in : w0;
@@ -88,7 +85,7 @@ void linearFewRows(const float *x, const float *w, float *y, int64_t in, int64_t
       if (two)
         y[r * out + o + 1] = s1;
     }
-  }
+  });
 }
 
 using FewRowsKernel = void (*)(const float *, const float *, float *, int64_t, int64_t);
@@ -127,8 +124,7 @@ extern "C" void eert_rotary(const float *input, const int32_t *positions, float 
                             int64_t tokens, int64_t heads, int64_t headDim, float theta) {
   int64_t half = headDim / 2;
   const float *frequencies = eert::rotaryFrequencies(theta, headDim); // the angle in fp32 too
-#pragma omp parallel for if (tokens * heads * headDim >= eert::minParallelElements)
-  for (int64_t t = 0; t < tokens; ++t) {
+  eert::parallelFor(tokens, tokens * heads * headDim >= eert::minParallelElements, [&](int64_t t) {
     double position = positions[t];
     for (int64_t i = 0; i < half; ++i) {
       float angle = static_cast<float>(position) * frequencies[i];
@@ -140,15 +136,14 @@ extern "C" void eert_rotary(const float *input, const int32_t *positions, float 
         output[base + i + half] = x2 * cosA + x1 * sinA;
       }
     }
-  }
+  });
 }
 
 // 16 values at a time with the vectorised sigmoid, the last block partial
 // (a demo layer's SwiGLU for 8 tokens: 6.8 us with glibc's scalar expf, 2.3).
 extern "C" void eert_swiglu(const float *gate, const float *up, float *output, int64_t n) {
   int64_t blocks = (n + 15) / 16;
-#pragma omp parallel for if (n >= eert::minParallelElements)
-  for (int64_t b = 0; b < blocks; ++b) {
+  eert::parallelFor(blocks, n >= eert::minParallelElements, [&](int64_t b) {
     int64_t i = 16 * b, lanes = std::min<int64_t>(16, n - i);
     eert::Floats16 g, u;
     eert::loadFloats(g, gate + i, lanes);
@@ -157,13 +152,12 @@ extern "C" void eert_swiglu(const float *gate, const float *up, float *output, i
     eert::vectorSigmoid(sigmoid);
     eert::Floats16 y = g * sigmoid * u;
     std::memcpy(output + i, &y, lanes * sizeof(float));
-  }
+  });
 }
 
 extern "C" void eert_add(const float *lhs, const float *rhs, float *output, int64_t n) {
-#pragma omp parallel for if (n >= eert::minParallelElements)
-  for (int64_t i = 0; i < n; ++i)
-    output[i] = lhs[i] + rhs[i];
+  eert::parallelFor(n, n >= eert::minParallelElements,
+                    [&](int64_t i) { output[i] = lhs[i] + rhs[i]; });
 }
 
 extern "C" void eert_inner_product(const float *lhs, const float *rhs, float *result,
@@ -186,9 +180,8 @@ extern "C" void eert_inner_product(const float *lhs, const float *rhs, float *re
 }
 
 extern "C" void eert_scale(const float *input, float factor, float *output, int64_t n) {
-#pragma omp parallel for if (n >= eert::minParallelElements)
-  for (int64_t i = 0; i < n; ++i)
-    output[i] = factor * input[i];
+  eert::parallelFor(n, n >= eert::minParallelElements,
+                    [&](int64_t i) { output[i] = factor * input[i]; });
 }
 
 extern "C" int32_t eert_cross_entropy(const float *logits, const int32_t *labels, float *loss,
@@ -217,10 +210,9 @@ extern "C" int32_t eert_cross_entropy(const float *logits, const int32_t *labels
 
 extern "C" void eert_exit_confidence(const float *logits, float *confidence, int64_t tokens,
                                      int64_t vocab) {
-#pragma omp parallel for if (tokens * vocab >= eert::minParallelElements)
-  for (int64_t t = 0; t < tokens; ++t) {
+  eert::parallelFor(tokens, tokens * vocab >= eert::minParallelElements, [&](int64_t t) {
     double maximum;
     double lse = eert::logSumExp(logits + t * vocab, vocab, 1.0, &maximum);
     confidence[t] = static_cast<float>(std::exp(maximum - lse));
-  }
+  });
 }
