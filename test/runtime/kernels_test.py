@@ -69,9 +69,9 @@ class KernelTest(unittest.TestCase):
         # Every code path: 1-8 rows (decode, recomputed entries: one kernel per
         # row count, whole and partial 16-float blocks, an odd output count,
         # threads for a large weight, or from 2 rows on for a medium one),
-        # 9-32 rows (transposed product), many rows.
+        # 9-16 rows (two such halves), 17-32 rows (transposed product), many rows.
         shapes = [(48, 40), (50, 41), (352, 384), (128, 352)]
-        for rows in list(range(1, 10)) + [24, 33, 70]:
+        for rows in list(range(1, 10)) + [16, 24, 33, 70]:
             for inputs, outputs in shapes:
                 x, w = torch.randn(rows, inputs), torch.randn(outputs, inputs)
                 (xa, xp), (wa, wp), (o, op) = f32(x), f32(w), out(rows, outputs)
