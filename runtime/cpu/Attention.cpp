@@ -95,10 +95,11 @@ void attendByGemms(const TokenBlock &block, int64_t pairs, int64_t group, int64_
 }
 
 /// The block's query heads that share KV head `kv` against its cached keys
-/// and values: out = causal softmax(q . k_j / sqrt(d)) v. Both products are
-/// GEMMs over every (token, head) pair of the block, so the keys are read
-/// once for all of them and the GEMMs have rows enough to run fast; each
-/// token's softmax covers its own positions only.
+/// and values: out = causal softmax(q . k_j / sqrt(d)) v. Both products run
+/// over every (token, head) pair of the block at once (as loops for a decode
+/// step's few, else as GEMMs with rows enough to run fast), so the keys are
+/// read once for all of them; each token's softmax covers its own positions
+/// only.
 void attendBlock(const TokenBlock &block, int64_t kv, const float *query, const float *kCache,
                  const float *vCache, const int32_t *positions, float *output, int64_t group,
                  int64_t qStride, int64_t kvStride, int64_t maxPositions, int64_t headDim,
