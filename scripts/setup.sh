@@ -15,6 +15,8 @@ packages=(
   libcpp-httplib-dev
   # tests: lit drives Debian's python3; PyTorch is the independent numeric reference
   python3 python3-numpy python3-torch
+  # fuzzing (scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes
+  clang libclang-rt-14-dev
   # demo: the King James Bible corpus and loss plots
   bible-kjv gnuplot-nox
 )

@@ -6,3 +6,5 @@ build=${EE_BUILD_DIR:-$root/build}
 bash "$root/scripts/setup.sh"
 bash "$root/scripts/build.sh"
 ctest --test-dir "$build" --output-on-failure
+# Every reader of untrusted bytes, fuzzed for a bounded time (EE_FUZZ_SECONDS).
+bash "$root/scripts/fuzz.sh"
