@@ -260,7 +260,34 @@ const char *kUsage =
     "                    [--early-exit-thres X] [--exit-thresholds X0,X1,..] [--exit-layers L0,L1,..]\n"
     "                    [--method recompute|pipeline] [--temperature T --top-k K --top-p P --seed S]\n"
     "                    [--json] [--no-baseline] [--save-kv FILE]\n"
-    "       BIN serve --load DIR --port P [--host H] [--method recompute|pipeline]\n";
+    "       BIN serve --load DIR --port P [--host H] [--method recompute|pipeline]\n"
+    "       every command: [--comm-timeout SECONDS] (under mpirun: how long a rank waits\n"
+    "                      for a peer before it names it and ends the world; default 300, 0: forever)\n";
+
+/// Takes `--comm-timeout S` (any command, anywhere) out of argv and applies it.
+void takeCommTimeout(int &argc, char **argv) {
+  for (int i = 2; i < argc; ++i) {
+    if (std::string(argv[i]) != "--comm-timeout")
+      continue;
+    if (i + 1 >= argc)
+      throw std::runtime_error("option --comm-timeout needs a value");
+    std::string value = argv[i + 1];
+    size_t used = 0;
+    double seconds = -1;
+    try {
+      seconds = std::stod(value, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (used != value.size() || eert_comm_set_timeout(static_cast<float>(seconds)))
+      throw std::runtime_error("option --comm-timeout needs a number of seconds >= 0 (0: no timeout), got '" +
+                               value + "'");
+    for (int j = i; j + 2 < argc; ++j)
+      argv[j] = argv[j + 2];
+    argc -= 2;
+    --i;
+  }
+}
 
 } // namespace
 
@@ -273,6 +300,7 @@ int main(int argc, char **argv) {
   try {
     if (eert_comm_init())
       throw std::runtime_error(eert_last_error());
+    takeCommTimeout(argc, argv);
     Manifest manifest = Manifest::load();
     if (manifest.tensorParallel > 1 && command == "init")
       throw std::runtime_error("this binary was compiled with --tp " +

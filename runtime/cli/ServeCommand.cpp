@@ -407,7 +407,13 @@ void sendToStages(const std::string &bytes) {
 void followRequests(Generator &generator) {
   while (true) {
     uint64_t size = 0;
-    if (eert_comm_recv(&size, sizeof(size), 0, kServeTag, nullptr))
+    // An idle server waits for its next request as long as it takes; the
+    // communication timeout holds again while the request is served.
+    float timeout = eert_comm_timeout();
+    eert_comm_set_timeout(0);
+    int32_t failed = eert_comm_recv(&size, sizeof(size), 0, kServeTag, nullptr);
+    eert_comm_set_timeout(timeout);
+    if (failed)
       throw std::runtime_error(std::string("communication failed: ") + eert_last_error());
     if (size == 0)
       return;

@@ -1,11 +1,21 @@
 // Comm.cpp - the runtime's communication layer over MPI: point-to-point, the grid, collectives.
+//
+// Every operation that waits for another rank runs as a non-blocking MPI call
+// completed under a deadline (eert_comm_set_timeout, EERT_COMM_TIMEOUT): a peer
+// that stopped or hangs makes the waiting rank name the operation and the
+// peer (or group) it waited for, then end the world, instead of every rank
+// waiting forever. MPI_Test in a loop progresses as MPI_Wait does (both spin
+// in Open MPI's progress engine), so the deadline costs no latency.
 #include "cpu/Error.h"
 #include "eert/eert.h"
 
 #include <mpi.h>
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -23,6 +33,83 @@ bool launchedByMpirun() {
     if (std::getenv(name))
       return true;
   return false;
+}
+
+/// Seconds a rank waits for a peer before it reports and aborts; 0: forever.
+double timeoutSeconds = 300.0;
+
+const char *groupName(int64_t group) {
+  static const char *names[4] = {"world", "TP", "PP", "DP"};
+  return group >= 0 && group < 4 ? names[group] : "unknown";
+}
+
+/// "the DP group (world ranks 0, 2)": who a collective over `group` waits for.
+std::string describeGroup(int64_t group, MPI_Comm comm) {
+  MPI_Group members, world;
+  MPI_Comm_group(comm, &members);
+  MPI_Comm_group(MPI_COMM_WORLD, &world);
+  int size = 0;
+  MPI_Group_size(members, &size);
+  std::vector<int> local(size), global(size);
+  for (int i = 0; i < size; ++i)
+    local[i] = i;
+  MPI_Group_translate_ranks(members, size, local.data(), world, global.data());
+  MPI_Group_free(&members);
+  MPI_Group_free(&world);
+  std::string text = std::string("the ") + groupName(group) + " group (world ranks";
+  for (int i = 0; i < size; ++i)
+    text += (i ? ", " : " ") + std::to_string(global[i]);
+  return text + ")";
+}
+
+/// Completes `request`; past the timeout, reports what this rank waited for
+/// (`describe()`) on stderr in one write and aborts the world.
+template <typename Describe>
+int waitWithDeadline(MPI_Request *request, MPI_Status *status, Describe describe) {
+  if (timeoutSeconds <= 0)
+    return MPI_Wait(request, status);
+  auto start = std::chrono::steady_clock::now();
+  auto limit = std::chrono::duration<double>(timeoutSeconds);
+  for (;;) {
+    int done = 0;
+    if (int code = MPI_Test(request, &done, status))
+      return code;
+    if (done)
+      return MPI_SUCCESS;
+    if (std::chrono::steady_clock::now() - start > limit) {
+      char seconds[32];
+      std::snprintf(seconds, sizeof(seconds), "%g", timeoutSeconds);
+      std::string line = "error (rank " + std::to_string(worldRank) +
+                         "): communication timeout: waited " + seconds + " s for " + describe() +
+                         "; aborting every rank (--comm-timeout sets the limit, 0 waits forever)\n";
+      std::fwrite(line.data(), 1, line.size(), stderr);
+      std::fflush(stderr);
+      MPI_Abort(MPI_COMM_WORLD, 1);
+      std::_Exit(1);
+    }
+  }
+}
+
+/// Waits for every rank of `comm` under the deadline: before the blocking
+/// calls MPI has no non-blocking form of (MPI_Comm_split, MPI_Finalize).
+int barrierWithDeadline(MPI_Comm comm, int64_t group, const char *before) {
+  MPI_Request request;
+  if (int code = MPI_Ibarrier(comm, &request))
+    return code;
+  return waitWithDeadline(&request, MPI_STATUS_IGNORE, [&] {
+    return describeGroup(group, comm) + " to reach " + before;
+  });
+}
+
+/// A non-blocking collective started by `start` (which fills a request) and
+/// completed under the deadline.
+template <typename Start>
+int collective(const char *name, MPI_Comm comm, int64_t group, Start start) {
+  MPI_Request request;
+  if (int code = start(&request))
+    return code;
+  return waitWithDeadline(&request, MPI_STATUS_IGNORE,
+                          [&] { return std::string(name) + " over " + describeGroup(group, comm); });
 }
 
 int32_t mpiFailure(const char *what, int code) {
@@ -72,8 +159,24 @@ extern "C" int32_t eert_comm_init(void) {
   MPI_Comm_size(MPI_COMM_WORLD, &worldSize);
   started = true;
   groups[0] = MPI_COMM_WORLD;
+  if (const char *text = std::getenv("EERT_COMM_TIMEOUT")) {
+    char *end = nullptr;
+    double seconds = std::strtod(text, &end);
+    if (end == text || *end != '\0' || eert_comm_set_timeout(static_cast<float>(seconds)))
+      return eert::fail(std::string("EERT_COMM_TIMEOUT must be a number of seconds >= 0, got '") +
+                        text + "'");
+  }
   return 0;
 }
+
+extern "C" int32_t eert_comm_set_timeout(float seconds) {
+  if (!(seconds >= 0) || std::isinf(seconds))
+    return eert::fail("the communication timeout must be a finite number of seconds >= 0 (0: none)");
+  timeoutSeconds = seconds;
+  return 0;
+}
+
+extern "C" float eert_comm_timeout(void) { return static_cast<float>(timeoutSeconds); }
 
 extern "C" int32_t eert_comm_grid(int64_t tp, int64_t pp) {
   if (tp < 1 || pp < 1 || worldSize % (tp * pp) != 0)
@@ -88,6 +191,8 @@ extern "C" int32_t eert_comm_grid(int64_t tp, int64_t pp) {
   std::pair<int64_t, int64_t> split[3] = {{dpRank + dp * ppRank, tpRank},
                                           {tpRank + tp * dpRank, ppRank},
                                           {tpRank + tp * ppRank, dpRank}};
+  if (int code = barrierWithDeadline(MPI_COMM_WORLD, 0, "MPI_Comm_split"))
+    return mpiFailure("MPI_Ibarrier", code);
   for (int g = 1; g <= 3; ++g) {
     if (groups[g] != MPI_COMM_NULL)
       MPI_Comm_free(&groups[g]);
@@ -138,12 +243,16 @@ extern "C" int32_t eert_comm_all_reduce(float *data, int64_t count, int64_t grou
     whole = padded.data();
   }
   mine.resize(block);
-  if (int code = MPI_Reduce_scatter_block(whole, mine.data(), static_cast<int>(block), MPI_FLOAT,
-                                          MPI_SUM, comm))
+  if (int code = collective("MPI_Reduce_scatter_block", comm, group, [&](MPI_Request *request) {
+        return MPI_Ireduce_scatter_block(whole, mine.data(), static_cast<int>(block), MPI_FLOAT,
+                                         MPI_SUM, comm, request);
+      }))
     return mpiFailure("MPI_Reduce_scatter_block", code);
   std::copy(mine.begin(), mine.end(), whole + rank * block);
-  if (int code = MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, whole, static_cast<int>(block),
-                               MPI_FLOAT, comm))
+  if (int code = collective("MPI_Allgather", comm, group, [&](MPI_Request *request) {
+        return MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, whole, static_cast<int>(block),
+                              MPI_FLOAT, comm, request);
+      }))
     return mpiFailure("MPI_Allgather", code);
   if (whole != data)
     std::copy(padded.begin(), padded.begin() + count, data);
@@ -162,25 +271,26 @@ int32_t floatCollective(const char *name, const float *input, float *output, int
     std::copy(input, input + count, output);
     return 0;
   }
-  if (int code = call(comm))
+  if (int code = collective(name, comm, group, [&](MPI_Request *request) { return call(comm, request); }))
     return mpiFailure(name, code);
   return 0;
 }
 
 extern "C" int32_t eert_comm_all_gather(const float *input, float *output, int64_t count,
                                         int64_t group) {
-  return floatCollective("MPI_Allgather", input, output, count, group, [&](MPI_Comm comm) {
-    return MPI_Allgather(input, static_cast<int>(count), MPI_FLOAT, output,
-                         static_cast<int>(count), MPI_FLOAT, comm);
-  });
+  return floatCollective("MPI_Allgather", input, output, count, group,
+                         [&](MPI_Comm comm, MPI_Request *request) {
+                           return MPI_Iallgather(input, static_cast<int>(count), MPI_FLOAT, output,
+                                                 static_cast<int>(count), MPI_FLOAT, comm, request);
+                         });
 }
 
 extern "C" int32_t eert_comm_reduce_scatter(const float *input, float *output, int64_t count,
                                             int64_t group) {
   return floatCollective("MPI_Reduce_scatter_block", input, output, count, group,
-                         [&](MPI_Comm comm) {
-                           return MPI_Reduce_scatter_block(input, output, static_cast<int>(count),
-                                                           MPI_FLOAT, MPI_SUM, comm);
+                         [&](MPI_Comm comm, MPI_Request *request) {
+                           return MPI_Ireduce_scatter_block(input, output, static_cast<int>(count),
+                                                            MPI_FLOAT, MPI_SUM, comm, request);
                          });
 }
 
@@ -190,7 +300,10 @@ extern "C" int32_t eert_comm_broadcast(void *buffer, int64_t bytes, int64_t root
     return status;
   if (comm == MPI_COMM_NULL)
     return 0;
-  if (int code = MPI_Bcast(buffer, static_cast<int>(bytes), MPI_BYTE, static_cast<int>(root), comm))
+  if (int code = collective("MPI_Bcast", comm, group, [&](MPI_Request *request) {
+        return MPI_Ibcast(buffer, static_cast<int>(bytes), MPI_BYTE, static_cast<int>(root), comm,
+                          request);
+      }))
     return mpiFailure("MPI_Bcast", code);
   return 0;
 }
@@ -201,10 +314,15 @@ extern "C" int32_t eert_comm_size(void) { return worldSize; }
 extern "C" int32_t eert_comm_send(const void *buffer, int64_t bytes, int64_t peer, int64_t tag) {
   if (int32_t status = checkPeer(peer, false))
     return status;
-  if (int code = MPI_Send(buffer, static_cast<int>(bytes), MPI_BYTE, static_cast<int>(peer),
-                          static_cast<int>(tag), MPI_COMM_WORLD))
-    return mpiFailure("MPI_Send", code);
-  return 0;
+  MPI_Request request;
+  int code = MPI_Isend(buffer, static_cast<int>(bytes), MPI_BYTE, static_cast<int>(peer),
+                       static_cast<int>(tag), MPI_COMM_WORLD, &request);
+  if (!code)
+    code = waitWithDeadline(&request, MPI_STATUS_IGNORE, [&] {
+      return "rank " + std::to_string(peer) + " to receive a message (MPI_Send of " +
+             std::to_string(bytes) + " bytes, tag " + std::to_string(tag) + ")";
+    });
+  return code ? mpiFailure("MPI_Send", code) : 0;
 }
 
 extern "C" int32_t eert_comm_recv(void *buffer, int64_t bytes, int64_t peer, int64_t tag,
@@ -212,9 +330,16 @@ extern "C" int32_t eert_comm_recv(void *buffer, int64_t bytes, int64_t peer, int
   if (int32_t status = checkPeer(peer, true))
     return status;
   MPI_Status status;
-  int code = MPI_Recv(buffer, static_cast<int>(bytes), MPI_BYTE,
-                      peer < 0 ? MPI_ANY_SOURCE : static_cast<int>(peer), static_cast<int>(tag),
-                      MPI_COMM_WORLD, &status);
+  MPI_Request request;
+  int code = MPI_Irecv(buffer, static_cast<int>(bytes), MPI_BYTE,
+                       peer < 0 ? MPI_ANY_SOURCE : static_cast<int>(peer), static_cast<int>(tag),
+                       MPI_COMM_WORLD, &request);
+  if (!code)
+    code = waitWithDeadline(&request, &status, [&] {
+      return (peer < 0 ? std::string("any rank") : "rank " + std::to_string(peer)) +
+             " to send a message (MPI_Recv of " + std::to_string(bytes) + " bytes, tag " +
+             std::to_string(tag) + ")";
+    });
   if (code)
     return mpiFailure("MPI_Recv", code);
   int received = 0;
@@ -257,7 +382,9 @@ extern "C" int32_t eert_comm_wait(uint64_t *request) {
     return 0;
   auto *pending = reinterpret_cast<MPI_Request *>(*request);
   *request = 0;
-  int code = MPI_Wait(pending, MPI_STATUS_IGNORE);
+  int code = waitWithDeadline(pending, MPI_STATUS_IGNORE, [] {
+    return std::string("a peer to receive a message started with eert_comm_isend (MPI_Wait)");
+  });
   delete pending;
   return code ? mpiFailure("MPI_Wait", code) : 0;
 }
@@ -283,6 +410,10 @@ extern "C" int32_t eert_comm_finalize(void) {
   if (!started)
     return 0;
   started = false;
+  // Open MPI's MPI_Finalize waits for every rank: a peer that stopped would
+  // hold this one there forever.
+  if (int code = barrierWithDeadline(MPI_COMM_WORLD, 0, "MPI_Finalize"))
+    return mpiFailure("MPI_Ibarrier", code);
   for (int g = 1; g <= 3; ++g)
     if (groups[g] != MPI_COMM_NULL)
       MPI_Comm_free(&groups[g]);
