@@ -288,18 +288,18 @@ int train(const Manifest &manifest, const Options &options) {
                                std::to_string(high) + "], got " + std::to_string(value));
     return value;
   };
-  auto numberIn = [&](const char *name, double fallback, double low, double high, bool openHigh,
-                      bool openLow = false) {
+  auto numberWhere = [&](const char *name, double fallback, auto valid, const char *rule) {
     double value = options.number(name, fallback);
-    if (value < low || (openLow && value == low) || value > high || (openHigh && value == high)) {
+    if (!valid(value)) {
       std::ostringstream message;
-      message << "--" << name << " must be in " << (openLow ? "(" : "[") << low << ", " << high
-              << (openHigh ? ")" : "]") << ", got " << value;
+      message << "--" << name << " must be " << rule << ", got " << value;
       throw std::runtime_error(message.str());
     }
     return value;
   };
-  constexpr double kUnbounded = std::numeric_limits<double>::max();
+  auto unit = [](double x) { return x >= 0.0 && x < 1.0; };
+  auto positive = [](double x) { return x > 0.0; };
+  auto nonNegative = [](double x) { return x >= 0.0; };
   int64_t iters = integerIn("iters", std::nullopt, 0, kMaxIterations);
   int64_t globalBatch = integerIn("global-batch", std::nullopt, 1, kMaxSamplesPerIteration);
   int64_t microBatch = integerIn("micro-batch", globalBatch, 1, globalBatch);
@@ -320,11 +320,10 @@ int train(const Manifest &manifest, const Options &options) {
                              ") must be at least --lr-warmup-iters (" + std::to_string(warmup) +
                              "): the decay follows the warm-up");
   // beta = 1 divides by a zero bias correction; eps = 0 by a zero moment.
-  AdamW adam{numberIn("adam-beta1", 0.9, 0.0, 1.0, /*openHigh=*/true),
-             numberIn("adam-beta2", 0.95, 0.0, 1.0, /*openHigh=*/true),
-             numberIn("adam-eps", 1e-8, 0.0, kUnbounded, false, /*openLow=*/true),
-             numberIn("weight-decay", 0.01, 0.0, kUnbounded, false), {}, {}};
-  double clip = numberIn("clip-grad", 1.0, 0.0, kUnbounded, false); // 0: no clipping
+  AdamW adam{numberWhere("adam-beta1", 0.9, unit, "in [0, 1)"), numberWhere("adam-beta2", 0.95, unit, "in [0, 1)"),
+             numberWhere("adam-eps", 1e-8, positive, "> 0"),
+             numberWhere("weight-decay", 0.01, nonNegative, ">= 0"), {}, {}};
+  double clip = numberWhere("clip-grad", 1.0, nonNegative, ">= 0 (0: no clipping)");
   int64_t logInterval = integerIn("log-interval", 10, 1, kMaxIterations);
   int64_t saveInterval = integerIn("save-interval", 0, 0, kMaxIterations);
   int64_t keepLast = integerIn("keep-last", 0, 0, kMaxIterations);
@@ -747,7 +746,7 @@ int train(const Manifest &manifest, const Options &options) {
       int64_t bad = firstBadValue(weights.data(i), manifest.parameters[i].elements());
       if (bad >= 0) {
         broken = 1.0f;
-        brokenText = "the update left '" + manifest.parameters[i].name + "' " + badValueText(weights.data(i), bad);
+        brokenText = "'" + manifest.parameters[i].name + "' " + badValueText(weights.data(i), bad) + " after the update";
       }
     }
     stage.sum(&broken, 1);
