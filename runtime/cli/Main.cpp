@@ -101,7 +101,7 @@ std::vector<int32_t> readTokens(const std::string &path, const Tokenizer &tokeni
 
 /// The training iteration a checkpoint was saved at (0 without trainer state).
 int64_t checkpointIteration(const std::string &dir) {
-  std::optional<TrainerState> state = readTrainerState(dir);
+  std::optional<TrainerState> state = readTrainerState(dir, /*resume=*/false);
   return state ? state->iteration : 0;
 }
 

@@ -440,8 +440,8 @@ int train(const Manifest &manifest, const Options &options) {
   std::optional<TrainerState> state = loadDir.empty() ? std::nullopt : readTrainerState(loadDir);
   if (state) {
     iteration = state->iteration;
-    consumed = state->consumedSamples;
-    seed = state->seed;
+    consumed = *state->consumedSamples;
+    seed = *state->seed;
     std::string error;
     std::string optimizerPath = loadDir + "/optimizer.safetensors";
     auto optimizer = SafetensorsFile::open(optimizerPath, error);

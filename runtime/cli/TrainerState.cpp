@@ -33,7 +33,7 @@ int64_t integerField(const json &state, const char *key, int64_t low, int64_t hi
 
 } // namespace
 
-TrainerState parseTrainerState(std::string_view text, const std::string &source) {
+TrainerState parseTrainerState(std::string_view text, const std::string &source, bool resume) {
   if (text.size() > kMaxTrainerStateBytes)
     throw std::runtime_error(source + ": " + std::to_string(text.size()) +
                              " bytes, more than the limit of " + std::to_string(kMaxTrainerStateBytes));
@@ -43,16 +43,20 @@ TrainerState parseTrainerState(std::string_view text, const std::string &source)
   TrainerState result;
   result.iteration = integerField(state, "iteration", 0, kMaxIterations, source,
                                   "[0, " + std::to_string(kMaxIterations) + "]");
-  // Every step reads at least one sample and at most kMaxSamplesPerIteration.
-  int64_t most = result.iteration * kMaxSamplesPerIteration;
-  result.consumedSamples =
-      integerField(state, "consumed_samples", result.iteration, most, source,
-                   "[iteration, iteration x " + std::to_string(kMaxSamplesPerIteration) + "] = [" +
-                       std::to_string(result.iteration) + ", " + std::to_string(most) + "]");
-  if (!state.contains("seed") || !state["seed"].is_number_integer() ||
-      (!state["seed"].is_number_unsigned() && state["seed"].get<int64_t>() < 0))
-    throw std::runtime_error(source + ": needs a non-negative integer 'seed'");
-  result.seed = state["seed"].get<uint64_t>();
+  if (resume || state.contains("consumed_samples")) {
+    // Every step reads at least one sample and at most kMaxSamplesPerIteration.
+    int64_t most = result.iteration * kMaxSamplesPerIteration;
+    result.consumedSamples =
+        integerField(state, "consumed_samples", result.iteration, most, source,
+                     "[iteration, iteration x " + std::to_string(kMaxSamplesPerIteration) + "] = [" +
+                         std::to_string(result.iteration) + ", " + std::to_string(most) + "]");
+  }
+  if (resume || state.contains("seed")) {
+    if (!state.contains("seed") || !state["seed"].is_number_integer() ||
+        (!state["seed"].is_number_unsigned() && state["seed"].get<int64_t>() < 0))
+      throw std::runtime_error(source + ": needs a non-negative integer 'seed'");
+    result.seed = state["seed"].get<uint64_t>();
+  }
   if (state.contains("seq_len"))
     result.seqLen = integerField(state, "seq_len", 1, kMaxSeqLen, source,
                                  "[1, " + std::to_string(kMaxSeqLen) + "]");
@@ -62,12 +66,12 @@ TrainerState parseTrainerState(std::string_view text, const std::string &source)
   return result;
 }
 
-std::optional<TrainerState> readTrainerState(const std::string &dir) {
+std::optional<TrainerState> readTrainerState(const std::string &dir, bool resume) {
   std::string path = (fs::path(dir) / "trainer_state.json").string();
   struct stat info;
   if (::lstat(path.c_str(), &info) != 0 && errno == ENOENT)
     return std::nullopt;
-  TrainerState state = parseTrainerState(readRegularFile(path, kMaxTrainerStateBytes), path);
+  TrainerState state = parseTrainerState(readRegularFile(path, kMaxTrainerStateBytes), path, resume);
   // A checkpoint renamed or copied under another iteration's name would
   // resume from the wrong place without anyone noticing.
   std::string name = fs::path(dir).lexically_normal().filename().string();
