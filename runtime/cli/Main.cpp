@@ -87,7 +87,10 @@ int info(const Manifest &manifest) {
 }
 
 int init(const Manifest &manifest, const Options &options) {
-  Weights weights = Weights::random(manifest, static_cast<uint64_t>(options.integer("seed", 1234)));
+  int64_t seed = options.integer("seed", 1234);
+  if (seed < 0)
+    throw std::runtime_error("--seed must be >= 0, got " + std::to_string(seed));
+  Weights weights = Weights::random(manifest, static_cast<uint64_t>(seed));
   weights.save(manifest, options.text("out"));
   std::cerr << "wrote " << options.text("out") << "/model.safetensors and config.json\n";
   return 0;
