@@ -6,6 +6,8 @@
 #include "cli/Model.h"
 #include "cli/Options.h"
 #include "cli/Train.h"
+#include "cli/MemoryBudget.h"
+#include "cli/TrainerState.h"
 #include "io/Dataset.h"
 #include "cli/Tokenizer.h"
 #include "eert/eert.h"
@@ -85,7 +87,10 @@ int info(const Manifest &manifest) {
 }
 
 int init(const Manifest &manifest, const Options &options) {
-  Weights weights = Weights::random(manifest, static_cast<uint64_t>(options.integer("seed", 1234)));
+  int64_t seed = options.integer("seed", 1234);
+  if (seed < 0)
+    throw std::runtime_error("--seed must be >= 0, got " + std::to_string(seed));
+  Weights weights = Weights::random(manifest, static_cast<uint64_t>(seed));
   weights.save(manifest, options.text("out"));
   std::cerr << "wrote " << options.text("out") << "/model.safetensors and config.json\n";
   return 0;
@@ -99,13 +104,21 @@ std::vector<int32_t> readTokens(const std::string &path, const Tokenizer &tokeni
 
 /// The training iteration a checkpoint was saved at (0 without trainer state).
 int64_t checkpointIteration(const std::string &dir) {
-  std::ifstream in(dir + "/trainer_state.json");
-  if (!in)
-    return 0;
-  json state = json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (state.is_discarded() || !state.contains("iteration") || !state["iteration"].is_number_integer())
-    throw std::runtime_error(dir + "/trainer_state.json: needs an integer 'iteration'");
-  return state["iteration"].get<int64_t>();
+  std::optional<TrainerState> state = readTrainerState(dir, /*resume=*/false);
+  return state ? state->iteration : 0;
+}
+
+/// The arena of `entry` for `batch` sequences of `seqLen` tokens, and the
+/// tokens of the batch: what eval and grad allocate per batch.
+std::vector<std::pair<std::string, uint64_t>> batchBuffers(const Manifest &manifest, const std::string &entry,
+                                                           int64_t batch, int64_t seqLen) {
+  const Entry *e = manifest.entry(entry);
+  if (!e)
+    throw std::runtime_error("the binary has no '" + entry + "' entry point");
+  uint64_t arena = bytesProduct({batch, seqLen, e->perTokenBytes});
+  arena = arena > UINT64_MAX - static_cast<uint64_t>(e->fixedBytes) ? UINT64_MAX : arena + e->fixedBytes;
+  return {{"activations of '" + entry + "'", arena},
+          {"batch tokens", bytesProduct({batch, seqLen, 3 * sizeof(int32_t)})}};
 }
 
 /// Consecutive windows of seq_len + 1 tokens as (ids, labels, positions).
@@ -136,6 +149,11 @@ int eval(const Manifest &manifest, const Options &options) {
   if (numWindows == 0)
     throw std::runtime_error(options.text("data") + ": fewer than --seq-len + 1 = " +
                              std::to_string(seqLen + 1) + " tokens");
+  // The batches are at most the data's windows.
+  int64_t largest = std::min(batchSize, numWindows);
+  checkMemory("eval --batch " + std::to_string(batchSize) + " (" + std::to_string(largest) +
+                  " windows of the data) --seq-len " + std::to_string(seqLen),
+              batchBuffers(manifest, "forward", largest, seqLen));
   const Entry *forward = manifest.entry("forward");
   Runner runner(manifest, weights);
   int64_t heads = manifest.numExits() + 1;
@@ -185,15 +203,35 @@ int eval(const Manifest &manifest, const Options &options) {
 int grad(const Manifest &manifest, const Options &options) {
   std::string dir = resolveCheckpoint(options.text("load"));
   int64_t seqLen = seqLenOption(manifest, options), globalBatch = options.integer("global-batch");
-  if (globalBatch <= 0)
-    throw std::runtime_error("--global-batch must be positive");
+  if (globalBatch <= 0 || globalBatch > kMaxSamplesPerIteration)
+    throw std::runtime_error("--global-batch must be in [1, " + std::to_string(kMaxSamplesPerIteration) +
+                             "], got " + std::to_string(globalBatch));
   // Data-parallel replicas differentiate their share and average; pipeline
   // stages each differentiate their parameters, one micro-batch down the
   // stages and back; tensor-parallel ranks their shards.
   DataParallel dp = DataParallel::join(manifest.pipelineStages(), manifest.tensorParallel);
+  {
+    // One micro-batch: with pipeline stages, one forward arena waits for the backward pass.
+    int64_t share = globalBatch / dp.size();
+    std::vector<std::pair<std::string, uint64_t>> parts;
+    if (manifest.pipelineStages() == 1) {
+      parts = batchBuffers(manifest, "loss_grad", share, seqLen);
+    } else {
+      constexpr int64_t kPipelineGroup = 2; // abi.def: eert_comm_grid
+      const json &plan = manifest.pipeline["stages"][eert_comm_group_rank(kPipelineGroup)];
+      parts = batchBuffers(manifest, plan.value("backward_function", ""), share, seqLen);
+      if (plan.contains("forward_function"))
+        parts.push_back(batchBuffers(manifest, plan["forward_function"], share, seqLen)[0]);
+      parts.push_back({"pipeline buffers", bytesProduct({4, share, seqLen, configInt(manifest, "hidden_size"),
+                                                          sizeof(float)})});
+    }
+    checkMemory("grad --global-batch " + std::to_string(globalBatch) + " --seq-len " + std::to_string(seqLen),
+                parts);
+  }
   Weights weights = Weights::load(manifest, dir);
   Tokenizer tokenizer = Tokenizer::forCheckpoint(dir, configInt(manifest, "vocab_size"));
   std::vector<int32_t> tokens = readTokens(options.text("data"), tokenizer, configInt(manifest, "vocab_size"));
+  // globalBatch and seqLen are bounded: the product fits int64.
   if (static_cast<int64_t>(tokens.size()) < globalBatch * (seqLen + 1))
     throw std::runtime_error(options.text("data") + ": " + std::to_string(tokens.size()) +
                              " tokens, fewer than --global-batch x (--seq-len + 1) = " +

@@ -1,5 +1,7 @@
 // Model.cpp - a compiled model inside its binary: manifest, weights, entry points.
 #include "cli/Model.h"
+#include "cli/FiniteValues.h"
+#include "io/DurableFile.h"
 #include "cpu/SplitMix64.h"
 #include "eert/eert.h"
 
@@ -267,21 +269,29 @@ void Weights::save(const Manifest &manifest, const std::string &directory) const
 
 void Weights::write(const Manifest &manifest, const std::string &directory,
                     const std::vector<const float *> &whole) {
-  fs::create_directories(directory);
+  // A NaN written once is loaded by every later run; refuse it here.
+  for (size_t i = 0; i < manifest.parameters.size(); ++i) {
+    int64_t bad = firstBadValue(whole[i], manifest.parameters[i].wholeElements());
+    if (bad >= 0)
+      throw std::runtime_error("refusing to save " + directory + ": tensor '" + manifest.parameters[i].name +
+                               "' " + badValueText(whole[i], bad));
+  }
+  bool created = fs::create_directories(directory);
   std::vector<TensorToWrite> tensors;
   for (size_t i = 0; i < manifest.parameters.size(); ++i)
     tensors.push_back({manifest.parameters[i].name, manifest.parameters[i].wholeShape, whole[i]});
   std::string error;
   if (!writeSafetensors(directory + "/model.safetensors", tensors, {{"format", "pt"}}, error))
     throw std::runtime_error(error);
-  std::string temporary = directory + "/config.json.tmp";
-  {
-    std::ofstream out(temporary);
-    out << manifest.config.dump(2) << "\n";
-    if (!out)
-      throw std::runtime_error(temporary + ": write failed");
+  // Each file is fsynced before its rename and the directory after it (so
+  // both names are durable), and a new directory's own name too.
+  writeFileDurably(directory + "/config.json", manifest.config.dump(2) + "\n");
+  if (created) {
+    fs::path normal = fs::absolute(directory).lexically_normal();
+    if (!normal.has_filename()) // "dir/"
+      normal = normal.parent_path();
+    syncPath(normal.parent_path().string());
   }
-  fs::rename(temporary, directory + "/config.json");
 }
 
 namespace {

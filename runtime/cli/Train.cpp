@@ -6,18 +6,30 @@
 #include "cli/PipelineTraining.h"
 #include "cli/Tokenizer.h"
 #include "cli/Trace.h"
+#include "cli/FiniteValues.h"
+#include "cli/MemoryBudget.h"
+#include "cli/TrainerState.h"
+#include "io/BoundedInput.h"
 #include "io/Dataset.h"
+#include "io/DurableFile.h"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
+#include <optional>
+#include <sstream>
+#include <sys/stat.h>
 #include <tuple>
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -115,26 +127,118 @@ std::string iterationName(int64_t iteration) {
   return name;
 }
 
-void writeTextAtomically(const fs::path &path, const std::string &text) {
-  fs::path temporary = path.string() + ".tmp";
-  {
-    std::ofstream out(temporary);
-    out << text;
-    out.flush();
-    if (!out)
-      throw std::runtime_error(temporary.string() + ": write failed");
-  }
-  fs::rename(temporary, path);
+/// Whether `name` is one iterationName() writes (7 to 18 digits, so that it parses as int64).
+bool isIterationName(const std::string &name) {
+  return name.size() >= 12 && name.size() <= 23 && name.rfind("iter_", 0) == 0 &&
+         name.find_first_not_of("0123456789", 5) == std::string::npos;
 }
 
-json readJson(const fs::path &path) {
-  std::ifstream in(path);
-  if (!in)
-    throw std::runtime_error(path.string() + ": cannot read");
-  json value = json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded())
-    throw std::runtime_error(path.string() + ": not valid JSON");
-  return value;
+/// `text` for an error message: at most 64 bytes, control and non-ASCII bytes as \xNN.
+std::string printable(const std::string &text) {
+  std::string out;
+  for (size_t i = 0; i < text.size() && i < 64; ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char escaped[8];
+      std::snprintf(escaped, sizeof(escaped), "\\x%02x", c);
+      out += escaped;
+    }
+  }
+  return text.size() > 64 ? out + "..." : out;
+}
+
+/// Whether `path` lies inside the directory `root` (both canonical).
+bool isInside(const fs::path &path, const fs::path &root) {
+  auto [rootEnd, pathAt] = std::mismatch(root.begin(), root.end(), path.begin(), path.end());
+  return rootEnd == root.end() && pathAt != path.end();
+}
+
+/// Refuses an iteration directory of `saveDir` that is, or holds, a symbolic
+/// link leading out of the save directory: a checkpoint is the save
+/// directory's own files, not whatever a link planted in it points at.
+void checkInsideSaveDirectory(const fs::path &saveDir, const fs::path &iteration) {
+  fs::path root = fs::canonical(saveDir);
+  auto check = [&](const fs::path &link) {
+    fs::path target = fs::weakly_canonical(link);
+    if (!isInside(target, root))
+      throw std::runtime_error(link.string() + ": a symbolic link to " + target.string() +
+                               ", outside the save directory " + root.string());
+  };
+  if (fs::is_symlink(iteration))
+    check(iteration);
+  for (const auto &item : fs::directory_iterator(iteration))
+    if (item.is_symlink())
+      check(item.path());
+}
+
+/// The iteration named by `saveDir`/latest, or "" if there is none.
+std::string latestName(const fs::path &saveDir) {
+  std::error_code error;
+  if (!fs::is_regular_file(saveDir / "latest", error))
+    return "";
+  std::string text = readRegularFile((saveDir / "latest").string(), 4096);
+  if (!text.empty() && text.back() == '\n')
+    text.pop_back();
+  return isIterationName(text) ? text : "";
+}
+
+/// Drops the records of iterations after `iteration` (and any partial line a
+/// crash left) from the metrics file `path`, atomically: a resumed run
+/// appends its own, so every iteration has one line.
+void trimMetrics(const std::string &path, int64_t iteration) {
+  struct stat info;
+  if (::lstat(path.c_str(), &info) != 0)
+    return;
+  uint64_t size = 0;
+  int fd = openRegularFile(path, std::numeric_limits<uint64_t>::max(), size);
+  std::string kept, line;
+  bool dropped = false;
+  // Lines longer than any record are dropped without holding them whole.
+  constexpr size_t kMaxLine = 1 << 16;
+  bool overlong = false;
+  auto finishLine = [&]() {
+    bool keep = false;
+    if (!overlong && jsonNestingViolation(line, kMaxJsonDepth) == std::string_view::npos) {
+      json record = json::parse(line, nullptr, /*allow_exceptions=*/false);
+      keep = record.is_object() && record.contains("iteration") && record["iteration"].is_number_integer() &&
+             record["iteration"].get<int64_t>() <= iteration;
+    }
+    if (keep)
+      kept += line + "\n";
+    else
+      dropped = true;
+    line.clear();
+    overlong = false;
+  };
+  char buffer[1 << 16];
+  for (;;) {
+    ssize_t got = ::read(fd, buffer, sizeof(buffer));
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got < 0) {
+      int code = errno;
+      ::close(fd);
+      throw std::runtime_error(path + ": read failed: " + std::strerror(code));
+    }
+    if (got == 0)
+      break;
+    for (ssize_t i = 0; i < got; ++i) {
+      if (buffer[i] == '\n') {
+        finishLine();
+      } else if (line.size() < kMaxLine) {
+        line += buffer[i];
+      } else {
+        overlong = true;
+      }
+    }
+  }
+  ::close(fd);
+  if (!line.empty() || overlong)
+    finishLine(); // no newline: a record cut short
+  if (dropped)
+    writeFileDurably(path, kept);
 }
 
 std::string formatDuration(double seconds) {
@@ -156,39 +260,75 @@ int64_t seqLenOption(const Manifest &manifest, const Options &options) {
 
 std::string resolveCheckpoint(const std::string &path) {
   fs::path latest = fs::path(path) / "latest";
-  if (!fs::exists(latest))
+  std::error_code error;
+  if (!fs::exists(fs::symlink_status(latest, error)))
     return path;
-  std::ifstream in(latest);
-  std::string name;
-  std::getline(in, name);
+  // Not a FIFO nor a device: a save directory's `latest` is a short regular file.
+  std::string name = readRegularFile(latest.string(), 4096);
+  if (!name.empty() && name.back() == '\n')
+    name.pop_back();
+  // A plain iteration name: `..`, `/etc` or `a/b` would load from outside.
+  if (!isIterationName(name))
+    throw std::runtime_error(latest.string() + ": names '" + printable(name) +
+                             "', not an iteration directory of the save directory (iter_NNNNNNN)");
   fs::path target = fs::path(path) / name;
-  if (name.empty() || name.find('/') != std::string::npos || !fs::is_directory(target))
+  if (!fs::is_directory(target, error))
     throw std::runtime_error(latest.string() + ": names '" + name + "', which is not a saved iteration");
+  checkInsideSaveDirectory(path, target);
   return target.string();
 }
 
 int train(const Manifest &manifest, const Options &options) {
-  int64_t iters = options.integer("iters"), globalBatch = options.integer("global-batch");
-  int64_t microBatch = options.integer("micro-batch", globalBatch);
-  if (iters < 0 || globalBatch <= 0 || microBatch <= 0 || globalBatch % microBatch != 0)
+  // Every option against its meaning, before anything is read or allocated.
+  auto integerIn = [&](const char *name, std::optional<int64_t> fallback, int64_t low, int64_t high) {
+    int64_t value = options.integer(name, fallback);
+    if (value < low || value > high)
+      throw std::runtime_error("--" + std::string(name) + " must be in [" + std::to_string(low) + ", " +
+                               std::to_string(high) + "], got " + std::to_string(value));
+    return value;
+  };
+  auto numberWhere = [&](const char *name, double fallback, auto valid, const char *rule) {
+    double value = options.number(name, fallback);
+    if (!valid(value)) {
+      std::ostringstream message;
+      message << "--" << name << " must be " << rule << ", got " << value;
+      throw std::runtime_error(message.str());
+    }
+    return value;
+  };
+  auto unit = [](double x) { return x >= 0.0 && x < 1.0; };
+  auto positive = [](double x) { return x > 0.0; };
+  auto nonNegative = [](double x) { return x >= 0.0; };
+  int64_t iters = integerIn("iters", std::nullopt, 0, kMaxIterations);
+  int64_t globalBatch = integerIn("global-batch", std::nullopt, 1, kMaxSamplesPerIteration);
+  int64_t microBatch = integerIn("micro-batch", globalBatch, 1, globalBatch);
+  if (globalBatch % microBatch != 0)
     throw std::runtime_error("need --iters >= 0 and --micro-batch dividing --global-batch");
   int64_t seqLen = seqLenOption(manifest, options);
-  LearningRate schedule{options.number("lr", NAN), options.number("min-lr", 0.0),
-                        options.integer("lr-warmup-iters", 0),
-                        options.integer("lr-decay-iters", iters),
+  int64_t warmup = integerIn("lr-warmup-iters", 0, 0, kMaxIterations);
+  // Decay ends after warm-up; by default at the last iteration (or with it).
+  int64_t decayIters = integerIn("lr-decay-iters", std::max(iters, warmup), 0, kMaxIterations);
+  LearningRate schedule{options.number("lr", NAN), options.number("min-lr", 0.0), warmup, decayIters,
                         options.has("lr-decay-style") ? options.text("lr-decay-style") : "cosine"};
   if (!(schedule.peak > 0) || schedule.minimum < 0 || schedule.minimum > schedule.peak)
     throw std::runtime_error("need --lr > 0 and 0 <= --min-lr <= --lr");
   if (schedule.style != "cosine" && schedule.style != "linear" && schedule.style != "constant")
     throw std::runtime_error("--lr-decay-style must be cosine, linear or constant");
-  AdamW adam{options.number("adam-beta1", 0.9), options.number("adam-beta2", 0.95),
-             options.number("adam-eps", 1e-8), options.number("weight-decay", 0.01), {}, {}};
-  double clip = options.number("clip-grad", 1.0);
-  int64_t logInterval = options.integer("log-interval", 10);
-  int64_t saveInterval = options.integer("save-interval", 0);
-  int64_t keepLast = options.integer("keep-last", 0);
-  if (logInterval <= 0 || saveInterval < 0 || keepLast < 0)
-    throw std::runtime_error("need --log-interval > 0, --save-interval >= 0, --keep-last >= 0");
+  if (schedule.style != "constant" && decayIters < warmup)
+    throw std::runtime_error("--lr-decay-iters (" + std::to_string(decayIters) +
+                             ") must be at least --lr-warmup-iters (" + std::to_string(warmup) +
+                             "): the decay follows the warm-up");
+  // beta = 1 divides by a zero bias correction; eps = 0 by a zero moment.
+  AdamW adam{numberWhere("adam-beta1", 0.9, unit, "in [0, 1)"), numberWhere("adam-beta2", 0.95, unit, "in [0, 1)"),
+             numberWhere("adam-eps", 1e-8, positive, "> 0"),
+             numberWhere("weight-decay", 0.01, nonNegative, ">= 0"), {}, {}};
+  double clip = numberWhere("clip-grad", 1.0, nonNegative, ">= 0 (0: no clipping)");
+  int64_t logInterval = integerIn("log-interval", 10, 1, kMaxIterations);
+  int64_t saveInterval = integerIn("save-interval", 0, 0, kMaxIterations);
+  int64_t keepLast = integerIn("keep-last", 0, 0, kMaxIterations);
+  // MPI counts are int: a bucket is at most INT32_MAX elements.
+  int64_t bucket = integerIn("ddp-bucket-size", 40000000, 1, std::numeric_limits<int32_t>::max());
+  int64_t seedOption = integerIn("seed", 1234, 0, std::numeric_limits<int64_t>::max());
   std::string saveDir = options.text("save");
 
   // Data parallelism: each replica takes its share of every global batch and
@@ -202,13 +342,10 @@ int train(const Manifest &manifest, const Options &options) {
     throw std::runtime_error("--global-batch (" + std::to_string(globalBatch) +
                              ") must be a multiple of --micro-batch (" + std::to_string(microBatch) +
                              ") times the data-parallel size (" + std::to_string(dp.size()) + ")");
-  int64_t bucket = options.integer("ddp-bucket-size", 40000000);
-  if (bucket <= 0)
-    throw std::runtime_error("--ddp-bucket-size must be positive");
   bool sharded = options.has("use-distributed-optimizer");
 
   // Weights, optimizer state and progress: from --load, or fresh.
-  uint64_t seed = static_cast<uint64_t>(options.integer("seed", 1234));
+  uint64_t seed = static_cast<uint64_t>(seedOption);
   int64_t iteration = 0, consumed = 0;
   std::string loadDir = options.has("load") ? resolveCheckpoint(options.text("load")) : "";
   Weights weights = loadDir.empty() ? Weights::random(manifest, seed) : Weights::load(manifest, loadDir);
@@ -217,11 +354,14 @@ int train(const Manifest &manifest, const Options &options) {
   constexpr int64_t kTensorGroup = 1; // abi.def: eert_comm_grid
   int64_t tensorRank = eert_comm_group_rank(kTensorGroup);
   int64_t microSteps = globalBatch / (microBatch * dp.size());
-  std::vector<std::pair<char, int64_t>> order = stage.schedule(microSteps, /*partial=*/true);
   // Bubble filling (ee-compile --fill-bubbles): partial micro-batches of the
   // samples after each step's global batch add their exit losses' gradients.
   int64_t partialSteps = stage.partialMicrobatches(microSteps);
   int64_t stepSamples = globalBatch + partialSteps * microBatch * dp.size();
+  if (stepSamples > kMaxSamplesPerIteration)
+    throw std::runtime_error("--global-batch " + std::to_string(globalBatch) + " with bubble filling reads " +
+                             std::to_string(stepSamples) + " samples per iteration, more than the limit of " +
+                             std::to_string(kMaxSamplesPerIteration));
   // This stage's parameters' places in one flat vector; a ZeRO shard is a block of it.
   const std::vector<size_t> &local = stage.parameters();
   size_t numParams = manifest.parameters.size(), numLocal = local.size();
@@ -231,6 +371,55 @@ int train(const Manifest &manifest, const Options &options) {
   int64_t flatSize = offsets.back(), block = (flatSize + dp.size() - 1) / dp.size();
   int64_t shardBegin = std::min(flatSize, dp.rank() * block);
   int64_t shardEnd = std::min(flatSize, shardBegin + block);
+  bool accumulate = microSteps > 1 || dp.size() > 1 || sharded || stage.stages() > 1;
+
+  // The buffers a step allocates grow with the batch: refuse a batch that
+  // cannot fit before allocating any of it. A pipeline's order is its compiled
+  // plan (small); one stage's is two passes per micro-batch.
+  int64_t numMicro = microSteps + partialSteps;
+  std::vector<std::pair<char, int64_t>> order;
+  if (stage.stages() > 1)
+    order = stage.schedule(microSteps, /*partial=*/true);
+  {
+    std::vector<std::pair<std::string, uint64_t>> parts;
+    auto arena = [&](const std::string &name, int64_t copies) {
+      const Entry *entry = manifest.entry(name);
+      if (!entry)
+        throw std::runtime_error("the binary has no '" + name + "' entry point");
+      uint64_t bytes = bytesProduct({microBatch, seqLen, entry->perTokenBytes});
+      bytes = bytes > UINT64_MAX - static_cast<uint64_t>(entry->fixedBytes) ? UINT64_MAX
+                                                                              : bytes + entry->fixedBytes;
+      parts.push_back({"activations of '" + name + "'" + (copies > 1 ? " x " + std::to_string(copies) : ""),
+                       bytes > UINT64_MAX / static_cast<uint64_t>(copies) ? UINT64_MAX : bytes * copies});
+    };
+    if (stage.stages() == 1) {
+      arena("loss_grad", 1);
+      parts.push_back({"schedule", bytesProduct({numMicro, 2 * sizeof(std::pair<char, int64_t>)})});
+    } else {
+      const json &plan = manifest.pipeline["stages"][stage.stage()];
+      arena(plan.value("backward_function", ""), 1);
+      // Each micro-batch between its forward and backward pass keeps an arena.
+      int64_t inFlight = 0, most = 0;
+      for (auto [kind, m] : order) {
+        inFlight += kind == 'F' || kind == 'f' ? 1 : -1;
+        most = std::max(most, inFlight);
+      }
+      if (plan.contains("forward_function") && most > 0)
+        arena(plan["forward_function"], most);
+      int64_t hidden = manifest.config["hidden_size"].get<int64_t>();
+      parts.push_back({"pipeline buffers",
+                       bytesProduct({3 * numMicro + 1, microBatch, seqLen, hidden, sizeof(float)})});
+    }
+    parts.push_back({"micro-batch tokens", bytesProduct({numMicro, microBatch, seqLen, 3 * sizeof(int32_t)})});
+    parts.push_back({"micro-batch records", bytesProduct({numMicro, sizeof(MicroBatch)})});
+    parts.push_back({"gradient buffers", bytesProduct({accumulate ? block * dp.size() : 0, sizeof(float)})});
+    checkMemory("--global-batch " + std::to_string(globalBatch) + " --micro-batch " + std::to_string(microBatch) +
+                    " --seq-len " + std::to_string(seqLen),
+                parts);
+  }
+  if (stage.stages() == 1)
+    order = stage.schedule(microSteps, /*partial=*/true);
+
   std::vector<float> shardAvg, shardAvgSq;
   if (sharded) {
     shardAvg.assign(block, 0.0f);
@@ -238,33 +427,47 @@ int train(const Manifest &manifest, const Options &options) {
   } else {
     adam.init(manifest, local);
   }
-  if (!loadDir.empty() && fs::exists(fs::path(loadDir) / "trainer_state.json")) {
-    json state = readJson(fs::path(loadDir) / "trainer_state.json");
-    for (const char *key : {"iteration", "consumed_samples", "seed"})
-      if (!state.contains(key) || !state[key].is_number_integer())
-        throw std::runtime_error(loadDir + "/trainer_state.json: needs an integer '" + key + "'");
-    iteration = state["iteration"];
-    consumed = state["consumed_samples"];
-    seed = state["seed"];
+  if (!loadDir.empty()) {
+    // Weights that are already NaN would train into NaN and be saved as such.
+    for (size_t i : local) {
+      int64_t bad = firstBadValue(weights.data(i), manifest.parameters[i].elements());
+      if (bad >= 0)
+        throw std::runtime_error(loadDir + ": tensor '" + manifest.parameters[i].name + "' " +
+                                 badValueText(weights.data(i), bad) + "; a checkpoint's weights must be finite");
+    }
+  }
+  std::optional<TrainerState> state = loadDir.empty() ? std::nullopt : readTrainerState(loadDir);
+  if (state) {
+    iteration = state->iteration;
+    consumed = *state->consumedSamples;
+    seed = *state->seed;
     std::string error;
-    auto optimizer = SafetensorsFile::open(loadDir + "/optimizer.safetensors", error);
+    std::string optimizerPath = loadDir + "/optimizer.safetensors";
+    auto optimizer = SafetensorsFile::open(optimizerPath, error);
     if (!optimizer)
       throw std::runtime_error(error);
     for (size_t k = 0; k < numLocal; ++k) {
       size_t i = local[k];
-      for (auto [prefix, state, shard] :
+      for (auto [prefix, moments, shard] :
            {std::tuple{"exp_avg.", sharded ? nullptr : &adam.expAvg[i], &shardAvg},
             std::tuple{"exp_avg_sq.", sharded ? nullptr : &adam.expAvgSq[i], &shardAvgSq}}) {
         std::string name = prefix + manifest.parameters[i].name;
         const TensorView *view = optimizer->find(name);
         int64_t n = manifest.parameters[i].wholeElements();
         if (!view || view->dtype != "F32" || view->bytes != n * sizeof(float))
-          throw std::runtime_error(loadDir + "/optimizer.safetensors: missing or malformed '" + name + "'");
+          throw std::runtime_error(optimizerPath + ": missing or malformed '" + name + "'");
         std::vector<float> whole(n);
         std::memcpy(whole.data(), view->data, view->bytes);
+        // A second moment below zero takes the square root of a negative
+        // number; a NaN or infinite moment makes every later update NaN.
+        bool squares = std::string(prefix) == "exp_avg_sq.";
+        int64_t bad = firstBadValue(whole.data(), n, /*nonNegative=*/squares);
+        if (bad >= 0)
+          throw std::runtime_error(optimizerPath + ": '" + name + "' " + badValueText(whole.data(), bad) +
+                                   (squares ? "; exp_avg_sq must be finite and >= 0" : "; exp_avg must be finite"));
         std::vector<float> values = shardOf(manifest, i, whole.data()); // this tensor-parallel rank's
-        if (state) {
-          *state = std::move(values);
+        if (moments) {
+          *moments = std::move(values);
           continue;
         }
         // The part of this parameter inside this replica's shard.
@@ -287,7 +490,6 @@ int train(const Manifest &manifest, const Options &options) {
   // With one micro-batch on one replica and one stage the gradients are used
   // where the entry point left them; otherwise they are averaged into one
   // flat vector (padded to whole ZeRO shards), which the replicas then reduce.
-  bool accumulate = microSteps > 1 || dp.size() > 1 || sharded || stage.stages() > 1;
   std::vector<float> flatGrads(accumulate ? block * dp.size() : 0);
   std::vector<float> shardGrads(sharded ? block : 0), shardParams(sharded ? block : 0);
   std::vector<float *> grads(numLocal);
@@ -298,13 +500,28 @@ int train(const Manifest &manifest, const Options &options) {
 
   // Rank 0 writes the progress, metrics and checkpoints.
   std::ofstream metrics;
+  std::string lastSaved; // the iteration `latest` names
   if (lead) {
     fs::create_directories(saveDir);
+    lastSaved = latestName(saveDir);
     std::string metricsPath = options.has("metrics") ? options.text("metrics") : saveDir + "/metrics.jsonl";
+    std::error_code error;
+    fs::file_status status = fs::status(metricsPath, error);
+    if (fs::exists(status) && !fs::is_regular_file(status))
+      throw std::runtime_error(metricsPath + ": not a regular file");
+    trimMetrics(metricsPath, iteration);
     metrics.open(metricsPath, std::ios::app);
     if (!metrics)
       throw std::runtime_error(metricsPath + ": cannot write");
   }
+  // Why training stopped at `at` without a checkpoint of it.
+  auto stopped = [&](int64_t at, const std::string &why) {
+    return std::runtime_error(
+        "iteration " + std::to_string(at) + ": " + why + "; training stopped without saving it (" +
+        (lastSaved.empty() ? std::string("no checkpoint was saved")
+                           : saveDir + "/latest still names the last good checkpoint, " + lastSaved) +
+        ")");
+  };
 
   auto save = [&](int64_t at) {
     // A sharded optimizer state is gathered over the replicas, and every
@@ -341,36 +558,56 @@ int train(const Manifest &manifest, const Options &options) {
     }
     if (!lead)
       return;
+    // Nothing that would not resume is saved: the previous checkpoint stays latest.
+    for (size_t i = 0; i < numParams; ++i)
+      for (auto [values, what, squares] : {std::tuple{&whole[i], "", false}, std::tuple{&avg[i], "exp_avg.", false},
+                                           std::tuple{&avgSq[i], "exp_avg_sq.", true}}) {
+        int64_t bad = firstBadValue(values->data(), static_cast<int64_t>(values->size()), squares);
+        if (bad >= 0)
+          throw stopped(at, std::string("'") + what + manifest.parameters[i].name + "' " +
+                                badValueText(values->data(), bad));
+      }
     fs::path final = fs::path(saveDir) / iterationName(at);
     fs::path temporary = final.string() + ".tmp";
-    fs::remove_all(temporary);
+    fs::remove_all(temporary); // what a crashed save left
+    // Every file and the directory reach the disk before the directory takes
+    // its final name, and that name before `latest` moves to it.
     Weights::write(manifest, temporary.string(), wholePointers);
-    std::vector<TensorToWrite> state;
+    std::vector<TensorToWrite> optimizerState;
     for (size_t i = 0; i < numParams; ++i) {
-      state.push_back({"exp_avg." + manifest.parameters[i].name, manifest.parameters[i].wholeShape, avg[i].data()});
-      state.push_back({"exp_avg_sq." + manifest.parameters[i].name, manifest.parameters[i].wholeShape, avgSq[i].data()});
+      optimizerState.push_back({"exp_avg." + manifest.parameters[i].name, manifest.parameters[i].wholeShape, avg[i].data()});
+      optimizerState.push_back({"exp_avg_sq." + manifest.parameters[i].name, manifest.parameters[i].wholeShape, avgSq[i].data()});
     }
     std::string error;
-    if (!writeSafetensors((temporary / "optimizer.safetensors").string(), state, {}, error))
+    if (!writeSafetensors((temporary / "optimizer.safetensors").string(), optimizerState, {}, error))
       throw std::runtime_error(error);
-    writeTextAtomically(temporary / "trainer_state.json",
-                        json{{"iteration", at}, {"consumed_samples", consumed}, {"seed", seed},
-                             {"seq_len", seqLen}, {"global_batch", globalBatch}}.dump(2) + "\n");
-    // Only a complete directory takes the final name, and only then does
-    // `latest` move: a crash at any point leaves the previous save intact.
-    fs::remove_all(final);
-    fs::rename(temporary, final);
-    writeTextAtomically(fs::path(saveDir) / "latest", iterationName(at) + "\n");
+    writeFileDurably((temporary / "trainer_state.json").string(),
+                     json{{"iteration", at}, {"consumed_samples", consumed}, {"seed", seed},
+                          {"seq_len", seqLen}, {"global_batch", globalBatch}}.dump(2) + "\n");
+    syncPath(temporary.string());
+    // An older save of this iteration (a run resumed from before it) is
+    // swapped out, not removed first: its name is never missing.
+    bool replacing = fs::exists(final);
+    renameDurably(temporary.string(), final.string());
+    writeFileDurably((fs::path(saveDir) / "latest").string(), iterationName(at) + "\n");
+    lastSaved = iterationName(at);
+    if (replacing)
+      fs::remove_all(temporary);
     if (keepLast > 0) {
-      std::vector<std::string> saved;
+      // The keepLast highest iteration numbers stay, and whatever `latest`
+      // names, even when a run resumed from an older iteration saves below
+      // checkpoints of the run it replaced.
+      std::vector<std::pair<int64_t, std::string>> saved;
       for (const auto &item : fs::directory_iterator(saveDir)) {
         std::string name = item.path().filename().string();
-        if (item.is_directory() && name.rfind("iter_", 0) == 0 && name.find(".tmp") == std::string::npos)
-          saved.push_back(name);
+        if (isIterationName(name) && item.is_directory())
+          saved.push_back({std::stoll(name.substr(5)), name});
       }
-      std::sort(saved.begin(), saved.end());
-      for (size_t i = 0; i + keepLast < saved.size(); ++i)
-        fs::remove_all(fs::path(saveDir) / saved[i]);
+      std::sort(saved.begin(), saved.end(), std::greater<>());
+      for (size_t i = keepLast; i < saved.size(); ++i)
+        if (saved[i].second != lastSaved)
+          fs::remove_all(fs::path(saveDir) / saved[i].second);
+      syncPath(saveDir);
     }
   };
 
@@ -431,6 +668,9 @@ int train(const Manifest &manifest, const Options &options) {
     stage.sumTied([&](size_t i) { return grads[localIndex[i]]; });
     for (float &loss : losses)
       loss = static_cast<float>(dp.sum(loss) / dp.size());
+    // Every rank holds the same sums, so every rank stops here together.
+    if (!std::isfinite(losses[0]))
+      throw stopped(iteration + 1, "the loss is " + std::to_string(losses[0]));
     // Each replica's share is already divided by the replica count: summed
     // over the replicas it is the mean gradient of the global batch.
     if (sharded)
@@ -464,7 +704,7 @@ int train(const Manifest &manifest, const Options &options) {
     bool single = stage.stages() == 1 && manifest.tensorParallel == 1;
     double norm = std::sqrt(single ? squares : static_cast<double>(stageSquares));
     if (!std::isfinite(norm))
-      throw std::runtime_error("iteration " + std::to_string(iteration) + ": the gradient norm is not finite");
+      throw stopped(iteration + 1, "the gradient norm is " + std::to_string(norm));
     double lr = schedule.at(iteration);
     float clipScale = clip > 0 && norm > clip ? static_cast<float>(clip / (norm + 1e-6)) : 1.0f;
     if (sharded) {
@@ -495,6 +735,25 @@ int train(const Manifest &manifest, const Options &options) {
       adam.step(i, weights.data(i), grads[k], n, manifest.parameters[i].shape.size() > 1, lr,
                 iteration + 1);
     }
+    // A finite gradient can still step a weight to infinity (a huge --lr, a
+    // moment near zero); the ranks agree on it before any of them stops, since
+    // each holds other weights.
+    float broken = 0.0f;
+    std::string brokenText;
+    for (size_t k = 0; k < numLocal && broken == 0.0f; ++k) {
+      size_t i = local[k];
+      int64_t bad = firstBadValue(weights.data(i), manifest.parameters[i].elements());
+      if (bad >= 0) {
+        broken = 1.0f;
+        brokenText = "'" + manifest.parameters[i].name + "' " + badValueText(weights.data(i), bad) + " after the update";
+      }
+    }
+    stage.sum(&broken, 1);
+    if (manifest.tensorParallel > 1 && eert_comm_all_reduce(&broken, 1, kTensorGroup))
+      throw std::runtime_error(std::string("tensor-parallel all-reduce failed: ") + eert_last_error());
+    if (broken != 0.0f)
+      throw stopped(iteration + 1, brokenText.empty() ? "the update left another rank's weights not finite"
+                                                      : brokenText);
     trace.span("optimizer", "optimizer", optimizerBegin, {{"iteration", iteration + 1}});
     ++iteration;
     for (size_t h = 0; h < losses.size(); ++h)
