@@ -1,5 +1,6 @@
 // Tokenizer.cpp - SentencePiece (Debian's libsentencepiece) or byte-level text.
 #include "cli/Tokenizer.h"
+#include "io/BoundedInput.h"
 
 #include <sentencepiece_processor.h>
 
@@ -7,6 +8,10 @@
 #include <stdexcept>
 
 namespace eert {
+namespace {
+/// Real SentencePiece models are a few megabytes (a 256k-piece model ~ 5 MB).
+constexpr uint64_t kMaxTokenizerBytes = 256ull << 20;
+} // namespace
 
 Tokenizer::~Tokenizer() = default;
 Tokenizer::Tokenizer(Tokenizer &&) noexcept = default;
@@ -14,9 +19,14 @@ Tokenizer::Tokenizer(Tokenizer &&) noexcept = default;
 Tokenizer Tokenizer::forCheckpoint(const std::string &directory, int64_t vocabSize) {
   Tokenizer tokenizer;
   std::string path = directory + "/tokenizer.model";
-  if (!directory.empty() && std::filesystem::exists(path)) {
+  std::error_code ignored;
+  // symlink_status: a dangling link is reported, not taken for "no tokenizer".
+  if (!directory.empty() && std::filesystem::exists(std::filesystem::symlink_status(path, ignored))) {
     tokenizer.processor_ = std::make_unique<sentencepiece::SentencePieceProcessor>();
-    auto status = tokenizer.processor_->Load(path);
+    // Read here (a regular file, bounded) and parsed from memory: SentencePiece's
+    // own Load would block on a FIFO and read a device without end.
+    std::string bytes = readRegularFile(path, kMaxTokenizerBytes);
+    auto status = tokenizer.processor_->LoadFromSerializedProto(bytes);
     if (!status.ok())
       throw std::runtime_error(path + ": " + status.ToString());
     if (tokenizer.processor_->GetPieceSize() > vocabSize)

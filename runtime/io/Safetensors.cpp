@@ -1,9 +1,10 @@
-// Safetensors.cpp - validated, memory-mapped safetensors reading and atomic writing.
+// Safetensors.cpp - validated safetensors reading (into owned memory) and atomic writing.
 //
 // The format is small (8-byte little-endian header size, JSON header, raw data),
 // and Debian packages no C++ safetensors library, so it is read here with
 // nlohmann-json for the header.
 #include "io/Safetensors.h"
+#include "io/BoundedInput.h"
 
 #include <nlohmann/json.hpp>
 
@@ -12,13 +13,18 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
+#include <limits>
+#include <stdexcept>
+#include <string_view>
 #include <unistd.h>
 
 using json = nlohmann::json;
 
 namespace eert {
+namespace {
+/// More dimensions than any tensor has; bounds the shape list of a hostile header.
+constexpr size_t kMaxTensorRank = 16;
+} // namespace
 
 size_t dtypeSize(const std::string &dtype) {
   static const std::map<std::string, size_t> sizes = {
@@ -31,58 +37,122 @@ size_t dtypeSize(const std::string &dtype) {
 
 std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string &path,
                                                        std::string &error) {
+  uint64_t size = 0;
+  int fd = -1;
+  try {
+    fd = openRegularFile(path, std::numeric_limits<uint64_t>::max(), size);
+  } catch (const std::runtime_error &e) {
+    error = e.what();
+    return nullptr;
+  }
   auto fail = [&](const std::string &message) {
+    ::close(fd);
     error = path + ": " + message;
     return nullptr;
   };
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return fail(std::string("cannot open: ") + std::strerror(errno));
-  struct stat info;
-  if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
-    ::close(fd);
-    return fail("not a regular file");
-  }
-  size_t size = static_cast<size_t>(info.st_size);
-  if (size < 8) {
-    ::close(fd);
+  if (size < 8)
     return fail("truncated: " + std::to_string(size) + " bytes, less than the 8-byte header size");
-  }
-  void *mapping = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (mapping == MAP_FAILED)
-    return fail(std::string("cannot map: ") + std::strerror(errno));
   std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());
   file->path_ = path;
-  file->mapping_ = mapping;
-  file->size_ = size;
-  const uint8_t *bytes = static_cast<const uint8_t *>(mapping);
+  // 8-byte words, so that aligned tensors can be used in place.
+  file->storage_.reset(new (std::nothrow) uint64_t[(size + 7) / 8]);
+  if (!file->storage_)
+    return fail("cannot hold its " + std::to_string(size) + " bytes in memory");
+  file->size_ = static_cast<size_t>(size);
+  posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  uint8_t *bytes = reinterpret_cast<uint8_t *>(file->storage_.get());
+  size_t done = 0;
+  while (done < size) {
+    size_t chunk = std::min<size_t>(size - done, size_t(1) << 30);
+    ssize_t got = ::pread(fd, bytes + done, chunk, static_cast<off_t>(done));
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got < 0)
+      return fail(std::string("read failed: ") + std::strerror(errno));
+    if (got == 0)
+      return fail("shrank from " + std::to_string(size) + " to " + std::to_string(done) +
+                  " bytes while being read");
+    done += static_cast<size_t>(got);
+  }
+  ::close(fd);
+  if (!file->index(error))
+    return nullptr;
+  return file;
+}
 
+std::unique_ptr<SafetensorsFile> SafetensorsFile::fromBytes(const uint8_t *bytes, size_t size,
+                                                            const std::string &source,
+                                                            std::string &error) {
+  std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());
+  file->path_ = source;
+  file->storage_.reset(new (std::nothrow) uint64_t[(size + 7) / 8]);
+  if (!file->storage_) {
+    error = source + ": cannot hold its " + std::to_string(size) + " bytes in memory";
+    return nullptr;
+  }
+  file->size_ = size;
+  if (size)
+    std::memcpy(file->storage_.get(), bytes, size);
+  if (!file->index(error))
+    return nullptr;
+  return file;
+}
+
+bool SafetensorsFile::index(std::string &error) {
+  auto fail = [&](const std::string &message) {
+    error = path_ + ": " + message;
+    tensors_.clear();
+    return false;
+  };
+  size_t size = size_;
+  if (size < 8)
+    return fail("truncated: " + std::to_string(size) + " bytes, less than the 8-byte header size");
+  const uint8_t *bytes = reinterpret_cast<const uint8_t *>(storage_.get());
   uint64_t headerSize = 0;
   for (int i = 7; i >= 0; --i)
     headerSize = (headerSize << 8) | bytes[i];
   if (headerSize > size - 8)
     return fail("header size " + std::to_string(headerSize) + " runs past the end of the " +
                 std::to_string(size) + "-byte file");
-  json header = json::parse(bytes + 8, bytes + 8 + headerSize, nullptr, /*allow_exceptions=*/false);
-  if (header.is_discarded() || !header.is_object())
+  if (headerSize > kMaxSafetensorsHeaderBytes)
+    return fail("header size " + std::to_string(headerSize) + " is more than the limit of " +
+                std::to_string(kMaxSafetensorsHeaderBytes) + " bytes");
+  json header;
+  try {
+    header = parseBoundedJson(
+        std::string_view(reinterpret_cast<const char *>(bytes + 8), headerSize), "the header");
+  } catch (const std::runtime_error &e) {
+    return fail(e.what());
+  }
+  if (!header.is_object())
     return fail("the header is not a JSON object");
   const uint8_t *data = bytes + 8 + headerSize;
   size_t dataSize = size - 8 - headerSize;
 
   std::vector<std::pair<size_t, size_t>> ranges;
   for (auto &[name, entry] : header.items()) {
-    if (name == "__metadata__")
+    if (name == "__metadata__") {
+      // The format allows only a string-to-string map here.
+      if (!entry.is_object())
+        return fail("'__metadata__' must be an object of strings");
+      for (auto &[key, value] : entry.items())
+        if (!value.is_string())
+          return fail("'__metadata__' entry '" + key + "' must be a string");
       continue;
+    }
     std::string where = "tensor '" + name + "': ";
     if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||
         !entry.contains("data_offsets"))
       return fail(where + "needs dtype, shape and data_offsets");
     const json &dtype = entry["dtype"], &shape = entry["shape"], &offsets = entry["data_offsets"];
     if (!dtype.is_string() || dtypeSize(dtype.get<std::string>()) == 0)
-      return fail(where + "unknown dtype " + dtype.dump());
+      return fail(where + "unknown dtype " +
+                  dtype.dump(-1, ' ', false, json::error_handler_t::replace));
     if (!shape.is_array())
       return fail(where + "shape must be a list");
+    if (shape.size() > kMaxTensorRank)
+      return fail(where + "shape has " + std::to_string(shape.size()) +
+                  " dimensions, more than the limit of " + std::to_string(kMaxTensorRank));
     if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
         !offsets[1].is_number_unsigned())
       return fail(where + "data_offsets must be two non-negative integers");
@@ -102,26 +172,26 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string &path,
     if (begin > end || end > dataSize)
       return fail(where + "byte range [" + std::to_string(begin) + ", " + std::to_string(end) +
                   ") lies outside the " + std::to_string(dataSize) + "-byte data area");
-    if (end - begin != elements * dtypeSize(view.dtype))
+    // elements x dtype size can overflow for counts near 2^62; a count above
+    // the data size cannot fit in any case.
+    if (elements > dataSize || end - begin != elements * dtypeSize(view.dtype))
       return fail(where + "byte range holds " + std::to_string(end - begin) + " bytes but shape " +
                   shape.dump() + " of " + view.dtype + " needs " +
-                  std::to_string(elements * dtypeSize(view.dtype)));
+                  (elements > dataSize ? std::string("more")
+                                       : std::to_string(elements * dtypeSize(view.dtype))));
     view.data = data + begin;
     view.bytes = end - begin;
     ranges.push_back({begin, end});
-    file->tensors_[name] = std::move(view);
+    tensors_[name] = std::move(view);
   }
   std::sort(ranges.begin(), ranges.end());
   for (size_t i = 1; i < ranges.size(); ++i)
     if (ranges[i].first < ranges[i - 1].second)
       return fail("tensor byte ranges overlap at offset " + std::to_string(ranges[i].first));
-  return file;
+  return true;
 }
 
-SafetensorsFile::~SafetensorsFile() {
-  if (mapping_)
-    munmap(mapping_, size_);
-}
+SafetensorsFile::~SafetensorsFile() = default;
 
 const TensorView *SafetensorsFile::find(const std::string &name) const {
   auto it = tensors_.find(name);

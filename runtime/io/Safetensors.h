@@ -1,4 +1,4 @@
-// Safetensors.h - validated, memory-mapped safetensors reading and atomic writing.
+// Safetensors.h - validated safetensors reading (into owned memory) and atomic writing.
 #ifndef EERT_IO_SAFETENSORS_H
 #define EERT_IO_SAFETENSORS_H
 
@@ -10,6 +10,10 @@
 
 namespace eert {
 
+/// The largest safetensors header accepted: the Rust safetensors crate's limit
+/// (MAX_HEADER_SIZE), far above any real checkpoint's header.
+constexpr uint64_t kMaxSafetensorsHeaderBytes = 100'000'000;
+
 /// One tensor of a safetensors file.
 struct TensorView {
   std::string dtype; // "F32", "F16", "BF16", ...
@@ -18,13 +22,20 @@ struct TensorView {
   size_t bytes = 0;
 };
 
-/// A safetensors file mapped read-only. `open` checks the whole header against
-/// the file: header size, JSON shape, known dtypes, shape x dtype size equal to
-/// each byte range, ranges inside the data area and not overlapping.
+/// A safetensors file read whole into memory of its own. The bytes are read,
+/// not memory-mapped: a file truncated or rewritten while a server runs must
+/// not turn the next access into SIGBUS. `open` checks the whole header
+/// against the file: header size, JSON shape and depth, known dtypes, shape x
+/// dtype size equal to each byte range, ranges inside the data area and not
+/// overlapping.
 class SafetensorsFile {
 public:
   /// Null with `error` set (naming the file and the problem) on any defect.
   static std::unique_ptr<SafetensorsFile> open(const std::string &path, std::string &error);
+  /// The same checks on bytes already in memory; `source` names them in errors.
+  static std::unique_ptr<SafetensorsFile> fromBytes(const uint8_t *bytes, size_t size,
+                                                    const std::string &source,
+                                                    std::string &error);
   ~SafetensorsFile();
 
   const TensorView *find(const std::string &name) const;
@@ -33,8 +44,12 @@ public:
 
 private:
   SafetensorsFile() = default;
+  /// Validates `bytes_` and fills `tensors_`; false with `error` set.
+  bool index(std::string &error);
   std::string path_;
-  void *mapping_ = nullptr;
+  /// 8-byte words so that the data area (8-byte aligned in the format) is
+  /// aligned for every dtype.
+  std::unique_ptr<uint64_t[]> storage_;
   size_t size_ = 0;
   std::map<std::string, TensorView> tensors_;
 };
