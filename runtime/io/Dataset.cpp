@@ -73,11 +73,11 @@ std::vector<int32_t> decodeIndexedDataset(std::string_view idx, std::string_view
   uint64_t room = idx.size() - kIndexHeaderBytes;
   if (sequences > room / 12 || documents > (room - 12 * sequences) / 8 ||
       room != 12 * sequences + 8 * documents)
-    throw fail(idxName, "truncated index: " + std::to_string(idx.size()) + " bytes do not hold " +
-                            std::to_string(sequences) + " sequences and " +
-                            std::to_string(documents) + " document index entries (" +
+    throw fail(idxName, std::to_string(idx.size()) + " bytes, but its counts (" +
+                            std::to_string(sequences) + " sequences, " +
+                            std::to_string(documents) + " document index entries) need " +
                             std::to_string(kIndexHeaderBytes) +
-                            " + 12 per sequence + 8 per entry bytes)");
+                            " + 12 per sequence + 8 per entry");
   uint64_t sizesAt = kIndexHeaderBytes, pointersAt = sizesAt + 4 * sequences,
            documentsAt = pointersAt + 8 * sequences;
   // Megatron's document index starts at 0, never decreases and ends at the
