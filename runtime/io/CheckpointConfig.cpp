@@ -223,7 +223,8 @@ void checkCheckpointConfig(const json &compiled, const json &found, const std::s
   checkEarlyExit(compiled, found, source);
 }
 
-void checkCheckpointConfig(const json &compiled, std::string_view text, const std::string &source) {
+void checkCheckpointConfigText(const json &compiled, std::string_view text,
+                               const std::string &source) {
   checkCheckpointConfig(compiled, parseBoundedJson(text, source), source);
 }
 

@@ -16,8 +16,8 @@ namespace eert {
 /// importer's defaults (docs/config.md), floats within float32 round-off; the
 /// error names `source`, the field and both values. The text is parsed with
 /// bounded depth (parseBoundedJson).
-void checkCheckpointConfig(const nlohmann::json &compiled, std::string_view text,
-                           const std::string &source);
+void checkCheckpointConfigText(const nlohmann::json &compiled, std::string_view text,
+                               const std::string &source);
 
 /// The same on a parsed config.
 void checkCheckpointConfig(const nlohmann::json &compiled, const nlohmann::json &found,
