@@ -16,28 +16,39 @@ constexpr uint64_t kMaxTokenizerBytes = 256ull << 20;
 Tokenizer::~Tokenizer() = default;
 Tokenizer::Tokenizer(Tokenizer &&) noexcept = default;
 
-Tokenizer Tokenizer::forCheckpoint(const std::string &directory, int64_t vocabSize) {
+Tokenizer Tokenizer::fromModelBytes(const std::string &bytes, const std::string &source,
+                                    int64_t vocabSize) {
   Tokenizer tokenizer;
+  tokenizer.processor_ = std::make_unique<sentencepiece::SentencePieceProcessor>();
+  sentencepiece::util::Status status;
+  try {
+    status = tokenizer.processor_->LoadFromSerializedProto(bytes);
+  } catch (const std::exception &e) {
+    // SentencePiece's trie builder (darts-clone) throws on some malformed
+    // models, e.g. an empty piece, instead of returning a status.
+    throw std::runtime_error(source + ": not a valid SentencePiece model: " + e.what());
+  }
+  if (!status.ok())
+    throw std::runtime_error(source + ": " + status.ToString());
+  if (tokenizer.processor_->GetPieceSize() > vocabSize)
+    throw std::runtime_error(source + ": " + std::to_string(tokenizer.processor_->GetPieceSize()) +
+                             " pieces do not fit the model's vocabulary of " +
+                             std::to_string(vocabSize));
+  return tokenizer;
+}
+
+Tokenizer Tokenizer::forCheckpoint(const std::string &directory, int64_t vocabSize) {
   std::string path = directory + "/tokenizer.model";
   std::error_code ignored;
   // symlink_status: a dangling link is reported, not taken for "no tokenizer".
-  if (!directory.empty() && std::filesystem::exists(std::filesystem::symlink_status(path, ignored))) {
-    tokenizer.processor_ = std::make_unique<sentencepiece::SentencePieceProcessor>();
+  if (!directory.empty() && std::filesystem::exists(std::filesystem::symlink_status(path, ignored)))
     // Read here (a regular file, bounded) and parsed from memory: SentencePiece's
     // own Load would block on a FIFO and read a device without end.
-    std::string bytes = readRegularFile(path, kMaxTokenizerBytes);
-    auto status = tokenizer.processor_->LoadFromSerializedProto(bytes);
-    if (!status.ok())
-      throw std::runtime_error(path + ": " + status.ToString());
-    if (tokenizer.processor_->GetPieceSize() > vocabSize)
-      throw std::runtime_error(path + ": " + std::to_string(tokenizer.processor_->GetPieceSize()) +
-                               " pieces do not fit the model's vocabulary of " +
-                               std::to_string(vocabSize));
-  } else if (vocabSize < 256) {
+    return fromModelBytes(readRegularFile(path, kMaxTokenizerBytes), path, vocabSize);
+  if (vocabSize < 256)
     throw std::runtime_error("byte-level text needs a vocabulary of at least 256, the model has " +
                              std::to_string(vocabSize) + " (add a tokenizer.model)");
-  }
-  return tokenizer;
+  return Tokenizer();
 }
 
 std::vector<int32_t> Tokenizer::encode(const std::string &text) const {
