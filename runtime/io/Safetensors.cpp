@@ -35,6 +35,46 @@ size_t dtypeSize(const std::string &dtype) {
   return it == sizes.end() ? 0 : it->second;
 }
 
+namespace {
+
+/// Reads `count` bytes at `offset` of `fd` into `into`; an error message, or
+/// "" on success.
+std::string readAt(int fd, uint8_t *into, uint64_t count, uint64_t offset, uint64_t fileSize) {
+  uint64_t done = 0;
+  while (done < count) {
+    size_t chunk = static_cast<size_t>(std::min<uint64_t>(count - done, uint64_t(1) << 30));
+    ssize_t got = ::pread(fd, into + done, chunk, static_cast<off_t>(offset + done));
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got < 0)
+      return std::string("read failed: ") + std::strerror(errno);
+    if (got == 0)
+      return "shrank from " + std::to_string(fileSize) + " bytes while being read (" +
+             std::to_string(offset + done) + " read)";
+    done += static_cast<uint64_t>(got);
+  }
+  return "";
+}
+
+/// The header size of the 8-byte prefix, checked against the file size and
+/// the limit; an error message, or "".
+std::string checkPrefix(const uint8_t *prefix, uint64_t size, uint64_t &headerSize) {
+  if (size < 8)
+    return "truncated: " + std::to_string(size) + " bytes, less than the 8-byte header size";
+  headerSize = 0;
+  for (int i = 7; i >= 0; --i)
+    headerSize = (headerSize << 8) | prefix[i];
+  if (headerSize > size - 8)
+    return "header size " + std::to_string(headerSize) + " runs past the end of the " +
+           std::to_string(size) + "-byte file";
+  if (headerSize > kMaxSafetensorsHeaderBytes)
+    return "header size " + std::to_string(headerSize) + " is more than the limit of " +
+           std::to_string(kMaxSafetensorsHeaderBytes) + " bytes";
+  return "";
+}
+
+} // namespace
+
 std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string &path,
                                                        std::string &error) {
   uint64_t size = 0;
@@ -50,84 +90,94 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string &path,
     error = path + ": " + message;
     return nullptr;
   };
-  if (size < 8)
-    return fail("truncated: " + std::to_string(size) + " bytes, less than the 8-byte header size");
+  uint8_t prefix[8] = {};
+  uint64_t headerSize = 0;
+  std::string problem = size < 8 ? "" : readAt(fd, prefix, 8, 0, size);
+  if (problem.empty())
+    problem = checkPrefix(prefix, size, headerSize);
+  if (!problem.empty())
+    return fail(problem);
+  // The header first: only what its validated tensors cover is then read, so
+  // memory is bounded by the tensors, not by whatever follows them.
+  std::string header(headerSize, '\0');
+  problem = readAt(fd, reinterpret_cast<uint8_t *>(header.data()), headerSize, 8, size);
+  if (!problem.empty())
+    return fail(problem);
   std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());
   file->path_ = path;
-  // 8-byte words, so that aligned tensors can be used in place.
-  file->storage_.reset(new (std::nothrow) uint64_t[(size + 7) / 8]);
-  if (!file->storage_)
-    return fail("cannot hold its " + std::to_string(size) + " bytes in memory");
-  file->size_ = static_cast<size_t>(size);
-  posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  uint8_t *bytes = reinterpret_cast<uint8_t *>(file->storage_.get());
-  size_t done = 0;
-  while (done < size) {
-    size_t chunk = std::min<size_t>(size - done, size_t(1) << 30);
-    ssize_t got = ::pread(fd, bytes + done, chunk, static_cast<off_t>(done));
-    if (got < 0 && errno == EINTR)
-      continue;
-    if (got < 0)
-      return fail(std::string("read failed: ") + std::strerror(errno));
-    if (got == 0)
-      return fail("shrank from " + std::to_string(size) + " to " + std::to_string(done) +
-                  " bytes while being read");
-    done += static_cast<size_t>(got);
-  }
-  ::close(fd);
-  if (!file->index(error))
+  uint64_t dataEnd = 0;
+  if (!file->index(header, size - 8 - headerSize, dataEnd, error)) {
+    ::close(fd);
     return nullptr;
+  }
+  uint64_t total = 8 + headerSize + dataEnd;
+  // 8-byte words, so that tensors aligned in the file are aligned in memory.
+  file->storage_.reset(new (std::nothrow) uint64_t[(total + 7) / 8]);
+  if (!file->storage_)
+    return fail("cannot hold its " + std::to_string(total) + " bytes in memory");
+  file->size_ = static_cast<size_t>(total);
+  uint8_t *bytes = reinterpret_cast<uint8_t *>(file->storage_.get());
+  std::memcpy(bytes, prefix, 8);
+  std::memcpy(bytes + 8, header.data(), headerSize);
+  posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  problem = readAt(fd, bytes + 8 + headerSize, dataEnd, 8 + headerSize, size);
+  if (!problem.empty())
+    return fail(problem);
+  ::close(fd);
+  file->bind(bytes + 8 + headerSize);
   return file;
 }
 
 std::unique_ptr<SafetensorsFile> SafetensorsFile::fromBytes(const uint8_t *bytes, size_t size,
                                                             const std::string &source,
                                                             std::string &error) {
-  std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());
-  file->path_ = source;
-  file->storage_.reset(new (std::nothrow) uint64_t[(size + 7) / 8]);
-  if (!file->storage_) {
-    error = source + ": cannot hold its " + std::to_string(size) + " bytes in memory";
+  uint64_t headerSize = 0;
+  std::string problem = checkPrefix(bytes, size, headerSize);
+  if (!problem.empty()) {
+    error = source + ": " + problem;
     return nullptr;
   }
-  file->size_ = size;
-  if (size)
-    std::memcpy(file->storage_.get(), bytes, size);
-  if (!file->index(error))
+  std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());
+  file->path_ = source;
+  uint64_t dataEnd = 0;
+  std::string_view header(reinterpret_cast<const char *>(bytes + 8), headerSize);
+  if (!file->index(header, size - 8 - headerSize, dataEnd, error))
     return nullptr;
+  uint64_t total = 8 + headerSize + dataEnd;
+  file->storage_.reset(new (std::nothrow) uint64_t[(total + 7) / 8]);
+  if (!file->storage_) {
+    error = source + ": cannot hold its " + std::to_string(total) + " bytes in memory";
+    return nullptr;
+  }
+  file->size_ = static_cast<size_t>(total);
+  std::memcpy(file->storage_.get(), bytes, total);
+  file->bind(reinterpret_cast<const uint8_t *>(file->storage_.get()) + 8 + headerSize);
   return file;
 }
 
-bool SafetensorsFile::index(std::string &error) {
+void SafetensorsFile::bind(const uint8_t *data) {
+  for (auto &[name, view] : tensors_)
+    view.data = data + offsets_.at(name);
+  offsets_.clear();
+}
+
+bool SafetensorsFile::index(std::string_view headerText, uint64_t dataSize, uint64_t &dataEnd,
+                            std::string &error) {
   auto fail = [&](const std::string &message) {
     error = path_ + ": " + message;
     tensors_.clear();
+    offsets_.clear();
     return false;
   };
-  size_t size = size_;
-  if (size < 8)
-    return fail("truncated: " + std::to_string(size) + " bytes, less than the 8-byte header size");
-  const uint8_t *bytes = reinterpret_cast<const uint8_t *>(storage_.get());
-  uint64_t headerSize = 0;
-  for (int i = 7; i >= 0; --i)
-    headerSize = (headerSize << 8) | bytes[i];
-  if (headerSize > size - 8)
-    return fail("header size " + std::to_string(headerSize) + " runs past the end of the " +
-                std::to_string(size) + "-byte file");
-  if (headerSize > kMaxSafetensorsHeaderBytes)
-    return fail("header size " + std::to_string(headerSize) + " is more than the limit of " +
-                std::to_string(kMaxSafetensorsHeaderBytes) + " bytes");
   json header;
   try {
-    header = parseBoundedJson(
-        std::string_view(reinterpret_cast<const char *>(bytes + 8), headerSize), "the header");
+    header = parseBoundedJson(headerText, "the header");
   } catch (const std::runtime_error &e) {
     return fail(e.what());
   }
   if (!header.is_object())
     return fail("the header is not a JSON object");
-  const uint8_t *data = bytes + 8 + headerSize;
-  size_t dataSize = size - 8 - headerSize;
+  dataEnd = 0;
 
   std::vector<std::pair<size_t, size_t>> ranges;
   for (auto &[name, entry] : header.items()) {
@@ -179,9 +229,10 @@ bool SafetensorsFile::index(std::string &error) {
                   shape.dump() + " of " + view.dtype + " needs " +
                   (elements > dataSize ? std::string("more")
                                        : std::to_string(elements * dtypeSize(view.dtype))));
-    view.data = data + begin;
     view.bytes = end - begin;
     ranges.push_back({begin, end});
+    dataEnd = std::max(dataEnd, end);
+    offsets_[name] = begin;
     tensors_[name] = std::move(view);
   }
   std::sort(ranges.begin(), ranges.end());

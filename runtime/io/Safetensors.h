@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace eert {
@@ -22,8 +23,8 @@ struct TensorView {
   size_t bytes = 0;
 };
 
-/// A safetensors file read whole into memory of its own. The bytes are read,
-/// not memory-mapped: a file truncated or rewritten while a server runs must
+/// A safetensors file read into memory of its own (its header and the bytes
+/// its tensors cover). The bytes are read, not memory-mapped: a file truncated or rewritten while a server runs must
 /// not turn the next access into SIGBUS. `open` checks the whole header
 /// against the file: header size, JSON shape and depth, known dtypes, shape x
 /// dtype size equal to each byte range, ranges inside the data area and not
@@ -44,14 +45,20 @@ public:
 
 private:
   SafetensorsFile() = default;
-  /// Validates `bytes_` and fills `tensors_`; false with `error` set.
-  bool index(std::string &error);
+  /// Validates the JSON header against a data area of `dataSize` bytes and
+  /// fills `tensors_` (without data pointers) and `offsets_`; `dataEnd` is
+  /// the end of the last tensor. False with `error` set.
+  bool index(std::string_view header, uint64_t dataSize, uint64_t &dataEnd, std::string &error);
+  /// Points every tensor into the data area starting at `data`.
+  void bind(const uint8_t *data);
   std::string path_;
   /// 8-byte words so that the data area (8-byte aligned in the format) is
   /// aligned for every dtype.
   std::unique_ptr<uint64_t[]> storage_;
   size_t size_ = 0;
   std::map<std::string, TensorView> tensors_;
+  /// Each tensor's offset in the data area, until bind.
+  std::map<std::string, uint64_t> offsets_;
 };
 
 /// A tensor to write: fp32 values of `shape`.
