@@ -2,6 +2,8 @@
 #include "cli/Model.h"
 #include "cli/FiniteValues.h"
 #include "io/DurableFile.h"
+#include "io/BoundedInput.h"
+#include "io/CheckpointConfig.h"
 #include "cpu/SplitMix64.h"
 #include "eert/eert.h"
 
@@ -100,38 +102,29 @@ size_t Manifest::parameterIndex(const std::string &name) const {
 
 namespace {
 
-std::string readFile(const fs::path &path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw std::runtime_error(path.string() + ": cannot read");
-  return std::string(std::istreambuf_iterator<char>(in), {});
+/// The first element of `values` that is NaN or infinite, or -1.
+int64_t firstNonFinite(const float *values, size_t count) {
+  // Exponent bits all set: inf or NaN. A branch-free scan the compiler
+  // vectorizes; the slow search runs only when something was found.
+  uint32_t any = 0;
+  for (size_t i = 0; i < count; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, values + i, 4);
+    any |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  if (!any)
+    return -1;
+  for (size_t i = 0; i < count; ++i)
+    if (!std::isfinite(values[i]))
+      return static_cast<int64_t>(i);
+  return -1;
 }
 
-/// The checkpoint's config must describe the compiled model.
-void checkConfig(const json &compiled, const fs::path &path) {
-  json found = json::parse(readFile(path), nullptr, /*allow_exceptions=*/false);
-  if (found.is_discarded() || !found.is_object())
-    throw std::runtime_error(path.string() + ": not a JSON object");
-  for (const char *key : {"vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
-                          "num_attention_heads", "num_key_value_heads", "tie_word_embeddings"}) {
-    json expected = compiled[key];
-    json actual = found.contains(key) ? found[key] : json();
-    if (std::string(key) == "num_key_value_heads" && actual.is_null())
-      actual = found["num_attention_heads"];
-    if (std::string(key) == "tie_word_embeddings" && actual.is_null())
-      actual = false;
-    if (actual != expected)
-      throw std::runtime_error(path.string() + ": '" + key + "' is " + actual.dump() +
-                               " but the binary was compiled for " + expected.dump());
-  }
-  json compiledExits = compiled.contains("early_exit") ? compiled["early_exit"]["exit_layer_nums"] : json::array();
-  json foundExits = found.contains("early_exit") && found["early_exit"].is_object()
-                        ? found["early_exit"].value("exit_layer_nums", json::array())
-                        : json::array();
-  if (compiledExits != foundExits)
-    throw std::runtime_error(path.string() + ": 'early_exit.exit_layer_nums' is " +
-                             foundExits.dump() + " but the binary was compiled for " +
-                             compiledExits.dump());
+/// True when `path` names something, even a dangling symlink (which must be
+/// reported, not taken for "no such file").
+bool present(const fs::path &path) {
+  std::error_code ignored;
+  return fs::exists(fs::symlink_status(path, ignored));
 }
 
 float halfToFloat(uint16_t h, bool bfloat) {
@@ -162,30 +155,43 @@ Weights Weights::load(const Manifest &manifest, const std::string &directory) {
   fs::path dir(directory);
   if (!fs::is_directory(dir))
     throw std::runtime_error(directory + ": not a checkpoint directory");
-  if (fs::exists(dir / "config.json"))
-    checkConfig(manifest.config, dir / "config.json");
+  if (present(dir / "config.json")) {
+    std::string path = (dir / "config.json").string();
+    checkCheckpointConfig(manifest.config, readJsonFile(path), path);
+  }
   Weights weights;
   std::map<std::string, const SafetensorsFile *> owner; // tensor -> file
+  std::set<const SafetensorsFile *> used;               // files that pointers_ point into
   auto openFile = [&](const fs::path &path) {
     std::string error;
     auto file = SafetensorsFile::open(path.string(), error);
     if (!file)
       throw std::runtime_error(error);
-    for (const auto &[name, view] : file->tensors())
-      owner[name] = file.get();
+    for (const auto &[name, view] : file->tensors()) {
+      auto [it, added] = owner.emplace(name, file.get());
+      if (!added)
+        throw std::runtime_error(path.string() + ": tensor '" + name + "' is also in " +
+                                 it->second->path());
+    }
     weights.files_.push_back(std::move(file));
   };
-  if (fs::exists(dir / "model.safetensors")) {
+  if (present(dir / "model.safetensors")) {
     openFile(dir / "model.safetensors");
-  } else if (fs::exists(dir / "model.safetensors.index.json")) {
+  } else if (present(dir / "model.safetensors.index.json")) {
     fs::path index = dir / "model.safetensors.index.json";
-    json map = json::parse(readFile(index), nullptr, false);
-    if (map.is_discarded() || !map.contains("weight_map") || !map["weight_map"].is_object())
+    json map = readJsonFile(index.string());
+    if (!map.is_object() || !map.contains("weight_map") || !map["weight_map"].is_object())
       throw std::runtime_error(index.string() + ": needs a 'weight_map' object");
     std::set<std::string> shards;
     for (auto &[name, shard] : map["weight_map"].items()) {
-      if (!shard.is_string() || shard.get<std::string>().find('/') != std::string::npos)
-        throw std::runtime_error(index.string() + ": bad shard file for '" + name + "'");
+      // A shard is a file beside the index: no paths, so a hostile index
+      // cannot point the loader elsewhere.
+      if (!shard.is_string() || shard.get<std::string>().empty() ||
+          shard.get<std::string>().find_first_of(std::string("/\0", 2)) != std::string::npos ||
+          shard == "." || shard == "..")
+        throw std::runtime_error(index.string() + ": bad shard file " +
+                                 shard.dump(-1, ' ', false, json::error_handler_t::replace) +
+                                 " for '" + name + "'");
       shards.insert(shard.get<std::string>());
     }
     for (const std::string &shard : shards)
@@ -203,9 +209,18 @@ Weights Weights::load(const Manifest &manifest, const std::string &directory) {
       throw std::runtime_error(it->second->path() + ": tensor '" + param.name + "' has shape " +
                                found.dump() + " but the model needs " + expected.dump());
     }
+    auto checkFinite = [&](const float *values) {
+      int64_t at = firstNonFinite(values, static_cast<size_t>(param.wholeElements()));
+      if (at >= 0)
+        throw std::runtime_error(it->second->path() + ": tensor '" + param.name + "' holds " +
+                                 (std::isnan(values[at]) ? "NaN" : "an infinite value") +
+                                 " at element " + std::to_string(at));
+    };
     bool aligned = reinterpret_cast<uintptr_t>(view.data) % alignof(float) == 0;
     if (view.dtype == "F32" && aligned && param.splitDim < 0) {
+      checkFinite(reinterpret_cast<const float *>(view.data));
       weights.pointers_.push_back(reinterpret_cast<const float *>(view.data));
+      used.insert(it->second);
       continue;
     }
     std::vector<float> values(param.wholeElements());
@@ -221,11 +236,17 @@ Weights Weights::load(const Manifest &manifest, const std::string &directory) {
       throw std::runtime_error(it->second->path() + ": tensor '" + param.name + "' has dtype " +
                                view.dtype + "; F32, F16 or BF16 is needed");
     }
+    checkFinite(values.data());
     if (param.splitDim >= 0)
       values = shardOf(manifest, weights.pointers_.size(), values.data());
     weights.owned_.push_back(std::move(values));
     weights.pointers_.push_back(weights.owned_.back().data());
   }
+  // A file whose tensors were all copied out (converted or sharded) is held
+  // in memory for nothing.
+  weights.files_.erase(std::remove_if(weights.files_.begin(), weights.files_.end(),
+                                      [&](const auto &file) { return !used.count(file.get()); }),
+                       weights.files_.end());
   return weights;
 }
 

@@ -67,8 +67,10 @@ struct Manifest {
 class Weights {
 public:
   /// Reads a checkpoint directory (model.safetensors, or shards listed in
-  /// model.safetensors.index.json). Throws std::runtime_error naming the
-  /// tensor, file or config field on any mismatch.
+  /// model.safetensors.index.json) into memory. Throws std::runtime_error
+  /// naming the tensor, file or config field on any mismatch with the
+  /// compiled model (checkCheckpointConfig), a tensor in two shards or a
+  /// NaN or infinite weight.
   static Weights load(const Manifest &manifest, const std::string &directory);
   /// Deterministic random initialisation: N(0, 0.02) matrices, ones for norms.
   static Weights random(const Manifest &manifest, uint64_t seed);

@@ -20,6 +20,11 @@ public:
   /// Throws when the model file is unreadable or byte-level text needs a
   /// vocabulary under 256.
   static Tokenizer forCheckpoint(const std::string &directory, int64_t vocabSize);
+  /// SentencePiece from the bytes of a tokenizer.model (`source` names it in
+  /// errors); throws when they are not a model or it has more pieces than
+  /// `vocabSize`.
+  static Tokenizer fromModelBytes(const std::string &bytes, const std::string &source,
+                                  int64_t vocabSize);
   ~Tokenizer();
   Tokenizer(Tokenizer &&) noexcept;
 

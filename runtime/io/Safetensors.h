@@ -1,4 +1,4 @@
-// Safetensors.h - validated, memory-mapped safetensors reading and atomic writing.
+// Safetensors.h - validated safetensors reading (into owned memory) and atomic writing.
 #ifndef EERT_IO_SAFETENSORS_H
 #define EERT_IO_SAFETENSORS_H
 
@@ -6,9 +6,14 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace eert {
+
+/// The largest safetensors header accepted: the Rust safetensors crate's limit
+/// (MAX_HEADER_SIZE), far above any real checkpoint's header.
+constexpr uint64_t kMaxSafetensorsHeaderBytes = 100'000'000;
 
 /// One tensor of a safetensors file.
 struct TensorView {
@@ -18,13 +23,20 @@ struct TensorView {
   size_t bytes = 0;
 };
 
-/// A safetensors file mapped read-only. `open` checks the whole header against
-/// the file: header size, JSON shape, known dtypes, shape x dtype size equal to
-/// each byte range, ranges inside the data area and not overlapping.
+/// A safetensors file read into memory of its own (its header and the bytes
+/// its tensors cover). The bytes are read, not memory-mapped: a file truncated or rewritten while a server runs must
+/// not turn the next access into SIGBUS. `open` checks the whole header
+/// against the file: header size, JSON shape and depth, known dtypes, shape x
+/// dtype size equal to each byte range, ranges inside the data area and not
+/// overlapping.
 class SafetensorsFile {
 public:
   /// Null with `error` set (naming the file and the problem) on any defect.
   static std::unique_ptr<SafetensorsFile> open(const std::string &path, std::string &error);
+  /// The same checks on bytes already in memory; `source` names them in errors.
+  static std::unique_ptr<SafetensorsFile> fromBytes(const uint8_t *bytes, size_t size,
+                                                    const std::string &source,
+                                                    std::string &error);
   ~SafetensorsFile();
 
   const TensorView *find(const std::string &name) const;
@@ -33,10 +45,20 @@ public:
 
 private:
   SafetensorsFile() = default;
+  /// Validates the JSON header against a data area of `dataSize` bytes and
+  /// fills `tensors_` (without data pointers) and `offsets_`; `dataEnd` is
+  /// the end of the last tensor. False with `error` set.
+  bool index(std::string_view header, uint64_t dataSize, uint64_t &dataEnd, std::string &error);
+  /// Points every tensor into the data area starting at `data`.
+  void bind(const uint8_t *data);
   std::string path_;
-  void *mapping_ = nullptr;
+  /// 8-byte words so that the data area (8-byte aligned in the format) is
+  /// aligned for every dtype.
+  std::unique_ptr<uint64_t[]> storage_;
   size_t size_ = 0;
   std::map<std::string, TensorView> tensors_;
+  /// Each tensor's offset in the data area, until bind.
+  std::map<std::string, uint64_t> offsets_;
 };
 
 /// A tensor to write: fp32 values of `shape`.

@@ -2,6 +2,7 @@
 
 Usage: make_checkpoint.py MODE SOURCE_DIR DEST_DIR
 MODE: overlap | drop:NAME | reshape:NAME | int32:NAME   damaged headers, data kept
+      nan:NAME | inf:NAME                               one element of an F32 tensor set
       shard                                             two files and an index
 """
 import json
@@ -53,6 +54,11 @@ def main(mode, source, dest):
         header[name]["shape"] = [rows // 2, cols * 2]
     elif action == "int32":
         header[name]["dtype"] = "I32"
+    elif action in ("nan", "inf"):
+        # The third element, so that a check of only the first would miss it.
+        begin = header[name]["data_offsets"][0] + 8
+        value = struct.pack("<f", float(action))
+        body = body[:begin] + value + body[begin + 4:]
     write_raw(f"{dest}/model.safetensors", header, body)
 
 
