@@ -260,7 +260,8 @@ const char *kUsage =
     "                    [--early-exit-thres X] [--exit-thresholds X0,X1,..] [--exit-layers L0,L1,..]\n"
     "                    [--method recompute|pipeline] [--temperature T --top-k K --top-p P --seed S]\n"
     "                    [--json] [--no-baseline] [--save-kv FILE]\n"
-    "       BIN serve --load DIR --port P [--host H] [--method recompute|pipeline]\n";
+    "       BIN serve --load DIR --port P [--host H] [--method recompute|pipeline]\n"
+    "                 [--request-timeout S] [--max-connections N] [--max-queue N]\n";
 
 } // namespace
 
