@@ -225,6 +225,18 @@ std::string rawResponse(int status, const char *reason, const std::string &messa
          std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
+/// The error type of an HTTP status, as OpenAI names them where it does.
+const char *errorType(int status) {
+  switch (status) {
+  case 408:
+    return "timeout_error";
+  case 503:
+    return "server_overloaded";
+  default:
+    return status >= 500 ? "server_error" : "invalid_request_error";
+  }
+}
+
 } // namespace
 
 BoundedHttpServer::BoundedHttpServer(HttpLimits limits) : limits_(limits) {
@@ -275,7 +287,11 @@ void BoundedHttpServer::acceptLoop() {
       continue;
     }
     try {
-      connections_.emplace_back([this, fd] { serveConnection(fd); });
+      connections_.emplace_back([this, fd] {
+        serveSocket(fd);
+        std::lock_guard<std::mutex> lock(mutex_);
+        finished_.push_back(std::this_thread::get_id());
+      });
     } catch (const std::system_error &) {
       refuse(fd); // no thread to be had: as if at the cap
     }
@@ -305,7 +321,7 @@ void BoundedHttpServer::joinFinished() {
   finished_.clear();
 }
 
-void BoundedHttpServer::serveConnection(int fd) {
+void BoundedHttpServer::serveSocket(int fd) {
   HttpConnection connection(*this, fd);
   currentConnection = &connection;
   for (size_t served = 0; served < limits_.maxRequestsPerConnection && !stopping_; ++served) {
@@ -330,8 +346,6 @@ void BoundedHttpServer::serveConnection(int fd) {
   currentConnection = nullptr;
   ::shutdown(fd, SHUT_RDWR);
   ::close(fd);
-  std::lock_guard<std::mutex> lock(mutex_);
-  finished_.push_back(std::this_thread::get_id());
 }
 
 void BoundedHttpServer::stop() {
@@ -422,6 +436,130 @@ std::optional<BoundedHttpServer::ReadFailure> BoundedHttpServer::readFailure() {
     return ReadFailure{503, "Service Unavailable", "the server is shutting down",
                        "server_overloaded"};
   return std::nullopt;
+}
+
+void BoundedHttpServer::replyError(httplib::Response &res, int status, const std::string &message) {
+  res.status = status;
+  res.set_content(errorBody(message, errorType(status))
+                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                  "application/json");
+}
+
+bool BoundedHttpServer::readBodyOrReply(const httplib::Request &req,
+                                        const httplib::ContentReader &reader, std::string &body,
+                                        httplib::Response &res) {
+  BodyStatus status = readBody(req, reader, body);
+  const HttpLimits &limits = currentConnection->server().limits();
+  switch (status) {
+  case BodyStatus::Complete:
+    return true;
+  case BodyStatus::TooLarge:
+    replyError(res, 413, "the request body exceeds " + std::to_string(limits.maxBodyBytes) +
+                             " bytes");
+    break;
+  case BodyStatus::TimedOut:
+    replyError(res, 408, "the request body was not received within " +
+                             std::to_string(limits.requestTimeout.count()) + " ms");
+    break;
+  case BodyStatus::Stopping:
+    replyError(res, 503, "the server is shutting down");
+    break;
+  case BodyStatus::Unsupported:
+    replyError(res, 415, "multipart bodies are not accepted; send JSON");
+    break;
+  case BodyStatus::Malformed:
+    replyError(res, 400, "the request body could not be read (Content-Length or chunked "
+                         "encoding malformed, or the connection closed)");
+    break;
+  }
+  return false;
+}
+
+void BoundedHttpServer::finishRoutes(
+    const std::vector<std::pair<std::string, std::string>> &endpoints) {
+  std::string known;
+  for (const auto &[path, method] : endpoints)
+    known += (known.empty() ? "" : ", ") + method + " " + path;
+  auto unknown = [known](const httplib::Request &req) {
+    return "no such endpoint: " + excerpt(req.method, 16) + " " + excerpt(req.path) + " (" +
+           known + ")";
+  };
+  // Their bodies stay unread, so the connection closes after the answer.
+  auto wrongMethod = [](std::string allowed) {
+    return [allowed](const httplib::Request &req, httplib::Response &res) {
+      closeAfterResponse();
+      res.set_header("Allow", allowed);
+      replyError(res, 405,
+                 excerpt(req.method, 16) + " " + excerpt(req.path) + " is not allowed; use " +
+                     allowed);
+    };
+  };
+  auto withBody = [](Handler handler) {
+    return [handler](const httplib::Request &req, httplib::Response &res,
+                     const httplib::ContentReader &) { handler(req, res); };
+  };
+  for (const auto &[path, method] : endpoints) {
+    Handler refuse = wrongMethod(method);
+    if (method != "GET")
+      Get(path, refuse);
+    if (method != "POST")
+      Post(path, withBody(refuse));
+    if (method != "PUT")
+      Put(path, withBody(refuse));
+    if (method != "PATCH")
+      Patch(path, withBody(refuse));
+    if (method != "DELETE")
+      Delete(path, withBody(refuse));
+    if (method != "OPTIONS")
+      Options(path, refuse);
+  }
+  auto notFound = withBody([unknown](const httplib::Request &req, httplib::Response &res) {
+    closeAfterResponse();
+    replyError(res, 404, unknown(req));
+  });
+  Post(".*", notFound);
+  Put(".*", notFound);
+  Patch(".*", notFound);
+  Delete(".*", notFound);
+  set_error_handler(HandlerWithResponse([unknown](const httplib::Request &req,
+                                                  httplib::Response &res) {
+    if (!res.body.empty())
+      return HandlerResponse::Unhandled;
+    if (std::optional<ReadFailure> failure = readFailure()) {
+      closeAfterResponse();
+      res.status = failure->status;
+      res.set_content(errorBody(failure->message, failure->type).dump(), "application/json");
+      return HandlerResponse::Handled;
+    }
+    switch (res.status) {
+    case 400:
+      replyError(res, 400, "malformed HTTP request");
+      break;
+    case 404:
+      replyError(res, 404, unknown(req));
+      break;
+    case 413:
+      replyError(res, 413, "the request body is too large");
+      break;
+    case 414:
+      replyError(res, 414, "the request URI is too long");
+      break;
+    default:
+      replyError(res, res.status, "HTTP error " + std::to_string(res.status));
+    }
+    return HandlerResponse::Handled;
+  }));
+  set_exception_handler(
+      [](const httplib::Request &, httplib::Response &res, std::exception_ptr error) {
+        std::string message = "internal error";
+        try {
+          std::rethrow_exception(error);
+        } catch (const std::exception &e) {
+          message = e.what();
+        } catch (...) {
+        }
+        replyError(res, 500, message);
+      });
 }
 
 void BoundedHttpServer::closeAfterResponse() {

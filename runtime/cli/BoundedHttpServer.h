@@ -21,6 +21,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <thread>
 #include <vector>
 
@@ -58,6 +59,26 @@ public:
   bool stopping() const { return stopping_; }
   const HttpLimits &limits() const { return limits_; }
 
+  /// Serves one connected socket on the calling thread until the client
+  /// closes it, a limit ends it or the server stops; then closes it. The
+  /// accept loop runs it on a thread per connection; the serve-http fuzz
+  /// target calls it on a socketpair.
+  void serveSocket(int fd);
+
+  /// After the real routes: known paths answer other methods with 405 (and
+  /// Allow), any other path 404 without reading its body (httplib would
+  /// buffer it whole), and every error httplib answers itself gets the JSON
+  /// error body. `endpoints`: (path, method) pairs.
+  void finishRoutes(const std::vector<std::pair<std::string, std::string>> &endpoints);
+
+  /// Sets `res` to `status` with the JSON body {"error": {"message", "type"}}.
+  static void replyError(httplib::Response &res, int status, const std::string &message);
+
+  /// readBody, answering every outcome but Complete (413, 408, 503, 415, 400);
+  /// true when `body` holds the whole body.
+  static bool readBodyOrReply(const httplib::Request &req, const httplib::ContentReader &reader,
+                              std::string &body, httplib::Response &res);
+
   /// In a route handler registered with a ContentReader: the request body,
   /// read within the limits (de-chunked, decompressed). Anything but Complete
   /// also marks the connection to close after the response (the rest of the
@@ -79,7 +100,6 @@ public:
 
 private:
   void acceptLoop();
-  void serveConnection(int fd);
   void refuse(int fd);
   void joinFinished();
 

@@ -220,25 +220,13 @@ size_t countOption(const Options &options, const std::string &name, int64_t fall
   return static_cast<size_t>(value);
 }
 
-/// The error type of an HTTP status, as OpenAI names them where it does.
-const char *errorType(int status) {
-  switch (status) {
-  case 408:
-    return "timeout_error";
-  case 503:
-    return "server_overloaded";
-  default:
-    return status >= 500 ? "server_error" : "invalid_request_error";
-  }
-}
-
 void reply(httplib::Response &res, int status, const json &body) {
   res.status = status;
   res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
 void replyError(httplib::Response &res, int status, const std::string &message) {
-  reply(res, status, errorBody(message, errorType(status)));
+  BoundedHttpServer::replyError(res, status, message);
 }
 
 /// Requests travel from rank 0 to the other pipeline stages as JSON.
@@ -344,23 +332,8 @@ int serveCommand(const Manifest &manifest, const Options &options) {
                     const httplib::ContentReader &reader, auto parse, auto format) {
     auto start = std::chrono::steady_clock::now();
     std::string body;
-    switch (BoundedHttpServer::readBody(req, reader, body)) {
-    case BodyStatus::Complete:
-      break;
-    case BodyStatus::TooLarge:
-      return replyError(res, 413, "the request body exceeds " +
-                                      std::to_string(limits.maxBodyBytes) + " bytes");
-    case BodyStatus::TimedOut:
-      return replyError(res, 408, "the request body was not received within " +
-                                      std::to_string(limits.requestTimeout.count()) + " ms");
-    case BodyStatus::Stopping:
-      return replyError(res, 503, "the server is shutting down");
-    case BodyStatus::Unsupported:
-      return replyError(res, 415, "multipart bodies are not accepted; send JSON");
-    case BodyStatus::Malformed:
-      return replyError(res, 400, "the request body could not be read (Content-Length or "
-                                  "chunked encoding malformed, or the connection closed)");
-    }
+    if (!BoundedHttpServer::readBodyOrReply(req, reader, body, res))
+      return;
     try {
       auto parsed = parse(body, model);
       GenerationResult result = queue.push(parsed.generation).get();
@@ -396,88 +369,7 @@ int serveCommand(const Manifest &manifest, const Options &options) {
           {{"object", "list"},
            {"data", {{{"id", model.name}, {"object", "model"}, {"owned_by", "ee-compile"}}}}});
   });
-  // Known paths with another method: 405 naming the one they take. Their
-  // bodies stay unread, so the connection closes after the answer.
-  auto wrongMethod = [](const char *allowed) {
-    return [allowed](const httplib::Request &req, httplib::Response &res) {
-      BoundedHttpServer::closeAfterResponse();
-      res.set_header("Allow", allowed);
-      replyError(res, 405, excerpt(req.method, 16) + " " + excerpt(req.path) + " is not allowed; use " +
-                               allowed);
-    };
-  };
-  auto wrongMethodWithBody = [&](const char *allowed) {
-    return [handler = wrongMethod(allowed)](const httplib::Request &req, httplib::Response &res,
-                                           const httplib::ContentReader &) { handler(req, res); };
-  };
-  for (auto [path, allowed] : {std::pair<const char *, const char *>{"/api", "PUT"},
-                               {"/v1/completions", "POST"},
-                               {"/v1/models", "GET"}}) {
-    if (std::string(allowed) != "GET") {
-      server.Get(path, wrongMethod(allowed));
-    }
-    if (std::string(allowed) != "POST")
-      server.Post(path, wrongMethodWithBody(allowed));
-    if (std::string(allowed) != "PUT")
-      server.Put(path, wrongMethodWithBody(allowed));
-    server.Patch(path, wrongMethodWithBody(allowed));
-    server.Delete(path, wrongMethodWithBody(allowed));
-    server.Options(path, wrongMethod(allowed));
-  }
-  // Any other path: 404 without reading the body (httplib would buffer it whole).
-  auto notFound = [](const httplib::Request &req, httplib::Response &res,
-                     const httplib::ContentReader &) {
-    BoundedHttpServer::closeAfterResponse();
-    replyError(res, 404, "no such endpoint: " + excerpt(req.method, 16) + " " + excerpt(req.path) +
-                             " (PUT /api, POST /v1/completions, GET /v1/models)");
-  };
-  server.Post(".*", notFound);
-  server.Put(".*", notFound);
-  server.Patch(".*", notFound);
-  server.Delete(".*", notFound);
-  // What httplib answers itself (unparsable requests, unknown paths, long URIs)
-  // gets the same JSON error body.
-  server.set_error_handler(httplib::Server::HandlerWithResponse(
-      [](const httplib::Request &req, httplib::Response &res) {
-    if (!res.body.empty())
-      return httplib::Server::HandlerResponse::Unhandled;
-    if (std::optional<BoundedHttpServer::ReadFailure> failure = BoundedHttpServer::readFailure()) {
-      BoundedHttpServer::closeAfterResponse();
-      reply(res, failure->status, errorBody(failure->message, failure->type));
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    std::string message;
-    switch (res.status) {
-    case 400:
-      message = "malformed HTTP request";
-      break;
-    case 404:
-      message = "no such endpoint: " + excerpt(req.method, 16) + " " + excerpt(req.path) +
-                " (PUT /api, POST /v1/completions, GET /v1/models)";
-      break;
-    case 413:
-      message = "the request body is too large";
-      break;
-    case 414:
-      message = "the request URI is too long";
-      break;
-    default:
-      message = "HTTP error " + std::to_string(res.status);
-    }
-    replyError(res, res.status, message);
-    return httplib::Server::HandlerResponse::Handled;
-  }));
-  server.set_exception_handler(
-      [](const httplib::Request &, httplib::Response &res, std::exception_ptr error) {
-        std::string message = "internal error";
-        try {
-          std::rethrow_exception(error);
-        } catch (const std::exception &e) {
-          message = e.what();
-        } catch (...) {
-        }
-        replyError(res, 500, message);
-      });
+  server.finishRoutes({{"/api", "PUT"}, {"/v1/completions", "POST"}, {"/v1/models", "GET"}});
 
   int bound = server.listenOn(host, static_cast<int>(port));
   server.start();
