@@ -13,6 +13,7 @@ Each check reproduces a way a client once killed, hung or starved the server:
   idle timeout; past --max-connections a connection gets 503 at once;
 - every error (400, 404, 405, 408, 413, 414, 415, 431, 503) has a JSON body
   {"error": {"message", "type"}};
+- bad limits on the command line: a non-zero exit naming the option;
 - SIGTERM under load (serve never exited): the generation running is answered
   200, the queued requests and one arriving while draining get 503, and serve
   exits 0 within the bound of docs/generation.md; SIGINT stops it the same way.
@@ -353,6 +354,15 @@ def main(binary, workdir, config_path):
     command = [binary, "serve", "--load", checkpoint, "--request-timeout", str(REQUEST_TIMEOUT),
                "--max-connections", str(MAX_CONNECTIONS)]
     tally = Tally()
+    problems = []
+    for option, value in [("--request-timeout", "0"), ("--request-timeout", "x"), ("--max-connections", "0"),
+                          ("--max-queue", "-1")]:
+        result = subprocess.run([binary, "serve", "--load", checkpoint, "--port", "0", option, value],
+                                capture_output=True, text=True, timeout=60)
+        if result.returncode == 0 or option not in result.stderr:
+            problems.append(f"options: {option} {value}: exit {result.returncode}, {result.stderr.strip()!r}")
+    print(f"  options: {'ok' if not problems else 'MISMATCH'}")
+    tally.add(problems)
     for tag, check in [("hostile clients", check_hostile), ("sigterm under load", check_sigterm)]:
         problems = []
 
