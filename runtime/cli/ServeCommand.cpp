@@ -20,6 +20,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -187,8 +188,11 @@ private:
   std::deque<std::pair<GenerationRequest, std::promise<GenerationResult>>> jobs_;
 };
 
-volatile std::sig_atomic_t stopRequested = 0;
-void onSignal(int) { stopRequested = 1; }
+// Read by the connection threads as well as the main thread: a lock-free
+// atomic, which a signal handler may also write.
+std::atomic<bool> stopRequested{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+void onSignal(int) { stopRequested = true; }
 
 /// SIGTERM and SIGINT only ask for a stop, on every rank: mpirun forwards them
 /// to all ranks, and ranks after the first stop when rank 0 tells them to.
@@ -323,7 +327,7 @@ int serveCommand(const Manifest &manifest, const Options &options) {
   std::string host = options.has("host") ? options.text("host") : "127.0.0.1";
 
   BoundedHttpServer server(limits);
-  GenerationQueue queue(maxQueue, [] { return stopRequested != 0; });
+  GenerationQueue queue(maxQueue, [] { return stopRequested.load(); });
   std::mutex countMutex;
   int64_t completions = 0;
 
@@ -381,7 +385,7 @@ int serveCommand(const Manifest &manifest, const Options &options) {
           sendToStages(requestToJson(request).dump());
         return generator->generate(request);
       },
-      [&] { return stopRequested != 0; });
+      [&] { return stopRequested.load(); });
   std::cerr << "server stopping: answering the last responses" << std::endl;
   server.stop();
   if (eert_comm_size() > 1)
