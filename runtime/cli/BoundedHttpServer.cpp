@@ -353,6 +353,12 @@ void BoundedHttpServer::stop() {
     return;
   if (acceptor_.joinable())
     acceptor_.join();
+  // New clients are refused by the kernel from here on, not left in the backlog.
+  if (listenFd_ >= 0) {
+    svr_sock_ = INVALID_SOCKET;
+    ::close(listenFd_);
+    listenFd_ = -1;
+  }
   // Every connection sees stopping_ within a slice unless it writes a
   // response, which its write deadline bounds.
   std::list<std::thread> connections;
@@ -363,11 +369,6 @@ void BoundedHttpServer::stop() {
   }
   for (std::thread &thread : connections)
     thread.join();
-  if (listenFd_ >= 0) {
-    svr_sock_ = INVALID_SOCKET;
-    ::close(listenFd_);
-    listenFd_ = -1;
-  }
 }
 
 BodyStatus BoundedHttpServer::readBody(const httplib::Request &req,
