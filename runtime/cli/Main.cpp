@@ -299,6 +299,7 @@ const char *kUsage =
     "                    [--method recompute|pipeline] [--temperature T --top-k K --top-p P --seed S]\n"
     "                    [--json] [--no-baseline] [--save-kv FILE]\n"
     "       BIN serve --load DIR --port P [--host H] [--method recompute|pipeline]\n"
+    "                 [--request-timeout S] [--max-connections N] [--max-queue N]\n"
     "       every command: [--comm-timeout SECONDS] (under mpirun: how long a rank waits\n"
     "                      for a peer before it names it and ends the world; default 300, 0: forever)\n";
 

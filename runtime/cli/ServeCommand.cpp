@@ -1,11 +1,16 @@
 // ServeCommand.cpp - `BIN serve`: EE-LLM's PUT /api and OpenAI-style POST /v1/completions.
 //
-// cpp-httplib (Debian) answers on its own threads; the main thread alone runs
-// generation, one request at a time, taking them from a queue (so requests of
-// concurrent clients never share the generator's caches, and under mpirun only
-// the main thread talks to the other ranks, which follow rank 0's requests).
+// Connection threads (BoundedHttpServer) read, parse and validate requests;
+// the main thread alone runs generation, one request at a time, taking them
+// from a bounded queue (so requests of concurrent clients never share the
+// generator's caches, and under mpirun only the main thread talks to the other
+// ranks, which follow rank 0's requests). SIGTERM or SIGINT: the generation
+// running finishes and is answered, queued and new requests get 503, every
+// thread is joined, the other ranks are told to stop, and serve returns 0.
+#include "cli/BoundedHttpServer.h"
 #include "cli/Commands.h"
 #include "cli/Generation.h"
+#include "cli/ServeRequests.h"
 #include "cli/Tokenizer.h"
 #include "cli/Train.h"
 #include "eert/eert.h"
@@ -13,11 +18,15 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <csignal>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <future>
 #include <iostream>
 #include <mutex>
@@ -29,170 +38,11 @@ using json = nlohmann::json;
 
 namespace eert {
 
-const std::set<std::string> kServeOptions = {"load", "port", "host", "method"};
+const std::set<std::string> kServeOptions = {"load",           "port",           "host",
+                                             "method",         "request-timeout", "max-connections",
+                                             "max-queue"};
 
 namespace {
-
-/// A request the client got wrong: HTTP 400 with the message.
-struct BadRequest : std::invalid_argument {
-  using std::invalid_argument::invalid_argument;
-};
-
-/// Typed access to a request body's fields; every field must be known.
-class Fields {
-public:
-  Fields(const json &body, std::set<std::string> known) : body_(body), known_(std::move(known)) {
-    if (!body.is_object())
-      throw BadRequest("the request body must be a JSON object");
-    for (const auto &item : body.items())
-      if (!known_.count(item.key()))
-        throw BadRequest("unknown field '" + item.key() + "'");
-  }
-  bool has(const std::string &name) const { return body_.contains(name) && !body_[name].is_null(); }
-  const json &at(const std::string &name) const { return body_.at(name); }
-
-  std::optional<int64_t> integer(const std::string &name, int64_t min, int64_t max) const {
-    if (!has(name))
-      return std::nullopt;
-    const json &value = body_[name];
-    if (!value.is_number_integer() || value.get<int64_t>() < min || value.get<int64_t>() > max)
-      throw BadRequest("'" + name + "' must be an integer in [" + std::to_string(min) + ", " +
-                       std::to_string(max) + "], got " + value.dump());
-    return value.get<int64_t>();
-  }
-  std::optional<double> number(const std::string &name, double min, double max) const {
-    if (!has(name))
-      return std::nullopt;
-    const json &value = body_[name];
-    if (!value.is_number() || !(value.get<double>() >= min && value.get<double>() <= max)) {
-      auto text = [](double x) {
-        std::ostringstream out;
-        out << x;
-        return out.str();
-      };
-      throw BadRequest("'" + name + "' must be a number " +
-                       (std::isinf(max) ? ">= " + text(min)
-                                        : "in [" + text(min) + ", " + text(max) + "]") +
-                       ", got " + value.dump());
-    }
-    return value.get<double>();
-  }
-  std::optional<bool> boolean(const std::string &name) const {
-    if (!has(name))
-      return std::nullopt;
-    if (!body_[name].is_boolean())
-      throw BadRequest("'" + name + "' must be true or false, got " + body_[name].dump());
-    return body_[name].get<bool>();
-  }
-  /// A string or a list of strings, as a list.
-  std::vector<std::string> strings(const std::string &name) const {
-    const json &value = body_[name];
-    if (value.is_string())
-      return {value.get<std::string>()};
-    if (!value.is_array() || value.empty())
-      throw BadRequest("'" + name + "' must be a string or a non-empty list of strings");
-    std::vector<std::string> result;
-    for (const json &item : value) {
-      if (!item.is_string())
-        throw BadRequest("'" + name + "' must be a string or a non-empty list of strings");
-      result.push_back(item.get<std::string>());
-    }
-    return result;
-  }
-  std::vector<double> numbers(const std::string &name) const {
-    const json &value = body_[name];
-    std::vector<double> result;
-    if (value.is_array())
-      for (const json &item : value)
-        if (item.is_number())
-          result.push_back(item.get<double>());
-    if (!value.is_array() || result.size() != value.size())
-      throw BadRequest("'" + name + "' must be a list of numbers");
-    return result;
-  }
-
-private:
-  const json &body_;
-  std::set<std::string> known_;
-};
-
-constexpr size_t kMaxPrompts = 128;
-
-/// What the server knows about its model.
-struct Model {
-  const Manifest &manifest;
-  InferencePlan plan;
-  Tokenizer tokenizer;
-  std::string name;
-  int64_t vocab, maxPositions;
-};
-
-/// The early-exit fields both endpoints take: early_exit_thres, use_early_exit,
-/// exit_layers and (ours) exit_thresholds, one per exit.
-void readEarlyExit(const Fields &fields, const Model &model, GenerationRequest &request) {
-  std::optional<double> threshold = fields.number("early_exit_thres", 0.0, INFINITY);
-  bool use = fields.boolean("use_early_exit").value_or(true);
-  if (use && threshold)
-    request.threshold = threshold;
-  if (fields.has("exit_thresholds")) {
-    std::vector<double> values = fields.numbers("exit_thresholds");
-    if (values.size() != model.plan.exits.size())
-      throw BadRequest("'exit_thresholds' needs one threshold per exit (" +
-                       std::to_string(model.plan.exits.size()) + ")");
-    if (use)
-      for (size_t k = 0; k < values.size(); ++k)
-        request.exitThresholds[k] = values[k];
-  }
-  if (fields.has("exit_layers")) {
-    std::vector<double> layers = fields.numbers("exit_layers");
-    try {
-      request.activeExits = exitsAtLayers(model.plan, layers);
-    } catch (const std::invalid_argument &e) {
-      throw BadRequest(std::string("'exit_layers': ") + e.what());
-    }
-  }
-}
-
-std::vector<std::vector<int32_t>> encodePrompts(const Model &model,
-                                                const std::vector<std::string> &prompts) {
-  if (prompts.size() > kMaxPrompts)
-    throw BadRequest("at most " + std::to_string(kMaxPrompts) + " prompts per request");
-  std::vector<std::vector<int32_t>> ids;
-  for (const std::string &prompt : prompts)
-    ids.push_back(model.tokenizer.encode(prompt));
-  return ids;
-}
-
-/// PUT /api as EE-LLM's server takes it.
-struct ApiRequest {
-  GenerationRequest generation;
-  bool logprobs = false, echoPrompts = false;
-};
-
-ApiRequest parseApi(const json &body, const Model &model) {
-  Fields fields(body, {"prompts", "tokens_to_generate", "early_exit_thres", "use_early_exit",
-                       "exit_layers", "exit_thresholds", "top_k", "top_p", "temperature",
-                       "random_seed", "logprobs", "echo_prompts", "no_log", "print_max_prob"});
-  if (!fields.has("prompts"))
-    throw BadRequest("prompts argument required");
-  ApiRequest api;
-  GenerationRequest &request = api.generation;
-  std::vector<std::string> prompts = fields.strings("prompts");
-  request.prompts = encodePrompts(model, prompts);
-  request.maxNewTokens = fields.integer("tokens_to_generate", 0, model.maxPositions).value_or(64);
-  readEarlyExit(fields, model, request);
-  request.topK = fields.integer("top_k", 0, model.vocab).value_or(0);
-  // EE-LLM: top_p 0 means no nucleus filtering; temperature 0 means greedy.
-  double topP = fields.number("top_p", 0.0, 1.0).value_or(0.0);
-  request.topP = topP > 0 ? static_cast<float>(topP) : 1.0f;
-  request.temperature = static_cast<float>(fields.number("temperature", 0.0, 100.0).value_or(0.0));
-  request.seed = static_cast<uint64_t>(fields.integer("random_seed", 0, INT64_MAX).value_or(1234));
-  api.logprobs = fields.boolean("logprobs").value_or(false);
-  api.echoPrompts = fields.boolean("echo_prompts").value_or(false);
-  fields.boolean("no_log");
-  fields.boolean("print_max_prob");
-  return api;
-}
 
 json tokenExits(const std::vector<TokenRecord> &records) {
   json exits = json::array();
@@ -210,7 +60,7 @@ std::vector<int32_t> tokenIds(const std::vector<TokenRecord> &records) {
   return ids;
 }
 
-json formatApi(const ApiRequest &api, const GenerationResult &result, const Model &model,
+json formatApi(const ApiRequest &api, const GenerationResult &result, const ServedModel &model,
                double seconds) {
   json text = json::array(), segments = json::array(), logprobs = json::array(),
        tokens = json::array(), exits = json::array();
@@ -240,48 +90,8 @@ json formatApi(const ApiRequest &api, const GenerationResult &result, const Mode
   return response;
 }
 
-/// POST /v1/completions, OpenAI style, with the early-exit fields as extensions.
-struct CompletionRequest {
-  GenerationRequest generation;
-  bool echo = false;
-  bool logprobs = false;
-};
-
-CompletionRequest parseCompletion(const json &body, const Model &model) {
-  Fields fields(body, {"model", "prompt", "max_tokens", "temperature", "top_p", "top_k", "n",
-                       "seed", "logprobs", "echo", "stream", "stop", "user", "early_exit_thres",
-                       "use_early_exit", "exit_layers", "exit_thresholds"});
-  if (!fields.has("prompt"))
-    throw BadRequest("'prompt' is required");
-  if (fields.has("model") && !fields.at("model").is_string())
-    throw BadRequest("'model' must be a string");
-  if (fields.has("model") && fields.at("model").get<std::string>() != model.name)
-    throw BadRequest("unknown model '" + fields.at("model").get<std::string>() + "' (this server has '" +
-                     model.name + "')");
-  if (fields.integer("n", 1, 1).value_or(1) != 1)
-    throw BadRequest("'n' must be 1");
-  if (fields.boolean("stream").value_or(false))
-    throw BadRequest("streaming is not supported ('stream' must be false)");
-  if (fields.has("stop"))
-    throw BadRequest("'stop' sequences are not supported");
-  if (fields.has("user") && !fields.at("user").is_string())
-    throw BadRequest("'user' must be a string");
-  CompletionRequest completion;
-  GenerationRequest &request = completion.generation;
-  request.prompts = encodePrompts(model, fields.strings("prompt"));
-  request.maxNewTokens = fields.integer("max_tokens", 0, model.maxPositions).value_or(16);
-  readEarlyExit(fields, model, request);
-  request.temperature = static_cast<float>(fields.number("temperature", 0.0, 2.0).value_or(1.0));
-  request.topP = static_cast<float>(fields.number("top_p", 1e-9, 1.0).value_or(1.0));
-  request.topK = fields.integer("top_k", 0, model.vocab).value_or(0);
-  request.seed = static_cast<uint64_t>(fields.integer("seed", 0, INT64_MAX).value_or(0));
-  completion.logprobs = fields.integer("logprobs", 0, 5).has_value();
-  completion.echo = fields.boolean("echo").value_or(false);
-  return completion;
-}
-
 json formatCompletion(const CompletionRequest &completion, const GenerationResult &result,
-                      const Model &model, int64_t id) {
+                      const ServedModel &model, int64_t id) {
   json choices = json::array();
   int64_t promptTokens = 0, completionTokens = 0;
   for (size_t p = 0; p < result.tokens.size(); ++p) {
@@ -318,23 +128,40 @@ json formatCompletion(const CompletionRequest &completion, const GenerationResul
             {"total_tokens", promptTokens + completionTokens}}}};
 }
 
+/// No room for the request (full queue, shutting down): HTTP 503.
+struct Unavailable : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 /// The main thread's queue of validated requests.
 class GenerationQueue {
 public:
+  /// `draining` says a stop was asked for: from then on pushes are refused,
+  /// while the generation running finishes.
+  GenerationQueue(size_t capacity, std::function<bool()> draining)
+      : capacity_(capacity), draining_(std::move(draining)) {}
+
+  /// Throws Unavailable when the queue is full or closed.
   std::future<GenerationResult> push(GenerationRequest request) {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_ || draining_())
+      throw Unavailable("the server is shutting down");
+    if (jobs_.size() >= capacity_)
+      throw Unavailable("the queue is full (" + std::to_string(capacity_) +
+                        " requests waiting); retry later");
     jobs_.emplace_back(std::move(request), std::promise<GenerationResult>());
     std::future<GenerationResult> future = jobs_.back().second.get_future();
     ready_.notify_one();
     return future;
   }
 
-  /// Runs jobs with `generate` until `stopping` returns true (checked often).
+  /// Runs jobs with `generate` until `stopping` returns true (checked between
+  /// jobs and every 50 ms); then fails every job still queued and refuses new ones.
   template <typename Generate, typename Stopping>
   void serve(Generate generate, Stopping stopping) {
     while (!stopping()) {
       std::unique_lock<std::mutex> lock(mutex_);
-      if (!ready_.wait_for(lock, std::chrono::milliseconds(100), [&] { return !jobs_.empty(); }))
+      if (!ready_.wait_for(lock, std::chrono::milliseconds(50), [&] { return !jobs_.empty(); }))
         continue;
       auto job = std::move(jobs_.front());
       jobs_.pop_front();
@@ -346,20 +173,65 @@ public:
       }
     }
     std::lock_guard<std::mutex> lock(mutex_);
+    closed_ = true;
     for (auto &job : jobs_)
-      job.second.set_exception(
-          std::make_exception_ptr(std::runtime_error("the server is shutting down")));
+      job.second.set_exception(std::make_exception_ptr(Unavailable("the server is shutting down")));
     jobs_.clear();
   }
 
 private:
+  size_t capacity_;
+  std::function<bool()> draining_;
+  bool closed_ = false;
   std::mutex mutex_;
   std::condition_variable ready_;
   std::deque<std::pair<GenerationRequest, std::promise<GenerationResult>>> jobs_;
 };
 
-volatile std::sig_atomic_t stopRequested = 0;
-void onSignal(int) { stopRequested = 1; }
+// Read by the connection threads as well as the main thread: a lock-free
+// atomic, which a signal handler may also write.
+std::atomic<bool> stopRequested{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+void onSignal(int) { stopRequested = true; }
+
+/// SIGTERM and SIGINT only ask for a stop, on every rank: mpirun forwards them
+/// to all ranks, and ranks after the first stop when rank 0 tells them to.
+/// SA_RESTART keeps MPI's and httplib's blocking calls from seeing EINTR.
+void catchStopSignals() {
+  struct sigaction action {};
+  action.sa_handler = onSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+}
+
+/// A positive number of seconds from --name as milliseconds.
+std::chrono::milliseconds secondsOption(const Options &options, const std::string &name,
+                                        double fallback) {
+  double seconds = options.number(name, fallback);
+  if (!(seconds > 0 && seconds <= 86400))
+    throw std::runtime_error("--" + name + " must be a number of seconds in (0, 86400]");
+  return std::chrono::milliseconds(static_cast<int64_t>(std::ceil(seconds * 1000)));
+}
+
+size_t countOption(const Options &options, const std::string &name, int64_t fallback,
+                   int64_t max) {
+  int64_t value = options.integer(name, fallback);
+  if (value < 1 || value > max)
+    throw std::runtime_error("--" + name + " must be an integer in [1, " + std::to_string(max) +
+                             "]");
+  return static_cast<size_t>(value);
+}
+
+void reply(httplib::Response &res, int status, const json &body) {
+  res.status = status;
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+}
+
+void replyError(httplib::Response &res, int status, const std::string &message) {
+  BoundedHttpServer::replyError(res, status, message);
+}
 
 /// Requests travel from rank 0 to the other pipeline stages as JSON.
 constexpr int64_t kServeTag = 21;
@@ -435,16 +307,21 @@ std::string modelName(std::string path) {
 } // namespace
 
 int serveCommand(const Manifest &manifest, const Options &options) {
+  catchStopSignals();
   std::string dir = resolveCheckpoint(options.text("load"));
+  HttpLimits limits;
+  limits.requestTimeout = secondsOption(options, "request-timeout", 30);
+  limits.writeTimeout = limits.requestTimeout;
+  limits.idleTimeout = std::min(limits.idleTimeout, limits.requestTimeout);
+  limits.maxConnections = countOption(options, "max-connections", 64, 4096);
+  size_t maxQueue = countOption(options, "max-queue", 64, 1 << 20);
   InferencePlan plan = InferencePlan::fromManifest(manifest);
   std::string method = joinForMethod(manifest, plan, options.has("method") ? options.text("method") : "");
   Weights weights = Weights::load(manifest, dir);
-  Model model{manifest,
-              std::move(plan),
-              Tokenizer::forCheckpoint(dir, manifest.config.at("vocab_size").get<int64_t>()),
-              modelName(options.text("load")),
-              manifest.config.at("vocab_size").get<int64_t>(),
-              manifest.config.at("max_position_embeddings").get<int64_t>()};
+  int64_t vocab = manifest.config.at("vocab_size").get<int64_t>();
+  ServedModel model{std::move(plan), Tokenizer::forCheckpoint(dir, vocab),
+                    modelName(options.text("load")), vocab,
+                    manifest.config.at("max_position_embeddings").get<int64_t>()};
   std::unique_ptr<Generator> generator = makeGenerator(method, manifest, weights);
   if (eert_comm_rank() != 0) {
     followRequests(*generator);
@@ -455,45 +332,43 @@ int serveCommand(const Manifest &manifest, const Options &options) {
     throw std::runtime_error("--port must be in [0, 65535] (0: any free port)");
   std::string host = options.has("host") ? options.text("host") : "127.0.0.1";
 
-  httplib::Server server;
-  server.set_payload_max_length(1 << 20);
-  GenerationQueue queue;
+  BoundedHttpServer server(limits);
+  GenerationQueue queue(maxQueue, [] { return stopRequested.load(); });
   std::mutex countMutex;
   int64_t completions = 0;
 
-  auto reply = [](httplib::Response &res, int status, const json &body) {
-    res.status = status;
-    res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
-  };
-  // Parses, validates and queues a request; formats its result or the error.
-  auto handle = [&](const httplib::Request &req, httplib::Response &res, auto parse, auto format) {
+  // Reads, parses, validates and queues a request; formats its result or the error.
+  auto handle = [&](const httplib::Request &req, httplib::Response &res,
+                    const httplib::ContentReader &reader, auto parse, auto format) {
     auto start = std::chrono::steady_clock::now();
+    std::string body;
+    if (!BoundedHttpServer::readBodyOrReply(req, reader, body, res))
+      return;
     try {
-      json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-      if (body.is_discarded())
-        throw BadRequest("malformed JSON in the request body");
       auto parsed = parse(body, model);
-      try {
-        validateRequest(parsed.generation, model.plan, model.vocab, model.maxPositions);
-      } catch (const std::invalid_argument &e) {
-        throw BadRequest(e.what());
-      }
       GenerationResult result = queue.push(parsed.generation).get();
       double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       reply(res, 200, format(parsed, result, seconds));
     } catch (const BadRequest &e) {
-      reply(res, 400, {{"error", {{"message", e.what()}, {"type", "invalid_request_error"}}}});
+      replyError(res, 400, e.what());
+    } catch (const Unavailable &e) {
+      res.set_header("Retry-After", "1");
+      replyError(res, 503, e.what());
     } catch (const std::exception &e) {
-      reply(res, 500, {{"error", {{"message", e.what()}, {"type", "server_error"}}}});
+      replyError(res, 500, e.what());
     }
   };
-  server.Put("/api", [&](const httplib::Request &req, httplib::Response &res) {
-    handle(req, res, parseApi, [&](const ApiRequest &api, const GenerationResult &result,
-                                   double seconds) { return formatApi(api, result, model, seconds); });
+  server.Put("/api", [&](const httplib::Request &req, httplib::Response &res,
+                         const httplib::ContentReader &reader) {
+    handle(req, res, reader, parseApiRequest,
+           [&](const ApiRequest &api, const GenerationResult &result, double seconds) {
+             return formatApi(api, result, model, seconds);
+           });
   });
-  server.Post("/v1/completions", [&](const httplib::Request &req, httplib::Response &res) {
-    handle(req, res, parseCompletion,
+  server.Post("/v1/completions", [&](const httplib::Request &req, httplib::Response &res,
+                                     const httplib::ContentReader &reader) {
+    handle(req, res, reader, parseCompletionRequest,
            [&](const CompletionRequest &completion, const GenerationResult &result, double) {
              std::lock_guard<std::mutex> lock(countMutex);
              return formatCompletion(completion, result, model, ++completions);
@@ -504,24 +379,21 @@ int serveCommand(const Manifest &manifest, const Options &options) {
           {{"object", "list"},
            {"data", {{{"id", model.name}, {"object", "model"}, {"owned_by", "ee-compile"}}}}});
   });
+  server.finishRoutes({{"/api", "PUT"}, {"/v1/completions", "POST"}, {"/v1/models", "GET"}});
 
-  int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
-  if (bound < 0)
-    throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port));
-  std::signal(SIGINT, onSignal);
-  std::signal(SIGTERM, onSignal);
-  std::thread listener([&] { server.listen_after_bind(); });
+  int bound = server.listenOn(host, static_cast<int>(port));
+  server.start();
   std::cerr << "serving " << model.name << " (" << method << ") on http://" << host << ":" << bound
-            << " (PUT /api, POST /v1/completions)" << std::endl;
+            << " (PUT /api, POST /v1/completions; pid " << ::getpid() << ")" << std::endl;
   queue.serve(
       [&](const GenerationRequest &request) {
         if (eert_comm_size() > 1)
           sendToStages(requestToJson(request).dump());
         return generator->generate(request);
       },
-      [&] { return stopRequested != 0; });
+      [&] { return stopRequested.load(); });
+  std::cerr << "server stopping: answering the last responses" << std::endl;
   server.stop();
-  listener.join();
   if (eert_comm_size() > 1)
     sendToStages("");
   std::cerr << "server stopped" << std::endl;

@@ -9,13 +9,17 @@ Against a reference-written checkpoint of a byte-level model:
   context and too many tokens get HTTP 400 with a message, and the server keeps
   serving;
 - the same answers from the pipeline method under mpirun with two stages, and
-  from the recompute method on two tensor-parallel ranks (BIN_TP2, --tp 2).
+  from the recompute method on two tensor-parallel ranks (BIN_TP2, --tp 2);
+- SIGTERM to rank 0 stops every rank (rank 0 tells the others), mpirun exits 0;
+  SIGTERM to mpirun (which forwards it to every rank) stops them all, none
+  dying of the signal.
 
 Usage: serve_test.py BIN BIN_PP2 BIN_TP2 WORKDIR CONFIG.json
 """
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -40,6 +44,7 @@ class Server:
         if "serving" not in line:
             raise RuntimeError(f"server did not start: {line}{self.process.stderr.read()}")
         self.url = line.split(" on ")[1].split()[0]
+        self.pid = int(line.rsplit("pid ", 1)[1].split(")")[0])  # rank 0, under mpirun too
 
     def request(self, method, path, body):
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -55,14 +60,29 @@ class Server:
             except ValueError:
                 return error.code, text.decode(errors="replace")
 
-    def stop(self):
-        self.process.terminate()
+    def stop(self, signal_mpirun=False):
+        """SIGTERM to rank 0 (or to mpirun); the problems of the stop, if any."""
+        os.kill(self.process.pid if signal_mpirun else self.pid, signal.SIGTERM)
+        started = time.time()
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            raise RuntimeError("server did not stop on SIGTERM")
+            self.process.wait()
+            return ["server did not stop on SIGTERM"]
+        log = self.process.stderr.read()
         self.process.stderr.close()
+        problems = []
+        if "server stopped" not in log:
+            problems.append(f"no 'server stopped' after SIGTERM: {log[-500:]!r}")
+        if "signal" in log or "Segmentation" in log:
+            problems.append(f"a rank died of a signal: {log[-500:]!r}")
+        # mpirun itself exits 1 whenever it was signalled, however its ranks ended.
+        if not signal_mpirun and self.process.returncode != 0:
+            problems.append(f"exit {self.process.returncode} after SIGTERM: {log[-500:]!r}")
+        if time.time() - started > 10:
+            problems.append(f"stopped {time.time() - started:.1f}s after SIGTERM")
+        return problems
 
 
 def api_decisions(response, index=0):
@@ -209,7 +229,15 @@ def main(binary, binary_pp2, binary_tp2, workdir, config_path):
         except Exception as error:
             problems = [f"{tag}: {error}"]
         finally:
-            server.stop()
+            problems += [f"{tag}: {p}" for p in server.stop()]
+        if tag != "recompute":
+            # The other ranks wait for rank 0's next request; a forwarded SIGTERM
+            # must not kill them mid-wait, nor leave them waiting.
+            server = Server(command)
+            status, response = server.request("PUT", "/api", {"prompts": ["Let"], "tokens_to_generate": 2})
+            if status != 200:
+                problems.append(f"{tag}: HTTP {status} {response}")
+            problems += [f"{tag}, SIGTERM to mpirun: {p}" for p in server.stop(signal_mpirun=True)]
         print(f"  {tag}: {'ok' if not problems else 'MISMATCH'}")
         tally.add(problems)
     return tally.close()
