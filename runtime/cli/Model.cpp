@@ -102,24 +102,6 @@ size_t Manifest::parameterIndex(const std::string &name) const {
 
 namespace {
 
-/// The first element of `values` that is NaN or infinite, or -1.
-int64_t firstNonFinite(const float *values, size_t count) {
-  // Exponent bits all set: inf or NaN. A branch-free scan the compiler
-  // vectorizes; the slow search runs only when something was found.
-  uint32_t any = 0;
-  for (size_t i = 0; i < count; ++i) {
-    uint32_t bits;
-    std::memcpy(&bits, values + i, 4);
-    any |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
-  }
-  if (!any)
-    return -1;
-  for (size_t i = 0; i < count; ++i)
-    if (!std::isfinite(values[i]))
-      return static_cast<int64_t>(i);
-  return -1;
-}
-
 /// True when `path` names something, even a dangling symlink (which must be
 /// reported, not taken for "no such file").
 bool present(const fs::path &path) {
@@ -210,7 +192,7 @@ Weights Weights::load(const Manifest &manifest, const std::string &directory) {
                                found.dump() + " but the model needs " + expected.dump());
     }
     auto checkFinite = [&](const float *values) {
-      int64_t at = firstNonFinite(values, static_cast<size_t>(param.wholeElements()));
+      int64_t at = firstBadValue(values, param.wholeElements());
       if (at >= 0)
         throw std::runtime_error(it->second->path() + ": tensor '" + param.name + "' holds " +
                                  (std::isnan(values[at]) ? "NaN" : "an infinite value") +
