@@ -8,7 +8,7 @@
 // parsers of serve-request (the model of ServeRequestFuzz.cpp). Generation is
 // left out: a parsed request is answered 200 at once.
 #include "cli/BoundedHttpServer.h"
-#include "cli/ServeRequests.h"
+#include "FuzzServedModel.h"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -16,24 +16,7 @@
 #include <cstdint>
 #include <thread>
 
-// The command-line library's Manifest::load reads the manifest a compiled
-// model links in; no model is linked here and nothing loads one.
-extern "C" const char ee_manifest[] = "{}";
-
 namespace {
-
-eert::ServedModel makeModel() {
-  eert::InferencePlan plan;
-  plan.method = "recompute";
-  plan.layers = 4;
-  for (int64_t index : {0, 1}) {
-    eert::InferencePlan::Exit exit;
-    exit.index = index;
-    exit.layer = index == 0 ? 1 : 3;
-    plan.exits.push_back(exit);
-  }
-  return {std::move(plan), eert::Tokenizer::forCheckpoint("", 256), "ck", 256, 128};
-}
 
 eert::BoundedHttpServer &makeServer(const eert::ServedModel &model) {
   eert::HttpLimits limits;
