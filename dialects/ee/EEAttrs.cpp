@@ -8,6 +8,7 @@
 #include "llvm/Support/FormatVariadic.h"
 
 #include <cmath>
+#include <limits>
 #include <cstdio>
 #include <cstdlib>
 
@@ -80,12 +81,23 @@ LogicalResult mlir::ee::verifyExitStructure(function_ref<InFlightDiagnostic()> e
   return success();
 }
 
+LogicalResult mlir::ee::verifyFloat32Value(function_ref<InFlightDiagnostic()> emitError,
+                                           StringRef field, double value, bool allowZero) {
+  constexpr double lowest = std::numeric_limits<float>::min();
+  constexpr double highest = std::numeric_limits<float>::max();
+  if ((allowZero && value == 0.0) || (value >= lowest && value <= highest))
+    return success();
+  InFlightDiagnostic diagnostic = emitError();
+  diagnostic << "'" << field << "' must be a " << (allowZero ? "non-negative" : "positive")
+             << " finite number, got " << formatF64(value);
+  if (std::isfinite(value) && value > 0.0)
+    diagnostic << ", which float32 (normal numbers from 1.2e-38 to 3.4e+38) cannot hold";
+  return diagnostic;
+}
+
 LogicalResult mlir::ee::verifyTemperature(function_ref<InFlightDiagnostic()> emitError,
                                           double temperature, StringRef field) {
-  if (!(temperature > 0.0) || !std::isfinite(temperature))
-    return emitError() << "'" << field << "' must be a positive finite number, got "
-                       << formatF64(temperature);
-  return success();
+  return verifyFloat32Value(emitError, field, temperature, /*allowZero=*/false);
 }
 
 LogicalResult mlir::ee::verifyHeadLayout(function_ref<InFlightDiagnostic()> emitError,
@@ -118,18 +130,12 @@ static LogicalResult verifyPositive(function_ref<InFlightDiagnostic()> emitError
 
 static LogicalResult verifyPositive(function_ref<InFlightDiagnostic()> emitError,
                                     StringRef field, double value) {
-  if (!(value > 0.0) || !std::isfinite(value))
-    return emitError() << "'" << field << "' must be a positive finite number, got "
-                       << formatF64(value);
-  return success();
+  return verifyFloat32Value(emitError, field, value, /*allowZero=*/false);
 }
 
 static LogicalResult verifyWeight(function_ref<InFlightDiagnostic()> emitError,
                                   StringRef field, double value) {
-  if (!(value >= 0.0) || !std::isfinite(value))
-    return emitError() << "'" << field << "' must be a non-negative finite number, got "
-                       << formatF64(value);
-  return success();
+  return verifyFloat32Value(emitError, field, value, /*allowZero=*/true);
 }
 
 //===----------------------------------------------------------------------===//

@@ -74,6 +74,14 @@ LogicalResult verifyExitStructure(function_ref<InFlightDiagnostic()> emitError,
                                   bool useMLP, bool useBlock, bool preExit,
                                   StringRef where);
 
+/// The rule for every real number of the dialect: the kernels compute in
+/// float32, so a value must be finite there: zero (where `allowZero`) or a
+/// normal float32 of its sign, never NaN, an overflow to inf (1e308) or an
+/// underflow to zero or a denormal (1e-320). Positive values only, as every
+/// real of a model (eps, theta, temperatures, weights) is; `field` names it.
+LogicalResult verifyFloat32Value(function_ref<InFlightDiagnostic()> emitError, StringRef field,
+                                 double value, bool allowZero);
+
 /// A temperature must be positive; `field` names it in the diagnostic.
 LogicalResult verifyTemperature(function_ref<InFlightDiagnostic()> emitError,
                                 double temperature, StringRef field);

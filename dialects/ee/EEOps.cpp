@@ -31,6 +31,39 @@ static int64_t features(Value activation) {
   return cast<RankedTensorType>(activation.getType()).getShape().back();
 }
 
+/// The model config of the nearest module around `op`, or null where that
+/// module has none (a nested module describes a model of its own).
+static ConfigAttr moduleConfig(Operation *op) {
+  auto module = op->getParentOfType<ModuleOp>();
+  return module ? module->getAttrOfType<ConfigAttr>(EEDialect::getConfigAttrName()) : ConfigAttr();
+}
+
+/// How many decoder layers the residual stream `value` has passed, counted
+/// back to its ee.embedding without recursion; nullopt where the chain leaves
+/// the model-level ops (a function argument, a pipeline stage's input).
+static std::optional<int64_t> layersBelow(Value value) {
+  int64_t layers = 0;
+  while (true) {
+    Operation *def = value.getDefiningOp();
+    if (isa_and_nonnull<EmbeddingOp>(def))
+      return layers;
+    auto layer = dyn_cast_or_null<DecoderLayerOp>(def);
+    if (!layer)
+      return std::nullopt;
+    ++layers;
+    value = layer.getInput();
+  }
+}
+
+/// A model-level op's layer attributes must be the module config's.
+static LogicalResult verifyLayerMatchesConfig(Operation *op, LayerAttr layer, ConfigAttr config) {
+  if (!config || layer == config.getLayer())
+    return success();
+  return op->emitOpError() << "layer attributes " << layer
+                           << " differ from those of the module's ee.config ("
+                           << config.getLayer() << ")";
+}
+
 /// Batch and sequence dimensions of two [batch, seq, ...] tensors must agree
 /// where both are static.
 static LogicalResult verifyTokenDims(Operation *op, Value a, StringRef aName, Value b,
@@ -55,10 +88,7 @@ static LogicalResult verifyFeatures(Operation *op, StringRef what, int64_t actua
 }
 
 static LogicalResult verifyPositiveAttr(Operation *op, StringRef name, double value) {
-  if (!(value > 0.0) || !std::isfinite(value))
-    return op->emitOpError() << "'" << name << "' must be a positive finite number, got "
-                             << formatF64(value);
-  return success();
+  return verifyFloat32Value([&] { return op->emitOpError(); }, name, value, /*allowZero=*/false);
 }
 
 /// A matrix-vector projection: `input [.., in]`, `weight [out, in]`, `result [.., out]`.
@@ -197,13 +227,19 @@ LogicalResult GetParameterOp::verifySymbolUses(SymbolTableCollection &tables) {
 LogicalResult EmbeddingOp::verifySymbolUses(SymbolTableCollection &tables) {
   if (failed(verifyTokenDims(*this, getIds(), "the ids", getResult(), "the result")))
     return failure();
+  if (ConfigAttr config = moduleConfig(*this);
+      config && failed(verifyFeatures(*this, "result features", features(getResult()),
+                                      "the module's ee.config hidden_size",
+                                      config.getHiddenSize())))
+    return failure();
   return ParameterChecker(*this, tables)
       .expectMatrix(getTable(), ShapedType::kDynamic, features(getResult()));
 }
 
 LogicalResult DecoderLayerOp::verifySymbolUses(SymbolTableCollection &tables) {
   if (failed(verifyTokenDims(*this, getInput(), "the input", getPositions(),
-                             "the positions")))
+                             "the positions")) ||
+      failed(verifyLayerMatchesConfig(*this, getLayer(), moduleConfig(*this))))
     return failure();
   return ParameterChecker(*this, tables)
       .expectBlock(getPrefix(), features(getInput()), getLayer());
@@ -227,7 +263,46 @@ LogicalResult ExitOp::verify() {
   return success();
 }
 
+/// An exit's declared place against the layers its input has passed and
+/// against the module's config: `layer L` reads layer L's output (its
+/// mid-layer residual for an MLP branch), or with `pre_exit` its input.
+LogicalResult ExitOp::verifyPlacement() {
+  int64_t layer = getLayer();
+  if (std::optional<int64_t> below = layersBelow(getInput())) {
+    int64_t expected = getPreExit() ? layer - 1 : layer;
+    if (*below != expected)
+      return emitOpError() << "declares layer " << layer
+                           << (getPreExit() ? " (pre_exit: that layer's input, the output of layer "
+                                            : " (that layer's output, the output of layer ")
+                           << expected << ") but its input has passed " << *below
+                           << " decoder layers";
+  }
+  ConfigAttr config = moduleConfig(*this);
+  if (!config)
+    return success();
+  EarlyExitAttr exits = config.getEarlyExit();
+  int64_t count = config.getNumExits();
+  int64_t index = getIndex();
+  if (index >= count)
+    return emitOpError() << "is exit " << index << " but the module's ee.config declares "
+                         << count << " exits";
+  if (exits.getExitLayerNums()[index] != layer)
+    return emitOpError() << "declares layer " << layer << " but the module's ee.config puts exit "
+                         << index << " at layer " << exits.getExitLayerNums()[index];
+  if (exits.getPreExit() != getPreExit() || exits.getBranch() != getBranch() ||
+      exits.getUseExitNorm() != getNorm())
+    return emitOpError() << "structure (" << (getPreExit() ? "pre_exit, " : "") << "branch "
+                         << stringifyExitBranch(getBranch()) << (getNorm() ? ", norm" : "")
+                         << ") differs from the module's ee.config ("
+                         << (exits.getPreExit() ? "pre_exit, " : "") << "branch "
+                         << stringifyExitBranch(exits.getBranch())
+                         << (exits.getUseExitNorm() ? ", norm" : "") << ")";
+  return verifyLayerMatchesConfig(*this, getLayerSpec(), config);
+}
+
 LogicalResult ExitOp::verifySymbolUses(SymbolTableCollection &tables) {
+  if (failed(verifyPlacement()))
+    return failure();
   ParameterChecker params(*this, tables);
   int64_t hidden = features(getInput());
   std::string prefix = getWeightPrefix();
@@ -256,6 +331,20 @@ LogicalResult FinalHeadOp::verify() {
 }
 
 LogicalResult FinalHeadOp::verifySymbolUses(SymbolTableCollection &tables) {
+  if (ConfigAttr config = moduleConfig(*this)) {
+    std::optional<int64_t> below = layersBelow(getInput());
+    if (below && *below != config.getNumHiddenLayers())
+      return emitOpError() << "reads the output of layer " << *below
+                           << " but the module's ee.config declares num_hidden_layers = "
+                           << config.getNumHiddenLayers();
+    if (getRmsNormEps().convertToDouble() != config.getRmsNormEps())
+      return emitOpError() << "eps " << formatF64(getRmsNormEps().convertToDouble())
+                           << " differs from the module's ee.config rms_norm_eps ("
+                           << formatF64(config.getRmsNormEps()) << ")";
+    if (failed(verifyFeatures(*this, "logits features", features(getLogits()),
+                              "the module's ee.config vocab_size", config.getVocabSize())))
+      return failure();
+  }
   ParameterChecker params(*this, tables);
   int64_t hidden = features(getInput());
   return failure(failed(params.expectVector(getNorm(), hidden)) ||

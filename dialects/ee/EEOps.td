@@ -163,6 +163,8 @@ def EE_ExitOp : EE_ModelOp<"exit"> {
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{
+    /// The declared layer against the input's chain and the module's ee.config.
+    LogicalResult verifyPlacement();
     /// Checkpoint-name prefix of this exit's own weights: `exits.<index>`.
     std::string getWeightPrefix() { return "exits." + std::to_string(getIndex()); }
     /// The post-attention norm that an MLP branch shares with its layer.

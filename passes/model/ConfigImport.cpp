@@ -7,6 +7,7 @@
 
 #include "passes/model/ConfigImport.h"
 #include "ee/EEOps.h"
+#include "runtime/io/JsonNesting.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -367,12 +368,28 @@ std::optional<std::pair<size_t, std::string>> findDuplicateKey(StringRef text) {
 /// places (token ids, kernels), and products of two stay within 64 bits.
 constexpr int64_t kMaxDimension = (int64_t(1) << 31) - 1;
 
+/// Real configs are a few kilobytes; this leaves room for long comments.
+constexpr size_t kMaxConfigBytes = size_t(16) << 20;
+
 } // namespace
 
 FailureOr<ConfigAttr> mlir::ee::parseModelConfig(StringRef text, StringRef fileName,
                                                  MLIRContext *context) {
   context->loadDialect<EEDialect>();
   ConfigSource source(text, fileName, context);
+  // llvm::json recurses once per nesting level: bound the depth before it parses.
+  if (text.size() > kMaxConfigBytes)
+    return emitError(source.at(1, 1)) << "a model config is at most " << (kMaxConfigBytes >> 20)
+                                      << " MiB of JSON, this one is " << text.size() << " bytes";
+  if (size_t at = eert::jsonNestingViolation(std::string_view(text.data(), text.size()));
+      at != std::string_view::npos) {
+    StringRef before = text.take_front(at);
+    size_t lineStart = before.rfind('\n');
+    unsigned column = at - (lineStart == StringRef::npos ? 0 : lineStart + 1);
+    return emitError(source.at(1 + before.count('\n'), column + 1))
+           << "malformed JSON: arrays and objects nested deeper than " << eert::kMaxJsonDepth
+           << " levels";
+  }
   llvm::Expected<json::Value> parsed = json::parse(text);
   if (!parsed) {
     std::string message = llvm::toString(parsed.takeError());

@@ -9,6 +9,7 @@
 
 #include <iomanip>
 #include <iostream>
+#include <sstream>
 #include <stdexcept>
 
 using json = nlohmann::json;
@@ -72,8 +73,11 @@ std::vector<int64_t> exitsAtLayers(const InferencePlan &plan, const std::vector<
   for (double layer : layers) {
     auto it = std::find_if(plan.exits.begin(), plan.exits.end(),
                            [&](const InferencePlan::Exit &e) { return e.layer == layer; });
-    if (it == plan.exits.end())
-      throw std::invalid_argument("no exit at layer " + std::to_string(static_cast<int64_t>(layer)));
+    if (it == plan.exits.end()) {
+      std::ostringstream text; // not an integer cast: 1e300 or nan is named as given
+      text << "no exit at layer " << layer;
+      throw std::invalid_argument(text.str());
+    }
     exits.push_back(it->index);
   }
   return exits;

@@ -1,6 +1,7 @@
 // Generation.cpp - the inference plan, KV caches and the KV-recomputation method.
 #include "cli/Generation.h"
 #include "cli/GenerationEngine.h"
+#include "cli/MemoryBudget.h"
 
 #include "cpu/Softmax.h"
 #include "eert/eert.h"
@@ -125,6 +126,9 @@ TokenRecord takeToken(const float *logits, int64_t vocab, const GenerationReques
 KVCaches::KVCaches(const Manifest &manifest, const InferencePlan &plan, int64_t rows,
                    std::optional<int64_t> stage)
     : rows_(rows), maxPositions_(manifest.config.at("max_position_embeddings").get<int64_t>()) {
+  // The caches' features first, then one memory check, then the buffers: a
+  // batch of thousands of prompts is refused before anything is allocated.
+  std::map<std::string, int64_t> wanted;
   auto add = [&](const Entry &entry, const std::vector<std::string> &names) {
     size_t next = 0;
     for (const json &input : entry.inputs)
@@ -132,7 +136,7 @@ KVCaches::KVCaches(const Manifest &manifest, const InferencePlan &plan, int64_t 
         if (next / 2 >= names.size())
           throw std::runtime_error("entry point '" + entry.name +
                                    "' has more KV caches than its plan names");
-        buffers(names[next / 2], input.at("features").get<int64_t>());
+        wanted.emplace(names[next / 2], input.at("features").get<int64_t>());
         ++next;
       }
     if (next != 2 * names.size())
@@ -149,6 +153,16 @@ KVCaches::KVCaches(const Manifest &manifest, const InferencePlan &plan, int64_t 
     if (exit.kvEntry)
       add(*exit.kvEntry, exit.caches);
   }
+  uint64_t bytes = 0;
+  for (const auto &[name, features] : wanted) {
+    uint64_t cache = bytesProduct({2, rows, maxPositions_, features, 4});
+    bytes = bytes + cache < bytes ? UINT64_MAX : bytes + cache;
+  }
+  checkMemory(std::to_string(rows) + " sequences (a KV cache row of " +
+                  std::to_string(maxPositions_) + " positions each)",
+              {{"KV caches", bytes}});
+  for (const auto &[name, features] : wanted)
+    buffers(name, features);
 }
 
 std::vector<std::string> KVCaches::names() const {

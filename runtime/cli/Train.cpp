@@ -809,28 +809,32 @@ int preprocess(const Manifest &manifest, const Options &options) {
   int64_t vocab = manifest.config["vocab_size"].get<int64_t>();
   Tokenizer tokenizer = Tokenizer::forCheckpoint(options.has("tokenizer") ? options.text("tokenizer") : "", vocab);
   std::string input = options.text("input");
-  std::ifstream in(input, std::ios::binary);
-  if (!in)
-    throw std::runtime_error(input + ": cannot read");
+  // A regular file whose text and tokens (at most one int32 per byte) fit in memory.
+  uint64_t size = 0;
+  ::close(openRegularFile(input, kMaxTextDataBytes, size));
+  checkMemory("preprocess --input " + input,
+              {{"the text", size}, {"its tokens (at most one per byte)", bytesProduct({int64_t(size), 4})}});
+  std::string text = readRegularFile(input, size);
   std::vector<std::vector<int32_t>> documents;
   std::string key = options.has("json-key") ? options.text("json-key") : "text";
   bool jsonl = input.size() > 6 && (input.substr(input.size() - 6) == ".jsonl" ||
                                     input.substr(input.size() - 5) == ".json");
   if (jsonl) {
+    std::istringstream lines(text);
     std::string line;
     int64_t number = 0;
-    while (std::getline(in, line)) {
+    while (std::getline(lines, line)) {
       ++number;
       if (line.find_first_not_of(" \t\r") == std::string::npos)
         continue;
-      json record = json::parse(line, nullptr, /*allow_exceptions=*/false);
-      if (record.is_discarded() || !record.is_object() || !record.contains(key) || !record[key].is_string())
-        throw std::runtime_error(input + ":" + std::to_string(number) + ": needs a JSON object with a string '" +
-                                 key + "'");
+      std::string where = input + ":" + std::to_string(number);
+      json record = parseBoundedJson(line, where);
+      if (!record.is_object() || !record.contains(key) || !record[key].is_string())
+        throw std::runtime_error(where + ": needs a JSON object with a string '" + key + "'");
       documents.push_back(tokenizer.encode(record[key].get<std::string>()));
     }
   } else {
-    documents.push_back(tokenizer.encode(std::string(std::istreambuf_iterator<char>(in), {})));
+    documents.push_back(tokenizer.encode(text));
   }
   writeIndexedDataset(options.text("output-prefix"), documents, vocab);
   size_t total = 0;

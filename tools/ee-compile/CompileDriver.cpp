@@ -5,6 +5,7 @@
 #include "dialects/InitAllDialects.h"
 #include "passes/InitAllPasses.h"
 #include "passes/model/ConfigImport.h"
+#include "tools/support/ToolInput.h"
 
 #include "RuntimeConfig.h"
 
@@ -48,7 +49,7 @@ static bool isJSONConfig(StringRef path, StringRef text) {
 OwningOpRef<ModuleOp> mlir::ee::loadModel(llvm::SourceMgr &sourceMgr, StringRef path,
                                           MLIRContext *context) {
   std::string message;
-  std::unique_ptr<llvm::MemoryBuffer> file = openInputFile(path, &message);
+  std::unique_ptr<llvm::MemoryBuffer> file = openBoundedInput(path, kMaxMLIRInputBytes, message);
   if (!file) {
     emitError(UnknownLoc::get(context)) << message;
     return nullptr;
@@ -57,6 +58,10 @@ OwningOpRef<ModuleOp> mlir::ee::loadModel(llvm::SourceMgr &sourceMgr, StringRef 
   const llvm::MemoryBuffer *buffer = sourceMgr.getMemoryBuffer(id);
   if (isJSONConfig(path, buffer->getBuffer()))
     return importModelConfig(buffer->getBuffer(), buffer->getBufferIdentifier(), context);
+  if (failed(checkMLIRNesting(*buffer, message))) {
+    llvm::errs() << message << "\n";
+    return nullptr;
+  }
   return parseSourceFile<ModuleOp>(sourceMgr, ParserConfig(context));
 }
 

@@ -2,6 +2,7 @@
 
 #include "dialects/InitAllDialects.h"
 #include "passes/InitAllPasses.h"
+#include "tools/support/ToolInput.h"
 
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 
@@ -10,5 +11,5 @@ int main(int argc, char **argv) {
   mlir::ee::registerAllDialects(registry);
   mlir::ee::registerAllPasses();
   return mlir::asMainReturnCode(
-      mlir::MlirOptMain(argc, argv, "Early-exit LLM compiler optimizer driver\n", registry));
+      mlir::ee::boundedOptMain(argc, argv, "Early-exit LLM compiler optimizer driver\n", registry));
 }

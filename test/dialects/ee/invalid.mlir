@@ -947,3 +947,381 @@ func.func @f(%x: tensor<?x?x8xf32>, %w: tensor<?x8xf32>) {
   %y = ee.linear %x, %w : tensor<?x?x8xf32>, tensor<?x8xf32> -> tensor<?x?x4xf32>
   return
 }
+
+// -----
+
+// exit: the declared layer must be the one its input comes out of
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true, early_exit = #ee.early_exit<exit_layer_nums = [1], pre_exit = false, exit_layer_weight = [0.5], exit_layer_weight_init = [0.5], exit_layer_weight_warmup_iters = 0, exit_layer_weight_warmup_style = linear, exit_layer_temperature = [1.0], use_exit_norm = false, use_exit_mlp = false, use_exit_block = false, untie_exit_output_weights = false>>} {
+  ee.parameter @model.embed_tokens.weight : tensor<32x8xf32>
+  ee.parameter @model.layers.0.input_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.0.self_attn.q_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.0.self_attn.k_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.0.self_attn.v_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.0.self_attn.o_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.0.post_attention_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.0.mlp.gate_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.0.mlp.up_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.0.mlp.down_proj.weight : tensor<8x16xf32>
+  ee.parameter @model.layers.1.input_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.1.self_attn.q_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.1.self_attn.k_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.1.self_attn.v_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.1.self_attn.o_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.1.post_attention_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.1.mlp.gate_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.1.mlp.up_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.1.mlp.down_proj.weight : tensor<8x16xf32>
+  ee.parameter @model.norm.weight : tensor<8xf32>
+func.func @f(%ids: tensor<?x?xi32>, %p: tensor<?x?xi32>) {
+  %x = ee.embedding %ids table(@model.embed_tokens.weight) : tensor<?x?xi32> -> tensor<?x?x8xf32>
+  %y0, %h0 = ee.decoder_layer %x, %p layer #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> weights("model.layers.0") : tensor<?x?x8xf32>, tensor<?x?xi32>
+  // expected-error @+1 {{declares layer 2 (that layer's output, the output of layer 2) but its input has passed 1 decoder layers}}
+  %l = ee.exit %y0 exit 0 layer 2 branch none #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> temperature 1.0 weight #ee.loss_weight<init = 0.5, target = 0.5, warmup_iters = 0, style = linear> output(@model.embed_tokens.weight) : tensor<?x?x8xf32> -> tensor<?x?x32xf32>
+  return
+}
+}
+
+// -----
+
+// exit: a pre_exit exit reads its layer's input
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true, early_exit = #ee.early_exit<exit_layer_nums = [1], pre_exit = false, exit_layer_weight = [0.5], exit_layer_weight_init = [0.5], exit_layer_weight_warmup_iters = 0, exit_layer_weight_warmup_style = linear, exit_layer_temperature = [1.0], use_exit_norm = false, use_exit_mlp = false, use_exit_block = false, untie_exit_output_weights = false>>} {
+  ee.parameter @model.embed_tokens.weight : tensor<32x8xf32>
+  ee.parameter @model.layers.0.input_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.0.self_attn.q_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.0.self_attn.k_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.0.self_attn.v_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.0.self_attn.o_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.0.post_attention_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.0.mlp.gate_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.0.mlp.up_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.0.mlp.down_proj.weight : tensor<8x16xf32>
+  ee.parameter @model.layers.1.input_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.1.self_attn.q_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.1.self_attn.k_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.1.self_attn.v_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.1.self_attn.o_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.1.post_attention_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.1.mlp.gate_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.1.mlp.up_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.1.mlp.down_proj.weight : tensor<8x16xf32>
+  ee.parameter @model.norm.weight : tensor<8xf32>
+func.func @f(%ids: tensor<?x?xi32>, %p: tensor<?x?xi32>) {
+  %x = ee.embedding %ids table(@model.embed_tokens.weight) : tensor<?x?xi32> -> tensor<?x?x8xf32>
+  %y0, %h0 = ee.decoder_layer %x, %p layer #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> weights("model.layers.0") : tensor<?x?x8xf32>, tensor<?x?xi32>
+  // expected-error @+1 {{declares layer 1 (pre_exit: that layer's input, the output of layer 0) but its input has passed 1 decoder layers}}
+  %l = ee.exit %y0 exit 0 layer 1 pre_exit branch none #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> temperature 1.0 weight #ee.loss_weight<init = 0.5, target = 0.5, warmup_iters = 0, style = linear> output(@model.embed_tokens.weight) : tensor<?x?x8xf32> -> tensor<?x?x32xf32>
+  return
+}
+}
+
+// -----
+
+// exit: the index must be one of the config's exits
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true, early_exit = #ee.early_exit<exit_layer_nums = [1], pre_exit = false, exit_layer_weight = [0.5], exit_layer_weight_init = [0.5], exit_layer_weight_warmup_iters = 0, exit_layer_weight_warmup_style = linear, exit_layer_temperature = [1.0], use_exit_norm = false, use_exit_mlp = false, use_exit_block = false, untie_exit_output_weights = false>>} {
+  ee.parameter @model.embed_tokens.weight : tensor<32x8xf32>
+  ee.parameter @model.layers.0.input_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.0.self_attn.q_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.0.self_attn.k_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.0.self_attn.v_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.0.self_attn.o_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.0.post_attention_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.0.mlp.gate_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.0.mlp.up_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.0.mlp.down_proj.weight : tensor<8x16xf32>
+  ee.parameter @model.layers.1.input_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.1.self_attn.q_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.1.self_attn.k_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.1.self_attn.v_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.1.self_attn.o_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.1.post_attention_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.1.mlp.gate_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.1.mlp.up_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.1.mlp.down_proj.weight : tensor<8x16xf32>
+  ee.parameter @model.norm.weight : tensor<8xf32>
+func.func @f(%ids: tensor<?x?xi32>, %p: tensor<?x?xi32>) {
+  %x = ee.embedding %ids table(@model.embed_tokens.weight) : tensor<?x?xi32> -> tensor<?x?x8xf32>
+  %y0, %h0 = ee.decoder_layer %x, %p layer #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> weights("model.layers.0") : tensor<?x?x8xf32>, tensor<?x?xi32>
+  // expected-error @+1 {{is exit 1 but the module's ee.config declares 1 exits}}
+  %l = ee.exit %y0 exit 1 layer 1 branch none #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> temperature 1.0 weight #ee.loss_weight<init = 0.5, target = 0.5, warmup_iters = 0, style = linear> output(@model.embed_tokens.weight) : tensor<?x?x8xf32> -> tensor<?x?x32xf32>
+  return
+}
+}
+
+// -----
+
+// exit: the layer must be the config's
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true, early_exit = #ee.early_exit<exit_layer_nums = [1], pre_exit = false, exit_layer_weight = [0.5], exit_layer_weight_init = [0.5], exit_layer_weight_warmup_iters = 0, exit_layer_weight_warmup_style = linear, exit_layer_temperature = [1.0], use_exit_norm = false, use_exit_mlp = false, use_exit_block = false, untie_exit_output_weights = false>>} {
+  ee.parameter @model.embed_tokens.weight : tensor<32x8xf32>
+  ee.parameter @model.layers.0.input_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.0.self_attn.q_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.0.self_attn.k_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.0.self_attn.v_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.0.self_attn.o_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.0.post_attention_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.0.mlp.gate_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.0.mlp.up_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.0.mlp.down_proj.weight : tensor<8x16xf32>
+  ee.parameter @model.layers.1.input_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.1.self_attn.q_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.1.self_attn.k_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.1.self_attn.v_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.1.self_attn.o_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.1.post_attention_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.1.mlp.gate_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.1.mlp.up_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.1.mlp.down_proj.weight : tensor<8x16xf32>
+  ee.parameter @model.norm.weight : tensor<8xf32>
+func.func @f(%ids: tensor<?x?xi32>, %p: tensor<?x?xi32>) {
+  %x = ee.embedding %ids table(@model.embed_tokens.weight) : tensor<?x?xi32> -> tensor<?x?x8xf32>
+  %y0, %h0 = ee.decoder_layer %x, %p layer #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> weights("model.layers.0") : tensor<?x?x8xf32>, tensor<?x?xi32>
+  %y1, %h1 = ee.decoder_layer %y0, %p layer #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> weights("model.layers.1") : tensor<?x?x8xf32>, tensor<?x?xi32>
+  // expected-error @+1 {{declares layer 2 but the module's ee.config puts exit 0 at layer 1}}
+  %l = ee.exit %y1 exit 0 layer 2 branch none #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> temperature 1.0 weight #ee.loss_weight<init = 0.5, target = 0.5, warmup_iters = 0, style = linear> output(@model.embed_tokens.weight) : tensor<?x?x8xf32> -> tensor<?x?x32xf32>
+  return
+}
+}
+
+// -----
+
+// exit: the structure must be the config's
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true, early_exit = #ee.early_exit<exit_layer_nums = [1], pre_exit = false, exit_layer_weight = [0.5], exit_layer_weight_init = [0.5], exit_layer_weight_warmup_iters = 0, exit_layer_weight_warmup_style = linear, exit_layer_temperature = [1.0], use_exit_norm = false, use_exit_mlp = false, use_exit_block = false, untie_exit_output_weights = false>>} {
+  ee.parameter @model.embed_tokens.weight : tensor<32x8xf32>
+  ee.parameter @model.layers.0.input_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.0.self_attn.q_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.0.self_attn.k_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.0.self_attn.v_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.0.self_attn.o_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.0.post_attention_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.0.mlp.gate_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.0.mlp.up_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.0.mlp.down_proj.weight : tensor<8x16xf32>
+  ee.parameter @model.layers.1.input_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.1.self_attn.q_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.1.self_attn.k_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.1.self_attn.v_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.1.self_attn.o_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.1.post_attention_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.1.mlp.gate_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.1.mlp.up_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.1.mlp.down_proj.weight : tensor<8x16xf32>
+  ee.parameter @model.norm.weight : tensor<8xf32>
+func.func @f(%ids: tensor<?x?xi32>, %p: tensor<?x?xi32>) {
+  %x = ee.embedding %ids table(@model.embed_tokens.weight) : tensor<?x?xi32> -> tensor<?x?x8xf32>
+  // expected-error @+1 {{structure (pre_exit, branch none) differs from the module's ee.config (branch none)}}
+  %l = ee.exit %x exit 0 layer 1 pre_exit branch none #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> temperature 1.0 weight #ee.loss_weight<init = 0.5, target = 0.5, warmup_iters = 0, style = linear> output(@model.embed_tokens.weight) : tensor<?x?x8xf32> -> tensor<?x?x32xf32>
+  return
+}
+}
+
+// -----
+
+// exit: the layer attributes must be the config's
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true, early_exit = #ee.early_exit<exit_layer_nums = [1], pre_exit = false, exit_layer_weight = [0.5], exit_layer_weight_init = [0.5], exit_layer_weight_warmup_iters = 0, exit_layer_weight_warmup_style = linear, exit_layer_temperature = [1.0], use_exit_norm = false, use_exit_mlp = false, use_exit_block = false, untie_exit_output_weights = false>>} {
+  ee.parameter @model.embed_tokens.weight : tensor<32x8xf32>
+  ee.parameter @model.layers.0.input_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.0.self_attn.q_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.0.self_attn.k_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.0.self_attn.v_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.0.self_attn.o_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.0.post_attention_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.0.mlp.gate_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.0.mlp.up_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.0.mlp.down_proj.weight : tensor<8x16xf32>
+  ee.parameter @model.layers.1.input_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.1.self_attn.q_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.1.self_attn.k_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.1.self_attn.v_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.1.self_attn.o_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.1.post_attention_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.1.mlp.gate_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.1.mlp.up_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.1.mlp.down_proj.weight : tensor<8x16xf32>
+  ee.parameter @model.norm.weight : tensor<8xf32>
+func.func @f(%ids: tensor<?x?xi32>, %p: tensor<?x?xi32>) {
+  %x = ee.embedding %ids table(@model.embed_tokens.weight) : tensor<?x?xi32> -> tensor<?x?x8xf32>
+  %y0, %h0 = ee.decoder_layer %x, %p layer #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> weights("model.layers.0") : tensor<?x?x8xf32>, tensor<?x?xi32>
+  // expected-error @+1 {{layer attributes #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 500000.0> differ from those of the module's ee.config}}
+  %l = ee.exit %y0 exit 0 layer 1 branch none #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 500000.0> temperature 1.0 weight #ee.loss_weight<init = 0.5, target = 0.5, warmup_iters = 0, style = linear> output(@model.embed_tokens.weight) : tensor<?x?x8xf32> -> tensor<?x?x32xf32>
+  return
+}
+}
+
+// -----
+
+// decoder_layer: the layer attributes must be the config's
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true, early_exit = #ee.early_exit<exit_layer_nums = [1], pre_exit = false, exit_layer_weight = [0.5], exit_layer_weight_init = [0.5], exit_layer_weight_warmup_iters = 0, exit_layer_weight_warmup_style = linear, exit_layer_temperature = [1.0], use_exit_norm = false, use_exit_mlp = false, use_exit_block = false, untie_exit_output_weights = false>>} {
+  ee.parameter @model.embed_tokens.weight : tensor<32x8xf32>
+  ee.parameter @model.layers.0.input_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.0.self_attn.q_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.0.self_attn.k_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.0.self_attn.v_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.0.self_attn.o_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.0.post_attention_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.0.mlp.gate_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.0.mlp.up_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.0.mlp.down_proj.weight : tensor<8x16xf32>
+  ee.parameter @model.layers.1.input_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.1.self_attn.q_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.1.self_attn.k_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.1.self_attn.v_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.1.self_attn.o_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.1.post_attention_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.1.mlp.gate_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.1.mlp.up_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.1.mlp.down_proj.weight : tensor<8x16xf32>
+  ee.parameter @model.norm.weight : tensor<8xf32>
+func.func @f(%ids: tensor<?x?xi32>, %p: tensor<?x?xi32>) {
+  %x = ee.embedding %ids table(@model.embed_tokens.weight) : tensor<?x?xi32> -> tensor<?x?x8xf32>
+  // expected-error @+1 {{layer attributes #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-06, rope_theta = 10000.0> differ from those of the module's ee.config}}
+  %y0, %h0 = ee.decoder_layer %x, %p layer #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-06, rope_theta = 10000.0> weights("model.layers.0") : tensor<?x?x8xf32>, tensor<?x?xi32>
+  return
+}
+}
+
+// -----
+
+// final_head: the config must not claim more layers than the module has
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 3, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true, early_exit = #ee.early_exit<exit_layer_nums = [1], pre_exit = false, exit_layer_weight = [0.5], exit_layer_weight_init = [0.5], exit_layer_weight_warmup_iters = 0, exit_layer_weight_warmup_style = linear, exit_layer_temperature = [1.0], use_exit_norm = false, use_exit_mlp = false, use_exit_block = false, untie_exit_output_weights = false>>} {
+  ee.parameter @model.embed_tokens.weight : tensor<32x8xf32>
+  ee.parameter @model.layers.0.input_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.0.self_attn.q_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.0.self_attn.k_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.0.self_attn.v_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.0.self_attn.o_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.0.post_attention_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.0.mlp.gate_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.0.mlp.up_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.0.mlp.down_proj.weight : tensor<8x16xf32>
+  ee.parameter @model.layers.1.input_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.1.self_attn.q_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.1.self_attn.k_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.1.self_attn.v_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.1.self_attn.o_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.1.post_attention_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.1.mlp.gate_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.1.mlp.up_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.1.mlp.down_proj.weight : tensor<8x16xf32>
+  ee.parameter @model.norm.weight : tensor<8xf32>
+func.func @f(%ids: tensor<?x?xi32>, %p: tensor<?x?xi32>) {
+  %x = ee.embedding %ids table(@model.embed_tokens.weight) : tensor<?x?xi32> -> tensor<?x?x8xf32>
+  %y0, %h0 = ee.decoder_layer %x, %p layer #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> weights("model.layers.0") : tensor<?x?x8xf32>, tensor<?x?xi32>
+  %y1, %h1 = ee.decoder_layer %y0, %p layer #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> weights("model.layers.1") : tensor<?x?x8xf32>, tensor<?x?xi32>
+  // expected-error @+1 {{reads the output of layer 2 but the module's ee.config declares num_hidden_layers = 3}}
+  %f = ee.final_head %y1 norm(@model.norm.weight) output(@model.embed_tokens.weight) eps 1.0e-05 : tensor<?x?x8xf32> -> tensor<?x?x32xf32>
+  return
+}
+}
+
+// -----
+
+// final_head: eps must be the config's rms_norm_eps
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true, early_exit = #ee.early_exit<exit_layer_nums = [1], pre_exit = false, exit_layer_weight = [0.5], exit_layer_weight_init = [0.5], exit_layer_weight_warmup_iters = 0, exit_layer_weight_warmup_style = linear, exit_layer_temperature = [1.0], use_exit_norm = false, use_exit_mlp = false, use_exit_block = false, untie_exit_output_weights = false>>} {
+  ee.parameter @model.embed_tokens.weight : tensor<32x8xf32>
+  ee.parameter @model.layers.0.input_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.0.self_attn.q_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.0.self_attn.k_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.0.self_attn.v_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.0.self_attn.o_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.0.post_attention_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.0.mlp.gate_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.0.mlp.up_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.0.mlp.down_proj.weight : tensor<8x16xf32>
+  ee.parameter @model.layers.1.input_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.1.self_attn.q_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.1.self_attn.k_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.1.self_attn.v_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.1.self_attn.o_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.1.post_attention_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.1.mlp.gate_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.1.mlp.up_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.1.mlp.down_proj.weight : tensor<8x16xf32>
+  ee.parameter @model.norm.weight : tensor<8xf32>
+func.func @f(%ids: tensor<?x?xi32>, %p: tensor<?x?xi32>) {
+  %x = ee.embedding %ids table(@model.embed_tokens.weight) : tensor<?x?xi32> -> tensor<?x?x8xf32>
+  %y0, %h0 = ee.decoder_layer %x, %p layer #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> weights("model.layers.0") : tensor<?x?x8xf32>, tensor<?x?xi32>
+  %y1, %h1 = ee.decoder_layer %y0, %p layer #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> weights("model.layers.1") : tensor<?x?x8xf32>, tensor<?x?xi32>
+  // expected-error @+1 {{eps 1.0e-06 differs from the module's ee.config rms_norm_eps (1.0e-05)}}
+  %f = ee.final_head %y1 norm(@model.norm.weight) output(@model.embed_tokens.weight) eps 1.0e-06 : tensor<?x?x8xf32> -> tensor<?x?x32xf32>
+  return
+}
+}
+
+// -----
+
+// final_head: the logits are the config's vocabulary
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true, early_exit = #ee.early_exit<exit_layer_nums = [1], pre_exit = false, exit_layer_weight = [0.5], exit_layer_weight_init = [0.5], exit_layer_weight_warmup_iters = 0, exit_layer_weight_warmup_style = linear, exit_layer_temperature = [1.0], use_exit_norm = false, use_exit_mlp = false, use_exit_block = false, untie_exit_output_weights = false>>} {
+  ee.parameter @model.embed_tokens.weight : tensor<32x8xf32>
+  ee.parameter @model.layers.0.input_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.0.self_attn.q_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.0.self_attn.k_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.0.self_attn.v_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.0.self_attn.o_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.0.post_attention_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.0.mlp.gate_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.0.mlp.up_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.0.mlp.down_proj.weight : tensor<8x16xf32>
+  ee.parameter @model.layers.1.input_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.1.self_attn.q_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.1.self_attn.k_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.1.self_attn.v_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.1.self_attn.o_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.1.post_attention_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.1.mlp.gate_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.1.mlp.up_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.1.mlp.down_proj.weight : tensor<8x16xf32>
+  ee.parameter @model.norm.weight : tensor<8xf32>
+func.func @f(%ids: tensor<?x?xi32>, %p: tensor<?x?xi32>) {
+  %x = ee.embedding %ids table(@model.embed_tokens.weight) : tensor<?x?xi32> -> tensor<?x?x8xf32>
+  %y0, %h0 = ee.decoder_layer %x, %p layer #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> weights("model.layers.0") : tensor<?x?x8xf32>, tensor<?x?xi32>
+  %y1, %h1 = ee.decoder_layer %y0, %p layer #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0> weights("model.layers.1") : tensor<?x?x8xf32>, tensor<?x?xi32>
+  // expected-error @+1 {{logits features (16) must equal the module's ee.config vocab_size (32)}}
+  %f = ee.final_head %y1 norm(@model.norm.weight) output(@model.embed_tokens.weight) eps 1.0e-05 : tensor<?x?x8xf32> -> tensor<?x?x16xf32>
+  return
+}
+}
+
+// -----
+
+// embedding: the features are the config's hidden_size
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true, early_exit = #ee.early_exit<exit_layer_nums = [1], pre_exit = false, exit_layer_weight = [0.5], exit_layer_weight_init = [0.5], exit_layer_weight_warmup_iters = 0, exit_layer_weight_warmup_style = linear, exit_layer_temperature = [1.0], use_exit_norm = false, use_exit_mlp = false, use_exit_block = false, untie_exit_output_weights = false>>} {
+  ee.parameter @model.embed_tokens.weight : tensor<32x8xf32>
+  ee.parameter @model.layers.0.input_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.0.self_attn.q_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.0.self_attn.k_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.0.self_attn.v_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.0.self_attn.o_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.0.post_attention_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.0.mlp.gate_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.0.mlp.up_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.0.mlp.down_proj.weight : tensor<8x16xf32>
+  ee.parameter @model.layers.1.input_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.1.self_attn.q_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.1.self_attn.k_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.1.self_attn.v_proj.weight : tensor<4x8xf32>
+  ee.parameter @model.layers.1.self_attn.o_proj.weight : tensor<8x8xf32>
+  ee.parameter @model.layers.1.post_attention_layernorm.weight : tensor<8xf32>
+  ee.parameter @model.layers.1.mlp.gate_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.1.mlp.up_proj.weight : tensor<16x8xf32>
+  ee.parameter @model.layers.1.mlp.down_proj.weight : tensor<8x16xf32>
+  ee.parameter @model.norm.weight : tensor<8xf32>
+func.func @f(%ids: tensor<?x?xi32>, %p: tensor<?x?xi32>) {
+  // expected-error @+1 {{result features (16) must equal the module's ee.config hidden_size (8)}}
+  %x = ee.embedding %ids table(@model.embed_tokens.weight) : tensor<?x?xi32> -> tensor<?x?x16xf32>
+  return
+}
+}
+
+// -----
+
+// config: a value float32 cannot hold (it would underflow to zero)
+// expected-error @+1 {{'rope_theta' must be a positive finite number, got 1.0e-320, which float32 (normal numbers from 1.2e-38 to 3.4e+38) cannot hold}}
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 2, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 1.0e-320, tie_word_embeddings = true, early_exit = #ee.early_exit<exit_layer_nums = [1], pre_exit = false, exit_layer_weight = [0.5], exit_layer_weight_init = [0.5], exit_layer_weight_warmup_iters = 0, exit_layer_weight_warmup_style = linear, exit_layer_temperature = [1.0], use_exit_norm = false, use_exit_mlp = false, use_exit_block = false, untie_exit_output_weights = false>>} {}
+
+// -----
+
+// loss_weight: a weight float32 cannot hold (it would overflow to inf)
+func.func @f(%i: i64) -> f32 {
+  // expected-error @+1 {{'target' must be a non-negative finite number, got 1.0e+308, which float32 (normal numbers from 1.2e-38 to 3.4e+38) cannot hold}}
+  %w = ee.loss_weight %i schedule #ee.loss_weight<init = 0.0, target = 1.0e308, warmup_iters = 0, style = linear>
+  return %w : f32
+}

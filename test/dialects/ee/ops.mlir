@@ -33,16 +33,6 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
   ee.parameter @exits.0.lm_head.weight : tensor<32x8xf32>
   // CHECK: ee.parameter @exits.0.lm_head.weight : tensor<32x8xf32>
 
-  ee.parameter @exits.3.block.input_layernorm.weight : tensor<8xf32>
-  ee.parameter @exits.3.block.self_attn.q_proj.weight : tensor<8x8xf32>
-  ee.parameter @exits.3.block.self_attn.k_proj.weight : tensor<8x8xf32>
-  ee.parameter @exits.3.block.self_attn.v_proj.weight : tensor<8x8xf32>
-  ee.parameter @exits.3.block.self_attn.o_proj.weight : tensor<8x8xf32>
-  ee.parameter @exits.3.block.post_attention_layernorm.weight : tensor<8xf32>
-  ee.parameter @exits.3.block.mlp.gate_proj.weight : tensor<24x8xf32>
-  ee.parameter @exits.3.block.mlp.up_proj.weight : tensor<24x8xf32>
-  ee.parameter @exits.3.block.mlp.down_proj.weight : tensor<8x24xf32>
-
   // CHECK-LABEL: func.func @model_level
   func.func @model_level(%ids: tensor<?x?xi32>, %pos: tensor<?x?xi32>, %labels: tensor<?x?xi32>,
                          %iter: i64) -> (tensor<?x?x32xf32>, tensor<?x?x32xf32>, f32) {
@@ -58,32 +48,14 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
         temperature 1.5
         weight #ee.loss_weight<init = 0.0, target = 0.25, warmup_iters = 100, style = cosine>
         output(@exits.0.lm_head.weight) : tensor<?x?x8xf32> -> tensor<?x?x32xf32>
-    // CHECK: ee.exit %[[X]] exit 0 layer 1 pre_exit branch none <{{.*}}> temperature {{.*}} output(@model.embed_tokens.weight)
-    %pre = ee.exit %x exit 0 layer 1 pre_exit branch none
-        #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0>
-        temperature 1.0
-        weight #ee.loss_weight<init = 1.0, target = 1.0, warmup_iters = 0, style = linear>
-        output(@model.embed_tokens.weight) : tensor<?x?x8xf32> -> tensor<?x?x32xf32>
-    // CHECK: %[[F:.*]] = ee.final_head %[[Y]] norm(@model.norm.weight) output(@lm_head.weight) eps 9.9999999999999995E-7
-    %f = ee.final_head %y norm(@model.norm.weight) output(@lm_head.weight) eps 1.0e-06
+    // CHECK: %[[F:.*]] = ee.final_head %[[Y]] norm(@model.norm.weight) output(@lm_head.weight) eps 1.000000e-05
+    %f = ee.final_head %y norm(@model.norm.weight) output(@lm_head.weight) eps 1.0e-05
         : tensor<?x?x8xf32> -> tensor<?x?x32xf32>
     // CHECK: ee.exit_loss %[[E]], %{{.*}}, %{{.*}} weight <init = 0.0, target = 0.25, warmup_iters = 100, style = cosine> temperature 1.500000e+00 : tensor<?x?x32xf32>, tensor<?x?xi32>
     %l = ee.exit_loss %e, %labels, %iter
         weight #ee.loss_weight<init = 0.0, target = 0.25, warmup_iters = 100, style = cosine>
         temperature 1.5 : tensor<?x?x32xf32>, tensor<?x?xi32>
     return %e, %f, %l : tensor<?x?x32xf32>, tensor<?x?x32xf32>, f32
-  }
-
-  // CHECK-LABEL: func.func @block_exit
-  func.func @block_exit(%z: tensor<2x?x8xf32>, %pos: tensor<2x?xi32>) -> tensor<2x?x32xf32>
-   {
-    // CHECK: ee.exit %{{.*}}, %{{.*}} exit 3 layer 7 branch block <{{.*}}rope_theta = 500000.0> {{.*}} output(@model.embed_tokens.weight) : tensor<2x?x8xf32>, tensor<2x?xi32> -> tensor<2x?x32xf32>
-    %l = ee.exit %z, %pos exit 3 layer 7 branch block
-        #ee.layer<num_heads = 2, num_kv_heads = 2, rms_norm_eps = 1.0e-05, rope_theta = 500000.0>
-        temperature 2.0
-        weight #ee.loss_weight<init = 0.5, target = 0.1, warmup_iters = 10, style = linear>
-        output(@model.embed_tokens.weight) : tensor<2x?x8xf32>, tensor<2x?xi32> -> tensor<2x?x32xf32>
-    return %l : tensor<2x?x32xf32>
   }
 
   // CHECK-LABEL: func.func @primitives
@@ -146,5 +118,44 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
     // CHECK: ee.loss_weight %{{.*}} schedule <init = 0.0, target = 0.5, warmup_iters = 10, style = linear>
     %w = ee.loss_weight %iter schedule #ee.loss_weight<init = 0.0, target = 0.5, warmup_iters = 10, style = linear>
     return %conf, %ce, %w : tensor<?x?xf32>, f32, f32
+  }
+
+  // Exits of other models (a block exit, pre-exit placement) in a nested
+  // module: without an ee.config of its own, the outer one does not apply.
+  // CHECK-LABEL: module @other_exits
+  module @other_exits {
+    ee.parameter @model.embed_tokens.weight : tensor<32x8xf32>
+    ee.parameter @exits.3.block.input_layernorm.weight : tensor<8xf32>
+    ee.parameter @exits.3.block.self_attn.q_proj.weight : tensor<8x8xf32>
+    ee.parameter @exits.3.block.self_attn.k_proj.weight : tensor<8x8xf32>
+    ee.parameter @exits.3.block.self_attn.v_proj.weight : tensor<8x8xf32>
+    ee.parameter @exits.3.block.self_attn.o_proj.weight : tensor<8x8xf32>
+    ee.parameter @exits.3.block.post_attention_layernorm.weight : tensor<8xf32>
+    ee.parameter @exits.3.block.mlp.gate_proj.weight : tensor<24x8xf32>
+    ee.parameter @exits.3.block.mlp.up_proj.weight : tensor<24x8xf32>
+    ee.parameter @exits.3.block.mlp.down_proj.weight : tensor<8x24xf32>
+
+    // CHECK-LABEL: func.func @block_exit
+    func.func @block_exit(%z: tensor<2x?x8xf32>, %pos: tensor<2x?xi32>) -> tensor<2x?x32xf32>
+     {
+      // CHECK: ee.exit %{{.*}}, %{{.*}} exit 3 layer 7 branch block <{{.*}}rope_theta = 500000.0> {{.*}} output(@model.embed_tokens.weight) : tensor<2x?x8xf32>, tensor<2x?xi32> -> tensor<2x?x32xf32>
+      %l = ee.exit %z, %pos exit 3 layer 7 branch block
+          #ee.layer<num_heads = 2, num_kv_heads = 2, rms_norm_eps = 1.0e-05, rope_theta = 500000.0>
+          temperature 2.0
+          weight #ee.loss_weight<init = 0.5, target = 0.1, warmup_iters = 10, style = linear>
+          output(@model.embed_tokens.weight) : tensor<2x?x8xf32>, tensor<2x?xi32> -> tensor<2x?x32xf32>
+      return %l : tensor<2x?x32xf32>
+    }
+
+    // CHECK-LABEL: func.func @pre_exit
+    func.func @pre_exit(%x: tensor<?x?x8xf32>) -> tensor<?x?x32xf32> {
+      // CHECK: ee.exit %{{.*}} exit 0 layer 1 pre_exit branch none <{{.*}}> temperature {{.*}} output(@model.embed_tokens.weight)
+      %pre = ee.exit %x exit 0 layer 1 pre_exit branch none
+          #ee.layer<num_heads = 2, num_kv_heads = 1, rms_norm_eps = 1.0e-05, rope_theta = 10000.0>
+          temperature 1.0
+          weight #ee.loss_weight<init = 1.0, target = 1.0, warmup_iters = 0, style = linear>
+          output(@model.embed_tokens.weight) : tensor<?x?x8xf32> -> tensor<?x?x32xf32>
+      return %pre : tensor<?x?x32xf32>
+    }
   }
 }
