@@ -16,6 +16,8 @@
 #include "llvm/Support/JSON.h"
 
 #include <cmath>
+#include <map>
+#include <queue>
 
 namespace mlir::ee {
 #define GEN_PASS_DEF_EELOWERTOEERTPASS
@@ -55,7 +57,56 @@ struct MemoryPlan {
   int64_t fixedBytes = 0;
 };
 
-/// First-fit over live ranges in program order: a value's slice is free again
+/// The per-token slices of an arena: first fit over the free gaps below the
+/// high-water mark. Gaps are kept coalesced in offset order, so each request
+/// scans only the gaps (few in practice), never every live value: planning
+/// stays linear in the number of ops for thousands of layers.
+class ArenaSlices {
+public:
+  int64_t allocate(int64_t size) {
+    for (auto it = gaps.begin(); it != gaps.end(); ++it) {
+      auto [offset, gapSize] = *it;
+      if (gapSize < size)
+        continue;
+      gaps.erase(it);
+      if (gapSize > size)
+        gaps.emplace(offset + size, gapSize - size);
+      return offset;
+    }
+    int64_t offset = top;
+    top += size;
+    peak = std::max(peak, top);
+    return offset;
+  }
+
+  void release(int64_t offset, int64_t size) {
+    auto next = gaps.lower_bound(offset);
+    if (next != gaps.begin()) {
+      auto prev = std::prev(next);
+      if (prev->first + prev->second == offset) {
+        offset = prev->first;
+        size += prev->second;
+        gaps.erase(prev);
+      }
+    }
+    if (next != gaps.end() && offset + size == next->first) {
+      size += next->second;
+      gaps.erase(next);
+    }
+    if (offset + size == top)
+      top = offset;
+    else
+      gaps.emplace(offset, size);
+  }
+
+  int64_t peakBytes() const { return peak; }
+
+private:
+  std::map<int64_t, int64_t> gaps; // offset -> size, below `top`
+  int64_t top = 0, peak = 0;
+};
+
+/// First fit over live ranges in program order: a value's slice is free again
 /// after the op that last reads it.
 MemoryPlan planMemory(func::FuncOp func) {
   MemoryPlan plan;
@@ -71,13 +122,19 @@ MemoryPlan planMemory(func::FuncOp func) {
     lastUse[returned] = std::numeric_limits<unsigned>::max();
 
   struct Live {
-    int64_t offset, size;
     unsigned until;
+    int64_t offset, size;
+    bool operator>(const Live &other) const { return until > other.until; }
   };
-  std::vector<Live> live;
+  // The live slices by the op after which they are free, soonest first.
+  std::priority_queue<Live, std::vector<Live>, std::greater<Live>> live;
+  ArenaSlices slices;
   for (Operation &op : body) {
     unsigned now = index[&op];
-    llvm::erase_if(live, [&](const Live &l) { return l.until < now; });
+    while (!live.empty() && live.top().until < now) {
+      slices.release(live.top().offset, live.top().size);
+      live.pop();
+    }
     // Parameters and in-place cache updates need no memory of their own.
     if (isa<GetParameterOp>(op))
       continue;
@@ -95,18 +152,13 @@ MemoryPlan planMemory(func::FuncOp func) {
       std::optional<int64_t> perToken = bytesPerToken(result);
       if (!perToken)
         continue;
-      int64_t size = alignTo(*perToken), offset = 0;
-      llvm::sort(live, [](const Live &a, const Live &b) { return a.offset < b.offset; });
-      for (const Live &l : live) {
-        if (offset + size <= l.offset)
-          break;
-        offset = std::max(offset, l.offset + l.size);
-      }
-      live.push_back({offset, size, lastUse.lookup(result)});
+      int64_t size = alignTo(*perToken);
+      int64_t offset = slices.allocate(size);
+      live.push({lastUse.lookup(result), offset, size});
       plan.perTokenOffset[result] = offset;
-      plan.perTokenBytes = std::max(plan.perTokenBytes, offset + size);
     }
   }
+  plan.perTokenBytes = slices.peakBytes();
   return plan;
 }
 

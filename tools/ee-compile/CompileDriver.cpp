@@ -97,6 +97,13 @@ LogicalResult mlir::ee::lowerTo(ModuleOp module, EmitStage stage,
 }
 
 /// A target machine for the host CPU and its features (PIC, for PIE binaries).
+///
+/// Without optimization, IR and machine code alike: a model's code is one
+/// straight-line run of runtime calls per step function (the kernels are
+/// compiled with the runtime), so optimizing it gains nothing measurable, while
+/// LLVM's optimizing pipeline and its SelectionDAG and greedy register
+/// allocation grow faster than linearly in the length of that run (a 3000-layer
+/// model: over 400 s; FastISel and the fast allocator: linear, docs/architecture.md).
 static std::unique_ptr<llvm::TargetMachine> createHostTargetMachine(std::string &error) {
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
@@ -109,7 +116,7 @@ static std::unique_ptr<llvm::TargetMachine> createHostTargetMachine(std::string 
     features.AddFeature(feature.first(), feature.second);
   return std::unique_ptr<llvm::TargetMachine>(target->createTargetMachine(
       triple, llvm::sys::getHostCPUName(), features.getString(), llvm::TargetOptions(),
-      llvm::Reloc::PIC_));
+      llvm::Reloc::PIC_, std::nullopt, llvm::CodeGenOptLevel::None));
 }
 
 static LogicalResult writeObject(llvm::Module &module, llvm::TargetMachine &machine,
@@ -156,7 +163,7 @@ LogicalResult mlir::ee::emitNative(ModuleOp module, EmitStage stage, StringRef o
     return emitError(loc) << "no target machine for the host: " << error;
   llvmModule->setDataLayout(machine->createDataLayout());
   llvmModule->setTargetTriple(machine->getTargetTriple());
-  if (llvm::Error err = makeOptimizingTransformer(3, 0, machine.get())(llvmModule.get()))
+  if (llvm::Error err = makeOptimizingTransformer(/*optLevel=*/0, /*sizeLevel=*/0, machine.get())(llvmModule.get()))
     return emitError(loc) << "LLVM optimization failed: " << llvm::toString(std::move(err));
 
   if (stage == EmitStage::LLVM) {
