@@ -1,0 +1,2 @@
+// ee.config is an #ee.config
+module attributes {ee.config = 3} {}

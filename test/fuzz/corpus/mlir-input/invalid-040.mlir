@@ -1,0 +1,2 @@
+// ee.inference is a module's dictionary
+module attributes {ee.inference = "recompute"} {}

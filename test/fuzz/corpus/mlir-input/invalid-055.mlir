@@ -1,0 +1,6 @@
+// embedding: the table width is the hidden size
+ee.parameter @emb : tensor<32x16xf32>
+func.func @f(%ids: tensor<?x?xi32>) -> tensor<?x?x8xf32> {
+  %x = ee.embedding %ids table(@emb) : tensor<?x?xi32> -> tensor<?x?x8xf32>
+  return %x : tensor<?x?x8xf32>
+}

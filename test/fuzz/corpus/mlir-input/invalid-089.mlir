@@ -1,0 +1,5 @@
+// rotary: heads divide the features
+func.func @f(%x: tensor<?x?x8xf32>, %p: tensor<?x?xi32>) -> tensor<?x?x8xf32> {
+  %y = ee.rotary %x, %p heads 3 theta 10000.0 : tensor<?x?x8xf32>, tensor<?x?xi32>
+  return %y : tensor<?x?x8xf32>
+}

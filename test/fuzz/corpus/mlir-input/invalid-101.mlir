@@ -1,0 +1,5 @@
+// attention: positions only come with a cache
+func.func @f(%q: tensor<?x?x8xf32>, %k: tensor<?x?x4xf32>, %p: tensor<?x?xi32>) {
+  %o = ee.attention %q, %k, %k positions(%p) heads 2 kv_heads 1 : (tensor<?x?x8xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>, tensor<?x?xi32>) -> tensor<?x?x8xf32>
+  return
+}

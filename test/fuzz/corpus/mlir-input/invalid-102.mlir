@@ -1,0 +1,5 @@
+// attention: no updated caches without a cache
+func.func @f(%q: tensor<?x?x8xf32>, %k: tensor<?x?x4xf32>) {
+  %o, %c1, %c2 = ee.attention %q, %k, %k heads 2 kv_heads 1 : (tensor<?x?x8xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>) -> (tensor<?x?x8xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>)
+  return
+}

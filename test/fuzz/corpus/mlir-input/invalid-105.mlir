@@ -1,0 +1,5 @@
+// attention: key and value caches have the same type
+func.func @f(%q: tensor<?x?x8xf32>, %k: tensor<?x?x4xf32>, %kc: tensor<?x64x4xf32>, %vc: tensor<?x32x4xf32>, %p: tensor<?x?xi32>) {
+  %o, %c1, %c2 = ee.attention %q, %k, %k cache(%kc, %vc) positions(%p) heads 2 kv_heads 1 : (tensor<?x?x8xf32>, tensor<?x?x4xf32>, tensor<?x?x4xf32>, tensor<?x64x4xf32>, tensor<?x32x4xf32>, tensor<?x?xi32>) -> (tensor<?x?x8xf32>, tensor<?x64x4xf32>, tensor<?x32x4xf32>)
+  return
+}
