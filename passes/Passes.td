@@ -330,7 +330,13 @@ def EEAutodiffPass : Pass<"ee-autodiff", "::mlir::ModuleOp"> {
     `_grad` function lists its parameters in `ee.gradients`. The backward code
     is generated from one vector-Jacobian rule per primitive op (the
     `ee.*_grad` ops), in reverse program order, accumulating with `ee.add`
-    where a value (e.g. a tied embedding) is used several times.
+    where a value (e.g. a tied embedding) is used several times. Pipeline
+    traffic has rules too: the adjoint of an `ee.send` of a differentiable
+    tensor is an `ee.recv` of its gradient from the same peer under the same
+    tag (waited on where the gradient is needed), and a tensor received by
+    `ee.recv` + `ee.wait` is differentiable like a listed argument, its
+    gradient sent back to the peer (those sends are waited on just before the
+    function returns).
 
     The forward values a rule reads are the saved activations. `recompute`
     trades memory for work: `none` keeps every one of them alive until the
@@ -351,7 +357,7 @@ def EEAutodiffPass : Pass<"ee-autodiff", "::mlir::ModuleOp"> {
            "Saved activations: none (save all), selective or full (recompute)">,
   ];
   let dependentDialects = ["::mlir::ee::EEDialect", "::mlir::arith::ArithDialect",
-                           "::mlir::func::FuncDialect"];
+                           "::mlir::func::FuncDialect", "::mlir::tensor::TensorDialect"];
 }
 
 def EELowerToEERTPass : Pass<"ee-lower-to-eert", "::mlir::ModuleOp"> {

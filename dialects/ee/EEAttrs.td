@@ -27,6 +27,15 @@ def EE_ExitBranch : I32EnumAttr<"ExitBranch",
   let genSpecializedAttr = 0;
 }
 
+def EE_Group : I32EnumAttr<"Group",
+    "a communication group of the 3D layout, as seen from this rank", [
+      I32EnumAttrCase<"TP", 0, "tp">,
+      I32EnumAttrCase<"PP", 1, "pp">,
+      I32EnumAttrCase<"DP", 2, "dp">,
+      I32EnumAttrCase<"Tied", 3, "tied">]> {
+  let cppNamespace = "::mlir::ee";
+}
+
 def EE_ExitBranchAttr : EnumAttr<EE_Dialect, EE_ExitBranch, "exit_branch"> {
   let assemblyFormat = "`<` $value `>`";
 }

@@ -6,12 +6,23 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
 #include "mlir/Transforms/InliningUtils.h"
+#include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
 using namespace mlir::ee;
 
 #include "ee/EEDialect.cpp.inc"
 #include "ee/EEEnums.cpp.inc"
+
+#define GET_TYPEDEF_CLASSES
+#include "ee/EETypes.cpp.inc"
+
+void EEDialect::registerTypes() {
+  addTypes<
+#define GET_TYPEDEF_LIST
+#include "ee/EETypes.cpp.inc"
+      >();
+}
 
 namespace {
 /// Every ee op is a pure function of its operands (or a declaration), so
@@ -24,6 +35,7 @@ struct EEInlinerInterface : DialectInlinerInterface {
 
 void EEDialect::initialize() {
   registerAttributes();
+  registerTypes();
   addInterfaces<EEInlinerInterface>();
   addOperations<
 #define GET_OP_LIST

@@ -98,4 +98,7 @@ LogicalResult verifyHeadLayout(function_ref<InFlightDiagnostic()> emitError,
 #define GET_ATTRDEF_CLASSES
 #include "ee/EEAttrs.h.inc"
 
+#define GET_TYPEDEF_CLASSES
+#include "ee/EETypes.h.inc"
+
 #endif // EE_DIALECT_EEDIALECT_H

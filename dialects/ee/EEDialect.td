@@ -32,11 +32,13 @@ def EE_Dialect : Dialect {
     and sequence sizes; model dimensions are static.
   }];
   let useDefaultAttributePrinterParser = 1;
+  let useDefaultTypePrinterParser = 1;
   let hasOperationAttrVerify = 1;
   let hasConstantMaterializer = 1;
   let dependentDialects = ["::mlir::arith::ArithDialect"];
   let extraClassDeclaration = [{
     void registerAttributes();
+    void registerTypes();
 
     /// Name of the module attribute holding the model's `#ee.config`.
     static constexpr ::llvm::StringLiteral getConfigAttrName() {

@@ -516,3 +516,120 @@ OpFoldResult LossWeightOp::fold(FoldAdaptor) {
 
 #define GET_OP_CLASSES
 #include "ee/EEOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Communication
+//===----------------------------------------------------------------------===//
+
+static LogicalResult verifyPeer(Operation *op, int64_t peer) {
+  if (peer == 0)
+    return op->emitOpError() << "peer 0 is this stage itself; a peer is a stage offset such as 1 "
+                                "(the next stage) or -1 (the previous one)";
+  return success();
+}
+
+LogicalResult SendOp::verify() {
+  if (failed(verifyPeer(*this, getPeer())))
+    return failure();
+  if (getRequest().getType().getPayload())
+    return emitOpError() << "a send delivers nothing: its request is !ee.request, not "
+                         << getRequest().getType();
+  return success();
+}
+
+LogicalResult RecvOp::verify() {
+  if (failed(verifyPeer(*this, getPeer())))
+    return failure();
+  auto tensor = dyn_cast_or_null<RankedTensorType>(getRequest().getType().getPayload());
+  if (!tensor)
+    return emitOpError() << "a receive delivers a ranked tensor: its request must be "
+                            "!ee.request<tensor<...>>, got "
+                         << getRequest().getType();
+  if (static_cast<int64_t>(getSizes().size()) != tensor.getNumDynamicDims())
+    return emitOpError() << "has " << getSizes().size() << " sizes for the "
+                         << tensor.getNumDynamicDims() << " dynamic dimensions of " << tensor;
+  return success();
+}
+
+/// The rules every collective start shares: a tensor payload of the input's
+/// element type and rank, and a weight named exactly for the tied group.
+static FailureOr<RankedTensorType> verifyCollective(Operation *op, RankedTensorType input,
+                                                    RequestType request, Group group,
+                                                    bool hasWeight) {
+  if (group == Group::Tied && !hasWeight)
+    return op->emitOpError() << "over the tied group names the weight its stages share: "
+                                "tied(@weight)";
+  if (group != Group::Tied && hasWeight)
+    return op->emitOpError() << "names a weight, which only the tied group takes";
+  auto result = dyn_cast_or_null<RankedTensorType>(request.getPayload());
+  if (!result || result.getElementType() != input.getElementType() ||
+      result.getRank() != input.getRank())
+    return op->emitOpError() << "delivers a tensor of the input's element type and rank: "
+                                "its request must be !ee.request<tensor<...>> like "
+                             << input << ", got " << request;
+  return result;
+}
+
+LogicalResult AllReduceStartOp::verify() {
+  FailureOr<RankedTensorType> result =
+      verifyCollective(*this, getInput().getType(), getRequest().getType(), getGroup(),
+                       getWeight().has_value());
+  if (failed(result))
+    return failure();
+  if (*result != getInput().getType())
+    return emitOpError() << "delivers a sum of the input's type " << getInput().getType()
+                         << ", not " << *result;
+  return success();
+}
+
+/// Reduce-scatter splits dimension 0 of its input into one block per rank of
+/// the group, all-gather joins the blocks again; the other dimensions stay.
+static LogicalResult verifyRowBlocks(Operation *op, RankedTensorType input, RequestType request,
+                                     Group group, bool hasWeight, bool scatter) {
+  FailureOr<RankedTensorType> result = verifyCollective(op, input, request, group, hasWeight);
+  if (failed(result))
+    return failure();
+  for (int64_t dim = 1; dim < input.getRank(); ++dim)
+    if (input.getDimSize(dim) != result->getDimSize(dim))
+      return op->emitOpError() << "keeps every dimension but the first: " << input << " and "
+                               << *result << " differ in dimension " << dim;
+  RankedTensorType whole = scatter ? input : *result, block = scatter ? *result : input;
+  int64_t rows = whole.getDimSize(0), blockRows = block.getDimSize(0);
+  if (!ShapedType::isDynamic(rows) && !ShapedType::isDynamic(blockRows) &&
+      (blockRows == 0 || rows % blockRows != 0))
+    return op->emitOpError() << (scatter ? "scatters " : "gathers ") << rows
+                             << " rows in blocks of " << blockRows << ", which do not divide them";
+  return success();
+}
+
+LogicalResult ReduceScatterStartOp::verify() {
+  return verifyRowBlocks(*this, getInput().getType(), getRequest().getType(), getGroup(),
+                         getWeight().has_value(), /*scatter=*/true);
+}
+
+LogicalResult AllGatherStartOp::verify() {
+  return verifyRowBlocks(*this, getInput().getType(), getRequest().getType(), getGroup(),
+                         getWeight().has_value(), /*scatter=*/false);
+}
+
+LogicalResult WaitOp::verify() {
+  Type payload = getRequest().getType().getPayload();
+  if (!payload && getResult())
+    return emitOpError() << "waits on a send, which delivers nothing, yet has a result";
+  if (payload && (!getResult() || getResult().getType() != payload))
+    return emitOpError() << "must yield the request's payload " << payload;
+  // Reported at every wait after the first, which itself is fine.
+  int64_t waits = 0;
+  bool first = true;
+  for (Operation *user : getRequest().getUsers())
+    if (isa<WaitOp>(user)) {
+      ++waits;
+      if (user != getOperation() && user->getBlock() == (*this)->getBlock() &&
+          user->isBeforeInBlock(*this))
+        first = false;
+    }
+  if (waits > 1 && !first)
+    return emitOpError() << "is one of " << waits
+                         << " waits on the same request; each request is waited on once";
+  return success();
+}

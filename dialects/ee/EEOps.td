@@ -5,6 +5,7 @@
 
 include "EEDialect.td"
 include "EEAttrs.td"
+include "EETypes.td"
 include "mlir/IR/SymbolInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
@@ -670,6 +671,133 @@ def EE_EmbeddingGradOp : EE_Op<"embedding_grad", [Pure]> {
     $ids `,` $dy (`vocab_parallel` $vocab_parallel^)? attr-dict `:` type($ids) `,` type($dy)
     `->` type($dtable)
   }];
+}
+
+//===----------------------------------------------------------------------===//
+// Communication: non-blocking point-to-point and collective ops
+//===----------------------------------------------------------------------===//
+
+def EE_Request : Type<CPred<"::llvm::isa<::mlir::ee::RequestType>($_self)">,
+                      "an !ee.request", "::mlir::ee::RequestType">;
+
+def EE_SendOp : EE_Op<"send"> {
+  let summary = "starts sending a tensor to a pipeline stage relative to this one";
+  let description = [{
+    Posts the send of `input` to the stage `peer` stages away (`1` the next
+    stage, `-1` the previous one) in this rank's pipeline group, as message
+    `tag` (one per micro-batch and direction); the op returns at once and
+    `ee.wait` on the request completes it, after which `input` may be reused.
+    A stage receives from a peer only what that peer sends it, so the
+    activation a stage sends forward and the gradient it receives back may
+    share a tag.
+
+    Its vector-Jacobian rule (ee-autodiff) is a receive: the gradient of
+    `input` arrives from the same peer under the same tag.
+
+    ```mlir
+    %sent = ee.send %y to 1 tag 0 : tensor<?x?x64xf32> -> !ee.request
+    ee.wait %sent : !ee.request
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input, I64Attr:$peer,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$tag);
+  let results = (outs EE_Request:$request);
+  let assemblyFormat = [{
+    $input `to` $peer `tag` $tag attr-dict `:` type($input) `->` qualified(type($request))
+  }];
+  let hasVerifier = 1;
+}
+
+def EE_RecvOp : EE_Op<"recv"> {
+  let summary = "starts receiving a tensor from a pipeline stage relative to this one";
+  let description = [{
+    Posts the receive of message `tag` from the stage `peer` stages away; the
+    tensor is the payload of the returned request, delivered by `ee.wait`.
+    The dynamic sizes of the payload (a micro-batch's batch and sequence
+    lengths) are operands, in order.
+
+    Its vector-Jacobian rule is a send: the gradient of the received tensor
+    goes back to the peer under the same tag.
+
+    ```mlir
+    %incoming = ee.recv from -1 tag 0 shape(%b, %s) : !ee.request<tensor<?x?x64xf32>>
+    %x = ee.wait %incoming : !ee.request<tensor<?x?x64xf32>> -> tensor<?x?x64xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<Index>:$sizes, I64Attr:$peer,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$tag);
+  let results = (outs EE_Request:$request);
+  let assemblyFormat = [{
+    `from` $peer `tag` $tag (`shape` `(` $sizes^ `)`)? attr-dict `:` qualified(type($request))
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    RankedTensorType getTensorType() {
+      return ::llvm::cast<RankedTensorType>(getRequest().getType().getPayload());
+    }
+  }];
+}
+
+class EE_CollectiveStartOp<string mnemonic, string what, string example>
+    : EE_Op<mnemonic> {
+  let summary = "starts " # what # " over a communication group";
+  let description = [{
+    Starts the collective over `group` (the tensor-parallel, pipeline or
+    data-parallel group of this rank, or with `tied(@weight)` the stages that
+    hold that tied weight) and returns at once; `ee.wait` delivers the result,
+    so the ops between the start and the wait overlap with it. Every rank of
+    the group must start it, in the same order as its peers.
+
+    ```mlir
+  }] # example # [{
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input, EE_Group:$group,
+                       OptionalAttr<FlatSymbolRefAttr>:$weight);
+  let results = (outs EE_Request:$request);
+  let assemblyFormat = [{
+    $input `over` $group (`(` $weight^ `)`)? attr-dict `:` type($input) `->` qualified(type($request))
+  }];
+  let hasVerifier = 1;
+}
+
+def EE_AllReduceStartOp : EE_CollectiveStartOp<"all_reduce_start",
+    "summing a tensor elementwise (all-reduce)", [{
+    %r = ee.all_reduce_start %grad over dp : tensor<256x64xf32> -> !ee.request<tensor<256x64xf32>>
+    %sum = ee.wait %r : !ee.request<tensor<256x64xf32>> -> tensor<256x64xf32>
+    %t = ee.all_reduce_start %g over tied(@model.embed_tokens.weight)
+        : tensor<256x64xf32> -> !ee.request<tensor<256x64xf32>>
+  }]>;
+
+def EE_ReduceScatterStartOp : EE_CollectiveStartOp<"reduce_scatter_start",
+    "summing a tensor and scattering the sum's row blocks (reduce-scatter)", [{
+    // Rank r of the group gets rows [r * n / size, (r + 1) * n / size) of the sum.
+    %r = ee.reduce_scatter_start %flat over dp : tensor<16384xf32> -> !ee.request<tensor<?xf32>>
+  }]>;
+
+def EE_AllGatherStartOp : EE_CollectiveStartOp<"all_gather_start",
+    "concatenating every rank's row block (all-gather)", [{
+    %r = ee.all_gather_start %shard over dp : tensor<?xf32> -> !ee.request<tensor<16384xf32>>
+  }]>;
+
+def EE_WaitOp : EE_Op<"wait"> {
+  let summary = "completes a started communication and yields what it delivers";
+  let description = [{
+    Blocks until the communication of `request` has completed; yields the
+    request's payload (a received tensor, a collective's result), or nothing
+    for a send. Each request is waited on exactly once.
+
+    ```mlir
+    %x = ee.wait %incoming : !ee.request<tensor<?x?x64xf32>> -> tensor<?x?x64xf32>
+    ee.wait %sent : !ee.request
+    ```
+  }];
+  let arguments = (ins EE_Request:$request);
+  let results = (outs Optional<AnyRankedTensor>:$result);
+  let assemblyFormat = [{
+    $request attr-dict `:` qualified(type($request)) (`->` type($result)^)?
+  }];
+  let hasVerifier = 1;
 }
 
 #endif // EE_OPS_TD

@@ -5,6 +5,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -49,11 +50,21 @@ private:
   DenseMap<Value, Value> gradients;
   llvm::StringMap<Value> parameterGradients;
   IRMapping recomputed;
+  /// The sends of received values' gradients, waited on at the end.
+  SmallVector<Value> gradientSends;
 };
+
+/// A received tensor: the result of an ee.wait on an ee.recv.
+static RecvOp receivedFrom(Operation *op) {
+  auto wait = dyn_cast<WaitOp>(op);
+  return wait ? wait.getRequest().getDefiningOp<RecvOp>() : RecvOp();
+}
 
 void BackwardBuilder::markDifferentiable() {
   for (Operation &op : func.front()) {
-    bool depends = isa<GetParameterOp>(op) ||
+    // A received activation is differentiable like an argument listed in
+    // `wrt`: its gradient goes back to the stage that sent it.
+    bool depends = isa<GetParameterOp>(op) || receivedFrom(&op) ||
                    llvm::any_of(op.getOperands(), [&](Value v) { return differentiable.count(v); });
     if (depends)
       for (Value result : op.getResults())
@@ -75,7 +86,8 @@ void BackwardBuilder::accumulate(Value value, Value gradient) {
 
 bool BackwardBuilder::isKept(Value value) {
   Operation *def = value.getDefiningOp();
-  if (!def || isa<GetParameterOp, arith::ConstantOp, LossWeightOp>(def) ||
+  // Received tensors are kept: communication is never run again.
+  if (!def || isa<GetParameterOp, arith::ConstantOp, LossWeightOp, WaitOp>(def) ||
       !isa<RankedTensorType>(value.getType()))
     return true;
   switch (recompute) {
@@ -130,6 +142,30 @@ LogicalResult BackwardBuilder::rule(Operation *op) {
         if (differentiable.count(scale.getFactor()))
           return scale.emitOpError("ee-autodiff differentiates ee.scale by a constant factor only");
         accumulate(scale.getInput(), ScaleOp::create(b, loc, grad(scale.getResult()), scale.getFactor()));
+        return success();
+      })
+      .Case([&](SendOp send) {
+        // A send's adjoint is a receive: the gradient of what this stage sent
+        // comes back from the same peer under the same tag.
+        RankedTensorType type = send.getInput().getType();
+        SmallVector<Value> sizes;
+        for (int64_t dim = 0; dim < type.getRank(); ++dim)
+          if (type.isDynamicDim(dim))
+            sizes.push_back(tensor::DimOp::create(b, loc, send.getInput(), dim));
+        auto incoming = RecvOp::create(b, loc, RequestType::get(b.getContext(), type), sizes,
+                                       send.getPeer(), send.getTag());
+        accumulate(send.getInput(), WaitOp::create(b, loc, type, incoming).getResult());
+        return success();
+      })
+      .Case([&](WaitOp wait) -> LogicalResult {
+        RecvOp recv = receivedFrom(wait);
+        if (!recv)
+          return wait.emitOpError("ee-autodiff differentiates the wait of an ee.recv only "
+                                  "(collectives are inserted after the backward pass)");
+        // A receive's adjoint is a send of the gradient back to the peer.
+        gradientSends.push_back(SendOp::create(b, loc, RequestType::get(b.getContext(), Type()),
+                                               grad(wait.getResult()), recv.getPeer(),
+                                               recv.getTag()));
         return success();
       })
       .Case([&](CrossEntropyOp ce) {
@@ -226,10 +262,17 @@ FailureOr<llvm::StringMap<Value>> BackwardBuilder::build(ArrayRef<BlockArgument>
   Value loss = ret.getOperand(0);
   gradients[loss] = arith::ConstantOp::create(b, ret.getLoc(), b.getF32FloatAttr(1.0f));
   for (Operation *op : llvm::reverse(forward)) {
-    bool needed = llvm::any_of(op->getResults(), [&](Value r) { return gradients.count(r); });
+    // A send of a differentiable tensor starts a backward chain of its own:
+    // the gradient comes back from the stage it went to.
+    auto send = dyn_cast<SendOp>(op);
+    bool needed = llvm::any_of(op->getResults(), [&](Value r) { return gradients.count(r); }) ||
+                  (send && differentiable.count(send.getInput()));
     if (needed && failed(rule(op)))
       return failure();
   }
+  // Each gradient send completes before the function returns, as late as can be.
+  for (Value request : gradientSends)
+    WaitOp::create(b, request.getLoc(), Type(), request);
   return parameterGradients;
 }
 

@@ -124,3 +124,53 @@ func.func @stage(%x: tensor<?x?x8xf32>, %labels: tensor<?x?xi32>, %g: tensor<?x?
 // CHECK: %[[DX:.*]], %[[DW:.*]] = ee.rms_norm_grad %arg0, %[[N]]
 // CHECK: return %[[AUX]], %[[DW]], %[[DX]]
 // CHECK-NOT: func.func @stage_grad
+
+// -----
+
+// Pipeline traffic in the IR: a middle stage receives its input from the
+// previous stage and sends its output to the next. The send's adjoint is a
+// receive of the output's gradient from the next stage (same tag); the
+// received input is differentiable, and its gradient is sent back to the
+// previous stage, that send waited on just before the return.
+ee.parameter @wn : tensor<8xf32>
+func.func @loss(%labels: tensor<?x?xi32>, %b: index, %s: index) -> f32 {
+  %in = ee.recv from -1 tag 2 shape(%b, %s) : !ee.request<tensor<?x?x8xf32>>
+  %x = ee.wait %in : !ee.request<tensor<?x?x8xf32>> -> tensor<?x?x8xf32>
+  %n = ee.get_parameter @wn : tensor<8xf32>
+  %y = ee.rms_norm %x, %n eps 1.0e-05 : tensor<?x?x8xf32>, tensor<8xf32>
+  %out = ee.send %y to 1 tag 2 : tensor<?x?x8xf32> -> !ee.request
+  %ce = ee.cross_entropy %y, %labels temperature 1.0 : tensor<?x?x8xf32>, tensor<?x?xi32>
+  ee.wait %out : !ee.request
+  return %ce : f32
+}
+// CHECK-LABEL: func.func @loss_grad
+// CHECK: %[[IN:.*]] = ee.recv from -1 tag 2 shape(%{{.*}}, %{{.*}})
+// CHECK: %[[X:.*]] = ee.wait %[[IN]]
+// CHECK: %[[Y:.*]] = ee.rms_norm %[[X]]
+// CHECK: %[[OUT:.*]] = ee.send %[[Y]] to 1 tag 2
+// CHECK: ee.wait %[[OUT]] : !ee.request
+// CHECK: %[[DCE:.*]] = ee.cross_entropy_grad %[[Y]]
+// CHECK: %[[B:.*]] = tensor.dim %[[Y]], %c0
+// CHECK: %[[S:.*]] = tensor.dim %[[Y]], %c1
+// CHECK: %[[BACK:.*]] = ee.recv from 1 tag 2 shape(%[[B]], %[[S]]) : !ee.request<tensor<?x?x8xf32>>
+// CHECK: %[[DY:.*]] = ee.wait %[[BACK]] : !ee.request<tensor<?x?x8xf32>> -> tensor<?x?x8xf32>
+// CHECK: %[[SUM:.*]] = ee.add %[[DCE]], %[[DY]]
+// CHECK: %[[DX:.*]], %[[DW:.*]] = ee.rms_norm_grad %[[X]], %{{.*}}, %[[SUM]]
+// CHECK: %[[SENT:.*]] = ee.send %[[DX]] to -1 tag 2 : tensor<?x?x8xf32> -> !ee.request
+// CHECK-NEXT: ee.wait %[[SENT]] : !ee.request
+// CHECK-NEXT: return %{{.*}}, %[[DW]]
+
+// -----
+
+// Collectives are inserted after the backward pass; waiting on one in the
+// objective has no rule.
+ee.parameter @wn : tensor<8xf32>
+func.func @loss(%x: tensor<?x?x8xf32>, %labels: tensor<?x?xi32>) -> f32 {
+  %n = ee.get_parameter @wn : tensor<8xf32>
+  %r = ee.all_reduce_start %n over tp : tensor<8xf32> -> !ee.request<tensor<8xf32>>
+  // expected-error @+1 {{ee-autodiff differentiates the wait of an ee.recv only}}
+  %m = ee.wait %r : !ee.request<tensor<8xf32>> -> tensor<8xf32>
+  %y = ee.rms_norm %x, %m eps 1.0e-05 : tensor<?x?x8xf32>, tensor<8xf32>
+  %ce = ee.cross_entropy %y, %labels temperature 1.0 : tensor<?x?x8xf32>, tensor<?x?xi32>
+  return %ce : f32
+}

@@ -1325,3 +1325,152 @@ func.func @f(%i: i64) -> f32 {
   %w = ee.loss_weight %i schedule #ee.loss_weight<init = 0.0, target = 1.0e308, warmup_iters = 0, style = linear>
   return %w : f32
 }
+
+// -----
+
+// send: a peer is another stage
+func.func @f(%y: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{peer 0 is this stage itself}}
+  %r = ee.send %y to 0 tag 0 : tensor<?x?x8xf32> -> !ee.request
+  ee.wait %r : !ee.request
+  return
+}
+
+// -----
+
+// send: its request has no payload
+func.func @f(%y: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{a send delivers nothing: its request is !ee.request, not '!ee.request<tensor<?x?x8xf32>>'}}
+  %r = ee.send %y to 1 tag 0 : tensor<?x?x8xf32> -> !ee.request<tensor<?x?x8xf32>>
+  return
+}
+
+// -----
+
+// send: tags are non-negative
+func.func @f(%y: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{attribute 'tag' failed to satisfy constraint}}
+  %r = ee.send %y to 1 tag -1 : tensor<?x?x8xf32> -> !ee.request
+  return
+}
+
+// -----
+
+// recv: a peer is another stage
+func.func @f(%b: index, %s: index) {
+  // expected-error @+1 {{peer 0 is this stage itself}}
+  %r = ee.recv from 0 tag 0 shape(%b, %s) : !ee.request<tensor<?x?x8xf32>>
+  return
+}
+
+// -----
+
+// recv: it delivers a tensor
+func.func @f() {
+  // expected-error @+1 {{a receive delivers a ranked tensor: its request must be !ee.request<tensor<...>>, got '!ee.request'}}
+  %r = ee.recv from -1 tag 0 : !ee.request
+  return
+}
+
+// -----
+
+// recv: one size per dynamic dimension
+func.func @f(%b: index) {
+  // expected-error @+1 {{has 1 sizes for the 2 dynamic dimensions of 'tensor<?x?x8xf32>'}}
+  %r = ee.recv from -1 tag 0 shape(%b) : !ee.request<tensor<?x?x8xf32>>
+  return
+}
+
+// -----
+
+// collective: the tied group names its weight
+func.func @f(%g: tensor<32x8xf32>) {
+  // expected-error @+1 {{over the tied group names the weight its stages share: tied(@weight)}}
+  %r = ee.all_reduce_start %g over tied : tensor<32x8xf32> -> !ee.request<tensor<32x8xf32>>
+  return
+}
+
+// -----
+
+// collective: only the tied group names a weight
+func.func @f(%g: tensor<32x8xf32>) {
+  // expected-error @+1 {{names a weight, which only the tied group takes}}
+  %r = ee.all_reduce_start %g over dp(@w) : tensor<32x8xf32> -> !ee.request<tensor<32x8xf32>>
+  return
+}
+
+// -----
+
+// collective: it delivers a tensor like its input
+func.func @f(%g: tensor<32x8xf32>) {
+  // expected-error @+1 {{delivers a tensor of the input's element type and rank: its request must be !ee.request<tensor<...>> like 'tensor<32x8xf32>', got '!ee.request<tensor<32xf32>>'}}
+  %r = ee.all_reduce_start %g over dp : tensor<32x8xf32> -> !ee.request<tensor<32xf32>>
+  return
+}
+
+// -----
+
+// all_reduce_start: the sum has the input's type
+func.func @f(%g: tensor<32x8xf32>) {
+  // expected-error @+1 {{delivers a sum of the input's type 'tensor<32x8xf32>', not 'tensor<16x8xf32>'}}
+  %r = ee.all_reduce_start %g over dp : tensor<32x8xf32> -> !ee.request<tensor<16x8xf32>>
+  return
+}
+
+// -----
+
+// reduce_scatter_start: only the first dimension is split
+func.func @f(%g: tensor<32x8xf32>) {
+  // expected-error @+1 {{keeps every dimension but the first: 'tensor<32x8xf32>' and 'tensor<16x4xf32>' differ in dimension 1}}
+  %r = ee.reduce_scatter_start %g over dp : tensor<32x8xf32> -> !ee.request<tensor<16x4xf32>>
+  return
+}
+
+// -----
+
+// reduce_scatter_start: the blocks divide the rows
+func.func @f(%g: tensor<32xf32>) {
+  // expected-error @+1 {{scatters 32 rows in blocks of 5, which do not divide them}}
+  %r = ee.reduce_scatter_start %g over dp : tensor<32xf32> -> !ee.request<tensor<5xf32>>
+  return
+}
+
+// -----
+
+// all_gather_start: the blocks divide the rows
+func.func @f(%g: tensor<5xf32>) {
+  // expected-error @+1 {{gathers 32 rows in blocks of 5, which do not divide them}}
+  %r = ee.all_gather_start %g over dp : tensor<5xf32> -> !ee.request<tensor<32xf32>>
+  return
+}
+
+// -----
+
+// wait: a send's request yields nothing
+func.func @f(%y: tensor<?x?x8xf32>) {
+  %r = ee.send %y to 1 tag 0 : tensor<?x?x8xf32> -> !ee.request
+  // expected-error @+1 {{waits on a send, which delivers nothing, yet has a result}}
+  %x = ee.wait %r : !ee.request -> tensor<?x?x8xf32>
+  return
+}
+
+// -----
+
+// wait: it yields the payload
+func.func @f(%b: index, %s: index) {
+  %r = ee.recv from -1 tag 0 shape(%b, %s) : !ee.request<tensor<?x?x8xf32>>
+  // expected-error @+1 {{must yield the request's payload 'tensor<?x?x8xf32>'}}
+  %x = ee.wait %r : !ee.request<tensor<?x?x8xf32>> -> tensor<?x?x16xf32>
+  return
+}
+
+// -----
+
+// wait: each request is waited on once
+func.func @f(%y: tensor<?x?x8xf32>) {
+  %r = ee.send %y to 1 tag 0 : tensor<?x?x8xf32> -> !ee.request
+  ee.wait %r : !ee.request
+  // expected-error @+1 {{is one of 2 waits on the same request; each request is waited on once}}
+  ee.wait %r : !ee.request
+  return
+}

@@ -120,6 +120,34 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
     return %conf, %ce, %w : tensor<?x?xf32>, f32, f32
   }
 
+  // CHECK-LABEL: func.func @communication
+  func.func @communication(%y: tensor<?x?x8xf32>, %g: tensor<32x8xf32>, %flat: tensor<256xf32>,
+                           %b: index, %s: index)
+      -> (tensor<?x?x8xf32>, tensor<32x8xf32>, tensor<32x8xf32>, tensor<256xf32>) {
+    // CHECK: %[[SENT:.*]] = ee.send %{{.*}} to 1 tag 0 : tensor<?x?x8xf32> -> !ee.request
+    %sent = ee.send %y to 1 tag 0 : tensor<?x?x8xf32> -> !ee.request
+    // CHECK: %[[IN:.*]] = ee.recv from -1 tag 3 shape(%{{.*}}, %{{.*}}) : !ee.request<tensor<?x?x8xf32>>
+    %in = ee.recv from -1 tag 3 shape(%b, %s) : !ee.request<tensor<?x?x8xf32>>
+    // CHECK: ee.all_reduce_start %{{.*}} over dp : tensor<32x8xf32> -> !ee.request<tensor<32x8xf32>>
+    %sum = ee.all_reduce_start %g over dp : tensor<32x8xf32> -> !ee.request<tensor<32x8xf32>>
+    // CHECK: ee.all_reduce_start %{{.*}} over tied(@model.embed_tokens.weight) : tensor<32x8xf32> -> !ee.request<tensor<32x8xf32>>
+    %tied = ee.all_reduce_start %g over tied(@model.embed_tokens.weight)
+        : tensor<32x8xf32> -> !ee.request<tensor<32x8xf32>>
+    // CHECK: ee.reduce_scatter_start %{{.*}} over dp : tensor<256xf32> -> !ee.request<tensor<?xf32>>
+    %blocks = ee.reduce_scatter_start %flat over dp : tensor<256xf32> -> !ee.request<tensor<?xf32>>
+    // CHECK: ee.wait %[[IN]] : !ee.request<tensor<?x?x8xf32>> -> tensor<?x?x8xf32>
+    %x = ee.wait %in : !ee.request<tensor<?x?x8xf32>> -> tensor<?x?x8xf32>
+    %summed = ee.wait %sum : !ee.request<tensor<32x8xf32>> -> tensor<32x8xf32>
+    %shared = ee.wait %tied : !ee.request<tensor<32x8xf32>> -> tensor<32x8xf32>
+    %block = ee.wait %blocks : !ee.request<tensor<?xf32>> -> tensor<?xf32>
+    // CHECK: ee.all_gather_start %{{.*}} over tp : tensor<?xf32> -> !ee.request<tensor<256xf32>>
+    %gather = ee.all_gather_start %block over tp : tensor<?xf32> -> !ee.request<tensor<256xf32>>
+    %whole = ee.wait %gather : !ee.request<tensor<256xf32>> -> tensor<256xf32>
+    // CHECK: ee.wait %[[SENT]] : !ee.request{{$}}
+    ee.wait %sent : !ee.request
+    return %x, %summed, %shared, %whole : tensor<?x?x8xf32>, tensor<32x8xf32>, tensor<32x8xf32>, tensor<256xf32>
+  }
+
   // Exits of other models (a block exit, pre-exit placement) in a nested
   // module: without an ee.config of its own, the outer one does not apply.
   // CHECK-LABEL: module @other_exits
