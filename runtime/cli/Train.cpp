@@ -65,23 +65,12 @@ struct LearningRate {
   }
 };
 
-/// Sum of squares in fixed-size chunks combined in order: the same bits for
-/// the same data whatever the thread count (exact resume depends on it).
+/// Sum of squares by the runtime's inner product (double accumulation in a
+/// fixed order: the same bits whatever the thread count, which exact resume needs).
 double sumOfSquares(const float *values, int64_t n) {
-  constexpr int64_t chunk = 1 << 16;
-  int64_t chunks = (n + chunk - 1) / chunk;
-  std::vector<double> partial(chunks, 0.0);
-#pragma omp parallel for
-  for (int64_t c = 0; c < chunks; ++c) {
-    double sum = 0.0;
-    for (int64_t i = c * chunk; i < std::min(n, (c + 1) * chunk); ++i)
-      sum += static_cast<double>(values[i]) * values[i];
-    partial[c] = sum;
-  }
-  double total = 0.0;
-  for (double p : partial)
-    total += p;
-  return total;
+  float result = 0.0f;
+  eert_inner_product(values, values, &result, n);
+  return result;
 }
 
 struct AdamW {
@@ -98,26 +87,19 @@ struct AdamW {
     }
   }
 
-  /// One step `t` (1-based) on parameter `i`; norm weights (1-D) get no decay.
-  void step(size_t i, float *param, const float *grad, int64_t n, bool decay, double lr, int64_t t) {
-    step(param, grad, expAvg[i].data(), expAvgSq[i].data(), n, decay, lr, t);
+  /// One step `t` (1-based) on parameter `i`, its gradient scaled by
+  /// `gradScale` (clipping); norm weights (1-D) get no decay.
+  void step(size_t i, float *param, const float *grad, int64_t n, bool decay, double lr, int64_t t,
+            float gradScale) {
+    step(param, grad, expAvg[i].data(), expAvgSq[i].data(), n, decay, lr, t, gradScale);
   }
 
-  /// One step on `n` values with their moments `m` and `v`.
+  /// One step on `n` values with their moments `m` and `v` (the runtime's kernel).
   void step(float *param, const float *grad, float *m, float *v, int64_t n, bool decay, double lr,
-            int64_t t) const {
-    double correction1 = 1.0 - std::pow(beta1, static_cast<double>(t));
-    double correction2 = 1.0 - std::pow(beta2, static_cast<double>(t));
-    float b1 = static_cast<float>(beta1), b2 = static_cast<float>(beta2);
-    float stepSize = static_cast<float>(lr / correction1);
-    float root2 = static_cast<float>(std::sqrt(correction2));
-    float shrink = decay ? static_cast<float>(1.0 - lr * weightDecay) : 1.0f;
-#pragma omp parallel for
-    for (int64_t j = 0; j < n; ++j) {
-      m[j] = b1 * m[j] + (1.0f - b1) * grad[j];
-      v[j] = b2 * v[j] + (1.0f - b2) * grad[j] * grad[j];
-      param[j] = param[j] * shrink - stepSize * m[j] / (std::sqrt(v[j]) / root2 + static_cast<float>(eps));
-    }
+            int64_t t, float gradScale) const {
+    eert_adamw(param, grad, m, v, n, gradScale, static_cast<float>(lr), static_cast<float>(beta1),
+               static_cast<float>(beta2), static_cast<float>(eps),
+               decay ? static_cast<float>(weightDecay) : 0.0f, t);
   }
 };
 
@@ -617,6 +599,7 @@ int train(const Manifest &manifest, const Options &options) {
   std::vector<double> logged(numExits + 2, 0.0);
   int64_t loggedSteps = 0;
   std::vector<MicroBatch> micro(microSteps + partialSteps);
+  std::vector<float> scaled; // a micro-batch's scaled gradient, added to the sum
   while (iteration < iters) {
     // This replica's share of the global batch, micro-batch by micro-batch
     // (every stage reads the same samples), then its partial micro-batches.
@@ -650,9 +633,13 @@ int train(const Manifest &manifest, const Options &options) {
         }
         float *sum = flatGrads.data() + offsets[k];
         int64_t n = offsets[k + 1] - offsets[k];
-#pragma omp parallel for
-        for (int64_t j = 0; j < n; ++j)
-          sum[j] = firstPass ? scale * g[j] : sum[j] + scale * g[j];
+        if (firstPass) {
+          eert_scale(g, scale, sum, n);
+        } else {
+          scaled.resize(n);
+          eert_scale(g, scale, scaled.data(), n);
+          eert_add(sum, scaled.data(), sum, n);
+        }
         grads[k] = sum;
       }
       if (result.partial)
@@ -709,8 +696,6 @@ int train(const Manifest &manifest, const Options &options) {
     float clipScale = clip > 0 && norm > clip ? static_cast<float>(clip / (norm + 1e-6)) : 1.0f;
     if (sharded) {
       // Each replica updates its shard, then every replica gathers the rest.
-      for (int64_t j = 0; j < shardEnd - shardBegin; ++j)
-        shardGrads[j] *= clipScale;
       for (size_t k = 0; k < numLocal; ++k) {
         size_t i = local[k];
         int64_t from = std::max(offsets[k], shardBegin), to = std::min(offsets[k + 1], shardEnd);
@@ -719,7 +704,7 @@ int train(const Manifest &manifest, const Options &options) {
         float *param = weights.data(i) + (from - offsets[k]);
         int64_t at = from - shardBegin;
         adam.step(param, shardGrads.data() + at, shardAvg.data() + at, shardAvgSq.data() + at,
-                  to - from, manifest.parameters[i].shape.size() > 1, lr, iteration + 1);
+                  to - from, manifest.parameters[i].shape.size() > 1, lr, iteration + 1, clipScale);
         std::copy(param, param + (to - from), shardParams.begin() + at);
       }
       dp.gather(shardParams.data(), flatGrads.data(), block);
@@ -729,11 +714,8 @@ int train(const Manifest &manifest, const Options &options) {
     for (size_t k = 0; k < numLocal && !sharded; ++k) {
       size_t i = local[k];
       int64_t n = manifest.parameters[i].elements();
-      if (clipScale != 1.0f)
-        for (int64_t j = 0; j < n; ++j)
-          grads[k][j] *= clipScale;
       adam.step(i, weights.data(i), grads[k], n, manifest.parameters[i].shape.size() > 1, lr,
-                iteration + 1);
+                iteration + 1, clipScale);
     }
     // A finite gradient can still step a weight to infinity (a huge --lr, a
     // moment near zero); the ranks agree on it before any of them stops, since
