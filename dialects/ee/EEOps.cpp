@@ -633,3 +633,32 @@ LogicalResult WaitOp::verify() {
                          << " waits on the same request; each request is waited on once";
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// Optimizer
+//===----------------------------------------------------------------------===//
+
+LogicalResult AdamWOp::verify() {
+  auto fail = [&](StringRef name, StringRef rule, double value) {
+    return emitOpError() << "'" << name << "' must be " << rule << ", got " << formatF64(value);
+  };
+  for (auto [name, value] : {std::pair<StringRef, double>{"beta1", getBeta1().convertToDouble()},
+                             {"beta2", getBeta2().convertToDouble()}})
+    if (!(value >= 0.0 && value < 1.0))
+      return fail(name, "in [0, 1)", value);
+  auto emitError = [&] { return emitOpError(); };
+  return failure(
+      failed(verifyFloat32Value(emitError, "eps", getEps().convertToDouble(), /*allowZero=*/false)) ||
+      failed(verifyFloat32Value(emitError, "weight_decay", getWeightDecay().convertToDouble(),
+                                /*allowZero=*/true)));
+}
+
+LogicalResult AdamWOp::verifySymbolUses(SymbolTableCollection &tables) {
+  auto param = tables.lookupNearestSymbolFrom<ParameterOp>(*this, getParamAttr());
+  if (!param)
+    return emitOpError() << "'@" << getParam() << "' does not name an ee.parameter";
+  if (param.getTensorType() != getGrad().getType())
+    return emitOpError() << "gradient type " << getGrad().getType() << " differs from the type "
+                         << param.getTensorType() << " of '@" << getParam() << "'";
+  return success();
+}

@@ -800,4 +800,39 @@ def EE_WaitOp : EE_Op<"wait"> {
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Optimizer
+//===----------------------------------------------------------------------===//
+
+def EE_AdamWOp : EE_Op<"adamw", [DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "one AdamW step on a parameter and its moments, in place";
+  let description = [{
+    Updates the parameter `param` and its first and second moments (the
+    checkpoint's `exp_avg.<name>` and `exp_avg_sq.<name>`, held by the runtime
+    beside the weight) from `grad`: `g = grad_scale * grad` (the global-norm
+    clipping factor), `m = beta1 m + (1 - beta1) g`, `v = beta2 v + (1 - beta2)
+    g^2`, `param = param (1 - lr weight_decay) - lr / (1 - beta1^step) m /
+    (sqrt(v / (1 - beta2^step)) + eps)`, with decoupled weight decay and bias
+    correction at the 1-based `step`; `no_decay` (norm weights) drops the decay.
+    `lr` and `step` are operands, so the learning-rate schedule stays one host
+    computation per step. Its kernel is the runtime's `eert_adamw`; ee-lower-to-eert
+    does not take the op yet (entry points have no optimizer-state arguments).
+
+    ```mlir
+    ee.adamw @model.layers.0.mlp.up_proj.weight, %g, %lr, %step, %clip
+        beta1 0.9 beta2 0.95 eps 1.0e-08 weight_decay 0.1 : tensor<160x64xf32>
+    ee.adamw @model.norm.weight, %gn, %lr, %step, %clip
+        beta1 0.9 beta2 0.95 eps 1.0e-08 weight_decay 0.1 no_decay : tensor<64xf32>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$param, AnyStaticShapeTensor:$grad, F32:$lr, I64:$step,
+                       F32:$grad_scale, F64Attr:$beta1, F64Attr:$beta2, F64Attr:$eps,
+                       F64Attr:$weight_decay, UnitAttr:$no_decay);
+  let assemblyFormat = [{
+    $param `,` $grad `,` $lr `,` $step `,` $grad_scale `beta1` $beta1 `beta2` $beta2 `eps` $eps
+    `weight_decay` $weight_decay (`no_decay` $no_decay^)? attr-dict `:` type($grad)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // EE_OPS_TD

@@ -1474,3 +1474,63 @@ func.func @f(%y: tensor<?x?x8xf32>) {
   ee.wait %r : !ee.request
   return
 }
+
+// -----
+
+// adamw: beta1 in [0, 1)
+ee.parameter @w : tensor<8xf32>
+func.func @f(%g: tensor<8xf32>, %lr: f32, %step: i64, %clip: f32) {
+  // expected-error @+1 {{'beta1' must be in [0, 1), got 1.0}}
+  ee.adamw @w, %g, %lr, %step, %clip beta1 1.0 beta2 0.95 eps 1.0e-08 weight_decay 0.1 : tensor<8xf32>
+  return
+}
+
+// -----
+
+// adamw: beta2 in [0, 1)
+ee.parameter @w : tensor<8xf32>
+func.func @f(%g: tensor<8xf32>, %lr: f32, %step: i64, %clip: f32) {
+  // expected-error @+1 {{'beta2' must be in [0, 1), got -0.5}}
+  ee.adamw @w, %g, %lr, %step, %clip beta1 0.9 beta2 -0.5 eps 1.0e-08 weight_decay 0.1 : tensor<8xf32>
+  return
+}
+
+// -----
+
+// adamw: eps positive
+ee.parameter @w : tensor<8xf32>
+func.func @f(%g: tensor<8xf32>, %lr: f32, %step: i64, %clip: f32) {
+  // expected-error @+1 {{'eps' must be a positive finite number, got 0}}
+  ee.adamw @w, %g, %lr, %step, %clip beta1 0.9 beta2 0.95 eps 0.0 weight_decay 0.1 : tensor<8xf32>
+  return
+}
+
+// -----
+
+// adamw: weight decay non-negative
+ee.parameter @w : tensor<8xf32>
+func.func @f(%g: tensor<8xf32>, %lr: f32, %step: i64, %clip: f32) {
+  // expected-error @+1 {{'weight_decay' must be a non-negative finite number, got -1}}
+  ee.adamw @w, %g, %lr, %step, %clip beta1 0.9 beta2 0.95 eps 1.0e-08 weight_decay -1.0 : tensor<8xf32>
+  return
+}
+
+// -----
+
+// adamw: the parameter exists
+ee.parameter @w : tensor<8xf32>
+func.func @f(%g: tensor<8xf32>, %lr: f32, %step: i64, %clip: f32) {
+  // expected-error @+1 {{'@v' does not name an ee.parameter}}
+  ee.adamw @v, %g, %lr, %step, %clip beta1 0.9 beta2 0.95 eps 1.0e-08 weight_decay 0.1 : tensor<8xf32>
+  return
+}
+
+// -----
+
+// adamw: the gradient has the parameter's type
+ee.parameter @w : tensor<8xf32>
+func.func @f(%g: tensor<4xf32>, %lr: f32, %step: i64, %clip: f32) {
+  // expected-error @+1 {{gradient type 'tensor<4xf32>' differs from the type 'tensor<8xf32>' of '@w'}}
+  ee.adamw @w, %g, %lr, %step, %clip beta1 0.9 beta2 0.95 eps 1.0e-08 weight_decay 0.1 : tensor<4xf32>
+  return
+}

@@ -148,6 +148,17 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
     return %x, %summed, %shared, %whole : tensor<?x?x8xf32>, tensor<32x8xf32>, tensor<32x8xf32>, tensor<256xf32>
   }
 
+  // CHECK-LABEL: func.func @optimizer
+  func.func @optimizer(%g: tensor<8xf32>, %lr: f32, %step: i64, %clip: f32) {
+    // CHECK: ee.adamw @model.norm.weight, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} beta1 9.000000e-01 beta2 0.94999999999999996 eps 1.000000e-08 weight_decay 1.000000e-01 no_decay : tensor<8xf32>
+    ee.adamw @model.norm.weight, %g, %lr, %step, %clip
+        beta1 0.9 beta2 0.95 eps 1.0e-08 weight_decay 0.1 no_decay : tensor<8xf32>
+    // CHECK: ee.adamw @exits.0.norm.weight, {{.*}} beta1 0.000000e+00 {{.*}} weight_decay 0.000000e+00 : tensor<8xf32>
+    ee.adamw @exits.0.norm.weight, %g, %lr, %step, %clip
+        beta1 0.0 beta2 0.999 eps 1.0e-06 weight_decay 0.0 : tensor<8xf32>
+    return
+  }
+
   // Exits of other models (a block exit, pre-exit placement) in a nested
   // module: without an ee.config of its own, the outer one does not apply.
   // CHECK-LABEL: module @other_exits
