@@ -36,17 +36,19 @@ public:
     return FileLineColLoc::get(context, fileName, line, column);
   }
 
+  /// The line and column of byte `offset`.
+  Location atOffset(size_t offset) const {
+    StringRef before = text.take_front(offset);
+    size_t lineStart = before.rfind('\n');
+    return at(1 + before.count('\n'),
+              offset - (lineStart == StringRef::npos ? 0 : lineStart + 1) + 1);
+  }
+
   /// The location of the first occurrence of `"key"` (good enough to point a
   /// person at the field: our field names are unique in a config).
   Location locate(StringRef key) const {
     size_t offset = text.find(("\"" + key + "\"").str());
-    if (offset == StringRef::npos)
-      return at(1, 1);
-    StringRef before = text.take_front(offset);
-    unsigned line = 1 + before.count('\n');
-    size_t lineStart = before.rfind('\n');
-    unsigned column = offset - (lineStart == StringRef::npos ? 0 : lineStart + 1) + 1;
-    return at(line, column);
+    return offset == StringRef::npos ? at(1, 1) : atOffset(offset);
   }
 
   MLIRContext *getContext() const { return context; }
@@ -383,10 +385,7 @@ FailureOr<ConfigAttr> mlir::ee::parseModelConfig(StringRef text, StringRef fileN
                                       << " MiB of JSON, this one is " << text.size() << " bytes";
   if (size_t at = eert::jsonNestingViolation(std::string_view(text.data(), text.size()));
       at != std::string_view::npos) {
-    StringRef before = text.take_front(at);
-    size_t lineStart = before.rfind('\n');
-    unsigned column = at - (lineStart == StringRef::npos ? 0 : lineStart + 1);
-    return emitError(source.at(1 + before.count('\n'), column + 1))
+    return emitError(source.atOffset(at))
            << "malformed JSON: arrays and objects nested deeper than " << eert::kMaxJsonDepth
            << " levels";
   }
@@ -403,10 +402,7 @@ FailureOr<ConfigAttr> mlir::ee::parseModelConfig(StringRef text, StringRef fileN
     return (emitError(source.at(line, column)) << "malformed JSON: " << message);
   }
   if (auto duplicate = findDuplicateKey(text)) {
-    StringRef before = text.take_front(duplicate->first);
-    size_t lineStart = before.rfind('\n');
-    unsigned column = duplicate->first - (lineStart == StringRef::npos ? 0 : lineStart + 1);
-    return emitError(source.at(1 + before.count('\n'), column + 1))
+    return emitError(source.atOffset(duplicate->first))
            << "malformed JSON: duplicate key '" << duplicate->second << "'";
   }
   const json::Object *root = parsed->getAsObject();

@@ -4,6 +4,7 @@
 
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/ToolOutputFile.h"
 
@@ -20,7 +21,7 @@ static std::string sizeText(uint64_t bytes) {
                                       : std::to_string(bytes) + " bytes";
 }
 
-/// Reads `fd` to its end, giving up past `maxBytes` (stdin has no size to check first).
+/// Reads stdin to its end, giving up past `maxBytes` (it has no size to check first).
 static std::unique_ptr<llvm::MemoryBuffer> readStream(int fd, StringRef name, uint64_t maxBytes,
                                                       std::string &error) {
   std::string text;
@@ -68,10 +69,17 @@ std::unique_ptr<llvm::MemoryBuffer> mlir::ee::openBoundedInput(StringRef path, u
   }
   // A regular file never blocks; the flag only kept open() from waiting on a FIFO.
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  // Read, not mapped: a file truncated underneath cannot fault the parser.
-  auto buffer = readStream(fd, name, maxBytes, error);
+  // Read once into the buffer, not mapped (IsVolatile): a file truncated
+  // underneath cannot fault the parser.
+  auto buffer = llvm::MemoryBuffer::getOpenFile(llvm::sys::fs::convertFDToNativeFile(fd), name,
+                                                info.st_size, /*RequiresNullTerminator=*/true,
+                                                /*IsVolatile=*/true);
   ::close(fd);
-  return buffer;
+  if (!buffer) {
+    error = "cannot read '" + name + "': " + buffer.getError().message();
+    return nullptr;
+  }
+  return std::move(*buffer);
 }
 
 std::optional<size_t> mlir::ee::findMLIRNestingViolation(StringRef text, size_t maxDepth) {
