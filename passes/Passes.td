@@ -360,6 +360,72 @@ def EEAutodiffPass : Pass<"ee-autodiff", "::mlir::ModuleOp"> {
                            "::mlir::func::FuncDialect", "::mlir::tensor::TensorDialect"];
 }
 
+def EEPipelineStepPass : Pass<"ee-pipeline-step", "::mlir::ModuleOp"> {
+  let summary = "Materialize each pipeline stage's 1F1B training step with its sends, receives and waits";
+  let description = [{
+    From the per-stage order of `ee.pipeline` (ee-pipeline-schedule) and the
+    stage functions of ee-exit-gradients and ee-autodiff, builds for every
+    stage `s`
+
+    ```
+    stage<s>_train_step(ids_0, positions_0, labels_0, ..., ids_N-1, positions_N-1,
+                        labels_N-1, iteration, grad_scale)
+        -> (objective_s, heads_s..., gradients...)
+    ```
+
+    over the step's N = M + K micro-batches (K partial ones of
+    `--fill-bubbles`): straight-line calls of the stage's forward
+    (`stage<s>_loss_fwd`) and backward (`stage<s>_loss_bwd`, or
+    `stage<s>_loss_grad` on the last stage) functions in the planned order,
+    with the pipeline traffic placed by the pass. Micro-batch `m`'s activation
+    travels to the next stage and its gradient back as message `m`. Each
+    receive is posted one pass before the pass that reads it and waited on
+    just before the call that reads it; each send is posted right after the
+    call that produces it and waited on before the next send to the same peer
+    (or before the step returns), so at most one message per direction is in
+    flight. The first stage reads token ids instead of receiving; a partial
+    micro-batch's deepest stage sends nothing on and back-propagates a zero
+    output gradient (`ee.zeros`).
+
+    `objective_s` and each of the stage's head losses are the means over the
+    M whole micro-batches (partial ones only add exit-loss gradients); the
+    gradients (named in `ee.gradients`) are summed over all N backward passes
+    and multiplied by `grad_scale` (the host passes 1 / (M x data-parallel
+    size)). Every pass is an `ee.span_begin`/`ee.span_end` pair named as in the
+    schedule (`F3`, `b5`), which `BIN train --trace` records. `stage<s>_grad_step`
+    is the same for one whole micro-batch (`BIN grad`).
+
+    The activations a micro-batch keeps between its forward and backward pass
+    are ordinary values of the step function, so the memory planner of
+    ee-lower-to-eert gives every micro-batch in flight its region. The stage
+    functions become private (inlined into the steps, then dropped).
+
+    The result is checked for deadlock on the IR: every stage's sends,
+    receives and waits are run against each other, a send's wait completing
+    only once its receiver waits for it (the strictest reading of MPI's
+    rules); a wait that can never complete fails the pass, naming each stuck
+    stage and its op. So is a message without its matching partner. A module
+    without `ee.pipeline`, or with a plan of one stage, is left as it is.
+
+    ```mlir
+    func.func @stage1_train_step(...) -> (f32, f32, f32, tensor<256x64xf32>, ...)
+        attributes {ee.stage = 1 : i64, ee.gradients = [...]} {
+      %r0 = ee.recv from -1 tag 0 shape(%b0, %s0) : !ee.request<tensor<?x?x64xf32>>
+      ee.span_begin "F0" category "forward"
+      ee.span_end "F0"
+      %r1 = ee.recv from -1 tag 1 shape(%b1, %s1) : !ee.request<tensor<?x?x64xf32>>
+      ee.span_begin "B0" category "backward"
+      %x0 = ee.wait %r0 : !ee.request<tensor<?x?x64xf32>> -> tensor<?x?x64xf32>
+      %out:35 = func.call @stage1_loss_grad(%x0, %pos0, %labels0, %iteration) : ...
+      %d0 = ee.send %out#31 to -1 tag 0 : tensor<?x?x64xf32> -> !ee.request
+      ee.span_end "B0"
+      ...
+    ```
+  }];
+  let dependentDialects = ["::mlir::ee::EEDialect", "::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect", "::mlir::tensor::TensorDialect"];
+}
+
 def EELowerToEERTPass : Pass<"ee-lower-to-eert", "::mlir::ModuleOp"> {
   let summary = "Plan activation memory and lower primitive ee ops to eert runtime calls";
   let description = [{

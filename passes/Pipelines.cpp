@@ -55,11 +55,14 @@ void ee::buildPrimitivesToDistPipeline(OpPassManager &pm,
   EEAutodiffPassOptions autodiff;
   autodiff.recompute = options.recompute;
   pm.addPass(createEEAutodiffPass(autodiff));
+  pm.addPass(createEEPipelineStepPass());
 }
 
 void ee::buildPrimitivesToEERTPipeline(OpPassManager &pm,
                                        const PrimitivesToEERTOptions &options) {
   buildPrimitivesToDistPipeline(pm, options);
+  // The pipeline steps call their stages' functions: one body to plan memory over.
+  pm.addPass(createInlinerPass());
   pm.addPass(createEELowerToEERTPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
@@ -78,7 +81,7 @@ void ee::registerPipelines() {
   PassPipelineRegistration<PrimitivesToEERTOptions>(
       "ee-primitives-to-dist",
       "Derive the KV-cached step functions, inline, split over tensor-parallel ranks, "
-      "generate the backward passes (each rank's program)",
+      "generate the backward passes and each pipeline stage's training step (each rank's program)",
       buildPrimitivesToDistPipeline);
   PassPipelineRegistration<PrimitivesToEERTOptions>(
       "ee-primitives-to-eert",

@@ -74,6 +74,13 @@ LogicalResult EEDialect::verifyOperationAttribute(Operation *op, NamedAttribute 
                              << "' must be an array of parameter names on a function";
     return success();
   }
+  if (attr.getName() == getStageAttrName()) {
+    auto stage = dyn_cast<IntegerAttr>(attr.getValue());
+    if (!isa<FunctionOpInterface>(op) || !stage || stage.getInt() < 0)
+      return op->emitError() << "'" << getStageAttrName()
+                             << "' must be a non-negative integer on a function";
+    return success();
+  }
   if (attr.getName() == getInferenceAttrName() || attr.getName() == getPipelineAttrName() ||
       attr.getName() == getTensorParallelAttrName()) {
     if (!isa<ModuleOp>(op) || !isa<DictionaryAttr>(attr.getValue()))

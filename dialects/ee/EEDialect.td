@@ -86,6 +86,11 @@ def EE_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral getGradientsAttrName() {
       return ::llvm::StringLiteral("ee.gradients");
     }
+    /// Function attribute (integer): the pipeline stage whose training step
+    /// this function is (ee-pipeline-step).
+    static constexpr ::llvm::StringLiteral getStageAttrName() {
+      return ::llvm::StringLiteral("ee.stage");
+    }
   }];
 }
 

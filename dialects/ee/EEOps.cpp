@@ -634,6 +634,33 @@ LogicalResult WaitOp::verify() {
   return success();
 }
 
+LogicalResult ZerosOp::verify() {
+  auto type = cast<RankedTensorType>(getResult().getType());
+  if (static_cast<int64_t>(getSizes().size()) != type.getNumDynamicDims())
+    return emitOpError() << "has " << getSizes().size() << " sizes for the "
+                         << type.getNumDynamicDims() << " dynamic dimensions of " << type;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Tracing
+//===----------------------------------------------------------------------===//
+
+LogicalResult SpanEndOp::verify() {
+  // The nearest span_begin before it names the same span: spans do not nest.
+  for (Operation *op = (*this)->getPrevNode(); op; op = op->getPrevNode()) {
+    if (isa<SpanEndOp>(op))
+      break;
+    if (auto begin = dyn_cast<SpanBeginOp>(op)) {
+      if (begin.getName() == getName())
+        return success();
+      return emitOpError() << "ends span '" << getName() << "' inside span '" << begin.getName()
+                           << "'; spans do not nest";
+    }
+  }
+  return emitOpError() << "ends span '" << getName() << "', which no ee.span_begin before it started";
+}
+
 //===----------------------------------------------------------------------===//
 // Optimizer
 //===----------------------------------------------------------------------===//

@@ -521,18 +521,20 @@ def EE_InnerProductOp : EE_Op<"inner_product", [Pure, AllTypesMatch<["lhs", "rhs
 }
 
 def EE_ScaleOp : EE_Op<"scale", [Pure, AllTypesMatch<["input", "result"]>]> {
-  let summary = "an activation times a scalar";
+  let summary = "an activation or a weight-shaped tensor times a scalar";
   let description = [{
     `result = factor * input`: the gradient of `ee.inner_product` with respect
-    to one operand is the other scaled by the incoming gradient. A scale by the
-    constant 1 folds away.
+    to one operand is the other scaled by the incoming gradient, and a
+    training step scales its summed gradients (ee-pipeline-step). A scale by
+    the constant 1 folds away.
 
     ```mlir
     %d = ee.scale %g, %dloss : tensor<?x?x64xf32>
+    %w = ee.scale %sum, %grad_scale : tensor<256x64xf32>
     ```
   }];
-  let arguments = (ins EE_Activation:$input, F32:$factor);
-  let results = (outs EE_Activation:$result);
+  let arguments = (ins EE_AddOperand:$input, F32:$factor);
+  let results = (outs EE_AddOperand:$result);
   let assemblyFormat = "$input `,` $factor attr-dict `:` type($result)";
   let hasFolder = 1;
 }
@@ -797,6 +799,58 @@ def EE_WaitOp : EE_Op<"wait"> {
   let assemblyFormat = [{
     $request attr-dict `:` qualified(type($request)) (`->` type($result)^)?
   }];
+  let hasVerifier = 1;
+}
+
+def EE_ZerosOp : EE_Op<"zeros", [Pure]> {
+  let summary = "an activation of zeros";
+  let description = [{
+    A tensor of zeros with the given dynamic sizes (a micro-batch's batch and
+    sequence lengths, in order): the output gradient of a pipeline stage whose
+    output goes nowhere (a partial micro-batch's deepest stage).
+
+    ```mlir
+    %g = ee.zeros shape(%b, %s) : tensor<?x?x64xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<Index>:$sizes);
+  let results = (outs EE_Activation:$result);
+  let assemblyFormat = "`shape` `(` $sizes `)` attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Tracing
+//===----------------------------------------------------------------------===//
+
+def EE_SpanBeginOp : EE_Op<"span_begin"> {
+  let summary = "starts a named span of the measured trace";
+  let description = [{
+    Marks where a span of work begins in a step function (a pipeline stage's
+    forward or backward pass of one micro-batch); `ee.span_end` with the same
+    name ends it. With `BIN train --trace` the runtime records each span's
+    start and end, shown as one box per span of the rank's track. The category
+    groups spans (`forward`, `backward`, `partial forward`, `partial backward`).
+
+    ```mlir
+    ee.span_begin "F0" category "forward"
+    ...
+    ee.span_end "F0"
+    ```
+  }];
+  let arguments = (ins StrAttr:$name, StrAttr:$category);
+  let assemblyFormat = "$name `category` $category attr-dict";
+}
+
+def EE_SpanEndOp : EE_Op<"span_end"> {
+  let summary = "ends the named span that ee.span_begin started";
+  let description = [{
+    ```mlir
+    ee.span_end "B3"
+    ```
+  }];
+  let arguments = (ins StrAttr:$name);
+  let assemblyFormat = "$name attr-dict";
   let hasVerifier = 1;
 }
 

@@ -9,6 +9,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -31,8 +32,10 @@ namespace json = llvm::json;
 namespace {
 
 constexpr int64_t kAlignment = 64;
-/// The runtime's tensor-parallel group (abi.def: eert_comm_grid).
-constexpr int64_t kTensorGroup = 1;
+/// The runtime's tensor-parallel and pipeline groups (abi.def: eert_comm_grid).
+constexpr int64_t kTensorGroup = 1, kPipelineGroup = 2;
+/// Compiled code's message tags start here (abi.def: eert_comm_irecv).
+constexpr int64_t kMessageTagBase = 1000;
 
 int64_t alignTo(int64_t bytes) { return (bytes + kAlignment - 1) / kAlignment * kAlignment; }
 
@@ -107,7 +110,10 @@ private:
 };
 
 /// First fit over live ranges in program order: a value's slice is free again
-/// after the op that last reads it.
+/// after the op that last reads it. Per-token values (activations) and fixed
+/// ones (weight-shaped tensors, scalars, requests) are planned in two regions.
+/// A received tensor lives from its receive to the last read of what its wait
+/// yields; a sent tensor until the send's wait.
 MemoryPlan planMemory(func::FuncOp func) {
   MemoryPlan plan;
   Block &body = func.front();
@@ -120,45 +126,66 @@ MemoryPlan planMemory(func::FuncOp func) {
       lastUse[operand] = std::max(lastUse.lookup(operand), index[&op]);
   for (Value returned : body.getTerminator()->getOperands())
     lastUse[returned] = std::numeric_limits<unsigned>::max();
+  DenseMap<Value, Value> delivered; // a receive's request -> what its wait yields
+  for (auto wait : body.getOps<WaitOp>()) {
+    Operation *start = wait.getRequest().getDefiningOp();
+    if (auto send = dyn_cast_or_null<SendOp>(start))
+      lastUse[send.getInput()] = std::max(lastUse.lookup(send.getInput()), index[wait]);
+    else if (isa_and_nonnull<RecvOp>(start))
+      delivered[wait.getRequest()] = wait.getResult();
+  }
 
   struct Live {
     unsigned until;
     int64_t offset, size;
+    bool perToken;
     bool operator>(const Live &other) const { return until > other.until; }
   };
   // The live slices by the op after which they are free, soonest first.
   std::priority_queue<Live, std::vector<Live>, std::greater<Live>> live;
-  ArenaSlices slices;
+  ArenaSlices perToken, fixed;
+  auto place = [&](Value value, unsigned until) {
+    // Scalars, requests and statically shaped tensors (weight gradients) get fixed slots.
+    auto shaped = dyn_cast<RankedTensorType>(value.getType());
+    if (!shaped && !value.getType().isF32() && !isa<RequestType>(value.getType()))
+      return; // lowered to registers
+    if (!shaped || shaped.hasStaticShape()) {
+      int64_t size = alignTo(shaped ? 4 * shaped.getNumElements() : 8);
+      int64_t offset = fixed.allocate(size);
+      live.push({until, offset, size, false});
+      plan.fixedOffset[value] = offset;
+      return;
+    }
+    std::optional<int64_t> bytes = bytesPerToken(value);
+    if (!bytes)
+      return;
+    int64_t size = alignTo(*bytes);
+    int64_t offset = perToken.allocate(size);
+    live.push({until, offset, size, true});
+    plan.perTokenOffset[value] = offset;
+  };
   for (Operation &op : body) {
     unsigned now = index[&op];
     while (!live.empty() && live.top().until < now) {
-      slices.release(live.top().offset, live.top().size);
+      (live.top().perToken ? perToken : fixed).release(live.top().offset, live.top().size);
       live.pop();
     }
-    // Parameters and in-place cache updates need no memory of their own.
-    if (isa<GetParameterOp>(op))
+    // Parameters, in-place cache updates and what a wait delivers (the
+    // receive's buffer) need no memory of their own.
+    if (isa<GetParameterOp, WaitOp>(op))
       continue;
+    if (auto recv = dyn_cast<RecvOp>(op))
+      if (Value payload = delivered.lookup(recv.getRequest()))
+        place(payload, lastUse.lookup(payload));
     auto attention = dyn_cast<AttentionOp>(op);
     for (Value result : op.getResults()) {
       if (attention && result != attention.getOutput())
         continue;
-      // Scalars and statically shaped tensors (weight gradients) get fixed slots.
-      auto shaped = dyn_cast<RankedTensorType>(result.getType());
-      if (result.getType().isF32() || (shaped && shaped.hasStaticShape())) {
-        plan.fixedOffset[result] = plan.fixedBytes;
-        plan.fixedBytes += alignTo(shaped ? 4 * shaped.getNumElements() : 4);
-        continue;
-      }
-      std::optional<int64_t> perToken = bytesPerToken(result);
-      if (!perToken)
-        continue;
-      int64_t size = alignTo(*perToken);
-      int64_t offset = slices.allocate(size);
-      live.push({lastUse.lookup(result), offset, size});
-      plan.perTokenOffset[result] = offset;
+      place(result, lastUse.lookup(result));
     }
   }
-  plan.perTokenBytes = slices.peakBytes();
+  plan.perTokenBytes = perToken.peakBytes();
+  plan.fixedBytes = fixed.peakBytes();
   return plan;
 }
 
@@ -235,6 +262,14 @@ private:
 
   LogicalResult lowerOp(Operation &op);
   Value lossWeight(LossWeightOp op);
+  /// Bytes of a tensor value.
+  Value bytes(Value value) { return arith::MulIOp::create(b, loc, elements(value), i64(4)); }
+  /// The world rank of the pipeline stage `offset` stages away.
+  Value stagePeer(int64_t offset) {
+    Value rank = eert::CommGroupPeerOp::create(b, loc, b.getI32Type(), i64(kPipelineGroup),
+                                               i64(offset));
+    return arith::ExtSIOp::create(b, loc, b.getI64Type(), rank);
+  }
 
   func::FuncOp source;
   const MemoryPlan &plan;
@@ -245,6 +280,8 @@ private:
   Block *failBlock = nullptr;
   DenseMap<Value, Value> pointers; // tensor value -> its buffer
   IRMapping scalars;               // scalar value -> lowered scalar
+  llvm::StringMap<int64_t> spanIndex; // span name -> its number in the manifest
+  json::Array spans;
 };
 
 LogicalResult FunctionLowering::lower(json::Object &manifestEntry) {
@@ -320,6 +357,8 @@ LogicalResult FunctionLowering::lower(json::Object &manifestEntry) {
                                {"fixed_bytes", plan.fixedBytes + 64 * numResults},
                                {"inputs", std::move(inputKinds)},
                                {"outputs", std::move(outputKinds)}};
+  if (!spans.empty())
+    manifestEntry["spans"] = std::move(spans);
   if (auto names = source->getAttrOfType<ArrayAttr>(EEDialect::getGradientsAttrName())) {
     json::Array gradients;
     for (Attribute name : names)
@@ -581,6 +620,61 @@ LogicalResult FunctionLowering::lowerOp(Operation &op) {
                                                              tokens, vocab, i64(kTensorGroup)));
         else
           eert::ExitConfidenceOp::create(b, loc, logits, out, tokens, vocab);
+        return success();
+      })
+      .Case([&](tensor::DimOp dim) -> LogicalResult {
+        // Token tensors and activations are [batch, seq, ...].
+        std::optional<int64_t> index = dim.getConstantIndex();
+        auto type = dyn_cast<RankedTensorType>(dim.getSource().getType());
+        if (!index || *index > 1 || !type || !type.isDynamicDim(*index))
+          return dim.emitOpError() << "ee-lower-to-eert reads only the batch (0) and sequence (1) "
+                                      "sizes of a tensor";
+        scalars.map(dim.getResult(), arith::IndexCastOp::create(b, loc, b.getIndexType(),
+                                                                *index == 0 ? batch : seq)
+                                         .getResult());
+        return success();
+      })
+      .Case([&](RecvOp recv) -> LogicalResult {
+        auto waits = llvm::make_filter_range(recv.getRequest().getUsers(), llvm::IsaPred<WaitOp>);
+        if (waits.empty())
+          return recv.emitOpError() << "is never waited on";
+        // What the wait yields is the buffer received into.
+        Value payload = cast<WaitOp>(*waits.begin()).getResult();
+        Value buffer = allocate(payload), request = allocate(recv.getRequest());
+        checkStatus(eert::CommIrecvOp::create(b, loc, b.getI32Type(), buffer, bytes(payload),
+                                              stagePeer(recv.getPeer()),
+                                              i64(kMessageTagBase + recv.getTag()), request));
+        return success();
+      })
+      .Case([&](SendOp send) {
+        Value request = allocate(send.getRequest());
+        checkStatus(eert::CommIsendOp::create(b, loc, b.getI32Type(), pointerOf(send.getInput()),
+                                              bytes(send.getInput()), stagePeer(send.getPeer()),
+                                              i64(kMessageTagBase + send.getTag()), request));
+        return success();
+      })
+      .Case([&](WaitOp wait) -> LogicalResult {
+        Operation *start = wait.getRequest().getDefiningOp();
+        if (!isa_and_nonnull<SendOp, RecvOp>(start))
+          return wait.emitOpError() << "ee-lower-to-eert lowers the waits of ee.send and ee.recv only";
+        checkStatus(eert::CommWaitOp::create(b, loc, b.getI32Type(), pointerOf(wait.getRequest())));
+        return success();
+      })
+      .Case([&](ZerosOp zeros) {
+        Value out = allocate(zeros.getResult());
+        Value zero = arith::ConstantIntOp::create(b, loc, 0, 8);
+        LLVM::MemsetOp::create(b, loc, out, zero, bytes(zeros.getResult()), /*isVolatile=*/false);
+        return success();
+      })
+      .Case([&](SpanBeginOp begin) {
+        auto [it, added] = spanIndex.try_emplace(begin.getName(), spans.size());
+        if (added)
+          spans.push_back(json::Object{{"name", begin.getName()}, {"category", begin.getCategory()}});
+        eert::TraceBeginOp::create(b, loc, i64(it->second));
+        return success();
+      })
+      .Case([&](SpanEndOp end) {
+        eert::TraceEndOp::create(b, loc, i64(spanIndex.lookup(end.getName())));
         return success();
       })
       .Case([&](LossWeightOp weight) {

@@ -211,22 +211,15 @@ int grad(const Manifest &manifest, const Options &options) {
   // stages and back; tensor-parallel ranks their shards.
   DataParallel dp = DataParallel::join(manifest.pipelineStages(), manifest.tensorParallel);
   {
-    // One micro-batch: with pipeline stages, one forward arena waits for the backward pass.
+    // One micro-batch of the whole share, through every stage.
     int64_t share = globalBatch / dp.size();
-    std::vector<std::pair<std::string, uint64_t>> parts;
-    if (manifest.pipelineStages() == 1) {
-      parts = batchBuffers(manifest, "loss_grad", share, seqLen);
-    } else {
+    std::string step = "loss_grad";
+    if (manifest.pipelineStages() > 1) {
       constexpr int64_t kPipelineGroup = 2; // abi.def: eert_comm_grid
-      const json &plan = manifest.pipeline["stages"][eert_comm_group_rank(kPipelineGroup)];
-      parts = batchBuffers(manifest, plan.value("backward_function", ""), share, seqLen);
-      if (plan.contains("forward_function"))
-        parts.push_back(batchBuffers(manifest, plan["forward_function"], share, seqLen)[0]);
-      parts.push_back({"pipeline buffers", bytesProduct({4, share, seqLen, configInt(manifest, "hidden_size"),
-                                                          sizeof(float)})});
+      step = manifest.pipeline["stages"][eert_comm_group_rank(kPipelineGroup)].value("grad_step", "");
     }
     checkMemory("grad --global-batch " + std::to_string(globalBatch) + " --seq-len " + std::to_string(seqLen),
-                parts);
+                batchBuffers(manifest, step, share, seqLen));
   }
   Weights weights = Weights::load(manifest, dir);
   Tokenizer tokenizer = Tokenizer::forCheckpoint(dir, configInt(manifest, "vocab_size"));
@@ -250,12 +243,11 @@ int grad(const Manifest &manifest, const Options &options) {
     grads[i].assign(manifest.parameters[i].elements(), 0.0f);
   float loss = 0;
   MeasuredTrace untraced(false);
-  stage.run(stage.schedule(1, /*partial=*/false), {batch}, share, seqLen,
-            iteration, [&](const StageGradients &result) {
+  stage.run(TrainingStage::Step::Gradient, {batch}, share, seqLen, iteration,
+            1.0f / static_cast<float>(dp.size()), [&](const StageGradients &result) {
               for (size_t k = 0; k < stage.parameters().size(); ++k) {
                 std::vector<float> &g = grads[stage.parameters()[k]];
-                for (size_t j = 0; j < g.size(); ++j)
-                  g[j] = result.gradients[k][j] / static_cast<float>(dp.size());
+                eert_scale(result.gradients[k], result.weight, g.data(), static_cast<int64_t>(g.size()));
               }
               loss = result.objective;
             }, untraced);

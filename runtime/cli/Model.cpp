@@ -67,6 +67,8 @@ Manifest Manifest::load() {
     entry.fixedBytes = e["fixed_bytes"];
     entry.inputs = e["inputs"];
     entry.outputs = e["outputs"];
+    if (e.contains("spans"))
+      entry.spans = e["spans"];
     if (e.contains("gradients"))
       entry.gradients = e["gradients"].get<std::vector<std::string>>();
     manifest.entries.push_back(std::move(entry));

@@ -37,6 +37,8 @@ struct Entry {
   /// A backward function's parameters, in the order of its gradient outputs
   /// (which follow its loss).
   std::vector<std::string> gradients;
+  /// The spans its ee.span_begin ops mark, by number: {name, category}.
+  nlohmann::json spans = nlohmann::json::array();
 };
 
 /// What the compiler recorded in `ee_manifest`.

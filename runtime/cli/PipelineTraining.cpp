@@ -1,10 +1,9 @@
 // PipelineTraining.cpp - one rank's pipeline stage in training: the compiled
-// 1F1B schedule over a step's micro-batches, and sums over the stages.
+// training step of its stage, and sums over the stages.
 #include "cli/PipelineTraining.h"
 #include "eert/eert.h"
 
 #include <algorithm>
-#include <cstring>
 #include <stdexcept>
 
 using json = nlohmann::json;
@@ -13,9 +12,8 @@ namespace eert {
 
 namespace {
 
-// Runtime groups (abi.def) and the tags of the pipeline's messages.
-constexpr int64_t kTensorGroup = 1, kPipelineGroup = 2, kDataGroup = 3;
-constexpr int64_t kActivationTag = 41, kGradientTag = 42;
+// Runtime groups (abi.def).
+constexpr int64_t kPipelineGroup = 2;
 
 void check(int32_t status, const char *what) {
   if (status)
@@ -32,12 +30,11 @@ const Entry &requireEntry(const Manifest &manifest, const std::string &name) {
 } // namespace
 
 TrainingStage::TrainingStage(const Manifest &manifest, const Weights &weights)
-    : manifest_(manifest), weights_(weights), runner_(manifest, weights) {
+    : manifest_(manifest), runner_(manifest, weights) {
   stages_ = manifest.pipelineStages();
-  hidden_ = manifest.config["hidden_size"].get<int64_t>();
   owner_.assign(manifest.parameters.size(), -1);
   if (stages_ == 1) {
-    backward_ = &requireEntry(manifest, "loss_grad");
+    train_ = grad_ = &requireEntry(manifest, "loss_grad");
     for (size_t i = 0; i < manifest.parameters.size(); ++i) {
       parameters_.push_back(i);
       owner_[i] = 0;
@@ -47,25 +44,19 @@ TrainingStage::TrainingStage(const Manifest &manifest, const Weights &weights)
     return;
   }
   stage_ = eert_comm_group_rank(kPipelineGroup);
-  // The same tensor- and data-parallel rank on the neighbouring stages.
-  int64_t stride = eert_comm_group_size(kTensorGroup) * eert_comm_group_size(kDataGroup);
-  int64_t rank = eert_comm_rank();
-  previous_ = stage_ > 0 ? rank - stride : -1;
-  next_ = stage_ + 1 < stages_ ? rank + stride : -1;
   const json &plans = manifest.pipeline["stages"];
   std::vector<std::vector<int64_t>> holders(manifest.parameters.size());
   for (int64_t s = 0; s < stages_; ++s) {
-    const Entry &backward = requireEntry(manifest, plans[s].value("backward_function", ""));
-    for (const std::string &name : backward.gradients) {
+    const Entry &train = requireEntry(manifest, plans[s].value("train_step", ""));
+    for (const std::string &name : train.gradients) {
       size_t i = manifest.parameterIndex(name);
       holders[i].push_back(s);
       if (s == stage_)
         parameters_.push_back(i);
     }
     if (s == stage_) {
-      backward_ = &backward;
-      if (plans[s].contains("forward_function"))
-        forward_ = &requireEntry(manifest, plans[s]["forward_function"]);
+      train_ = &train;
+      grad_ = &requireEntry(manifest, plans[s].value("grad_step", ""));
       headSlots_ = plans[s]["heads"].get<std::vector<int64_t>>();
     }
   }
@@ -76,166 +67,91 @@ TrainingStage::TrainingStage(const Manifest &manifest, const Weights &weights)
     if (holders[i].size() > 1)
       tied_.push_back({i, holders[i]});
   }
-  if (stage_ + 1 < stages_ && !forward_)
-    throw std::runtime_error("pipeline stage " + std::to_string(stage_) + " has no forward function");
-  // Partial micro-batches (lower case, numbered after the plan's micro-batches)
-  // run down to the deepest stage whose order lists them.
+  partial_ = manifest.pipeline.value("filled_microbatches", int64_t(0));
+  // (ids, positions, labels) per micro-batch, the iteration and the gradient scale.
   int64_t planned = manifest.pipeline["microbatches"].get<int64_t>();
-  for (int64_t s = 0; s < stages_; ++s)
-    for (const json &pass : manifest.pipeline["schedule"][s]) {
-      std::string text = pass;
-      if (text[0] != 'f')
-        continue;
-      size_t m = std::stoll(text.substr(1)) - planned;
-      if (partialDepth_.size() <= m)
-        partialDepth_.resize(m + 1, -1);
-      partialDepth_[m] = std::max(partialDepth_[m], s);
-    }
-  for (int64_t depth : partialDepth_)
-    if (depth < 0 || depth + 1 == stages_)
-      throw std::runtime_error("the binary's bubble filling plans a partial micro-batch "
-                               "through the last stage, which this runtime does not run");
+  if (static_cast<int64_t>(train_->inputs.size()) != 3 * (planned + partial_) + 2 ||
+      grad_->inputs.size() != 5)
+    throw std::runtime_error("the binary's pipeline step functions do not take the plan's micro-batches");
 }
 
-std::vector<std::pair<char, int64_t>> TrainingStage::schedule(int64_t microbatches,
-                                                               bool partial) const {
-  std::vector<std::pair<char, int64_t>> order;
-  int64_t planned = stages_ > 1 ? manifest_.pipeline["microbatches"].get<int64_t>() : microbatches;
-  if (stages_ == 1 || (microbatches == 1 && (planned != 1 || !partial))) {
-    for (int64_t m = 0; m < microbatches; ++m) {
-      order.push_back({'F', m});
-      order.push_back({'B', m});
-    }
-    return order;
-  }
+void TrainingStage::checkMicrobatches(int64_t microbatches) const {
+  if (stages_ == 1)
+    return;
+  int64_t planned = manifest_.pipeline["microbatches"].get<int64_t>();
   if (microbatches != planned)
     throw std::runtime_error(
         "the binary's 1F1B schedule is for " + std::to_string(planned) +
         " micro-batches per step, but --global-batch / (--micro-batch x data-parallel size) gives " +
         std::to_string(microbatches) + " (recompile with ee-compile --microbatches " +
         std::to_string(microbatches) + ")");
-  for (const json &pass : manifest_.pipeline["schedule"][stage_]) {
-    std::string text = pass;
-    if (partial || text[0] == 'F' || text[0] == 'B')
-      order.push_back({text[0], std::stoll(text.substr(1))});
-  }
-  return order;
 }
 
-void TrainingStage::run(const std::vector<std::pair<char, int64_t>> &order,
-                        const std::vector<MicroBatch> &micro, int64_t batch, int64_t seq,
-                        int64_t iteration, const std::function<void(const StageGradients &)> &consume,
+void TrainingStage::run(Step step, const std::vector<MicroBatch> &micro, int64_t batch, int64_t seq,
+                        int64_t iteration, float gradScale,
+                        const std::function<void(const StageGradients &)> &consume,
                         MeasuredTrace &trace) {
-  bool first = stage_ == 0, last = stage_ + 1 == stages_;
-  int64_t count = batch * seq * hidden_, numMicro = static_cast<int64_t>(micro.size());
-  for (auto *buffers : {&inputs_, &sentOutputs_, &sentGradients_})
-    buffers->resize(numMicro);
-  inFlight_.resize(numMicro);
-  forwardOutputs_.resize(numMicro);
-  forwardLosses_.resize(numMicro);
-  size_t numHeads = headSlots_.size();
-  requests_.assign(2 * numMicro, 0);
-  auto input = [&](int64_t m) -> void * {
-    if (first)
-      return const_cast<int32_t *>(micro[m].ids.data());
-    return inputs_[m].data();
+  size_t numGradients = parameters_.size(), numHeads = headSlots_.size();
+  auto inputsOf = [](const MicroBatch &data) {
+    return std::vector<void *>{const_cast<int32_t *>(data.ids.data()),
+                               const_cast<int32_t *>(data.positions.data()),
+                               const_cast<int32_t *>(data.labels.data())};
   };
-  // Sends out of `buffer` (a copy of `data`) without waiting.
-  auto send = [&](std::vector<float> &buffer, const void *data, int64_t peer, int64_t tag,
-                  uint64_t &request) {
-    check(eert_comm_wait(&request), "send");
-    buffer.assign(static_cast<const float *>(data), static_cast<const float *>(data) + count);
-    check(eert_comm_isend(buffer.data(), count * sizeof(float), peer, tag, &request), "send");
-  };
-  size_t numGradients = parameters_.size();
-  int64_t regular = numMicro - static_cast<int64_t>(partialDepth_.size());
-  for (auto [kind, m] : order) {
-    if (m < 0 || m >= numMicro)
-      throw std::runtime_error("the pipeline schedule names micro-batch " + std::to_string(m) +
-                               " of " + std::to_string(numMicro));
-    double begin = MeasuredTrace::now();
-    const MicroBatch &data = micro[m];
-    bool partial = kind == 'f' || kind == 'b';
-    // The deepest stage this micro-batch reaches: its output goes nowhere and
-    // its output's gradient is zero (only its exit losses are back-propagated).
-    bool deepest = last || (partial && partialDepth_[m - regular] == stage_);
-    std::string name = std::string(1, kind) + std::to_string(m);
-    if (kind == 'F' || kind == 'f') {
-      if (stages_ == 1)
-        continue; // the backward function runs the forward pass
-      if (!first) {
-        inputs_[m].resize(count);
-        check(eert_comm_recv(inputs_[m].data(), count * sizeof(float), previous_, kActivationTag, nullptr),
-              "receive");
-      }
-      if (!last) {
-        // The forward part keeps its activations in its own arena until B m.
-        if (spare_.empty())
-          spare_.push_back(std::make_unique<Runner>(manifest_, weights_));
-        inFlight_[m] = std::move(spare_.back());
-        spare_.pop_back();
-        std::vector<void *> &out = forwardOutputs_[m];
-        out = inFlight_[m]->run(*forward_, batch, seq,
-                                {input(m), const_cast<int32_t *>(data.positions.data()),
-                                 const_cast<int32_t *>(data.labels.data()), &iteration});
-        // (objective, heads, y_s, saved activations...)
-        forwardLosses_[m].clear();
-        for (size_t k = 0; k <= numHeads; ++k)
-          forwardLosses_[m].push_back(*static_cast<float *>(out[k]));
-        if (!deepest)
-          send(sentOutputs_[m], out[1 + numHeads], next_, kActivationTag, requests_[2 * m]);
-      }
-      trace.span(name, partial ? "partial forward" : "forward", begin,
-                 {{"iteration", iteration + 1}, {"stage", stage_}});
-      continue;
-    }
-    std::vector<void *> in = {input(m), const_cast<int32_t *>(data.positions.data()),
-                              const_cast<int32_t *>(data.labels.data()), &iteration};
-    if (!last) {
-      if (!inFlight_[m])
-        throw std::runtime_error("the pipeline schedule runs B" + std::to_string(m) + " before F" +
-                                 std::to_string(m));
-      outputGradient_.assign(count, 0.0f);
-      if (!deepest)
-        check(eert_comm_recv(outputGradient_.data(), count * sizeof(float), next_, kGradientTag, nullptr),
-              "receive");
-      in.push_back(outputGradient_.data());
-      const std::vector<void *> &saved = forwardOutputs_[m];
-      in.insert(in.end(), saved.begin() + 2 + numHeads, saved.end());
-    }
-    std::vector<void *> out = runner_.run(*backward_, batch, seq, in);
-    if (!last) { // its activations are read: the arena is free again
-      spare_.push_back(std::move(inFlight_[m]));
-    }
-    if (!first)
-      send(sentGradients_[m], out[1 + numGradients], previous_, kGradientTag, requests_[2 * m + 1]);
-    StageGradients result;
-    result.micro = m;
-    result.partial = partial;
-    for (size_t k = 0; k < numGradients; ++k)
-      result.gradients.push_back(static_cast<const float *>(out[1 + k]));
-    // The backward part: (L_aux, gradients, input gradient), the losses came
-    // from the forward part; the last stage: (L_aux, gradients, [input
-    // gradient], objective, heads); the whole objective: (loss, gradients, heads).
-    std::vector<float> losses; // the objective, then the heads
-    if (!last) {
-      losses = forwardLosses_[m];
-    } else {
-      size_t at = 1 + numGradients + (first ? 0 : 1);
-      losses.push_back(*static_cast<float *>(out[stages_ == 1 ? 0 : at++]));
+  StageGradients result;
+  if (stages_ == 1) {
+    // The whole objective: (loss, gradients, heads) per micro-batch.
+    for (size_t m = 0; m < micro.size(); ++m) {
+      double begin = MeasuredTrace::now();
+      std::vector<void *> in = inputsOf(micro[m]);
+      in.push_back(&iteration);
+      std::vector<void *> out = runner_.run(*train_, batch, seq, in);
+      result.gradients.clear();
+      for (size_t k = 0; k < numGradients; ++k)
+        result.gradients.push_back(static_cast<const float *>(out[1 + k]));
+      result.weight = gradScale;
+      result.objective = *static_cast<float *>(out[0]);
+      result.lossDivisor = static_cast<int64_t>(micro.size());
+      result.heads.clear();
       for (size_t k = 0; k < numHeads; ++k)
-        losses.push_back(*static_cast<float *>(out[at + k]));
+        result.heads.push_back({headSlots_[k], *static_cast<float *>(out[1 + numGradients + k])});
+      consume(result);
+      trace.span("forward+backward " + std::to_string(m), "backward", begin,
+                 {{"iteration", iteration + 1}, {"stage", 0}});
     }
-    result.objective = losses[0];
-    for (size_t k = 0; k < numHeads; ++k)
-      result.heads.push_back({headSlots_[k], losses[1 + k]});
-    consume(result);
-    trace.span(stages_ == 1 ? "forward+backward " + std::to_string(m) : name,
-               partial ? "partial backward" : "backward", begin,
-               {{"iteration", iteration + 1}, {"stage", stage_}});
+    return;
   }
-  for (uint64_t &request : requests_)
-    check(eert_comm_wait(&request), "send");
+  const Entry &entry = this->entry(step);
+  std::vector<void *> in;
+  for (const MicroBatch &data : micro) {
+    std::vector<void *> three = inputsOf(data);
+    in.insert(in.end(), three.begin(), three.end());
+  }
+  in.push_back(&iteration);
+  in.push_back(&gradScale);
+  if (trace.enabled()) {
+    eert_trace_clear();
+    eert_trace_enable(1);
+  }
+  std::vector<void *> out = runner_.run(entry, batch, seq, in);
+  if (trace.enabled()) {
+    eert_trace_enable(0);
+    // The passes of the compiled order, as the step marked them.
+    for (int32_t i = 0, n = eert_trace_count(); i < n; ++i) {
+      uint64_t span = 0, begin = 0, end = 0;
+      check(eert_trace_span(i, &span, &begin, &end), "trace");
+      const json &about = entry.spans.at(span);
+      trace.span(about["name"].get<std::string>(), about["category"].get<std::string>().c_str(),
+                 begin / 1e3, end / 1e3, {{"iteration", iteration + 1}, {"stage", stage_}});
+    }
+    eert_trace_clear();
+  }
+  // (objective_s, heads..., gradients...): means over the whole micro-batches, summed gradients.
+  result.objective = *static_cast<float *>(out[0]);
+  for (size_t k = 0; k < numHeads; ++k)
+    result.heads.push_back({headSlots_[k], *static_cast<float *>(out[1 + k])});
+  for (size_t k = 0; k < numGradients; ++k)
+    result.gradients.push_back(static_cast<const float *>(out[1 + numHeads + k]));
+  consume(result);
 }
 
 void TrainingStage::sumTied(const std::function<float *(size_t)> &gradient) const {

@@ -26,12 +26,20 @@ public:
         .count();
   }
 
+  bool enabled() const { return enabled_; }
+
   /// A span from `begin` (now()) to now.
   void span(const std::string &name, const char *category, double begin,
             nlohmann::json args = nlohmann::json::object()) {
+    span(name, category, begin, now(), std::move(args));
+  }
+
+  /// A span from `begin` to `end` (microseconds of the steady clock, as now()).
+  void span(const std::string &name, const char *category, double begin, double end,
+            nlohmann::json args) {
     if (enabled_)
       events_.push_back({{"name", name}, {"cat", category}, {"ph", "X"}, {"ts", begin},
-                         {"dur", now() - begin}, {"args", std::move(args)}});
+                         {"dur", end - begin}, {"args", std::move(args)}});
   }
 
   /// Collective over the world: rank 0 writes every rank's spans to `path`

@@ -338,7 +338,8 @@ int train(const Manifest &manifest, const Options &options) {
   int64_t microSteps = globalBatch / (microBatch * dp.size());
   // Bubble filling (ee-compile --fill-bubbles): partial micro-batches of the
   // samples after each step's global batch add their exit losses' gradients.
-  int64_t partialSteps = stage.partialMicrobatches(microSteps);
+  stage.checkMicrobatches(microSteps);
+  int64_t partialSteps = stage.partialMicrobatches();
   int64_t stepSamples = globalBatch + partialSteps * microBatch * dp.size();
   if (stepSamples > kMaxSamplesPerIteration)
     throw std::runtime_error("--global-batch " + std::to_string(globalBatch) + " with bubble filling reads " +
@@ -353,45 +354,20 @@ int train(const Manifest &manifest, const Options &options) {
   int64_t flatSize = offsets.back(), block = (flatSize + dp.size() - 1) / dp.size();
   int64_t shardBegin = std::min(flatSize, dp.rank() * block);
   int64_t shardEnd = std::min(flatSize, shardBegin + block);
-  bool accumulate = microSteps > 1 || dp.size() > 1 || sharded || stage.stages() > 1;
+  // A pipeline step returns its gradients summed over the micro-batches.
+  bool accumulate = (microSteps > 1 && stage.stages() == 1) || dp.size() > 1 || sharded;
 
   // The buffers a step allocates grow with the batch: refuse a batch that
-  // cannot fit before allocating any of it. A pipeline's order is its compiled
-  // plan (small); one stage's is two passes per micro-batch.
+  // cannot fit before allocating any of it. A pipeline step's arena holds
+  // every micro-batch in flight (planned by the compiler).
   int64_t numMicro = microSteps + partialSteps;
-  std::vector<std::pair<char, int64_t>> order;
-  if (stage.stages() > 1)
-    order = stage.schedule(microSteps, /*partial=*/true);
   {
     std::vector<std::pair<std::string, uint64_t>> parts;
-    auto arena = [&](const std::string &name, int64_t copies) {
-      const Entry *entry = manifest.entry(name);
-      if (!entry)
-        throw std::runtime_error("the binary has no '" + name + "' entry point");
-      uint64_t bytes = bytesProduct({microBatch, seqLen, entry->perTokenBytes});
-      bytes = bytes > UINT64_MAX - static_cast<uint64_t>(entry->fixedBytes) ? UINT64_MAX
-                                                                              : bytes + entry->fixedBytes;
-      parts.push_back({"activations of '" + name + "'" + (copies > 1 ? " x " + std::to_string(copies) : ""),
-                       bytes > UINT64_MAX / static_cast<uint64_t>(copies) ? UINT64_MAX : bytes * copies});
-    };
-    if (stage.stages() == 1) {
-      arena("loss_grad", 1);
-      parts.push_back({"schedule", bytesProduct({numMicro, 2 * sizeof(std::pair<char, int64_t>)})});
-    } else {
-      const json &plan = manifest.pipeline["stages"][stage.stage()];
-      arena(plan.value("backward_function", ""), 1);
-      // Each micro-batch between its forward and backward pass keeps an arena.
-      int64_t inFlight = 0, most = 0;
-      for (auto [kind, m] : order) {
-        inFlight += kind == 'F' || kind == 'f' ? 1 : -1;
-        most = std::max(most, inFlight);
-      }
-      if (plan.contains("forward_function") && most > 0)
-        arena(plan["forward_function"], most);
-      int64_t hidden = manifest.config["hidden_size"].get<int64_t>();
-      parts.push_back({"pipeline buffers",
-                       bytesProduct({3 * numMicro + 1, microBatch, seqLen, hidden, sizeof(float)})});
-    }
+    const Entry &step = stage.entry(TrainingStage::Step::Train);
+    uint64_t bytes = bytesProduct({microBatch, seqLen, step.perTokenBytes});
+    parts.push_back({"activations of '" + step.name + "'",
+                     bytes > UINT64_MAX - static_cast<uint64_t>(step.fixedBytes) ? UINT64_MAX
+                                                                                   : bytes + step.fixedBytes});
     parts.push_back({"micro-batch tokens", bytesProduct({numMicro, microBatch, seqLen, 3 * sizeof(int32_t)})});
     parts.push_back({"micro-batch records", bytesProduct({numMicro, sizeof(MicroBatch)})});
     parts.push_back({"gradient buffers", bytesProduct({accumulate ? block * dp.size() : 0, sizeof(float)})});
@@ -399,9 +375,6 @@ int train(const Manifest &manifest, const Options &options) {
                     " --seq-len " + std::to_string(seqLen),
                 parts);
   }
-  if (stage.stages() == 1)
-    order = stage.schedule(microSteps, /*partial=*/true);
-
   std::vector<float> shardAvg, shardAvgSq;
   if (sharded) {
     shardAvg.assign(block, 0.0f);
@@ -623,7 +596,8 @@ int train(const Manifest &manifest, const Options &options) {
     std::vector<float> losses(numExits + 2, 0.0f);
     float scale = 1.0f / static_cast<float>(microSteps * dp.size());
     int64_t backwardPasses = 0;
-    stage.run(order, micro, microBatch, seqLen, iteration, [&](const StageGradients &result) {
+    stage.run(TrainingStage::Step::Train, micro, microBatch, seqLen, iteration, scale,
+              [&](const StageGradients &result) {
       bool firstPass = backwardPasses++ == 0;
       for (size_t k = 0; k < numLocal; ++k) {
         const float *g = result.gradients[k];
@@ -634,19 +608,17 @@ int train(const Manifest &manifest, const Options &options) {
         float *sum = flatGrads.data() + offsets[k];
         int64_t n = offsets[k + 1] - offsets[k];
         if (firstPass) {
-          eert_scale(g, scale, sum, n);
+          eert_scale(g, result.weight, sum, n);
         } else {
           scaled.resize(n);
-          eert_scale(g, scale, scaled.data(), n);
+          eert_scale(g, result.weight, scaled.data(), n);
           eert_add(sum, scaled.data(), sum, n);
         }
         grads[k] = sum;
       }
-      if (result.partial)
-        return; // the logged losses are the global batch's
-      losses[0] += result.objective / microSteps;
+      losses[0] += result.objective / result.lossDivisor;
       for (auto [slot, value] : result.heads)
-        losses[1 + slot] += value / microSteps;
+        losses[1 + slot] += value / result.lossDivisor;
     }, trace);
     consumed += stepSamples;
     double reduceBegin = MeasuredTrace::now();

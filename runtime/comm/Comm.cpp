@@ -219,6 +219,27 @@ extern "C" int32_t eert_comm_group_size(int64_t group) {
   return size;
 }
 
+extern "C" int32_t eert_comm_group_peer(int64_t group, int64_t offset) {
+  MPI_Comm comm;
+  if (groupComm(group, comm) != 0)
+    return -1;
+  if (comm == MPI_COMM_NULL)
+    return offset == 0 ? worldRank : -1;
+  int rank = 0, size = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  if (offset < -rank || offset >= size - rank)
+    return -1;
+  int peer = static_cast<int>(rank + offset), world = -1;
+  MPI_Group from, to;
+  MPI_Comm_group(comm, &from);
+  MPI_Comm_group(MPI_COMM_WORLD, &to);
+  MPI_Group_translate_ranks(from, 1, &peer, to, &world);
+  MPI_Group_free(&from);
+  MPI_Group_free(&to);
+  return world;
+}
+
 extern "C" int32_t eert_comm_all_reduce(float *data, int64_t count, int64_t group) {
   MPI_Comm comm;
   if (int32_t status = groupComm(group, comm) ? 1 : checkCount(count))
@@ -363,15 +384,54 @@ extern "C" int32_t eert_comm_probe(int64_t peer, int64_t tag, uint64_t *waiting)
   return 0;
 }
 
+namespace {
+
+/// A started send or receive: what eert_comm_isend/irecv's *request points at.
+struct Pending {
+  MPI_Request request;
+  int64_t expected; // a receive's size in bytes; -1 for a send
+  int64_t peer, tag;
+};
+
+/// Frees the completed request and checks a receive's size.
+int32_t finish(Pending *pending, const MPI_Status &status) {
+  int64_t expected = pending->expected;
+  delete pending;
+  if (expected < 0)
+    return 0;
+  int received = 0;
+  MPI_Get_count(&status, MPI_BYTE, &received);
+  if (received != expected)
+    return eert::fail("expected a message of " + std::to_string(expected) + " bytes from rank " +
+                      std::to_string(status.MPI_SOURCE) + ", got " + std::to_string(received));
+  return 0;
+}
+
+} // namespace
+
 extern "C" int32_t eert_comm_isend(const void *buffer, int64_t bytes, int64_t peer, int64_t tag,
                                    uint64_t *request) {
   if (int32_t status = checkPeer(peer, false))
     return status;
-  auto *pending = new MPI_Request;
+  auto *pending = new Pending{MPI_REQUEST_NULL, -1, peer, tag};
   if (int code = MPI_Isend(buffer, static_cast<int>(bytes), MPI_BYTE, static_cast<int>(peer),
-                           static_cast<int>(tag), MPI_COMM_WORLD, pending)) {
+                           static_cast<int>(tag), MPI_COMM_WORLD, &pending->request)) {
     delete pending;
     return mpiFailure("MPI_Isend", code);
+  }
+  *request = reinterpret_cast<uint64_t>(pending);
+  return 0;
+}
+
+extern "C" int32_t eert_comm_irecv(void *buffer, int64_t bytes, int64_t peer, int64_t tag,
+                                   uint64_t *request) {
+  if (int32_t status = checkPeer(peer, false))
+    return status;
+  auto *pending = new Pending{MPI_REQUEST_NULL, bytes, peer, tag};
+  if (int code = MPI_Irecv(buffer, static_cast<int>(bytes), MPI_BYTE, static_cast<int>(peer),
+                           static_cast<int>(tag), MPI_COMM_WORLD, &pending->request)) {
+    delete pending;
+    return mpiFailure("MPI_Irecv", code);
   }
   *request = reinterpret_cast<uint64_t>(pending);
   return 0;
@@ -380,30 +440,38 @@ extern "C" int32_t eert_comm_isend(const void *buffer, int64_t bytes, int64_t pe
 extern "C" int32_t eert_comm_wait(uint64_t *request) {
   if (*request == 0)
     return 0;
-  auto *pending = reinterpret_cast<MPI_Request *>(*request);
+  auto *pending = reinterpret_cast<Pending *>(*request);
   *request = 0;
-  int code = waitWithDeadline(pending, MPI_STATUS_IGNORE, [] {
-    return std::string("a peer to receive a message started with eert_comm_isend (MPI_Wait)");
+  MPI_Status status;
+  int code = waitWithDeadline(&pending->request, &status, [&] {
+    return "rank " + std::to_string(pending->peer) +
+           (pending->expected < 0 ? " to receive a message (MPI_Wait on MPI_Isend"
+                                  : " to send a message (MPI_Wait on MPI_Irecv of " +
+                                        std::to_string(pending->expected) + " bytes") +
+           ", tag " + std::to_string(pending->tag) + ")";
   });
-  delete pending;
-  return code ? mpiFailure("MPI_Wait", code) : 0;
+  if (code) {
+    delete pending;
+    return mpiFailure("MPI_Wait", code);
+  }
+  return finish(pending, status);
 }
 
 extern "C" int32_t eert_comm_test(uint64_t *request, uint64_t *done) {
   *done = 1;
   if (*request == 0)
     return 0;
-  auto *pending = reinterpret_cast<MPI_Request *>(*request);
+  auto *pending = reinterpret_cast<Pending *>(*request);
   int flag = 0;
-  if (int code = MPI_Test(pending, &flag, MPI_STATUS_IGNORE))
+  MPI_Status status;
+  if (int code = MPI_Test(&pending->request, &flag, &status))
     return mpiFailure("MPI_Test", code);
   if (!flag) {
     *done = 0;
     return 0;
   }
   *request = 0;
-  delete pending;
-  return 0;
+  return finish(pending, status);
 }
 
 extern "C" int32_t eert_comm_finalize(void) {

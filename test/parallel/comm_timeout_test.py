@@ -105,7 +105,8 @@ def main(binary, binary_pp2, checkpoint, corpus, workdir):
     cases = [
         ("pipeline", binary_pp2,
          r"error \(rank 0\): communication timeout: waited 3 s for (rank 1 to (send|receive) a message "
-         r"\(MPI_(Recv|Send) of \d+ bytes, tag \d+\)|MPI_\w+ over the PP group \(world ranks 0, 1\))"),
+         r"\(MPI_(Recv|Send|Wait on MPI_Irecv|Wait on MPI_Isend)( of \d+ bytes)?, tag \d+\)"
+         r"|MPI_\w+ over the PP group \(world ranks 0, 1\))"),
         ("data-parallel", binary,
          r"error \(rank 0\): communication timeout: waited 3 s for MPI_\w+ over the DP group \(world ranks 0, 1\)"),
     ]
