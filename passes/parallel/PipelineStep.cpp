@@ -89,12 +89,7 @@ private:
   std::map<int64_t, Value> inFlight;                   // peer -> the send not yet waited on
 };
 
-Value StepBuilder::sizes(int64_t m, unsigned dim) {
-  Value &size = dims[{m, dim}];
-  if (!size)
-    size = tensor::DimOp::create(b, loc, body->getArgument(3 * m), dim);
-  return size;
-}
+Value StepBuilder::sizes(int64_t m, unsigned dim) { return dims.at({m, dim}); }
 
 Value StepBuilder::receive(Message kind, int64_t m) {
   auto type = cast<RankedTensorType>(kind == Input ? stage.backward.getArgumentTypes()[0]
@@ -147,6 +142,11 @@ func::FuncOp StepBuilder::build(StringRef name) {
       postAt[i > 0 ? i - 1 : 0].push_back({Gradient, m});
   }
 
+  // Every micro-batch's batch and sequence sizes, for its messages.
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0), one = arith::ConstantIndexOp::create(b, loc, 1);
+  for (int64_t m = 0; m < numMicro; ++m)
+    for (unsigned dim : {0u, 1u})
+      dims[{m, dim}] = tensor::DimOp::create(b, loc, argument(m, 0), dim ? one : zero);
   Value scale = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(static_cast<float>(whole)));
   SmallVector<Value> losses, sums;
   std::map<int64_t, Value> received;                // micro-batch -> its input

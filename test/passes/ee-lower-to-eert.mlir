@@ -85,6 +85,65 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
 
 // -----
 
+// Pipeline traffic: a receive posts into the buffer its wait yields, a send
+// keeps its tensor's slot until the send's wait, peers are the pipeline
+// group's ranks, tags start at 1000; spans are numbered in the manifest.
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 1, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {
+  // CHECK-LABEL: func.func @ee_step(
+  // CHECK: %[[PREV:.*]] = eert.comm_group_peer %{{.*}}, %{{.*}} : (i64, i64) -> i32
+  // CHECK: %[[PEER:.*]] = arith.extsi %[[PREV]]
+  // CHECK: eert.comm_irecv %[[X:[^,]*]], %{{[^,]*}}, %[[PEER]], %c1003_i64, %[[REQ:[^ ]*]] :
+  // CHECK: eert.trace_begin %c0_i64
+  // CHECK: eert.comm_wait %[[REQ]]
+  // CHECK: "llvm.intr.memset"(%[[Z:[^,]*]],
+  // CHECK: eert.add %[[X]], %[[Z]], %[[Y:[^,]*]],
+  // CHECK: eert.comm_isend %[[Y]], %{{[^,]*}}, %{{[^,]*}}, %c1003_i64{{[_0-9]*}}, %[[SENT:[^ ]*]] :
+  // The sum reuses the zeros' slot, not the one still being sent.
+  // CHECK: eert.add %[[X]], %[[X]], %[[T:[^,]*]],
+  // CHECK-NOT: %[[Y]]
+  // CHECK: eert.comm_wait %[[SENT]]
+  // CHECK: eert.trace_end
+  // CHECK: \22spans\22:[{\22category\22:\22backward\22,\22name\22:\22B3\22}]
+  func.func @step(%ids: tensor<?x?xi32>) -> tensor<?x?x8xf32> {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %b = tensor.dim %ids, %c0 : tensor<?x?xi32>
+    %s = tensor.dim %ids, %c1 : tensor<?x?xi32>
+    %r = ee.recv from -1 tag 3 shape(%b, %s) : !ee.request<tensor<?x?x8xf32>>
+    ee.span_begin "B3" category "backward"
+    %x = ee.wait %r : !ee.request<tensor<?x?x8xf32>> -> tensor<?x?x8xf32>
+    %z = ee.zeros shape(%b, %s) : tensor<?x?x8xf32>
+    %y = ee.add %x, %z : tensor<?x?x8xf32>
+    %sent = ee.send %y to -1 tag 3 : tensor<?x?x8xf32> -> !ee.request
+    %t = ee.add %x, %x : tensor<?x?x8xf32>
+    ee.wait %sent : !ee.request
+    ee.span_end "B3"
+    return %t : tensor<?x?x8xf32>
+  }
+}
+
+// -----
+
+// Weight-shaped values are freed after their last read like activations:
+// four 4 KiB values in two fixed slots (each reuses the one before last).
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 1, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {
+  // CHECK-LABEL: func.func @ee_accumulate(
+  // CHECK: eert.add %[[D:[^,]*]], %[[D]], %[[A:[^,]*]], %c1024_i64
+  // CHECK: eert.add %[[A]], %[[A]], %[[B:[^,]*]], %c1024_i64
+  // CHECK: eert.scale %[[B]],
+  // Two slots and the returned pointer's.
+  // CHECK: \22fixed_bytes\22:8256
+  func.func @accumulate(%g0: tensor<?x?x8xf32>, %ids: tensor<?x?xi32>, %scale: f32) -> tensor<32x32xf32> {
+    %d0 = ee.embedding_grad %ids, %g0 vocab_parallel : tensor<?x?xi32>, tensor<?x?x8xf32> -> tensor<32x32xf32>
+    %s1 = ee.add %d0, %d0 : tensor<32x32xf32>
+    %s2 = ee.add %s1, %s1 : tensor<32x32xf32>
+    %r = ee.scale %s2, %scale : tensor<32x32xf32>
+    return %r : tensor<32x32xf32>
+  }
+}
+
+// -----
+
 module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 1, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {
   func.func private @helper(tensor<?x?x8xf32>) -> tensor<?x?x8xf32>
   func.func @caller(%x: tensor<?x?x8xf32>) -> tensor<?x?x8xf32> {
