@@ -5,8 +5,9 @@ global batch and sequence length: training tokens/s on one rank and under
 `mpirun -np 2` as DP = 2 (plain and with the distributed optimizer), PP = 2
 (1F1B over the step's micro-batches, `ee-compile --pp 2`) and TP = 2
 (`ee-compile --tp 2`), side by side in one run, and the scaling efficiency
-(tokens/s on N ranks over N times the one-rank rate). The first iteration
-(warm-up) is not timed.
+(tokens/s on N ranks over N times the one-rank rate). PP = 2 runs at M and
+2M micro-batches per step; its rows also show the 1F1B bound M / (M + 1) and
+the share of it reached. The first iteration (warm-up) is not timed.
 
 Usage: python3 bench/dp_bench.py [--iters 4] [--configs small,medium] [--json out.json]
 """
@@ -58,34 +59,47 @@ def main():
             path = os.path.join(work, name + ".json")
             with open(path, "w") as f:
                 json.dump(config, f)
-            batch, _, micro = SHAPES[name]
+            batch, seq, micro = SHAPES[name]
+            # PP = 2 at M = batch / micro micro-batches, and at twice as many
+            # (a global batch twice as large: the same micro-batches, so the
+            # one-rank rate per token is the same).
+            pipelines = [(batch // micro, batch), (2 * batch // micro, 2 * batch)]
+            layouts = [(), ("--tp", "2")] + [("--pp", "2", "--microbatches", str(m)) for m, _ in pipelines]
             binaries = {}
-            for layout in [[], ["--pp", "2", "--microbatches", str(batch // micro)], ["--tp", "2"]]:
-                binaries[tuple(layout)] = os.path.join(work, name + "".join(layout))
-                subprocess.run([args.ee_compile, path, *layout, "-o", binaries[tuple(layout)]], check=True,
+            for layout in layouts:
+                binaries[layout] = os.path.join(work, name + "".join(layout))
+                subprocess.run([args.ee_compile, path, *layout, "-o", binaries[layout]], check=True,
                                stderr=subprocess.DEVNULL)
             binary, checkpoint = binaries[()], os.path.join(work, name + ".ck")
             subprocess.run([binary, "init", "--out", checkpoint, "--seed", "1"], check=True, stderr=subprocess.DEVNULL)
             base = None
-            for label, ranks, layout, extra in [
-                    ("1 rank", 1, (), []), ("DP=2", 2, (), []),
-                    ("DP=2 ZeRO-1", 2, (), ["--use-distributed-optimizer"]),
-                    ("PP=2", 2, ("--pp", "2", "--microbatches", str(batch // micro)), []),
-                    ("TP=2", 2, ("--tp", "2"), [])]:
+            runs = [("1 rank", 1, (), [], batch, None), ("DP=2", 2, (), [], batch, None),
+                    ("DP=2 ZeRO-1", 2, (), ["--use-distributed-optimizer"], batch, None)]
+            for m, global_batch in pipelines:
+                # The 1F1B bound on P = 2 stages: M / (M + P - 1) of the ranks busy.
+                runs.append((f"PP=2 M={m}", 2, ("--pp", "2", "--microbatches", str(m)), [], global_batch,
+                             m / (m + 1)))
+            runs.append(("TP=2", 2, ("--tp", "2"), [], batch, None))
+            for label, ranks, layout, extra, global_batch, bound in runs:
                 save = os.path.join(work, f"{name}-{label.replace(' ', '_')}")
                 rate = tokens_per_second(binaries[layout], ranks, checkpoint, corpus, save, args.iters,
-                                         SHAPES[name], extra)
+                                         (global_batch, seq, micro), extra)
                 base = base or rate
+                efficiency = rate / (ranks * base)
                 rows.append({"config": name, "layout": label, "ranks": ranks, "tokens_per_second": rate,
-                             "efficiency": rate / (ranks * base)})
+                             "efficiency": efficiency, "bound": bound,
+                             "of_bound": efficiency / bound if bound else None})
                 print(".", end="", file=sys.stderr, flush=True)
         print(file=sys.stderr)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{'config':>7} | {'layout':>12} | {'tokens/s':>9} | {'scaling efficiency':>18}")
-    print("-" * 56)
+    print(f"{'config':>7} | {'layout':>12} | {'tokens/s':>9} | {'scaling efficiency':>18} | "
+          f"{'1F1B bound':>10} | {'of bound':>8}")
+    print("-" * 81)
     for r in rows:
-        print(f"{r['config']:>7} | {r['layout']:>12} | {r['tokens_per_second']:>9.0f} | {100 * r['efficiency']:>17.1f}%")
+        bound = f"{100 * r['bound']:>9.1f}% | {100 * r['of_bound']:>7.1f}%" if r["bound"] else f"{'':>10} | {'':>8}"
+        print(f"{r['config']:>7} | {r['layout']:>12} | {r['tokens_per_second']:>9.0f} | "
+              f"{100 * r['efficiency']:>17.1f}% | {bound}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -2,8 +2,8 @@
 #ifndef EERT_CLI_COMMANDS_H
 #define EERT_CLI_COMMANDS_H
 
-#include "cli/Generation.h"
-#include "cli/Model.h"
+#include "cli/generate/Generation.h"
+#include "cli/model/Model.h"
 #include "cli/Options.h"
 
 #include <set>

@@ -1,15 +1,15 @@
 // Main.cpp - the command line of every compiled model binary (DESIGN.md 3.3):
 // info, init, eval, grad, train, preprocess, generate, serve.
 #include "cli/Commands.h"
-#include "cli/DataParallel.h"
-#include "cli/PipelineTraining.h"
-#include "cli/Model.h"
+#include "cli/train/DataParallel.h"
+#include "cli/train/PipelineTraining.h"
+#include "cli/model/Model.h"
 #include "cli/Options.h"
-#include "cli/Train.h"
-#include "cli/MemoryBudget.h"
-#include "cli/TrainerState.h"
+#include "cli/train/Train.h"
+#include "cli/model/MemoryBudget.h"
+#include "cli/train/TrainerState.h"
 #include "io/Dataset.h"
-#include "cli/Tokenizer.h"
+#include "cli/model/Tokenizer.h"
 #include "eert/eert.h"
 
 #include <nlohmann/json.hpp>

@@ -6,7 +6,7 @@
 #ifndef EE_TEST_FUZZ_FUZZSERVEDMODEL_H
 #define EE_TEST_FUZZ_FUZZSERVEDMODEL_H
 
-#include "cli/ServeRequests.h"
+#include "cli/serve/ServeRequests.h"
 
 // The command-line library's Manifest::load reads the manifest a compiled
 // model links in; no model is linked here and nothing loads one.

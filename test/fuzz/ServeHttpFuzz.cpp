@@ -7,7 +7,7 @@
 // 404/405 routes, the JSON error handler, and the /api and /v1/completions
 // parsers of serve-request (the model of ServeRequestFuzz.cpp). Generation is
 // left out: a parsed request is answered 200 at once.
-#include "cli/BoundedHttpServer.h"
+#include "cli/serve/BoundedHttpServer.h"
 #include "FuzzServedModel.h"
 
 #include <sys/socket.h>

@@ -3,7 +3,7 @@
 // A model that loads must encode and decode without crashing, including ids
 // past its pieces: a model's vocabulary may be larger than the tokenizer's,
 // so generation can produce them.
-#include "cli/Tokenizer.h"
+#include "cli/model/Tokenizer.h"
 
 #include <cstdint>
 #include <stdexcept>

@@ -3,7 +3,7 @@
 // What it accepts is used as the sampler's position and the schedule's step:
 // every accepted field must lie in the documented ranges, so that resuming
 // from it can neither index before the data nor overflow int64.
-#include "cli/TrainerState.h"
+#include "cli/train/TrainerState.h"
 
 #include <cstdint>
 #include <stdexcept>

@@ -7,12 +7,12 @@
 // ranks, which follow rank 0's requests). SIGTERM or SIGINT: the generation
 // running finishes and is answered, queued and new requests get 503, every
 // thread is joined, the other ranks are told to stop, and serve returns 0.
-#include "cli/BoundedHttpServer.h"
+#include "cli/serve/BoundedHttpServer.h"
 #include "cli/Commands.h"
-#include "cli/Generation.h"
-#include "cli/ServeRequests.h"
-#include "cli/Tokenizer.h"
-#include "cli/Train.h"
+#include "cli/generate/Generation.h"
+#include "cli/serve/ServeRequests.h"
+#include "cli/model/Tokenizer.h"
+#include "cli/train/Train.h"
 #include "eert/eert.h"
 
 #include <httplib.h>

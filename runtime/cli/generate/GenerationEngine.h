@@ -3,7 +3,7 @@
 #ifndef EERT_CLI_GENERATIONENGINE_H
 #define EERT_CLI_GENERATIONENGINE_H
 
-#include "cli/Generation.h"
+#include "cli/generate/Generation.h"
 
 #include "eert/eert.h"
 

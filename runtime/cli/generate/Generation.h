@@ -2,7 +2,7 @@
 #ifndef EERT_CLI_GENERATION_H
 #define EERT_CLI_GENERATION_H
 
-#include "cli/Model.h"
+#include "cli/model/Model.h"
 
 #include <cstdint>
 #include <map>

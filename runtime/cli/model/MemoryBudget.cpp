@@ -1,5 +1,5 @@
 // MemoryBudget.cpp - available memory (/proc/meminfo, cgroup v2) against the buffers a command will allocate.
-#include "cli/MemoryBudget.h"
+#include "cli/model/MemoryBudget.h"
 
 #include <cstdint>
 #include <fstream>

@@ -1,5 +1,5 @@
 // TrainerState.cpp - validated reading of a checkpoint's trainer_state.json.
-#include "cli/TrainerState.h"
+#include "cli/train/TrainerState.h"
 #include "io/BoundedInput.h"
 
 #include <cerrno>

@@ -1,5 +1,5 @@
 // Tokenizer.cpp - SentencePiece (Debian's libsentencepiece) or byte-level text.
-#include "cli/Tokenizer.h"
+#include "cli/model/Tokenizer.h"
 #include "io/BoundedInput.h"
 
 #include <sentencepiece_processor.h>

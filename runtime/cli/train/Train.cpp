@@ -1,14 +1,14 @@
 // Train.cpp - training in one process: AdamW, learning-rate schedule, clipping,
 // gradient accumulation, atomic checkpoints with exact resume, progress and
 // metrics; and the preprocess command.
-#include "cli/Train.h"
-#include "cli/DataParallel.h"
-#include "cli/PipelineTraining.h"
-#include "cli/Tokenizer.h"
-#include "cli/Trace.h"
-#include "cli/FiniteValues.h"
-#include "cli/MemoryBudget.h"
-#include "cli/TrainerState.h"
+#include "cli/train/Train.h"
+#include "cli/train/DataParallel.h"
+#include "cli/train/PipelineTraining.h"
+#include "cli/model/Tokenizer.h"
+#include "cli/train/Trace.h"
+#include "cli/model/FiniteValues.h"
+#include "cli/model/MemoryBudget.h"
+#include "cli/train/TrainerState.h"
 #include "io/BoundedInput.h"
 #include "io/Dataset.h"
 #include "io/DurableFile.h"

@@ -1,7 +1,7 @@
 // Generation.cpp - the inference plan, KV caches and the KV-recomputation method.
-#include "cli/Generation.h"
-#include "cli/GenerationEngine.h"
-#include "cli/MemoryBudget.h"
+#include "cli/generate/Generation.h"
+#include "cli/generate/GenerationEngine.h"
+#include "cli/model/MemoryBudget.h"
 
 #include "cpu/Softmax.h"
 #include "eert/eert.h"

@@ -6,8 +6,8 @@
 #ifndef EERT_CLI_SERVEREQUESTS_H
 #define EERT_CLI_SERVEREQUESTS_H
 
-#include "cli/Generation.h"
-#include "cli/Tokenizer.h"
+#include "cli/generate/Generation.h"
+#include "cli/model/Tokenizer.h"
 
 #include <nlohmann/json.hpp>
 

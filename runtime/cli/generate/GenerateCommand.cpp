@@ -1,8 +1,8 @@
 // GenerateCommand.cpp - `BIN generate`: early-exit generation on the command line.
 #include "cli/Commands.h"
-#include "cli/Generation.h"
-#include "cli/Tokenizer.h"
-#include "cli/Train.h"
+#include "cli/generate/Generation.h"
+#include "cli/model/Tokenizer.h"
+#include "cli/train/Train.h"
 #include "eert/eert.h"
 
 #include <nlohmann/json.hpp>

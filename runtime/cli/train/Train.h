@@ -2,7 +2,7 @@
 #ifndef EERT_CLI_TRAIN_H
 #define EERT_CLI_TRAIN_H
 
-#include "cli/Model.h"
+#include "cli/model/Model.h"
 #include "cli/Options.h"
 
 namespace eert {

@@ -1,5 +1,5 @@
 // ServeRequests.cpp - PUT /api and POST /v1/completions bodies into checked GenerationRequests.
-#include "cli/ServeRequests.h"
+#include "cli/serve/ServeRequests.h"
 
 #include "cli/Commands.h"
 #include "io/BoundedInput.h"

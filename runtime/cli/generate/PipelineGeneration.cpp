@@ -16,8 +16,8 @@
 // neighbouring stages. What depends on timing (which decision arrives first,
 // how many queued batches to take) is chosen by the group's rank 0 and
 // broadcast, so the ranks of a stage call the compiled functions alike.
-#include "cli/Generation.h"
-#include "cli/GenerationEngine.h"
+#include "cli/generate/Generation.h"
+#include "cli/generate/GenerationEngine.h"
 
 #include "eert/eert.h"
 

@@ -3,8 +3,8 @@
 #ifndef EERT_CLI_PIPELINETRAINING_H
 #define EERT_CLI_PIPELINETRAINING_H
 
-#include "cli/Model.h"
-#include "cli/Trace.h"
+#include "cli/model/Model.h"
+#include "cli/train/Trace.h"
 
 #include <functional>
 #include <utility>

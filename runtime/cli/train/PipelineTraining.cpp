@@ -1,6 +1,6 @@
 // PipelineTraining.cpp - one rank's pipeline stage in training: the compiled
 // training step of its stage, and sums over the stages.
-#include "cli/PipelineTraining.h"
+#include "cli/train/PipelineTraining.h"
 #include "eert/eert.h"
 
 #include <algorithm>

@@ -1,6 +1,6 @@
 // Model.cpp - a compiled model inside its binary: manifest, weights, entry points.
-#include "cli/Model.h"
-#include "cli/FiniteValues.h"
+#include "cli/model/Model.h"
+#include "cli/model/FiniteValues.h"
 #include "io/DurableFile.h"
 #include "io/BoundedInput.h"
 #include "io/CheckpointConfig.h"

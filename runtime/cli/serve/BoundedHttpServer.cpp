@@ -1,7 +1,7 @@
 // BoundedHttpServer.cpp - connections of the HTTP server: accept loop, deadlines, budgets, stop.
-#include "cli/BoundedHttpServer.h"
+#include "cli/serve/BoundedHttpServer.h"
 
-#include "cli/ServeRequests.h"
+#include "cli/serve/ServeRequests.h"
 
 #include <arpa/inet.h>
 #include <cerrno>
