@@ -284,7 +284,8 @@ def raw(server, data):
 
 def check_sigterm(server, expect):
     """SIGTERM while one request generates and three wait."""
-    heavy = {"prompts": ["In the beginning"] * 128, "tokens_to_generate": 100}
+    # As many prompts and tokens as the model takes: seconds of work even on a fast machine.
+    heavy = {"prompts": ["In the beginning"] * 128, "tokens_to_generate": server.max_new_tokens}
     results, lock = {}, threading.Lock()
 
     def client(name, body):
@@ -360,6 +361,7 @@ def check_sigterm(server, expect):
 def main(binary, workdir, config_path):
     with open(config_path) as f:
         config = json.load(f)
+    Server.max_new_tokens = config["max_position_embeddings"] - 16
     checkpoint = os.path.join(workdir, "ck")
     os.makedirs(checkpoint, exist_ok=True)
     ref.write_safetensors(os.path.join(checkpoint, "model.safetensors"), ref.random_weights(config, 0.3, 7))
