@@ -445,8 +445,19 @@ def EELowerToEERTPass : Pass<"ee-lower-to-eert", "::mlir::ModuleOp"> {
     Memory is planned statically: every activation is `[tokens, features]` with
     `tokens = batch * seq`, so its slice of the arena sits at
     `tokens * offset` with a per-token offset found by first-fit over the
-    values' live ranges; scalars get fixed slots after the per-token region.
-    The arena needs `tokens * per_token_bytes + fixed_bytes` bytes.
+    values' live ranges; weight-shaped tensors (gradients), scalars and
+    communication requests are planned the same way in a fixed region after
+    the per-token one. The arena needs `tokens * per_token_bytes +
+    fixed_bytes` bytes.
+
+    Pipeline traffic (ee-pipeline-step) becomes non-blocking runtime calls:
+    `ee.recv` posts `eert_comm_irecv` into the buffer its `ee.wait` yields,
+    which stays allocated until that value's last read; `ee.send` posts
+    `eert_comm_isend`, and its tensor stays allocated until the send's wait;
+    the peer is `eert_comm_group_peer` over the pipeline group and the tag the
+    IR's plus 1000. `ee.zeros` is a memset; `ee.span_begin`/`ee.span_end`
+    call `eert_trace_begin`/`eert_trace_end` with the span's number among the
+    entry's `spans` in the manifest.
 
     The parameters, the planned sizes and each entry point's inputs and outputs
     are recorded with the model config in the JSON manifest `@ee_manifest`,
@@ -454,7 +465,8 @@ def EELowerToEERTPass : Pass<"ee-lower-to-eert", "::mlir::ModuleOp"> {
   }];
   let dependentDialects = ["::mlir::eert::EERTDialect", "::mlir::LLVM::LLVMDialect",
                            "::mlir::arith::ArithDialect", "::mlir::cf::ControlFlowDialect",
-                           "::mlir::math::MathDialect", "::mlir::func::FuncDialect"];
+                           "::mlir::math::MathDialect", "::mlir::func::FuncDialect",
+                           "::mlir::tensor::TensorDialect"];
 }
 
 def EERTToLLVMPass : Pass<"eert-to-llvm", "::mlir::ModuleOp"> {
