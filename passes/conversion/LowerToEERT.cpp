@@ -111,7 +111,8 @@ private:
 
 /// First fit over live ranges in program order: a value's slice is free again
 /// after the op that last reads it. Per-token values (activations) and fixed
-/// ones (weight-shaped tensors, scalars, requests) are planned in two regions.
+/// ones (weight-shaped tensors) are planned in two regions; scalars and
+/// requests get slots of their own after the fixed tensors.
 /// A received tensor lives from its receive to the last read of what its wait
 /// yields; a sent tensor until the send's wait.
 MemoryPlan planMemory(func::FuncOp func) {
@@ -144,13 +145,21 @@ MemoryPlan planMemory(func::FuncOp func) {
   // The live slices by the op after which they are free, soonest first.
   std::priority_queue<Live, std::vector<Live>, std::greater<Live>> live;
   ArenaSlices perToken, fixed;
+  SmallVector<Value> scalars;
   auto place = [&](Value value, unsigned until) {
     // Scalars, requests and statically shaped tensors (weight gradients) get fixed slots.
     auto shaped = dyn_cast<RankedTensorType>(value.getType());
     if (!shaped && !value.getType().isF32() && !isa<RequestType>(value.getType()))
       return; // lowered to registers
-    if (!shaped || shaped.hasStaticShape()) {
-      int64_t size = alignTo(shaped ? 4 * shaped.getNumElements() : 8);
+    if (!shaped) {
+      // One slot each after the fixed tensors, never reused: freeing these
+      // small slots between large long-lived gradients would leave a gap
+      // list that every later allocation scans (quadratic in depth).
+      scalars.push_back(value);
+      return;
+    }
+    if (shaped.hasStaticShape()) {
+      int64_t size = alignTo(4 * shaped.getNumElements());
       int64_t offset = fixed.allocate(size);
       live.push({until, offset, size, false});
       plan.fixedOffset[value] = offset;
@@ -186,6 +195,10 @@ MemoryPlan planMemory(func::FuncOp func) {
   }
   plan.perTokenBytes = perToken.peakBytes();
   plan.fixedBytes = fixed.peakBytes();
+  for (Value scalar : scalars) {
+    plan.fixedOffset[scalar] = plan.fixedBytes;
+    plan.fixedBytes += kAlignment;
+  }
   return plan;
 }
 
