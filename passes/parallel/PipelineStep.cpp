@@ -383,7 +383,9 @@ void EEPipelineStepPass::runOnOperation() {
     std::map<int64_t, std::pair<int, int>> seen;
     for (const Action &a : orders[s]) {
       auto &[forward, backward] = seen[a.microbatch];
-      if (a.forward() ? forward++ : backward++ || !forward)
+      bool early = !a.forward() && forward == 0;
+      int &count = a.forward() ? forward : backward;
+      if (count++ > 0 || early)
         return fail(llvm::formatv("stage {0}'s schedule runs {1} twice or before its forward "
                                   "pass", s, a.name()).str());
     }
