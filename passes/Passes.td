@@ -426,6 +426,77 @@ def EEPipelineStepPass : Pass<"ee-pipeline-step", "::mlir::ModuleOp"> {
                            "::mlir::func::FuncDialect", "::mlir::tensor::TensorDialect"];
 }
 
+def EEDataParallelPass : Pass<"ee-data-parallel", "::mlir::ModuleOp"> {
+  let summary = "Complete each rank's training step: gradient all-reduce overlapped with the backward pass, clipping, AdamW";
+  let description = [{
+    Builds the function each rank calls once per training step, from inlined
+    training code: with one pipeline stage from `loss_grad` (ee-autodiff, one
+    micro-batch's backward pass),
+
+    ```
+    update_step(ids, positions, labels, iteration, grad_scale, accumulated...,
+                lr, step, max_norm, beta1, beta2, eps, weight_decay)
+        -> (loss, metrics..., grad_norm)
+    ```
+
+    where `accumulated` are the summed gradients of the step's earlier
+    micro-batches (zeros with one); with several stages from every
+    `stage<s>_train_step` (ee-pipeline-step), `stage<s>_update_step` with the
+    train step's arguments followed by the same seven hyperparameters, and its
+    losses followed by `grad_norm` (recorded as `update_step` in the stage's
+    entry of `ee.pipeline`). The gradient functions stay (the `grad` command,
+    ZeRO-1's sharded update on the host).
+
+    In the update step:
+
+    1. Each gradient is made final where its last term is computed: the
+       earlier micro-batches' sum and `grad_scale` (1 / (M x data-parallel
+       size)) join the last backward pass's gradient right after it, and a
+       stage step's last sum and scale move up to the last pass's gradient
+       (the backward pass is otherwise unchanged).
+    2. Gradients are grouped into buckets of at least `bucket-size` elements
+       in the order they become final (the reverse of the forward order,
+       mostly); the `ee.all_reduce_start ... over dp` of every gradient of a
+       bucket is placed right after the bucket's last gradient, so the sums
+       travel while the backward pass goes on. Each gradient is its own
+       collective over its own buffer (no flat copy, one message per tensor).
+       Every sum is waited on (`ee.wait`) after the backward pass.
+    3. A tied weight's gradient (held by several stages) is sent by each
+       holder to the others (`ee.send`/`ee.recv`, tags after the pipeline's)
+       and summed in stage order, so every holder has the same bits. The
+       traffic is checked for deadlock as ee-pipeline-step's is.
+    4. The global norm counts each weight once: squared norms
+       (`ee.inner_product`) of the weights a stage owns (the first stage
+       holding it), the tensor-parallel shards' sum all-reduced over `tp`, the
+       stage's total over `pp`, then `math.sqrt`. The clipping factor is
+       `max_norm / (norm + 1e-6)` when `max_norm > 0` and the norm exceeds it,
+       else 1.
+    5. `ee.adamw` updates every parameter the rank holds with that factor;
+       weights of rank 1 (norm weights) get no decay.
+
+    ```mlir
+    %g = ee.scale %sum, %grad_scale : tensor<64x64xf32>
+    %r = ee.all_reduce_start %g over dp : tensor<64x64xf32> -> !ee.request<tensor<64x64xf32>>
+    ... the rest of the backward pass ...
+    %dg = ee.wait %r : !ee.request<tensor<64x64xf32>> -> tensor<64x64xf32>
+    %sq = ee.inner_product %dg, %dg : tensor<64x64xf32>
+    ...
+    ee.adamw @model.layers.0.mlp.up_proj.weight, %dg lr %lr step %step scale %clip
+        beta1 %b1 beta2 %b2 eps %eps weight_decay %wd : tensor<64x64xf32>
+    ```
+
+    A module without `function` and without a pipeline plan is left as it is.
+  }];
+  let options = [
+    Option<"function", "function", "std::string", /*default=*/"\"loss_grad\"",
+           "The one-stage backward function the update step is made from">,
+    Option<"bucketSize", "bucket-size", "int64_t", /*default=*/"40000000",
+           "Elements per gradient all-reduce bucket (Megatron-LM's --ddp-bucket-size)">,
+  ];
+  let dependentDialects = ["::mlir::ee::EEDialect", "::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect", "::mlir::math::MathDialect"];
+}
+
 def EELowerToEERTPass : Pass<"ee-lower-to-eert", "::mlir::ModuleOp"> {
   let summary = "Plan activation memory and lower primitive ee ops to eert runtime calls";
   let description = [{

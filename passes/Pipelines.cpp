@@ -56,13 +56,15 @@ void ee::buildPrimitivesToDistPipeline(OpPassManager &pm,
   autodiff.recompute = options.recompute;
   pm.addPass(createEEAutodiffPass(autodiff));
   pm.addPass(createEEPipelineStepPass());
+  // The pipeline steps call their stages' functions: one body to plan memory
+  // over, and to place the gradient reduction in.
+  pm.addPass(createInlinerPass());
+  pm.addPass(createEEDataParallelPass());
 }
 
 void ee::buildPrimitivesToEERTPipeline(OpPassManager &pm,
                                        const PrimitivesToEERTOptions &options) {
   buildPrimitivesToDistPipeline(pm, options);
-  // The pipeline steps call their stages' functions: one body to plan memory over.
-  pm.addPass(createInlinerPass());
   pm.addPass(createEELowerToEERTPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
@@ -81,7 +83,8 @@ void ee::registerPipelines() {
   PassPipelineRegistration<PrimitivesToEERTOptions>(
       "ee-primitives-to-dist",
       "Derive the KV-cached step functions, inline, split over tensor-parallel ranks, "
-      "generate the backward passes and each pipeline stage's training step (each rank's program)",
+      "generate the backward passes, each pipeline stage's training step and each rank's update step "
+      "(each rank's program)",
       buildPrimitivesToDistPipeline);
   PassPipelineRegistration<PrimitivesToEERTOptions>(
       "ee-primitives-to-eert",

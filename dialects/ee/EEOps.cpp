@@ -571,9 +571,17 @@ static FailureOr<RankedTensorType> verifyCollective(Operation *op, RankedTensorT
 }
 
 LogicalResult AllReduceStartOp::verify() {
+  if (getInput().getType().isF32()) {
+    if (getRequest().getType().getPayload() != getInput().getType())
+      return emitOpError() << "sums a scalar: its request must be !ee.request<f32>, got "
+                           << getRequest().getType();
+    if (getGroup() == Group::Tied || getWeight())
+      return emitOpError() << "sums a scalar over the tp, pp or dp group, not a tied group";
+    return success();
+  }
   FailureOr<RankedTensorType> result =
-      verifyCollective(*this, getInput().getType(), getRequest().getType(), getGroup(),
-                       getWeight().has_value());
+      verifyCollective(*this, cast<RankedTensorType>(getInput().getType()),
+                       getRequest().getType(), getGroup(), getWeight().has_value());
   if (failed(result))
     return failure();
   if (*result != getInput().getType())
@@ -584,8 +592,12 @@ LogicalResult AllReduceStartOp::verify() {
 
 /// Reduce-scatter splits dimension 0 of its input into one block per rank of
 /// the group, all-gather joins the blocks again; the other dimensions stay.
-static LogicalResult verifyRowBlocks(Operation *op, RankedTensorType input, RequestType request,
+static LogicalResult verifyRowBlocks(Operation *op, Type inputType, RequestType request,
                                      Group group, bool hasWeight, bool scatter) {
+  auto input = dyn_cast<RankedTensorType>(inputType);
+  if (!input)
+    return op->emitOpError() << (scatter ? "scatters" : "gathers") << " the rows of a tensor, not "
+                             << inputType;
   FailureOr<RankedTensorType> result = verifyCollective(op, input, request, group, hasWeight);
   if (failed(result))
     return failure();
@@ -664,21 +676,6 @@ LogicalResult SpanEndOp::verify() {
 //===----------------------------------------------------------------------===//
 // Optimizer
 //===----------------------------------------------------------------------===//
-
-LogicalResult AdamWOp::verify() {
-  auto fail = [&](StringRef name, StringRef rule, double value) {
-    return emitOpError() << "'" << name << "' must be " << rule << ", got " << formatF64(value);
-  };
-  for (auto [name, value] : {std::pair<StringRef, double>{"beta1", getBeta1().convertToDouble()},
-                             {"beta2", getBeta2().convertToDouble()}})
-    if (!(value >= 0.0 && value < 1.0))
-      return fail(name, "in [0, 1)", value);
-  auto emitError = [&] { return emitOpError(); };
-  return failure(
-      failed(verifyFloat32Value(emitError, "eps", getEps().convertToDouble(), /*allowZero=*/false)) ||
-      failed(verifyFloat32Value(emitError, "weight_decay", getWeightDecay().convertToDouble(),
-                                /*allowZero=*/true)));
-}
 
 LogicalResult AdamWOp::verifySymbolUses(SymbolTableCollection &tables) {
   auto param = tables.lookupNearestSymbolFrom<ParameterOp>(*this, getParamAttr());

@@ -504,7 +504,7 @@ def EE_TPAllGatherOp : EE_Op<"tp_all_gather", []> {
 }
 
 def EE_InnerProductOp : EE_Op<"inner_product", [Pure, AllTypesMatch<["lhs", "rhs"]>]> {
-  let summary = "sum over every element of the product of two activations";
+  let summary = "sum over every element of the product of two tensors";
   let description = [{
     `<a, b> = sum_{b,s,f} a[b, s, f] * b[b, s, f]`. A pipeline stage's surrogate
     loss (ee-exit-gradients) adds `<y_s, g_s>`: with the gradient `g_s` received
@@ -513,9 +513,11 @@ def EE_InnerProductOp : EE_Op<"inner_product", [Pure, AllTypesMatch<["lhs", "rhs
 
     ```mlir
     %p = ee.inner_product %y, %g : tensor<?x?x64xf32>
+    // A gradient's squared norm (ee-data-parallel's clipping).
+    %q = ee.inner_product %dw, %dw : tensor<256x64xf32>
     ```
   }];
-  let arguments = (ins EE_Activation:$lhs, EE_Activation:$rhs);
+  let arguments = (ins EE_AddOperand:$lhs, EE_AddOperand:$rhs);
   let results = (outs F32:$result);
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($lhs)";
 }
@@ -754,7 +756,7 @@ class EE_CollectiveStartOp<string mnemonic, string what, string example>
   }] # example # [{
     ```
   }];
-  let arguments = (ins AnyRankedTensor:$input, EE_Group:$group,
+  let arguments = (ins AnyTypeOf<[AnyRankedTensor, F32]>:$input, EE_Group:$group,
                        OptionalAttr<FlatSymbolRefAttr>:$weight);
   let results = (outs EE_Request:$request);
   let assemblyFormat = [{
@@ -769,6 +771,8 @@ def EE_AllReduceStartOp : EE_CollectiveStartOp<"all_reduce_start",
     %sum = ee.wait %r : !ee.request<tensor<256x64xf32>> -> tensor<256x64xf32>
     %t = ee.all_reduce_start %g over tied(@model.embed_tokens.weight)
         : tensor<256x64xf32> -> !ee.request<tensor<256x64xf32>>
+    // A scalar too: a stage's share of the squared gradient norm.
+    %n = ee.all_reduce_start %squares over pp : f32 -> !ee.request<f32>
   }]>;
 
 def EE_ReduceScatterStartOp : EE_CollectiveStartOp<"reduce_scatter_start",
@@ -795,7 +799,7 @@ def EE_WaitOp : EE_Op<"wait"> {
     ```
   }];
   let arguments = (ins EE_Request:$request);
-  let results = (outs Optional<AnyRankedTensor>:$result);
+  let results = (outs Optional<AnyTypeOf<[AnyRankedTensor, F32]>>:$result);
   let assemblyFormat = [{
     $request attr-dict `:` qualified(type($request)) (`->` type($result)^)?
   }];
@@ -863,30 +867,31 @@ def EE_AdamWOp : EE_Op<"adamw", [DeclareOpInterfaceMethods<SymbolUserOpInterface
   let description = [{
     Updates the parameter `param` and its first and second moments (the
     checkpoint's `exp_avg.<name>` and `exp_avg_sq.<name>`, held by the runtime
-    beside the weight) from `grad`: `g = grad_scale * grad` (the global-norm
+    beside the weight) from `grad`: `g = scale * grad` (the global-norm
     clipping factor), `m = beta1 m + (1 - beta1) g`, `v = beta2 v + (1 - beta2)
     g^2`, `param = param (1 - lr weight_decay) - lr / (1 - beta1^step) m /
     (sqrt(v / (1 - beta2^step)) + eps)`, with decoupled weight decay and bias
     correction at the 1-based `step`; `no_decay` (norm weights) drops the decay.
-    `lr` and `step` are operands, so the learning-rate schedule stays one host
-    computation per step. Its kernel is the runtime's `eert_adamw`; ee-lower-to-eert
-    does not take the op yet (entry points have no optimizer-state arguments).
+    Every hyperparameter is an operand: a training step takes them as
+    arguments, so `BIN train --lr/--adam-beta1/...` and the learning-rate
+    schedule stay host options checked there, one binary for all of them.
+    ee-lower-to-eert lowers it to the runtime's `eert_adamw` on the moments of
+    the step's optimizer-state table.
 
     ```mlir
-    ee.adamw @model.layers.0.mlp.up_proj.weight, %g, %lr, %step, %clip
-        beta1 0.9 beta2 0.95 eps 1.0e-08 weight_decay 0.1 : tensor<160x64xf32>
-    ee.adamw @model.norm.weight, %gn, %lr, %step, %clip
-        beta1 0.9 beta2 0.95 eps 1.0e-08 weight_decay 0.1 no_decay : tensor<64xf32>
+    ee.adamw @model.layers.0.mlp.up_proj.weight, %g lr %lr step %step scale %clip
+        beta1 %b1 beta2 %b2 eps %eps weight_decay %wd : tensor<160x64xf32>
+    ee.adamw @model.norm.weight, %gn lr %lr step %step scale %clip
+        beta1 %b1 beta2 %b2 eps %eps weight_decay %wd no_decay : tensor<64xf32>
     ```
   }];
   let arguments = (ins FlatSymbolRefAttr:$param, AnyStaticShapeTensor:$grad, F32:$lr, I64:$step,
-                       F32:$grad_scale, F64Attr:$beta1, F64Attr:$beta2, F64Attr:$eps,
-                       F64Attr:$weight_decay, UnitAttr:$no_decay);
+                       F32:$scale, F32:$beta1, F32:$beta2, F32:$eps, F32:$weight_decay,
+                       UnitAttr:$no_decay);
   let assemblyFormat = [{
-    $param `,` $grad `,` $lr `,` $step `,` $grad_scale `beta1` $beta1 `beta2` $beta2 `eps` $eps
+    $param `,` $grad `lr` $lr `step` $step `scale` $scale `beta1` $beta1 `beta2` $beta2 `eps` $eps
     `weight_decay` $weight_decay (`no_decay` $no_decay^)? attr-dict `:` type($grad)
   }];
-  let hasVerifier = 1;
 }
 
 #endif // EE_OPS_TD

@@ -32,8 +32,8 @@ namespace json = llvm::json;
 namespace {
 
 constexpr int64_t kAlignment = 64;
-/// The runtime's tensor-parallel and pipeline groups (abi.def: eert_comm_grid).
-constexpr int64_t kTensorGroup = 1, kPipelineGroup = 2;
+/// The runtime's tensor-parallel, pipeline and data-parallel groups (abi.def: eert_comm_grid).
+constexpr int64_t kTensorGroup = 1, kPipelineGroup = 2, kDataGroup = 3;
 /// Compiled code's message tags start here (abi.def: eert_comm_irecv).
 constexpr int64_t kMessageTagBase = 1000;
 
@@ -50,6 +50,23 @@ std::optional<int64_t> bytesPerToken(Value value) {
   if (type.getRank() == 2)
     return 4;
   return std::nullopt;
+}
+
+/// The wait that delivers what `start` began, if any.
+WaitOp waitOf(Value request) {
+  for (Operation *user : request.getUsers())
+    if (auto wait = dyn_cast<WaitOp>(user))
+      return wait;
+  return nullptr;
+}
+
+/// Whether an all-reduce sums its input's own buffer: a tensor that an op of
+/// the function made and nothing else reads (a gradient, ee-data-parallel);
+/// otherwise the sum goes to a copy.
+bool reducesInPlace(AllReduceStartOp start) {
+  Value input = start.getInput();
+  return isa<RankedTensorType>(input.getType()) && input.hasOneUse() && input.getDefiningOp() &&
+         !isa<GetParameterOp>(input.getDefiningOp());
 }
 
 /// Where each value produced in a function lives.
@@ -127,13 +144,21 @@ MemoryPlan planMemory(func::FuncOp func) {
       lastUse[operand] = std::max(lastUse.lookup(operand), index[&op]);
   for (Value returned : body.getTerminator()->getOperands())
     lastUse[returned] = std::numeric_limits<unsigned>::max();
-  DenseMap<Value, Value> delivered; // a receive's request -> what its wait yields
+  // A receive's or all-reduce's request -> what its wait yields, which lives
+  // from the start (the buffer the runtime writes into).
+  DenseMap<Value, Value> delivered;
   for (auto wait : body.getOps<WaitOp>()) {
     Operation *start = wait.getRequest().getDefiningOp();
-    if (auto send = dyn_cast_or_null<SendOp>(start))
+    if (auto send = dyn_cast_or_null<SendOp>(start)) {
       lastUse[send.getInput()] = std::max(lastUse.lookup(send.getInput()), index[wait]);
-    else if (isa_and_nonnull<RecvOp>(start))
+    } else if (auto reduce = dyn_cast_or_null<AllReduceStartOp>(start);
+               reduce && reducesInPlace(reduce)) {
+      // The sum is the input's buffer: it lives as long as the sum.
+      Value input = reduce.getInput();
+      lastUse[input] = std::max({lastUse.lookup(input), index[wait], lastUse.lookup(wait.getResult())});
+    } else if (isa_and_nonnull<RecvOp, AllReduceStartOp>(start)) {
       delivered[wait.getRequest()] = wait.getResult();
+    }
   }
 
   struct Live {
@@ -183,8 +208,8 @@ MemoryPlan planMemory(func::FuncOp func) {
     // receive's buffer) need no memory of their own.
     if (isa<GetParameterOp, WaitOp>(op))
       continue;
-    if (auto recv = dyn_cast<RecvOp>(op))
-      if (Value payload = delivered.lookup(recv.getRequest()))
+    if (isa<RecvOp, AllReduceStartOp>(op))
+      if (Value payload = delivered.lookup(op.getResult(0)))
         place(payload, lastUse.lookup(payload));
     auto attention = dyn_cast<AttentionOp>(op);
     for (Value result : op.getResults()) {
@@ -277,6 +302,15 @@ private:
   Value lossWeight(LossWeightOp op);
   /// Bytes of a tensor value.
   Value bytes(Value value) { return arith::MulIOp::create(b, loc, elements(value), i64(4)); }
+  static std::optional<int64_t> runtimeGroup(Group group) {
+    switch (group) {
+    case Group::TP: return kTensorGroup;
+    case Group::PP: return kPipelineGroup;
+    case Group::DP: return kDataGroup;
+    case Group::Tied: return std::nullopt;
+    }
+    return std::nullopt;
+  }
   /// The world rank of the pipeline stage `offset` stages away.
   Value stagePeer(int64_t offset) {
     Value rank = eert::CommGroupPeerOp::create(b, loc, b.getI32Type(), i64(kPipelineGroup),
@@ -290,6 +324,8 @@ private:
   OpBuilder &b;
   Location loc;
   Value params, arena, batch, seq, tokens, fixedBase;
+  Value optimizerState; // the trailing input of a function that updates parameters
+  json::Array updates;  // the parameters its ee.adamw ops update, in order
   Block *failBlock = nullptr;
   DenseMap<Value, Value> pointers; // tensor value -> its buffer
   IRMapping scalars;               // scalar value -> lowered scalar
@@ -327,6 +363,8 @@ LogicalResult FunctionLowering::lower(json::Object &manifestEntry) {
         inputKinds.push_back(json::Object{{"kind", "kv_cache"},
                                           {"positions", tensor.getDimSize(1)},
                                           {"features", tensor.getDimSize(2)}});
+      else if (tensor.hasStaticShape() && tensor.getElementType().isF32())
+        inputKinds.push_back(json::Object{{"kind", "tensor"}, {"shape", json::Array(tensor.getShape())}});
       else if (tensor.getRank() == 3 && tensor.getElementType().isF32())
         inputKinds.push_back(json::Object{{"kind", "activation"}, {"features", tensor.getDimSize(2)}});
       else
@@ -339,6 +377,12 @@ LogicalResult FunctionLowering::lower(json::Object &manifestEntry) {
     }
   }
 
+  // A function that updates parameters takes their AdamW moments as one more
+  // input: a table of 2 x parameters pointers, (exp_avg, exp_avg_sq) of each.
+  if (!source.front().getOps<AdamWOp>().empty()) {
+    optimizerState = loadPointer(inputs, source.getNumArguments());
+    inputKinds.push_back(json::Object{{"kind", "optimizer_state"}});
+  }
   for (Operation &op : source.front().without_terminator())
     if (failed(lowerOp(op)))
       return failure();
@@ -372,6 +416,8 @@ LogicalResult FunctionLowering::lower(json::Object &manifestEntry) {
                                {"outputs", std::move(outputKinds)}};
   if (!spans.empty())
     manifestEntry["spans"] = std::move(spans);
+  if (!updates.empty())
+    manifestEntry["updates"] = std::move(updates);
   if (auto names = source->getAttrOfType<ArrayAttr>(EEDialect::getGradientsAttrName())) {
     json::Array gradients;
     for (Attribute name : names)
@@ -666,11 +712,55 @@ LogicalResult FunctionLowering::lowerOp(Operation &op) {
                                               i64(kMessageTagBase + send.getTag()), request));
         return success();
       })
+      .Case([&](AllReduceStartOp start) -> LogicalResult {
+        std::optional<int64_t> group = runtimeGroup(start.getGroup());
+        if (!group)
+          return start.emitOpError() << "over a tied group is not lowered (ee-data-parallel sums "
+                                        "tied gradients with ee.send and ee.recv)";
+        WaitOp wait = waitOf(start.getRequest());
+        if (!wait)
+          return start.emitOpError() << "is never waited on";
+        Value request = allocate(start.getRequest()), data, count;
+        if (start.getInput().getType().isF32()) {
+          // A scalar is summed in its wait's slot.
+          data = allocate(wait.getResult());
+          LLVM::StoreOp::create(b, loc, scalars.lookup(start.getInput()), data);
+          count = i64(1);
+        } else if (reducesInPlace(start)) {
+          data = pointers[wait.getResult()] = pointerOf(start.getInput());
+          count = elements(start.getInput());
+        } else {
+          data = allocate(wait.getResult());
+          count = elements(start.getInput());
+          eert::ScaleOp::create(b, loc, pointerOf(start.getInput()), f32(1.0), data, count);
+        }
+        checkStatus(eert::CommIallReduceOp::create(b, loc, b.getI32Type(), data, count,
+                                                   i64(*group), request));
+        return success();
+      })
       .Case([&](WaitOp wait) -> LogicalResult {
         Operation *start = wait.getRequest().getDefiningOp();
-        if (!isa_and_nonnull<SendOp, RecvOp>(start))
-          return wait.emitOpError() << "ee-lower-to-eert lowers the waits of ee.send and ee.recv only";
+        if (!isa_and_nonnull<SendOp, RecvOp, AllReduceStartOp>(start))
+          return wait.emitOpError()
+                 << "ee-lower-to-eert lowers the waits of ee.send, ee.recv and ee.all_reduce_start only";
         checkStatus(eert::CommWaitOp::create(b, loc, b.getI32Type(), pointerOf(wait.getRequest())));
+        if (wait.getResult() && wait.getResult().getType().isF32())
+          scalars.map(wait.getResult(),
+                      LLVM::LoadOp::create(b, loc, b.getF32Type(), pointerOf(wait.getResult())));
+        return success();
+      })
+      .Case([&](AdamWOp adamw) {
+        // The moments are the optimizer-state table's: (exp_avg, exp_avg_sq) of parameter i at 2i, 2i+1.
+        int64_t i = parameterIndex.lookup(adamw.getParam());
+        Value decay = adamw.getNoDecay() ? f32(0.0) : scalars.lookup(adamw.getWeightDecay());
+        eert::AdamwOp::create(b, loc, loadPointer(params, i), pointerOf(adamw.getGrad()),
+                              loadPointer(optimizerState, 2 * i),
+                              loadPointer(optimizerState, 2 * i + 1), elements(adamw.getGrad()),
+                              scalars.lookup(adamw.getScale()), scalars.lookup(adamw.getLr()),
+                              scalars.lookup(adamw.getBeta1()), scalars.lookup(adamw.getBeta2()),
+                              scalars.lookup(adamw.getEps()), decay,
+                              scalars.lookup(adamw.getStep()));
+        updates.push_back(adamw.getParam());
         return success();
       })
       .Case([&](ZerosOp zeros) {
@@ -695,8 +785,8 @@ LogicalResult FunctionLowering::lowerOp(Operation &op) {
         return success();
       })
       .Default([&](Operation *other) -> LogicalResult {
-        // Scalar arithmetic of the objective stays as it is.
-        if (isa<arith::ArithDialect>(other->getDialect()) &&
+        // Scalar arithmetic (the objective, the gradient norm) stays as it is.
+        if (isa<arith::ArithDialect, math::MathDialect>(other->getDialect()) &&
             llvm::none_of(other->getResultTypes(), llvm::IsaPred<ShapedType>)) {
           b.clone(*other, scalars);
           return success();

@@ -10,6 +10,7 @@
 
 #include "ee/EEOps.h"
 #include "passes/Passes.h"
+#include "passes/parallel/Traffic.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -18,7 +19,6 @@
 #include "llvm/Support/FormatVariadic.h"
 
 #include <map>
-#include <set>
 
 namespace mlir::ee {
 #define GEN_PASS_DEF_EEPIPELINESTEPPASS
@@ -228,103 +228,6 @@ func::FuncOp StepBuilder::build(StringRef name) {
   return func;
 }
 
-/// One stage's traffic in program order, for the deadlock check.
-struct Event {
-  enum Kind { PostSend, PostRecv, WaitSend, WaitRecv } kind;
-  int64_t peer, tag;
-  Operation *op;
-  Type payload;
-};
-
-/// Runs the stages' events against each other: a receive's wait completes
-/// once its sender posted the send, a send's wait once its receiver waits for
-/// it. Fails naming every stuck stage.
-LogicalResult checkTraffic(ModuleOp module, MutableArrayRef<func::FuncOp> steps) {
-  int64_t stages = steps.size();
-  SmallVector<SmallVector<Event>> events(stages);
-  using Key = std::tuple<int64_t, int64_t, int64_t>; // from, to, tag
-  std::map<Key, Type> sent, expected;
-  for (auto [s, step] : llvm::enumerate(steps)) {
-    int64_t self = s;
-    for (Operation &op : step.front()) {
-      Event event{};
-      event.op = &op;
-      if (auto send = dyn_cast<SendOp>(op)) {
-        event = {Event::PostSend, self + send.getPeer(), static_cast<int64_t>(send.getTag()), &op,
-                 send.getInput().getType()};
-        sent[{self, event.peer, event.tag}] = event.payload;
-      } else if (auto recv = dyn_cast<RecvOp>(op)) {
-        event = {Event::PostRecv, self + recv.getPeer(), static_cast<int64_t>(recv.getTag()), &op,
-                 recv.getTensorType()};
-        expected[{event.peer, self, event.tag}] = event.payload;
-      } else if (auto wait = dyn_cast<WaitOp>(op)) {
-        Operation *start = wait.getRequest().getDefiningOp();
-        if (auto send = dyn_cast_or_null<SendOp>(start))
-          event = {Event::WaitSend, self + send.getPeer(), static_cast<int64_t>(send.getTag()), &op, {}};
-        else if (auto recv = dyn_cast_or_null<RecvOp>(start))
-          event = {Event::WaitRecv, self + recv.getPeer(), static_cast<int64_t>(recv.getTag()), &op, {}};
-        else
-          continue;
-      } else {
-        continue;
-      }
-      if (event.peer < 0 || event.peer >= stages)
-        return op.emitError() << "ee-pipeline-step: stage " << self << " talks to stage "
-                              << event.peer << " of " << stages;
-      events[s].push_back(event);
-    }
-  }
-  for (auto &[key, type] : sent) {
-    auto it = expected.find(key);
-    if (it == expected.end() || it->second != type)
-      return module.emitError() << llvm::formatv(
-                 "ee-pipeline-step: stage {0} sends message {2} of type {3} to stage {1}, which "
-                 "does not receive it as such",
-                 std::get<0>(key), std::get<1>(key), std::get<2>(key), type);
-  }
-  for (auto &[key, type] : expected)
-    if (!sent.count(key))
-      return module.emitError() << llvm::formatv(
-                 "ee-pipeline-step: stage {1} receives message {2} from stage {0}, which never "
-                 "sends it",
-                 std::get<0>(key), std::get<1>(key), std::get<2>(key));
-
-  SmallVector<size_t> next(stages, 0);
-  std::set<Key> posted, waiting;
-  for (bool progress = true; progress;) {
-    progress = false;
-    for (int64_t s = 0; s < stages; ++s) {
-      while (next[s] < events[s].size()) {
-        const Event &e = events[s][next[s]];
-        if (e.kind == Event::WaitRecv) {
-          progress |= waiting.insert({e.peer, s, e.tag}).second;
-          if (!posted.count({e.peer, s, e.tag}))
-            break;
-        } else if (e.kind == Event::WaitSend && !waiting.count({s, e.peer, e.tag})) {
-          break;
-        } else if (e.kind == Event::PostSend) {
-          posted.insert({s, e.peer, e.tag});
-        }
-        ++next[s];
-        progress = true;
-      }
-    }
-  }
-  std::string stuck;
-  for (int64_t s = 0; s < stages; ++s)
-    if (next[s] < events[s].size()) {
-      const Event &e = events[s][next[s]];
-      stuck += llvm::formatv("{0}stage {1} waits to {2} message {3} {4} stage {5}",
-                             stuck.empty() ? "" : "; ", s,
-                             e.kind == Event::WaitSend ? "send" : "receive", e.tag,
-                             e.kind == Event::WaitSend ? "to" : "from", e.peer)
-                   .str();
-    }
-  if (!stuck.empty())
-    return module.emitError() << "ee-pipeline-step: the step deadlocks: " << stuck;
-  return success();
-}
-
 struct EEPipelineStepPass : ee::impl::EEPipelineStepPassBase<EEPipelineStepPass> {
   void runOnOperation() override;
 };
@@ -453,7 +356,8 @@ void EEPipelineStepPass::runOnOperation() {
     entries.set("grad_step", b.getStringAttr(gradSteps.back().getSymName()));
     updated.push_back(entries.getDictionary(module.getContext()));
   }
-  if (failed(checkTraffic(module, trainSteps)) || failed(checkTraffic(module, gradSteps)))
+  if (failed(checkTraffic(module, trainSteps, "ee-pipeline-step")) ||
+      failed(checkTraffic(module, gradSteps, "ee-pipeline-step")))
     return signalPassFailure();
   NamedAttrList entries(plan);
   entries.set("stages", b.getArrayAttr(updated));

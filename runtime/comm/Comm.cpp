@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -240,44 +241,80 @@ extern "C" int32_t eert_comm_group_peer(int64_t group, int64_t offset) {
   return world;
 }
 
-extern "C" int32_t eert_comm_all_reduce(float *data, int64_t count, int64_t group) {
-  MPI_Comm comm;
-  if (int32_t status = groupComm(group, comm) ? 1 : checkCount(count))
-    return status;
-  if (comm == MPI_COMM_NULL)
+namespace {
+
+/// An all-reduce in two phases: a reduce-scatter then an all-gather rather
+/// than MPI_Allreduce: each block is summed once, by one rank, so every rank
+/// gets the same bits (an all-reduce may sum in a different order on each
+/// rank, and data-parallel replicas would drift apart).
+struct AllReduce {
+  float *data = nullptr;
+  int64_t count = 0, group = 0, block = 0;
+  MPI_Comm comm = MPI_COMM_NULL;
+  int rank = 0;
+  float *whole = nullptr;         // data, or `padded` when the blocks do not divide it
+  std::vector<float> padded, mine; // per started reduction: several may be in flight
+  MPI_Request request = MPI_REQUEST_NULL;
+
+  /// Starts the reduce-scatter; a group of one has nothing to do.
+  int32_t start(float *values, int64_t n, int64_t g) {
+    data = values;
+    count = n;
+    group = g;
+    if (int32_t status = groupComm(group, comm) ? 1 : checkCount(count))
+      return status;
+    if (comm == MPI_COMM_NULL)
+      return 0;
+    int size = 1;
+    MPI_Comm_size(comm, &size);
+    if (size == 1) {
+      comm = MPI_COMM_NULL; // the sum of one
+      return 0;
+    }
+    MPI_Comm_rank(comm, &rank);
+    block = (count + size - 1) / size;
+    whole = data;
+    if (block * size != count) {
+      padded.assign(block * size, 0.0f);
+      std::copy(data, data + count, padded.begin());
+      whole = padded.data();
+    }
+    mine.resize(block);
+    if (int code = MPI_Ireduce_scatter_block(whole, mine.data(), static_cast<int>(block), MPI_FLOAT,
+                                             MPI_SUM, comm, &request))
+      return mpiFailure("MPI_Reduce_scatter_block", code);
     return 0;
-  // A reduce-scatter then an all-gather rather than MPI_Allreduce: each block
-  // is summed once, by one rank, so every rank gets the same bits (an
-  // all-reduce may sum in a different order on each rank, and data-parallel
-  // replicas would drift apart).
-  int size = 1, rank = 0;
-  MPI_Comm_size(comm, &size);
-  MPI_Comm_rank(comm, &rank);
-  int64_t block = (count + size - 1) / size;
+  }
+
+  /// Completes the reduce-scatter, then gathers every rank's block.
+  int32_t finish() {
+    if (comm == MPI_COMM_NULL)
+      return 0;
+    if (int code = waitWithDeadline(&request, MPI_STATUS_IGNORE, [&] {
+          return "MPI_Reduce_scatter_block over " + describeGroup(group, comm);
+        }))
+      return mpiFailure("MPI_Reduce_scatter_block", code);
+    std::copy(mine.begin(), mine.end(), whole + rank * block);
+    if (int code = collective("MPI_Allgather", comm, group, [&](MPI_Request *gather) {
+          return MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, whole, static_cast<int>(block),
+                                MPI_FLOAT, comm, gather);
+        }))
+      return mpiFailure("MPI_Allgather", code);
+    if (whole != data)
+      std::copy(padded.begin(), padded.begin() + count, data);
+    return 0;
+  }
+};
+
+} // namespace
+
+extern "C" int32_t eert_comm_all_reduce(float *data, int64_t count, int64_t group) {
   // Scratch kept between calls: gradient buckets are large, and fresh pages
   // for every call would cost more than the reduction.
-  thread_local std::vector<float> padded, mine;
-  float *whole = data;
-  if (block * size != count) {
-    padded.assign(block * size, 0.0f);
-    std::copy(data, data + count, padded.begin());
-    whole = padded.data();
-  }
-  mine.resize(block);
-  if (int code = collective("MPI_Reduce_scatter_block", comm, group, [&](MPI_Request *request) {
-        return MPI_Ireduce_scatter_block(whole, mine.data(), static_cast<int>(block), MPI_FLOAT,
-                                         MPI_SUM, comm, request);
-      }))
-    return mpiFailure("MPI_Reduce_scatter_block", code);
-  std::copy(mine.begin(), mine.end(), whole + rank * block);
-  if (int code = collective("MPI_Allgather", comm, group, [&](MPI_Request *request) {
-        return MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, whole, static_cast<int>(block),
-                              MPI_FLOAT, comm, request);
-      }))
-    return mpiFailure("MPI_Allgather", code);
-  if (whole != data)
-    std::copy(padded.begin(), padded.begin() + count, data);
-  return 0;
+  thread_local AllReduce reduction;
+  if (int32_t status = reduction.start(data, count, group))
+    return status;
+  return reduction.finish();
 }
 
 /// A collective from `input` (count floats per rank) to `output` over
@@ -386,11 +423,13 @@ extern "C" int32_t eert_comm_probe(int64_t peer, int64_t tag, uint64_t *waiting)
 
 namespace {
 
-/// A started send or receive: what eert_comm_isend/irecv's *request points at.
+/// A started send, receive or all-reduce: what eert_comm_isend/irecv/
+/// iall_reduce's *request points at.
 struct Pending {
   MPI_Request request;
   int64_t expected; // a receive's size in bytes; -1 for a send
   int64_t peer, tag;
+  std::unique_ptr<AllReduce> reduction; // set for an all-reduce
 };
 
 /// Frees the completed request and checks a receive's size.
@@ -437,11 +476,29 @@ extern "C" int32_t eert_comm_irecv(void *buffer, int64_t bytes, int64_t peer, in
   return 0;
 }
 
+extern "C" int32_t eert_comm_iall_reduce(float *data, int64_t count, int64_t group,
+                                         uint64_t *request) {
+  *request = 0;
+  auto reduction = std::make_unique<AllReduce>();
+  if (int32_t status = reduction->start(data, count, group))
+    return status;
+  if (reduction->comm == MPI_COMM_NULL)
+    return 0; // nothing to wait for
+  *request = reinterpret_cast<uint64_t>(
+      new Pending{MPI_REQUEST_NULL, -1, -1, -1, std::move(reduction)});
+  return 0;
+}
+
 extern "C" int32_t eert_comm_wait(uint64_t *request) {
   if (*request == 0)
     return 0;
   auto *pending = reinterpret_cast<Pending *>(*request);
   *request = 0;
+  if (pending->reduction) {
+    int32_t status = pending->reduction->finish();
+    delete pending;
+    return status;
+  }
   MPI_Status status;
   int code = waitWithDeadline(&pending->request, &status, [&] {
     return "rank " + std::to_string(pending->peer) +
@@ -462,6 +519,18 @@ extern "C" int32_t eert_comm_test(uint64_t *request, uint64_t *done) {
   if (*request == 0)
     return 0;
   auto *pending = reinterpret_cast<Pending *>(*request);
+  if (pending->reduction) {
+    // The reduce-scatter's progress; the all-gather then runs to completion.
+    int flag = 0;
+    if (pending->reduction->comm != MPI_COMM_NULL)
+      if (int code = MPI_Test(&pending->reduction->request, &flag, MPI_STATUS_IGNORE))
+        return mpiFailure("MPI_Test", code);
+    if (!flag && pending->reduction->comm != MPI_COMM_NULL) {
+      *done = 0;
+      return 0;
+    }
+    return eert_comm_wait(request); // the reduce-scatter is done: finishes at once
+  }
   int flag = 0;
   MPI_Status status;
   if (int code = MPI_Test(&pending->request, &flag, &status))

@@ -1477,51 +1477,11 @@ func.func @f(%y: tensor<?x?x8xf32>) {
 
 // -----
 
-// adamw: beta1 in [0, 1)
-ee.parameter @w : tensor<8xf32>
-func.func @f(%g: tensor<8xf32>, %lr: f32, %step: i64, %clip: f32) {
-  // expected-error @+1 {{'beta1' must be in [0, 1), got 1.0}}
-  ee.adamw @w, %g, %lr, %step, %clip beta1 1.0 beta2 0.95 eps 1.0e-08 weight_decay 0.1 : tensor<8xf32>
-  return
-}
-
-// -----
-
-// adamw: beta2 in [0, 1)
-ee.parameter @w : tensor<8xf32>
-func.func @f(%g: tensor<8xf32>, %lr: f32, %step: i64, %clip: f32) {
-  // expected-error @+1 {{'beta2' must be in [0, 1), got -0.5}}
-  ee.adamw @w, %g, %lr, %step, %clip beta1 0.9 beta2 -0.5 eps 1.0e-08 weight_decay 0.1 : tensor<8xf32>
-  return
-}
-
-// -----
-
-// adamw: eps positive
-ee.parameter @w : tensor<8xf32>
-func.func @f(%g: tensor<8xf32>, %lr: f32, %step: i64, %clip: f32) {
-  // expected-error @+1 {{'eps' must be a positive finite number, got 0}}
-  ee.adamw @w, %g, %lr, %step, %clip beta1 0.9 beta2 0.95 eps 0.0 weight_decay 0.1 : tensor<8xf32>
-  return
-}
-
-// -----
-
-// adamw: weight decay non-negative
-ee.parameter @w : tensor<8xf32>
-func.func @f(%g: tensor<8xf32>, %lr: f32, %step: i64, %clip: f32) {
-  // expected-error @+1 {{'weight_decay' must be a non-negative finite number, got -1}}
-  ee.adamw @w, %g, %lr, %step, %clip beta1 0.9 beta2 0.95 eps 1.0e-08 weight_decay -1.0 : tensor<8xf32>
-  return
-}
-
-// -----
-
 // adamw: the parameter exists
 ee.parameter @w : tensor<8xf32>
-func.func @f(%g: tensor<8xf32>, %lr: f32, %step: i64, %clip: f32) {
+func.func @f(%g: tensor<8xf32>, %lr: f32, %step: i64, %h: f32) {
   // expected-error @+1 {{'@v' does not name an ee.parameter}}
-  ee.adamw @v, %g, %lr, %step, %clip beta1 0.9 beta2 0.95 eps 1.0e-08 weight_decay 0.1 : tensor<8xf32>
+  ee.adamw @v, %g lr %lr step %step scale %h beta1 %h beta2 %h eps %h weight_decay %h : tensor<8xf32>
   return
 }
 
@@ -1529,8 +1489,35 @@ func.func @f(%g: tensor<8xf32>, %lr: f32, %step: i64, %clip: f32) {
 
 // adamw: the gradient has the parameter's type
 ee.parameter @w : tensor<8xf32>
-func.func @f(%g: tensor<4xf32>, %lr: f32, %step: i64, %clip: f32) {
+func.func @f(%g: tensor<4xf32>, %lr: f32, %step: i64, %h: f32) {
   // expected-error @+1 {{gradient type 'tensor<4xf32>' differs from the type 'tensor<8xf32>' of '@w'}}
-  ee.adamw @w, %g, %lr, %step, %clip beta1 0.9 beta2 0.95 eps 1.0e-08 weight_decay 0.1 : tensor<4xf32>
+  ee.adamw @w, %g lr %lr step %step scale %h beta1 %h beta2 %h eps %h weight_decay %h : tensor<4xf32>
+  return
+}
+
+// -----
+
+// all_reduce_start: a scalar's request delivers a scalar
+func.func @f(%x: f32) {
+  // expected-error @+1 {{sums a scalar: its request must be !ee.request<f32>, got '!ee.request<tensor<1xf32>>'}}
+  %r = ee.all_reduce_start %x over pp : f32 -> !ee.request<tensor<1xf32>>
+  return
+}
+
+// -----
+
+// all_reduce_start: a scalar is summed over a rank group, not a tied group
+func.func @f(%x: f32) {
+  // expected-error @+1 {{sums a scalar over the tp, pp or dp group, not a tied group}}
+  %r = ee.all_reduce_start %x over tied(@w) : f32 -> !ee.request<f32>
+  return
+}
+
+// -----
+
+// reduce_scatter_start: rows of a tensor
+func.func @f(%x: f32) {
+  // expected-error @+1 {{scatters the rows of a tensor, not 'f32'}}
+  %r = ee.reduce_scatter_start %x over dp : f32 -> !ee.request<f32>
   return
 }

@@ -149,13 +149,19 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
   }
 
   // CHECK-LABEL: func.func @optimizer
-  func.func @optimizer(%g: tensor<8xf32>, %lr: f32, %step: i64, %clip: f32) {
-    // CHECK: ee.adamw @model.norm.weight, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} beta1 9.000000e-01 beta2 0.94999999999999996 eps 1.000000e-08 weight_decay 1.000000e-01 no_decay : tensor<8xf32>
-    ee.adamw @model.norm.weight, %g, %lr, %step, %clip
-        beta1 0.9 beta2 0.95 eps 1.0e-08 weight_decay 0.1 no_decay : tensor<8xf32>
-    // CHECK: ee.adamw @exits.0.norm.weight, {{.*}} beta1 0.000000e+00 {{.*}} weight_decay 0.000000e+00 : tensor<8xf32>
-    ee.adamw @exits.0.norm.weight, %g, %lr, %step, %clip
-        beta1 0.0 beta2 0.999 eps 1.0e-06 weight_decay 0.0 : tensor<8xf32>
+  func.func @optimizer(%g: tensor<8xf32>, %lr: f32, %step: i64, %clip: f32, %b1: f32, %b2: f32, %eps: f32, %wd: f32) {
+    // CHECK: ee.adamw @model.norm.weight, %{{.*}} lr %{{.*}} step %{{.*}} scale %{{.*}} beta1 %{{.*}} beta2 %{{.*}} eps %{{.*}} weight_decay %{{.*}} no_decay : tensor<8xf32>
+    ee.adamw @model.norm.weight, %g lr %lr step %step scale %clip
+        beta1 %b1 beta2 %b2 eps %eps weight_decay %wd no_decay : tensor<8xf32>
+    // CHECK: ee.adamw @exits.0.norm.weight, {{.*}} weight_decay %{{.*}} : tensor<8xf32>
+    ee.adamw @exits.0.norm.weight, %g lr %lr step %step scale %clip
+        beta1 %b1 beta2 %b2 eps %eps weight_decay %wd : tensor<8xf32>
+    // CHECK: ee.all_reduce_start %{{.*}} over pp : f32 -> !ee.request<f32>
+    %r = ee.all_reduce_start %clip over pp : f32 -> !ee.request<f32>
+    // CHECK: ee.wait %{{.*}} : !ee.request<f32> -> f32
+    %s = ee.wait %r : !ee.request<f32> -> f32
+    // CHECK: ee.inner_product %{{.*}}, %{{.*}} : tensor<8xf32>
+    %q = ee.inner_product %g, %g : tensor<8xf32>
     return
   }
 

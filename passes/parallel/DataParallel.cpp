@@ -1,0 +1,377 @@
+//===- DataParallel.cpp - ee-data-parallel: reduction, clipping, AdamW ----===//
+//
+// Completes each rank's training step: the data-parallel all-reduce of every
+// gradient, started in the last backward pass as soon as its bucket is final,
+// the sums of tied weights' gradients over the stages holding them, the
+// global gradient norm and its clipping factor, and the AdamW update of
+// every parameter the rank holds.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ee/EEOps.h"
+#include "passes/Passes.h"
+#include "passes/parallel/Traffic.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <map>
+
+namespace mlir::ee {
+#define GEN_PASS_DEF_EEDATAPARALLELPASS
+#include "passes/Passes.h.inc"
+} // namespace mlir::ee
+
+using namespace mlir;
+using namespace mlir::ee;
+
+namespace {
+
+/// The hyperparameters every update step takes after its source's arguments.
+constexpr const char *kHyperparameters[] = {"lr", "step", "max_norm", "beta1", "beta2", "eps",
+                                            "weight_decay"};
+
+/// What one rank's update step is made from.
+struct Source {
+  mutable func::FuncOp function; // loss_grad, or a stage's train step (an op handle)
+  int64_t stage = 0;           // the pipeline stage (0 with one stage)
+  bool accumulates = false;    // loss_grad: earlier micro-batches' gradients come in as arguments
+  unsigned firstGradient = 0;  // results [firstGradient, firstGradient + names.size()) are gradients
+  SmallVector<StringAttr> names; // the parameters of those gradients
+};
+
+/// Moves `op` up to just after the last of its operands' definitions: a sum
+/// of gradients is then final as soon as its last term is.
+void hoist(Operation *op) {
+  Block *block = op->getBlock();
+  Operation *after = nullptr;
+  for (Value operand : op->getOperands())
+    if (Operation *def = operand.getDefiningOp();
+        def && def->getBlock() == block && (!after || after->isBeforeInBlock(def)))
+      after = def;
+  if (after)
+    op->moveAfter(after);
+  else
+    op->moveBefore(&block->front());
+}
+
+class UpdateBuilder {
+public:
+  UpdateBuilder(OpBuilder &b, const Source &source, int64_t bucketSize,
+                const std::map<StringRef, SmallVector<int64_t>> &holders,
+                const llvm::StringSet<> &tensorSplit, bool tensorParallel, bool pipeline)
+      : b(b), source(source), bucketSize(bucketSize), holders(holders), tensorSplit(tensorSplit),
+        tensorParallel(tensorParallel), pipeline(pipeline), loc(source.function.getLoc()) {}
+
+  FailureOr<func::FuncOp> build(StringRef name);
+
+private:
+  Value reduce(Value input, Group group) {
+    auto request = AllReduceStartOp::create(b, loc, RequestType::get(b.getContext(), input.getType()),
+                                            input, group, FlatSymbolRefAttr());
+    return request.getRequest();
+  }
+  Value wait(Value request) {
+    return WaitOp::create(b, loc, cast<RequestType>(request.getType()).getPayload(), request)
+        .getResult();
+  }
+  Value f32(double value) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(static_cast<float>(value)));
+  }
+
+  OpBuilder &b;
+  const Source &source;
+  int64_t bucketSize;
+  const std::map<StringRef, SmallVector<int64_t>> &holders;
+  const llvm::StringSet<> &tensorSplit; // the weights split over tensor-parallel ranks
+  bool tensorParallel, pipeline;
+  Location loc;
+};
+
+FailureOr<func::FuncOp> UpdateBuilder::build(StringRef name) {
+  func::FuncOp from = source.function;
+  size_t numGradients = source.names.size();
+  auto gradientType = [&](size_t k) {
+    return cast<RankedTensorType>(from.getResultTypes()[source.firstGradient + k]);
+  };
+  SmallVector<Type> inputs(from.getArgumentTypes());
+  // loss_grad's update step also takes the gradient scale and the earlier sum.
+  unsigned accumulated = from.getNumArguments() + 1;
+  if (source.accumulates) {
+    inputs.push_back(b.getF32Type());
+    for (size_t k = 0; k < numGradients; ++k)
+      inputs.push_back(gradientType(k));
+  }
+  for (StringRef hyper : kHyperparameters)
+    inputs.push_back(hyper == StringRef("step") ? Type(b.getI64Type()) : Type(b.getF32Type()));
+  SmallVector<Type> results;
+  for (auto [i, type] : llvm::enumerate(from.getResultTypes()))
+    if (i < source.firstGradient || i >= source.firstGradient + numGradients)
+      results.push_back(type);
+  results.push_back(b.getF32Type()); // the global gradient norm
+
+  auto func = func::FuncOp::create(b, loc, name, b.getFunctionType(inputs, results));
+  Block *body = func.addEntryBlock();
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(body);
+  IRMapping mapping;
+  for (auto [arg, copy] : llvm::zip(from.getArguments(), body->getArguments()))
+    mapping.map(arg, copy);
+  for (Operation &op : from.front().without_terminator())
+    b.clone(op, mapping);
+  Operation *terminator = from.front().getTerminator();
+  unsigned hyper = source.accumulates ? accumulated + numGradients : from.getNumArguments();
+  auto hyperArg = [&](StringRef which) {
+    for (auto [i, h] : llvm::enumerate(kHyperparameters))
+      if (which == h)
+        return body->getArgument(hyper + i);
+    llvm_unreachable("a hyperparameter");
+  };
+
+  // Each gradient as soon as it is final. loss_grad's is one micro-batch's:
+  // the earlier ones' sum and the scale join it there. A stage's step
+  // returns scale(sum of its passes' gradients): the last sum and the scale
+  // move up to the last pass's gradient.
+  SmallVector<Value> finals(numGradients);
+  Value gradScale = source.accumulates ? body->getArgument(accumulated - 1) : Value();
+  for (size_t k = 0; k < numGradients; ++k) {
+    Value g = mapping.lookup(terminator->getOperand(source.firstGradient + k));
+    if (source.accumulates) {
+      Operation *def = g.getDefiningOp();
+      if (def)
+        b.setInsertionPointAfter(def);
+      else
+        b.setInsertionPointToStart(body);
+      Value sum = AddOp::create(b, loc, body->getArgument(accumulated + k), g);
+      finals[k] = ScaleOp::create(b, loc, sum, gradScale);
+      continue;
+    }
+    auto scale = g.getDefiningOp<ScaleOp>();
+    if (!scale)
+      return from.emitError() << "ee-data-parallel: gradient " << k << " of @" << from.getSymName()
+                              << " is not the scaled sum of ee-pipeline-step";
+    if (auto sum = scale.getInput().getDefiningOp<AddOp>(); sum && sum->hasOneUse())
+      hoist(sum);
+    hoist(scale);
+    finals[k] = g;
+  }
+
+  // Buckets in the order the gradients become final; a bucket's all-reduces
+  // start right after its last gradient.
+  SmallVector<size_t> order(numGradients);
+  for (size_t k = 0; k < numGradients; ++k)
+    order[k] = k;
+  auto position = [&](size_t k) { return finals[k].getDefiningOp(); };
+  llvm::stable_sort(order, [&](size_t x, size_t y) { return position(x)->isBeforeInBlock(position(y)); });
+  SmallVector<Value> requests(numGradients);
+  SmallVector<size_t> bucket;
+  int64_t filled = 0;
+  for (auto [i, k] : llvm::enumerate(order)) {
+    bucket.push_back(k);
+    filled += gradientType(k).getNumElements();
+    if (filled < bucketSize && i + 1 < order.size())
+      continue;
+    b.setInsertionPointAfter(position(k));
+    for (size_t member : bucket)
+      requests[member] = reduce(finals[member], Group::DP);
+    bucket.clear();
+    filled = 0;
+  }
+
+  // The sums, waited on just before the update.
+  b.setInsertionPointToEnd(body);
+  SmallVector<Value> reduced(numGradients);
+  for (size_t k : order)
+    reduced[k] = wait(requests[k]);
+
+  // A tied weight's gradient adds up over the stages holding it, in stage
+  // order (every holder then has the same bits): each holder sends its own to
+  // the others. Tags follow the pipeline's.
+  int64_t tag = 0;
+  from.walk([&](Operation *op) {
+    if (auto send = dyn_cast<SendOp>(op))
+      tag = std::max<int64_t>(tag, send.getTag() + 1);
+    if (auto recv = dyn_cast<RecvOp>(op))
+      tag = std::max<int64_t>(tag, recv.getTag() + 1);
+  });
+  SmallVector<Value> sends;
+  for (size_t k = 0; k < numGradients && pipeline; ++k) {
+    const SmallVector<int64_t> &stages = holders.at(source.names[k].getValue());
+    if (stages.size() < 2)
+      continue;
+    // Message `tag` is this weight's, whoever sends it.
+    std::map<int64_t, Value> incoming;
+    for (int64_t s : stages)
+      if (s != source.stage)
+        incoming[s] = RecvOp::create(b, loc, RequestType::get(b.getContext(), gradientType(k)),
+                                     ValueRange{}, s - source.stage, tag)
+                          .getRequest();
+    for (int64_t s : stages)
+      if (s != source.stage)
+        sends.push_back(SendOp::create(b, loc, RequestType::get(b.getContext(), Type()), reduced[k],
+                                       s - source.stage, tag)
+                            .getRequest());
+    Value total;
+    for (int64_t s : stages) {
+      Value term = s == source.stage ? reduced[k] : wait(incoming.at(s));
+      total = total ? AddOp::create(b, loc, total, term).getResult() : term;
+    }
+    reduced[k] = total;
+    ++tag;
+  }
+  for (Value request : sends)
+    WaitOp::create(b, loc, Type(), request);
+
+  // The global norm counts every weight once: on the first stage holding it,
+  // over the tensor-parallel ranks only where they hold shards of it.
+  Value split = f32(0.0), whole = f32(0.0);
+  for (size_t k : order) {
+    StringRef param = source.names[k].getValue();
+    if (holders.at(param).front() != source.stage)
+      continue;
+    Value squares = InnerProductOp::create(b, loc, reduced[k], reduced[k]);
+    Value &sum = tensorSplit.contains(param) ? split : whole;
+    sum = arith::AddFOp::create(b, loc, sum, squares);
+  }
+  if (tensorParallel)
+    split = wait(reduce(split, Group::TP));
+  Value squares = arith::AddFOp::create(b, loc, split, whole);
+  if (pipeline)
+    squares = wait(reduce(squares, Group::PP));
+  Value norm = math::SqrtOp::create(b, loc, squares);
+
+  // Clipping: max_norm / (norm + 1e-6) when max_norm > 0 and the norm is above it.
+  Value maxNorm = hyperArg("max_norm");
+  Value clips = arith::AndIOp::create(
+      b, loc, arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, maxNorm, f32(0.0)),
+      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, norm, maxNorm));
+  Value factor = arith::DivFOp::create(b, loc, maxNorm, arith::AddFOp::create(b, loc, norm, f32(1e-6)));
+  Value scale = arith::SelectOp::create(b, loc, clips, factor, f32(1.0));
+
+  // Decoupled weight decay on matrices, none on norm weights.
+  for (size_t k = 0; k < numGradients; ++k) {
+    AdamWOp::create(b, loc, FlatSymbolRefAttr::get(source.names[k]), reduced[k],
+                                 hyperArg("lr"), hyperArg("step"), scale, hyperArg("beta1"),
+                                 hyperArg("beta2"), hyperArg("eps"), hyperArg("weight_decay"),
+                                 gradientType(k).getRank() == 1 ? b.getUnitAttr() : UnitAttr());
+  }
+  SmallVector<Value> returned;
+  for (auto [i, value] : llvm::enumerate(terminator->getOperands()))
+    if (i < source.firstGradient || i >= source.firstGradient + numGradients)
+      returned.push_back(mapping.lookup(value));
+  returned.push_back(norm);
+  func::ReturnOp::create(b, loc, returned);
+  if (pipeline)
+    func->setAttr(EEDialect::getStageAttrName(), b.getI64IntegerAttr(source.stage));
+  return func;
+}
+
+struct EEDataParallelPass : ee::impl::EEDataParallelPassBase<EEDataParallelPass> {
+  using EEDataParallelPassBase::EEDataParallelPassBase;
+  void runOnOperation() override;
+};
+
+void EEDataParallelPass::runOnOperation() {
+  ModuleOp module = getOperation();
+  auto fail = [&](const Twine &message) {
+    module.emitError("ee-data-parallel: " + message);
+    signalPassFailure();
+  };
+  if (bucketSize < 1)
+    return fail("bucket-size must be at least 1 element");
+  auto gradientNames = [&](func::FuncOp fn, SmallVector<StringAttr> &names) -> bool {
+    auto list = fn->getAttrOfType<ArrayAttr>(EEDialect::getGradientsAttrName());
+    if (!list)
+      return false;
+    for (Attribute name : list)
+      if (auto text = dyn_cast<StringAttr>(name))
+        names.push_back(text);
+      else
+        return false;
+    return true;
+  };
+
+  SymbolTable symbols(module);
+  SmallVector<Source> sources;
+  auto plan = module->getAttrOfType<DictionaryAttr>(EEDialect::getPipelineAttrName());
+  auto stagePlans = plan ? plan.getAs<ArrayAttr>("stages") : nullptr;
+  bool pipeline = stagePlans && stagePlans.size() > 1;
+  if (pipeline) {
+    for (auto [s, entry] : llvm::enumerate(stagePlans)) {
+      auto stagePlan = dyn_cast<DictionaryAttr>(entry);
+      auto stepName = stagePlan ? stagePlan.getAs<StringAttr>("train_step") : nullptr;
+      auto heads = stagePlan ? stagePlan.getAs<ArrayAttr>("heads") : nullptr;
+      func::FuncOp step = stepName ? symbols.lookup<func::FuncOp>(stepName.getValue()) : nullptr;
+      Source source{step, static_cast<int64_t>(s), false, 0, {}};
+      if (!step || !heads || !gradientNames(step, source.names))
+        return fail(llvm::formatv("stage {0} needs its train step (ee-pipeline-step) and heads "
+                                  "in the plan", s).str());
+      source.firstGradient = 1 + heads.size();
+      sources.push_back(source);
+    }
+  } else {
+    // One stage: loss_grad, the whole objective's backward pass per micro-batch.
+    func::FuncOp grad = symbols.lookup<func::FuncOp>(function);
+    if (!grad)
+      return; // nothing to train
+    Source source{grad, 0, true, 1, {}};
+    if (!gradientNames(grad, source.names) || grad.getNumArguments() != 4)
+      return fail(llvm::formatv("@{0} is not ee-autodiff's (ids, positions, labels, iteration) "
+                                "-> (loss, gradients..., metrics...)", function).str());
+    sources.push_back(source);
+  }
+  // Every source's gradients are of the named parameters, in their shapes.
+  std::map<StringRef, SmallVector<int64_t>> holders;
+  for (const Source &source : sources) {
+    if (source.function.getNumResults() < source.firstGradient + source.names.size())
+      return fail(llvm::formatv("@{0} returns fewer gradients than its ee.gradients names",
+                                source.function.getSymName()).str());
+    for (auto [k, name] : llvm::enumerate(source.names)) {
+      auto param = symbols.lookup<ParameterOp>(name.getValue());
+      if (!param || param.getTensorType() !=
+                        source.function.getResultTypes()[source.firstGradient + k])
+        return fail(llvm::formatv("@{0}'s gradient {1} is not of a parameter's shape ({2})",
+                                  source.function.getSymName(), k, name.getValue()).str());
+      holders[name.getValue()].push_back(source.stage);
+    }
+  }
+  llvm::StringSet<> tensorSplit;
+  auto split = module->getAttrOfType<DictionaryAttr>(EEDialect::getTensorParallelAttrName());
+  if (auto dims = split ? split.getAs<DictionaryAttr>("split_dims") : nullptr)
+    for (NamedAttribute entry : dims)
+      tensorSplit.insert(entry.getName().getValue());
+
+  OpBuilder b(module.getBodyRegion());
+  b.setInsertionPointToEnd(module.getBody());
+  SmallVector<func::FuncOp> steps;
+  for (const Source &source : sources) {
+    std::string name = pipeline ? llvm::formatv("stage{0}_update_step", source.stage).str()
+                                : std::string("update_step");
+    FailureOr<func::FuncOp> step =
+        UpdateBuilder(b, source, bucketSize, holders, tensorSplit, split != nullptr, pipeline)
+            .build(name);
+    if (failed(step))
+      return signalPassFailure();
+    steps.push_back(*step);
+  }
+  if (!pipeline)
+    return;
+  if (failed(checkTraffic(module, steps, "ee-data-parallel")))
+    return signalPassFailure();
+  SmallVector<Attribute> updated;
+  for (auto [s, entry] : llvm::enumerate(stagePlans)) {
+    NamedAttrList entries(cast<DictionaryAttr>(entry));
+    entries.set("update_step", b.getStringAttr(steps[s].getSymName()));
+    updated.push_back(entries.getDictionary(module.getContext()));
+  }
+  NamedAttrList entries(plan);
+  entries.set("stages", b.getArrayAttr(updated));
+  module->setAttr(EEDialect::getPipelineAttrName(), entries.getDictionary(module.getContext()));
+}
+
+} // namespace
