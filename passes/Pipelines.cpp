@@ -59,7 +59,9 @@ void ee::buildPrimitivesToDistPipeline(OpPassManager &pm,
   // The pipeline steps call their stages' functions: one body to plan memory
   // over, and to place the gradient reduction in.
   pm.addPass(createInlinerPass());
-  pm.addPass(createEEDataParallelPass());
+  EEDataParallelPassOptions dataParallel;
+  dataParallel.bucketSize = options.bucketSize;
+  pm.addPass(createEEDataParallelPass(dataParallel));
 }
 
 void ee::buildPrimitivesToEERTPipeline(OpPassManager &pm,

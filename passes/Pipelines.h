@@ -46,6 +46,10 @@ struct PrimitivesToEERTOptions : public PassPipelineOptions<PrimitivesToEERTOpti
   Option<int64_t> tensorParallel{*this, "tensor-parallel",
                                  llvm::cl::desc("Tensor-parallel ranks (ee-tensor-parallel)"),
                                  llvm::cl::init(1)};
+  Option<int64_t> bucketSize{*this, "ddp-bucket-size",
+                             llvm::cl::desc("Elements per data-parallel gradient all-reduce "
+                                            "bucket (ee-data-parallel)"),
+                             llvm::cl::init(40000000)};
 };
 void buildPrimitivesToDistPipeline(OpPassManager &pm, const PrimitivesToEERTOptions &options);
 void buildPrimitivesToEERTPipeline(OpPassManager &pm, const PrimitivesToEERTOptions &options);

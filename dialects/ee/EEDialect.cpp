@@ -82,7 +82,7 @@ LogicalResult EEDialect::verifyOperationAttribute(Operation *op, NamedAttribute 
     return success();
   }
   if (attr.getName() == getInferenceAttrName() || attr.getName() == getPipelineAttrName() ||
-      attr.getName() == getTensorParallelAttrName()) {
+      attr.getName() == getTensorParallelAttrName() || attr.getName() == getDataParallelAttrName()) {
     if (!isa<ModuleOp>(op) || !isa<DictionaryAttr>(attr.getValue()))
       return op->emitError() << "'" << attr.getName().getValue()
                              << "' must be a dictionary attached to a builtin.module";

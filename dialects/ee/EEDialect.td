@@ -91,6 +91,11 @@ def EE_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral getStageAttrName() {
       return ::llvm::StringLiteral("ee.stage");
     }
+    /// Module attribute (dictionary): how ee-data-parallel reduces the
+    /// gradients of the update steps (`bucket_size`, elements).
+    static constexpr ::llvm::StringLiteral getDataParallelAttrName() {
+      return ::llvm::StringLiteral("ee.data_parallel");
+    }
   }];
 }
 

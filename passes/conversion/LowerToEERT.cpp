@@ -147,12 +147,13 @@ MemoryPlan planMemory(func::FuncOp func) {
   // A receive's or all-reduce's request -> what its wait yields, which lives
   // from the start (the buffer the runtime writes into).
   DenseMap<Value, Value> delivered;
+  for (auto wait : body.getOps<WaitOp>())
+    if (auto send = wait.getRequest().getDefiningOp<SendOp>())
+      lastUse[send.getInput()] = std::max(lastUse.lookup(send.getInput()), index[wait]);
+  // After the sends: a sum may be sent on, which keeps it longer.
   for (auto wait : body.getOps<WaitOp>()) {
     Operation *start = wait.getRequest().getDefiningOp();
-    if (auto send = dyn_cast_or_null<SendOp>(start)) {
-      lastUse[send.getInput()] = std::max(lastUse.lookup(send.getInput()), index[wait]);
-    } else if (auto reduce = dyn_cast_or_null<AllReduceStartOp>(start);
-               reduce && reducesInPlace(reduce)) {
+    if (auto reduce = dyn_cast_or_null<AllReduceStartOp>(start); reduce && reducesInPlace(reduce)) {
       // The sum is the input's buffer: it lives as long as the sum.
       Value input = reduce.getInput();
       lastUse[input] = std::max({lastUse.lookup(input), index[wait], lastUse.lookup(wait.getResult())});
@@ -269,6 +270,30 @@ private:
     b.setInsertionPointToStart(next);
   }
 
+  /// Checks `status` later, at the next flushStatus(): the gradient
+  /// all-reduces' starts and waits (thousands in a deep model) then need no
+  /// block each. The first failure's status is the one returned.
+  void deferStatus(Value status) {
+    if (!deferred) {
+      deferred = status;
+    } else {
+      Value failedBefore = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, deferred,
+                                                 arith::ConstantIntOp::create(b, loc, 0, 32));
+      deferred = arith::SelectOp::create(b, loc, failedBefore, deferred, status);
+    }
+    // Checked now and then all the same: LLVM's code generation grows faster
+    // than linearly in the size of a basic block.
+    if (++numDeferred % kDeferredPerCheck == 0)
+      flushStatus();
+  }
+  /// Branches to the failure block if a deferred status failed: before what
+  /// would spread a failed sum (an update, a message) and before returning.
+  void flushStatus() {
+    if (deferred)
+      checkStatus(deferred);
+    deferred = nullptr;
+  }
+
   Value pointerOf(Value value) {
     auto it = pointers.find(value);
     assert(it != pointers.end() && "every tensor operand has a buffer");
@@ -324,6 +349,9 @@ private:
   OpBuilder &b;
   Location loc;
   Value params, arena, batch, seq, tokens, fixedBase;
+  static constexpr int64_t kDeferredPerCheck = 16;
+  Value deferred;       // the statuses deferStatus() holds, combined
+  int64_t numDeferred = 0;
   Value optimizerState; // the trailing input of a function that updates parameters
   json::Array updates;  // the parameters its ee.adamw ops update, in order
   Block *failBlock = nullptr;
@@ -383,9 +411,13 @@ LogicalResult FunctionLowering::lower(json::Object &manifestEntry) {
     optimizerState = loadPointer(inputs, source.getNumArguments());
     inputKinds.push_back(json::Object{{"kind", "optimizer_state"}});
   }
-  for (Operation &op : source.front().without_terminator())
+  for (Operation &op : source.front().without_terminator()) {
+    if (isa<AdamWOp, SendOp, RecvOp>(op))
+      flushStatus();
     if (failed(lowerOp(op)))
       return failure();
+  }
+  flushStatus();
 
   json::Array outputKinds;
   for (auto [k, result] : llvm::enumerate(source.front().getTerminator()->getOperands())) {
@@ -734,7 +766,7 @@ LogicalResult FunctionLowering::lowerOp(Operation &op) {
           count = elements(start.getInput());
           eert::ScaleOp::create(b, loc, pointerOf(start.getInput()), f32(1.0), data, count);
         }
-        checkStatus(eert::CommIallReduceOp::create(b, loc, b.getI32Type(), data, count,
+        deferStatus(eert::CommIallReduceOp::create(b, loc, b.getI32Type(), data, count,
                                                    i64(*group), request));
         return success();
       })
@@ -743,7 +775,11 @@ LogicalResult FunctionLowering::lowerOp(Operation &op) {
         if (!isa_and_nonnull<SendOp, RecvOp, AllReduceStartOp>(start))
           return wait.emitOpError()
                  << "ee-lower-to-eert lowers the waits of ee.send, ee.recv and ee.all_reduce_start only";
-        checkStatus(eert::CommWaitOp::create(b, loc, b.getI32Type(), pointerOf(wait.getRequest())));
+        Value status = eert::CommWaitOp::create(b, loc, b.getI32Type(), pointerOf(wait.getRequest()));
+        if (isa<AllReduceStartOp>(start))
+          deferStatus(status);
+        else
+          checkStatus(status);
         if (wait.getResult() && wait.getResult().getType().isF32())
           scalars.map(wait.getResult(),
                       LLVM::LoadOp::create(b, loc, b.getF32Type(), pointerOf(wait.getResult())));
@@ -753,9 +789,10 @@ LogicalResult FunctionLowering::lowerOp(Operation &op) {
         // The moments are the optimizer-state table's: (exp_avg, exp_avg_sq) of parameter i at 2i, 2i+1.
         int64_t i = parameterIndex.lookup(adamw.getParam());
         Value decay = adamw.getNoDecay() ? f32(0.0) : scalars.lookup(adamw.getWeightDecay());
-        eert::AdamwOp::create(b, loc, loadPointer(params, i), pointerOf(adamw.getGrad()),
-                              loadPointer(optimizerState, 2 * i),
-                              loadPointer(optimizerState, 2 * i + 1), elements(adamw.getGrad()),
+        Value param = loadPointer(params, i), expAvg = loadPointer(optimizerState, 2 * i),
+              expAvgSq = loadPointer(optimizerState, 2 * i + 1);
+        eert::AdamwOp::create(b, loc, param, pointerOf(adamw.getGrad()), expAvg, expAvgSq,
+                              elements(adamw.getGrad()),
                               scalars.lookup(adamw.getScale()), scalars.lookup(adamw.getLr()),
                               scalars.lookup(adamw.getBeta1()), scalars.lookup(adamw.getBeta2()),
                               scalars.lookup(adamw.getEps()), decay,
@@ -874,6 +911,10 @@ struct EELowerToEERTPass : ee::impl::EELowerToEERTPassBase<EELowerToEERTPass> {
     if (Attribute pipeline = module->getAttr(EEDialect::getPipelineAttrName())) {
       manifest["pipeline"] = toJSON(pipeline);
       module->removeAttr(EEDialect::getPipelineAttrName());
+    }
+    if (Attribute dataParallel = module->getAttr(EEDialect::getDataParallelAttrName())) {
+      manifest["data_parallel"] = toJSON(dataParallel);
+      module->removeAttr(EEDialect::getDataParallelAttrName());
     }
     if (Attribute split = module->getAttr(EEDialect::getTensorParallelAttrName())) {
       manifest["tensor_parallel"] = toJSON(split);

@@ -64,9 +64,11 @@ class UpdateBuilder {
 public:
   UpdateBuilder(OpBuilder &b, const Source &source, int64_t bucketSize,
                 const std::map<StringRef, SmallVector<int64_t>> &holders,
-                const llvm::StringSet<> &tensorSplit, bool tensorParallel, bool pipeline)
+                const llvm::StringSet<> &tensorSplit, bool tensorParallel, bool pipeline,
+                int64_t firstTiedTag)
       : b(b), source(source), bucketSize(bucketSize), holders(holders), tensorSplit(tensorSplit),
-        tensorParallel(tensorParallel), pipeline(pipeline), loc(source.function.getLoc()) {}
+        tensorParallel(tensorParallel), pipeline(pipeline), firstTiedTag(firstTiedTag),
+        loc(source.function.getLoc()) {}
 
   FailureOr<func::FuncOp> build(StringRef name);
 
@@ -90,6 +92,7 @@ private:
   const std::map<StringRef, SmallVector<int64_t>> &holders;
   const llvm::StringSet<> &tensorSplit; // the weights split over tensor-parallel ranks
   bool tensorParallel, pipeline;
+  int64_t firstTiedTag; // the tied weights' messages follow every stage's pipeline messages
   Location loc;
 };
 
@@ -122,6 +125,9 @@ FailureOr<func::FuncOp> UpdateBuilder::build(StringRef name) {
   IRMapping mapping;
   for (auto [arg, copy] : llvm::zip(from.getArguments(), body->getArguments()))
     mapping.map(arg, copy);
+  // The trace's spans (BIN train --trace): a stage step marks its passes already.
+  if (source.accumulates)
+    SpanBeginOp::create(b, loc, "forward+backward", "backward");
   for (Operation &op : from.front().without_terminator())
     b.clone(op, mapping);
   Operation *terminator = from.front().getTerminator();
@@ -185,20 +191,17 @@ FailureOr<func::FuncOp> UpdateBuilder::build(StringRef name) {
 
   // The sums, waited on just before the update.
   b.setInsertionPointToEnd(body);
+  if (source.accumulates)
+    SpanEndOp::create(b, loc, "forward+backward");
+  SpanBeginOp::create(b, loc, "optimizer", "optimizer");
   SmallVector<Value> reduced(numGradients);
   for (size_t k : order)
     reduced[k] = wait(requests[k]);
 
   // A tied weight's gradient adds up over the stages holding it, in stage
   // order (every holder then has the same bits): each holder sends its own to
-  // the others. Tags follow the pipeline's.
-  int64_t tag = 0;
-  from.walk([&](Operation *op) {
-    if (auto send = dyn_cast<SendOp>(op))
-      tag = std::max<int64_t>(tag, send.getTag() + 1);
-    if (auto recv = dyn_cast<RecvOp>(op))
-      tag = std::max<int64_t>(tag, recv.getTag() + 1);
-  });
+  // the others.
+  int64_t tag = firstTiedTag;
   SmallVector<Value> sends;
   for (size_t k = 0; k < numGradients && pipeline; ++k) {
     const SmallVector<int64_t> &stages = holders.at(source.names[k].getValue());
@@ -229,18 +232,21 @@ FailureOr<func::FuncOp> UpdateBuilder::build(StringRef name) {
 
   // The global norm counts every weight once: on the first stage holding it,
   // over the tensor-parallel ranks only where they hold shards of it.
-  Value split = f32(0.0), whole = f32(0.0);
+  Value split, whole;
   for (size_t k : order) {
     StringRef param = source.names[k].getValue();
     if (holders.at(param).front() != source.stage)
       continue;
     Value squares = InnerProductOp::create(b, loc, reduced[k], reduced[k]);
     Value &sum = tensorSplit.contains(param) ? split : whole;
-    sum = arith::AddFOp::create(b, loc, sum, squares);
+    sum = sum ? arith::AddFOp::create(b, loc, sum, squares).getResult() : squares;
   }
   if (tensorParallel)
-    split = wait(reduce(split, Group::TP));
-  Value squares = arith::AddFOp::create(b, loc, split, whole);
+    split = wait(reduce(split ? split : f32(0.0), Group::TP));
+  Value squares = split && whole ? arith::AddFOp::create(b, loc, split, whole).getResult()
+                  : split        ? split
+                  : whole        ? whole
+                                 : f32(0.0);
   if (pipeline)
     squares = wait(reduce(squares, Group::PP));
   Value norm = math::SqrtOp::create(b, loc, squares);
@@ -265,6 +271,7 @@ FailureOr<func::FuncOp> UpdateBuilder::build(StringRef name) {
     if (i < source.firstGradient || i >= source.firstGradient + numGradients)
       returned.push_back(mapping.lookup(value));
   returned.push_back(norm);
+  SpanEndOp::create(b, loc, "optimizer");
   func::ReturnOp::create(b, loc, returned);
   if (pipeline)
     func->setAttr(EEDialect::getStageAttrName(), b.getI64IntegerAttr(source.stage));
@@ -346,6 +353,15 @@ void EEDataParallelPass::runOnOperation() {
     for (NamedAttribute entry : dims)
       tensorSplit.insert(entry.getName().getValue());
 
+  int64_t firstTiedTag = 0;
+  for (const Source &source : sources)
+    source.function.walk([&](Operation *op) {
+      if (auto send = dyn_cast<SendOp>(op))
+        firstTiedTag = std::max<int64_t>(firstTiedTag, send.getTag() + 1);
+      if (auto recv = dyn_cast<RecvOp>(op))
+        firstTiedTag = std::max<int64_t>(firstTiedTag, recv.getTag() + 1);
+    });
+
   OpBuilder b(module.getBodyRegion());
   b.setInsertionPointToEnd(module.getBody());
   SmallVector<func::FuncOp> steps;
@@ -353,12 +369,15 @@ void EEDataParallelPass::runOnOperation() {
     std::string name = pipeline ? llvm::formatv("stage{0}_update_step", source.stage).str()
                                 : std::string("update_step");
     FailureOr<func::FuncOp> step =
-        UpdateBuilder(b, source, bucketSize, holders, tensorSplit, split != nullptr, pipeline)
+        UpdateBuilder(b, source, bucketSize, holders, tensorSplit, split != nullptr, pipeline,
+                      firstTiedTag)
             .build(name);
     if (failed(step))
       return signalPassFailure();
     steps.push_back(*step);
   }
+  module->setAttr(EEDialect::getDataParallelAttrName(),
+                  b.getDictionaryAttr(b.getNamedAttr("bucket_size", b.getI64IntegerAttr(bucketSize))));
   if (!pipeline)
     return;
   if (failed(checkTraffic(module, steps, "ee-data-parallel")))

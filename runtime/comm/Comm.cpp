@@ -8,6 +8,8 @@
 // in Open MPI's progress engine), so the deadline costs no latency.
 #include "cpu/Error.h"
 #include "eert/eert.h"
+#include "comm/Progress.h"
+#include "trace/Spans.h"
 
 #include <mpi.h>
 
@@ -247,6 +249,13 @@ namespace {
 /// than MPI_Allreduce: each block is summed once, by one rank, so every rank
 /// gets the same bits (an all-reduce may sum in a different order on each
 /// rank, and data-parallel replicas would drift apart).
+struct AllReduce;
+
+/// The reduce-scatters started and not yet finished, oldest first: Open MPI
+/// moves a non-blocking collective on only inside MPI calls, so the kernels
+/// of the backward pass test one now and then (eert::comm::progress).
+std::vector<AllReduce *> inFlight;
+
 struct AllReduce {
   float *data = nullptr;
   int64_t count = 0, group = 0, block = 0;
@@ -283,6 +292,7 @@ struct AllReduce {
     if (int code = MPI_Ireduce_scatter_block(whole, mine.data(), static_cast<int>(block), MPI_FLOAT,
                                              MPI_SUM, comm, &request))
       return mpiFailure("MPI_Reduce_scatter_block", code);
+    inFlight.push_back(this);
     return 0;
   }
 
@@ -290,6 +300,8 @@ struct AllReduce {
   int32_t finish() {
     if (comm == MPI_COMM_NULL)
       return 0;
+    if (auto it = std::find(inFlight.begin(), inFlight.end(), this); it != inFlight.end())
+      inFlight.erase(it);
     if (int code = waitWithDeadline(&request, MPI_STATUS_IGNORE, [&] {
           return "MPI_Reduce_scatter_block over " + describeGroup(group, comm);
         }))
@@ -307,6 +319,16 @@ struct AllReduce {
 };
 
 } // namespace
+
+void eert::comm::progress() {
+  if (inFlight.empty())
+    return;
+  // Any test drives every pending collective's schedule; a completed one
+  // leaves the list (its wait then finds the request done).
+  int done = 0;
+  if (MPI_Test(&inFlight.front()->request, &done, MPI_STATUS_IGNORE) == MPI_SUCCESS && done)
+    inFlight.erase(inFlight.begin());
+}
 
 extern "C" int32_t eert_comm_all_reduce(float *data, int64_t count, int64_t group) {
   // Scratch kept between calls: gradient buckets are large, and fresh pages
@@ -430,6 +452,7 @@ struct Pending {
   int64_t expected; // a receive's size in bytes; -1 for a send
   int64_t peer, tag;
   std::unique_ptr<AllReduce> reduction; // set for an all-reduce
+  uint64_t started = 0;                 // its start, for the trace
 };
 
 /// Frees the completed request and checks a receive's size.
@@ -485,7 +508,7 @@ extern "C" int32_t eert_comm_iall_reduce(float *data, int64_t count, int64_t gro
   if (reduction->comm == MPI_COMM_NULL)
     return 0; // nothing to wait for
   *request = reinterpret_cast<uint64_t>(
-      new Pending{MPI_REQUEST_NULL, -1, -1, -1, std::move(reduction)});
+      new Pending{MPI_REQUEST_NULL, -1, -1, -1, std::move(reduction), eert::trace::now()});
   return 0;
 }
 
@@ -496,6 +519,7 @@ extern "C" int32_t eert_comm_wait(uint64_t *request) {
   *request = 0;
   if (pending->reduction) {
     int32_t status = pending->reduction->finish();
+    eert::trace::record(eert::trace::kAllReduceSpan, pending->started, eert::trace::now());
     delete pending;
     return status;
   }

@@ -1,4 +1,5 @@
 // Backward.cpp - CPU fp32 vector-Jacobian products of the primitive kernels.
+#include "comm/Progress.h"
 #include "cpu/Error.h"
 #include "cpu/Rotary.h"
 #include "cpu/Softmax.h"
@@ -15,6 +16,7 @@
 extern "C" void eert_linear_backward_input(const float *doutput, const float *weight,
                                            float *dinput, int64_t rows, int64_t inFeatures,
                                            int64_t outFeatures) {
+  eert::comm::progress();
   if (rows == 0)
     return;
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, inFeatures, outFeatures, 1.0f,
@@ -24,6 +26,7 @@ extern "C" void eert_linear_backward_input(const float *doutput, const float *we
 extern "C" void eert_linear_backward_weight(const float *doutput, const float *input,
                                             float *dweight, int64_t rows, int64_t inFeatures,
                                             int64_t outFeatures) {
+  eert::comm::progress();
   if (rows == 0) {
     std::memset(dweight, 0, sizeof(float) * inFeatures * outFeatures);
     return;

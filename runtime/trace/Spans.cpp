@@ -1,4 +1,5 @@
 // Spans.cpp - the spans compiled step functions mark (ee.span_begin/end), recorded for the measured trace.
+#include "trace/Spans.h"
 #include "cpu/Error.h"
 #include "eert/eert.h"
 
@@ -19,13 +20,22 @@ struct Span {
 bool recording = false;
 std::vector<Span> spans;
 
-uint64_t now() {
+} // namespace
+
+bool eert::trace::recording() { return ::recording; }
+
+uint64_t eert::trace::now() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                    std::chrono::steady_clock::now().time_since_epoch())
                                    .count());
 }
 
-} // namespace
+void eert::trace::record(int64_t span, uint64_t begin, uint64_t end) {
+  if (::recording)
+    spans.push_back({span, begin, end});
+}
+
+using eert::trace::now;
 
 extern "C" void eert_trace_enable(int64_t on) { recording = on != 0; }
 

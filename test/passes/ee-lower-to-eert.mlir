@@ -144,6 +144,51 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
 
 // -----
 
+// A data-parallel update: a gradient's all-reduce sums its own buffer (the
+// sum lives in the gradient's slot until its last read), a scalar is summed
+// in its wait's slot, ee.adamw updates the parameter through the params table
+// with the moments of the optimizer-state input (after the function's own),
+// and the manifest lists what the function updates.
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 1, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {
+  ee.parameter @model.embed_tokens.weight : tensor<32x8xf32>
+  // CHECK-LABEL: func.func @ee_update(
+  // CHECK-SAME: %[[PARAMS:[^:]*]]: !llvm.ptr, %{{[^:]*}}: !llvm.ptr, %{{[^:]*}}: i64, %{{[^:]*}}: i64, %[[INPUTS:[^:]*]]: !llvm.ptr
+  // CHECK: %[[SLOT:.*]] = llvm.getelementptr %[[INPUTS]][8]
+  // CHECK: %[[STATE:.*]] = llvm.load %[[SLOT]] : !llvm.ptr -> !llvm.ptr
+  // CHECK: eert.embedding_backward %{{[^,]*}}, %{{[^,]*}}, %[[G:[^,]*]],
+  // CHECK: eert.comm_iall_reduce %[[G]], %c256_i64, %c3_i64, %[[REQ:[^ ]*]] :
+  // CHECK: eert.comm_wait %[[REQ]]
+  // CHECK: eert.inner_product %[[G]], %[[G]], %[[SQ:[^,]*]],
+  // CHECK: %[[SQV:.*]] = llvm.load %[[SQ]] : !llvm.ptr -> f32
+  // CHECK: llvm.store %[[SQV]], %[[SUM:[^ ]*]] : f32, !llvm.ptr
+  // CHECK: eert.comm_iall_reduce %[[SUM]], %c1_i64, %c2_i64, %[[REQ2:[^ ]*]] :
+  // CHECK: eert.comm_wait %[[REQ2]]
+  // CHECK: %[[TOTAL:.*]] = llvm.load %[[SUM]] : !llvm.ptr -> f32
+  // CHECK: %[[NORM:.*]] = math.sqrt %[[TOTAL]] : f32
+  // CHECK: %[[PSLOT:.*]] = llvm.getelementptr %[[PARAMS]][0]
+  // CHECK: %[[P:.*]] = llvm.load %[[PSLOT]]
+  // CHECK: %[[MSLOT:.*]] = llvm.getelementptr %[[STATE]][0]
+  // CHECK: %[[M:.*]] = llvm.load %[[MSLOT]]
+  // CHECK: %[[VSLOT:.*]] = llvm.getelementptr %[[STATE]][1]
+  // CHECK: %[[V:.*]] = llvm.load %[[VSLOT]]
+  // CHECK: eert.adamw %[[P]], %[[G]], %[[M]], %[[V]], %c256_i64{{[_0-9]*}}, %[[NORM]],
+  // CHECK: \22kind\22:\22optimizer_state\22}]
+  // CHECK-SAME: \22updates\22:[\22model.embed_tokens.weight\22]
+  func.func @update(%g0: tensor<?x?x8xf32>, %ids: tensor<?x?xi32>, %lr: f32, %step: i64, %b1: f32, %b2: f32, %eps: f32, %wd: f32) -> f32 {
+    %d = ee.embedding_grad %ids, %g0 : tensor<?x?xi32>, tensor<?x?x8xf32> -> tensor<32x8xf32>
+    %r = ee.all_reduce_start %d over dp : tensor<32x8xf32> -> !ee.request<tensor<32x8xf32>>
+    %sum = ee.wait %r : !ee.request<tensor<32x8xf32>> -> tensor<32x8xf32>
+    %sq = ee.inner_product %sum, %sum : tensor<32x8xf32>
+    %rn = ee.all_reduce_start %sq over pp : f32 -> !ee.request<f32>
+    %total = ee.wait %rn : !ee.request<f32> -> f32
+    %norm = math.sqrt %total : f32
+    ee.adamw @model.embed_tokens.weight, %sum lr %lr step %step scale %norm beta1 %b1 beta2 %b2 eps %eps weight_decay %wd : tensor<32x8xf32>
+    return %norm : f32
+  }
+}
+
+// -----
+
 module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 1, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {
   func.func private @helper(tensor<?x?x8xf32>) -> tensor<?x?x8xf32>
   func.func @caller(%x: tensor<?x?x8xf32>) -> tensor<?x?x8xf32> {

@@ -87,6 +87,7 @@ LogicalResult mlir::ee::lowerTo(ModuleOp module, EmitStage stage,
   PrimitivesToEERTOptions options;
   options.recompute = compile.recompute;
   options.tensorParallel = compile.tensorParallel;
+  options.bucketSize = compile.bucketSize;
   if (stage == EmitStage::Dist)
     buildPrimitivesToDistPipeline(pm, options);
   if (stage >= EmitStage::EERT)
@@ -215,6 +216,11 @@ int mlir::ee::compileMain(int argc, char **argv) {
   cl::opt<int64_t> tensorParallel(
       "tp", cl::desc("Tensor-parallel ranks (Megatron-style splits)"),
       cl::init(1));
+  cl::opt<int64_t> bucketSize(
+      "ddp-bucket-size",
+      cl::desc("Elements per data-parallel gradient all-reduce bucket, started inside the "
+               "backward pass (Megatron-LM's --ddp-bucket-size)"),
+      cl::init(40000000));
   cl::opt<int64_t> pipelineStages(
       "pp", cl::desc("Pipeline stages (ranks); generation defaults to the pipeline method"),
       cl::init(1));
@@ -274,9 +280,15 @@ int mlir::ee::compileMain(int argc, char **argv) {
     llvm::errs() << "ee-compile: --tp must be at least 1\n";
     return 1;
   }
+  // MPI counts are int: a bucket is at most INT32_MAX elements.
+  if (bucketSize < 1 || bucketSize > INT32_MAX) {
+    llvm::errs() << "ee-compile: --ddp-bucket-size must be in [1, 2147483647]\n";
+    return 1;
+  }
   CompileOptions options;
   options.recompute = recompute;
   options.tensorParallel = tensorParallel;
+  options.bucketSize = bucketSize;
   options.pipelineStages = pipelineStages;
   options.pipelineSplit.assign(pipelineSplit.begin(), pipelineSplit.end());
   if (microbatches < 0 || fillBubbles < 0) {

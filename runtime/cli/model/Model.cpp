@@ -44,6 +44,8 @@ Manifest Manifest::load() {
     manifest.inference = root["inference"];
   if (root.contains("pipeline"))
     manifest.pipeline = root["pipeline"];
+  if (root.contains("data_parallel"))
+    manifest.dataParallel = root["data_parallel"];
   if (root.contains("tensor_parallel"))
     manifest.tensorParallel = root["tensor_parallel"]["size"];
   for (const json &p : root["parameters"]) {

@@ -51,6 +51,9 @@ struct Manifest {
   /// The pipeline-parallel training plan (ee-pipeline-partition and
   /// ee-pipeline-schedule; null with one stage).
   nlohmann::json pipeline;
+  /// How the compiled update steps reduce gradients (ee-data-parallel:
+  /// `bucket_size`); null in a binary without them.
+  nlohmann::json dataParallel;
   /// Tensor-parallel ranks the binary was compiled for (ee-tensor-parallel).
   int64_t tensorParallel = 1;
 

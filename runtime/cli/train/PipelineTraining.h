@@ -42,7 +42,7 @@ struct StageGradients {
 /// summed and scaled; `stage<s>_grad_step` does the same for one micro-batch.
 class TrainingStage {
 public:
-  enum class Step { Train, Gradient };
+  enum class Step { Train, Gradient, Update };
 
   /// Joins after the grid is built (DataParallel::join).
   TrainingStage(const Manifest &manifest, const Weights &weights);
@@ -60,7 +60,9 @@ public:
   /// The partial micro-batches of bubble filling each training step runs after its whole ones.
   int64_t partialMicrobatches() const { return partial_; }
   /// The entry point a step of `step` runs on this stage.
-  const Entry &entry(Step step) const { return step == Step::Train ? *train_ : *grad_; }
+  const Entry &entry(Step step) const {
+    return step == Step::Train ? *train_ : step == Step::Gradient ? *grad_ : *update_;
+  }
 
   /// Runs a step over `micro` (batch x seq tokens each: for Train the
   /// micro-batches, then the partial ones; for Gradient one); `consume`
@@ -69,6 +71,27 @@ public:
   void run(Step step, const std::vector<MicroBatch> &micro, int64_t batch, int64_t seq,
            int64_t iteration, float gradScale,
            const std::function<void(const StageGradients &)> &consume, MeasuredTrace &trace);
+
+  /// Whether the binary has the compiled update step of every stage
+  /// (ee-data-parallel): the gradient all-reduce, clipping and AdamW in it.
+  bool hasUpdateStep() const { return update_ != nullptr; }
+
+  /// What a compiled update step takes besides the micro-batches.
+  struct Hyperparameters {
+    float lr;
+    int64_t step; // 1-based, for AdamW's bias correction
+    float maxNorm, beta1, beta2, eps, weightDecay;
+  };
+
+  /// Runs a whole training step through the compiled update step: the
+  /// step's backward passes, the data-parallel reduction, clipping and the
+  /// AdamW update of this stage's parameters in place, with the moments of
+  /// parameter i at optimizerState[2i] and [2i + 1]. `consume` receives the
+  /// losses as run() gives them (no gradients); returns the global gradient norm.
+  float update(const std::vector<MicroBatch> &micro, int64_t batch, int64_t seq, int64_t iteration,
+               float gradScale, const Hyperparameters &hyper,
+               const std::vector<float *> &optimizerState,
+               const std::function<void(const StageGradients &)> &consume, MeasuredTrace &trace);
 
   /// Sums the gradients of parameters held by several stages (a tied
   /// embedding and output heads) over those stages; `gradient(i)` is this
@@ -84,7 +107,22 @@ private:
   const Manifest &manifest_;
   Runner runner_;
   int64_t stage_ = 0, stages_ = 1, partial_ = 0;
-  const Entry *train_ = nullptr, *grad_ = nullptr;
+  /// Runs a pipeline stage's compiled step over `micro` with `extra` inputs
+  /// after the iteration and the gradient scale, recording its spans.
+  std::vector<void *> runPipelineStep(const Entry &entry, const std::vector<MicroBatch> &micro,
+                                      int64_t batch, int64_t seq, int64_t iteration,
+                                      float gradScale, const std::vector<void *> &extra,
+                                      MeasuredTrace &trace);
+
+  /// Runs `entry`; when tracing, records the spans its code marks and the
+  /// all-reduces it starts.
+  std::vector<void *> runTraced(const Entry &entry, int64_t batch, int64_t seq,
+                                const std::vector<void *> &in, int64_t iteration,
+                                MeasuredTrace &trace);
+
+  const Entry *train_ = nullptr, *grad_ = nullptr, *update_ = nullptr;
+  /// With one stage: the summed gradients of a step's earlier micro-batches.
+  std::vector<std::vector<float>> accumulated_;
   std::vector<size_t> parameters_;
   std::vector<int64_t> owner_;
   std::vector<int64_t> headSlots_;

@@ -15,7 +15,9 @@
 namespace eert {
 
 /// Spans of work recorded on each rank; `write` gathers them on rank 0, one
-/// track per rank. Disabled, it records nothing and writes nothing.
+/// track per rank and, where a rank's communication overlaps its compute (the
+/// all-reduces a compiled step starts), a second track for that
+/// communication. Disabled, it records nothing and writes nothing.
 class MeasuredTrace {
 public:
   explicit MeasuredTrace(bool enabled) : enabled_(enabled) {}
@@ -34,12 +36,14 @@ public:
     span(name, category, begin, now(), std::move(args));
   }
 
-  /// A span from `begin` to `end` (microseconds of the steady clock, as now()).
+  /// A span from `begin` to `end` (microseconds of the steady clock, as now()),
+  /// on the rank's communication track when `overlapping`.
   void span(const std::string &name, const char *category, double begin, double end,
-            nlohmann::json args) {
+            nlohmann::json args, bool overlapping = false) {
     if (enabled_)
       events_.push_back({{"name", name}, {"cat", category}, {"ph", "X"}, {"ts", begin},
-                         {"dur", end - begin}, {"args", std::move(args)}});
+                         {"dur", end - begin}, {"args", std::move(args)},
+                         {"lane", overlapping ? 1 : 0}});
   }
 
   /// Collective over the world: rank 0 writes every rank's spans to `path`
@@ -76,10 +80,19 @@ public:
     for (size_t r = 0; r < perRank.size(); ++r) {
       all.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", 0}, {"tid", r},
                      {"args", {{"name", "rank " + std::to_string(r)}}}});
+      bool named = false; // the communication track, once it has a span
       for (auto event : perRank[r]) {
+        bool overlapping = event.value("lane", 0) == 1;
+        size_t track = overlapping ? perRank.size() + r : r;
+        if (overlapping && !named) {
+          all.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", 0}, {"tid", track},
+                         {"args", {{"name", "rank " + std::to_string(r) + " communication"}}}});
+          named = true;
+        }
+        event.erase("lane");
         event["ts"] = event["ts"].get<double>() - origin;
         event["pid"] = 0;
-        event["tid"] = r;
+        event["tid"] = track;
         all.push_back(std::move(event));
       }
     }

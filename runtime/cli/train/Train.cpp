@@ -308,8 +308,16 @@ int train(const Manifest &manifest, const Options &options) {
   int64_t logInterval = integerIn("log-interval", 10, 1, kMaxIterations);
   int64_t saveInterval = integerIn("save-interval", 0, 0, kMaxIterations);
   int64_t keepLast = integerIn("keep-last", 0, 0, kMaxIterations);
-  // MPI counts are int: a bucket is at most INT32_MAX elements.
+  // The compiled step's buckets are the binary's (ee-compile --ddp-bucket-size):
+  // asking for others is refused rather than ignored. MPI counts are int.
   int64_t bucket = integerIn("ddp-bucket-size", 40000000, 1, std::numeric_limits<int32_t>::max());
+  int64_t compiledBucket = manifest.dataParallel.value("bucket_size", int64_t(0));
+  if (options.has("ddp-bucket-size") && !options.has("use-distributed-optimizer") &&
+      bucket != compiledBucket)
+    throw std::runtime_error("--ddp-bucket-size " + std::to_string(bucket) + ": the binary's training step was "
+                             "compiled with buckets of " + std::to_string(compiledBucket) +
+                             " elements (recompile with ee-compile --ddp-bucket-size " +
+                             std::to_string(bucket) + ")");
   int64_t seedOption = integerIn("seed", 1234, 0, std::numeric_limits<int64_t>::max());
   std::string saveDir = options.text("save");
 
@@ -354,8 +362,10 @@ int train(const Manifest &manifest, const Options &options) {
   int64_t flatSize = offsets.back(), block = (flatSize + dp.size() - 1) / dp.size();
   int64_t shardBegin = std::min(flatSize, dp.rank() * block);
   int64_t shardEnd = std::min(flatSize, shardBegin + block);
-  // A pipeline step returns its gradients summed over the micro-batches.
-  bool accumulate = (microSteps > 1 && stage.stages() == 1) || dp.size() > 1 || sharded;
+  // The compiled update step (ee-data-parallel) reduces, clips and updates;
+  // ZeRO-1's sharded update still runs here on the gradients of the step.
+  if (!sharded && !stage.hasUpdateStep())
+    throw std::runtime_error("the binary has no compiled update step (ee-data-parallel); recompile it");
 
   // The buffers a step allocates grow with the batch: refuse a batch that
   // cannot fit before allocating any of it. A pipeline step's arena holds
@@ -363,14 +373,16 @@ int train(const Manifest &manifest, const Options &options) {
   int64_t numMicro = microSteps + partialSteps;
   {
     std::vector<std::pair<std::string, uint64_t>> parts;
-    const Entry &step = stage.entry(TrainingStage::Step::Train);
+    const Entry &step = stage.entry(sharded ? TrainingStage::Step::Train : TrainingStage::Step::Update);
     uint64_t bytes = bytesProduct({microBatch, seqLen, step.perTokenBytes});
     parts.push_back({"activations of '" + step.name + "'",
                      bytes > UINT64_MAX - static_cast<uint64_t>(step.fixedBytes) ? UINT64_MAX
                                                                                    : bytes + step.fixedBytes});
     parts.push_back({"micro-batch tokens", bytesProduct({numMicro, microBatch, seqLen, 3 * sizeof(int32_t)})});
     parts.push_back({"micro-batch records", bytesProduct({numMicro, sizeof(MicroBatch)})});
-    parts.push_back({"gradient buffers", bytesProduct({accumulate ? block * dp.size() : 0, sizeof(float)})});
+    // ZeRO-1's flat sum (padded to whole shards), or one stage's sum of its earlier micro-batches.
+    int64_t gradientBuffer = sharded ? block * dp.size() : stage.stages() == 1 ? flatSize : 0;
+    parts.push_back({"gradient buffers", bytesProduct({gradientBuffer, sizeof(float)})});
     checkMemory("--global-batch " + std::to_string(globalBatch) + " --micro-batch " + std::to_string(microBatch) +
                     " --seq-len " + std::to_string(seqLen),
                 parts);
@@ -434,6 +446,14 @@ int train(const Manifest &manifest, const Options &options) {
     }
   }
 
+  // The compiled update step's moments: (exp_avg, exp_avg_sq) of parameter i at 2i, 2i + 1.
+  std::vector<float *> optimizerState(2 * manifest.parameters.size(), nullptr);
+  if (!sharded)
+    for (size_t i : local) {
+      optimizerState[2 * i] = adam.expAvg[i].data();
+      optimizerState[2 * i + 1] = adam.expAvgSq[i].data();
+    }
+
   Tokenizer tokenizer = Tokenizer::forCheckpoint(loadDir, manifest.config["vocab_size"].get<int64_t>());
   std::vector<int32_t> tokens = readTokenStream(
       options.text("data"), [&](const std::string &text) { return tokenizer.encode(text); },
@@ -442,10 +462,9 @@ int train(const Manifest &manifest, const Options &options) {
 
   int64_t numExits = manifest.numExits();
   std::vector<int64_t> exitLayers = manifest.exitLayers();
-  // With one micro-batch on one replica and one stage the gradients are used
-  // where the entry point left them; otherwise they are averaged into one
-  // flat vector (padded to whole ZeRO shards), which the replicas then reduce.
-  std::vector<float> flatGrads(accumulate ? block * dp.size() : 0);
+  // ZeRO-1: the step's gradients averaged into one flat vector (padded to
+  // whole shards), which the replicas reduce-scatter.
+  std::vector<float> flatGrads(sharded ? block * dp.size() : 0);
   std::vector<float> shardGrads(sharded ? block : 0), shardParams(sharded ? block : 0);
   std::vector<float *> grads(numLocal);
   // A parameter's place among this stage's (tied gradients are summed in place).
@@ -595,78 +614,58 @@ int train(const Manifest &manifest, const Options &options) {
     // losses: the objective, then the final head and each exit (unweighted).
     std::vector<float> losses(numExits + 2, 0.0f);
     float scale = 1.0f / static_cast<float>(microSteps * dp.size());
-    int64_t backwardPasses = 0;
-    stage.run(TrainingStage::Step::Train, micro, microBatch, seqLen, iteration, scale,
-              [&](const StageGradients &result) {
-      bool firstPass = backwardPasses++ == 0;
-      for (size_t k = 0; k < numLocal; ++k) {
-        const float *g = result.gradients[k];
-        if (!accumulate) {
-          grads[k] = const_cast<float *>(g);
-          continue;
-        }
-        float *sum = flatGrads.data() + offsets[k];
-        int64_t n = offsets[k + 1] - offsets[k];
-        if (firstPass) {
-          eert_scale(g, result.weight, sum, n);
-        } else {
-          scaled.resize(n);
-          eert_scale(g, result.weight, scaled.data(), n);
-          eert_add(sum, scaled.data(), sum, n);
-        }
-        grads[k] = sum;
-      }
+    double lr = schedule.at(iteration);
+    auto addLosses = [&](const StageGradients &result) {
       losses[0] += result.objective / result.lossDivisor;
       for (auto [slot, value] : result.heads)
         losses[1 + slot] += value / result.lossDivisor;
-    }, trace);
-    consumed += stepSamples;
-    double reduceBegin = MeasuredTrace::now();
-    // Every head's loss lives on one stage; the objective's terms add up.
-    stage.sum(losses.data(), static_cast<int64_t>(losses.size()));
-    stage.sumTied([&](size_t i) { return grads[localIndex[i]]; });
-    for (float &loss : losses)
-      loss = static_cast<float>(dp.sum(loss) / dp.size());
-    // Every rank holds the same sums, so every rank stops here together.
-    if (!std::isfinite(losses[0]))
-      throw stopped(iteration + 1, "the loss is " + std::to_string(losses[0]));
-    // Each replica's share is already divided by the replica count: summed
-    // over the replicas it is the mean gradient of the global batch.
-    if (sharded)
+    };
+    // ZeRO-1: the step's gradients summed into one flat vector, each
+    // replica's shard of it reduce-scattered, updated and all-gathered here.
+    auto shardedStep = [&]() -> double {
+      int64_t backwardPasses = 0;
+      stage.run(TrainingStage::Step::Train, micro, microBatch, seqLen, iteration, scale,
+                [&](const StageGradients &result) {
+                  bool firstPass = backwardPasses++ == 0;
+                  for (size_t k = 0; k < numLocal; ++k) {
+                    float *sum = flatGrads.data() + offsets[k];
+                    int64_t n = offsets[k + 1] - offsets[k];
+                    if (firstPass) {
+                      eert_scale(result.gradients[k], result.weight, sum, n);
+                    } else {
+                      scaled.resize(n);
+                      eert_scale(result.gradients[k], result.weight, scaled.data(), n);
+                      eert_add(sum, scaled.data(), sum, n);
+                    }
+                    grads[k] = sum;
+                  }
+                  addLosses(result);
+                },
+                trace);
+      double reduceBegin = MeasuredTrace::now();
+      stage.sumTied([&](size_t i) { return grads[localIndex[i]]; });
+      // Each replica's share is already divided by the replica count: summed
+      // over the replicas it is the mean gradient of the global batch.
       dp.sumShard(flatGrads.data(), shardGrads.data(), block);
-    else if (dp.size() > 1)
-      dp.sum(flatGrads.data(), flatSize, bucket);
-    trace.span(sharded ? "gradient reduce-scatter" : "gradient all-reduce", "communication",
-               reduceBegin, {{"iteration", iteration + 1}});
-    double optimizerBegin = MeasuredTrace::now();
-    // The global norm: each stage counts the parameters it owns (a tied one
-    // once), each replica its shard under ZeRO-1, each tensor-parallel rank
-    // its shards (a weight it holds whole, rank 0 only).
-    double squares = 0.0;
-    for (size_t k = 0; k < numLocal; ++k) {
-      if (!stage.owns(local[k]) || (tensorRank != 0 && manifest.parameters[local[k]].splitDim < 0))
-        continue;
-      if (!sharded) {
-        squares += sumOfSquares(grads[k], offsets[k + 1] - offsets[k]);
-        continue;
+      trace.span("gradient reduce-scatter", "communication", reduceBegin, {{"iteration", iteration + 1}});
+      double optimizerBegin = MeasuredTrace::now();
+      // The global norm: each stage counts the parameters it owns (a tied one
+      // once), each replica its shard, each tensor-parallel rank its shards
+      // (a weight it holds whole, rank 0 only).
+      double squares = 0.0;
+      for (size_t k = 0; k < numLocal; ++k) {
+        if (!stage.owns(local[k]) || (tensorRank != 0 && manifest.parameters[local[k]].splitDim < 0))
+          continue;
+        int64_t from = std::max(offsets[k], shardBegin), to = std::min(offsets[k + 1], shardEnd);
+        if (from < to)
+          squares += sumOfSquares(shardGrads.data() + (from - shardBegin), to - from);
       }
-      int64_t from = std::max(offsets[k], shardBegin), to = std::min(offsets[k + 1], shardEnd);
-      if (from < to)
-        squares += sumOfSquares(shardGrads.data() + (from - shardBegin), to - from);
-    }
-    if (sharded)
-      squares = dp.sum(squares);
-    float stageSquares = static_cast<float>(squares);
-    stage.sum(&stageSquares, 1);
-    if (manifest.tensorParallel > 1 && eert_comm_all_reduce(&stageSquares, 1, kTensorGroup))
-      throw std::runtime_error(std::string("tensor-parallel all-reduce failed: ") + eert_last_error());
-    bool single = stage.stages() == 1 && manifest.tensorParallel == 1;
-    double norm = std::sqrt(single ? squares : static_cast<double>(stageSquares));
-    if (!std::isfinite(norm))
-      throw stopped(iteration + 1, "the gradient norm is " + std::to_string(norm));
-    double lr = schedule.at(iteration);
-    float clipScale = clip > 0 && norm > clip ? static_cast<float>(clip / (norm + 1e-6)) : 1.0f;
-    if (sharded) {
+      float stageSquares = static_cast<float>(dp.sum(squares));
+      stage.sum(&stageSquares, 1);
+      if (manifest.tensorParallel > 1 && eert_comm_all_reduce(&stageSquares, 1, kTensorGroup))
+        throw std::runtime_error(std::string("tensor-parallel all-reduce failed: ") + eert_last_error());
+      double norm = std::sqrt(static_cast<double>(stageSquares));
+      float clipScale = clip > 0 && norm > clip ? static_cast<float>(clip / (norm + 1e-6)) : 1.0f;
       // Each replica updates its shard, then every replica gathers the rest.
       for (size_t k = 0; k < numLocal; ++k) {
         size_t i = local[k];
@@ -682,13 +681,28 @@ int train(const Manifest &manifest, const Options &options) {
       dp.gather(shardParams.data(), flatGrads.data(), block);
       for (size_t k = 0; k < numLocal; ++k)
         std::copy(flatGrads.begin() + offsets[k], flatGrads.begin() + offsets[k + 1], weights.data(local[k]));
-    }
-    for (size_t k = 0; k < numLocal && !sharded; ++k) {
-      size_t i = local[k];
-      int64_t n = manifest.parameters[i].elements();
-      adam.step(i, weights.data(i), grads[k], n, manifest.parameters[i].shape.size() > 1, lr,
-                iteration + 1, clipScale);
-    }
+      trace.span("optimizer", "optimizer", optimizerBegin, {{"iteration", iteration + 1}});
+      return norm;
+    };
+    TrainingStage::Hyperparameters hyper{
+        static_cast<float>(lr),         iteration + 1,
+        static_cast<float>(clip),       static_cast<float>(adam.beta1),
+        static_cast<float>(adam.beta2), static_cast<float>(adam.eps),
+        static_cast<float>(adam.weightDecay)};
+    double norm = sharded ? shardedStep()
+                          : stage.update(micro, microBatch, seqLen, iteration, scale, hyper,
+                                         optimizerState, addLosses, trace);
+    consumed += stepSamples;
+    // Every head's loss lives on one stage; the objective's terms add up.
+    stage.sum(losses.data(), static_cast<int64_t>(losses.size()));
+    for (float &loss : losses)
+      loss = static_cast<float>(dp.sum(loss) / dp.size());
+    // Every rank holds the same sums and norm, so every rank stops here
+    // together; the weights were updated already, but nothing is saved.
+    if (!std::isfinite(losses[0]))
+      throw stopped(iteration + 1, "the loss is " + std::to_string(losses[0]));
+    if (!std::isfinite(norm))
+      throw stopped(iteration + 1, "the gradient norm is " + std::to_string(norm));
     // A finite gradient can still step a weight to infinity (a huge --lr, a
     // moment near zero); the ranks agree on it before any of them stops, since
     // each holds other weights.
@@ -708,7 +722,6 @@ int train(const Manifest &manifest, const Options &options) {
     if (broken != 0.0f)
       throw stopped(iteration + 1, brokenText.empty() ? "the update left another rank's weights not finite"
                                                       : brokenText);
-    trace.span("optimizer", "optimizer", optimizerBegin, {{"iteration", iteration + 1}});
     ++iteration;
     for (size_t h = 0; h < losses.size(); ++h)
       logged[h] += losses[h];
