@@ -9,7 +9,13 @@ global batch and sequence length: training tokens/s on one rank and under
 2M micro-batches per step; its rows also show the 1F1B bound M / (M + 1) and
 the share of it reached. The first iteration (warm-up) is not timed.
 
+With --baseline-compile (another checkout's build/bin/ee-compile, whose
+binaries use that checkout's runtime), the one-rank and DP = 2 rows run with
+its binaries too, interleaved with ours in the same run; "vs baseline" is our
+rate over its rate for the same layout.
+
 Usage: python3 bench/dp_bench.py [--iters 4] [--configs small,medium] [--json out.json]
+                                 [--baseline-compile OTHER/build/bin/ee-compile]
 """
 import argparse
 import json
@@ -47,6 +53,7 @@ def main():
     parser.add_argument("--iters", type=int, default=4)
     parser.add_argument("--configs", default="small,medium")
     parser.add_argument("--json")
+    parser.add_argument("--baseline-compile", help="another build's ee-compile, for baseline rows")
     args = parser.parse_args()
     rows = []
     work = tempfile.mkdtemp(prefix="ee-dp-bench-")
@@ -70,11 +77,20 @@ def main():
                 binaries[layout] = os.path.join(work, name + "".join(layout))
                 subprocess.run([args.ee_compile, path, *layout, "-o", binaries[layout]], check=True,
                                stderr=subprocess.DEVNULL)
+            if args.baseline_compile:
+                binaries["baseline"] = os.path.join(work, name + "-baseline")
+                subprocess.run([args.baseline_compile, path, "-o", binaries["baseline"]], check=True,
+                               stderr=subprocess.DEVNULL)
             binary, checkpoint = binaries[()], os.path.join(work, name + ".ck")
             subprocess.run([binary, "init", "--out", checkpoint, "--seed", "1"], check=True, stderr=subprocess.DEVNULL)
-            base = None
-            runs = [("1 rank", 1, (), [], batch, None), ("DP=2", 2, (), [], batch, None),
-                    ("DP=2 ZeRO-1", 2, (), ["--use-distributed-optimizer"], batch, None)]
+            base = baseline_base = None
+            runs = [("1 rank", 1, (), [], batch, None)]
+            if args.baseline_compile:
+                runs.append(("1 rank base", 1, "baseline", [], batch, None))
+            runs.append(("DP=2", 2, (), [], batch, None))
+            if args.baseline_compile:
+                runs.append(("DP=2 base", 2, "baseline", [], batch, None))
+            runs.append(("DP=2 ZeRO-1", 2, (), ["--use-distributed-optimizer"], batch, None))
             for m, global_batch in pipelines:
                 # The 1F1B bound on P = 2 stages: M / (M + P - 1) of the ranks busy.
                 runs.append((f"PP=2 M={m}", 2, ("--pp", "2", "--microbatches", str(m)), [], global_batch,
@@ -85,21 +101,29 @@ def main():
                 rate = tokens_per_second(binaries[layout], ranks, checkpoint, corpus, save, args.iters,
                                          (global_batch, seq, micro), extra)
                 base = base or rate
-                efficiency = rate / (ranks * base)
+                if layout == "baseline":
+                    # Against the baseline's own one-rank rate; ours against it.
+                    baseline_base = baseline_base if ranks > 1 else rate
+                    efficiency = rate / (ranks * baseline_base)
+                    ours = next(r for r in rows if r["config"] == name and r["layout"] == label[:-len(" base")])
+                    ours["vs_baseline"] = ours["tokens_per_second"] / rate
+                else:
+                    efficiency = rate / (ranks * base)
                 rows.append({"config": name, "layout": label, "ranks": ranks, "tokens_per_second": rate,
                              "efficiency": efficiency, "bound": bound,
-                             "of_bound": efficiency / bound if bound else None})
+                             "of_bound": efficiency / bound if bound else None, "vs_baseline": None})
                 print(".", end="", file=sys.stderr, flush=True)
         print(file=sys.stderr)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{'config':>7} | {'layout':>12} | {'tokens/s':>9} | {'scaling efficiency':>18} | "
-          f"{'1F1B bound':>10} | {'of bound':>8}")
-    print("-" * 81)
+          f"{'1F1B bound':>10} | {'of bound':>8} | {'vs baseline':>11}")
+    print("-" * 95)
     for r in rows:
         bound = f"{100 * r['bound']:>9.1f}% | {100 * r['of_bound']:>7.1f}%" if r["bound"] else f"{'':>10} | {'':>8}"
+        versus = f"{r['vs_baseline']:>10.3f}x" if r["vs_baseline"] else f"{'':>11}"
         print(f"{r['config']:>7} | {r['layout']:>12} | {r['tokens_per_second']:>9.0f} | "
-              f"{100 * r['efficiency']:>17.1f}% | {bound}")
+              f"{100 * r['efficiency']:>17.1f}% | {bound} | {versus}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
