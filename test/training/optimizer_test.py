@@ -73,8 +73,8 @@ def main(ee_compile, config_path, workdir):
     ref.write_safetensors(os.path.join(checkpoint, "model.safetensors"), initial)
     with open(os.path.join(checkpoint, "config.json"), "w") as f:
         json.dump(config, f)
-    window = list(b"Early exits... ")[:SEQ_LEN + 1] + list(b"xy")[: max(0, SEQ_LEN + 1 - 15)]
-    window = window[:SEQ_LEN + 1]
+    window = list(b"Early exits... xy")  # SEQ_LEN + 1 bytes
+    assert len(window) == SEQ_LEN + 1
     corpus = os.path.join(workdir, "corpus.txt")
     with open(corpus, "wb") as f:
         f.write(bytes(window) * 64)
