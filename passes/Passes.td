@@ -474,6 +474,16 @@ def EEDataParallelPass : Pass<"ee-data-parallel", "::mlir::ModuleOp"> {
     5. `ee.adamw` updates every parameter the rank holds with that factor;
        weights of rank 1 (norm weights) get no decay.
 
+    With `distributed-optimizer` (ZeRO-1) the collective of step 2 is
+    `ee.reduce_scatter_start`: each replica gets its block of each summed
+    gradient (blocks of ceil(n / data-parallel size) elements), the norm adds
+    the blocks' squares over `dp` too, `ee.adamw ... dp_shard` updates the
+    replica's block of the parameter with moments of that block only, and
+    `ee.all_gather_parameter_start` makes each parameter whole again, started
+    right after its update and waited before the step returns. A tied
+    weight's stages exchange its whole gradient first (step 3), and its
+    reduce-scatter starts after their sum.
+
     ```mlir
     %g = ee.scale %sum, %grad_scale : tensor<64x64xf32>
     %r = ee.all_reduce_start %g over dp : tensor<64x64xf32> -> !ee.request<tensor<64x64xf32>>
@@ -492,6 +502,9 @@ def EEDataParallelPass : Pass<"ee-data-parallel", "::mlir::ModuleOp"> {
            "The one-stage backward function the update step is made from">,
     Option<"bucketSize", "bucket-size", "int64_t", /*default=*/"40000000",
            "Elements per gradient all-reduce bucket (Megatron-LM's --ddp-bucket-size)">,
+    Option<"distributedOptimizer", "distributed-optimizer", "bool", /*default=*/"false",
+           "ZeRO-1: reduce-scatter the gradients, update each replica's block of every "
+           "parameter, all-gather the parameters (Megatron-LM's --use-distributed-optimizer)">,
   ];
   let dependentDialects = ["::mlir::ee::EEDialect", "::mlir::arith::ArithDialect",
                            "::mlir::func::FuncDialect", "::mlir::math::MathDialect"];

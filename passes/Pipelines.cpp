@@ -61,6 +61,7 @@ void ee::buildPrimitivesToDistPipeline(OpPassManager &pm,
   pm.addPass(createInlinerPass());
   EEDataParallelPassOptions dataParallel;
   dataParallel.bucketSize = options.bucketSize;
+  dataParallel.distributedOptimizer = options.distributedOptimizer;
   pm.addPass(createEEDataParallelPass(dataParallel));
 }
 

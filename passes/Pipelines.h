@@ -50,6 +50,11 @@ struct PrimitivesToEERTOptions : public PassPipelineOptions<PrimitivesToEERTOpti
                              llvm::cl::desc("Elements per data-parallel gradient all-reduce "
                                             "bucket (ee-data-parallel)"),
                              llvm::cl::init(40000000)};
+  Option<bool> distributedOptimizer{
+      *this, "distributed-optimizer",
+      llvm::cl::desc("ZeRO-1: shard the AdamW state over the data-parallel replicas "
+                     "(ee-data-parallel)"),
+      llvm::cl::init(false)};
 };
 void buildPrimitivesToDistPipeline(OpPassManager &pm, const PrimitivesToEERTOptions &options);
 void buildPrimitivesToEERTPipeline(OpPassManager &pm, const PrimitivesToEERTOptions &options);

@@ -590,38 +590,50 @@ LogicalResult AllReduceStartOp::verify() {
   return success();
 }
 
-/// Reduce-scatter splits dimension 0 of its input into one block per rank of
-/// the group, all-gather joins the blocks again; the other dimensions stay.
-static LogicalResult verifyRowBlocks(Operation *op, Type inputType, RequestType request,
-                                     Group group, bool hasWeight, bool scatter) {
-  auto input = dyn_cast<RankedTensorType>(inputType);
-  if (!input)
-    return op->emitOpError() << (scatter ? "scatters" : "gathers") << " the rows of a tensor, not "
-                             << inputType;
-  FailureOr<RankedTensorType> result = verifyCollective(op, input, request, group, hasWeight);
-  if (failed(result))
-    return failure();
-  for (int64_t dim = 1; dim < input.getRank(); ++dim)
-    if (input.getDimSize(dim) != result->getDimSize(dim))
-      return op->emitOpError() << "keeps every dimension but the first: " << input << " and "
-                               << *result << " differ in dimension " << dim;
-  RankedTensorType whole = scatter ? input : *result, block = scatter ? *result : input;
-  int64_t rows = whole.getDimSize(0), blockRows = block.getDimSize(0);
-  if (!ShapedType::isDynamic(rows) && !ShapedType::isDynamic(blockRows) &&
-      (blockRows == 0 || rows % blockRows != 0))
-    return op->emitOpError() << (scatter ? "scatters " : "gathers ") << rows
-                             << " rows in blocks of " << blockRows << ", which do not divide them";
+/// A reduce-scatter's blocks are of the row-major elements of a statically
+/// shaped tensor (the group's size is known at run time only: a block is
+/// tensor<?xT>); all-gather joins them again. Over the tied group neither.
+static LogicalResult verifyBlocks(Operation *op, Type wholeType, Type blockType, Group group,
+                                  bool hasWeight, bool scatter) {
+  const char *verb = scatter ? "scatters" : "gathers";
+  auto whole = dyn_cast<RankedTensorType>(wholeType);
+  if (!whole || !whole.hasStaticShape())
+    return op->emitOpError() << verb << " the blocks of a statically shaped tensor, not "
+                             << wholeType;
+  if (group == Group::Tied || hasWeight)
+    return op->emitOpError() << verb << " over the tp, pp or dp group, not a tied group";
+  auto block = dyn_cast_or_null<RankedTensorType>(blockType);
+  if (!block || block.getRank() != 1 || !block.isDynamicDim(0) ||
+      block.getElementType() != whole.getElementType())
+    return op->emitOpError() << (scatter ? "delivers" : "takes") << " a block of " << whole
+                             << " as " << RankedTensorType::get({ShapedType::kDynamic}, whole.getElementType())
+                             << ", not " << blockType;
   return success();
 }
 
 LogicalResult ReduceScatterStartOp::verify() {
-  return verifyRowBlocks(*this, getInput().getType(), getRequest().getType(), getGroup(),
-                         getWeight().has_value(), /*scatter=*/true);
+  return verifyBlocks(*this, getInput().getType(), getRequest().getType().getPayload(),
+                      getGroup(), getWeight().has_value(), /*scatter=*/true);
 }
 
 LogicalResult AllGatherStartOp::verify() {
-  return verifyRowBlocks(*this, getInput().getType(), getRequest().getType(), getGroup(),
-                         getWeight().has_value(), /*scatter=*/false);
+  return verifyBlocks(*this, getRequest().getType().getPayload(), getInput().getType(),
+                      getGroup(), getWeight().has_value(), /*scatter=*/false);
+}
+
+LogicalResult AllGatherParameterStartOp::verify() {
+  if (getGroup() != Group::DP)
+    return emitOpError() << "gathers a parameter's blocks over the data-parallel group (dp) only";
+  if (getRequest().getType().getPayload())
+    return emitOpError() << "updates the parameter in place: its request is !ee.request, not "
+                         << getRequest().getType();
+  return success();
+}
+
+LogicalResult AllGatherParameterStartOp::verifySymbolUses(SymbolTableCollection &tables) {
+  if (!tables.lookupNearestSymbolFrom<ParameterOp>(*this, getParamAttr()))
+    return emitOpError() << "'@" << getParam() << "' does not name an ee.parameter";
+  return success();
 }
 
 LogicalResult WaitOp::verify() {
@@ -681,8 +693,18 @@ LogicalResult AdamWOp::verifySymbolUses(SymbolTableCollection &tables) {
   auto param = tables.lookupNearestSymbolFrom<ParameterOp>(*this, getParamAttr());
   if (!param)
     return emitOpError() << "'@" << getParam() << "' does not name an ee.parameter";
-  if (param.getTensorType() != getGrad().getType())
-    return emitOpError() << "gradient type " << getGrad().getType() << " differs from the type "
+  auto grad = cast<RankedTensorType>(getGrad().getType());
+  if (getDpShard()) {
+    if (grad.getRank() != 1 || !grad.isDynamicDim(0) ||
+        grad.getElementType() != param.getTensorType().getElementType())
+      return emitOpError() << "with dp_shard takes a block of '@" << getParam() << "' as "
+                           << RankedTensorType::get({ShapedType::kDynamic},
+                                                    param.getTensorType().getElementType())
+                           << ", not " << grad;
+    return success();
+  }
+  if (param.getTensorType() != grad)
+    return emitOpError() << "gradient type " << grad << " differs from the type "
                          << param.getTensorType() << " of '@" << getParam() << "'";
   return success();
 }

@@ -27,6 +27,10 @@ def EE_Vector : Type<And<[TensorRankOf<[F32], [1]>.predicate, HasStaticShapePred
 def EE_Matrix : Type<And<[TensorRankOf<[F32], [2]>.predicate, HasStaticShapePred]>,
     "statically shaped 2-D f32 tensor", "::mlir::RankedTensorType">;
 def EE_AddOperand : AnyTypeOf<[EE_Activation, EE_Matrix, EE_Vector]>;
+// A data-parallel replica's block of a weight-shaped tensor (ZeRO-1).
+def EE_Block : Type<And<[TensorRankOf<[F32], [1]>.predicate,
+                         CPred<"::llvm::cast<::mlir::RankedTensorType>($_self).isDynamicDim(0)">]>,
+    "1-D f32 tensor of dynamic size (a data-parallel block)", "::mlir::RankedTensorType">;
 
 //===----------------------------------------------------------------------===//
 // Parameters
@@ -513,11 +517,13 @@ def EE_InnerProductOp : EE_Op<"inner_product", [Pure, AllTypesMatch<["lhs", "rhs
 
     ```mlir
     %p = ee.inner_product %y, %g : tensor<?x?x64xf32>
-    // A gradient's squared norm (ee-data-parallel's clipping).
+    // A gradient's squared norm (ee-data-parallel's clipping), or a
+    // ZeRO-1 replica's share of it.
     %q = ee.inner_product %dw, %dw : tensor<256x64xf32>
+    %qb = ee.inner_product %block, %block : tensor<?xf32>
     ```
   }];
-  let arguments = (ins EE_AddOperand:$lhs, EE_AddOperand:$rhs);
+  let arguments = (ins AnyTypeOf<[EE_AddOperand, EE_Block]>:$lhs, AnyTypeOf<[EE_AddOperand, EE_Block]>:$rhs);
   let results = (outs F32:$result);
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($lhs)";
 }
@@ -776,15 +782,42 @@ def EE_AllReduceStartOp : EE_CollectiveStartOp<"all_reduce_start",
   }]>;
 
 def EE_ReduceScatterStartOp : EE_CollectiveStartOp<"reduce_scatter_start",
-    "summing a tensor and scattering the sum's row blocks (reduce-scatter)", [{
-    // Rank r of the group gets rows [r * n / size, (r + 1) * n / size) of the sum.
-    %r = ee.reduce_scatter_start %flat over dp : tensor<16384xf32> -> !ee.request<tensor<?xf32>>
+    "summing a tensor and scattering the sum's blocks (reduce-scatter)", [{
+    // The sum's elements in row-major order, in blocks of c = ceil(n / size):
+    // rank r of the group gets elements [r c, min(n, (r + 1) c)) (ZeRO-1's
+    // shard of a gradient; a rank past the end gets none).
+    %r = ee.reduce_scatter_start %g over dp : tensor<256x64xf32> -> !ee.request<tensor<?xf32>>
+    %block = ee.wait %r : !ee.request<tensor<?xf32>> -> tensor<?xf32>
   }]>;
 
 def EE_AllGatherStartOp : EE_CollectiveStartOp<"all_gather_start",
-    "concatenating every rank's row block (all-gather)", [{
-    %r = ee.all_gather_start %shard over dp : tensor<?xf32> -> !ee.request<tensor<16384xf32>>
+    "joining every rank's block into the whole tensor (all-gather)", [{
+    // The blocks of ee.reduce_scatter_start, in group rank order, row-major.
+    %r = ee.all_gather_start %block over dp : tensor<?xf32> -> !ee.request<tensor<256x64xf32>>
   }]>;
+
+def EE_AllGatherParameterStartOp : EE_Op<"all_gather_parameter_start",
+    [DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "starts making a parameter whole again from every rank's updated block";
+  let description = [{
+    ZeRO-1's parameter all-gather: each rank of the data-parallel group has
+    updated its block of `param` (`ee.adamw ... dp_shard`, the blocks of
+    `ee.reduce_scatter_start`); this copies every rank's block to every rank,
+    in place in the parameter. `ee.wait` completes it; nothing may read the
+    parameter in between.
+
+    ```mlir
+    %r = ee.all_gather_parameter_start @model.norm.weight over dp : !ee.request
+    ee.wait %r : !ee.request
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$param, EE_Group:$group);
+  let results = (outs EE_Request:$request);
+  let assemblyFormat = [{
+    $param `over` $group attr-dict `:` qualified(type($request))
+  }];
+  let hasVerifier = 1;
+}
 
 def EE_WaitOp : EE_Op<"wait"> {
   let summary = "completes a started communication and yields what it delivers";
@@ -872,6 +905,10 @@ def EE_AdamWOp : EE_Op<"adamw", [DeclareOpInterfaceMethods<SymbolUserOpInterface
     g^2`, `param = param (1 - lr weight_decay) - lr / (1 - beta1^step) m /
     (sqrt(v / (1 - beta2^step)) + eps)`, with decoupled weight decay and bias
     correction at the 1-based `step`; `no_decay` (norm weights) drops the decay.
+    With `dp_shard` (ZeRO-1) `grad` is this rank's block of the parameter's
+    gradient (`ee.reduce_scatter_start` over dp) and only that block of the
+    parameter and of its moments is updated: the runtime holds just the
+    block's moments.
     Every hyperparameter is an operand: a training step takes them as
     arguments, so `BIN train --lr/--adam-beta1/...` and the learning-rate
     schedule stay host options checked there, one binary for all of them.
@@ -883,14 +920,17 @@ def EE_AdamWOp : EE_Op<"adamw", [DeclareOpInterfaceMethods<SymbolUserOpInterface
         beta1 %b1 beta2 %b2 eps %eps weight_decay %wd : tensor<160x64xf32>
     ee.adamw @model.norm.weight, %gn lr %lr step %step scale %clip
         beta1 %b1 beta2 %b2 eps %eps weight_decay %wd no_decay : tensor<64xf32>
+    ee.adamw @model.layers.0.mlp.up_proj.weight, %block lr %lr step %step scale %clip
+        beta1 %b1 beta2 %b2 eps %eps weight_decay %wd dp_shard : tensor<?xf32>
     ```
   }];
-  let arguments = (ins FlatSymbolRefAttr:$param, AnyStaticShapeTensor:$grad, F32:$lr, I64:$step,
+  let arguments = (ins FlatSymbolRefAttr:$param, AnyRankedTensor:$grad, F32:$lr, I64:$step,
                        F32:$scale, F32:$beta1, F32:$beta2, F32:$eps, F32:$weight_decay,
-                       UnitAttr:$no_decay);
+                       UnitAttr:$no_decay, UnitAttr:$dp_shard);
   let assemblyFormat = [{
     $param `,` $grad `lr` $lr `step` $step `scale` $scale `beta1` $beta1 `beta2` $beta2 `eps` $eps
-    `weight_decay` $weight_decay (`no_decay` $no_decay^)? attr-dict `:` type($grad)
+    `weight_decay` $weight_decay (`no_decay` $no_decay^)? (`dp_shard` $dp_shard^)? attr-dict
+    `:` type($grad)
   }];
 }
 

@@ -60,11 +60,13 @@ WaitOp waitOf(Value request) {
   return nullptr;
 }
 
-/// Whether an all-reduce sums its input's own buffer: a tensor that an op of
-/// the function made and nothing else reads (a gradient, ee-data-parallel);
-/// otherwise the sum goes to a copy.
-bool reducesInPlace(AllReduceStartOp start) {
-  Value input = start.getInput();
+/// Whether an all-reduce or reduce-scatter sums its input's own buffer: a
+/// tensor that an op of the function made and nothing else reads (a
+/// gradient, ee-data-parallel); otherwise the sum goes to a copy.
+bool reducesInPlace(Operation *start) {
+  if (!isa_and_nonnull<AllReduceStartOp, ReduceScatterStartOp>(start))
+    return false;
+  Value input = start->getOperand(0);
   return isa<RankedTensorType>(input.getType()) && input.hasOneUse() && input.getDefiningOp() &&
          !isa<GetParameterOp>(input.getDefiningOp());
 }
@@ -153,11 +155,11 @@ MemoryPlan planMemory(func::FuncOp func) {
   // After the sends: a sum may be sent on, which keeps it longer.
   for (auto wait : body.getOps<WaitOp>()) {
     Operation *start = wait.getRequest().getDefiningOp();
-    if (auto reduce = dyn_cast_or_null<AllReduceStartOp>(start); reduce && reducesInPlace(reduce)) {
+    if (reducesInPlace(start)) {
       // The sum is the input's buffer: it lives as long as the sum.
-      Value input = reduce.getInput();
+      Value input = start->getOperand(0);
       lastUse[input] = std::max({lastUse.lookup(input), index[wait], lastUse.lookup(wait.getResult())});
-    } else if (isa_and_nonnull<RecvOp, AllReduceStartOp>(start)) {
+    } else if (isa_and_nonnull<RecvOp, AllReduceStartOp, ReduceScatterStartOp>(start)) {
       delivered[wait.getRequest()] = wait.getResult();
     }
   }
@@ -172,9 +174,9 @@ MemoryPlan planMemory(func::FuncOp func) {
   std::priority_queue<Live, std::vector<Live>, std::greater<Live>> live;
   ArenaSlices perToken, fixed;
   SmallVector<Value> scalars;
-  auto place = [&](Value value, unsigned until) {
+  auto place = [&](Value value, unsigned until, RankedTensorType capacity = nullptr) {
     // Scalars, requests and statically shaped tensors (weight gradients) get fixed slots.
-    auto shaped = dyn_cast<RankedTensorType>(value.getType());
+    auto shaped = capacity ? capacity : dyn_cast<RankedTensorType>(value.getType());
     if (!shaped && !value.getType().isF32() && !isa<RequestType>(value.getType()))
       return; // lowered to registers
     if (!shaped) {
@@ -209,9 +211,12 @@ MemoryPlan planMemory(func::FuncOp func) {
     // receive's buffer) need no memory of their own.
     if (isa<GetParameterOp, WaitOp>(op))
       continue;
-    if (isa<RecvOp, AllReduceStartOp>(op))
+    if (isa<RecvOp, AllReduceStartOp, ReduceScatterStartOp>(op))
       if (Value payload = delivered.lookup(op.getResult(0)))
-        place(payload, lastUse.lookup(payload));
+        // A reduce-scatter's block lies in a copy of the whole input.
+        place(payload, lastUse.lookup(payload),
+              isa<ReduceScatterStartOp>(op) ? cast<RankedTensorType>(op.getOperand(0).getType())
+                                            : RankedTensorType());
     auto attention = dyn_cast<AttentionOp>(op);
     for (Value result : op.getResults()) {
       if (attention && result != attention.getOutput())
@@ -311,8 +316,11 @@ private:
     return pointer;
   }
 
-  /// Number of elements: static, or tokens x features for activations.
+  /// Number of elements: static, a data-parallel block's, or tokens x
+  /// features for activations.
   Value elements(Value value) {
+    if (auto block = blocks.find(value); block != blocks.end())
+      return block->second.second;
     auto type = cast<RankedTensorType>(value.getType());
     if (type.hasStaticShape())
       return i64(type.getNumElements());
@@ -356,6 +364,23 @@ private:
   json::Array updates;  // the parameters its ee.adamw ops update, in order
   Block *failBlock = nullptr;
   DenseMap<Value, Value> pointers; // tensor value -> its buffer
+  /// A reduce-scatter's block -> (its first element, its elements) in the whole tensor.
+  DenseMap<Value, std::pair<Value, Value>> blocks;
+  Value dataRank, dataSize; // this rank's place in the data-parallel group, when blocks need it
+  /// Elements [begin, begin + count) of an n-element tensor are this rank's
+  /// block: c = ceil(n / size), begin = min(n, rank c), count = min(n, begin + c) - begin.
+  std::pair<Value, Value> dataBlock(int64_t n) {
+    Value c = arith::DivSIOp::create(
+        b, loc, arith::AddIOp::create(b, loc, i64(n), arith::SubIOp::create(b, loc, dataSize, i64(1))),
+        dataSize);
+    Value begin = arith::MinSIOp::create(b, loc, i64(n), arith::MulIOp::create(b, loc, dataRank, c));
+    Value end = arith::MinSIOp::create(b, loc, i64(n), arith::AddIOp::create(b, loc, begin, c));
+    return {begin, arith::SubIOp::create(b, loc, end, begin)};
+  }
+  /// base + `elements` floats.
+  Value floatOffset(Value base, Value elements) {
+    return offsetPtr(base, arith::MulIOp::create(b, loc, elements, i64(4)));
+  }
   IRMapping scalars;               // scalar value -> lowered scalar
   llvm::StringMap<int64_t> spanIndex; // span name -> its number in the manifest
   json::Array spans;
@@ -377,6 +402,14 @@ LogicalResult FunctionLowering::lower(json::Object &manifestEntry) {
   seq = entry->getArgument(3);
   Value inputs = entry->getArgument(4), outputs = entry->getArgument(5);
   tokens = arith::MulIOp::create(b, loc, batch, seq);
+  if (!source.front().getOps<ReduceScatterStartOp>().empty()) {
+    dataRank = arith::ExtSIOp::create(
+        b, loc, b.getI64Type(),
+        eert::CommGroupRankOp::create(b, loc, b.getI32Type(), i64(kDataGroup)).getResult());
+    dataSize = arith::ExtSIOp::create(
+        b, loc, b.getI64Type(),
+        eert::CommGroupSizeOp::create(b, loc, b.getI32Type(), i64(kDataGroup)).getResult());
+  }
   fixedBase = offsetPtr(arena, arith::MulIOp::create(b, loc, tokens, i64(plan.perTokenBytes)));
 
   json::Array inputKinds;
@@ -770,13 +803,47 @@ LogicalResult FunctionLowering::lowerOp(Operation &op) {
                                                    i64(*group), request));
         return success();
       })
+      .Case([&](ReduceScatterStartOp start) -> LogicalResult {
+        if (start.getGroup() != Group::DP)
+          return start.emitOpError() << "is lowered over the data-parallel group (dp) only";
+        WaitOp wait = waitOf(start.getRequest());
+        if (!wait)
+          return start.emitOpError() << "is never waited on";
+        Value request = allocate(start.getRequest());
+        Value input = start.getInput(), data;
+        int64_t n = cast<RankedTensorType>(input.getType()).getNumElements();
+        if (reducesInPlace(start)) {
+          data = pointerOf(input);
+        } else {
+          data = allocate(wait.getResult());
+          eert::ScaleOp::create(b, loc, pointerOf(input), f32(1.0), data, i64(n));
+        }
+        // The block is this rank's part of the buffer the sum lands in.
+        std::pair<Value, Value> block = dataBlock(n);
+        blocks[wait.getResult()] = block;
+        pointers[wait.getResult()] = floatOffset(data, block.first);
+        deferStatus(eert::CommIreduceScatterOp::create(b, loc, b.getI32Type(), data, i64(n),
+                                                       i64(kDataGroup), request));
+        return success();
+      })
+      .Case([&](AllGatherParameterStartOp start) {
+        int64_t i = parameterIndex.lookup(start.getParam());
+        auto param = SymbolTable::lookupNearestSymbolFrom<ParameterOp>(start, start.getParamAttr());
+        Value request = allocate(start.getRequest());
+        deferStatus(eert::CommIallGatherOp::create(b, loc, b.getI32Type(), loadPointer(params, i),
+                                                   i64(param.getTensorType().getNumElements()),
+                                                   i64(kDataGroup), request));
+        return success();
+      })
       .Case([&](WaitOp wait) -> LogicalResult {
         Operation *start = wait.getRequest().getDefiningOp();
-        if (!isa_and_nonnull<SendOp, RecvOp, AllReduceStartOp>(start))
+        if (!isa_and_nonnull<SendOp, RecvOp, AllReduceStartOp, ReduceScatterStartOp,
+                             AllGatherParameterStartOp>(start))
           return wait.emitOpError()
-                 << "ee-lower-to-eert lowers the waits of ee.send, ee.recv and ee.all_reduce_start only";
+                 << "ee-lower-to-eert lowers the waits of ee.send, ee.recv, ee.all_reduce_start, "
+                    "ee.reduce_scatter_start and ee.all_gather_parameter_start only";
         Value status = eert::CommWaitOp::create(b, loc, b.getI32Type(), pointerOf(wait.getRequest()));
-        if (isa<AllReduceStartOp>(start))
+        if (isa<AllReduceStartOp, ReduceScatterStartOp, AllGatherParameterStartOp>(start))
           deferStatus(status);
         else
           checkStatus(status);
@@ -785,12 +852,20 @@ LogicalResult FunctionLowering::lowerOp(Operation &op) {
                       LLVM::LoadOp::create(b, loc, b.getF32Type(), pointerOf(wait.getResult())));
         return success();
       })
-      .Case([&](AdamWOp adamw) {
-        // The moments are the optimizer-state table's: (exp_avg, exp_avg_sq) of parameter i at 2i, 2i+1.
+      .Case([&](AdamWOp adamw) -> LogicalResult {
+        // The moments are the optimizer-state table's: (exp_avg, exp_avg_sq) of
+        // parameter i at 2i, 2i+1 (under ZeRO-1 of this rank's block only).
         int64_t i = parameterIndex.lookup(adamw.getParam());
         Value decay = adamw.getNoDecay() ? f32(0.0) : scalars.lookup(adamw.getWeightDecay());
         Value param = loadPointer(params, i), expAvg = loadPointer(optimizerState, 2 * i),
               expAvgSq = loadPointer(optimizerState, 2 * i + 1);
+        if (adamw.getDpShard()) {
+          auto block = blocks.find(adamw.getGrad());
+          if (block == blocks.end())
+            return adamw.emitOpError() << "with dp_shard needs its gradient block from an "
+                                          "ee.reduce_scatter_start of this function";
+          param = floatOffset(param, block->second.first);
+        }
         eert::AdamwOp::create(b, loc, param, pointerOf(adamw.getGrad()), expAvg, expAvgSq,
                               elements(adamw.getGrad()),
                               scalars.lookup(adamw.getScale()), scalars.lookup(adamw.getLr()),

@@ -4,7 +4,8 @@
 // gradient, started in the last backward pass as soon as its bucket is final,
 // the sums of tied weights' gradients over the stages holding them, the
 // global gradient norm and its clipping factor, and the AdamW update of
-// every parameter the rank holds.
+// every parameter the rank holds; under ZeRO-1 a reduce-scatter, the update
+// of the rank's block and the parameters' all-gather.
 //
 //===----------------------------------------------------------------------===//
 
@@ -65,10 +66,10 @@ public:
   UpdateBuilder(OpBuilder &b, const Source &source, int64_t bucketSize,
                 const std::map<StringRef, SmallVector<int64_t>> &holders,
                 const llvm::StringSet<> &tensorSplit, bool tensorParallel, bool pipeline,
-                int64_t firstTiedTag)
+                bool sharded, int64_t firstTiedTag)
       : b(b), source(source), bucketSize(bucketSize), holders(holders), tensorSplit(tensorSplit),
-        tensorParallel(tensorParallel), pipeline(pipeline), firstTiedTag(firstTiedTag),
-        loc(source.function.getLoc()) {}
+        tensorParallel(tensorParallel), pipeline(pipeline), sharded(sharded),
+        firstTiedTag(firstTiedTag), loc(source.function.getLoc()) {}
 
   FailureOr<func::FuncOp> build(StringRef name);
 
@@ -77,6 +78,22 @@ private:
     auto request = AllReduceStartOp::create(b, loc, RequestType::get(b.getContext(), input.getType()),
                                             input, group, FlatSymbolRefAttr());
     return request.getRequest();
+  }
+  /// ZeRO-1: this replica's block of the sum over dp.
+  Value reduceScatter(Value input) {
+    auto block = RankedTensorType::get({ShapedType::kDynamic},
+                                       cast<RankedTensorType>(input.getType()).getElementType());
+    return ReduceScatterStartOp::create(b, loc, RequestType::get(b.getContext(), block), input,
+                                        Group::DP, FlatSymbolRefAttr())
+        .getRequest();
+  }
+  /// The reduction of gradient `k` over the replicas.
+  Value reduceGradient(Value gradient) {
+    return sharded ? reduceScatter(gradient) : reduce(gradient, Group::DP);
+  }
+  /// Whether gradient `k` is of a weight that several stages hold.
+  bool tied(size_t k) const {
+    return pipeline && holders.at(source.names[k].getValue()).size() > 1;
   }
   Value wait(Value request) {
     return WaitOp::create(b, loc, cast<RequestType>(request.getType()).getPayload(), request)
@@ -92,6 +109,7 @@ private:
   const std::map<StringRef, SmallVector<int64_t>> &holders;
   const llvm::StringSet<> &tensorSplit; // the weights split over tensor-parallel ranks
   bool tensorParallel, pipeline;
+  bool sharded; // ZeRO-1
   int64_t firstTiedTag; // the tied weights' messages follow every stage's pipeline messages
   Location loc;
 };
@@ -183,8 +201,10 @@ FailureOr<func::FuncOp> UpdateBuilder::build(StringRef name) {
     if (filled < bucketSize && i + 1 < order.size())
       continue;
     b.setInsertionPointAfter(position(k));
+    // Under ZeRO-1 a tied weight's stages sum its whole gradient first.
     for (size_t member : bucket)
-      requests[member] = reduce(finals[member], Group::DP);
+      if (!sharded || !tied(member))
+        requests[member] = reduceGradient(finals[member]);
     bucket.clear();
     filled = 0;
   }
@@ -196,17 +216,17 @@ FailureOr<func::FuncOp> UpdateBuilder::build(StringRef name) {
   SpanBeginOp::create(b, loc, "optimizer", "optimizer");
   SmallVector<Value> reduced(numGradients);
   for (size_t k : order)
-    reduced[k] = wait(requests[k]);
+    reduced[k] = requests[k] ? wait(requests[k]) : finals[k];
 
   // A tied weight's gradient adds up over the stages holding it, in stage
   // order (every holder then has the same bits): each holder sends its own to
   // the others.
   int64_t tag = firstTiedTag;
   SmallVector<Value> sends;
-  for (size_t k = 0; k < numGradients && pipeline; ++k) {
-    const SmallVector<int64_t> &stages = holders.at(source.names[k].getValue());
-    if (stages.size() < 2)
+  for (size_t k = 0; k < numGradients; ++k) {
+    if (!tied(k))
       continue;
+    const SmallVector<int64_t> &stages = holders.at(source.names[k].getValue());
     // Message `tag` is this weight's, whoever sends it.
     std::map<int64_t, Value> incoming;
     for (int64_t s : stages)
@@ -224,7 +244,7 @@ FailureOr<func::FuncOp> UpdateBuilder::build(StringRef name) {
       Value term = s == source.stage ? reduced[k] : wait(incoming.at(s));
       total = total ? AddOp::create(b, loc, total, term).getResult() : term;
     }
-    reduced[k] = total;
+    reduced[k] = sharded ? wait(reduceScatter(total)) : total;
     ++tag;
   }
   for (Value request : sends)
@@ -247,6 +267,9 @@ FailureOr<func::FuncOp> UpdateBuilder::build(StringRef name) {
                   : split        ? split
                   : whole        ? whole
                                  : f32(0.0);
+  // Each replica holds a block of every gradient.
+  if (sharded)
+    squares = wait(reduce(squares, Group::DP));
   if (pipeline)
     squares = wait(reduce(squares, Group::PP));
   Value norm = math::SqrtOp::create(b, loc, squares);
@@ -259,13 +282,23 @@ FailureOr<func::FuncOp> UpdateBuilder::build(StringRef name) {
   Value factor = arith::DivFOp::create(b, loc, maxNorm, arith::AddFOp::create(b, loc, norm, f32(1e-6)));
   Value scale = arith::SelectOp::create(b, loc, clips, factor, f32(1.0));
 
-  // Decoupled weight decay on matrices, none on norm weights.
+  // Decoupled weight decay on matrices, none on norm weights. Under ZeRO-1
+  // each parameter's all-gather starts right after its block's update.
+  SmallVector<Value> gathers;
   for (size_t k = 0; k < numGradients; ++k) {
-    AdamWOp::create(b, loc, FlatSymbolRefAttr::get(source.names[k]), reduced[k],
-                                 hyperArg("lr"), hyperArg("step"), scale, hyperArg("beta1"),
-                                 hyperArg("beta2"), hyperArg("eps"), hyperArg("weight_decay"),
-                                 gradientType(k).getRank() == 1 ? b.getUnitAttr() : UnitAttr());
+    auto param = FlatSymbolRefAttr::get(source.names[k]);
+    AdamWOp::create(b, loc, param, reduced[k], hyperArg("lr"), hyperArg("step"), scale,
+                    hyperArg("beta1"), hyperArg("beta2"), hyperArg("eps"),
+                    hyperArg("weight_decay"),
+                    gradientType(k).getRank() == 1 ? b.getUnitAttr() : UnitAttr(),
+                    sharded ? b.getUnitAttr() : UnitAttr());
+    if (sharded)
+      gathers.push_back(AllGatherParameterStartOp::create(
+                            b, loc, RequestType::get(b.getContext(), Type()), param.getValue(), Group::DP)
+                            .getRequest());
   }
+  for (Value request : gathers)
+    WaitOp::create(b, loc, Type(), request);
   SmallVector<Value> returned;
   for (auto [i, value] : llvm::enumerate(terminator->getOperands()))
     if (i < source.firstGradient || i >= source.firstGradient + numGradients)
@@ -370,14 +403,16 @@ void EEDataParallelPass::runOnOperation() {
                                 : std::string("update_step");
     FailureOr<func::FuncOp> step =
         UpdateBuilder(b, source, bucketSize, holders, tensorSplit, split != nullptr, pipeline,
-                      firstTiedTag)
+                      distributedOptimizer, firstTiedTag)
             .build(name);
     if (failed(step))
       return signalPassFailure();
     steps.push_back(*step);
   }
   module->setAttr(EEDialect::getDataParallelAttrName(),
-                  b.getDictionaryAttr(b.getNamedAttr("bucket_size", b.getI64IntegerAttr(bucketSize))));
+                  b.getDictionaryAttr({b.getNamedAttr("bucket_size", b.getI64IntegerAttr(bucketSize)),
+                                       b.getNamedAttr("distributed_optimizer",
+                                                      b.getBoolAttr(distributedOptimizer))}));
   if (!pipeline)
     return;
   if (failed(checkTraffic(module, steps, "ee-data-parallel")))

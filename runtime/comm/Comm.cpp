@@ -257,6 +257,10 @@ struct AllReduce;
 std::vector<AllReduce *> inFlight;
 
 struct AllReduce {
+  /// What finish() completes: both halves (an all-reduce), or ZeRO-1's
+  /// reduce-scatter or all-gather alone.
+  enum class Phases { Both, Scatter, Gather };
+  Phases phases = Phases::Both;
   float *data = nullptr;
   int64_t count = 0, group = 0, block = 0;
   MPI_Comm comm = MPI_COMM_NULL;
@@ -265,8 +269,10 @@ struct AllReduce {
   std::vector<float> padded, mine; // per started reduction: several may be in flight
   MPI_Request request = MPI_REQUEST_NULL;
 
-  /// Starts the reduce-scatter; a group of one has nothing to do.
-  int32_t start(float *values, int64_t n, int64_t g) {
+  /// Starts the reduce-scatter (the all-gather for Phases::Gather); a group
+  /// of one has nothing to do.
+  int32_t start(float *values, int64_t n, int64_t g, Phases what = Phases::Both) {
+    phases = what;
     data = values;
     count = n;
     group = g;
@@ -288,33 +294,49 @@ struct AllReduce {
       std::copy(data, data + count, padded.begin());
       whole = padded.data();
     }
-    mine.resize(block);
-    if (int code = MPI_Ireduce_scatter_block(whole, mine.data(), static_cast<int>(block), MPI_FLOAT,
-                                             MPI_SUM, comm, &request))
-      return mpiFailure("MPI_Reduce_scatter_block", code);
+    if (phases == Phases::Gather) {
+      if (int code = startGather())
+        return mpiFailure("MPI_Allgather", code);
+    } else {
+      mine.resize(block);
+      if (int code = MPI_Ireduce_scatter_block(whole, mine.data(), static_cast<int>(block),
+                                               MPI_FLOAT, MPI_SUM, comm, &request))
+        return mpiFailure("MPI_Reduce_scatter_block", code);
+    }
     inFlight.push_back(this);
     return 0;
   }
 
-  /// Completes the reduce-scatter, then gathers every rank's block.
+  /// Completes what start() began: the reduce-scatter, then (Phases::Both)
+  /// gathers every rank's block; or the all-gather.
   int32_t finish() {
     if (comm == MPI_COMM_NULL)
       return 0;
     if (auto it = std::find(inFlight.begin(), inFlight.end(), this); it != inFlight.end())
       inFlight.erase(it);
+    bool gathering = phases == Phases::Gather;
+    const char *name = gathering ? "MPI_Allgather" : "MPI_Reduce_scatter_block";
     if (int code = waitWithDeadline(&request, MPI_STATUS_IGNORE, [&] {
-          return "MPI_Reduce_scatter_block over " + describeGroup(group, comm);
+          return std::string(name) + " over " + describeGroup(group, comm);
         }))
-      return mpiFailure("MPI_Reduce_scatter_block", code);
-    std::copy(mine.begin(), mine.end(), whole + rank * block);
-    if (int code = collective("MPI_Allgather", comm, group, [&](MPI_Request *gather) {
-          return MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, whole, static_cast<int>(block),
-                                MPI_FLOAT, comm, gather);
-        }))
-      return mpiFailure("MPI_Allgather", code);
+      return mpiFailure(name, code);
+    if (!gathering)
+      std::copy(mine.begin(), mine.end(), whole + rank * block);
+    if (phases == Phases::Both)
+      if (int code = collective("MPI_Allgather", comm, group, [&](MPI_Request *gather) {
+            return MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, whole,
+                                  static_cast<int>(block), MPI_FLOAT, comm, gather);
+          }))
+        return mpiFailure("MPI_Allgather", code);
     if (whole != data)
       std::copy(padded.begin(), padded.begin() + count, data);
     return 0;
+  }
+
+private:
+  int startGather() {
+    return MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, whole, static_cast<int>(block),
+                          MPI_FLOAT, comm, &request);
   }
 };
 
@@ -499,17 +521,37 @@ extern "C" int32_t eert_comm_irecv(void *buffer, int64_t bytes, int64_t peer, in
   return 0;
 }
 
-extern "C" int32_t eert_comm_iall_reduce(float *data, int64_t count, int64_t group,
-                                         uint64_t *request) {
+namespace {
+
+/// Starts an all-reduce or one of its halves for eert_comm_wait.
+int32_t startReduction(float *data, int64_t count, int64_t group, AllReduce::Phases phases,
+                       uint64_t *request) {
   *request = 0;
   auto reduction = std::make_unique<AllReduce>();
-  if (int32_t status = reduction->start(data, count, group))
+  if (int32_t status = reduction->start(data, count, group, phases))
     return status;
   if (reduction->comm == MPI_COMM_NULL)
     return 0; // nothing to wait for
   *request = reinterpret_cast<uint64_t>(
       new Pending{MPI_REQUEST_NULL, -1, -1, -1, std::move(reduction), eert::trace::now()});
   return 0;
+}
+
+} // namespace
+
+extern "C" int32_t eert_comm_iall_reduce(float *data, int64_t count, int64_t group,
+                                         uint64_t *request) {
+  return startReduction(data, count, group, AllReduce::Phases::Both, request);
+}
+
+extern "C" int32_t eert_comm_ireduce_scatter(float *data, int64_t count, int64_t group,
+                                             uint64_t *request) {
+  return startReduction(data, count, group, AllReduce::Phases::Scatter, request);
+}
+
+extern "C" int32_t eert_comm_iall_gather(float *data, int64_t count, int64_t group,
+                                         uint64_t *request) {
+  return startReduction(data, count, group, AllReduce::Phases::Gather, request);
 }
 
 extern "C" int32_t eert_comm_wait(uint64_t *request) {
@@ -519,7 +561,12 @@ extern "C" int32_t eert_comm_wait(uint64_t *request) {
   *request = 0;
   if (pending->reduction) {
     int32_t status = pending->reduction->finish();
-    eert::trace::record(eert::trace::kAllReduceSpan, pending->started, eert::trace::now());
+    using Phases = AllReduce::Phases;
+    Phases phases = pending->reduction->phases;
+    eert::trace::record(phases == Phases::Both      ? eert::trace::kAllReduceSpan
+                        : phases == Phases::Scatter ? eert::trace::kReduceScatterSpan
+                                                    : eert::trace::kAllGatherSpan,
+                        pending->started, eert::trace::now());
     delete pending;
     return status;
   }

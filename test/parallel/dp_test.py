@@ -6,13 +6,14 @@ final weights within 1e-3 (per tensor: norm of the difference over the norm):
   DP = 2, DP = 4 (the compiled update step), DP = 2 on a binary compiled
   with 1000-element gradient buckets (BUCKET_BIN: all-reduces started
   throughout the backward pass), DP = 2 with the distributed optimizer
-  (ZeRO-1), DP = 3 with ZeRO-1 (a shard boundary inside tensors);
+  (ZeRO-1, ZERO_BIN: compiled with --use-distributed-optimizer), DP = 3
+  with ZeRO-1 (block boundaries inside tensors, the last block shorter);
   a checkpoint saved half-way under DP = 2 with ZeRO-1 resumed on one rank,
   and one saved on one rank resumed under DP = 2 with ZeRO-1;
 and `grad` under DP = 2 equals `grad` on one rank (itself checked against
 PyTorch autograd in test/e2e/grad_test.py).
 
-Usage: dp_test.py BIN BUCKET_BIN CHECKPOINT CORPUS WORKDIR
+Usage: dp_test.py BIN BUCKET_BIN ZERO_BIN CHECKPOINT CORPUS WORKDIR
 """
 import json
 import os
@@ -83,7 +84,7 @@ def compare(tag, got_losses, want_losses, got_weights, want_weights):
     return problems
 
 
-def main(binary, bucket_binary, checkpoint, corpus, workdir):
+def main(binary, bucket_binary, zero_binary, checkpoint, corpus, workdir):
     tally = Tally()
     path = lambda name: os.path.join(workdir, name)  # noqa: E731
     baselines = {}
@@ -96,8 +97,8 @@ def main(binary, bucket_binary, checkpoint, corpus, workdir):
     # its own bucket.
     cases = [("DP=2", binary, 2, 8, []), ("DP=4", binary, 4, 8, []),
              ("DP=2 1000-element buckets", bucket_binary, 2, 8, []),
-             ("DP=2 ZeRO-1", binary, 2, 8, ["--use-distributed-optimizer"]),
-             ("DP=3 ZeRO-1", binary, 3, 6, ["--use-distributed-optimizer"])]
+             ("DP=2 ZeRO-1", zero_binary, 2, 8, ["--use-distributed-optimizer"]),
+             ("DP=3 ZeRO-1", zero_binary, 3, 6, ["--use-distributed-optimizer"])]
     for tag, program, ranks, batch, extra in cases:
         save = path(tag.replace(" ", "_"))
         try:
@@ -114,8 +115,10 @@ def main(binary, bucket_binary, checkpoint, corpus, workdir):
                                ("one rank then DP=2 ZeRO-1", (1, []), (2, zero))]:
         save = path(tag.replace(" ", "_"))
         try:
-            train(binary, first[0], save, checkpoint, corpus, ITERS // 2, 8, *first[1])
-            losses = train(binary, second[0], save, save, corpus, ITERS, 8, *second[1])
+            train(zero_binary if first[1] else binary, first[0], save, checkpoint, corpus, ITERS // 2, 8,
+                  *first[1])
+            losses = train(zero_binary if second[1] else binary, second[0], save, save, corpus, ITERS, 8,
+                           *second[1])
             problems = compare(tag, losses, baselines[8][0], weights(save), baselines[8][1])
         except Exception as error:
             problems = [f"{tag}: {error}"]

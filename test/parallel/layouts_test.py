@@ -123,11 +123,16 @@ def main(ee_compile, workdir, corpus, *configs):
                         ("(2,2,2)", 8, ["--tp", "2", "--pp", "2"])]
         binaries = {(): path("one")}
         run(ee_compile, config_path, "-o", binaries[()])
-        for _, _, options in layouts:
+
+        def binary(options):
+            """The binary of a layout, compiled the first time it is asked for."""
             if tuple(options) not in binaries:
                 binaries[tuple(options)] = path("bin" + "".join(options).replace(",", "-"))
                 run(ee_compile, config_path, *options, "--microbatches", str(MICROBATCHES),
                     "-o", binaries[tuple(options)])
+            return binaries[tuple(options)]
+        for _, _, options in layouts:
+            binary(options)
         checkpoint = path("ckpt")
         os.makedirs(checkpoint, exist_ok=True)
         ref.write_safetensors(os.path.join(checkpoint, "model.safetensors"), ref.random_weights(config, 0.08, 9))
@@ -150,17 +155,18 @@ def main(ee_compile, workdir, corpus, *configs):
             continue
 
         single = train(binaries[()], 1, path("train-one"), checkpoint, corpus, ITERS, 2)
+        # ZeRO-1 is compiled into the update step and named to train as well.
         zero = ["--use-distributed-optimizer"]
         runs = [("(1,2,1)", 2, ["--pp", "2"], 2, []),
-                ("(1,2,2) ZeRO-1", 4, ["--pp", "2"], 1, zero),
+                ("(1,2,2) ZeRO-1", 4, ["--pp", "2"] + zero, 1, zero),
                 ("(1,3,1) split 1,2,1", 3, ["--pp-split", "1,2,1"], 2, []),
                 (f"(1,{layers},1)", layers, ["--pp", str(layers)], 2, []),
                 ("(2,1,1)", 2, ["--tp", "2"], 2, []),
                 ("(2,2,1)", 4, ["--tp", "2", "--pp", "2"], 2, []),
-                ("(2,2,2) ZeRO-1", 8, ["--tp", "2", "--pp", "2"], 1, zero)]
+                ("(2,2,2) ZeRO-1", 8, ["--tp", "2", "--pp", "2"] + zero, 1, zero)]
         for tag, ranks, options, micro, extra in runs:
             report(tally, "train " + tag, lambda tag=tag, ranks=ranks, options=options, micro=micro, extra=extra:
-                   compare_runs(tag, train(binaries[tuple(options)], ranks, path("train-" + tag.replace(" ", "_")),
+                   compare_runs(tag, train(binary(options), ranks, path("train-" + tag.replace(" ", "_")),
                                            checkpoint, corpus, ITERS, micro, *extra), single))
 
         # Half the run under one layout, the rest under another.

@@ -1,4 +1,5 @@
 // RUN: ee-opt %s -split-input-file -ee-data-parallel=bucket-size=40 -verify-diagnostics | FileCheck %s
+// RUN: ee-opt %s -split-input-file -ee-data-parallel="bucket-size=40 distributed-optimizer=true" -verify-diagnostics | FileCheck %s --check-prefix=ZERO
 
 // One stage: the update step takes loss_grad's arguments, the gradient scale,
 // the earlier micro-batches' summed gradients and the hyperparameters. Each
@@ -7,8 +8,13 @@
 // embedding gradient alone does not fill a 40-element bucket: it waits for
 // the norm weight's). The sums are waited on after the backward pass, the
 // norm is taken over both, and AdamW skips the decay of the norm weight.
+//
+// ZeRO-1 (ZERO): the same places get reduce-scatters; the norm adds the
+// blocks' squares over dp, each block is updated with dp_shard and its
+// parameter's all-gather starts right after; they are waited on at the end.
 
-// CHECK: module attributes {ee.data_parallel = {bucket_size = 40 : i64}}
+// CHECK: module attributes {ee.data_parallel = {bucket_size = 40 : i64, distributed_optimizer = false}}
+// ZERO: module attributes {ee.data_parallel = {bucket_size = 40 : i64, distributed_optimizer = true}}
 module {
   ee.parameter @embed : tensor<4x8xf32>
   ee.parameter @norm : tensor<8xf32>
@@ -43,6 +49,29 @@ module {
   // CHECK: ee.adamw @norm, %[[WN]] {{.*}} weight_decay %[[WD]] no_decay : tensor<8xf32>
   // CHECK: ee.adamw @head, %[[WH]] {{.*}} weight_decay %[[WD]] : tensor<8x8xf32>
   // CHECK: return %{{.*}}, %{{.*}}, %[[NORM]] : f32, f32, f32
+  // ZERO-LABEL: func.func @update_step(
+  // ZERO: %[[H:.*]] = ee.scale %{{.*}} : tensor<8x8xf32>
+  // ZERO-NEXT: %[[RH:.*]] = ee.reduce_scatter_start %[[H]] over dp : tensor<8x8xf32> -> !ee.request<tensor<?xf32>>
+  // ZERO: %[[RN:.*]] = ee.reduce_scatter_start %{{.*}} over dp : tensor<8xf32> -> !ee.request<tensor<?xf32>>
+  // ZERO-NEXT: %[[RE:.*]] = ee.reduce_scatter_start %{{.*}} over dp : tensor<4x8xf32> -> !ee.request<tensor<?xf32>>
+  // ZERO: %[[WH:.*]] = ee.wait %[[RH]] : !ee.request<tensor<?xf32>> -> tensor<?xf32>
+  // ZERO-NEXT: %[[WN:.*]] = ee.wait %[[RN]]
+  // ZERO-NEXT: %[[WE:.*]] = ee.wait %[[RE]]
+  // ZERO: ee.inner_product %[[WE]], %[[WE]] : tensor<?xf32>
+  // ZERO-NEXT: %[[SQ:.*]] = arith.addf
+  // ZERO-NEXT: %[[RS:.*]] = ee.all_reduce_start %[[SQ]] over dp : f32
+  // ZERO-NEXT: %[[S:.*]] = ee.wait %[[RS]]
+  // ZERO-NEXT: math.sqrt %[[S]]
+  // ZERO: ee.adamw @embed, %[[WE]] {{.*}} dp_shard : tensor<?xf32>
+  // ZERO-NEXT: %[[GE:.*]] = ee.all_gather_parameter_start @embed over dp : !ee.request
+  // ZERO-NEXT: ee.adamw @norm, %[[WN]] {{.*}} no_decay dp_shard : tensor<?xf32>
+  // ZERO-NEXT: %[[GN:.*]] = ee.all_gather_parameter_start @norm over dp
+  // ZERO-NEXT: ee.adamw @head, %[[WH]] {{.*}} dp_shard : tensor<?xf32>
+  // ZERO-NEXT: %[[GH:.*]] = ee.all_gather_parameter_start @head over dp
+  // ZERO-NEXT: ee.wait %[[GE]] : !ee.request
+  // ZERO-NEXT: ee.wait %[[GN]] : !ee.request
+  // ZERO-NEXT: ee.wait %[[GH]] : !ee.request
+  // ZERO-NEXT: ee.span_end "optimizer"
   func.func @loss_grad(%ids: tensor<?x?xi32>, %pos: tensor<?x?xi32>, %labels: tensor<?x?xi32>, %it: i64)
       -> (f32, tensor<4x8xf32>, tensor<8xf32>, tensor<8x8xf32>, f32) attributes {ee.gradients = ["embed", "norm", "head"]} {
     %e = ee.get_parameter @embed : tensor<4x8xf32>
@@ -68,6 +97,8 @@ module {
 // The tied gradient is exchanged after the data-parallel sums (same tag both
 // ways, after the pipeline's messages) and added in stage order; only its
 // owner (stage 0) counts it in the norm, which the stages sum over pp.
+// Under ZeRO-1 (ZERO) the stages exchange the tied weight's whole gradient,
+// then reduce-scatter the sum.
 
 module attributes {ee.pipeline = {stages = [{heads = [], train_step = "stage0_train_step"},
                                              {heads = [0], train_step = "stage1_train_step"}]}} {
@@ -103,6 +134,21 @@ module attributes {ee.pipeline = {stages = [{heads = [], train_step = "stage0_tr
   // CHECK: ee.all_reduce_start %{{.*}} over pp : f32
   // CHECK: ee.adamw @embed, %[[TIED1]]
   // CHECK: ee.adamw @norm, %[[NORM1]] {{.*}} no_decay
+  // ZERO-LABEL: func.func @stage0_update_step(
+  // ZERO: %[[S:.*]] = ee.scale %{{.*}} : tensor<4x8xf32>
+  // ZERO-NOT: reduce_scatter_start
+  // ZERO: %[[IN:.*]] = ee.recv from 1 tag 8 : !ee.request<tensor<4x8xf32>>
+  // ZERO-NEXT: %[[OUT:.*]] = ee.send %[[S]] to 1 tag 8
+  // ZERO-NEXT: %[[THEIRS:.*]] = ee.wait %[[IN]]
+  // ZERO-NEXT: %[[TIED:.*]] = ee.add %[[S]], %[[THEIRS]]
+  // ZERO-NEXT: %[[R:.*]] = ee.reduce_scatter_start %[[TIED]] over dp
+  // ZERO-NEXT: %[[BLOCK:.*]] = ee.wait %[[R]]
+  // ZERO-NEXT: ee.wait %[[OUT]] : !ee.request
+  // ZERO-NEXT: %[[SQ:.*]] = ee.inner_product %[[BLOCK]], %[[BLOCK]] : tensor<?xf32>
+  // ZERO-NEXT: ee.all_reduce_start %[[SQ]] over dp : f32
+  // ZERO: ee.all_reduce_start %{{.*}} over pp : f32
+  // ZERO: ee.adamw @embed, %[[BLOCK]] {{.*}} dp_shard
+  // ZERO-NEXT: ee.all_gather_parameter_start @embed over dp
   func.func @stage0_train_step(%ids: tensor<?x?xi32>, %pos: tensor<?x?xi32>, %labels: tensor<?x?xi32>, %it: i64, %gs: f32)
       -> (f32, tensor<4x8xf32>) attributes {ee.gradients = ["embed"], ee.stage = 0 : i64} {
     %e = ee.get_parameter @embed : tensor<4x8xf32>

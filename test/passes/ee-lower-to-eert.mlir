@@ -189,6 +189,59 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
 
 // -----
 
+// ZeRO-1: the reduce-scatter sums the gradient's own buffer and its block is
+// this rank's part of it (begin = min(n, rank * ceil(n / size))); the
+// block's squares, the update of the parameter's block with the block's
+// moments, and the all-gather of the parameter in place.
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 1, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {
+  ee.parameter @model.embed_tokens.weight : tensor<32x8xf32>
+  // CHECK-LABEL: func.func @ee_update(
+  // CHECK-SAME: %[[PARAMS:[^:]*]]: !llvm.ptr,
+  // CHECK: %[[RANK32:.*]] = eert.comm_group_rank %c3_i64
+  // CHECK: %[[RANK:.*]] = arith.extsi %[[RANK32]]
+  // CHECK: %[[SIZE32:.*]] = eert.comm_group_size %c3_i64
+  // CHECK: %[[SIZE:.*]] = arith.extsi %[[SIZE32]]
+  // CHECK: eert.embedding_backward %{{[^,]*}}, %{{[^,]*}}, %[[G:[^,]*]],
+  // CHECK: %[[C1:.*]] = arith.subi %[[SIZE]], %c1_i64
+  // CHECK: %[[C2:.*]] = arith.addi %c256_i64{{[_0-9]*}}, %[[C1]]
+  // CHECK: %[[C:.*]] = arith.divsi %[[C2]], %[[SIZE]]
+  // CHECK: %[[RC:.*]] = arith.muli %[[RANK]], %[[C]]
+  // CHECK: %[[BEGIN:.*]] = arith.minsi %c256_i64{{[_0-9]*}}, %[[RC]]
+  // CHECK: %[[END1:.*]] = arith.addi %[[BEGIN]], %[[C]]
+  // CHECK: %[[END:.*]] = arith.minsi %c256_i64{{[_0-9]*}}, %[[END1]]
+  // CHECK: %[[COUNT:.*]] = arith.subi %[[END]], %[[BEGIN]]
+  // CHECK: %[[BYTES:.*]] = arith.muli %[[BEGIN]], %c4_i64
+  // CHECK: %[[BLOCK:.*]] = llvm.getelementptr %[[G]][%[[BYTES]]]
+  // CHECK: eert.comm_ireduce_scatter %[[G]], %c256_i64{{[_0-9]*}}, %c3_i64{{[_0-9]*}}, %[[REQ:[^ ]*]] :
+  // CHECK: eert.comm_wait %[[REQ]]
+  // CHECK: eert.inner_product %[[BLOCK]], %[[BLOCK]], %{{[^,]*}}, %[[COUNT]]
+  // CHECK: eert.comm_iall_reduce %{{[^,]*}}, %c1_i64{{[_0-9]*}}, %c3_i64
+  // CHECK: %[[PSLOT:.*]] = llvm.getelementptr %[[PARAMS]][0]
+  // CHECK: %[[P:.*]] = llvm.load %[[PSLOT]]
+  // CHECK: %[[PBYTES:.*]] = arith.muli %[[BEGIN]], %c4_i64
+  // CHECK: %[[PBLOCK:.*]] = llvm.getelementptr %[[P]][%[[PBYTES]]]
+  // CHECK: eert.adamw %[[PBLOCK]], %[[BLOCK]], %{{[^,]*}}, %{{[^,]*}}, %[[COUNT]],
+  // CHECK: %[[PSLOT2:.*]] = llvm.getelementptr %[[PARAMS]][0]
+  // CHECK: %[[P2:.*]] = llvm.load %[[PSLOT2]]
+  // CHECK: eert.comm_iall_gather %[[P2]], %c256_i64{{[_0-9]*}}, %c3_i64{{[_0-9]*}}, %[[GREQ:[^ ]*]] :
+  // CHECK: eert.comm_wait %[[GREQ]]
+  func.func @update(%g0: tensor<?x?x8xf32>, %ids: tensor<?x?xi32>, %lr: f32, %step: i64, %b1: f32, %b2: f32, %eps: f32, %wd: f32) -> f32 {
+    %d = ee.embedding_grad %ids, %g0 : tensor<?x?xi32>, tensor<?x?x8xf32> -> tensor<32x8xf32>
+    %r = ee.reduce_scatter_start %d over dp : tensor<32x8xf32> -> !ee.request<tensor<?xf32>>
+    %block = ee.wait %r : !ee.request<tensor<?xf32>> -> tensor<?xf32>
+    %sq = ee.inner_product %block, %block : tensor<?xf32>
+    %rn = ee.all_reduce_start %sq over dp : f32 -> !ee.request<f32>
+    %total = ee.wait %rn : !ee.request<f32> -> f32
+    %norm = math.sqrt %total : f32
+    ee.adamw @model.embed_tokens.weight, %block lr %lr step %step scale %norm beta1 %b1 beta2 %b2 eps %eps weight_decay %wd dp_shard : tensor<?xf32>
+    %gather = ee.all_gather_parameter_start @model.embed_tokens.weight over dp : !ee.request
+    ee.wait %gather : !ee.request
+    return %norm : f32
+  }
+}
+
+// -----
+
 module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 1, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {
   func.func private @helper(tensor<?x?x8xf32>) -> tensor<?x?x8xf32>
   func.func @caller(%x: tensor<?x?x8xf32>) -> tensor<?x?x8xf32> {

@@ -88,6 +88,7 @@ LogicalResult mlir::ee::lowerTo(ModuleOp module, EmitStage stage,
   options.recompute = compile.recompute;
   options.tensorParallel = compile.tensorParallel;
   options.bucketSize = compile.bucketSize;
+  options.distributedOptimizer = compile.distributedOptimizer;
   if (stage == EmitStage::Dist)
     buildPrimitivesToDistPipeline(pm, options);
   if (stage >= EmitStage::EERT)
@@ -221,6 +222,12 @@ int mlir::ee::compileMain(int argc, char **argv) {
       cl::desc("Elements per data-parallel gradient all-reduce bucket, started inside the "
                "backward pass (Megatron-LM's --ddp-bucket-size)"),
       cl::init(40000000));
+  cl::opt<bool> distributedOptimizer(
+      "use-distributed-optimizer",
+      cl::desc("ZeRO-1: the training step reduce-scatters the gradients, updates each "
+               "data-parallel replica's block of the AdamW state and all-gathers the "
+               "parameters (BIN train --use-distributed-optimizer)"),
+      cl::init(false));
   cl::opt<int64_t> pipelineStages(
       "pp", cl::desc("Pipeline stages (ranks); generation defaults to the pipeline method"),
       cl::init(1));
@@ -289,6 +296,7 @@ int mlir::ee::compileMain(int argc, char **argv) {
   options.recompute = recompute;
   options.tensorParallel = tensorParallel;
   options.bucketSize = bucketSize;
+  options.distributedOptimizer = distributedOptimizer;
   options.pipelineStages = pipelineStages;
   options.pipelineSplit.assign(pipelineSplit.begin(), pipelineSplit.end());
   if (microbatches < 0 || fillBubbles < 0) {

@@ -43,6 +43,8 @@ struct CompileOptions {
   int64_t tensorParallel = 1;
   /// Elements per data-parallel gradient all-reduce bucket (ee-data-parallel).
   int64_t bucketSize = 40000000;
+  /// ZeRO-1's sharded update in the training step (ee-data-parallel).
+  bool distributedOptimizer = false;
   /// Layers per pipeline stage (empty: the cost model's split).
   SmallVector<int64_t> pipelineSplit;
   /// Micro-batches per training step of the pipeline plan (0: as many as stages).

@@ -38,15 +38,21 @@ public:
       check(eert_comm_all_reduce(data + start, std::min(bucket, count - start), kGroup));
   }
 
-  /// This rank's block of the sum over the replicas of `data` (size() blocks
-  /// of `block` elements).
-  void sumShard(const float *data, float *shard, int64_t block) const {
-    check(eert_comm_reduce_scatter(data, shard, block, kGroup));
+  /// ZeRO-1's block of an n-element tensor held by this replica (abi.def:
+  /// eert_comm_ireduce_scatter): elements [begin, begin + count).
+  struct Block {
+    int64_t begin, count;
+  };
+  Block block(int64_t n) const {
+    int64_t c = (n + size_ - 1) / size_, begin = std::min(n, rank_ * c);
+    return {begin, std::min(n, begin + c) - begin};
   }
 
-  /// Every rank's `block` elements of `shard`, in rank order, into `all`.
-  void gather(const float *shard, float *all, int64_t block) const {
-    check(eert_comm_all_gather(shard, all, block, kGroup));
+  /// In place: every replica's block of `data` (n floats) to every replica.
+  void gatherBlocks(float *data, int64_t n) const {
+    uint64_t request = 0;
+    check(eert_comm_iall_gather(data, n, kGroup, &request));
+    check(eert_comm_wait(&request));
   }
 
   /// The sum over the replicas of one number.

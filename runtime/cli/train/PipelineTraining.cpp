@@ -15,8 +15,9 @@ namespace {
 
 // Runtime groups (abi.def).
 constexpr int64_t kPipelineGroup = 2;
-// The span number the runtime records an all-reduce under (abi.def).
-constexpr int64_t kAllReduceSpan = -1;
+// The runtime's spans of the collectives a step starts (abi.def: -1, -2, -3).
+constexpr const char *kCollectiveSpans[] = {"gradient all-reduce", "gradient reduce-scatter",
+                                            "parameter all-gather"};
 
 void check(int32_t status, const char *what) {
   if (status)
@@ -165,8 +166,8 @@ std::vector<void *> TrainingStage::runTraced(const Entry &entry, int64_t batch, 
     uint64_t span = 0, begin = 0, end = 0;
     check(eert_trace_span(i, &span, &begin, &end), "trace");
     json args = {{"iteration", iteration + 1}, {"stage", stage_}};
-    if (static_cast<int64_t>(span) == kAllReduceSpan) {
-      trace.span("gradient all-reduce", "communication", begin / 1e3, end / 1e3, args,
+    if (int64_t runtimeSpan = -static_cast<int64_t>(span); runtimeSpan >= 1 && runtimeSpan <= 3) {
+      trace.span(kCollectiveSpans[runtimeSpan - 1], "communication", begin / 1e3, end / 1e3, args,
                  /*overlapping=*/true);
       continue;
     }

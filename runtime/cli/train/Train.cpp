@@ -65,41 +65,21 @@ struct LearningRate {
   }
 };
 
-/// Sum of squares by the runtime's inner product (double accumulation in a
-/// fixed order: the same bits whatever the thread count, which exact resume needs).
-double sumOfSquares(const float *values, int64_t n) {
-  float result = 0.0f;
-  eert_inner_product(values, values, &result, n);
-  return result;
-}
-
+/// AdamW's hyperparameters and this rank's moments (the compiled update step applies it).
 struct AdamW {
   double beta1, beta2, eps, weightDecay;
   std::vector<std::vector<float>> expAvg, expAvgSq;
 
-  /// Moments for the parameters in `held` (indices); the others stay empty.
-  void init(const Manifest &manifest, const std::vector<size_t> &held) {
+  /// Moments for the parameters in `held` (indices), `size(i)` elements
+  /// each (a ZeRO-1 replica's block); the others stay empty.
+  void init(const Manifest &manifest, const std::vector<size_t> &held,
+            const std::function<int64_t(size_t)> &size) {
     expAvg.resize(manifest.parameters.size());
     expAvgSq.resize(manifest.parameters.size());
     for (size_t i : held) {
-      expAvg[i].assign(manifest.parameters[i].elements(), 0.0f);
-      expAvgSq[i].assign(manifest.parameters[i].elements(), 0.0f);
+      expAvg[i].assign(size(i), 0.0f);
+      expAvgSq[i].assign(size(i), 0.0f);
     }
-  }
-
-  /// One step `t` (1-based) on parameter `i`, its gradient scaled by
-  /// `gradScale` (clipping); norm weights (1-D) get no decay.
-  void step(size_t i, float *param, const float *grad, int64_t n, bool decay, double lr, int64_t t,
-            float gradScale) {
-    step(param, grad, expAvg[i].data(), expAvgSq[i].data(), n, decay, lr, t, gradScale);
-  }
-
-  /// One step on `n` values with their moments `m` and `v` (the runtime's kernel).
-  void step(float *param, const float *grad, float *m, float *v, int64_t n, bool decay, double lr,
-            int64_t t, float gradScale) const {
-    eert_adamw(param, grad, m, v, n, gradScale, static_cast<float>(lr), static_cast<float>(beta1),
-               static_cast<float>(beta2), static_cast<float>(eps),
-               decay ? static_cast<float>(weightDecay) : 0.0f, t);
   }
 };
 
@@ -312,8 +292,7 @@ int train(const Manifest &manifest, const Options &options) {
   // asking for others is refused rather than ignored. MPI counts are int.
   int64_t bucket = integerIn("ddp-bucket-size", 40000000, 1, std::numeric_limits<int32_t>::max());
   int64_t compiledBucket = manifest.dataParallel.value("bucket_size", int64_t(0));
-  if (options.has("ddp-bucket-size") && !options.has("use-distributed-optimizer") &&
-      bucket != compiledBucket)
+  if (options.has("ddp-bucket-size") && bucket != compiledBucket)
     throw std::runtime_error("--ddp-bucket-size " + std::to_string(bucket) + ": the binary's training step was "
                              "compiled with buckets of " + std::to_string(compiledBucket) +
                              " elements (recompile with ee-compile --ddp-bucket-size " +
@@ -332,7 +311,15 @@ int train(const Manifest &manifest, const Options &options) {
     throw std::runtime_error("--global-batch (" + std::to_string(globalBatch) +
                              ") must be a multiple of --micro-batch (" + std::to_string(microBatch) +
                              ") times the data-parallel size (" + std::to_string(dp.size()) + ")");
-  bool sharded = options.has("use-distributed-optimizer");
+  // ZeRO-1 is compiled into the update step (ee-compile --use-distributed-optimizer).
+  bool sharded = manifest.dataParallel.value("distributed_optimizer", false);
+  if (sharded != options.has("use-distributed-optimizer"))
+    throw std::runtime_error(
+        sharded ? std::string("the binary's training step was compiled with "
+                              "--use-distributed-optimizer (ZeRO-1): pass --use-distributed-optimizer "
+                              "to train, or recompile without it")
+                : std::string("--use-distributed-optimizer: the binary's training step was compiled "
+                              "without ZeRO-1 (recompile with ee-compile --use-distributed-optimizer)"));
 
   // Weights, optimizer state and progress: from --load, or fresh.
   uint64_t seed = static_cast<uint64_t>(seedOption);
@@ -342,7 +329,6 @@ int train(const Manifest &manifest, const Options &options) {
   weights.makeWritable(manifest);
   TrainingStage stage(manifest, weights);
   constexpr int64_t kTensorGroup = 1; // abi.def: eert_comm_grid
-  int64_t tensorRank = eert_comm_group_rank(kTensorGroup);
   int64_t microSteps = globalBatch / (microBatch * dp.size());
   // Bubble filling (ee-compile --fill-bubbles): partial micro-batches of the
   // samples after each step's global batch add their exit losses' gradients.
@@ -353,18 +339,19 @@ int train(const Manifest &manifest, const Options &options) {
     throw std::runtime_error("--global-batch " + std::to_string(globalBatch) + " with bubble filling reads " +
                              std::to_string(stepSamples) + " samples per iteration, more than the limit of " +
                              std::to_string(kMaxSamplesPerIteration));
-  // This stage's parameters' places in one flat vector; a ZeRO shard is a block of it.
   const std::vector<size_t> &local = stage.parameters();
   size_t numParams = manifest.parameters.size(), numLocal = local.size();
-  std::vector<int64_t> offsets(numLocal + 1, 0);
-  for (size_t k = 0; k < numLocal; ++k)
-    offsets[k + 1] = offsets[k] + manifest.parameters[local[k]].elements();
-  int64_t flatSize = offsets.back(), block = (flatSize + dp.size() - 1) / dp.size();
-  int64_t shardBegin = std::min(flatSize, dp.rank() * block);
-  int64_t shardEnd = std::min(flatSize, shardBegin + block);
-  // The compiled update step (ee-data-parallel) reduces, clips and updates;
-  // ZeRO-1's sharded update still runs here on the gradients of the step.
-  if (!sharded && !stage.hasUpdateStep())
+  int64_t flatSize = 0;
+  for (size_t i : local)
+    flatSize += manifest.parameters[i].elements();
+  // The moments this replica holds of parameter i: all of them, or under
+  // ZeRO-1 its block of them.
+  auto heldBlock = [&](size_t i) {
+    int64_t n = manifest.parameters[i].elements();
+    return sharded ? dp.block(n) : DataParallel::Block{0, n};
+  };
+  // The compiled update step (ee-data-parallel) reduces, clips and updates.
+  if (!stage.hasUpdateStep())
     throw std::runtime_error("the binary has no compiled update step (ee-data-parallel); recompile it");
 
   // The buffers a step allocates grow with the batch: refuse a batch that
@@ -373,27 +360,20 @@ int train(const Manifest &manifest, const Options &options) {
   int64_t numMicro = microSteps + partialSteps;
   {
     std::vector<std::pair<std::string, uint64_t>> parts;
-    const Entry &step = stage.entry(sharded ? TrainingStage::Step::Train : TrainingStage::Step::Update);
+    const Entry &step = stage.entry(TrainingStage::Step::Update);
     uint64_t bytes = bytesProduct({microBatch, seqLen, step.perTokenBytes});
     parts.push_back({"activations of '" + step.name + "'",
                      bytes > UINT64_MAX - static_cast<uint64_t>(step.fixedBytes) ? UINT64_MAX
                                                                                    : bytes + step.fixedBytes});
     parts.push_back({"micro-batch tokens", bytesProduct({numMicro, microBatch, seqLen, 3 * sizeof(int32_t)})});
     parts.push_back({"micro-batch records", bytesProduct({numMicro, sizeof(MicroBatch)})});
-    // ZeRO-1's flat sum (padded to whole shards), or one stage's sum of its earlier micro-batches.
-    int64_t gradientBuffer = sharded ? block * dp.size() : stage.stages() == 1 ? flatSize : 0;
-    parts.push_back({"gradient buffers", bytesProduct({gradientBuffer, sizeof(float)})});
+    // One stage's sum of its earlier micro-batches.
+    parts.push_back({"gradient buffers", bytesProduct({stage.stages() == 1 ? flatSize : 0, sizeof(float)})});
     checkMemory("--global-batch " + std::to_string(globalBatch) + " --micro-batch " + std::to_string(microBatch) +
                     " --seq-len " + std::to_string(seqLen),
                 parts);
   }
-  std::vector<float> shardAvg, shardAvgSq;
-  if (sharded) {
-    shardAvg.assign(block, 0.0f);
-    shardAvgSq.assign(block, 0.0f);
-  } else {
-    adam.init(manifest, local);
-  }
+  adam.init(manifest, local, [&](size_t i) { return heldBlock(i).count; });
   if (!loadDir.empty()) {
     // Weights that are already NaN would train into NaN and be saved as such.
     for (size_t i : local) {
@@ -413,11 +393,9 @@ int train(const Manifest &manifest, const Options &options) {
     auto optimizer = SafetensorsFile::open(optimizerPath, error);
     if (!optimizer)
       throw std::runtime_error(error);
-    for (size_t k = 0; k < numLocal; ++k) {
-      size_t i = local[k];
-      for (auto [prefix, moments, shard] :
-           {std::tuple{"exp_avg.", sharded ? nullptr : &adam.expAvg[i], &shardAvg},
-            std::tuple{"exp_avg_sq.", sharded ? nullptr : &adam.expAvgSq[i], &shardAvgSq}}) {
+    for (size_t i : local) {
+      for (auto [prefix, moments] : {std::pair{"exp_avg.", &adam.expAvg[i]},
+                                     std::pair{"exp_avg_sq.", &adam.expAvgSq[i]}}) {
         std::string name = prefix + manifest.parameters[i].name;
         const TensorView *view = optimizer->find(name);
         int64_t n = manifest.parameters[i].wholeElements();
@@ -433,26 +411,18 @@ int train(const Manifest &manifest, const Options &options) {
           throw std::runtime_error(optimizerPath + ": '" + name + "' " + badValueText(whole.data(), bad) +
                                    (squares ? "; exp_avg_sq must be finite and >= 0" : "; exp_avg must be finite"));
         std::vector<float> values = shardOf(manifest, i, whole.data()); // this tensor-parallel rank's
-        if (moments) {
-          *moments = std::move(values);
-          continue;
-        }
-        // The part of this parameter inside this replica's shard.
-        int64_t from = std::max(offsets[k], shardBegin), to = std::min(offsets[k + 1], shardEnd);
-        if (from < to)
-          std::copy(values.begin() + (from - offsets[k]), values.begin() + (to - offsets[k]),
-                    shard->begin() + (from - shardBegin));
+        DataParallel::Block held = heldBlock(i);
+        std::copy_n(values.begin() + held.begin, held.count, moments->begin());
       }
     }
   }
 
   // The compiled update step's moments: (exp_avg, exp_avg_sq) of parameter i at 2i, 2i + 1.
   std::vector<float *> optimizerState(2 * manifest.parameters.size(), nullptr);
-  if (!sharded)
-    for (size_t i : local) {
-      optimizerState[2 * i] = adam.expAvg[i].data();
-      optimizerState[2 * i + 1] = adam.expAvgSq[i].data();
-    }
+  for (size_t i : local) {
+    optimizerState[2 * i] = adam.expAvg[i].data();
+    optimizerState[2 * i + 1] = adam.expAvgSq[i].data();
+  }
 
   Tokenizer tokenizer = Tokenizer::forCheckpoint(loadDir, manifest.config["vocab_size"].get<int64_t>());
   std::vector<int32_t> tokens = readTokenStream(
@@ -462,12 +432,7 @@ int train(const Manifest &manifest, const Options &options) {
 
   int64_t numExits = manifest.numExits();
   std::vector<int64_t> exitLayers = manifest.exitLayers();
-  // ZeRO-1: the step's gradients averaged into one flat vector (padded to
-  // whole shards), which the replicas reduce-scatter.
-  std::vector<float> flatGrads(sharded ? block * dp.size() : 0);
-  std::vector<float> shardGrads(sharded ? block : 0), shardParams(sharded ? block : 0);
-  std::vector<float *> grads(numLocal);
-  // A parameter's place among this stage's (tied gradients are summed in place).
+  // A parameter's place among this stage's.
   std::vector<int64_t> localIndex(numParams, -1);
   for (size_t k = 0; k < numLocal; ++k)
     localIndex[local[k]] = static_cast<int64_t>(k);
@@ -501,25 +466,20 @@ int train(const Manifest &manifest, const Options &options) {
     // A sharded optimizer state is gathered over the replicas, and every
     // parameter comes from the stage that owns it: the checkpoint is the same
     // whatever the layout.
-    std::vector<float> fullAvg, fullAvgSq;
-    if (sharded) {
-      fullAvg.resize(block * dp.size());
-      fullAvgSq.resize(block * dp.size());
-      dp.gather(shardAvg.data(), fullAvg.data(), block);
-      dp.gather(shardAvgSq.data(), fullAvgSq.data(), block);
-    }
     std::vector<std::vector<float>> whole(numParams), avg(numParams), avgSq(numParams);
     std::vector<const float *> wholePointers(numParams);
     for (size_t i = 0; i < numParams; ++i) {
-      int64_t n = manifest.parameters[i].elements(), k = localIndex[i];
+      int64_t n = manifest.parameters[i].elements();
       avg[i].assign(n, 0.0f);
       avgSq[i].assign(n, 0.0f);
-      if (k >= 0 && sharded) {
-        std::copy_n(fullAvg.begin() + offsets[k], n, avg[i].begin());
-        std::copy_n(fullAvgSq.begin() + offsets[k], n, avgSq[i].begin());
-      } else if (k >= 0) {
-        avg[i] = adam.expAvg[i];
-        avgSq[i] = adam.expAvgSq[i];
+      if (localIndex[i] >= 0) {
+        DataParallel::Block held = heldBlock(i);
+        std::copy_n(adam.expAvg[i].begin(), held.count, avg[i].begin() + held.begin);
+        std::copy_n(adam.expAvgSq[i].begin(), held.count, avgSq[i].begin() + held.begin);
+        if (sharded) {
+          dp.gatherBlocks(avg[i].data(), n);
+          dp.gatherBlocks(avgSq[i].data(), n);
+        }
       }
       stage.fromOwner(i, weights.data(i), n);
       stage.fromOwner(i, avg[i].data(), n);
@@ -591,7 +551,6 @@ int train(const Manifest &manifest, const Options &options) {
   std::vector<double> logged(numExits + 2, 0.0);
   int64_t loggedSteps = 0;
   std::vector<MicroBatch> micro(microSteps + partialSteps);
-  std::vector<float> scaled; // a micro-batch's scaled gradient, added to the sum
   while (iteration < iters) {
     // This replica's share of the global batch, micro-batch by micro-batch
     // (every stage reads the same samples), then its partial micro-batches.
@@ -620,78 +579,13 @@ int train(const Manifest &manifest, const Options &options) {
       for (auto [slot, value] : result.heads)
         losses[1 + slot] += value / result.lossDivisor;
     };
-    // ZeRO-1: the step's gradients summed into one flat vector, each
-    // replica's shard of it reduce-scattered, updated and all-gathered here.
-    auto shardedStep = [&]() -> double {
-      int64_t backwardPasses = 0;
-      stage.run(TrainingStage::Step::Train, micro, microBatch, seqLen, iteration, scale,
-                [&](const StageGradients &result) {
-                  bool firstPass = backwardPasses++ == 0;
-                  for (size_t k = 0; k < numLocal; ++k) {
-                    float *sum = flatGrads.data() + offsets[k];
-                    int64_t n = offsets[k + 1] - offsets[k];
-                    if (firstPass) {
-                      eert_scale(result.gradients[k], result.weight, sum, n);
-                    } else {
-                      scaled.resize(n);
-                      eert_scale(result.gradients[k], result.weight, scaled.data(), n);
-                      eert_add(sum, scaled.data(), sum, n);
-                    }
-                    grads[k] = sum;
-                  }
-                  addLosses(result);
-                },
-                trace);
-      double reduceBegin = MeasuredTrace::now();
-      stage.sumTied([&](size_t i) { return grads[localIndex[i]]; });
-      // Each replica's share is already divided by the replica count: summed
-      // over the replicas it is the mean gradient of the global batch.
-      dp.sumShard(flatGrads.data(), shardGrads.data(), block);
-      trace.span("gradient reduce-scatter", "communication", reduceBegin, {{"iteration", iteration + 1}});
-      double optimizerBegin = MeasuredTrace::now();
-      // The global norm: each stage counts the parameters it owns (a tied one
-      // once), each replica its shard, each tensor-parallel rank its shards
-      // (a weight it holds whole, rank 0 only).
-      double squares = 0.0;
-      for (size_t k = 0; k < numLocal; ++k) {
-        if (!stage.owns(local[k]) || (tensorRank != 0 && manifest.parameters[local[k]].splitDim < 0))
-          continue;
-        int64_t from = std::max(offsets[k], shardBegin), to = std::min(offsets[k + 1], shardEnd);
-        if (from < to)
-          squares += sumOfSquares(shardGrads.data() + (from - shardBegin), to - from);
-      }
-      float stageSquares = static_cast<float>(dp.sum(squares));
-      stage.sum(&stageSquares, 1);
-      if (manifest.tensorParallel > 1 && eert_comm_all_reduce(&stageSquares, 1, kTensorGroup))
-        throw std::runtime_error(std::string("tensor-parallel all-reduce failed: ") + eert_last_error());
-      double norm = std::sqrt(static_cast<double>(stageSquares));
-      float clipScale = clip > 0 && norm > clip ? static_cast<float>(clip / (norm + 1e-6)) : 1.0f;
-      // Each replica updates its shard, then every replica gathers the rest.
-      for (size_t k = 0; k < numLocal; ++k) {
-        size_t i = local[k];
-        int64_t from = std::max(offsets[k], shardBegin), to = std::min(offsets[k + 1], shardEnd);
-        if (from >= to)
-          continue;
-        float *param = weights.data(i) + (from - offsets[k]);
-        int64_t at = from - shardBegin;
-        adam.step(param, shardGrads.data() + at, shardAvg.data() + at, shardAvgSq.data() + at,
-                  to - from, manifest.parameters[i].shape.size() > 1, lr, iteration + 1, clipScale);
-        std::copy(param, param + (to - from), shardParams.begin() + at);
-      }
-      dp.gather(shardParams.data(), flatGrads.data(), block);
-      for (size_t k = 0; k < numLocal; ++k)
-        std::copy(flatGrads.begin() + offsets[k], flatGrads.begin() + offsets[k + 1], weights.data(local[k]));
-      trace.span("optimizer", "optimizer", optimizerBegin, {{"iteration", iteration + 1}});
-      return norm;
-    };
     TrainingStage::Hyperparameters hyper{
         static_cast<float>(lr),         iteration + 1,
         static_cast<float>(clip),       static_cast<float>(adam.beta1),
         static_cast<float>(adam.beta2), static_cast<float>(adam.eps),
         static_cast<float>(adam.weightDecay)};
-    double norm = sharded ? shardedStep()
-                          : stage.update(micro, microBatch, seqLen, iteration, scale, hyper,
-                                         optimizerState, addLosses, trace);
+    double norm = stage.update(micro, microBatch, seqLen, iteration, scale, hyper, optimizerState,
+                               addLosses, trace);
     consumed += stepSamples;
     // Every head's loss lives on one stage; the objective's terms add up.
     stage.sum(losses.data(), static_cast<int64_t>(losses.size()));

@@ -1419,28 +1419,76 @@ func.func @f(%g: tensor<32x8xf32>) {
 
 // -----
 
-// reduce_scatter_start: only the first dimension is split
+// reduce_scatter_start: a block is a dynamic 1-D tensor
 func.func @f(%g: tensor<32x8xf32>) {
-  // expected-error @+1 {{keeps every dimension but the first: 'tensor<32x8xf32>' and 'tensor<16x4xf32>' differ in dimension 1}}
-  %r = ee.reduce_scatter_start %g over dp : tensor<32x8xf32> -> !ee.request<tensor<16x4xf32>>
+  // expected-error @+1 {{delivers a block of 'tensor<32x8xf32>' as 'tensor<?xf32>', not 'tensor<16x8xf32>'}}
+  %r = ee.reduce_scatter_start %g over dp : tensor<32x8xf32> -> !ee.request<tensor<16x8xf32>>
   return
 }
 
 // -----
 
-// reduce_scatter_start: the blocks divide the rows
-func.func @f(%g: tensor<32xf32>) {
-  // expected-error @+1 {{scatters 32 rows in blocks of 5, which do not divide them}}
-  %r = ee.reduce_scatter_start %g over dp : tensor<32xf32> -> !ee.request<tensor<5xf32>>
+// reduce_scatter_start: the whole tensor has a static shape
+func.func @f(%g: tensor<?x8xf32>) {
+  // expected-error @+1 {{scatters the blocks of a statically shaped tensor, not 'tensor<?x8xf32>'}}
+  %r = ee.reduce_scatter_start %g over dp : tensor<?x8xf32> -> !ee.request<tensor<?xf32>>
   return
 }
 
 // -----
 
-// all_gather_start: the blocks divide the rows
+// all_gather_start: the block is a dynamic 1-D tensor of the whole one's elements
 func.func @f(%g: tensor<5xf32>) {
-  // expected-error @+1 {{gathers 32 rows in blocks of 5, which do not divide them}}
+  // expected-error @+1 {{takes a block of 'tensor<32xf32>' as 'tensor<?xf32>', not 'tensor<5xf32>'}}
   %r = ee.all_gather_start %g over dp : tensor<5xf32> -> !ee.request<tensor<32xf32>>
+  return
+}
+
+// -----
+
+// all_gather_start: not over a tied group
+func.func @f(%g: tensor<?xf32>) {
+  // expected-error @+1 {{gathers over the tp, pp or dp group, not a tied group}}
+  %r = ee.all_gather_start %g over tied(@w) : tensor<?xf32> -> !ee.request<tensor<32xf32>>
+  return
+}
+
+// -----
+
+// all_gather_parameter_start: over the data-parallel group
+ee.parameter @w : tensor<8xf32>
+func.func @f() {
+  // expected-error @+1 {{gathers a parameter's blocks over the data-parallel group (dp) only}}
+  %r = ee.all_gather_parameter_start @w over tp : !ee.request
+  return
+}
+
+// -----
+
+// all_gather_parameter_start: in place, nothing delivered
+ee.parameter @w : tensor<8xf32>
+func.func @f() {
+  // expected-error @+1 {{updates the parameter in place: its request is !ee.request, not '!ee.request<tensor<8xf32>>'}}
+  %r = ee.all_gather_parameter_start @w over dp : !ee.request<tensor<8xf32>>
+  return
+}
+
+// -----
+
+// all_gather_parameter_start: the parameter exists
+func.func @f() {
+  // expected-error @+1 {{'@v' does not name an ee.parameter}}
+  %r = ee.all_gather_parameter_start @v over dp : !ee.request
+  return
+}
+
+// -----
+
+// adamw: with dp_shard the gradient is a block
+ee.parameter @w : tensor<8xf32>
+func.func @f(%g: tensor<8xf32>, %lr: f32, %step: i64, %h: f32) {
+  // expected-error @+1 {{with dp_shard takes a block of '@w' as 'tensor<?xf32>', not 'tensor<8xf32>'}}
+  ee.adamw @w, %g lr %lr step %step scale %h beta1 %h beta2 %h eps %h weight_decay %h dp_shard : tensor<8xf32>
   return
 }
 
@@ -1515,9 +1563,9 @@ func.func @f(%x: f32) {
 
 // -----
 
-// reduce_scatter_start: rows of a tensor
+// reduce_scatter_start: blocks of a tensor
 func.func @f(%x: f32) {
-  // expected-error @+1 {{scatters the rows of a tensor, not 'f32'}}
+  // expected-error @+1 {{scatters the blocks of a statically shaped tensor, not 'f32'}}
   %r = ee.reduce_scatter_start %x over dp : f32 -> !ee.request<f32>
   return
 }

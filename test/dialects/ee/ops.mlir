@@ -121,9 +121,9 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
   }
 
   // CHECK-LABEL: func.func @communication
-  func.func @communication(%y: tensor<?x?x8xf32>, %g: tensor<32x8xf32>, %flat: tensor<256xf32>,
+  func.func @communication(%y: tensor<?x?x8xf32>, %g: tensor<32x8xf32>,
                            %b: index, %s: index)
-      -> (tensor<?x?x8xf32>, tensor<32x8xf32>, tensor<32x8xf32>, tensor<256xf32>) {
+      -> (tensor<?x?x8xf32>, tensor<32x8xf32>, tensor<32x8xf32>, tensor<32x8xf32>) {
     // CHECK: %[[SENT:.*]] = ee.send %{{.*}} to 1 tag 0 : tensor<?x?x8xf32> -> !ee.request
     %sent = ee.send %y to 1 tag 0 : tensor<?x?x8xf32> -> !ee.request
     // CHECK: %[[IN:.*]] = ee.recv from -1 tag 3 shape(%{{.*}}, %{{.*}}) : !ee.request<tensor<?x?x8xf32>>
@@ -133,29 +133,35 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
     // CHECK: ee.all_reduce_start %{{.*}} over tied(@model.embed_tokens.weight) : tensor<32x8xf32> -> !ee.request<tensor<32x8xf32>>
     %tied = ee.all_reduce_start %g over tied(@model.embed_tokens.weight)
         : tensor<32x8xf32> -> !ee.request<tensor<32x8xf32>>
-    // CHECK: ee.reduce_scatter_start %{{.*}} over dp : tensor<256xf32> -> !ee.request<tensor<?xf32>>
-    %blocks = ee.reduce_scatter_start %flat over dp : tensor<256xf32> -> !ee.request<tensor<?xf32>>
+    // CHECK: ee.reduce_scatter_start %{{.*}} over dp : tensor<32x8xf32> -> !ee.request<tensor<?xf32>>
+    %blocks = ee.reduce_scatter_start %g over dp : tensor<32x8xf32> -> !ee.request<tensor<?xf32>>
     // CHECK: ee.wait %[[IN]] : !ee.request<tensor<?x?x8xf32>> -> tensor<?x?x8xf32>
     %x = ee.wait %in : !ee.request<tensor<?x?x8xf32>> -> tensor<?x?x8xf32>
     %summed = ee.wait %sum : !ee.request<tensor<32x8xf32>> -> tensor<32x8xf32>
     %shared = ee.wait %tied : !ee.request<tensor<32x8xf32>> -> tensor<32x8xf32>
     %block = ee.wait %blocks : !ee.request<tensor<?xf32>> -> tensor<?xf32>
-    // CHECK: ee.all_gather_start %{{.*}} over tp : tensor<?xf32> -> !ee.request<tensor<256xf32>>
-    %gather = ee.all_gather_start %block over tp : tensor<?xf32> -> !ee.request<tensor<256xf32>>
-    %whole = ee.wait %gather : !ee.request<tensor<256xf32>> -> tensor<256xf32>
+    // CHECK: ee.all_gather_start %{{.*}} over tp : tensor<?xf32> -> !ee.request<tensor<32x8xf32>>
+    %gather = ee.all_gather_start %block over tp : tensor<?xf32> -> !ee.request<tensor<32x8xf32>>
+    %whole = ee.wait %gather : !ee.request<tensor<32x8xf32>> -> tensor<32x8xf32>
     // CHECK: ee.wait %[[SENT]] : !ee.request{{$}}
     ee.wait %sent : !ee.request
-    return %x, %summed, %shared, %whole : tensor<?x?x8xf32>, tensor<32x8xf32>, tensor<32x8xf32>, tensor<256xf32>
+    return %x, %summed, %shared, %whole : tensor<?x?x8xf32>, tensor<32x8xf32>, tensor<32x8xf32>, tensor<32x8xf32>
   }
 
   // CHECK-LABEL: func.func @optimizer
-  func.func @optimizer(%g: tensor<8xf32>, %lr: f32, %step: i64, %clip: f32, %b1: f32, %b2: f32, %eps: f32, %wd: f32) {
+  func.func @optimizer(%g: tensor<8xf32>, %block: tensor<?xf32>, %lr: f32, %step: i64, %clip: f32, %b1: f32, %b2: f32, %eps: f32, %wd: f32) {
     // CHECK: ee.adamw @model.norm.weight, %{{.*}} lr %{{.*}} step %{{.*}} scale %{{.*}} beta1 %{{.*}} beta2 %{{.*}} eps %{{.*}} weight_decay %{{.*}} no_decay : tensor<8xf32>
     ee.adamw @model.norm.weight, %g lr %lr step %step scale %clip
         beta1 %b1 beta2 %b2 eps %eps weight_decay %wd no_decay : tensor<8xf32>
     // CHECK: ee.adamw @exits.0.norm.weight, {{.*}} weight_decay %{{.*}} : tensor<8xf32>
     ee.adamw @exits.0.norm.weight, %g lr %lr step %step scale %clip
         beta1 %b1 beta2 %b2 eps %eps weight_decay %wd : tensor<8xf32>
+    // CHECK: ee.adamw @model.norm.weight, {{.*}} no_decay dp_shard : tensor<?xf32>
+    ee.adamw @model.norm.weight, %block lr %lr step %step scale %clip
+        beta1 %b1 beta2 %b2 eps %eps weight_decay %wd no_decay dp_shard : tensor<?xf32>
+    // CHECK: ee.all_gather_parameter_start @model.norm.weight over dp : !ee.request
+    %gathered = ee.all_gather_parameter_start @model.norm.weight over dp : !ee.request
+    ee.wait %gathered : !ee.request
     // CHECK: ee.all_reduce_start %{{.*}} over pp : f32 -> !ee.request<f32>
     %r = ee.all_reduce_start %clip over pp : f32 -> !ee.request<f32>
     // CHECK: ee.wait %{{.*}} : !ee.request<f32> -> f32
