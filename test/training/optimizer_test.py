@@ -1,6 +1,6 @@
 """The compiled update step against torch.optim.AdamW: clipping, weight decay,
 bias correction and the summed micro-batches, on one rank and on the
-data-parallel and pipeline layouts.
+data-parallel (also with ZeRO-1) and pipeline layouts.
 
 On a corpus whose windows are all the same, three training steps from one
 checkpoint (two micro-batches per step, --clip-grad small enough that every
@@ -82,19 +82,20 @@ def main(ee_compile, config_path, workdir):
 
     mpirun = [shutil.which("mpirun"), "--allow-run-as-root", "--oversubscribe", "-np", "2",
               "-x", "OMP_NUM_THREADS=1"]
+    zero = ["--use-distributed-optimizer"]
     for tag, layout, launcher in [("one rank", [], []), ("DP=2", [], mpirun),
-                                  ("PP=2", ["--pp", "2"], mpirun)]:
+                                  ("DP=2 ZeRO-1", zero, mpirun), ("PP=2", ["--pp", "2"], mpirun)]:
         problems = []
         try:
             binary = os.path.join(workdir, "bin" + "".join(layout))
             if not os.path.exists(binary):
                 run(ee_compile, config_path, *layout, "-o", binary)
-            save = os.path.join(workdir, tag.replace(" ", "_").replace("=", ""))
+            save = os.path.join(workdir, tag.replace(" ", "_").replace("=", "").replace("-", ""))
             run(*launcher, binary, "train", "--load", checkpoint, "--data", corpus, "--iters", str(STEPS),
                 "--global-batch", "2", "--micro-batch", "1", "--seq-len", str(SEQ_LEN), "--lr", str(LR),
                 "--lr-decay-style", "constant", "--clip-grad", str(CLIP), "--weight-decay", str(DECAY),
                 "--adam-beta1", str(BETAS[0]), "--adam-beta2", str(BETAS[1]), "--adam-eps", str(EPS),
-                "--log-interval", "1", "--save", save)
+                "--log-interval", "1", "--save", save, *[flag for flag in layout if flag in zero])
             final = os.path.join(save, f"iter_{STEPS:07d}")
             got = ref.read_safetensors(os.path.join(final, "model.safetensors"))
             moments = ref.read_safetensors(os.path.join(final, "optimizer.safetensors"))
