@@ -2,25 +2,29 @@
 
 For the small and medium configs of decode_bench.py, the same checkpoint,
 global batch and sequence length: training tokens/s on one rank and under
-`mpirun -np 2` as DP = 2 (plain and with the distributed optimizer), PP = 2
+`mpirun -np 2` as DP = 2 (plain and with the distributed optimizer, a binary
+compiled with `ee-compile --use-distributed-optimizer`), PP = 2
 (1F1B over the step's micro-batches, `ee-compile --pp 2`) and TP = 2
 (`ee-compile --tp 2`), side by side in one run, and the scaling efficiency
 (tokens/s on N ranks over N times the one-rank rate). PP = 2 runs at M and
 2M micro-batches per step; its rows also show the 1F1B bound M / (M + 1) and
-the share of it reached. The first iteration (warm-up) is not timed.
+the share of it reached. The first iteration (warm-up) is not timed. Every
+run is repeated --repeats times, the repeats interleaved (all layouts once,
+then again), and each row is the median; efficiencies are of medians.
 
 With --baseline-compile (another checkout's build/bin/ee-compile, whose
 binaries use that checkout's runtime), the one-rank and DP = 2 rows run with
 its binaries too, interleaved with ours in the same run; "vs baseline" is our
 rate over its rate for the same layout.
 
-Usage: python3 bench/dp_bench.py [--iters 4] [--configs small,medium] [--json out.json]
-                                 [--baseline-compile OTHER/build/bin/ee-compile]
+Usage: python3 bench/dp_bench.py [--iters 4] [--repeats 3] [--configs small,medium]
+                                 [--json out.json] [--baseline-compile OTHER/build/bin/ee-compile]
 """
 import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,6 +55,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ee-compile", default=os.path.join(ROOT, "build", "bin", "ee-compile"))
     parser.add_argument("--iters", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--configs", default="small,medium")
     parser.add_argument("--json")
     parser.add_argument("--baseline-compile", help="another build's ee-compile, for baseline rows")
@@ -71,7 +76,8 @@ def main():
             # (a global batch twice as large: the same micro-batches, so the
             # one-rank rate per token is the same).
             pipelines = [(batch // micro, batch), (2 * batch // micro, 2 * batch)]
-            layouts = [(), ("--tp", "2")] + [("--pp", "2", "--microbatches", str(m)) for m, _ in pipelines]
+            zero = ("--use-distributed-optimizer",)
+            layouts = [(), zero, ("--tp", "2")] + [("--pp", "2", "--microbatches", str(m)) for m, _ in pipelines]
             binaries = {}
             for layout in layouts:
                 binaries[layout] = os.path.join(work, name + "".join(layout))
@@ -90,16 +96,22 @@ def main():
             runs.append(("DP=2", 2, (), [], batch, None))
             if args.baseline_compile:
                 runs.append(("DP=2 base", 2, "baseline", [], batch, None))
-            runs.append(("DP=2 ZeRO-1", 2, (), ["--use-distributed-optimizer"], batch, None))
+            runs.append(("DP=2 ZeRO-1", 2, zero, list(zero), batch, None))
             for m, global_batch in pipelines:
                 # The 1F1B bound on P = 2 stages: M / (M + P - 1) of the ranks busy.
                 runs.append((f"PP=2 M={m}", 2, ("--pp", "2", "--microbatches", str(m)), [], global_batch,
                              m / (m + 1)))
             runs.append(("TP=2", 2, ("--tp", "2"), [], batch, None))
+            rates = {label: [] for label, *_ in runs}
+            for repeat in range(args.repeats):
+                for label, ranks, layout, extra, global_batch, bound in runs:
+                    save = os.path.join(work, f"{name}-{label.replace(' ', '_')}-{repeat}")
+                    rates[label].append(tokens_per_second(binaries[layout], ranks, checkpoint, corpus, save,
+                                                          args.iters, (global_batch, seq, micro), extra))
+                    shutil.rmtree(save, ignore_errors=True)
+                    print(".", end="", file=sys.stderr, flush=True)
             for label, ranks, layout, extra, global_batch, bound in runs:
-                save = os.path.join(work, f"{name}-{label.replace(' ', '_')}")
-                rate = tokens_per_second(binaries[layout], ranks, checkpoint, corpus, save, args.iters,
-                                         (global_batch, seq, micro), extra)
+                rate = statistics.median(rates[label])
                 base = base or rate
                 if layout == "baseline":
                     # Against the baseline's own one-rank rate; ours against it.
@@ -110,9 +122,8 @@ def main():
                 else:
                     efficiency = rate / (ranks * base)
                 rows.append({"config": name, "layout": label, "ranks": ranks, "tokens_per_second": rate,
-                             "efficiency": efficiency, "bound": bound,
+                             "runs": rates[label], "efficiency": efficiency, "bound": bound,
                              "of_bound": efficiency / bound if bound else None, "vs_baseline": None})
-                print(".", end="", file=sys.stderr, flush=True)
         print(file=sys.stderr)
     finally:
         shutil.rmtree(work, ignore_errors=True)
