@@ -510,8 +510,38 @@ def EEDataParallelPass : Pass<"ee-data-parallel", "::mlir::ModuleOp"> {
                            "::mlir::func::FuncDialect", "::mlir::math::MathDialect"];
 }
 
+def EEPlanMemoryPass : Pass<"ee-plan-memory", "::mlir::ModuleOp"> {
+  let summary = "Place every value of each function in its arena (static memory plan)";
+  let description = [{
+    Plans the arena of each single-block function of primitive `ee` ops and
+    records the plan on the IR for ee-lower-to-eert: every activation is
+    `[tokens, features]` with `tokens = batch * seq`, so its slice of the
+    arena sits at `tokens * offset` with a per-token offset found by first
+    fit over the values' live ranges (a value's slice is free again after the
+    op that last reads it); weight-shaped tensors (gradients), scalars and
+    communication requests are planned the same way in a fixed region after
+    the per-token one. A received tensor lives from its `ee.recv` to the last
+    read of what its wait yields (the runtime writes into it meanwhile), a
+    sent one until the send's wait, and an all-reduce or reduce-scatter of a
+    tensor nothing else reads sums the tensor's own buffer, which then lives
+    as long as the sum. Each op gets `ee.buffers` (one `#ee.buffer<region,
+    offset>` or `unit` per result; ops whose results need no memory of their
+    own, parameters and what a wait delivers in place, get none) and each
+    function `ee.arena = #ee.arena<per_token_bytes = P, fixed_bytes = F>`: a
+    call needs `tokens * P + F` bytes.
+
+    ```mlir
+    %y = ee.rms_norm %x, %w eps 1.0e-05 {ee.buffers = [#ee.buffer<per_token, 256>]}
+        : tensor<?x?x64xf32>, tensor<64xf32>
+    %g = ee.linear_grad_weight %dy, %x {ee.buffers = [#ee.buffer<fixed, 0>]}
+        : tensor<?x?x64xf32>, tensor<?x?x64xf32> -> tensor<64x64xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::ee::EEDialect"];
+}
+
 def EELowerToEERTPass : Pass<"ee-lower-to-eert", "::mlir::ModuleOp"> {
-  let summary = "Plan activation memory and lower primitive ee ops to eert runtime calls";
+  let summary = "Lower planned functions of primitive ee ops to eert runtime calls";
   let description = [{
     Turns every function of expanded, inlined primitive `ee` ops on tensors into
     a function over raw buffers that calls the runtime:
@@ -526,13 +556,10 @@ def EELowerToEERTPass : Pass<"ee-lower-to-eert", "::mlir::ModuleOp"> {
     `outputs[k]` receives a pointer to the k-th result. The return value is 0,
     or the failing runtime call's status (its message is `eert_last_error()`).
 
-    Memory is planned statically: every activation is `[tokens, features]` with
-    `tokens = batch * seq`, so its slice of the arena sits at
-    `tokens * offset` with a per-token offset found by first-fit over the
-    values' live ranges; weight-shaped tensors (gradients), scalars and
-    communication requests are planned the same way in a fixed region after
-    the per-token one. The arena needs `tokens * per_token_bytes +
-    fixed_bytes` bytes.
+    Each value's buffer is where ee-plan-memory placed it (`ee.buffers`,
+    `ee.arena`; a function without a plan is refused): `arena + tokens *
+    offset` in the per-token region, `arena + tokens * per_token_bytes +
+    offset` in the fixed one.
 
     Pipeline traffic (ee-pipeline-step) becomes non-blocking runtime calls:
     `ee.recv` posts `eert_comm_irecv` into the buffer its `ee.wait` yields,
@@ -543,14 +570,34 @@ def EELowerToEERTPass : Pass<"ee-lower-to-eert", "::mlir::ModuleOp"> {
     call `eert_trace_begin`/`eert_trace_end` with the span's number among the
     entry's `spans` in the manifest.
 
-    The parameters, the planned sizes and each entry point's inputs and outputs
-    are recorded with the model config in the JSON manifest `@ee_manifest`,
-    which the runtime reads.
+    Each entry point gets its manifest record as the dictionary `ee.entry`
+    (name, symbol, arena sizes, the kinds of its inputs and outputs, spans,
+    the parameters it updates, its gradients' parameters), which
+    ee-emit-manifest gathers; the `ee.parameter` declarations stay for it.
   }];
   let dependentDialects = ["::mlir::eert::EERTDialect", "::mlir::LLVM::LLVMDialect",
                            "::mlir::arith::ArithDialect", "::mlir::cf::ControlFlowDialect",
                            "::mlir::math::MathDialect", "::mlir::func::FuncDialect",
                            "::mlir::tensor::TensorDialect"];
+}
+
+def EEEmitManifestPass : Pass<"ee-emit-manifest", "::mlir::ModuleOp"> {
+  let summary = "Write the runtime's JSON manifest of a lowered module";
+  let description = [{
+    Gathers into the null-terminated JSON string `@ee_manifest` (an
+    `llvm.mlir.global`, which the runtime reads from the binary): the model
+    config (`ee.config`, exported as the JSON config), the parameters in
+    declaration order with their shapes (the order of every entry point's
+    `params` table), the `ee.entry` record of every entry point
+    (ee-lower-to-eert) in module order, and the inference, pipeline,
+    data-parallel and tensor-parallel plans. The `ee.parameter` declarations
+    and those attributes are removed: what is left is eert and LLVM-level.
+
+    ```mlir
+    llvm.mlir.global external constant @ee_manifest("{\22config\22:{...},\22entries\22:[...],...}\00")
+    ```
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
 def EERTToLLVMPass : Pass<"eert-to-llvm", "::mlir::ModuleOp"> {

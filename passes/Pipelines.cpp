@@ -68,7 +68,9 @@ void ee::buildPrimitivesToDistPipeline(OpPassManager &pm,
 void ee::buildPrimitivesToEERTPipeline(OpPassManager &pm,
                                        const PrimitivesToEERTOptions &options) {
   buildPrimitivesToDistPipeline(pm, options);
+  pm.addPass(createEEPlanMemoryPass());
   pm.addPass(createEELowerToEERTPass());
+  pm.addPass(createEEEmitManifestPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 }

@@ -286,3 +286,18 @@ void EEDialect::registerAttributes() {
 #include "ee/EEAttrs.cpp.inc"
       >();
 }
+
+LogicalResult BufferAttr::verify(function_ref<InFlightDiagnostic()> emitError, ArenaRegion region,
+                                 int64_t offset) {
+  if (offset < 0 || offset % 64 != 0)
+    return emitError() << "a buffer's offset must be a non-negative multiple of 64, not " << offset;
+  return success();
+}
+
+LogicalResult ArenaAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                int64_t perTokenBytes, int64_t fixedBytes) {
+  if (perTokenBytes < 0 || fixedBytes < 0)
+    return emitError() << "an arena's sizes must be non-negative, not " << perTokenBytes << " and "
+                       << fixedBytes;
+  return success();
+}

@@ -36,6 +36,14 @@ def EE_Group : I32EnumAttr<"Group",
   let cppNamespace = "::mlir::ee";
 }
 
+def EE_ArenaRegion : I32EnumAttr<"ArenaRegion",
+    "the part of an entry point's arena a buffer lies in", [
+      I32EnumAttrCase<"PerToken", 0, "per_token">,
+      I32EnumAttrCase<"Fixed", 1, "fixed">]> {
+  let cppNamespace = "::mlir::ee";
+  let genSpecializedAttr = 0;
+}
+
 def EE_ExitBranchAttr : EnumAttr<EE_Dialect, EE_ExitBranch, "exit_branch"> {
   let assemblyFormat = "`<` $value `>`";
 }
@@ -186,6 +194,42 @@ def EE_ConfigAttr : EE_Attr<"Config", "config"> {
     }
     LayerAttr getLayer() const;
   }];
+}
+
+def EE_BufferAttr : EE_Attr<"Buffer", "buffer"> {
+  let summary = "where ee-plan-memory placed a value in its function's arena";
+  let description = [{
+    A `per_token` buffer (an activation, [batch, seq, features] or [batch,
+    seq]) starts at `tokens * offset` bytes of the arena, tokens = batch x
+    seq; a `fixed` one (weight-shaped tensors, scalars, communication
+    requests) at `tokens * per_token_bytes + offset`. Offsets are multiples of
+    64. An op's `ee.buffers` holds one per result (`unit` for a result that
+    needs none).
+
+    ```mlir
+    %y = ee.rms_norm %x, %w eps 1.0e-05 {ee.buffers = [#ee.buffer<per_token, 256>]}
+        : tensor<?x?x64xf32>, tensor<64xf32>
+    ```
+  }];
+  let parameters = (ins EnumParameter<EE_ArenaRegion>:$region, "int64_t":$offset);
+  let assemblyFormat = "`<` $region `,` $offset `>`";
+  let genVerifyDecl = 1;
+}
+
+def EE_ArenaAttr : EE_Attr<"Arena", "arena"> {
+  let summary = "the size of a function's planned arena (ee-plan-memory)";
+  let description = [{
+    A call of the function needs `tokens * per_token_bytes + fixed_bytes`
+    bytes of arena (tokens = batch x seq); attached to the function as
+    `ee.arena`.
+
+    ```mlir
+    func.func @forward(...) attributes {ee.arena = #ee.arena<per_token_bytes = 768, fixed_bytes = 128>}
+    ```
+  }];
+  let parameters = (ins "int64_t":$per_token_bytes, "int64_t":$fixed_bytes);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
 }
 
 #endif // EE_ATTRS_TD

@@ -88,6 +88,23 @@ LogicalResult EEDialect::verifyOperationAttribute(Operation *op, NamedAttribute 
                              << "' must be a dictionary attached to a builtin.module";
     return success();
   }
+  if (attr.getName() == getBuffersAttrName()) {
+    auto buffers = dyn_cast<ArrayAttr>(attr.getValue());
+    if (!buffers || buffers.size() != op->getNumResults() ||
+        !llvm::all_of(buffers, llvm::IsaPred<BufferAttr, UnitAttr>))
+      return op->emitError() << "'" << getBuffersAttrName() << "' must hold one #ee.buffer (or unit) per result";
+    return success();
+  }
+  if (attr.getName() == getArenaAttrName()) {
+    if (!isa<FunctionOpInterface>(op) || !isa<ArenaAttr>(attr.getValue()))
+      return op->emitError() << "'" << getArenaAttrName() << "' must be an #ee.arena on a function";
+    return success();
+  }
+  if (attr.getName() == getEntryAttrName()) {
+    if (!isa<FunctionOpInterface>(op) || !isa<DictionaryAttr>(attr.getValue()))
+      return op->emitError() << "'" << getEntryAttrName() << "' must be a dictionary on a function";
+    return success();
+  }
   if (attr.getName() != getConfigAttrName())
     return op->emitError() << "unknown ee dialect attribute '" << attr.getName().getValue()
                            << "'";

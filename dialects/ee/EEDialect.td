@@ -96,6 +96,21 @@ def EE_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral getDataParallelAttrName() {
       return ::llvm::StringLiteral("ee.data_parallel");
     }
+    /// Op attribute (array, one #ee.buffer or unit per result): where
+    /// ee-plan-memory placed the op's results.
+    static constexpr ::llvm::StringLiteral getBuffersAttrName() {
+      return ::llvm::StringLiteral("ee.buffers");
+    }
+    /// Function attribute (#ee.arena): the planned arena's size.
+    static constexpr ::llvm::StringLiteral getArenaAttrName() {
+      return ::llvm::StringLiteral("ee.arena");
+    }
+    /// Function attribute (dictionary) on an entry point of ee-lower-to-eert:
+    /// what the runtime's manifest says of it (its symbol, arena, inputs,
+    /// outputs, spans, updates), gathered by ee-emit-manifest.
+    static constexpr ::llvm::StringLiteral getEntryAttrName() {
+      return ::llvm::StringLiteral("ee.entry");
+    }
   }];
 }
 

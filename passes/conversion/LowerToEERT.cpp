@@ -2,7 +2,7 @@
 
 #include "ee/EEOps.h"
 #include "passes/Passes.h"
-#include "passes/model/ConfigImport.h"
+#include "passes/conversion/MemoryPlan.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
@@ -27,211 +27,13 @@ namespace mlir::ee {
 
 using namespace mlir;
 using namespace mlir::ee;
-namespace json = llvm::json;
 
 namespace {
 
-constexpr int64_t kAlignment = 64;
 /// The runtime's tensor-parallel, pipeline and data-parallel groups (abi.def: eert_comm_grid).
 constexpr int64_t kTensorGroup = 1, kPipelineGroup = 2, kDataGroup = 3;
 /// Compiled code's message tags start here (abi.def: eert_comm_irecv).
 constexpr int64_t kMessageTagBase = 1000;
-
-int64_t alignTo(int64_t bytes) { return (bytes + kAlignment - 1) / kAlignment * kAlignment; }
-
-/// Bytes per token of a value that lives in the per-token region: activations
-/// [batch, seq, features] and per-token vectors [batch, seq] (f32).
-std::optional<int64_t> bytesPerToken(Value value) {
-  auto type = dyn_cast<RankedTensorType>(value.getType());
-  if (!type || !type.getElementType().isF32())
-    return std::nullopt;
-  if (type.getRank() == 3)
-    return 4 * type.getShape()[2];
-  if (type.getRank() == 2)
-    return 4;
-  return std::nullopt;
-}
-
-/// The wait that delivers what `start` began, if any.
-WaitOp waitOf(Value request) {
-  for (Operation *user : request.getUsers())
-    if (auto wait = dyn_cast<WaitOp>(user))
-      return wait;
-  return nullptr;
-}
-
-/// Whether an all-reduce or reduce-scatter sums its input's own buffer: a
-/// tensor that an op of the function made and nothing else reads (a
-/// gradient, ee-data-parallel); otherwise the sum goes to a copy.
-bool reducesInPlace(Operation *start) {
-  if (!isa_and_nonnull<AllReduceStartOp, ReduceScatterStartOp>(start))
-    return false;
-  Value input = start->getOperand(0);
-  return isa<RankedTensorType>(input.getType()) && input.hasOneUse() && input.getDefiningOp() &&
-         !isa<GetParameterOp>(input.getDefiningOp());
-}
-
-/// Where each value produced in a function lives.
-struct MemoryPlan {
-  DenseMap<Value, int64_t> perTokenOffset; // arena + tokens * offset
-  DenseMap<Value, int64_t> fixedOffset;    // arena + tokens * perTokenBytes + offset
-  int64_t perTokenBytes = 0;
-  int64_t fixedBytes = 0;
-};
-
-/// The per-token slices of an arena: first fit over the free gaps below the
-/// high-water mark. Gaps are kept coalesced in offset order, so each request
-/// scans only the gaps (few in practice), never every live value: planning
-/// stays linear in the number of ops for thousands of layers.
-class ArenaSlices {
-public:
-  int64_t allocate(int64_t size) {
-    for (auto it = gaps.begin(); it != gaps.end(); ++it) {
-      auto [offset, gapSize] = *it;
-      if (gapSize < size)
-        continue;
-      gaps.erase(it);
-      if (gapSize > size)
-        gaps.emplace(offset + size, gapSize - size);
-      return offset;
-    }
-    int64_t offset = top;
-    top += size;
-    peak = std::max(peak, top);
-    return offset;
-  }
-
-  void release(int64_t offset, int64_t size) {
-    auto next = gaps.lower_bound(offset);
-    if (next != gaps.begin()) {
-      auto prev = std::prev(next);
-      if (prev->first + prev->second == offset) {
-        offset = prev->first;
-        size += prev->second;
-        gaps.erase(prev);
-      }
-    }
-    if (next != gaps.end() && offset + size == next->first) {
-      size += next->second;
-      gaps.erase(next);
-    }
-    if (offset + size == top)
-      top = offset;
-    else
-      gaps.emplace(offset, size);
-  }
-
-  int64_t peakBytes() const { return peak; }
-
-private:
-  std::map<int64_t, int64_t> gaps; // offset -> size, below `top`
-  int64_t top = 0, peak = 0;
-};
-
-/// First fit over live ranges in program order: a value's slice is free again
-/// after the op that last reads it. Per-token values (activations) and fixed
-/// ones (weight-shaped tensors) are planned in two regions; scalars and
-/// requests get slots of their own after the fixed tensors.
-/// A received tensor lives from its receive to the last read of what its wait
-/// yields; a sent tensor until the send's wait.
-MemoryPlan planMemory(func::FuncOp func) {
-  MemoryPlan plan;
-  Block &body = func.front();
-  DenseMap<Operation *, unsigned> index;
-  for (auto [i, op] : llvm::enumerate(body))
-    index[&op] = i;
-  DenseMap<Value, unsigned> lastUse;
-  for (Operation &op : body)
-    for (Value operand : op.getOperands())
-      lastUse[operand] = std::max(lastUse.lookup(operand), index[&op]);
-  for (Value returned : body.getTerminator()->getOperands())
-    lastUse[returned] = std::numeric_limits<unsigned>::max();
-  // A receive's or all-reduce's request -> what its wait yields, which lives
-  // from the start (the buffer the runtime writes into).
-  DenseMap<Value, Value> delivered;
-  for (auto wait : body.getOps<WaitOp>())
-    if (auto send = wait.getRequest().getDefiningOp<SendOp>())
-      lastUse[send.getInput()] = std::max(lastUse.lookup(send.getInput()), index[wait]);
-  // After the sends: a sum may be sent on, which keeps it longer.
-  for (auto wait : body.getOps<WaitOp>()) {
-    Operation *start = wait.getRequest().getDefiningOp();
-    if (reducesInPlace(start)) {
-      // The sum is the input's buffer: it lives as long as the sum.
-      Value input = start->getOperand(0);
-      lastUse[input] = std::max({lastUse.lookup(input), index[wait], lastUse.lookup(wait.getResult())});
-    } else if (isa_and_nonnull<RecvOp, AllReduceStartOp, ReduceScatterStartOp>(start)) {
-      delivered[wait.getRequest()] = wait.getResult();
-    }
-  }
-
-  struct Live {
-    unsigned until;
-    int64_t offset, size;
-    bool perToken;
-    bool operator>(const Live &other) const { return until > other.until; }
-  };
-  // The live slices by the op after which they are free, soonest first.
-  std::priority_queue<Live, std::vector<Live>, std::greater<Live>> live;
-  ArenaSlices perToken, fixed;
-  SmallVector<Value> scalars;
-  auto place = [&](Value value, unsigned until, RankedTensorType capacity = nullptr) {
-    // Scalars, requests and statically shaped tensors (weight gradients) get fixed slots.
-    auto shaped = capacity ? capacity : dyn_cast<RankedTensorType>(value.getType());
-    if (!shaped && !value.getType().isF32() && !isa<RequestType>(value.getType()))
-      return; // lowered to registers
-    if (!shaped) {
-      // One slot each after the fixed tensors, never reused: freeing these
-      // small slots between large long-lived gradients would leave a gap
-      // list that every later allocation scans (quadratic in depth).
-      scalars.push_back(value);
-      return;
-    }
-    if (shaped.hasStaticShape()) {
-      int64_t size = alignTo(4 * shaped.getNumElements());
-      int64_t offset = fixed.allocate(size);
-      live.push({until, offset, size, false});
-      plan.fixedOffset[value] = offset;
-      return;
-    }
-    std::optional<int64_t> bytes = bytesPerToken(value);
-    if (!bytes)
-      return;
-    int64_t size = alignTo(*bytes);
-    int64_t offset = perToken.allocate(size);
-    live.push({until, offset, size, true});
-    plan.perTokenOffset[value] = offset;
-  };
-  for (Operation &op : body) {
-    unsigned now = index[&op];
-    while (!live.empty() && live.top().until < now) {
-      (live.top().perToken ? perToken : fixed).release(live.top().offset, live.top().size);
-      live.pop();
-    }
-    // Parameters, in-place cache updates and what a wait delivers (the
-    // receive's buffer) need no memory of their own.
-    if (isa<GetParameterOp, WaitOp>(op))
-      continue;
-    if (isa<RecvOp, AllReduceStartOp, ReduceScatterStartOp>(op))
-      if (Value payload = delivered.lookup(op.getResult(0)))
-        // A reduce-scatter's block lies in a copy of the whole input.
-        place(payload, lastUse.lookup(payload),
-              isa<ReduceScatterStartOp>(op) ? cast<RankedTensorType>(op.getOperand(0).getType())
-                                            : RankedTensorType());
-    auto attention = dyn_cast<AttentionOp>(op);
-    for (Value result : op.getResults()) {
-      if (attention && result != attention.getOutput())
-        continue;
-      place(result, lastUse.lookup(result));
-    }
-  }
-  plan.perTokenBytes = perToken.peakBytes();
-  plan.fixedBytes = fixed.peakBytes();
-  for (Value scalar : scalars) {
-    plan.fixedOffset[scalar] = plan.fixedBytes;
-    plan.fixedBytes += kAlignment;
-  }
-  return plan;
-}
 
 /// Emits the buffer-level function for one tensor-level function.
 class FunctionLowering {
@@ -241,7 +43,8 @@ public:
       : source(source), plan(plan), parameterIndex(parameterIndex), b(builder),
         loc(source.getLoc()) {}
 
-  LogicalResult lower(json::Object &manifestEntry);
+  /// Emits the entry point, its manifest record as its ee.entry attribute.
+  LogicalResult lower();
 
 private:
   Type ptrType() { return LLVM::LLVMPointerType::get(b.getContext()); }
@@ -316,6 +119,15 @@ private:
     return pointer;
   }
 
+  /// A manifest record (ee-emit-manifest writes it as a JSON object).
+  DictionaryAttr record(ArrayRef<std::pair<StringRef, Attribute>> fields) {
+    NamedAttrList list;
+    for (auto [name, value] : fields)
+      list.append(name, value);
+    return list.getDictionary(b.getContext());
+  }
+  DictionaryAttr kind(StringRef what) { return record({{"kind", b.getStringAttr(what)}}); }
+
   /// Number of elements: static, a data-parallel block's, or tokens x
   /// features for activations.
   Value elements(Value value) {
@@ -361,7 +173,7 @@ private:
   Value deferred;       // the statuses deferStatus() holds, combined
   int64_t numDeferred = 0;
   Value optimizerState; // the trailing input of a function that updates parameters
-  json::Array updates;  // the parameters its ee.adamw ops update, in order
+  SmallVector<Attribute> updates; // the parameters its ee.adamw ops update, in order
   Block *failBlock = nullptr;
   DenseMap<Value, Value> pointers; // tensor value -> its buffer
   /// A reduce-scatter's block -> (its first element, its elements) in the whole tensor.
@@ -383,10 +195,10 @@ private:
   }
   IRMapping scalars;               // scalar value -> lowered scalar
   llvm::StringMap<int64_t> spanIndex; // span name -> its number in the manifest
-  json::Array spans;
+  SmallVector<Attribute> spans;
 };
 
-LogicalResult FunctionLowering::lower(json::Object &manifestEntry) {
+LogicalResult FunctionLowering::lower() {
   std::string name = ("ee_" + source.getSymName()).str();
   Type ptr = ptrType();
   auto type = b.getFunctionType({ptr, ptr, b.getI64Type(), b.getI64Type(), ptr, ptr},
@@ -412,27 +224,29 @@ LogicalResult FunctionLowering::lower(json::Object &manifestEntry) {
   }
   fixedBase = offsetPtr(arena, arith::MulIOp::create(b, loc, tokens, i64(plan.perTokenBytes)));
 
-  json::Array inputKinds;
+  SmallVector<Attribute> inputKinds;
   for (auto [i, arg] : llvm::enumerate(source.getArguments())) {
     Value pointer = loadPointer(inputs, i);
     Type argType = arg.getType();
     if (auto tensor = dyn_cast<RankedTensorType>(argType)) {
       pointers[arg] = pointer;
       if (tensor.getElementType().isInteger(32))
-        inputKinds.push_back(json::Object{{"kind", "tokens"}});
+        inputKinds.push_back(kind("tokens"));
       else if (tensor.getRank() == 3 && !tensor.isDynamicDim(1))
-        inputKinds.push_back(json::Object{{"kind", "kv_cache"},
-                                          {"positions", tensor.getDimSize(1)},
-                                          {"features", tensor.getDimSize(2)}});
+        inputKinds.push_back(record({{"kind", b.getStringAttr("kv_cache")},
+                                     {"positions", b.getI64IntegerAttr(tensor.getDimSize(1))},
+                                     {"features", b.getI64IntegerAttr(tensor.getDimSize(2))}}));
       else if (tensor.hasStaticShape() && tensor.getElementType().isF32())
-        inputKinds.push_back(json::Object{{"kind", "tensor"}, {"shape", json::Array(tensor.getShape())}});
+        inputKinds.push_back(record({{"kind", b.getStringAttr("tensor")},
+                                     {"shape", b.getI64ArrayAttr(tensor.getShape())}}));
       else if (tensor.getRank() == 3 && tensor.getElementType().isF32())
-        inputKinds.push_back(json::Object{{"kind", "activation"}, {"features", tensor.getDimSize(2)}});
+        inputKinds.push_back(record({{"kind", b.getStringAttr("activation")},
+                                     {"features", b.getI64IntegerAttr(tensor.getDimSize(2))}}));
       else
         return source.emitError() << "ee-lower-to-eert: unsupported argument type " << argType;
     } else if (argType.isInteger(64) || argType.isF32()) {
       scalars.map(arg, LLVM::LoadOp::create(b, loc, argType, pointer));
-      inputKinds.push_back(json::Object{{"kind", argType.isF32() ? "f32" : "i64"}});
+      inputKinds.push_back(kind(argType.isF32() ? "f32" : "i64"));
     } else {
       return source.emitError() << "ee-lower-to-eert: unsupported argument type " << argType;
     }
@@ -442,7 +256,7 @@ LogicalResult FunctionLowering::lower(json::Object &manifestEntry) {
   // input: a table of 2 x parameters pointers, (exp_avg, exp_avg_sq) of each.
   if (!source.front().getOps<AdamWOp>().empty()) {
     optimizerState = loadPointer(inputs, source.getNumArguments());
-    inputKinds.push_back(json::Object{{"kind", "optimizer_state"}});
+    inputKinds.push_back(kind("optimizer_state"));
   }
   for (Operation &op : source.front().without_terminator()) {
     if (isa<AdamWOp, SendOp, RecvOp>(op))
@@ -452,43 +266,43 @@ LogicalResult FunctionLowering::lower(json::Object &manifestEntry) {
   }
   flushStatus();
 
-  json::Array outputKinds;
+  SmallVector<Attribute> outputKinds;
   for (auto [k, result] : llvm::enumerate(source.front().getTerminator()->getOperands())) {
     if (result.getType().isF32()) {
       Value slot = offsetPtr(fixedBase, i64(plan.fixedBytes + 64 * k));
       LLVM::StoreOp::create(b, loc, scalars.lookup(result), slot);
       storePointer(outputs, k, slot);
-      outputKinds.push_back(json::Object{{"kind", "f32"}});
+      outputKinds.push_back(kind("f32"));
     } else {
       storePointer(outputs, k, pointerOf(result));
       auto type = cast<RankedTensorType>(result.getType());
       if (type.hasStaticShape())
-        outputKinds.push_back(json::Object{{"kind", "tensor"}, {"shape", json::Array(type.getShape())}});
+        outputKinds.push_back(record({{"kind", b.getStringAttr("tensor")},
+                                      {"shape", b.getI64ArrayAttr(type.getShape())}}));
       else
-        outputKinds.push_back(json::Object{
-            {"kind", type.getRank() == 3 && !type.isDynamicDim(1) ? "kv_cache" : "activation"},
-            {"features", features(result)}});
+        outputKinds.push_back(record(
+            {{"kind", b.getStringAttr(type.getRank() == 3 && !type.isDynamicDim(1) ? "kv_cache"
+                                                                                    : "activation")},
+             {"features", b.getI64IntegerAttr(features(result))}}));
     }
   }
   func::ReturnOp::create(b, loc, arith::ConstantIntOp::create(b, loc, 0, 32).getResult());
 
   int64_t numResults = source.getNumResults();
-  manifestEntry = json::Object{{"name", source.getSymName()},
-                               {"symbol", name},
-                               {"per_token_bytes", plan.perTokenBytes},
-                               {"fixed_bytes", plan.fixedBytes + 64 * numResults},
-                               {"inputs", std::move(inputKinds)},
-                               {"outputs", std::move(outputKinds)}};
+  SmallVector<std::pair<StringRef, Attribute>> fields = {
+      {"name", source.getSymNameAttr()},
+      {"symbol", b.getStringAttr(name)},
+      {"per_token_bytes", b.getI64IntegerAttr(plan.perTokenBytes)},
+      {"fixed_bytes", b.getI64IntegerAttr(plan.fixedBytes + 64 * numResults)},
+      {"inputs", b.getArrayAttr(inputKinds)},
+      {"outputs", b.getArrayAttr(outputKinds)}};
   if (!spans.empty())
-    manifestEntry["spans"] = std::move(spans);
+    fields.push_back({"spans", b.getArrayAttr(spans)});
   if (!updates.empty())
-    manifestEntry["updates"] = std::move(updates);
-  if (auto names = source->getAttrOfType<ArrayAttr>(EEDialect::getGradientsAttrName())) {
-    json::Array gradients;
-    for (Attribute name : names)
-      gradients.push_back(cast<StringAttr>(name).getValue());
-    manifestEntry["gradients"] = std::move(gradients);
-  }
+    fields.push_back({"updates", b.getArrayAttr(updates)});
+  if (auto names = source->getAttrOfType<ArrayAttr>(EEDialect::getGradientsAttrName()))
+    fields.push_back({"gradients", names});
+  func->setAttr(EEDialect::getEntryAttrName(), record(fields));
   return success();
 }
 
@@ -872,7 +686,7 @@ LogicalResult FunctionLowering::lowerOp(Operation &op) {
                               scalars.lookup(adamw.getBeta1()), scalars.lookup(adamw.getBeta2()),
                               scalars.lookup(adamw.getEps()), decay,
                               scalars.lookup(adamw.getStep()));
-        updates.push_back(adamw.getParam());
+        updates.push_back(adamw.getParamAttr().getAttr());
         return success();
       })
       .Case([&](ZerosOp zeros) {
@@ -884,7 +698,7 @@ LogicalResult FunctionLowering::lowerOp(Operation &op) {
       .Case([&](SpanBeginOp begin) {
         auto [it, added] = spanIndex.try_emplace(begin.getName(), spans.size());
         if (added)
-          spans.push_back(json::Object{{"name", begin.getName()}, {"category", begin.getCategory()}});
+          spans.push_back(record({{"category", begin.getCategoryAttr()}, {"name", begin.getNameAttr()}}));
         eert::TraceBeginOp::create(b, loc, i64(it->second));
         return success();
       })
@@ -900,7 +714,7 @@ LogicalResult FunctionLowering::lowerOp(Operation &op) {
         // Scalar arithmetic (the objective, the gradient norm) stays as it is.
         if (isa<arith::ArithDialect, math::MathDialect>(other->getDialect()) &&
             llvm::none_of(other->getResultTypes(), llvm::IsaPred<ShapedType>)) {
-          b.clone(*other, scalars);
+          b.clone(*other, scalars)->removeAttr(EEDialect::getBuffersAttrName());
           return success();
         }
         return other->emitOpError()
@@ -909,50 +723,12 @@ LogicalResult FunctionLowering::lowerOp(Operation &op) {
       });
 }
 
-/// Builtin attributes as JSON (the inference plan's dictionaries).
-json::Value toJSON(Attribute attr) {
-  if (auto dict = dyn_cast<DictionaryAttr>(attr)) {
-    json::Object object;
-    for (NamedAttribute entry : dict)
-      object[entry.getName().getValue()] = toJSON(entry.getValue());
-    return object;
-  }
-  if (auto array = dyn_cast<ArrayAttr>(attr)) {
-    json::Array values;
-    for (Attribute element : array)
-      values.push_back(toJSON(element));
-    return values;
-  }
-  if (auto string = dyn_cast<StringAttr>(attr))
-    return string.getValue();
-  if (auto boolean = dyn_cast<BoolAttr>(attr))
-    return boolean.getValue();
-  if (auto integer = dyn_cast<IntegerAttr>(attr))
-    return integer.getInt();
-  if (auto number = dyn_cast<FloatAttr>(attr))
-    return number.getValueAsDouble();
-  return nullptr;
-}
-
 struct EELowerToEERTPass : ee::impl::EELowerToEERTPassBase<EELowerToEERTPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    auto config = module->getAttrOfType<ConfigAttr>(EEDialect::getConfigAttrName());
-    if (!config) {
-      module.emitError("ee-lower-to-eert needs the module's 'ee.config'");
-      return signalPassFailure();
-    }
     llvm::StringMap<int64_t> parameterIndex;
-    json::Array parameters;
-    SmallVector<ParameterOp> declarations(module.getOps<ParameterOp>());
-    for (ParameterOp param : declarations) {
+    for (ParameterOp param : module.getOps<ParameterOp>())
       parameterIndex[param.getSymName()] = parameterIndex.size();
-      parameters.push_back(json::Object{
-          {"name", param.getSymName()},
-          {"shape", json::Array(param.getTensorType().getShape())}});
-    }
-
-    json::Array entries;
     OpBuilder builder(module.getBodyRegion());
     SmallVector<func::FuncOp> functions(module.getOps<func::FuncOp>());
     for (func::FuncOp source : functions) {
@@ -962,45 +738,15 @@ struct EELowerToEERTPass : ee::impl::EELowerToEERTPassBase<EELowerToEERTPass> {
         source.emitError("ee-lower-to-eert needs single-block functions");
         return signalPassFailure();
       }
-      MemoryPlan plan = planMemory(source);
-      builder.setInsertionPointToEnd(module.getBody());
-      json::Object entry;
-      if (failed(FunctionLowering(source, plan, parameterIndex, builder).lower(entry)))
+      FailureOr<MemoryPlan> plan = readMemoryPlan(source);
+      if (failed(plan))
         return signalPassFailure();
-      entries.push_back(std::move(entry));
+      builder.setInsertionPointToEnd(module.getBody());
+      if (failed(FunctionLowering(source, *plan, parameterIndex, builder).lower()))
+        return signalPassFailure();
     }
     for (func::FuncOp source : functions)
       source.erase();
-    for (ParameterOp param : declarations)
-      param.erase();
-    // The module is no longer an ee model: its config lives on in the manifest.
-    module->removeAttr(EEDialect::getConfigAttrName());
-
-    json::Object manifest{{"config", llvm::cantFail(json::parse(exportModelConfig(config)))},
-                          {"parameters", std::move(parameters)},
-                          {"entries", std::move(entries)}};
-    if (Attribute inference = module->getAttr(EEDialect::getInferenceAttrName())) {
-      manifest["inference"] = toJSON(inference);
-      module->removeAttr(EEDialect::getInferenceAttrName());
-    }
-    if (Attribute pipeline = module->getAttr(EEDialect::getPipelineAttrName())) {
-      manifest["pipeline"] = toJSON(pipeline);
-      module->removeAttr(EEDialect::getPipelineAttrName());
-    }
-    if (Attribute dataParallel = module->getAttr(EEDialect::getDataParallelAttrName())) {
-      manifest["data_parallel"] = toJSON(dataParallel);
-      module->removeAttr(EEDialect::getDataParallelAttrName());
-    }
-    if (Attribute split = module->getAttr(EEDialect::getTensorParallelAttrName())) {
-      manifest["tensor_parallel"] = toJSON(split);
-      module->removeAttr(EEDialect::getTensorParallelAttrName());
-    }
-    std::string text = llvm::formatv("{0}", json::Value(std::move(manifest))).str();
-    text.push_back('\0');
-    builder.setInsertionPointToEnd(module.getBody());
-    auto arrayType = LLVM::LLVMArrayType::get(builder.getI8Type(), text.size());
-    LLVM::GlobalOp::create(builder, module.getLoc(), arrayType, /*isConstant=*/true,
-                           LLVM::Linkage::External, "ee_manifest", builder.getStringAttr(text));
   }
 };
 

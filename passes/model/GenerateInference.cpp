@@ -9,6 +9,7 @@
 #include "ee/EEOps.h"
 #include "passes/model/ForwardStructure.h"
 #include "passes/Passes.h"
+#include "passes/parallel/StagePartition.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -46,54 +47,6 @@ CostModel estimateCosts(ModuleOp module, const ForwardStructure &structure, Conf
                                (exit.getOutput().starts_with("exits.") ? head : 0.0);
   cost.finalHead = head;
   return cost;
-}
-
-/// Stage s runs layers [cuts[s], cuts[s+1]). Minimises the most expensive
-/// stage; among equal splits (within 1%) prefers cuts where exits read, so a
-/// token exiting there frees its stage at once.
-SmallVector<int64_t> balanceStages(const CostModel &cost, int64_t stages,
-                                   const DenseSet<int64_t> &exitBoundaries) {
-  int64_t layers = cost.layer.size();
-  auto stageCost = [&](int64_t begin, int64_t end, bool last) {
-    double sum = 0;
-    for (int64_t l = begin; l < end; ++l)
-      sum += cost.layer[l];
-    for (int64_t b = begin + (begin > 0 ? 1 : 0); b <= end; ++b)
-      sum += cost.boundary[b];
-    return sum + (last ? cost.finalHead : 0.0);
-  };
-  // best[s][e]: (max stage cost, cuts at non-exit boundaries) for stages 0..s-1
-  // covering layers [0, e).
-  struct Best {
-    double cost = INFINITY;
-    int64_t misses = 0, from = -1;
-  };
-  std::vector<std::vector<Best>> best(stages + 1, std::vector<Best>(layers + 1));
-  best[0][0].cost = 0;
-  for (int64_t s = 1; s <= stages; ++s)
-    for (int64_t end = s; end <= layers; ++end)
-      for (int64_t begin = s - 1; begin < end; ++begin) {
-        const Best &previous = best[s - 1][begin];
-        if (std::isinf(previous.cost))
-          continue;
-        bool last = s == stages;
-        if (last && end != layers)
-          continue;
-        double worst = std::max(previous.cost, stageCost(begin, end, last));
-        int64_t misses = previous.misses + (!last && !exitBoundaries.contains(end) ? 1 : 0);
-        Best &current = best[s][end];
-        bool cheaper = worst < current.cost * 0.99;
-        bool similar = worst <= current.cost * 1.01;
-        if (cheaper || (similar && misses < current.misses))
-          current = {worst, misses, begin};
-      }
-  SmallVector<int64_t> cuts(stages + 1, layers);
-  for (int64_t s = stages, end = layers; s > 0; --s) {
-    cuts[s] = end;
-    end = best[s][end].from;
-  }
-  cuts[0] = 0;
-  return cuts;
 }
 
 struct EEGenerateInferencePass
@@ -144,12 +97,6 @@ void EEGenerateInferencePass::runOnOperation() {
 
   // Pipeline stages: an explicit split (layers per stage) or the cost model's.
   int64_t numStages = split.empty() ? static_cast<int64_t>(stages) : split.size();
-  if (numStages < 1 || numStages > std::max<int64_t>(numLayers, 1)) {
-    module.emitError() << "ee-generate-inference: " << numStages
-                       << " pipeline stages for a model of " << numLayers
-                       << " layers (each stage needs at least one layer)";
-    return signalPassFailure();
-  }
   if (method == "pipeline" && numStages < 2) {
     module.emitError("ee-generate-inference: the pipeline method needs at least 2 stages");
     return signalPassFailure();
@@ -157,25 +104,26 @@ void EEGenerateInferencePass::runOnOperation() {
   DenseSet<int64_t> exitBoundaries;
   for (auto &exit : structure.exits)
     exitBoundaries.insert(exit.second);
+  // Stage s runs layers [cuts[s], cuts[s+1]): the fewest weights read on the
+  // busiest stage, then the fewest cuts where no exit reads (a token exiting
+  // at a cut frees its stage at once).
   CostModel cost = estimateCosts(module, structure, config);
-  SmallVector<int64_t> stageCuts;
-  if (!split.empty()) {
-    stageCuts.push_back(0);
-    for (int64_t count : split) {
-      if (count < 1) {
-        module.emitError("ee-generate-inference: every stage of 'split' needs a layer");
-        return signalPassFailure();
-      }
-      stageCuts.push_back(stageCuts.back() + count);
-    }
-    if (stageCuts.back() != numLayers) {
-      module.emitError() << "ee-generate-inference: 'split' covers " << stageCuts.back()
-                         << " layers, the model has " << numLayers;
-      return signalPassFailure();
-    }
-  } else {
-    stageCuts = balanceStages(cost, numStages, exitBoundaries);
-  }
+  FailureOr<SmallVector<int64_t>> partition = partitionStages(
+      module, "ee-generate-inference", numLayers, numStages, split,
+      [&](int64_t stage, int64_t begin, int64_t end) {
+        bool last = stage == numStages - 1;
+        double sum = 0;
+        for (int64_t l = begin; l < end; ++l)
+          sum += cost.layer[l];
+        for (int64_t boundary = begin + (begin > 0 ? 1 : 0); boundary <= end; ++boundary)
+          sum += cost.boundary[boundary];
+        return StageScore{sum + (last ? cost.finalHead : 0.0),
+                          !last && !exitBoundaries.contains(end) ? 1.0 : 0.0};
+      },
+      CombineTies::Sum);
+  if (failed(partition))
+    return signalPassFailure();
+  SmallVector<int64_t> stageCuts = std::move(*partition);
 
   // Segments run layers between consecutive cuts: exit boundaries and stage
   // boundaries. An exit reading the embedding gets an embedding-only segment.

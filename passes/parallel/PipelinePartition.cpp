@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/Passes.h"
+#include "passes/parallel/StagePartition.h"
 #include "passes/model/ForwardStructure.h"
 
 #include "mlir/IR/Builders.h"
@@ -72,12 +73,6 @@ void EEPipelinePartitionPass::runOnOperation() {
   ForwardStructure &structure = *analyzed;
   int64_t numLayers = structure.layers.size();
   int64_t numStages = split.empty() ? static_cast<int64_t>(stages) : split.size();
-  if (numStages < 1 || numStages > numLayers) {
-    module.emitError() << "ee-pipeline-partition: " << numStages
-                       << " pipeline stages for a model of " << numLayers
-                       << " layers (each stage needs at least one layer)";
-    return signalPassFailure();
-  }
   int64_t seq = seqLen > 0 ? static_cast<int64_t>(seqLen) : config.getMaxPositionEmbeddings();
   if (seq > config.getMaxPositionEmbeddings() || microBatch < 1 || microbatches < 0) {
     module.emitError() << "ee-pipeline-partition: needs 0 < seq-len <= "
@@ -154,54 +149,18 @@ void EEPipelinePartitionPass::runOnOperation() {
     return cost;
   };
 
-  // Stage s runs layers [cuts[s], cuts[s+1]).
-  SmallVector<int64_t> cuts{0};
-  if (!split.empty()) {
-    for (int64_t count : split) {
-      if (count < 1) {
-        module.emitError("ee-pipeline-partition: every stage of 'split' needs a layer");
-        return signalPassFailure();
-      }
-      cuts.push_back(cuts.back() + count);
-    }
-    if (cuts.back() != numLayers) {
-      module.emitError() << "ee-pipeline-partition: 'split' covers " << cuts.back()
-                         << " layers, the model has " << numLayers;
-      return signalPassFailure();
-    }
-  } else {
-    // best[s][e]: the best (max FLOPs, then max memory) of stages 0..s-1 over
-    // layers [0, e), and where stage s-1 began.
-    struct Best {
-      double flops = INFINITY, memory = INFINITY;
-      int64_t from = -1;
-    };
-    std::vector<std::vector<Best>> best(numStages + 1, std::vector<Best>(numLayers + 1));
-    best[0][0] = {0, 0, 0};
-    for (int64_t s = 1; s <= numStages; ++s)
-      for (int64_t end = s; end <= numLayers; ++end) {
-        if (s == numStages && end != numLayers)
-          continue;
-        for (int64_t begin = s - 1; begin < end; ++begin) {
-          const Best &previous = best[s - 1][begin];
-          if (std::isinf(previous.flops))
-            continue;
-          StageCost cost = stageCost(s - 1, begin, end);
-          double flops = std::max(previous.flops, cost.flops);
-          double memory = std::max(previous.memory, cost.memoryBytes);
-          Best &current = best[s][end];
-          if (flops < current.flops * 0.99 ||
-              (flops <= current.flops * 1.01 && memory < current.memory))
-            current = {flops, memory, begin};
-        }
-      }
-    SmallVector<int64_t> reversed{numLayers};
-    for (int64_t s = numStages, end = numLayers; s > 1; --s) {
-      end = best[s][end].from;
-      reversed.push_back(end);
-    }
-    cuts.append(reversed.rbegin(), reversed.rend());
-  }
+  // Stage s runs layers [cuts[s], cuts[s+1]): the fewest FLOPs on the
+  // busiest stage, then the least memory on the fullest.
+  FailureOr<SmallVector<int64_t>> partition = partitionStages(
+      module, "ee-pipeline-partition", numLayers, numStages, split,
+      [&](int64_t stage, int64_t begin, int64_t end) {
+        StageCost cost = stageCost(stage, begin, end);
+        return StageScore{cost.flops, cost.memoryBytes};
+      },
+      CombineTies::Max);
+  if (failed(partition))
+    return signalPassFailure();
+  SmallVector<int64_t> cuts = std::move(*partition);
 
   Builder b(module.getContext());
   SmallVector<Attribute> stagePlans;

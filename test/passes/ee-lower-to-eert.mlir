@@ -1,14 +1,21 @@
-// RUN: ee-opt %s -ee-lower-to-eert -split-input-file -verify-diagnostics | FileCheck %s
+// RUN: ee-opt %s -ee-plan-memory -ee-lower-to-eert -split-input-file -verify-diagnostics | FileCheck %s
+// Without ee-plan-memory's plan nothing is lowered.
+// RUN: not ee-opt %s -ee-lower-to-eert -split-input-file 2>&1 | FileCheck %s --check-prefix=NOPLAN
+// NOPLAN: error: ee-lower-to-eert needs the function's memory plan (run ee-plan-memory first)
 
 // Buffers at tokens * per-token offsets, reused once dead; weights from
 // params[i]; inputs and outputs through pointer arrays; failing calls branch to
-// a block returning their status; the manifest records it all.
+// a block returning their status; the entry's manifest record (ee.entry) says
+// it all. The declarations stay for ee-emit-manifest.
 module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 1, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {
   ee.parameter @emb : tensor<32x8xf32>
   ee.parameter @norm : tensor<8xf32>
-  // CHECK-NOT: ee.parameter
+  // CHECK: ee.parameter @emb : tensor<32x8xf32>
   // CHECK-LABEL: func.func @ee_forward(
-  // CHECK-SAME: %[[PARAMS:.*]]: !llvm.ptr, %[[ARENA:.*]]: !llvm.ptr, %[[B:.*]]: i64, %[[S:.*]]: i64, %[[IN:.*]]: !llvm.ptr, %[[OUT:.*]]: !llvm.ptr) -> i32
+  // CHECK-SAME: %[[PARAMS:[^:]*]]: !llvm.ptr, %[[ARENA:[^:]*]]: !llvm.ptr, %[[B:[^:]*]]: i64, %[[S:[^:]*]]: i64, %[[IN:[^:]*]]: !llvm.ptr, %[[OUT:[^:]*]]: !llvm.ptr) -> i32
+  // x: 32 bytes/token at 0; the norm at 64 (x still live); the logits (128 bytes)
+  // at 128 since x and the norm are both live when they are produced.
+  // CHECK-SAME: attributes {ee.entry = {fixed_bytes = 64 : i64, inputs = [{kind = "tokens"}], name = "forward", outputs = [{features = 32 : i64, kind = "activation"}], per_token_bytes = 256 : i64, symbol = "ee_forward"}}
   // CHECK: %[[T:.*]] = arith.muli %[[B]], %[[S]] : i64
   // CHECK: %[[IDS_SLOT:.*]] = llvm.getelementptr %[[IN]][0] : (!llvm.ptr) -> !llvm.ptr, !llvm.ptr
   // CHECK: %[[IDS:.*]] = llvm.load %[[IDS_SLOT]] : !llvm.ptr -> !llvm.ptr
@@ -27,11 +34,6 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
   // CHECK: return %{{.*}} : i32
   // CHECK: ^[[FAIL]](%[[CODE:.*]]: i32):
   // CHECK: return %[[CODE]] : i32
-  // CHECK: llvm.mlir.global external constant @ee_manifest
-  // x: 32 bytes/token at 0; the norm at 64 (x still live); the logits (128 bytes)
-  // at 128 since x and the norm are both live when they are produced.
-  // CHECK-SAME: \22per_token_bytes\22:256
-  // CHECK-SAME: \22name\22:\22emb\22,\22shape\22:[32,8]
   func.func @forward(%ids: tensor<?x?xi32>) -> tensor<?x?x32xf32> {
     %e = ee.get_parameter @emb : tensor<32x8xf32>
     %x = ee.embedding_lookup %e, %ids : tensor<32x8xf32>, tensor<?x?xi32> -> tensor<?x?x8xf32>
@@ -47,11 +49,11 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
 // Dead buffers are reused: c reuses a's slot once a is dead.
 module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 1, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {
   // CHECK-LABEL: func.func @ee_chain(
+  // Three 64-byte-per-token values in two slots.
+  // CHECK-SAME: per_token_bytes = 128 : i64
   // CHECK: eert.add %{{.*}}, %{{.*}}, %[[A:[^,]*]], %{{.*}}
   // CHECK: eert.add %[[A]], %[[A]], %[[B:[^,]*]], %{{.*}}
   // CHECK: eert.add %[[B]], %[[B]], %{{[^,]*}}, %{{.*}}
-  // Three 64-byte-per-token values in two slots.
-  // CHECK: \22per_token_bytes\22:128
   func.func @chain(%x: tensor<?x?x8xf32>) -> tensor<?x?x8xf32> {
     %a = ee.add %x, %x : tensor<?x?x8xf32>
     %b = ee.add %a, %a : tensor<?x?x8xf32>
@@ -66,6 +68,7 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
 // the iteration, scalar results are stored in fixed slots.
 module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 1, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {
   // CHECK-LABEL: func.func @ee_loss(
+  // CHECK-SAME: inputs = [{features = 32 : i64, kind = "activation"}, {kind = "tokens"}, {kind = "i64"}]
   // CHECK: %[[ITER:.*]] = llvm.load %{{.*}} : !llvm.ptr -> i64
   // CHECK: %[[CE:.*]] = eert.cross_entropy %{{.*}}, %{{.*}}, %[[SLOT:.*]], %{{.*}}, %{{.*}}, %{{.*}} : (!llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, f32) -> i32
   // CHECK: %[[LOSS:.*]] = llvm.load %[[SLOT]] : !llvm.ptr -> f32
@@ -74,7 +77,6 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
   // CHECK: %[[W:.*]] = arith.truncf %{{.*}} : f64 to f32
   // CHECK: %[[R:.*]] = arith.mulf %[[W]], %[[LOSS]] : f32
   // CHECK: llvm.store %[[R]], %{{.*}} : f32, !llvm.ptr
-  // CHECK: \22inputs\22:[{\22features\22:32,\22kind\22:\22activation\22}
   func.func @loss(%l: tensor<?x?x32xf32>, %t: tensor<?x?xi32>, %i: i64) -> f32 {
     %ce = ee.cross_entropy %l, %t temperature 1.0 : tensor<?x?x32xf32>, tensor<?x?xi32>
     %w = ee.loss_weight %i schedule #ee.loss_weight<init = 0.0, target = 0.5, warmup_iters = 10, style = cosine>
@@ -90,6 +92,7 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
 // group's ranks, tags start at 1000; spans are numbered in the manifest.
 module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 1, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {
   // CHECK-LABEL: func.func @ee_step(
+  // CHECK-SAME: spans = [{category = "backward", name = "B3"}]
   // CHECK: %[[PREV:.*]] = eert.comm_group_peer %{{.*}}, %{{.*}} : (i64, i64) -> i32
   // CHECK: %[[PEER:.*]] = arith.extsi %[[PREV]]
   // CHECK: eert.comm_irecv %[[X:[^,]*]], %{{[^,]*}}, %[[PEER]], %c1003_i64, %[[REQ:[^ ]*]] :
@@ -103,7 +106,6 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
   // CHECK-NOT: %[[Y]]
   // CHECK: eert.comm_wait %[[SENT]]
   // CHECK: eert.trace_end
-  // CHECK: \22spans\22:[{\22category\22:\22backward\22,\22name\22:\22B3\22}]
   func.func @step(%ids: tensor<?x?xi32>) -> tensor<?x?x8xf32> {
     %c0 = arith.constant 0 : index
     %c1 = arith.constant 1 : index
@@ -128,11 +130,11 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
 // four 4 KiB values in two fixed slots (each reuses the one before last).
 module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 1, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {
   // CHECK-LABEL: func.func @ee_accumulate(
+  // CHECK-SAME: fixed_bytes = 8256 : i64
   // CHECK: eert.add %[[D:[^,]*]], %[[D]], %[[A:[^,]*]], %c1024_i64
   // CHECK: eert.add %[[A]], %[[A]], %[[B:[^,]*]], %c1024_i64
   // CHECK: eert.scale %[[B]],
   // Two slots and the returned pointer's.
-  // CHECK: \22fixed_bytes\22:8256
   func.func @accumulate(%g0: tensor<?x?x8xf32>, %ids: tensor<?x?xi32>, %scale: f32) -> tensor<32x32xf32> {
     %d0 = ee.embedding_grad %ids, %g0 vocab_parallel : tensor<?x?xi32>, tensor<?x?x8xf32> -> tensor<32x32xf32>
     %s1 = ee.add %d0, %d0 : tensor<32x32xf32>
@@ -153,6 +155,8 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
   ee.parameter @model.embed_tokens.weight : tensor<32x8xf32>
   // CHECK-LABEL: func.func @ee_update(
   // CHECK-SAME: %[[PARAMS:[^:]*]]: !llvm.ptr, %{{[^:]*}}: !llvm.ptr, %{{[^:]*}}: i64, %{{[^:]*}}: i64, %[[INPUTS:[^:]*]]: !llvm.ptr
+  // CHECK-SAME: {kind = "optimizer_state"}]
+  // CHECK-SAME: updates = ["model.embed_tokens.weight"]
   // CHECK: %[[SLOT:.*]] = llvm.getelementptr %[[INPUTS]][8]
   // CHECK: %[[STATE:.*]] = llvm.load %[[SLOT]] : !llvm.ptr -> !llvm.ptr
   // CHECK: eert.embedding_backward %{{[^,]*}}, %{{[^,]*}}, %[[G:[^,]*]],
@@ -172,8 +176,6 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
   // CHECK: %[[VSLOT:.*]] = llvm.getelementptr %[[STATE]][1]
   // CHECK: %[[V:.*]] = llvm.load %[[VSLOT]]
   // CHECK: eert.adamw %[[P]], %[[G]], %[[M]], %[[V]], %c256_i64{{[_0-9]*}}, %[[NORM]],
-  // CHECK: \22kind\22:\22optimizer_state\22}]
-  // CHECK-SAME: \22updates\22:[\22model.embed_tokens.weight\22]
   func.func @update(%g0: tensor<?x?x8xf32>, %ids: tensor<?x?xi32>, %lr: f32, %step: i64, %b1: f32, %b2: f32, %eps: f32, %wd: f32) -> f32 {
     %d = ee.embedding_grad %ids, %g0 : tensor<?x?xi32>, tensor<?x?x8xf32> -> tensor<32x8xf32>
     %r = ee.all_reduce_start %d over dp : tensor<32x8xf32> -> !ee.request<tensor<32x8xf32>>
@@ -249,10 +251,4 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
     %y = func.call @helper(%x) : (tensor<?x?x8xf32>) -> tensor<?x?x8xf32>
     return %y : tensor<?x?x8xf32>
   }
-}
-
-// -----
-
-// expected-error @+1 {{ee-lower-to-eert needs the module's 'ee.config'}}
-module {
 }

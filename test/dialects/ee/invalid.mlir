@@ -1569,3 +1569,44 @@ func.func @f(%x: f32) {
   %r = ee.reduce_scatter_start %x over dp : f32 -> !ee.request<f32>
   return
 }
+
+// -----
+
+// ee.buffers: one per result
+func.func @f(%x: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{'ee.buffers' must hold one #ee.buffer (or unit) per result}}
+  %y = ee.add %x, %x {ee.buffers = [#ee.buffer<per_token, 0>, unit]} : tensor<?x?x8xf32>
+  return
+}
+
+// -----
+
+// #ee.buffer: aligned offsets
+func.func @f(%x: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{a buffer's offset must be a non-negative multiple of 64, not 32}}
+  %y = ee.add %x, %x {ee.buffers = [#ee.buffer<per_token, 32>]} : tensor<?x?x8xf32>
+  return
+}
+
+// -----
+
+// ee.arena: on a function
+// expected-error @+1 {{'ee.arena' must be an #ee.arena on a function}}
+module attributes {ee.arena = #ee.arena<per_token_bytes = 0, fixed_bytes = 0>} {
+}
+
+// -----
+
+// #ee.arena: sizes are non-negative
+// expected-error @+1 {{an arena's sizes must be non-negative, not -64 and 0}}
+func.func @f() attributes {ee.arena = #ee.arena<per_token_bytes = -64, fixed_bytes = 0>} {
+  return
+}
+
+// -----
+
+// ee.entry: a dictionary on a function
+// expected-error @+1 {{'ee.entry' must be a dictionary on a function}}
+func.func @f() attributes {ee.entry = "forward"} {
+  return
+}

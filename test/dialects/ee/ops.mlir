@@ -148,6 +148,17 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
     return %x, %summed, %shared, %whole : tensor<?x?x8xf32>, tensor<32x8xf32>, tensor<32x8xf32>, tensor<32x8xf32>
   }
 
+  // The memory plan of ee-plan-memory.
+  // CHECK-LABEL: func.func @planned
+  // CHECK-SAME: attributes {ee.arena = #ee.arena<per_token_bytes = 64, fixed_bytes = 64>}
+  // CHECK: ee.add %{{.*}}, %{{.*}} {ee.buffers = [#ee.buffer<per_token, 0>]}
+  // CHECK: ee.inner_product %{{.*}}, %{{.*}} {ee.buffers = [#ee.buffer<fixed, 0>]}
+  func.func @planned(%x: tensor<?x?x8xf32>) -> f32 attributes {ee.arena = #ee.arena<per_token_bytes = 64, fixed_bytes = 64>} {
+    %y = ee.add %x, %x {ee.buffers = [#ee.buffer<per_token, 0>]} : tensor<?x?x8xf32>
+    %q = ee.inner_product %y, %y {ee.buffers = [#ee.buffer<fixed, 0>]} : tensor<?x?x8xf32>
+    return %q : f32
+  }
+
   // CHECK-LABEL: func.func @optimizer
   func.func @optimizer(%g: tensor<8xf32>, %block: tensor<?xf32>, %lr: f32, %step: i64, %clip: f32, %b1: f32, %b2: f32, %eps: f32, %wd: f32) {
     // CHECK: ee.adamw @model.norm.weight, %{{.*}} lr %{{.*}} step %{{.*}} scale %{{.*}} beta1 %{{.*}} beta2 %{{.*}} eps %{{.*}} weight_decay %{{.*}} no_decay : tensor<8xf32>

@@ -1,0 +1,98 @@
+//===- EmitManifest.cpp - ee-emit-manifest: the runtime's JSON manifest ---===//
+//
+// Gathers what the runtime needs to know of a lowered module (the config, the
+// parameters, each entry point's ee.entry record, the inference, pipeline,
+// data- and tensor-parallel plans) into the JSON string `@ee_manifest`, and
+// removes the ee-level declarations and attributes it came from.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ee/EEOps.h"
+#include "passes/Passes.h"
+#include "passes/model/ConfigImport.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+
+namespace mlir::ee {
+#define GEN_PASS_DEF_EEEMITMANIFESTPASS
+#include "passes/Passes.h.inc"
+} // namespace mlir::ee
+
+using namespace mlir;
+using namespace mlir::ee;
+namespace json = llvm::json;
+
+namespace {
+
+/// Builtin attributes as JSON (the plans' and records' dictionaries).
+json::Value toJSON(Attribute attr) {
+  if (auto dict = dyn_cast<DictionaryAttr>(attr)) {
+    json::Object object;
+    for (NamedAttribute entry : dict)
+      object[entry.getName().getValue()] = toJSON(entry.getValue());
+    return object;
+  }
+  if (auto array = dyn_cast<ArrayAttr>(attr)) {
+    json::Array values;
+    for (Attribute element : array)
+      values.push_back(toJSON(element));
+    return values;
+  }
+  if (auto string = dyn_cast<StringAttr>(attr))
+    return string.getValue();
+  if (auto boolean = dyn_cast<BoolAttr>(attr))
+    return boolean.getValue();
+  if (auto integer = dyn_cast<IntegerAttr>(attr))
+    return integer.getInt();
+  if (auto number = dyn_cast<FloatAttr>(attr))
+    return number.getValueAsDouble();
+  return nullptr;
+}
+
+struct EEEmitManifestPass : ee::impl::EEEmitManifestPassBase<EEEmitManifestPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto config = module->getAttrOfType<ConfigAttr>(EEDialect::getConfigAttrName());
+    if (!config) {
+      module.emitError("ee-emit-manifest needs the module's 'ee.config'");
+      return signalPassFailure();
+    }
+    // Parameters in declaration order: the index of each in the entry points' params table.
+    json::Array parameters;
+    for (ParameterOp param : llvm::make_early_inc_range(module.getOps<ParameterOp>())) {
+      parameters.push_back(json::Object{{"name", param.getSymName()},
+                                        {"shape", json::Array(param.getTensorType().getShape())}});
+      param.erase();
+    }
+    json::Array entries;
+    for (func::FuncOp func : module.getOps<func::FuncOp>())
+      if (Attribute entry = func->removeAttr(EEDialect::getEntryAttrName()))
+        entries.push_back(toJSON(entry));
+    // The module is no longer an ee model: its config lives on in the manifest.
+    module->removeAttr(EEDialect::getConfigAttrName());
+    json::Object manifest{{"config", llvm::cantFail(json::parse(exportModelConfig(config)))},
+                          {"parameters", std::move(parameters)},
+                          {"entries", std::move(entries)}};
+    for (auto [key, attrName] :
+         {std::pair{"inference", EEDialect::getInferenceAttrName()},
+          std::pair{"pipeline", EEDialect::getPipelineAttrName()},
+          std::pair{"data_parallel", EEDialect::getDataParallelAttrName()},
+          std::pair{"tensor_parallel", EEDialect::getTensorParallelAttrName()}})
+      if (Attribute plan = module->removeAttr(attrName))
+        manifest[key] = toJSON(plan);
+
+    std::string text = llvm::formatv("{0}", json::Value(std::move(manifest))).str();
+    text.push_back('\0');
+    OpBuilder builder(module.getBodyRegion());
+    builder.setInsertionPointToEnd(module.getBody());
+    auto arrayType = LLVM::LLVMArrayType::get(builder.getI8Type(), text.size());
+    LLVM::GlobalOp::create(builder, module.getLoc(), arrayType, /*isConstant=*/true,
+                           LLVM::Linkage::External, "ee_manifest", builder.getStringAttr(text));
+  }
+};
+
+} // namespace
