@@ -266,7 +266,7 @@ struct AllReduce {
   MPI_Comm comm = MPI_COMM_NULL;
   int rank = 0;
   float *whole = nullptr;         // data, or `padded` when the blocks do not divide it
-  std::vector<float> padded, mine; // per started reduction: several may be in flight
+  std::vector<float> padded; // per started reduction: several may be in flight
   MPI_Request request = MPI_REQUEST_NULL;
 
   /// Starts the reduce-scatter (the all-gather for Phases::Gather); a group
@@ -298,8 +298,10 @@ struct AllReduce {
       if (int code = startGather())
         return mpiFailure("MPI_Allgather", code);
     } else {
-      mine.resize(block);
-      if (int code = MPI_Ireduce_scatter_block(whole, mine.data(), static_cast<int>(block),
+      // In place: this rank's block of the sum lands at the start of
+      // `whole` (no scratch: fresh pages for every gradient would cost more
+      // than the copies).
+      if (int code = MPI_Ireduce_scatter_block(MPI_IN_PLACE, whole, static_cast<int>(block),
                                                MPI_FLOAT, MPI_SUM, comm, &request))
         return mpiFailure("MPI_Reduce_scatter_block", code);
     }
@@ -320,8 +322,8 @@ struct AllReduce {
           return std::string(name) + " over " + describeGroup(group, comm);
         }))
       return mpiFailure(name, code);
-    if (!gathering)
-      std::copy(mine.begin(), mine.end(), whole + rank * block);
+    if (!gathering && rank > 0)
+      std::copy(whole, whole + block, whole + rank * block); // disjoint blocks
     if (phases == Phases::Both)
       if (int code = collective("MPI_Allgather", comm, group, [&](MPI_Request *gather) {
             return MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, whole,
