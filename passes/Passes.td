@@ -291,7 +291,7 @@ def EETensorParallelPass : Pass<"ee-tensor-parallel", "::mlir::ModuleOp"> {
     decoder layers, exit MLP branches and exit blocks. `size` must divide the
     attention heads, the KV heads, the intermediate size and the vocabulary.
     Parameters take their shard's type; the module attribute
-    `ee.tensor_parallel = {size, split_dims}` records the split dimension of
+    `ee.tensor_parallel = #ee.tensor_parallel<size, split_dims>` records the split dimension of
     each split parameter for the runtime, which reads and writes the shards
     of whole checkpoint tensors.
 
@@ -494,6 +494,9 @@ def EEDataParallelPass : Pass<"ee-data-parallel", "::mlir::ModuleOp"> {
     ee.adamw @model.layers.0.mlp.up_proj.weight, %dg lr %lr step %step scale %clip
         beta1 %b1 beta2 %b2 eps %eps weight_decay %wd : tensor<64x64xf32>
     ```
+
+    The module gets `ee.data_parallel = #ee.data_parallel<bucket_size,
+    distributed_optimizer>`, which the runtime's manifest carries.
 
     A module without `function` and without a pipeline plan is left as it is.
   }];

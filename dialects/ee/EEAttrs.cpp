@@ -301,3 +301,24 @@ LogicalResult ArenaAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                        << fixedBytes;
   return success();
 }
+
+LogicalResult TensorParallelAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t size,
+                                         DictionaryAttr splitDims) {
+  if (size < 2)
+    return emitError() << "a tensor-parallel split needs at least 2 ranks, not " << size;
+  for (NamedAttribute entry : splitDims) {
+    auto dim = dyn_cast<IntegerAttr>(entry.getValue());
+    if (!dim || (dim.getInt() != 0 && dim.getInt() != 1))
+      return emitError() << "the split of '" << entry.getName().getValue()
+                         << "' must be dimension 0 (rows) or 1 (columns)";
+  }
+  return success();
+}
+
+LogicalResult DataParallelAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                       int64_t bucketSize, bool) {
+  if (bucketSize < 1 || bucketSize > std::numeric_limits<int32_t>::max())
+    return emitError() << "a gradient bucket holds 1 to 2147483647 elements (an MPI count), not "
+                       << bucketSize;
+  return success();
+}

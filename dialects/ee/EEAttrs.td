@@ -196,6 +196,43 @@ def EE_ConfigAttr : EE_Attr<"Config", "config"> {
   }];
 }
 
+def EE_TensorParallelAttr : EE_Attr<"TensorParallel", "tensor_parallel"> {
+  let summary = "ee-tensor-parallel's split of the module's parameters";
+  let description = [{
+    `size` ranks hold a shard of each parameter named in `split_dims`: its
+    dimension 0 (rows) or 1 (columns) divided by `size`; the others are held
+    whole by every rank. Attached to the module as `ee.tensor_parallel` and
+    carried into the runtime's manifest.
+
+    ```mlir
+    module attributes {ee.tensor_parallel = #ee.tensor_parallel<size = 2,
+        split_dims = {model.layers.0.mlp.down_proj.weight = 1 : i64}>} {}
+    ```
+  }];
+  let parameters = (ins "int64_t":$size, "DictionaryAttr":$split_dims);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def EE_DataParallelAttr : EE_Attr<"DataParallel", "data_parallel"> {
+  let summary = "how ee-data-parallel reduces the update steps' gradients";
+  let description = [{
+    Gradients are reduced in buckets of at least `bucket_size` elements (an
+    MPI count); with `distributed_optimizer` (ZeRO-1) reduce-scattered, each
+    replica updating its block. Attached to the module as `ee.data_parallel`
+    and carried into the runtime's manifest, which `train` checks its flags
+    against.
+
+    ```mlir
+    module attributes {ee.data_parallel = #ee.data_parallel<bucket_size = 40000000,
+        distributed_optimizer = false>} {}
+    ```
+  }];
+  let parameters = (ins "int64_t":$bucket_size, EE_BoolParam<"ZeRO-1">:$distributed_optimizer);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
 def EE_BufferAttr : EE_Attr<"Buffer", "buffer"> {
   let summary = "where ee-plan-memory placed a value in its function's arena";
   let description = [{

@@ -81,11 +81,22 @@ LogicalResult EEDialect::verifyOperationAttribute(Operation *op, NamedAttribute 
                              << "' must be a non-negative integer on a function";
     return success();
   }
-  if (attr.getName() == getInferenceAttrName() || attr.getName() == getPipelineAttrName() ||
-      attr.getName() == getTensorParallelAttrName() || attr.getName() == getDataParallelAttrName()) {
+  if (attr.getName() == getInferenceAttrName() || attr.getName() == getPipelineAttrName()) {
     if (!isa<ModuleOp>(op) || !isa<DictionaryAttr>(attr.getValue()))
       return op->emitError() << "'" << attr.getName().getValue()
                              << "' must be a dictionary attached to a builtin.module";
+    return success();
+  }
+  if (attr.getName() == getTensorParallelAttrName()) {
+    if (!isa<ModuleOp>(op) || !isa<TensorParallelAttr>(attr.getValue()))
+      return op->emitError() << "'" << getTensorParallelAttrName()
+                             << "' must be an #ee.tensor_parallel attached to a builtin.module";
+    return success();
+  }
+  if (attr.getName() == getDataParallelAttrName()) {
+    if (!isa<ModuleOp>(op) || !isa<DataParallelAttr>(attr.getValue()))
+      return op->emitError() << "'" << getDataParallelAttrName()
+                             << "' must be an #ee.data_parallel attached to a builtin.module";
     return success();
   }
   if (attr.getName() == getBuffersAttrName()) {

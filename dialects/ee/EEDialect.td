@@ -60,9 +60,9 @@ def EE_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral getPipelineAttrName() {
       return ::llvm::StringLiteral("ee.pipeline");
     }
-    /// Module attribute (dictionary): ee-tensor-parallel's split, `size`
-    /// ranks and per split parameter the dimension divided among them (0
-    /// rows, 1 columns); carried into the runtime's manifest.
+    /// Module attribute (#ee.tensor_parallel): ee-tensor-parallel's split,
+    /// `size` ranks and per split parameter the dimension divided among them
+    /// (0 rows, 1 columns); carried into the runtime's manifest.
     static constexpr ::llvm::StringLiteral getTensorParallelAttrName() {
       return ::llvm::StringLiteral("ee.tensor_parallel");
     }
@@ -91,8 +91,8 @@ def EE_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral getStageAttrName() {
       return ::llvm::StringLiteral("ee.stage");
     }
-    /// Module attribute (dictionary): how ee-data-parallel reduces the
-    /// gradients of the update steps (`bucket_size`, elements).
+    /// Module attribute (#ee.data_parallel): how ee-data-parallel reduces the
+    /// gradients of the update steps (bucket size, ZeRO-1).
     static constexpr ::llvm::StringLiteral getDataParallelAttrName() {
       return ::llvm::StringLiteral("ee.data_parallel");
     }

@@ -30,6 +30,11 @@ namespace {
 
 /// Builtin attributes as JSON (the plans' and records' dictionaries).
 json::Value toJSON(Attribute attr) {
+  if (auto split = dyn_cast<TensorParallelAttr>(attr))
+    return json::Object{{"size", split.getSize()}, {"split_dims", toJSON(split.getSplitDims())}};
+  if (auto reduction = dyn_cast<DataParallelAttr>(attr))
+    return json::Object{{"bucket_size", reduction.getBucketSize()},
+                        {"distributed_optimizer", reduction.getDistributedOptimizer()}};
   if (auto dict = dyn_cast<DictionaryAttr>(attr)) {
     json::Object object;
     for (NamedAttribute entry : dict)

@@ -21,6 +21,7 @@
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <limits>
 #include <map>
 
 namespace mlir::ee {
@@ -322,8 +323,8 @@ void EEDataParallelPass::runOnOperation() {
     module.emitError("ee-data-parallel: " + message);
     signalPassFailure();
   };
-  if (bucketSize < 1)
-    return fail("bucket-size must be at least 1 element");
+  if (bucketSize < 1 || bucketSize > std::numeric_limits<int32_t>::max())
+    return fail("bucket-size must be in [1, 2147483647] elements (an MPI count)");
   auto gradientNames = [&](func::FuncOp fn, SmallVector<StringAttr> &names) -> bool {
     auto list = fn->getAttrOfType<ArrayAttr>(EEDialect::getGradientsAttrName());
     if (!list)
@@ -381,9 +382,9 @@ void EEDataParallelPass::runOnOperation() {
     }
   }
   llvm::StringSet<> tensorSplit;
-  auto split = module->getAttrOfType<DictionaryAttr>(EEDialect::getTensorParallelAttrName());
-  if (auto dims = split ? split.getAs<DictionaryAttr>("split_dims") : nullptr)
-    for (NamedAttribute entry : dims)
+  auto split = module->getAttrOfType<TensorParallelAttr>(EEDialect::getTensorParallelAttrName());
+  if (split)
+    for (NamedAttribute entry : split.getSplitDims())
       tensorSplit.insert(entry.getName().getValue());
 
   int64_t firstTiedTag = 0;
@@ -410,9 +411,7 @@ void EEDataParallelPass::runOnOperation() {
     steps.push_back(*step);
   }
   module->setAttr(EEDialect::getDataParallelAttrName(),
-                  b.getDictionaryAttr({b.getNamedAttr("bucket_size", b.getI64IntegerAttr(bucketSize)),
-                                       b.getNamedAttr("distributed_optimizer",
-                                                      b.getBoolAttr(distributedOptimizer))}));
+                  DataParallelAttr::get(b.getContext(), bucketSize, distributedOptimizer));
   if (!pipeline)
     return;
   if (failed(checkTraffic(module, steps, "ee-data-parallel")))

@@ -241,8 +241,7 @@ void EETensorParallelPass::runOnOperation() {
     get.getResult().setType(param.getTensorType());
   });
   module->setAttr(EEDialect::getTensorParallelAttrName(),
-                  b.getDictionaryAttr({b.getNamedAttr("size", b.getI64IntegerAttr(size)),
-                                       b.getNamedAttr("split_dims", b.getDictionaryAttr(recorded))}));
+                  TensorParallelAttr::get(b.getContext(), size, b.getDictionaryAttr(recorded)));
 }
 
 } // namespace

@@ -13,8 +13,8 @@
 // blocks' squares over dp, each block is updated with dp_shard and its
 // parameter's all-gather starts right after; they are waited on at the end.
 
-// CHECK: module attributes {ee.data_parallel = {bucket_size = 40 : i64, distributed_optimizer = false}}
-// ZERO: module attributes {ee.data_parallel = {bucket_size = 40 : i64, distributed_optimizer = true}}
+// CHECK: module attributes {ee.data_parallel = #ee.data_parallel<bucket_size = 40, distributed_optimizer = false>}
+// ZERO: module attributes {ee.data_parallel = #ee.data_parallel<bucket_size = 40, distributed_optimizer = true>}
 module {
   ee.parameter @embed : tensor<4x8xf32>
   ee.parameter @norm : tensor<8xf32>
@@ -179,7 +179,7 @@ module attributes {ee.pipeline = {stages = [{heads = [], train_step = "stage0_tr
 // Tensor parallelism: the squares of split weights are summed over tp, those
 // of weights every rank holds whole are counted as they are.
 
-module attributes {ee.tensor_parallel = {size = 2 : i64, split_dims = {head = 0 : i64}}} {
+module attributes {ee.tensor_parallel = #ee.tensor_parallel<size = 2, split_dims = {head = 0 : i64}>} {
   ee.parameter @norm : tensor<8xf32>
   ee.parameter @head : tensor<4x8xf32>
   // CHECK-LABEL: func.func @update_step(

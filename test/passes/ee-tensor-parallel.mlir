@@ -8,7 +8,7 @@
 
 // Column-parallel weights lose half their rows, row-parallel ones half their
 // columns, vocabulary tables half their rows; norms stay whole.
-// CHECK: ee.tensor_parallel = {size = 2 : i64, split_dims = {
+// CHECK: ee.tensor_parallel = #ee.tensor_parallel<size = 2, split_dims = {
 // CHECK-SAME: model.embed_tokens.weight = 0 : i64
 // CHECK-SAME: model.layers.0.mlp.down_proj.weight = 1 : i64, model.layers.0.mlp.gate_proj.weight = 0 : i64
 // CHECK-SAME: model.layers.0.self_attn.k_proj.weight = 0 : i64, model.layers.0.self_attn.o_proj.weight = 1 : i64
@@ -81,5 +81,5 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
 // -----
 
 // expected-error @+1 {{ee-tensor-parallel: the module is already split}}
-module attributes {ee.tensor_parallel = {size = 2 : i64}} {
+module attributes {ee.tensor_parallel = #ee.tensor_parallel<size = 2, split_dims = {}>} {
 }

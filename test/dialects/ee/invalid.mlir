@@ -1610,3 +1610,38 @@ func.func @f() attributes {ee.arena = #ee.arena<per_token_bytes = -64, fixed_byt
 func.func @f() attributes {ee.entry = "forward"} {
   return
 }
+
+// -----
+
+// #ee.tensor_parallel: at least two ranks
+// expected-error @+1 {{a tensor-parallel split needs at least 2 ranks, not 1}}
+module attributes {ee.tensor_parallel = #ee.tensor_parallel<size = 1, split_dims = {}>} {
+}
+
+// -----
+
+// #ee.tensor_parallel: rows or columns
+// expected-error @+1 {{the split of 'w' must be dimension 0 (rows) or 1 (columns)}}
+module attributes {ee.tensor_parallel = #ee.tensor_parallel<size = 2, split_dims = {w = 2 : i64}>} {
+}
+
+// -----
+
+// ee.tensor_parallel: the typed split
+// expected-error @+1 {{'ee.tensor_parallel' must be an #ee.tensor_parallel attached to a builtin.module}}
+module attributes {ee.tensor_parallel = {size = 2 : i64}} {
+}
+
+// -----
+
+// #ee.data_parallel: buckets are MPI counts
+// expected-error @+1 {{a gradient bucket holds 1 to 2147483647 elements (an MPI count), not 0}}
+module attributes {ee.data_parallel = #ee.data_parallel<bucket_size = 0, distributed_optimizer = false>} {
+}
+
+// -----
+
+// ee.data_parallel: the typed plan
+// expected-error @+1 {{'ee.data_parallel' must be an #ee.data_parallel attached to a builtin.module}}
+module attributes {ee.data_parallel = {bucket_size = 4 : i64}} {
+}
