@@ -322,3 +322,45 @@ LogicalResult DataParallelAttr::verify(function_ref<InFlightDiagnostic()> emitEr
                        << bucketSize;
   return success();
 }
+
+LogicalResult InferenceAttr::verify(function_ref<InFlightDiagnostic()> emitError, StringAttr method,
+                                    int64_t layers, ArrayAttr segments, ArrayAttr exits,
+                                    StringAttr, ArrayAttr stages) {
+  if (method.getValue() != "recompute" && method.getValue() != "pipeline")
+    return emitError() << "an inference plan's method is recompute or pipeline, not '"
+                       << method.getValue() << "'";
+  // Segments run in order over the layers; an embedding-only one ([0, 0])
+  // may come first.
+  int64_t next = 0;
+  for (auto [i, entry] : llvm::enumerate(segments)) {
+    auto segment = dyn_cast<InferenceSegmentAttr>(entry);
+    if (!segment)
+      return emitError() << "inference segment " << i << " is not an #ee.segment";
+    bool embeddingOnly = segment.getBeginLayer() == 0 && segment.getEndLayer() == 0;
+    if (segment.getBeginLayer() != next ||
+        (segment.getEndLayer() <= segment.getBeginLayer() && !embeddingOnly))
+      return emitError() << "inference segment " << i << " runs layers ["
+                         << segment.getBeginLayer() << ", " << segment.getEndLayer()
+                         << "), not the next ones from " << next;
+    next = segment.getEndLayer();
+  }
+  if (next != layers)
+    return emitError() << "the inference segments cover " << next << " of " << layers << " layers";
+  next = 0;
+  for (auto [i, entry] : llvm::enumerate(stages)) {
+    auto stage = dyn_cast<InferenceStageAttr>(entry);
+    if (!stage || stage.getBeginLayer() != next || stage.getEndLayer() < stage.getBeginLayer())
+      return emitError() << "inference stage " << i
+                         << " must be an #ee.inference_stage of the next layers from " << next;
+    next = stage.getEndLayer();
+  }
+  if (next != layers)
+    return emitError() << "the inference stages cover " << next << " of " << layers << " layers";
+  for (auto [i, entry] : llvm::enumerate(exits)) {
+    auto exit = dyn_cast<InferenceExitAttr>(entry);
+    if (!exit || exit.getBoundary() < 0 || exit.getBoundary() > layers)
+      return emitError() << "inference exit " << i
+                         << " must be an #ee.exit_plan reading a boundary in [0, " << layers << "]";
+  }
+  return success();
+}

@@ -196,6 +196,77 @@ def EE_ConfigAttr : EE_Attr<"Config", "config"> {
   }];
 }
 
+def EE_InferenceSegmentAttr : EE_Attr<"InferenceSegment", "segment"> {
+  let summary = "a run of decoder layers that generation calls as one function";
+  let description = [{
+    `function` runs layers [begin_layer, end_layer) on pipeline `stage`,
+    updating the KV caches named in `caches`; the exits in `exits` read its
+    output.
+
+    ```mlir
+    #ee.segment<function = "gen_segment_0", begin_layer = 0, end_layer = 2, stage = 0,
+                caches = ["model.layers.0", "model.layers.1"], exits = [0]>
+    ```
+  }];
+  let parameters = (ins "StringAttr":$function, "int64_t":$begin_layer, "int64_t":$end_layer,
+                        "int64_t":$stage, "ArrayAttr":$caches, "ArrayAttr":$exits);
+  let assemblyFormat = "`<` struct(params) `>`";
+}
+
+def EE_InferenceExitAttr : EE_Attr<"InferenceExit", "exit_plan"> {
+  let summary = "an exit head as generation calls it";
+  let description = [{
+    Exit `exit` (after decoder layer `layer`, reading boundary `boundary`) is
+    `function` (logits and confidence); an exit with a whole block has that
+    block's KV cache (`caches`) and `kv_function`, which fills it for tokens
+    that pass the exit without evaluating it.
+
+    ```mlir
+    #ee.exit_plan<exit = 0, layer = 2, boundary = 2, function = "gen_exit_0", caches = []>
+    ```
+  }];
+  let parameters = (ins "int64_t":$exit, "int64_t":$layer, "int64_t":$boundary,
+                        "StringAttr":$function, "ArrayAttr":$caches,
+                        OptionalParameter<"StringAttr">:$kv_function);
+  let assemblyFormat = "`<` struct(params) `>`";
+}
+
+def EE_InferenceStageAttr : EE_Attr<"InferenceStage", "inference_stage"> {
+  let summary = "a pipeline stage of generation and its cost";
+  let description = [{
+    Layers [begin_layer, end_layer) and the weights a token reads there
+    (`cost`, multiply-adds per token), for the balance report.
+
+    ```mlir
+    #ee.inference_stage<begin_layer = 0, end_layer = 2, cost = 5.1e+05>
+    ```
+  }];
+  let parameters = (ins "int64_t":$begin_layer, "int64_t":$end_layer, "FloatAttr":$cost);
+  let assemblyFormat = "`<` struct(params) `>`";
+}
+
+def EE_InferenceAttr : EE_Attr<"Inference", "inference"> {
+  let summary = "ee-generate-inference's early-exit generation plan";
+  let description = [{
+    How the runtime generates with early exits (docs/generation.md): the
+    `method` (`recompute` or `pipeline`), the model's `layers`, the
+    `segments` (#ee.segment) that cover them in order, the `exits`
+    (#ee.exit_plan), the `final` head's function and the pipeline `stages`
+    (#ee.inference_stage) that cover the layers in order. Attached to the
+    module as `ee.inference` and carried into the runtime's manifest.
+
+    ```mlir
+    module attributes {ee.inference = #ee.inference<method = "recompute", layers = 4,
+        segments = [#ee.segment<...>, ...], exits = [#ee.exit_plan<...>],
+        final = "gen_final", stages = [#ee.inference_stage<...>]>} {}
+    ```
+  }];
+  let parameters = (ins "StringAttr":$method, "int64_t":$layers, "ArrayAttr":$segments,
+                        "ArrayAttr":$exits, "StringAttr":$final, "ArrayAttr":$stages);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
 def EE_TensorParallelAttr : EE_Attr<"TensorParallel", "tensor_parallel"> {
   let summary = "ee-tensor-parallel's split of the module's parameters";
   let description = [{

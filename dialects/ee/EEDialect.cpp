@@ -81,24 +81,21 @@ LogicalResult EEDialect::verifyOperationAttribute(Operation *op, NamedAttribute 
                              << "' must be a non-negative integer on a function";
     return success();
   }
-  if (attr.getName() == getInferenceAttrName() || attr.getName() == getPipelineAttrName()) {
-    if (!isa<ModuleOp>(op) || !isa<DictionaryAttr>(attr.getValue()))
-      return op->emitError() << "'" << attr.getName().getValue()
-                             << "' must be a dictionary attached to a builtin.module";
+  // The plans of the parallel and generation passes, on the module.
+  auto modulePlan = [&](auto typed, StringRef what) -> LogicalResult {
+    if (!isa<ModuleOp>(op) || !isa<decltype(typed)>(attr.getValue()))
+      return op->emitError() << "'" << attr.getName().getValue() << "' must be " << what
+                             << " attached to a builtin.module";
     return success();
-  }
-  if (attr.getName() == getTensorParallelAttrName()) {
-    if (!isa<ModuleOp>(op) || !isa<TensorParallelAttr>(attr.getValue()))
-      return op->emitError() << "'" << getTensorParallelAttrName()
-                             << "' must be an #ee.tensor_parallel attached to a builtin.module";
-    return success();
-  }
-  if (attr.getName() == getDataParallelAttrName()) {
-    if (!isa<ModuleOp>(op) || !isa<DataParallelAttr>(attr.getValue()))
-      return op->emitError() << "'" << getDataParallelAttrName()
-                             << "' must be an #ee.data_parallel attached to a builtin.module";
-    return success();
-  }
+  };
+  if (attr.getName() == getInferenceAttrName())
+    return modulePlan(InferenceAttr(), "an #ee.inference");
+  if (attr.getName() == getPipelineAttrName())
+    return modulePlan(DictionaryAttr(), "a dictionary");
+  if (attr.getName() == getTensorParallelAttrName())
+    return modulePlan(TensorParallelAttr(), "an #ee.tensor_parallel");
+  if (attr.getName() == getDataParallelAttrName())
+    return modulePlan(DataParallelAttr(), "an #ee.data_parallel");
   if (attr.getName() == getBuffersAttrName()) {
     auto buffers = dyn_cast<ArrayAttr>(attr.getValue());
     if (!buffers || buffers.size() != op->getNumResults() ||

@@ -49,7 +49,7 @@ def EE_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral getKVCacheAttrName() {
       return ::llvm::StringLiteral("ee.kv_cache");
     }
-    /// Module attribute (dictionary): the early-exit inference plan of
+    /// Module attribute (#ee.inference): the early-exit inference plan of
     /// ee-generate-inference, carried into the runtime's manifest.
     static constexpr ::llvm::StringLiteral getInferenceAttrName() {
       return ::llvm::StringLiteral("ee.inference");

@@ -35,6 +35,31 @@ json::Value toJSON(Attribute attr) {
   if (auto reduction = dyn_cast<DataParallelAttr>(attr))
     return json::Object{{"bucket_size", reduction.getBucketSize()},
                         {"distributed_optimizer", reduction.getDistributedOptimizer()}};
+  if (auto plan = dyn_cast<InferenceAttr>(attr))
+    return json::Object{{"method", plan.getMethod().getValue()}, {"layers", plan.getLayers()},
+                        {"segments", toJSON(plan.getSegments())}, {"exits", toJSON(plan.getExits())},
+                        {"final", plan.getFinal().getValue()}, {"stages", toJSON(plan.getStages())}};
+  if (auto segment = dyn_cast<InferenceSegmentAttr>(attr))
+    return json::Object{{"function", segment.getFunction().getValue()},
+                        {"begin_layer", segment.getBeginLayer()},
+                        {"end_layer", segment.getEndLayer()},
+                        {"stage", segment.getStage()},
+                        {"caches", toJSON(segment.getCaches())},
+                        {"exits", toJSON(segment.getExits())}};
+  if (auto exit = dyn_cast<InferenceExitAttr>(attr)) {
+    json::Object object{{"exit", exit.getExit()},
+                        {"layer", exit.getLayer()},
+                        {"boundary", exit.getBoundary()},
+                        {"function", exit.getFunction().getValue()},
+                        {"caches", toJSON(exit.getCaches())}};
+    if (exit.getKvFunction())
+      object["kv_function"] = exit.getKvFunction().getValue();
+    return object;
+  }
+  if (auto stage = dyn_cast<InferenceStageAttr>(attr))
+    return json::Object{{"begin_layer", stage.getBeginLayer()},
+                        {"end_layer", stage.getEndLayer()},
+                        {"cost", stage.getCost().getValueAsDouble()}};
   if (auto dict = dyn_cast<DictionaryAttr>(attr)) {
     json::Object object;
     for (NamedAttribute entry : dict)

@@ -192,14 +192,9 @@ void EEGenerateInferencePass::runOnOperation() {
       exitIndices.push_back(b.getI64IntegerAttr(exit.getIndex()));
     }
     func::ReturnOp::create(builder, func.getLoc(), returned);
-    segmentPlans.push_back(b.getDictionaryAttr({
-        b.getNamedAttr("function", b.getStringAttr(name)),
-        b.getNamedAttr("begin_layer", b.getI64IntegerAttr(begin)),
-        b.getNamedAttr("end_layer", b.getI64IntegerAttr(end)),
-        b.getNamedAttr("stage", b.getI64IntegerAttr(stageOf(begin, end))),
-        b.getNamedAttr("caches", stringArray(caches)),
-        b.getNamedAttr("exits", b.getArrayAttr(exitIndices)),
-    }));
+    segmentPlans.push_back(InferenceSegmentAttr::get(b.getContext(), b.getStringAttr(name), begin,
+                                                     end, stageOf(begin, end), stringArray(caches),
+                                                     b.getArrayAttr(exitIndices)));
   }
 
   SmallVector<Attribute> exitPlans;
@@ -218,15 +213,7 @@ void EEGenerateInferencePass::runOnOperation() {
         ExitConfidenceOp::create(builder, exit.getLoc(), confidenceType, logits);
     func::ReturnOp::create(builder, head.getLoc(), ValueRange{logits, confidence});
 
-    SmallVector<NamedAttribute> plan{
-        b.getNamedAttr("exit", b.getI64IntegerAttr(exit.getIndex())),
-        b.getNamedAttr("layer", b.getI64IntegerAttr(exit.getLayer())),
-        b.getNamedAttr("boundary", b.getI64IntegerAttr(boundary)),
-        b.getNamedAttr("function", b.getStringAttr(name)),
-        b.getNamedAttr("caches", stringArray(block ? SmallVector<std::string>{
-                                                         exit.getWeightPrefix() + ".block"}
-                                                   : SmallVector<std::string>{})),
-    };
+    StringAttr kvFunction;
     if (block) {
       // Tokens that pass the exit without evaluating it (recomputed entries, or
       // tokens that already exited) still fill the exit block's KV cache.
@@ -237,9 +224,13 @@ void EEGenerateInferencePass::runOnOperation() {
                                           fill.getArgument(1), exit.getWeightPrefix() + ".block",
                                           exit.getLayerSpec());
       func::ReturnOp::create(fillBuilder, fill.getLoc(), layer.getOutput());
-      plan.push_back(b.getNamedAttr("kv_function", b.getStringAttr(kvName)));
+      kvFunction = b.getStringAttr(kvName);
     }
-    exitPlans.push_back(b.getDictionaryAttr(plan));
+    exitPlans.push_back(InferenceExitAttr::get(
+        b.getContext(), exit.getIndex(), exit.getLayer(), boundary, b.getStringAttr(name),
+        stringArray(block ? SmallVector<std::string>{exit.getWeightPrefix() + ".block"}
+                          : SmallVector<std::string>{}),
+        kvFunction));
   }
 
   func::FuncOp final = createFunction(module, "gen_final", hiddenType, {logitsType}, false);
@@ -261,21 +252,13 @@ void EEGenerateInferencePass::runOnOperation() {
       stageCost += cost.boundary[boundary];
     if (s == numStages - 1)
       stageCost += cost.finalHead;
-    stagePlans.push_back(b.getDictionaryAttr({
-        b.getNamedAttr("begin_layer", b.getI64IntegerAttr(stageCuts[s])),
-        b.getNamedAttr("end_layer", b.getI64IntegerAttr(stageCuts[s + 1])),
-        b.getNamedAttr("cost", b.getF64FloatAttr(stageCost)),
-    }));
+    stagePlans.push_back(InferenceStageAttr::get(b.getContext(), stageCuts[s], stageCuts[s + 1],
+                                                 b.getF64FloatAttr(stageCost)));
   }
   module->setAttr(EEDialect::getInferenceAttrName(),
-                  b.getDictionaryAttr({
-                      b.getNamedAttr("method", b.getStringAttr(method)),
-                      b.getNamedAttr("layers", b.getI64IntegerAttr(numLayers)),
-                      b.getNamedAttr("segments", b.getArrayAttr(segmentPlans)),
-                      b.getNamedAttr("exits", b.getArrayAttr(exitPlans)),
-                      b.getNamedAttr("final", b.getStringAttr("gen_final")),
-                      b.getNamedAttr("stages", b.getArrayAttr(stagePlans)),
-                  }));
+                  InferenceAttr::get(b.getContext(), b.getStringAttr(method), numLayers,
+                                     b.getArrayAttr(segmentPlans), b.getArrayAttr(exitPlans),
+                                     b.getStringAttr("gen_final"), b.getArrayAttr(stagePlans)));
 }
 
 } // namespace

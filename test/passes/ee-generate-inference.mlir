@@ -12,8 +12,8 @@
 
 // MLP exits at layers 1 and 3 read the mid-layer residual: each segment
 // returns its output (where recomputation resumes) and the residual.
-// MLP: ee.inference = {exits = [{boundary = 1 : i64, caches = [], exit = 0 : i64, function = "gen_exit_0", layer = 1 : i64}, {boundary = 3 : i64, caches = [], exit = 1 : i64, function = "gen_exit_1", layer = 3 : i64}], final = "gen_final", layers = 4 : i64, method = "recompute"
-// MLP-SAME: segments = [{begin_layer = 0 : i64, caches = ["model.layers.0"], end_layer = 1 : i64, exits = [0], function = "gen_segment_0", stage = 0 : i64}, {begin_layer = 1 : i64, caches = ["model.layers.1", "model.layers.2"], end_layer = 3 : i64, exits = [1], function = "gen_segment_1", stage = 0 : i64}, {begin_layer = 3 : i64, caches = ["model.layers.3"], end_layer = 4 : i64, exits = [], function = "gen_segment_2", stage = 0 : i64}]
+// MLP: ee.inference = #ee.inference<method = "recompute", layers = 4, segments = [#ee.segment<function = "gen_segment_0", begin_layer = 0, end_layer = 1, stage = 0, caches = ["model.layers.0"], exits = [0]>, #ee.segment<function = "gen_segment_1", begin_layer = 1, end_layer = 3, stage = 0, caches = ["model.layers.1", "model.layers.2"], exits = [1]>, #ee.segment<function = "gen_segment_2", begin_layer = 3, end_layer = 4, stage = 0, caches = ["model.layers.3"], exits = []>]
+// MLP-SAME: exits = [#ee.exit_plan<exit = 0, layer = 1, boundary = 1, function = "gen_exit_0", caches = []>, #ee.exit_plan<exit = 1, layer = 3, boundary = 3, function = "gen_exit_1", caches = []>], final = "gen_final"
 // MLP-LABEL: func.func @gen_segment_0(
 // MLP-SAME: %[[IDS:.*]]: tensor<?x?xi32>, %[[POS:.*]]: tensor<?x?xi32>, %{{.*}}: tensor<?x?xi32>) -> (tensor<?x?x64xf32>, tensor<?x?x64xf32>) attributes {ee.kv_cache = 2 : i64}
 // MLP: %[[X:.*]] = ee.embedding %[[IDS]]
@@ -35,7 +35,7 @@
 // MLP: ee.final_head
 
 // A pre-exit at layer 1 reads the embedding: an embedding-only segment first.
-// PRE: segments = [{begin_layer = 0 : i64, caches = [], end_layer = 0 : i64, exits = [0], function = "gen_segment_0", stage = 0 : i64}, {begin_layer = 0 : i64, caches = ["model.layers.0", "model.layers.1", "model.layers.2"], end_layer = 3 : i64, exits = [1], function = "gen_segment_1", stage = 0 : i64}, {begin_layer = 3 : i64, caches = ["model.layers.3"], end_layer = 4 : i64, exits = [], function = "gen_segment_2", stage = 0 : i64}]
+// PRE: segments = [#ee.segment<function = "gen_segment_0", begin_layer = 0, end_layer = 0, stage = 0, caches = [], exits = [0]>, #ee.segment<function = "gen_segment_1", begin_layer = 0, end_layer = 3, stage = 0, caches = ["model.layers.0", "model.layers.1", "model.layers.2"], exits = [1]>, #ee.segment<function = "gen_segment_2", begin_layer = 3, end_layer = 4, stage = 0, caches = ["model.layers.3"], exits = []>]
 // PRE-LABEL: func.func @gen_segment_0(
 // PRE-SAME: -> (tensor<?x?x64xf32>, tensor<?x?x64xf32>) {
 // PRE-NEXT: %[[X:.*]] = ee.embedding
@@ -43,10 +43,10 @@
 
 // Two stages: the cost model cuts where the block exit reads; the block exit
 // has a KV cache of its own, filled by gen_exit_0_kv for tokens passing it.
-// BLOCK: exits = [{boundary = 2 : i64, caches = ["exits.0.block"], exit = 0 : i64, function = "gen_exit_0", kv_function = "gen_exit_0_kv", layer = 2 : i64}]
-// BLOCK-SAME: method = "pipeline"
-// BLOCK-SAME: stage = 0 : i64}, {begin_layer = 2 : i64, {{.*}} stage = 1 : i64}]
-// BLOCK-SAME: stages = [{begin_layer = 0 : i64, cost = {{.*}}, end_layer = 2 : i64}, {begin_layer = 2 : i64, cost = {{.*}}, end_layer = 4 : i64}]
+// BLOCK: ee.inference = #ee.inference<method = "pipeline"
+// BLOCK-SAME: stage = 0, {{.*}} #ee.segment<function = "gen_segment_1", begin_layer = 2, {{.*}} stage = 1,
+// BLOCK-SAME: exits = [#ee.exit_plan<exit = 0, layer = 2, boundary = 2, function = "gen_exit_0", caches = ["exits.0.block"], kv_function = "gen_exit_0_kv">]
+// BLOCK-SAME: stages = [#ee.inference_stage<begin_layer = 0, end_layer = 2, cost = {{.*}}>, #ee.inference_stage<begin_layer = 2, end_layer = 4, cost = {{.*}}>]
 // BLOCK-LABEL: func.func @gen_exit_0(
 // BLOCK-SAME: attributes {ee.kv_cache = 2 : i64}
 // BLOCK: ee.exit {{.*}} branch block
@@ -55,8 +55,8 @@
 // BLOCK: ee.decoder_layer {{.*}} weights("exits.0.block")
 
 // An explicit split cuts segments at both the stage boundary and the exit.
-// SPLIT: segments = [{begin_layer = 0 : i64, {{.*}} end_layer = 1 : i64, exits = [], function = "gen_segment_0", stage = 0 : i64}, {begin_layer = 1 : i64, {{.*}} end_layer = 2 : i64, exits = [0], function = "gen_segment_1", stage = 1 : i64}, {begin_layer = 2 : i64, {{.*}} end_layer = 4 : i64, exits = [], function = "gen_segment_2", stage = 1 : i64}]
-// SPLIT-SAME: stages = [{begin_layer = 0 : i64, cost = {{.*}}, end_layer = 1 : i64}, {begin_layer = 1 : i64, cost = {{.*}}, end_layer = 4 : i64}]
+// SPLIT: segments = [#ee.segment<function = "gen_segment_0", begin_layer = 0, end_layer = 1, stage = 0, {{.*}} exits = []>, #ee.segment<function = "gen_segment_1", begin_layer = 1, end_layer = 2, stage = 1, {{.*}} exits = [0]>, #ee.segment<function = "gen_segment_2", begin_layer = 2, end_layer = 4, stage = 1, {{.*}} exits = []>]
+// SPLIT-SAME: stages = [#ee.inference_stage<begin_layer = 0, end_layer = 1, cost = {{.*}}>, #ee.inference_stage<begin_layer = 1, end_layer = 4, cost = {{.*}}>]
 
 // BADSPLIT: error: ee-generate-inference: 'split' covers 3 layers, the model has 4
 // STAGES: error: ee-generate-inference: 5 pipeline stages for a model of 4 layers (each stage needs at least one layer)

@@ -282,7 +282,7 @@ module attributes {ee.kv_cache = 0 : i64} {}
 // -----
 
 // ee.inference is a module's dictionary
-// expected-error @+1 {{'ee.inference' must be a dictionary attached to a builtin.module}}
+// expected-error @+1 {{'ee.inference' must be an #ee.inference attached to a builtin.module}}
 module attributes {ee.inference = "recompute"} {}
 
 // -----
@@ -1644,4 +1644,53 @@ module attributes {ee.data_parallel = #ee.data_parallel<bucket_size = 0, distrib
 // ee.data_parallel: the typed plan
 // expected-error @+1 {{'ee.data_parallel' must be an #ee.data_parallel attached to a builtin.module}}
 module attributes {ee.data_parallel = {bucket_size = 4 : i64}} {
+}
+
+// -----
+
+// #ee.inference: a known method
+// expected-error @+1 {{an inference plan's method is recompute or pipeline, not 'beam'}}
+module attributes {ee.inference = #ee.inference<method = "beam", layers = 0, segments = [], exits = [], final = "gen_final", stages = []>} {
+}
+
+// -----
+
+// #ee.inference: segments in order
+// expected-error @+1 {{inference segment 1 runs layers [2, 4), not the next ones from 1}}
+module attributes {ee.inference = #ee.inference<method = "recompute", layers = 4, segments = [#ee.segment<function = "a", begin_layer = 0, end_layer = 1, stage = 0, caches = [], exits = []>, #ee.segment<function = "b", begin_layer = 2, end_layer = 4, stage = 0, caches = [], exits = []>], exits = [], final = "gen_final", stages = []>} {
+}
+
+// -----
+
+// #ee.inference: the segments cover the model
+// expected-error @+1 {{the inference segments cover 1 of 4 layers}}
+module attributes {ee.inference = #ee.inference<method = "recompute", layers = 4, segments = [#ee.segment<function = "a", begin_layer = 0, end_layer = 1, stage = 0, caches = [], exits = []>], exits = [], final = "gen_final", stages = []>} {
+}
+
+// -----
+
+// #ee.inference: segments are #ee.segment
+// expected-error @+1 {{inference segment 0 is not an #ee.segment}}
+module attributes {ee.inference = #ee.inference<method = "recompute", layers = 1, segments = [1], exits = [], final = "gen_final", stages = []>} {
+}
+
+// -----
+
+// #ee.inference: stages cover the model in order
+// expected-error @+1 {{the inference stages cover 0 of 1 layers}}
+module attributes {ee.inference = #ee.inference<method = "recompute", layers = 1, segments = [#ee.segment<function = "a", begin_layer = 0, end_layer = 1, stage = 0, caches = [], exits = []>], exits = [], final = "gen_final", stages = []>} {
+}
+
+// -----
+
+// #ee.inference: stages are #ee.inference_stage of the next layers
+// expected-error @+1 {{inference stage 0 must be an #ee.inference_stage of the next layers from 0}}
+module attributes {ee.inference = #ee.inference<method = "recompute", layers = 1, segments = [#ee.segment<function = "a", begin_layer = 0, end_layer = 1, stage = 0, caches = [], exits = []>], exits = [], final = "gen_final", stages = [#ee.inference_stage<begin_layer = 1, end_layer = 1, cost = 1.0 : f64>]>} {
+}
+
+// -----
+
+// #ee.inference: exits read boundaries of the model
+// expected-error @+1 {{inference exit 0 must be an #ee.exit_plan reading a boundary in [0, 1]}}
+module attributes {ee.inference = #ee.inference<method = "recompute", layers = 1, segments = [#ee.segment<function = "a", begin_layer = 0, end_layer = 1, stage = 0, caches = [], exits = []>], exits = [#ee.exit_plan<exit = 0, layer = 2, boundary = 2, function = "e", caches = []>], final = "gen_final", stages = [#ee.inference_stage<begin_layer = 0, end_layer = 1, cost = 1.0 : f64>]>} {
 }

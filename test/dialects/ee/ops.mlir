@@ -220,4 +220,13 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
       return %pre : tensor<?x?x32xf32>
     }
   }
+
+  // The plans of the parallel and generation passes.
+  // CHECK: module attributes {ee.data_parallel = #ee.data_parallel<bucket_size = 1000, distributed_optimizer = true>,
+  // CHECK-SAME: ee.inference = #ee.inference<method = "pipeline", layers = 2, segments = [#ee.segment<function = "gen_segment_0", begin_layer = 0, end_layer = 2, stage = 0, caches = ["model.layers.0", "model.layers.1"], exits = [0]>], exits = [#ee.exit_plan<exit = 0, layer = 2, boundary = 2, function = "gen_exit_0", caches = ["exits.0.block"], kv_function = "gen_exit_0_kv">], final = "gen_final", stages = [#ee.inference_stage<begin_layer = 0, end_layer = 2, cost = 1.500000e+00 : f64>]>,
+  // CHECK-SAME: ee.tensor_parallel = #ee.tensor_parallel<size = 2, split_dims = {w = 1 : i64}>}
+  module attributes {ee.data_parallel = #ee.data_parallel<bucket_size = 1000, distributed_optimizer = true>,
+                     ee.inference = #ee.inference<method = "pipeline", layers = 2, segments = [#ee.segment<function = "gen_segment_0", begin_layer = 0, end_layer = 2, stage = 0, caches = ["model.layers.0", "model.layers.1"], exits = [0]>], exits = [#ee.exit_plan<exit = 0, layer = 2, boundary = 2, function = "gen_exit_0", caches = ["exits.0.block"], kv_function = "gen_exit_0_kv">], final = "gen_final", stages = [#ee.inference_stage<begin_layer = 0, end_layer = 2, cost = 1.5 : f64>]>,
+                     ee.tensor_parallel = #ee.tensor_parallel<size = 2, split_dims = {w = 1 : i64}>} {
+  }
 }
