@@ -397,7 +397,7 @@ def EEPipelineStepPass : Pass<"ee-pipeline-step", "::mlir::ModuleOp"> {
 
     The activations a micro-batch keeps between its forward and backward pass
     are ordinary values of the step function, so the memory planner of
-    ee-lower-to-eert gives every micro-batch in flight its region. The stage
+    ee-plan-memory gives every micro-batch in flight its region. The stage
     functions become private (inlined into the steps, then dropped).
 
     The result is checked for deadlock on the IR: every stage's sends,
