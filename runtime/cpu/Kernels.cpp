@@ -206,6 +206,37 @@ extern "C" void eert_inner_product(const float *lhs, const float *rhs, float *re
   *result = static_cast<float>(total);
 }
 
+extern "C" void eert_first_nonfinite(const float *values, int64_t n, int64_t nonNegative,
+                                     uint64_t *index) {
+  // A branch-free scan of the bits per chunk, which the compiler vectorizes
+  // (exponent all ones: inf or NaN; sign set on a nonzero value: negative);
+  // the exact search runs only in a chunk where something was found.
+  constexpr int64_t chunk = 1 << 16;
+  int64_t chunks = (n + chunk - 1) / chunk;
+  uint32_t negativeMask = nonNegative ? 0x80000000u : 0u;
+  std::vector<uint8_t> found(chunks, 0);
+  eert::parallelFor(chunks, n >= eert::minParallelElements, [&](int64_t c) {
+    uint32_t any = 0;
+    for (int64_t j = c * chunk; j < std::min(n, (c + 1) * chunk); ++j) {
+      uint32_t bits;
+      std::memcpy(&bits, values + j, 4);
+      any |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u) |
+             static_cast<uint32_t>((bits & negativeMask) != 0 && (bits & 0x7fffffffu) != 0);
+    }
+    found[c] = any != 0;
+  });
+  *index = static_cast<uint64_t>(n);
+  for (int64_t c = 0; c < chunks; ++c) {
+    if (!found[c])
+      continue;
+    for (int64_t j = c * chunk; j < std::min(n, (c + 1) * chunk); ++j)
+      if (!std::isfinite(values[j]) || (nonNegative && values[j] < 0.0f)) {
+        *index = static_cast<uint64_t>(j);
+        return;
+      }
+  }
+}
+
 extern "C" void eert_scale(const float *input, float factor, float *output, int64_t n) {
   eert::parallelFor(n, n >= eert::minParallelElements,
                     [&](int64_t i) { output[i] = factor * input[i]; });

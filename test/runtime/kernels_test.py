@@ -48,6 +48,21 @@ class KernelTest(unittest.TestCase):
         reference = reference.detach().numpy() if isinstance(reference, torch.Tensor) else reference
         np.testing.assert_allclose(ours, reference, rtol=rtol, atol=atol)
 
+    def test_first_nonfinite(self):
+        # Several chunks of 65536 values, the bad value in a later one; the
+        # first of two bad values; a negative value only with non_negative.
+        n = 3 * 65536 + 17
+        index = ctypes.c_uint64()
+        for bad, where, non_negative, want in [(None, [], 0, n), (float("nan"), [190000], 0, 190000),
+                                               (float("inf"), [70000, 5], 0, 5), (-1.0, [9], 0, n),
+                                               (-1.0, [9], 1, 9), (float("-inf"), [n - 1], 1, n - 1)]:
+            values = np.ones(n, dtype=np.float32)
+            for i in where:
+                values[i] = bad
+            values[3] = -0.0  # not below zero
+            LIB.eert_first_nonfinite(values.ctypes.data_as(F32P), I64(n), I64(non_negative), ctypes.byref(index))
+            self.assertEqual(index.value, want, (bad, where, non_negative))
+
     def test_embedding_lookup(self):
         table, ids = torch.randn(50, 16), torch.randint(0, 50, (3, 7))
         (t, tp), (i, ip), (o, op) = f32(table), i32(ids), out(3, 7, 16)

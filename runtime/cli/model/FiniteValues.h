@@ -2,33 +2,20 @@
 #ifndef EERT_CLI_FINITEVALUES_H
 #define EERT_CLI_FINITEVALUES_H
 
-#include <cmath>
+#include "eert/eert.h"
+
 #include <cstdint>
-#include <cstring>
 #include <string>
 
 namespace eert {
 
 /// The index of the first value of `values[0, n)` that is NaN or infinite (or,
-/// with `nonNegative`, below zero), -1 if there is none.
+/// with `nonNegative`, below zero), -1 if there is none (the runtime's kernel:
+/// weights are checked on every load and step, on the hot path of training).
 inline int64_t firstBadValue(const float *values, int64_t n, bool nonNegative = false) {
-  // A branch-free scan of the bits that the compiler vectorizes (exponent all
-  // ones: inf or NaN; sign set on a nonzero value: negative); the slow search
-  // runs only when something was found. Weights are checked on every load and
-  // step, so this is on the hot path of training.
-  uint32_t negativeMask = nonNegative ? 0x80000000u : 0u, any = 0;
-  for (int64_t j = 0; j < n; ++j) {
-    uint32_t bits;
-    std::memcpy(&bits, values + j, 4);
-    any |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u) |
-           static_cast<uint32_t>((bits & negativeMask) != 0 && (bits & 0x7fffffffu) != 0);
-  }
-  if (!any)
-    return -1;
-  for (int64_t j = 0; j < n; ++j)
-    if (!std::isfinite(values[j]) || (nonNegative && values[j] < 0.0f))
-      return j;
-  return -1;
+  uint64_t index = 0;
+  eert_first_nonfinite(values, n, nonNegative ? 1 : 0, &index);
+  return index == static_cast<uint64_t>(n) ? -1 : static_cast<int64_t>(index);
 }
 
 /// "holds nan at element 7": what firstBadValue found, for a message.
