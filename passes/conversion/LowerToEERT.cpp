@@ -1,4 +1,4 @@
-//===- LowerToEERT.cpp - ee-lower-to-eert: memory plan + runtime calls ----===//
+//===- LowerToEERT.cpp - ee-lower-to-eert: runtime calls over planned buffers -===//
 
 #include "ee/EEOps.h"
 #include "passes/Passes.h"
@@ -13,12 +13,8 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/TypeSwitch.h"
-#include "llvm/Support/FormatVariadic.h"
-#include "llvm/Support/JSON.h"
 
 #include <cmath>
-#include <map>
-#include <queue>
 
 namespace mlir::ee {
 #define GEN_PASS_DEF_EELOWERTOEERTPASS
