@@ -108,16 +108,19 @@ void EEGenerateInferencePass::runOnOperation() {
   // busiest stage, then the fewest cuts where no exit reads (a token exiting
   // at a cut frees its stage at once).
   CostModel cost = estimateCosts(module, structure, config);
+  auto stageCost = [&](int64_t stage, int64_t begin, int64_t end) {
+    double sum = 0;
+    for (int64_t l = begin; l < end; ++l)
+      sum += cost.layer[l];
+    for (int64_t boundary = begin + (begin > 0 ? 1 : 0); boundary <= end; ++boundary)
+      sum += cost.boundary[boundary];
+    return sum + (stage == numStages - 1 ? cost.finalHead : 0.0);
+  };
   FailureOr<SmallVector<int64_t>> partition = partitionStages(
       module, "ee-generate-inference", numLayers, numStages, split,
       [&](int64_t stage, int64_t begin, int64_t end) {
         bool last = stage == numStages - 1;
-        double sum = 0;
-        for (int64_t l = begin; l < end; ++l)
-          sum += cost.layer[l];
-        for (int64_t boundary = begin + (begin > 0 ? 1 : 0); boundary <= end; ++boundary)
-          sum += cost.boundary[boundary];
-        return StageScore{sum + (last ? cost.finalHead : 0.0),
+        return StageScore{stageCost(stage, begin, end),
                           !last && !exitBoundaries.contains(end) ? 1.0 : 0.0};
       },
       CombineTies::Sum);
@@ -243,18 +246,10 @@ void EEGenerateInferencePass::runOnOperation() {
   }
 
   SmallVector<Attribute> stagePlans;
-  for (int64_t s = 0; s < numStages; ++s) {
-    double stageCost = 0;
-    for (int64_t l = stageCuts[s]; l < stageCuts[s + 1]; ++l)
-      stageCost += cost.layer[l];
-    for (int64_t boundary = stageCuts[s] + (s > 0 ? 1 : 0); boundary <= stageCuts[s + 1];
-         ++boundary)
-      stageCost += cost.boundary[boundary];
-    if (s == numStages - 1)
-      stageCost += cost.finalHead;
-    stagePlans.push_back(InferenceStageAttr::get(b.getContext(), stageCuts[s], stageCuts[s + 1],
-                                                 b.getF64FloatAttr(stageCost)));
-  }
+  for (int64_t s = 0; s < numStages; ++s)
+    stagePlans.push_back(InferenceStageAttr::get(
+        b.getContext(), stageCuts[s], stageCuts[s + 1],
+        b.getF64FloatAttr(stageCost(s, stageCuts[s], stageCuts[s + 1]))));
   module->setAttr(EEDialect::getInferenceAttrName(),
                   InferenceAttr::get(b.getContext(), b.getStringAttr(method), numLayers,
                                      b.getArrayAttr(segmentPlans), b.getArrayAttr(exitPlans),

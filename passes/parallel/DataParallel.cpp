@@ -88,7 +88,7 @@ private:
                                         Group::DP, FlatSymbolRefAttr())
         .getRequest();
   }
-  /// The reduction of gradient `k` over the replicas.
+  /// The reduction of a final gradient over the replicas.
   Value reduceGradient(Value gradient) {
     return sharded ? reduceScatter(gradient) : reduce(gradient, Group::DP);
   }

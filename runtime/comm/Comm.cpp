@@ -295,7 +295,8 @@ struct AllReduce {
       whole = padded.data();
     }
     if (phases == Phases::Gather) {
-      if (int code = startGather())
+      if (int code = MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, whole,
+                                    static_cast<int>(block), MPI_FLOAT, comm, &request))
         return mpiFailure("MPI_Allgather", code);
     } else {
       // In place: this rank's block of the sum lands at the start of
@@ -333,12 +334,6 @@ struct AllReduce {
     if (whole != data)
       std::copy(padded.begin(), padded.begin() + count, data);
     return 0;
-  }
-
-private:
-  int startGather() {
-    return MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, whole, static_cast<int>(block),
-                          MPI_FLOAT, comm, &request);
   }
 };
 

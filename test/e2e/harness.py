@@ -25,3 +25,13 @@ class Tally:
     def close(self):
         print(f"{self.passed} passed, {self.failed} failed")
         return 1 if self.failed else 0
+
+
+def report(tally, tag, action):
+    """Runs one case (`action` returns its problems; an exception is one) and tallies it."""
+    try:
+        problems = action()
+    except Exception as error:
+        problems = [f"{tag}: {error}"]
+    print(f"  {tag}: {'ok' if not problems else 'MISMATCH'}")
+    tally.add(problems)

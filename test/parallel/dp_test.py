@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reference"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
 import ee_reference as ref  # noqa: E402
-from harness import Tally, run  # noqa: E402
+from harness import Tally, report, run  # noqa: E402
 
 ITERS = 20
 # The replicas sum a gradient in another order than one rank does, and AdamW
@@ -100,34 +100,28 @@ def main(binary, bucket_binary, zero_binary, checkpoint, corpus, workdir):
              ("DP=2 ZeRO-1", zero_binary, 2, 8, ["--use-distributed-optimizer"]),
              ("DP=3 ZeRO-1", zero_binary, 3, 6, ["--use-distributed-optimizer"])]
     for tag, program, ranks, batch, extra in cases:
-        save = path(tag.replace(" ", "_"))
-        try:
+        def check(tag=tag, program=program, ranks=ranks, batch=batch, extra=extra):
+            save = path(tag.replace(" ", "_"))
             losses = train(program, ranks, save, checkpoint, corpus, ITERS, batch, *extra)
-            problems = compare(tag, losses, baselines[batch][0], weights(save), baselines[batch][1])
-        except Exception as error:
-            problems = [f"{tag}: {error}"]
-        print(f"  {tag}: {'ok' if not problems else 'MISMATCH'}")
-        tally.add(problems)
+            return compare(tag, losses, baselines[batch][0], weights(save), baselines[batch][1])
+        report(tally, tag, check)
 
     # Checkpoints move between layouts: half the run under one, the rest under the other.
     zero = ["--use-distributed-optimizer"]
     for tag, first, second in [("DP=2 ZeRO-1 then one rank", (2, zero), (1, [])),
                                ("one rank then DP=2 ZeRO-1", (1, []), (2, zero))]:
-        save = path(tag.replace(" ", "_"))
-        try:
+        def check_resume(tag=tag, first=first, second=second):
+            save = path(tag.replace(" ", "_"))
             train(zero_binary if first[1] else binary, first[0], save, checkpoint, corpus, ITERS // 2, 8,
                   *first[1])
             losses = train(zero_binary if second[1] else binary, second[0], save, save, corpus, ITERS, 8,
                            *second[1])
-            problems = compare(tag, losses, baselines[8][0], weights(save), baselines[8][1])
-        except Exception as error:
-            problems = [f"{tag}: {error}"]
-        print(f"  {tag}: {'ok' if not problems else 'MISMATCH'}")
-        tally.add(problems)
+            return compare(tag, losses, baselines[8][0], weights(save), baselines[8][1])
+        report(tally, tag, check_resume)
 
     # grad: the average over the replicas is the gradient of the whole batch.
-    problems = []
-    try:
+    def check_grad():
+        problems = []
         for ranks in [1, 2]:
             run(*mpirun(ranks), binary, "grad", "--load", checkpoint, "--data", corpus, "--seq-len", "16",
                 "--global-batch", "4", "--out", path(f"grads-{ranks}.safetensors"))
@@ -136,10 +130,8 @@ def main(binary, bucket_binary, zero_binary, checkpoint, corpus, workdir):
             error = relative(two[name], want)
             if error > 1e-4:
                 problems.append(f"grad DP=2: {name} differs (relative error {error:.2e})")
-    except Exception as error:
-        problems = [f"grad DP=2: {error}"]
-    print(f"  grad DP=2: {'ok' if not problems else 'MISMATCH'}")
-    tally.add(problems)
+        return problems
+    report(tally, "grad DP=2", check_grad)
     return tally.close()
 
 

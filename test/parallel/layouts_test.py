@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reference"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
 import ee_reference as ref  # noqa: E402
-from harness import Tally, run  # noqa: E402
+from harness import Tally, report, run  # noqa: E402
 
 SEQ_LEN, BATCH, ITERS, MICROBATCHES = 16, 4, 20, 4
 
@@ -89,15 +89,6 @@ def compare_runs(tag, got, want):
         elif max(abs(a - e) / max(abs(e), 1e-6) for a, e in zip(actual, expected)) > 1e-4:
             problems.append(f"{tag}: iteration {iteration} losses {actual} vs one rank {expected}")
     return problems + compare_tensors(tag, got_weights, want_weights)
-
-
-def report(tally, tag, action):
-    try:
-        problems = action()
-    except Exception as error:
-        problems = [f"{tag}: {error}"]
-    print(f"  {tag}: {'ok' if not problems else 'MISMATCH'}")
-    tally.add(problems)
 
 
 def main(ee_compile, workdir, corpus, *configs):

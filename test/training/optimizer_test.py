@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reference"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
 import ee_reference as ref  # noqa: E402
-from harness import Tally, run  # noqa: E402
+from harness import Tally, report, run  # noqa: E402
 
 SEQ_LEN = 16
 STEPS = 3
@@ -82,42 +82,43 @@ def main(ee_compile, config_path, workdir):
 
     mpirun = [shutil.which("mpirun"), "--allow-run-as-root", "--oversubscribe", "-np", "2",
               "-x", "OMP_NUM_THREADS=1"]
-    zero = ["--use-distributed-optimizer"]
-    for tag, layout, launcher in [("one rank", [], []), ("DP=2", [], mpirun),
-                                  ("DP=2 ZeRO-1", zero, mpirun), ("PP=2", ["--pp", "2"], mpirun)]:
+    zero = ["--use-distributed-optimizer"]  # compiled in, and named to train
+
+    def check(tag, layout, launcher, extra):
         problems = []
-        try:
-            binary = os.path.join(workdir, "bin" + "".join(layout))
-            if not os.path.exists(binary):
-                run(ee_compile, config_path, *layout, "-o", binary)
-            save = os.path.join(workdir, tag.replace(" ", "_").replace("=", "").replace("-", ""))
-            run(*launcher, binary, "train", "--load", checkpoint, "--data", corpus, "--iters", str(STEPS),
-                "--global-batch", "2", "--micro-batch", "1", "--seq-len", str(SEQ_LEN), "--lr", str(LR),
-                "--lr-decay-style", "constant", "--clip-grad", str(CLIP), "--weight-decay", str(DECAY),
-                "--adam-beta1", str(BETAS[0]), "--adam-beta2", str(BETAS[1]), "--adam-eps", str(EPS),
-                "--log-interval", "1", "--save", save, *[flag for flag in layout if flag in zero])
-            final = os.path.join(save, f"iter_{STEPS:07d}")
-            got = ref.read_safetensors(os.path.join(final, "model.safetensors"))
-            moments = ref.read_safetensors(os.path.join(final, "optimizer.safetensors"))
-            with open(os.path.join(save, "metrics.jsonl")) as f:
-                norms = [json.loads(line)["grad_norm"] for line in f]
-            for name, want in want_weights.items():
-                error = relative(got[name] - initial[name], want - initial[name])
+        binary = os.path.join(workdir, "bin" + "".join(layout))
+        if not os.path.exists(binary):
+            run(ee_compile, config_path, *layout, "-o", binary)
+        save = os.path.join(workdir, tag.replace(" ", "_").replace("=", "").replace("-", ""))
+        run(*launcher, binary, "train", "--load", checkpoint, "--data", corpus, "--iters", str(STEPS),
+            "--global-batch", "2", "--micro-batch", "1", "--seq-len", str(SEQ_LEN), "--lr", str(LR),
+            "--lr-decay-style", "constant", "--clip-grad", str(CLIP), "--weight-decay", str(DECAY),
+            "--adam-beta1", str(BETAS[0]), "--adam-beta2", str(BETAS[1]), "--adam-eps", str(EPS),
+            "--log-interval", "1", "--save", save, *extra)
+        final = os.path.join(save, f"iter_{STEPS:07d}")
+        got = ref.read_safetensors(os.path.join(final, "model.safetensors"))
+        moments = ref.read_safetensors(os.path.join(final, "optimizer.safetensors"))
+        with open(os.path.join(save, "metrics.jsonl")) as f:
+            norms = [json.loads(line)["grad_norm"] for line in f]
+        for name, want in want_weights.items():
+            error = relative(got[name] - initial[name], want - initial[name])
+            if error > 1e-3:
+                problems.append(f"{tag}: the update of {name} differs (relative error {error:.2e})")
+            for k, key in enumerate(["exp_avg.", "exp_avg_sq."]):
+                error = relative(moments[key + name], want_moments[name][k])
                 if error > 1e-3:
-                    problems.append(f"{tag}: the update of {name} differs (relative error {error:.2e})")
-                for k, key in enumerate(["exp_avg.", "exp_avg_sq."]):
-                    error = relative(moments[key + name], want_moments[name][k])
-                    if error > 1e-3:
-                        problems.append(f"{tag}: {key}{name} differs (relative error {error:.2e})")
-            for step, (g, w) in enumerate(zip(norms, want_norms)):
-                if abs(g - w) > 1e-4 * w:
-                    problems.append(f"{tag}: step {step + 1} gradient norm {g} vs PyTorch's {w}")
-            if len(norms) != STEPS or not all(n > CLIP for n in want_norms):
-                problems.append(f"{tag}: {len(norms)} logged norms {norms}; every step must clip ({want_norms})")
-        except Exception as error:
-            problems.append(f"{tag}: {error}")
-        print(f"  {tag}: {'ok' if not problems else 'MISMATCH'}")
-        tally.add(problems)
+                    problems.append(f"{tag}: {key}{name} differs (relative error {error:.2e})")
+        for step, (g, w) in enumerate(zip(norms, want_norms)):
+            if abs(g - w) > 1e-4 * w:
+                problems.append(f"{tag}: step {step + 1} gradient norm {g} vs PyTorch's {w}")
+        if len(norms) != STEPS or not all(n > CLIP for n in want_norms):
+            problems.append(f"{tag}: {len(norms)} logged norms {norms}; every step must clip ({want_norms})")
+        return problems
+
+    for tag, layout, launcher, extra in [("one rank", [], [], []), ("DP=2", [], mpirun, []),
+                                         ("DP=2 ZeRO-1", zero, mpirun, zero),
+                                         ("PP=2", ["--pp", "2"], mpirun, [])]:
+        report(tally, tag, lambda: check(tag, layout, launcher, extra))
     return tally.close()
 
 

@@ -432,10 +432,10 @@ int train(const Manifest &manifest, const Options &options) {
 
   int64_t numExits = manifest.numExits();
   std::vector<int64_t> exitLayers = manifest.exitLayers();
-  // A parameter's place among this stage's.
-  std::vector<int64_t> localIndex(numParams, -1);
-  for (size_t k = 0; k < numLocal; ++k)
-    localIndex[local[k]] = static_cast<int64_t>(k);
+  // Whether this stage holds parameter i.
+  std::vector<bool> holds(numParams, false);
+  for (size_t i : local)
+    holds[i] = true;
 
   // Rank 0 writes the progress, metrics and checkpoints.
   std::ofstream metrics;
@@ -472,7 +472,7 @@ int train(const Manifest &manifest, const Options &options) {
       int64_t n = manifest.parameters[i].elements();
       avg[i].assign(n, 0.0f);
       avgSq[i].assign(n, 0.0f);
-      if (localIndex[i] >= 0) {
+      if (holds[i]) {
         DataParallel::Block held = heldBlock(i);
         std::copy_n(adam.expAvg[i].begin(), held.count, avg[i].begin() + held.begin);
         std::copy_n(adam.expAvgSq[i].begin(), held.count, avgSq[i].begin() + held.begin);
