@@ -364,3 +364,139 @@ LogicalResult InferenceAttr::verify(function_ref<InFlightDiagnostic()> emitError
   }
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// The pipeline plan
+//===----------------------------------------------------------------------===//
+
+LogicalResult PipelineStageAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                        int64_t beginLayer, int64_t endLayer,
+                                        ArrayRef<int64_t> exits, bool, bool, F64 flopsPerToken,
+                                        F64 parameterBytes, F64 activationBytes, StringAttr,
+                                        StringAttr forwardFunction, StringAttr backwardFunction,
+                                        ArrayRef<int64_t> heads, StringAttr trainStep,
+                                        StringAttr gradStep, StringAttr) {
+  if (beginLayer < 0 || endLayer <= beginLayer)
+    return emitError() << "a pipeline stage runs at least one layer, not [" << beginLayer << ", "
+                       << endLayer << ")";
+  if (llvm::any_of(exits, [](int64_t e) { return e < 0; }) || !llvm::is_sorted(exits) ||
+      std::adjacent_find(exits.begin(), exits.end()) != exits.end())
+    return emitError() << "a pipeline stage's exits are distinct non-negative indices in order";
+  if (llvm::any_of(heads, [](int64_t h) { return h < 0; }))
+    return emitError() << "a pipeline stage's heads are non-negative loss slots";
+  for (double cost : {flopsPerToken.value, parameterBytes.value, activationBytes.value})
+    if (!(cost >= 0))
+      return emitError() << "a pipeline stage's costs are non-negative";
+  if (forwardFunction && !backwardFunction)
+    return emitError() << "a pipeline stage with a forward function needs its backward function";
+  if (bool(trainStep) != bool(gradStep))
+    return emitError() << "a pipeline stage has both a train step and a grad step or neither";
+  return success();
+}
+
+PipelineStageAttr PipelineStageAttr::withLossFunctions(StringAttr loss, StringAttr forward,
+                                                       StringAttr backward,
+                                                       ArrayRef<int64_t> heads) const {
+  return get(getContext(), getBeginLayer(), getEndLayer(), getExits(), getEmbedding(),
+             getFinalHead(), getFlopsPerToken(), getParameterBytes(), getActivationBytes(), loss,
+             forward, backward, heads, getTrainStep(), getGradStep(), getUpdateStep());
+}
+
+PipelineStageAttr PipelineStageAttr::withSteps(StringAttr train, StringAttr grad) const {
+  return get(getContext(), getBeginLayer(), getEndLayer(), getExits(), getEmbedding(),
+             getFinalHead(), getFlopsPerToken(), getParameterBytes(), getActivationBytes(),
+             getLossFunction(), StringAttr(), StringAttr(), getHeads(), train, grad,
+             getUpdateStep());
+}
+
+PipelineStageAttr PipelineStageAttr::withUpdateStep(StringAttr update) const {
+  return get(getContext(), getBeginLayer(), getEndLayer(), getExits(), getEmbedding(),
+             getFinalHead(), getFlopsPerToken(), getParameterBytes(), getActivationBytes(),
+             getLossFunction(), getForwardFunction(), getBackwardFunction(), getHeads(),
+             getTrainStep(), getGradStep(), update);
+}
+
+LogicalResult TiedParameterAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                        StringAttr parameter, ArrayRef<int64_t> stages) {
+  if (stages.size() < 2 || stages.front() < 0 || !llvm::is_sorted(stages) ||
+      std::adjacent_find(stages.begin(), stages.end()) != stages.end())
+    return emitError() << "tied parameter '" << parameter.getValue()
+                       << "' is held by at least two distinct stages in order";
+  return success();
+}
+
+/// A pass of a schedule's order: F<m>, B<m>, f<m> or b<m>.
+static bool isSchedulePass(Attribute pass) {
+  auto text = dyn_cast<StringAttr>(pass);
+  unsigned microbatch;
+  return text && text.size() >= 2 && StringRef("FBfb").contains(text.getValue()[0]) &&
+         !text.getValue().drop_front().getAsInteger(10, microbatch);
+}
+
+LogicalResult PipelineScheduleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                           ArrayAttr order, F64 bubbleFraction,
+                                           F64 plainBubbleFraction, int64_t filledMicrobatches,
+                                           F64 makespanFlops) {
+  for (auto [s, passes] : llvm::enumerate(order)) {
+    auto list = dyn_cast<ArrayAttr>(passes);
+    if (!list || !llvm::all_of(list, isSchedulePass))
+      return emitError() << "stage " << s << "'s schedule must be a list of passes F<m>, B<m>, "
+                         << "f<m> or b<m>";
+  }
+  for (double fraction : {bubbleFraction.value, plainBubbleFraction.value})
+    if (!(fraction >= 0 && fraction <= 1))
+      return emitError() << "a bubble fraction lies in [0, 1], not " << fraction;
+  if (filledMicrobatches < 0 || !(makespanFlops.value >= 0))
+    return emitError() << "a schedule's partial micro-batches and length are non-negative";
+  return success();
+}
+
+LogicalResult PipelineAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t seqLen,
+                                   int64_t microBatch, int64_t microbatches, ArrayAttr stages,
+                                   ArrayAttr tied, PipelineScheduleAttr schedule) {
+  if (seqLen < 1 || microBatch < 1 || microbatches < 1)
+    return emitError() << "a pipeline plan's seq_len, micro_batch and microbatches are positive";
+  if (stages.empty())
+    return emitError() << "a pipeline plan has at least one stage";
+  // The stages run the layers in order; the first holds the embedding, the last the head.
+  int64_t next = 0;
+  for (auto [s, entry] : llvm::enumerate(stages)) {
+    auto stage = dyn_cast<PipelineStageAttr>(entry);
+    if (!stage)
+      return emitError() << "pipeline stage " << s << " is not an #ee.pipeline_stage";
+    if (stage.getBeginLayer() != next)
+      return emitError() << "pipeline stage " << s << " begins at layer " << stage.getBeginLayer()
+                         << ", not at the next one, " << next;
+    if (stage.getEmbedding() != (s == 0) || stage.getFinalHead() != (s + 1 == stages.size()))
+      return emitError() << "the embedding is on the first pipeline stage and the final head on "
+                         << "the last, not on stage " << s;
+    next = stage.getEndLayer();
+  }
+  for (Attribute entry : tied) {
+    auto parameter = dyn_cast<TiedParameterAttr>(entry);
+    if (!parameter)
+      return emitError() << "a pipeline plan's tied parameters are #ee.tied_parameter";
+    if (parameter.getStages().back() >= static_cast<int64_t>(stages.size()))
+      return emitError() << "tied parameter '" << parameter.getParameter().getValue()
+                         << "' names a stage beyond the " << stages.size() << " of the plan";
+  }
+  if (schedule && schedule.getOrder().size() != stages.size())
+    return emitError() << "the schedule orders " << schedule.getOrder().size() << " stages, not "
+                       << stages.size();
+  return success();
+}
+
+SmallVector<PipelineStageAttr> PipelineAttr::getStageList() const {
+  return llvm::map_to_vector(getStages(), [](Attribute a) { return cast<PipelineStageAttr>(a); });
+}
+
+PipelineAttr PipelineAttr::withStages(ArrayRef<PipelineStageAttr> stages) const {
+  SmallVector<Attribute> entries(stages.begin(), stages.end());
+  return get(getContext(), getSeqLen(), getMicroBatch(), getMicrobatches(),
+             ArrayAttr::get(getContext(), entries), getTied(), getSchedule());
+}
+
+PipelineAttr PipelineAttr::withSchedule(PipelineScheduleAttr schedule) const {
+  return get(getContext(), getSeqLen(), getMicroBatch(), getMicrobatches(), getStages(), getTied(),
+             schedule);
+}

@@ -67,6 +67,11 @@ class EE_I64ListParam<string desc> : ArrayRefParameter<"int64_t", desc> {
   let printer = "::mlir::ee::printListField($_printer, $_self)";
 }
 
+class EE_OptionalI64ListParam<string desc> : OptionalArrayRefParameter<"int64_t", desc> {
+  let parser = "::mlir::ee::parseListField<int64_t>($_parser)";
+  let printer = "::mlir::ee::printListField($_printer, $_self)";
+}
+
 class EE_F64ListParam<string desc> : ArrayRefParameter<"::mlir::ee::F64", desc> {
   let parser = "::mlir::ee::parseListField<::mlir::ee::F64>($_parser)";
   let printer = "::mlir::ee::printListField($_printer, $_self)";
@@ -265,6 +270,127 @@ def EE_InferenceAttr : EE_Attr<"Inference", "inference"> {
                         "ArrayAttr":$exits, "StringAttr":$final, "ArrayAttr":$stages);
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
+}
+
+def EE_PipelineStageAttr : EE_Attr<"PipelineStage", "pipeline_stage"> {
+  let summary = "a pipeline stage of training and the functions that run it";
+  let description = [{
+    ee-pipeline-partition's stage: decoder layers [begin_layer, end_layer),
+    the exits in `exits`, whether it holds the `embedding` and the
+    `final_head`, and its estimated cost (training FLOPs per token;
+    bytes of weights, gradients and AdamW state; bytes of activations
+    held under 1F1B). The later passes name the functions that run it:
+    ee-exit-gradients the stage's surrogate loss (`loss_function`) and its
+    forward and backward parts after ee-autodiff (`forward_function`,
+    `backward_function`; a last stage has only the backward one) with the
+    objective's per-head losses the stage reports (`heads`);
+    ee-pipeline-step replaces the parts by the stage's `train_step` and
+    `grad_step`; ee-data-parallel adds its `update_step`.
+
+    ```mlir
+    #ee.pipeline_stage<begin_layer = 0, end_layer = 2, exits = [0], embedding = true,
+                       final_head = false, flops_per_token = 3.1e+06,
+                       parameter_bytes = 1.2e+06, activation_bytes = 4.5e+05,
+                       loss_function = "stage0_loss", heads = [1],
+                       train_step = "stage0_train_step", grad_step = "stage0_grad_step">
+    ```
+  }];
+  let parameters = (ins "int64_t":$begin_layer, "int64_t":$end_layer,
+                        EE_I64ListParam<"exits on the stage">:$exits,
+                        EE_BoolParam<"holds the embedding">:$embedding,
+                        EE_BoolParam<"holds the final norm and head">:$final_head,
+                        EE_F64Param<"training FLOPs per token">:$flops_per_token,
+                        EE_F64Param<"weight, gradient and AdamW bytes">:$parameter_bytes,
+                        EE_F64Param<"activation bytes held under 1F1B">:$activation_bytes,
+                        OptionalParameter<"StringAttr">:$loss_function,
+                        OptionalParameter<"StringAttr">:$forward_function,
+                        OptionalParameter<"StringAttr">:$backward_function,
+                        EE_OptionalI64ListParam<"per-head loss slots reported">:$heads,
+                        OptionalParameter<"StringAttr">:$train_step,
+                        OptionalParameter<"StringAttr">:$grad_step,
+                        OptionalParameter<"StringAttr">:$update_step);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// This stage with the functions of ee-exit-gradients (null where absent).
+    PipelineStageAttr withLossFunctions(StringAttr loss, StringAttr forward, StringAttr backward,
+                                        ::llvm::ArrayRef<int64_t> heads) const;
+    /// This stage run by ee-pipeline-step's steps instead of its parts.
+    PipelineStageAttr withSteps(StringAttr train, StringAttr grad) const;
+    /// This stage with ee-data-parallel's update step.
+    PipelineStageAttr withUpdateStep(StringAttr update) const;
+  }];
+}
+
+def EE_TiedParameterAttr : EE_Attr<"TiedParameter", "tied_parameter"> {
+  let summary = "a parameter held by several pipeline stages";
+  let description = [{
+    The stages (ascending, at least two) that hold `parameter` (a weight tied
+    between the embedding and an output head); its gradient is their sum.
+
+    ```mlir
+    #ee.tied_parameter<parameter = "model.embed_tokens.weight", stages = [0, 1]>
+    ```
+  }];
+  let parameters = (ins "StringAttr":$parameter, EE_I64ListParam<"stages holding it">:$stages);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def EE_PipelineScheduleAttr : EE_Attr<"PipelineSchedule", "pipeline_schedule"> {
+  let summary = "ee-pipeline-schedule's 1F1B order and its planned bubble";
+  let description = [{
+    Per stage, the `order` of its passes: `F<m>`/`B<m>` forward/backward
+    of micro-batch m, `f<m>`/`b<m>` those of a partial micro-batch
+    (--fill-bubbles; exit losses only). The nominal `bubble_fraction`
+    with the partial micro-batches, `plain_bubble_fraction` without,
+    how many partial micro-batches were added (`filled_microbatches`)
+    and the step's length in FLOPs (`makespan_flops`).
+
+    ```mlir
+    #ee.pipeline_schedule<order = [["F0", "F1", "B0", "B1"], ["F0", "B0", "F1", "B1"]],
+                          bubble_fraction = 0.33, plain_bubble_fraction = 0.33,
+                          filled_microbatches = 0, makespan_flops = 1.2e+09>
+    ```
+  }];
+  let parameters = (ins "ArrayAttr":$order,
+                        EE_F64Param<"bubble fraction with partial micro-batches">:$bubble_fraction,
+                        EE_F64Param<"bubble fraction of plain 1F1B">:$plain_bubble_fraction,
+                        "int64_t":$filled_microbatches,
+                        EE_F64Param<"planned step length">:$makespan_flops);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def EE_PipelineAttr : EE_Attr<"Pipeline", "pipeline"> {
+  let summary = "the pipeline-parallel training plan";
+  let description = [{
+    ee-pipeline-partition's plan for sequences of `seq_len` tokens in
+    micro-batches of `micro_batch` sequences, `microbatches` of them per
+    step: the `stages` (#ee.pipeline_stage, covering the layers in order)
+    and the parameters several stages hold (`tied`, #ee.tied_parameter);
+    ee-pipeline-schedule adds the `schedule` (#ee.pipeline_schedule).
+    Attached to the module as `ee.pipeline` and carried into the runtime's
+    manifest, whose train command calls each stage's steps.
+
+    ```mlir
+    module attributes {ee.pipeline = #ee.pipeline<seq_len = 64, micro_batch = 1, microbatches = 4,
+        stages = [#ee.pipeline_stage<...>, #ee.pipeline_stage<...>],
+        tied = [#ee.tied_parameter<parameter = "model.embed_tokens.weight", stages = [0, 1]>],
+        schedule = #ee.pipeline_schedule<...>>} {}
+    ```
+  }];
+  let parameters = (ins "int64_t":$seq_len, "int64_t":$micro_batch, "int64_t":$microbatches,
+                        "ArrayAttr":$stages, "ArrayAttr":$tied,
+                        OptionalParameter<"PipelineScheduleAttr">:$schedule);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// The stages, each a verified #ee.pipeline_stage.
+    ::llvm::SmallVector<PipelineStageAttr> getStageList() const;
+    PipelineAttr withStages(::llvm::ArrayRef<PipelineStageAttr> stages) const;
+    PipelineAttr withSchedule(PipelineScheduleAttr schedule) const;
+  }];
 }
 
 def EE_TensorParallelAttr : EE_Attr<"TensorParallel", "tensor_parallel"> {

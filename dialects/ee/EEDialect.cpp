@@ -91,7 +91,7 @@ LogicalResult EEDialect::verifyOperationAttribute(Operation *op, NamedAttribute 
   if (attr.getName() == getInferenceAttrName())
     return modulePlan(InferenceAttr(), "an #ee.inference");
   if (attr.getName() == getPipelineAttrName())
-    return modulePlan(DictionaryAttr(), "a dictionary");
+    return modulePlan(PipelineAttr(), "an #ee.pipeline");
   if (attr.getName() == getTensorParallelAttrName())
     return modulePlan(TensorParallelAttr(), "an #ee.tensor_parallel");
   if (attr.getName() == getDataParallelAttrName())

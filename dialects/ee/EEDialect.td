@@ -54,9 +54,10 @@ def EE_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral getInferenceAttrName() {
       return ::llvm::StringLiteral("ee.inference");
     }
-    /// Module attribute (dictionary): the pipeline-parallel training plan of
-    /// ee-pipeline-partition (stages) and ee-pipeline-schedule (their 1F1B
-    /// order), carried into the runtime's manifest.
+    /// Module attribute (#ee.pipeline): the pipeline-parallel training plan
+    /// of ee-pipeline-partition (stages) and ee-pipeline-schedule (their
+    /// 1F1B order), which the later passes extend with the stages'
+    /// functions; carried into the runtime's manifest.
     static constexpr ::llvm::StringLiteral getPipelineAttrName() {
       return ::llvm::StringLiteral("ee.pipeline");
     }

@@ -60,6 +60,44 @@ json::Value toJSON(Attribute attr) {
     return json::Object{{"begin_layer", stage.getBeginLayer()},
                         {"end_layer", stage.getEndLayer()},
                         {"cost", stage.getCost().getValueAsDouble()}};
+  if (auto pipeline = dyn_cast<PipelineAttr>(attr)) {
+    json::Object object{{"seq_len", pipeline.getSeqLen()},
+                        {"micro_batch", pipeline.getMicroBatch()},
+                        {"microbatches", pipeline.getMicrobatches()},
+                        {"stages", toJSON(pipeline.getStages())},
+                        {"tied", toJSON(pipeline.getTied())}};
+    if (PipelineScheduleAttr schedule = pipeline.getSchedule()) {
+      object["schedule"] = toJSON(schedule.getOrder());
+      object["bubble_fraction"] = schedule.getBubbleFraction().value;
+      object["plain_bubble_fraction"] = schedule.getPlainBubbleFraction().value;
+      object["filled_microbatches"] = schedule.getFilledMicrobatches();
+      object["makespan_flops"] = schedule.getMakespanFlops().value;
+    }
+    return object;
+  }
+  if (auto stage = dyn_cast<PipelineStageAttr>(attr)) {
+    json::Object object{{"begin_layer", stage.getBeginLayer()},
+                        {"end_layer", stage.getEndLayer()},
+                        {"exits", json::Array(stage.getExits())},
+                        {"embedding", stage.getEmbedding()},
+                        {"final_head", stage.getFinalHead()},
+                        {"flops_per_token", stage.getFlopsPerToken().value},
+                        {"parameter_bytes", stage.getParameterBytes().value},
+                        {"activation_bytes", stage.getActivationBytes().value},
+                        {"heads", json::Array(stage.getHeads())}};
+    for (auto [key, name] : {std::pair{"loss_function", stage.getLossFunction()},
+                             std::pair{"forward_function", stage.getForwardFunction()},
+                             std::pair{"backward_function", stage.getBackwardFunction()},
+                             std::pair{"train_step", stage.getTrainStep()},
+                             std::pair{"grad_step", stage.getGradStep()},
+                             std::pair{"update_step", stage.getUpdateStep()}})
+      if (name)
+        object[key] = name.getValue();
+    return object;
+  }
+  if (auto tied = dyn_cast<TiedParameterAttr>(attr))
+    return json::Object{{"parameter", tied.getParameter().getValue()},
+                        {"stages", json::Array(tied.getStages())}};
   if (auto dict = dyn_cast<DictionaryAttr>(attr)) {
     json::Object object;
     for (NamedAttribute entry : dict)

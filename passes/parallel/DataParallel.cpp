@@ -339,20 +339,20 @@ void EEDataParallelPass::runOnOperation() {
 
   SymbolTable symbols(module);
   SmallVector<Source> sources;
-  auto plan = module->getAttrOfType<DictionaryAttr>(EEDialect::getPipelineAttrName());
-  auto stagePlans = plan ? plan.getAs<ArrayAttr>("stages") : nullptr;
-  bool pipeline = stagePlans && stagePlans.size() > 1;
+  auto plan = module->getAttrOfType<PipelineAttr>(EEDialect::getPipelineAttrName());
+  SmallVector<PipelineStageAttr> stagePlans;
+  if (plan)
+    stagePlans = plan.getStageList();
+  bool pipeline = stagePlans.size() > 1;
   if (pipeline) {
-    for (auto [s, entry] : llvm::enumerate(stagePlans)) {
-      auto stagePlan = dyn_cast<DictionaryAttr>(entry);
-      auto stepName = stagePlan ? stagePlan.getAs<StringAttr>("train_step") : nullptr;
-      auto heads = stagePlan ? stagePlan.getAs<ArrayAttr>("heads") : nullptr;
+    for (auto [s, stagePlan] : llvm::enumerate(stagePlans)) {
+      StringAttr stepName = stagePlan.getTrainStep();
       func::FuncOp step = stepName ? symbols.lookup<func::FuncOp>(stepName.getValue()) : nullptr;
       Source source{step, static_cast<int64_t>(s), false, 0, {}};
-      if (!step || !heads || !gradientNames(step, source.names))
-        return fail(llvm::formatv("stage {0} needs its train step (ee-pipeline-step) and heads "
-                                  "in the plan", s).str());
-      source.firstGradient = 1 + heads.size();
+      if (!step || !gradientNames(step, source.names))
+        return fail(llvm::formatv("stage {0} needs its train step (ee-pipeline-step) in the plan",
+                                  s).str());
+      source.firstGradient = 1 + stagePlan.getHeads().size();
       sources.push_back(source);
     }
   } else {
@@ -416,15 +416,10 @@ void EEDataParallelPass::runOnOperation() {
     return;
   if (failed(checkTraffic(module, steps, "ee-data-parallel")))
     return signalPassFailure();
-  SmallVector<Attribute> updated;
-  for (auto [s, entry] : llvm::enumerate(stagePlans)) {
-    NamedAttrList entries(cast<DictionaryAttr>(entry));
-    entries.set("update_step", b.getStringAttr(steps[s].getSymName()));
-    updated.push_back(entries.getDictionary(module.getContext()));
-  }
-  NamedAttrList entries(plan);
-  entries.set("stages", b.getArrayAttr(updated));
-  module->setAttr(EEDialect::getPipelineAttrName(), entries.getDictionary(module.getContext()));
+  SmallVector<PipelineStageAttr> updated;
+  for (auto [s, stagePlan] : llvm::enumerate(stagePlans))
+    updated.push_back(stagePlan.withUpdateStep(steps[s].getSymNameAttr()));
+  module->setAttr(EEDialect::getPipelineAttrName(), plan.withStages(updated));
 }
 
 } // namespace

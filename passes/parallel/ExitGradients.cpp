@@ -87,9 +87,8 @@ void collectTerms(Value sum, SmallVectorImpl<Value> &terms) {
 
 void EEExitGradientsPass::runOnOperation() {
   ModuleOp module = getOperation();
-  auto plan = module->getAttrOfType<DictionaryAttr>(EEDialect::getPipelineAttrName());
-  auto stagePlans = plan ? plan.getAs<ArrayAttr>("stages") : ArrayAttr();
-  if (!stagePlans || stagePlans.empty()) {
+  auto plan = module->getAttrOfType<PipelineAttr>(EEDialect::getPipelineAttrName());
+  if (!plan) {
     module.emitError("ee-exit-gradients needs the stages of ee-pipeline-partition");
     return signalPassFailure();
   }
@@ -120,23 +119,22 @@ void EEExitGradientsPass::runOnOperation() {
 
   Builder b(module.getContext());
   Type hidden = structure.embedding.getResult().getType();
+  SmallVector<PipelineStageAttr> stagePlans = plan.getStageList();
   int64_t numStages = stagePlans.size();
-  SmallVector<Attribute> updatedPlans;
+  SmallVector<PipelineStageAttr> updatedPlans;
   DenseSet<Operation *> claimedTerms;
-  for (auto [s, attr] : llvm::enumerate(stagePlans)) {
-    auto dict = dyn_cast<DictionaryAttr>(attr);
-    auto begin = dict ? dict.getAs<IntegerAttr>("begin_layer") : IntegerAttr();
-    auto end = dict ? dict.getAs<IntegerAttr>("end_layer") : IntegerAttr();
-    auto exits = dict ? dict.getAs<ArrayAttr>("exits") : ArrayAttr();
-    if (!begin || !end || !exits || begin.getInt() < 0 || end.getInt() <= begin.getInt() ||
-        end.getInt() > static_cast<int64_t>(structure.layers.size())) {
-      module.emitError() << "ee-exit-gradients: malformed pipeline stage " << s;
+  for (auto [s, plannedStage] : llvm::enumerate(stagePlans)) {
+    if (plannedStage.getEndLayer() > static_cast<int64_t>(structure.layers.size()) ||
+        (s + 1 == stagePlans.size() &&
+         plannedStage.getEndLayer() != static_cast<int64_t>(structure.layers.size()))) {
+      module.emitError() << "ee-exit-gradients: pipeline stage " << s << " ends at layer "
+                         << plannedStage.getEndLayer() << " of a model with "
+                         << structure.layers.size() << " layers";
       return signalPassFailure();
     }
-    StagePlan stage{begin.getInt(), end.getInt(), {}, s == 0,
+    StagePlan stage{plannedStage.getBeginLayer(), plannedStage.getEndLayer(), {}, s == 0,
                     static_cast<int64_t>(s) == numStages - 1};
-    for (Attribute exit : exits)
-      stage.exits.insert(cast<IntegerAttr>(exit).getInt());
+    stage.exits.insert(plannedStage.getExits().begin(), plannedStage.getExits().end());
 
     // Arguments: the stage's input (token ids on the first stage, the
     // previous stage's output otherwise) and positions; the loss adds labels,
@@ -204,12 +202,12 @@ void EEExitGradientsPass::runOnOperation() {
     if (!objectivePart)
       objectivePart = arith::ConstantOp::create(body, loss.getLoc(), body.getF32FloatAttr(0.0f));
     SmallVector<Value> results{objectivePart, objectivePart};
-    SmallVector<Attribute> heads;
+    SmallVector<int64_t> heads;
     for (auto [slot, reported] : llvm::enumerate(lossReturn.getOperands().drop_front())) {
       if (!onStage(reported))
         continue;
       results.push_back(cloneTerm(reported));
-      heads.push_back(b.getI64IntegerAttr(slot));
+      heads.push_back(slot);
     }
     if (!stage.last) {
       Value g = func.getArgument(arguments.size() - 1);
@@ -223,16 +221,9 @@ void EEExitGradientsPass::runOnOperation() {
     func::ReturnOp::create(body, loss.getLoc(), results);
     func.setFunctionType(builder.getFunctionType(arguments, ValueRange(results).getTypes()));
 
-    NamedAttrList entries(dict);
-    entries.set("loss_function", b.getStringAttr(lossName));
-    if (stage.last) {
-      entries.set("backward_function", b.getStringAttr(lossName + "_grad"));
-    } else {
-      entries.set("forward_function", b.getStringAttr(lossName + "_fwd"));
-      entries.set("backward_function", b.getStringAttr(lossName + "_bwd"));
-    }
-    entries.set("heads", b.getArrayAttr(heads));
-    updatedPlans.push_back(entries.getDictionary(module.getContext()));
+    updatedPlans.push_back(plannedStage.withLossFunctions(
+        b.getStringAttr(lossName), stage.last ? StringAttr() : b.getStringAttr(lossName + "_fwd"),
+        b.getStringAttr(lossName + (stage.last ? "_grad" : "_bwd")), heads));
   }
 
   // Every term of the objective belongs to exactly one stage.
@@ -243,9 +234,7 @@ void EEExitGradientsPass::runOnOperation() {
       loss.emitError("ee-exit-gradients: a term of the objective belongs to no pipeline stage");
       return signalPassFailure();
     }
-  NamedAttrList entries(plan);
-  entries.set("stages", b.getArrayAttr(updatedPlans));
-  module->setAttr(EEDialect::getPipelineAttrName(), entries.getDictionary(module.getContext()));
+  module->setAttr(EEDialect::getPipelineAttrName(), plan.withStages(updatedPlans));
 }
 
 } // namespace

@@ -173,13 +173,13 @@ void EEPipelinePartitionPass::runOnOperation() {
   std::map<std::string, SmallVector<int64_t>> holders;
   for (int64_t s = 0; s < numStages; ++s) {
     int64_t begin = cuts[s], end = cuts[s + 1];
-    SmallVector<Attribute> exitIndices;
+    SmallVector<int64_t> exitIndices;
     std::set<std::string> params;
     for (int64_t l = begin; l < end; ++l)
       params.insert(layerCosts[l].params.begin(), layerCosts[l].params.end());
     for (auto [index, exit] : llvm::enumerate(structure.exits)) {
       if (exitOnStage(exit.second, begin, end)) {
-        exitIndices.push_back(b.getI64IntegerAttr(exit.first.getIndex()));
+        exitIndices.push_back(exit.first.getIndex());
         params.insert(exitCosts[index].params.begin(), exitCosts[index].params.end());
       }
     }
@@ -190,21 +190,13 @@ void EEPipelinePartitionPass::runOnOperation() {
     for (const std::string &name : params)
       holders[name].push_back(s);
     const StageCost &cost = costs[s];
-    stagePlans.push_back(b.getDictionaryAttr({
-        b.getNamedAttr("begin_layer", b.getI64IntegerAttr(begin)),
-        b.getNamedAttr("end_layer", b.getI64IntegerAttr(end)),
-        b.getNamedAttr("exits", b.getArrayAttr(exitIndices)),
-        b.getNamedAttr("embedding", b.getBoolAttr(begin == 0)),
-        b.getNamedAttr("final_head", b.getBoolAttr(end == numLayers)),
-        b.getNamedAttr("flops_per_token", b.getF64FloatAttr(cost.flops)),
-        b.getNamedAttr("parameter_bytes", b.getF64FloatAttr(cost.parameterBytes)),
-        b.getNamedAttr("activation_bytes", b.getF64FloatAttr(cost.activationBytes)),
-    }));
+    stagePlans.push_back(PipelineStageAttr::get(
+        b.getContext(), begin, end, exitIndices, begin == 0, end == numLayers, cost.flops,
+        cost.parameterBytes, cost.activationBytes, {}, {}, {}, {}, {}, {}, {}));
     // The balance report.
     std::string exitsText;
-    for (Attribute index : exitIndices)
-      exitsText += (exitsText.empty() ? "" : ", ") +
-                   std::to_string(cast<IntegerAttr>(index).getInt());
+    for (int64_t index : exitIndices)
+      exitsText += (exitsText.empty() ? "" : ", ") + std::to_string(index);
     emitRemark(module.getLoc()) << llvm::formatv(
         "pipeline stage {0} of {1}: layers [{2}, {3}), exits [{4}]{5}{6}: {7:F1}% of the "
         "training FLOPs ({8:F2}x the mean), {9:F1} MiB of weights, gradients and AdamW state, "
@@ -217,18 +209,10 @@ void EEPipelinePartitionPass::runOnOperation() {
   SmallVector<Attribute> tied;
   for (auto &[name, stagesHolding] : holders)
     if (stagesHolding.size() > 1)
-      tied.push_back(b.getDictionaryAttr({
-          b.getNamedAttr("parameter", b.getStringAttr(name)),
-          b.getNamedAttr("stages", b.getI64ArrayAttr(stagesHolding)),
-      }));
+      tied.push_back(TiedParameterAttr::get(b.getContext(), b.getStringAttr(name), stagesHolding));
   module->setAttr(EEDialect::getPipelineAttrName(),
-                  b.getDictionaryAttr({
-                      b.getNamedAttr("seq_len", b.getI64IntegerAttr(seq)),
-                      b.getNamedAttr("micro_batch", b.getI64IntegerAttr(microBatch)),
-                      b.getNamedAttr("microbatches", b.getI64IntegerAttr(inFlightLimit)),
-                      b.getNamedAttr("stages", b.getArrayAttr(stagePlans)),
-                      b.getNamedAttr("tied", b.getArrayAttr(tied)),
-                  }));
+                  PipelineAttr::get(b.getContext(), seq, microBatch, inFlightLimit,
+                                    b.getArrayAttr(stagePlans), b.getArrayAttr(tied), {}));
 }
 
 } // namespace

@@ -252,10 +252,8 @@ struct EEPipelineSchedulePass : ee::impl::EEPipelineSchedulePassBase<EEPipelineS
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    auto plan = module->getAttrOfType<DictionaryAttr>(EEDialect::getPipelineAttrName());
-    auto stagePlans = plan ? plan.getAs<ArrayAttr>("stages") : nullptr;
-    auto microbatchesAttr = plan ? plan.getAs<IntegerAttr>("microbatches") : nullptr;
-    if (!stagePlans || !microbatchesAttr || plan.contains("schedule")) {
+    auto plan = module->getAttrOfType<PipelineAttr>(EEDialect::getPipelineAttrName());
+    if (!plan || plan.getSchedule()) {
       module.emitError("ee-pipeline-schedule needs the stages of ee-pipeline-partition "
                        "(and no schedule yet)");
       return signalPassFailure();
@@ -264,17 +262,15 @@ struct EEPipelineSchedulePass : ee::impl::EEPipelineSchedulePassBase<EEPipelineS
       module.emitError("ee-pipeline-schedule: fill-bubbles must be >= 0");
       return signalPassFailure();
     }
-    int64_t stages = stagePlans.size(), microbatches = microbatchesAttr.getInt();
-    double tokens = plan.getAs<IntegerAttr>("seq_len").getInt() *
-                    plan.getAs<IntegerAttr>("micro_batch").getInt();
+    int64_t stages = plan.getStages().size(), microbatches = plan.getMicrobatches();
+    double tokens = plan.getSeqLen() * plan.getMicroBatch();
     SmallVector<double> forward;
     SmallVector<int64_t> exitStages; // deepest first
     int64_t lastExitStage = -1;
-    for (auto [s, attr] : llvm::enumerate(stagePlans)) {
-      auto stage = cast<DictionaryAttr>(attr);
+    for (auto [s, stage] : llvm::enumerate(plan.getStageList())) {
       // A third of the training FLOPs is the forward pass.
-      forward.push_back(stage.getAs<FloatAttr>("flops_per_token").getValueAsDouble() * tokens / 3);
-      if (!stage.getAs<ArrayAttr>("exits").empty())
+      forward.push_back(stage.getFlopsPerToken() * tokens / 3);
+      if (!stage.getExits().empty())
         exitStages.insert(exitStages.begin(), s);
     }
     if (!exitStages.empty())
@@ -312,13 +308,10 @@ struct EEPipelineSchedulePass : ee::impl::EEPipelineSchedulePassBase<EEPipelineS
         names.push_back(b.getStringAttr(a.name()));
       schedule.push_back(b.getArrayAttr(names));
     }
-    NamedAttrList entries(plan);
-    entries.set("schedule", b.getArrayAttr(schedule));
-    entries.set("bubble_fraction", b.getF64FloatAttr(fraction));
-    entries.set("plain_bubble_fraction", b.getF64FloatAttr(plain));
-    entries.set("filled_microbatches", b.getI64IntegerAttr(filled));
-    entries.set("makespan_flops", b.getF64FloatAttr(makespan));
-    module->setAttr(EEDialect::getPipelineAttrName(), entries.getDictionary(module.getContext()));
+    module->setAttr(EEDialect::getPipelineAttrName(),
+                    plan.withSchedule(PipelineScheduleAttr::get(
+                        b.getContext(), b.getArrayAttr(schedule), fraction, plain, filled,
+                        makespan)));
     if (!trace.empty() &&
         failed(writeTrace(trace, order, plain, fraction, microbatches, filled, module.getLoc())))
       return signalPassFailure();

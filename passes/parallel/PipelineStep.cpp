@@ -239,33 +239,25 @@ void EEPipelineStepPass::runOnOperation() {
     signalPassFailure();
   };
   // A model trained on one stage has no pipeline step.
-  Attribute planAttr = module->getAttr(EEDialect::getPipelineAttrName());
-  auto plan = dyn_cast_or_null<DictionaryAttr>(planAttr);
-  auto stageList = plan ? plan.getAs<ArrayAttr>("stages") : nullptr;
-  if (!planAttr || (stageList && stageList.size() == 1))
+  auto plan = module->getAttrOfType<PipelineAttr>(EEDialect::getPipelineAttrName());
+  if (!plan || plan.getStages().size() == 1)
     return;
-  auto stagePlans = plan ? plan.getAs<ArrayAttr>("stages") : nullptr;
-  auto schedule = plan ? plan.getAs<ArrayAttr>("schedule") : nullptr;
-  auto microbatches = plan ? plan.getAs<IntegerAttr>("microbatches") : nullptr;
-  if (!stagePlans || !schedule || !microbatches || schedule.size() != stagePlans.size())
-    return fail("needs the stages and schedule of ee-pipeline-partition and ee-pipeline-schedule");
-  int64_t numStages = stagePlans.size(), whole = microbatches.getInt();
+  if (!plan.getSchedule())
+    return fail("needs the schedule of ee-pipeline-schedule");
+  SmallVector<PipelineStageAttr> stagePlans = plan.getStageList();
+  ArrayAttr schedule = plan.getSchedule().getOrder();
+  int64_t numStages = stagePlans.size(), whole = plan.getMicrobatches();
 
   // Every stage's order; a partial micro-batch runs down to the deepest stage listing it.
   SmallVector<SmallVector<Action>> orders(numStages);
   SmallVector<int64_t> partialDepth;
   for (int64_t s = 0; s < numStages; ++s) {
-    auto passes = dyn_cast<ArrayAttr>(schedule[s]);
-    if (!passes)
-      return fail(llvm::formatv("stage {0}'s schedule is not a list of passes", s).str());
-    for (Attribute pass : passes) {
-      auto text = dyn_cast<StringAttr>(pass);
-      int64_t m = -1;
-      if (!text || text.size() < 2 || !StringRef("FBfb").contains(text.getValue()[0]) ||
-          text.getValue().drop_front().getAsInteger(10, m) || m < 0)
-        return fail(llvm::formatv("stage {0}'s schedule has a pass {1} (expected F<m>, B<m>, "
-                                  "f<m> or b<m>)", s, pass).str());
-      Action action{text.getValue()[0], m};
+    // #ee.pipeline_schedule's verifier checked each pass's spelling.
+    for (Attribute pass : cast<ArrayAttr>(schedule[s])) {
+      StringRef text = cast<StringAttr>(pass).getValue();
+      int64_t m = 0;
+      (void)text.drop_front().getAsInteger(10, m);
+      Action action{text[0], m};
       if (action.partial() != (m >= whole))
         return fail(llvm::formatv("stage {0}'s schedule runs {1}, but micro-batches below {2} are "
                                   "whole and the others partial", s, action.name(), whole).str());
@@ -304,23 +296,22 @@ void EEPipelineStepPass::runOnOperation() {
   SymbolTable symbols(module);
   SmallVector<Stage> stages;
   for (int64_t s = 0; s < numStages; ++s) {
-    auto stagePlan = dyn_cast<DictionaryAttr>(stagePlans[s]);
+    PipelineStageAttr stagePlan = stagePlans[s];
     Stage stage{s, s == 0, s + 1 == numStages, nullptr, nullptr, 0, 0};
-    auto named = [&](StringRef key) -> func::FuncOp {
-      auto name = stagePlan ? stagePlan.getAs<StringAttr>(key) : nullptr;
+    auto named = [&](StringAttr name) -> func::FuncOp {
       return name ? symbols.lookup<func::FuncOp>(name.getValue()) : nullptr;
     };
-    stage.backward = named("backward_function");
+    stage.backward = named(stagePlan.getBackwardFunction());
     if (!stage.last)
-      stage.forward = named("forward_function");
-    auto heads = stagePlan ? stagePlan.getAs<ArrayAttr>("heads") : nullptr;
+      stage.forward = named(stagePlan.getForwardFunction());
     auto gradients =
         stage.backward ? stage.backward->getAttrOfType<ArrayAttr>(EEDialect::getGradientsAttrName())
                        : nullptr;
-    if (!stage.backward || (!stage.last && !stage.forward) || !heads || !gradients)
+    if (!stage.backward || (!stage.last && !stage.forward) || !stagePlan.getLossFunction() ||
+        !gradients)
       return fail(llvm::formatv("stage {0} needs its forward and backward functions (ee-exit-gradients, "
-                                "ee-autodiff) and heads in the plan", s).str());
-    stage.heads = heads.size();
+                                "ee-autodiff) in the plan", s).str());
+    stage.heads = stagePlan.getHeads().size();
     stage.gradients = gradients.size();
     // (x, positions, labels, iteration[, g, saved...]) -> (L_aux, gradients..., [dx], ...).
     size_t numResults = 1 + stage.gradients + (stage.first ? 0 : 1) + (stage.last ? 1 + stage.heads : 0);
@@ -338,7 +329,7 @@ void EEPipelineStepPass::runOnOperation() {
   OpBuilder b(module.getBodyRegion());
   b.setInsertionPointToEnd(module.getBody());
   SmallVector<func::FuncOp> trainSteps, gradSteps;
-  SmallVector<Attribute> updated;
+  SmallVector<PipelineStageAttr> updated;
   Action single[] = {{'F', 0}, {'B', 0}};
   for (Stage &stage : stages) {
     std::string prefix = "stage" + std::to_string(stage.index);
@@ -349,19 +340,13 @@ void EEPipelineStepPass::runOnOperation() {
     for (func::FuncOp fn : {stage.forward, stage.backward})
       if (fn)
         fn.setPrivate();
-    NamedAttrList entries(cast<DictionaryAttr>(stagePlans[stage.index]));
-    entries.erase("forward_function");
-    entries.erase("backward_function");
-    entries.set("train_step", b.getStringAttr(trainSteps.back().getSymName()));
-    entries.set("grad_step", b.getStringAttr(gradSteps.back().getSymName()));
-    updated.push_back(entries.getDictionary(module.getContext()));
+    updated.push_back(stagePlans[stage.index].withSteps(trainSteps.back().getSymNameAttr(),
+                                                        gradSteps.back().getSymNameAttr()));
   }
   if (failed(checkTraffic(module, trainSteps, "ee-pipeline-step")) ||
       failed(checkTraffic(module, gradSteps, "ee-pipeline-step")))
     return signalPassFailure();
-  NamedAttrList entries(plan);
-  entries.set("stages", b.getArrayAttr(updated));
-  module->setAttr(EEDialect::getPipelineAttrName(), entries.getDictionary(module.getContext()));
+  module->setAttr(EEDialect::getPipelineAttrName(), plan.withStages(updated));
 }
 
 } // namespace

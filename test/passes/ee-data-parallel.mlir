@@ -100,8 +100,9 @@ module {
 // Under ZeRO-1 (ZERO) the stages exchange the tied weight's whole gradient,
 // then reduce-scatter the sum.
 
-module attributes {ee.pipeline = {stages = [{heads = [], train_step = "stage0_train_step"},
-                                             {heads = [0], train_step = "stage1_train_step"}]}} {
+module attributes {ee.pipeline = #ee.pipeline<seq_len = 4, micro_batch = 1, microbatches = 1,
+    stages = [#ee.pipeline_stage<begin_layer = 0, end_layer = 1, exits = [], embedding = true, final_head = false, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0, loss_function = "stage0_loss", train_step = "stage0_train_step", grad_step = "stage0_grad_step">,
+              #ee.pipeline_stage<begin_layer = 1, end_layer = 2, exits = [], embedding = false, final_head = true, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0, loss_function = "stage1_loss", heads = [0], train_step = "stage1_train_step", grad_step = "stage1_grad_step">], tied = []>} {
   ee.parameter @embed : tensor<4x8xf32>
   ee.parameter @norm : tensor<8xf32>
   // The plan names the update steps.
@@ -229,8 +230,10 @@ module {
 
 // -----
 
-// expected-error @+1 {{ee-data-parallel: stage 1 needs its train step (ee-pipeline-step) and heads in the plan}}
-module attributes {ee.pipeline = {stages = [{heads = [], train_step = "stage0_train_step"}, {heads = [0]}]}} {
+// expected-error @+1 {{ee-data-parallel: stage 1 needs its train step (ee-pipeline-step) in the plan}}
+module attributes {ee.pipeline = #ee.pipeline<seq_len = 4, micro_batch = 1, microbatches = 1,
+    stages = [#ee.pipeline_stage<begin_layer = 0, end_layer = 1, exits = [], embedding = true, final_head = false, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0, loss_function = "stage0_loss", train_step = "stage0_train_step", grad_step = "stage0_grad_step">,
+              #ee.pipeline_stage<begin_layer = 1, end_layer = 2, exits = [], embedding = false, final_head = true, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0, loss_function = "stage1_loss", heads = [0]>], tied = []>} {
   func.func @stage0_train_step(%gs: f32) -> f32 attributes {ee.gradients = []} {
     return %gs : f32
   }
@@ -239,7 +242,9 @@ module attributes {ee.pipeline = {stages = [{heads = [], train_step = "stage0_tr
 // -----
 
 // A stage's gradients must be ee-pipeline-step's scaled sums.
-module attributes {ee.pipeline = {stages = [{heads = [], train_step = "stage0_train_step"}, {heads = [], train_step = "stage1_train_step"}]}} {
+module attributes {ee.pipeline = #ee.pipeline<seq_len = 4, micro_batch = 1, microbatches = 1,
+    stages = [#ee.pipeline_stage<begin_layer = 0, end_layer = 1, exits = [], embedding = true, final_head = false, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0, loss_function = "stage0_loss", train_step = "stage0_train_step", grad_step = "stage0_grad_step">,
+              #ee.pipeline_stage<begin_layer = 1, end_layer = 2, exits = [], embedding = false, final_head = true, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0, loss_function = "stage1_loss", train_step = "stage1_train_step", grad_step = "stage1_grad_step">], tied = []>} {
   ee.parameter @norm : tensor<8xf32>
   // expected-error @+1 {{ee-data-parallel: gradient 0 of @stage0_train_step is not the scaled sum of ee-pipeline-step}}
   func.func @stage0_train_step(%gs: f32) -> (f32, tensor<8xf32>) attributes {ee.gradients = ["norm"]} {

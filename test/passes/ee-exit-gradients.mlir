@@ -5,13 +5,16 @@
 // A block exit and an untied head stay with the stage of the layer they read.
 // RUN: ee-compile %S/../../examples/gqa-block-exits.json --emit ee | ee-opt -ee-pipeline-partition="split=2,6" -ee-exit-gradients 2>/dev/null | FileCheck %s --check-prefix=BLOCK
 // RUN: ee-opt %s -split-input-file -verify-diagnostics -ee-exit-gradients
+// A plan for another model: the stages must end at the model's last layer.
+// RUN: ee-compile %S/../../examples/tiny-early-exit.json --emit ee | ee-opt -ee-pipeline-partition="stages=2" 2>/dev/null | sed 's/end_layer = 6,/end_layer = 7,/' | not ee-opt -ee-exit-gradients 2>&1 | FileCheck %s --check-prefix=LAYERS
+// LAYERS: error: ee-exit-gradients: pipeline stage 1 ends at layer 7 of a model with 6 layers
 
 // The plan names each stage's functions and the heads it reports: the
 // stages before the last run the forward and backward parts of their loss
 // at F and B of 1F1B, the last stage both at once.
-// CHECK: ee.pipeline = {{.*}}stages = [{{{.*}}backward_function = "stage0_loss_bwd"{{.*}}forward_function = "stage0_loss_fwd", heads = [1], loss_function = "stage0_loss"
-// CHECK-SAME: backward_function = "stage1_loss_bwd"{{.*}}heads = [2]
-// CHECK-SAME: backward_function = "stage2_loss_grad"{{.*}}heads = [0], loss_function = "stage2_loss"
+// CHECK: ee.pipeline = {{.*}}stages = [#ee.pipeline_stage<{{.*}}loss_function = "stage0_loss", forward_function = "stage0_loss_fwd", backward_function = "stage0_loss_bwd", heads = [1]>
+// CHECK-SAME: loss_function = "stage1_loss", forward_function = "stage1_loss_fwd", backward_function = "stage1_loss_bwd", heads = [2]>
+// CHECK-SAME: loss_function = "stage2_loss", backward_function = "stage2_loss_grad", heads = [0]>
 
 // Stage 0 embeds token ids and runs layers 0-1; its loss holds exit 0's
 // weighted loss plus <y_0, g_0>, reports exit 0 (head slot 1) and returns y_0
@@ -78,5 +81,5 @@ module {
 // -----
 
 // expected-error @+1 {{ee-exit-gradients needs the functions 'forward' and 'loss'}}
-module attributes {ee.pipeline = {stages = [{begin_layer = 0 : i64, end_layer = 1 : i64, exits = []}]}} {
+module attributes {ee.pipeline = #ee.pipeline<seq_len = 8, micro_batch = 1, microbatches = 1, stages = [#ee.pipeline_stage<begin_layer = 0, end_layer = 1, exits = [], embedding = true, final_head = true, flops_per_token = 0.0, parameter_bytes = 0.0, activation_bytes = 0.0>], tied = []>} {
 }

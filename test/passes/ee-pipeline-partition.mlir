@@ -16,17 +16,17 @@
 // THREE: remark: pipeline stage 0 of 3: layers [0, 2), exits [0], embedding: {{[0-9.]+}}% of the training FLOPs
 // THREE: remark: pipeline stage 1 of 3: layers [2, 5), exits [1]:
 // THREE: remark: pipeline stage 2 of 3: layers [5, 8), exits [2], final head:
-// THREE: ee.pipeline = {micro_batch = 1 : i64, microbatches = 3 : i64, seq_len = 64 : i64, stages = [{activation_bytes = {{.*}}, begin_layer = 0 : i64, embedding = true, end_layer = 2 : i64, exits = [0], final_head = false,
-// THREE-SAME: begin_layer = 2 : i64, embedding = false, end_layer = 5 : i64, exits = [1], final_head = false,
-// THREE-SAME: begin_layer = 5 : i64, embedding = false, end_layer = 8 : i64, exits = [2], final_head = true,
+// THREE: ee.pipeline = #ee.pipeline<seq_len = 64, micro_batch = 1, microbatches = 3, stages = [#ee.pipeline_stage<begin_layer = 0, end_layer = 2, exits = [0], embedding = true, final_head = false, flops_per_token =
+// THREE-SAME: #ee.pipeline_stage<begin_layer = 2, end_layer = 5, exits = [1], embedding = false, final_head = false,
+// THREE-SAME: #ee.pipeline_stage<begin_layer = 5, end_layer = 8, exits = [2], embedding = false, final_head = true,
 // This model unties its output heads from the input embedding: nothing is shared.
 // THREE-SAME: tied = []
 
 // Stage 0 holds 2 micro-batches' activations under 1F1B, stage 1 one.
 // TWO: remark: pipeline stage 0 of 2: layers [0, 3), exits [0], embedding: {{.*}} MiB of activations held under 1F1B
 // TWO: remark: pipeline stage 1 of 2: layers [3, 6), exits [1], final head:
-// TWO: microbatches = 4 : i64
-// TWO-SAME: tied = [{parameter = "model.embed_tokens.weight", stages = [0, 1]}]
+// TWO: microbatches = 4,
+// TWO-SAME: tied = [#ee.tied_parameter<parameter = "model.embed_tokens.weight", stages = [0, 1]>]
 
 // SPLIT: remark: pipeline stage 0 of 2: layers [0, 1), exits [], embedding: {{[0-9.]+}}% of the training FLOPs ({{0\.[0-9]+}}x the mean)
 // SPLIT: remark: pipeline stage 1 of 2: layers [1, 6), exits [0, 1], final head:

@@ -6,10 +6,10 @@
 // pass early and waited on just before the call; a send is waited on before
 // the next send to the same peer, the last before the return.
 
-module attributes {ee.pipeline = {microbatches = 2 : i64, filled_microbatches = 0 : i64,
-    schedule = [["F0", "F1", "B0", "B1"], ["F0", "B0", "F1", "B1"]],
-    stages = [{forward_function = "stage0_loss_fwd", backward_function = "stage0_loss_bwd", heads = []},
-              {backward_function = "stage1_loss_grad", heads = [0]}]}} {
+module attributes {ee.pipeline = #ee.pipeline<seq_len = 4, micro_batch = 1, microbatches = 2,
+    stages = [#ee.pipeline_stage<begin_layer = 0, end_layer = 1, exits = [], embedding = true, final_head = false, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0, loss_function = "stage0_loss", forward_function = "stage0_loss_fwd", backward_function = "stage0_loss_bwd">,
+              #ee.pipeline_stage<begin_layer = 1, end_layer = 2, exits = [], embedding = false, final_head = true, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0, loss_function = "stage1_loss", backward_function = "stage1_loss_grad", heads = [0]>], tied = [],
+    schedule = #ee.pipeline_schedule<order = [["F0", "F1", "B0", "B1"], ["F0", "B0", "F1", "B1"]], bubble_fraction = 0.0, plain_bubble_fraction = 0.0, filled_microbatches = 0, makespan_flops = 0.0>>} {
   ee.parameter @embed : tensor<32x8xf32>
   ee.parameter @norm : tensor<8xf32>
 
@@ -37,7 +37,7 @@ module attributes {ee.pipeline = {microbatches = 2 : i64, filled_microbatches = 
 }
 
 // The stage functions are inlined into the steps, so they become private.
-// CHECK: ee.pipeline = {{{.*}}stages = [{grad_step = "stage0_grad_step", heads = [], train_step = "stage0_train_step"}, {grad_step = "stage1_grad_step", heads = [0], train_step = "stage1_train_step"}]}
+// CHECK: ee.pipeline = #ee.pipeline<{{.*}}stages = [#ee.pipeline_stage<{{.*}}loss_function = "stage0_loss", train_step = "stage0_train_step", grad_step = "stage0_grad_step">, #ee.pipeline_stage<{{.*}}loss_function = "stage1_loss", heads = [0], train_step = "stage1_train_step", grad_step = "stage1_grad_step">]
 // CHECK: func.func private @stage0_loss_fwd
 // CHECK: func.func private @stage0_loss_bwd
 // CHECK: func.func private @stage1_loss_grad
@@ -104,10 +104,10 @@ module attributes {ee.pipeline = {microbatches = 2 : i64, filled_microbatches = 
 // nothing, back-propagates a zero output gradient, and adds to the gradients
 // but not to the losses.
 
-module attributes {ee.pipeline = {microbatches = 2 : i64, filled_microbatches = 1 : i64,
-    schedule = [["F0", "f2", "b2", "F1", "B0", "B1"], ["F0", "B0", "F1", "B1"]],
-    stages = [{forward_function = "stage0_loss_fwd", backward_function = "stage0_loss_bwd", heads = []},
-              {backward_function = "stage1_loss_grad", heads = [0]}]}} {
+module attributes {ee.pipeline = #ee.pipeline<seq_len = 4, micro_batch = 1, microbatches = 2,
+    stages = [#ee.pipeline_stage<begin_layer = 0, end_layer = 1, exits = [], embedding = true, final_head = false, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0, loss_function = "stage0_loss", forward_function = "stage0_loss_fwd", backward_function = "stage0_loss_bwd">,
+              #ee.pipeline_stage<begin_layer = 1, end_layer = 2, exits = [], embedding = false, final_head = true, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0, loss_function = "stage1_loss", backward_function = "stage1_loss_grad", heads = [0]>], tied = [],
+    schedule = #ee.pipeline_schedule<order = [["F0", "f2", "b2", "F1", "B0", "B1"], ["F0", "B0", "F1", "B1"]], bubble_fraction = 0.0, plain_bubble_fraction = 0.0, filled_microbatches = 1, makespan_flops = 0.0>>} {
   ee.parameter @embed : tensor<32x8xf32>
   ee.parameter @norm : tensor<8xf32>
   func.func @stage0_loss_fwd(%ids: tensor<?x?xi32>, %pos: tensor<?x?xi32>, %labels: tensor<?x?xi32>, %it: i64)
@@ -155,10 +155,10 @@ module attributes {ee.pipeline = {microbatches = 2 : i64, filled_microbatches = 
 // -----
 
 // expected-error @+1 {{ee-pipeline-step: the step deadlocks: stage 0 waits to receive message 0 from stage 1; stage 1 waits to receive message 1 from stage 0}}
-module attributes {ee.pipeline = {microbatches = 2 : i64,
-    schedule = [["F0", "B0", "F1", "B1"], ["F1", "B1", "F0", "B0"]],
-    stages = [{forward_function = "fwd", backward_function = "bwd", heads = []},
-              {backward_function = "last", heads = []}]}} {
+module attributes {ee.pipeline = #ee.pipeline<seq_len = 4, micro_batch = 1, microbatches = 2,
+    stages = [#ee.pipeline_stage<begin_layer = 0, end_layer = 1, exits = [], embedding = true, final_head = false, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0, loss_function = "loss0", forward_function = "fwd", backward_function = "bwd">,
+              #ee.pipeline_stage<begin_layer = 1, end_layer = 2, exits = [], embedding = false, final_head = true, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0, loss_function = "loss1", backward_function = "last">], tied = [],
+    schedule = #ee.pipeline_schedule<order = [["F0", "B0", "F1", "B1"], ["F1", "B1", "F0", "B0"]], bubble_fraction = 0.0, plain_bubble_fraction = 0.0, filled_microbatches = 0, makespan_flops = 0.0>>} {
   func.func @fwd(%ids: tensor<?x?xi32>, %pos: tensor<?x?xi32>, %labels: tensor<?x?xi32>, %it: i64)
       -> (f32, tensor<?x?x8xf32>) {
     %s = arith.constant 0.0 : f32
@@ -180,36 +180,37 @@ module attributes {ee.pipeline = {microbatches = 2 : i64,
 
 // -----
 
-// expected-error @+1 {{ee-pipeline-step: needs the stages and schedule of ee-pipeline-partition and ee-pipeline-schedule}}
-module attributes {ee.pipeline = {microbatches = 2 : i64, stages = [{heads = []}, {heads = []}]}} {
-}
-
-// -----
-
-// expected-error @+1 {{ee-pipeline-step: stage 1's schedule has a pass "X0" (expected F<m>, B<m>, f<m> or b<m>)}}
-module attributes {ee.pipeline = {microbatches = 1 : i64, schedule = [["F0", "B0"], ["X0"]],
-    stages = [{heads = []}, {heads = []}]}} {
+// expected-error @+1 {{ee-pipeline-step: needs the schedule of ee-pipeline-schedule}}
+module attributes {ee.pipeline = #ee.pipeline<seq_len = 4, micro_batch = 1, microbatches = 2,
+    stages = [#ee.pipeline_stage<begin_layer = 0, end_layer = 1, exits = [], embedding = true, final_head = false, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0>,
+              #ee.pipeline_stage<begin_layer = 1, end_layer = 2, exits = [], embedding = false, final_head = true, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0>], tied = []>} {
 }
 
 // -----
 
 // expected-error @+1 {{ee-pipeline-step: a partial micro-batch of the schedule must stop before the last stage}}
-module attributes {ee.pipeline = {microbatches = 1 : i64, schedule = [["F0", "f1", "B0", "b1"], ["F0", "f1", "b1", "B0"]],
-    stages = [{heads = []}, {heads = []}]}} {
+module attributes {ee.pipeline = #ee.pipeline<seq_len = 4, micro_batch = 1, microbatches = 1,
+    stages = [#ee.pipeline_stage<begin_layer = 0, end_layer = 1, exits = [], embedding = true, final_head = false, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0>,
+              #ee.pipeline_stage<begin_layer = 1, end_layer = 2, exits = [], embedding = false, final_head = true, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0>], tied = [],
+    schedule = #ee.pipeline_schedule<order = [["F0", "f1", "B0", "b1"], ["F0", "f1", "b1", "B0"]], bubble_fraction = 0.0, plain_bubble_fraction = 0.0, filled_microbatches = 1, makespan_flops = 0.0>>} {
 }
 
 // -----
 
 // expected-error @+1 {{ee-pipeline-step: stage 0's schedule does not run micro-batch 1 forward and backward once}}
-module attributes {ee.pipeline = {microbatches = 2 : i64, schedule = [["F0", "B0"], ["F0", "B0", "F1", "B1"]],
-    stages = [{heads = []}, {heads = []}]}} {
+module attributes {ee.pipeline = #ee.pipeline<seq_len = 4, micro_batch = 1, microbatches = 2,
+    stages = [#ee.pipeline_stage<begin_layer = 0, end_layer = 1, exits = [], embedding = true, final_head = false, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0>,
+              #ee.pipeline_stage<begin_layer = 1, end_layer = 2, exits = [], embedding = false, final_head = true, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0>], tied = [],
+    schedule = #ee.pipeline_schedule<order = [["F0", "B0"], ["F0", "B0", "F1", "B1"]], bubble_fraction = 0.0, plain_bubble_fraction = 0.0, filled_microbatches = 0, makespan_flops = 0.0>>} {
 }
 
 // -----
 
-// expected-error @+1 {{ee-pipeline-step: stage 1 needs its forward and backward functions (ee-exit-gradients, ee-autodiff) and heads in the plan}}
-module attributes {ee.pipeline = {microbatches = 1 : i64, schedule = [["F0", "B0"], ["F0", "B0"]],
-    stages = [{forward_function = "fwd", backward_function = "bwd", heads = []}, {backward_function = "missing", heads = []}]}} {
+// expected-error @+1 {{ee-pipeline-step: stage 1 needs its forward and backward functions (ee-exit-gradients, ee-autodiff) in the plan}}
+module attributes {ee.pipeline = #ee.pipeline<seq_len = 4, micro_batch = 1, microbatches = 1,
+    stages = [#ee.pipeline_stage<begin_layer = 0, end_layer = 1, exits = [], embedding = true, final_head = false, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0, loss_function = "loss0", forward_function = "fwd", backward_function = "bwd">,
+              #ee.pipeline_stage<begin_layer = 1, end_layer = 2, exits = [], embedding = false, final_head = true, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0, loss_function = "loss1", backward_function = "missing">], tied = [],
+    schedule = #ee.pipeline_schedule<order = [["F0", "B0"], ["F0", "B0"]], bubble_fraction = 0.0, plain_bubble_fraction = 0.0, filled_microbatches = 0, makespan_flops = 0.0>>} {
   func.func @fwd(%ids: tensor<?x?xi32>, %pos: tensor<?x?xi32>, %labels: tensor<?x?xi32>, %it: i64)
       -> (f32, tensor<?x?x8xf32>) {
     %s = arith.constant 0.0 : f32

@@ -287,9 +287,117 @@ module attributes {ee.inference = "recompute"} {}
 
 // -----
 
-// ee.pipeline is a module's dictionary too
-// expected-error @+1 {{'ee.pipeline' must be a dictionary attached to a builtin.module}}
-module attributes {ee.pipeline = [1, 2]} {}
+// ee.pipeline: the typed plan
+// expected-error @+1 {{'ee.pipeline' must be an #ee.pipeline attached to a builtin.module}}
+module attributes {ee.pipeline = {stages = []}} {}
+
+// -----
+
+// #ee.pipeline_stage: at least one layer
+// expected-error @+1 {{a pipeline stage runs at least one layer, not [1, 1)}}
+module attributes {stage = #ee.pipeline_stage<begin_layer = 1, end_layer = 1, exits = [], embedding = true, final_head = true, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0>} {}
+
+// -----
+
+// #ee.pipeline_stage: exits in order
+// expected-error @+1 {{a pipeline stage's exits are distinct non-negative indices in order}}
+module attributes {stage = #ee.pipeline_stage<begin_layer = 0, end_layer = 1, exits = [1, 0], embedding = true, final_head = true, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0>} {}
+
+// -----
+
+// #ee.pipeline_stage: head slots
+// expected-error @+1 {{a pipeline stage's heads are non-negative loss slots}}
+module attributes {stage = #ee.pipeline_stage<begin_layer = 0, end_layer = 1, exits = [], embedding = true, final_head = true, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0, heads = [-1]>} {}
+
+// -----
+
+// #ee.pipeline_stage: costs
+// expected-error @+1 {{a pipeline stage's costs are non-negative}}
+module attributes {stage = #ee.pipeline_stage<begin_layer = 0, end_layer = 1, exits = [], embedding = true, final_head = true, flops_per_token = -1.0, parameter_bytes = 1.0, activation_bytes = 1.0>} {}
+
+// -----
+
+// #ee.pipeline_stage: a forward part has a backward part
+// expected-error @+1 {{a pipeline stage with a forward function needs its backward function}}
+module attributes {stage = #ee.pipeline_stage<begin_layer = 0, end_layer = 1, exits = [], embedding = true, final_head = true, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0, forward_function = "f">} {}
+
+// -----
+
+// #ee.pipeline_stage: both steps
+// expected-error @+1 {{a pipeline stage has both a train step and a grad step or neither}}
+module attributes {stage = #ee.pipeline_stage<begin_layer = 0, end_layer = 1, exits = [], embedding = true, final_head = true, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0, train_step = "t">} {}
+
+// -----
+
+// #ee.tied_parameter: two stages
+// expected-error @+1 {{tied parameter 'w' is held by at least two distinct stages in order}}
+module attributes {tied = #ee.tied_parameter<parameter = "w", stages = [1, 1]>} {}
+
+// -----
+
+// #ee.pipeline_schedule: passes
+// expected-error @+1 {{stage 1's schedule must be a list of passes F<m>, B<m>, f<m> or b<m>}}
+module attributes {schedule = #ee.pipeline_schedule<order = [["F0", "B0"], ["X0"]], bubble_fraction = 0.0, plain_bubble_fraction = 0.0, filled_microbatches = 0, makespan_flops = 1.0>} {}
+
+// -----
+
+// #ee.pipeline_schedule: bubble fraction
+// expected-error @+1 {{a bubble fraction lies in [0, 1], not 1.5}}
+module attributes {schedule = #ee.pipeline_schedule<order = [["F0", "B0"]], bubble_fraction = 1.5, plain_bubble_fraction = 0.0, filled_microbatches = 0, makespan_flops = 1.0>} {}
+
+// -----
+
+// #ee.pipeline_schedule: counts
+// expected-error @+1 {{a schedule's partial micro-batches and length are non-negative}}
+module attributes {schedule = #ee.pipeline_schedule<order = [["F0", "B0"]], bubble_fraction = 0.0, plain_bubble_fraction = 0.0, filled_microbatches = -1, makespan_flops = 1.0>} {}
+
+// -----
+
+// #ee.pipeline: sizes
+// expected-error @+1 {{a pipeline plan's seq_len, micro_batch and microbatches are positive}}
+module attributes {ee.pipeline = #ee.pipeline<seq_len = 0, micro_batch = 1, microbatches = 1, stages = [#ee.pipeline_stage<begin_layer = 0, end_layer = 1, exits = [], embedding = true, final_head = true, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0>], tied = []>} {}
+
+// -----
+
+// #ee.pipeline: a stage
+// expected-error @+1 {{a pipeline plan has at least one stage}}
+module attributes {ee.pipeline = #ee.pipeline<seq_len = 4, micro_batch = 1, microbatches = 1, stages = [], tied = []>} {}
+
+// -----
+
+// #ee.pipeline: typed stages
+// expected-error @+1 {{pipeline stage 0 is not an #ee.pipeline_stage}}
+module attributes {ee.pipeline = #ee.pipeline<seq_len = 4, micro_batch = 1, microbatches = 1, stages = [{begin_layer = 0}], tied = []>} {}
+
+// -----
+
+// #ee.pipeline: stages in order
+// expected-error @+1 {{pipeline stage 1 begins at layer 2, not at the next one, 1}}
+module attributes {ee.pipeline = #ee.pipeline<seq_len = 4, micro_batch = 1, microbatches = 1, stages = [#ee.pipeline_stage<begin_layer = 0, end_layer = 1, exits = [], embedding = true, final_head = false, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0>, #ee.pipeline_stage<begin_layer = 2, end_layer = 3, exits = [], embedding = false, final_head = true, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0>], tied = []>} {}
+
+// -----
+
+// #ee.pipeline: embedding first, head last
+// expected-error @+1 {{the embedding is on the first pipeline stage and the final head on the last, not on stage 0}}
+module attributes {ee.pipeline = #ee.pipeline<seq_len = 4, micro_batch = 1, microbatches = 1, stages = [#ee.pipeline_stage<begin_layer = 0, end_layer = 1, exits = [], embedding = true, final_head = true, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0>, #ee.pipeline_stage<begin_layer = 1, end_layer = 2, exits = [], embedding = false, final_head = true, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0>], tied = []>} {}
+
+// -----
+
+// #ee.pipeline: typed tied parameters
+// expected-error @+1 {{a pipeline plan's tied parameters are #ee.tied_parameter}}
+module attributes {ee.pipeline = #ee.pipeline<seq_len = 4, micro_batch = 1, microbatches = 1, stages = [#ee.pipeline_stage<begin_layer = 0, end_layer = 1, exits = [], embedding = true, final_head = false, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0>, #ee.pipeline_stage<begin_layer = 1, end_layer = 2, exits = [], embedding = false, final_head = true, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0>], tied = [{parameter = "w"}]>} {}
+
+// -----
+
+// #ee.pipeline: tied stages exist
+// expected-error @+1 {{tied parameter 'w' names a stage beyond the 2 of the plan}}
+module attributes {ee.pipeline = #ee.pipeline<seq_len = 4, micro_batch = 1, microbatches = 1, stages = [#ee.pipeline_stage<begin_layer = 0, end_layer = 1, exits = [], embedding = true, final_head = false, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0>, #ee.pipeline_stage<begin_layer = 1, end_layer = 2, exits = [], embedding = false, final_head = true, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0>], tied = [#ee.tied_parameter<parameter = "w", stages = [0, 2]>]>} {}
+
+// -----
+
+// #ee.pipeline: a schedule per stage
+// expected-error @+1 {{the schedule orders 1 stages, not 2}}
+module attributes {ee.pipeline = #ee.pipeline<seq_len = 4, micro_batch = 1, microbatches = 1, stages = [#ee.pipeline_stage<begin_layer = 0, end_layer = 1, exits = [], embedding = true, final_head = false, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0>, #ee.pipeline_stage<begin_layer = 1, end_layer = 2, exits = [], embedding = false, final_head = true, flops_per_token = 1.0, parameter_bytes = 1.0, activation_bytes = 1.0>], tied = [], schedule = #ee.pipeline_schedule<order = [["F0", "B0"]], bubble_fraction = 0.0, plain_bubble_fraction = 0.0, filled_microbatches = 0, makespan_flops = 1.0>>} {}
 
 // -----
 

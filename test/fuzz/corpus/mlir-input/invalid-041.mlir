@@ -1,2 +1,2 @@
-// ee.pipeline is a module's dictionary too
-module attributes {ee.pipeline = [1, 2]} {}
+// ee.pipeline: the typed plan
+module attributes {ee.pipeline = {stages = []}} {}
