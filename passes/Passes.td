@@ -573,6 +573,18 @@ def EELowerToEERTPass : Pass<"ee-lower-to-eert", "::mlir::ModuleOp"> {
     call `eert_trace_begin`/`eert_trace_end` with the span's number among the
     entry's `spans` in the manifest.
 
+    It runs in three steps. The entry-point wrapper builds `ee_<name>` with
+    the calling convention above: a prologue that loads the inputs, the
+    function's ops moved in, an epilogue that stores the outputs. Dialect
+    conversion then applies one pattern per ee op (a type converter maps
+    tensors and requests to `!llvm.ptr`), each emitting the op's runtime
+    calls over the planned buffers; what no pattern lowers is refused before
+    with its reason, and scalar `arith`/`math` stays as it is. Last, each
+    call's status is checked: right after the call, or for collectives'
+    starts and waits combined (the first failure kept) and checked before an
+    update, a message, every 16 statuses and the return, so thousands of
+    gradient collectives need no block each.
+
     Each entry point gets its manifest record as the dictionary `ee.entry`
     (name, symbol, arena sizes, the kinds of its inputs and outputs, spans,
     the parameters it updates, its gradients' parameters), which

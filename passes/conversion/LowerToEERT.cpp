@@ -1,9 +1,20 @@
 //===- LowerToEERT.cpp - ee-lower-to-eert: runtime calls over planned buffers -===//
+//
+// Three steps per function. The entry-point wrapper gives it the runtime's
+// calling convention (parameter table, arena, batch, seq, input and output
+// tables -> status) and writes its manifest record as `ee.entry`. Conversion
+// patterns, one per ee op, then replace tensors by the buffers ee-plan-memory
+// placed them in and ops by eert runtime calls. Last, the statuses the calls
+// return are checked: right after the call, or (collectives) combined and
+// checked at the next point where a failure could spread.
+//
+//===----------------------------------------------------------------------===//
 
 #include "ee/EEOps.h"
 #include "passes/Passes.h"
 #include "passes/conversion/MemoryPlan.h"
 
+#include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -11,8 +22,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
-#include "mlir/IR/IRMapping.h"
-#include "llvm/ADT/TypeSwitch.h"
+#include "mlir/Transforms/DialectConversion.h"
 
 #include <cmath>
 
@@ -30,128 +40,130 @@ namespace {
 constexpr int64_t kTensorGroup = 1, kPipelineGroup = 2, kDataGroup = 3;
 /// Compiled code's message tags start here (abi.def: eert_comm_irecv).
 constexpr int64_t kMessageTagBase = 1000;
+/// Marks a runtime call's status for the last step: "check" right after the
+/// call, or "defer" to the next flush point.
+constexpr StringLiteral kStatusAttr = "ee.status";
+/// Deferred statuses are checked at least this often: LLVM's code generation
+/// grows faster than linearly in the size of a basic block.
+constexpr int64_t kDeferredPerCheck = 16;
 
-/// Emits the buffer-level function for one tensor-level function.
-class FunctionLowering {
+/// What the lowering of an entry point's ops reads: its memory plan and the
+/// values its prologue computed. Fixed before the patterns run.
+struct EntryPoint {
+  MemoryPlan plan;
+  Value params, arena, batch, seq, tokens, fixedBase;
+  Value optimizerState;     // the trailing input of a function that updates parameters
+  Value dataRank, dataSize; // this rank's place in the data-parallel group, when blocks need it
+  llvm::StringMap<int64_t> spanIndex; // span name -> its number in the manifest
+};
+using EntryPoints = DenseMap<Operation *, EntryPoint>;
+
+Type pointerType(MLIRContext *context) { return LLVM::LLVMPointerType::get(context); }
+
+/// Pointer and index arithmetic shared by the wrapper and the patterns.
+class Emitter {
 public:
-  FunctionLowering(func::FuncOp source, const MemoryPlan &plan,
-                   const llvm::StringMap<int64_t> &parameterIndex, OpBuilder &builder)
-      : source(source), plan(plan), parameterIndex(parameterIndex), b(builder),
-        loc(source.getLoc()) {}
+  Emitter(OpBuilder &b, Location loc) : b(b), loc(loc) {}
 
-  /// Emits the entry point, its manifest record as its ee.entry attribute.
-  LogicalResult lower();
-
-private:
-  Type ptrType() { return LLVM::LLVMPointerType::get(b.getContext()); }
   Value i64(int64_t value) { return arith::ConstantIntOp::create(b, loc, value, 64); }
-  Value f32(double value) { return arith::ConstantFloatOp::create(b, loc, b.getF32Type(), llvm::APFloat(static_cast<float>(value))); }
-
+  Value f32(double value) {
+    return arith::ConstantFloatOp::create(b, loc, b.getF32Type(),
+                                          llvm::APFloat(static_cast<float>(value)));
+  }
+  Type ptr() { return pointerType(b.getContext()); }
   /// base + byteOffset.
   Value offsetPtr(Value base, Value byteOffset) {
-    return LLVM::GEPOp::create(b, loc, ptrType(), b.getI8Type(), base, ValueRange{byteOffset});
+    return LLVM::GEPOp::create(b, loc, ptr(), b.getI8Type(), base, ValueRange{byteOffset});
+  }
+  /// base + `elements` floats.
+  Value floatOffset(Value base, Value elements) {
+    return offsetPtr(base, arith::MulIOp::create(b, loc, elements, i64(4)));
   }
   /// The pointer stored at array[index] (an array of pointers).
   Value loadPointer(Value array, int64_t index) {
-    Value slot = LLVM::GEPOp::create(b, loc, ptrType(), ptrType(), array,
-                                     ArrayRef<LLVM::GEPArg>{static_cast<int32_t>(index)});
-    return LLVM::LoadOp::create(b, loc, ptrType(), slot);
+    return LLVM::LoadOp::create(b, loc, ptr(), slot(array, index));
   }
   void storePointer(Value array, int64_t index, Value pointer) {
-    Value slot = LLVM::GEPOp::create(b, loc, ptrType(), ptrType(), array,
-                                     ArrayRef<LLVM::GEPArg>{static_cast<int32_t>(index)});
-    LLVM::StoreOp::create(b, loc, pointer, slot);
+    LLVM::StoreOp::create(b, loc, pointer, slot(array, index));
   }
+  Value loadF32(Value pointer) { return LLVM::LoadOp::create(b, loc, b.getF32Type(), pointer); }
 
-  /// Branches to the failure block unless `status` is 0.
-  void checkStatus(Value status) {
-    Value ok = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, status,
-                                     arith::ConstantIntOp::create(b, loc, 0, 32));
-    Block *current = b.getBlock();
-    Block *next = b.createBlock(current->getParent(), std::next(Region::iterator(current)));
-    b.setInsertionPointToEnd(current);
-    cf::CondBranchOp::create(b, loc, ok, next, ValueRange{}, failBlock, ValueRange{status});
-    b.setInsertionPointToStart(next);
-  }
+  OpBuilder &b;
+  Location loc;
 
-  /// Checks `status` later, at the next flushStatus(): the gradient
-  /// all-reduces' starts and waits (thousands in a deep model) then need no
-  /// block each. The first failure's status is the one returned.
-  void deferStatus(Value status) {
-    if (!deferred) {
-      deferred = status;
-    } else {
-      Value failedBefore = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, deferred,
-                                                 arith::ConstantIntOp::create(b, loc, 0, 32));
-      deferred = arith::SelectOp::create(b, loc, failedBefore, deferred, status);
-    }
-    // Checked now and then all the same: LLVM's code generation grows faster
-    // than linearly in the size of a basic block.
-    if (++numDeferred % kDeferredPerCheck == 0)
-      flushStatus();
+private:
+  Value slot(Value array, int64_t index) {
+    return LLVM::GEPOp::create(b, loc, ptr(), ptr(), array,
+                               ArrayRef<LLVM::GEPArg>{static_cast<int32_t>(index)});
   }
-  /// Branches to the failure block if a deferred status failed: before what
-  /// would spread a failed sum (an update, a message) and before returning.
-  void flushStatus() {
-    if (deferred)
-      checkStatus(deferred);
-    deferred = nullptr;
-  }
+};
 
-  Value pointerOf(Value value) {
-    auto it = pointers.find(value);
-    assert(it != pointers.end() && "every tensor operand has a buffer");
-    return it->second;
-  }
+static int64_t features(Value value) {
+  return cast<RankedTensorType>(value.getType()).getShape().back();
+}
 
-  /// A fresh buffer for `result` per the plan.
+/// The reduce-scatter whose wait delivers `value`, if it is such a block.
+ReduceScatterStartOp blockSource(Value value) {
+  auto wait = value.getDefiningOp<WaitOp>();
+  return wait ? wait.getRequest().getDefiningOp<ReduceScatterStartOp>() : nullptr;
+}
+
+/// Builds one op's runtime calls over the entry point's buffers.
+class CallBuilder : public Emitter {
+public:
+  CallBuilder(ConversionPatternRewriter &rewriter, Location loc, const EntryPoint &entry,
+              const llvm::StringMap<int64_t> &parameterIndex)
+      : Emitter(rewriter, loc), rewriter(rewriter), entry(entry), parameterIndex(parameterIndex) {}
+
+  /// The buffer a source value already converted is in.
+  Value remapped(Value original) { return rewriter.getRemappedValue(original); }
+
+  Value tokens() { return entry.tokens; }
+  Value batch() { return entry.batch; }
+  Value seq() { return entry.seq; }
+
+  /// The buffer ee-plan-memory placed `result` (a value of the source) in.
   Value allocate(Value result) {
-    Value pointer;
-    if (auto it = plan.perTokenOffset.find(result); it != plan.perTokenOffset.end())
-      pointer = offsetPtr(arena, arith::MulIOp::create(b, loc, tokens, i64(it->second)));
-    else
-      pointer = offsetPtr(fixedBase, i64(plan.fixedOffset.lookup(result)));
-    pointers[result] = pointer;
-    return pointer;
+    if (auto it = entry.plan.perTokenOffset.find(result); it != entry.plan.perTokenOffset.end())
+      return offsetPtr(entry.arena, arith::MulIOp::create(b, loc, entry.tokens, i64(it->second)));
+    return offsetPtr(entry.fixedBase, i64(entry.plan.fixedOffset.lookup(result)));
   }
 
-  /// A manifest record (ee-emit-manifest writes it as a JSON object).
-  DictionaryAttr record(ArrayRef<std::pair<StringRef, Attribute>> fields) {
-    NamedAttrList list;
-    for (auto [name, value] : fields)
-      list.append(name, value);
-    return list.getDictionary(b.getContext());
+  /// Elements [begin, begin + count) of an n-element tensor are this rank's
+  /// block: c = ceil(n / size), begin = min(n, rank c), count = min(n, begin + c) - begin.
+  std::pair<Value, Value> dataBlock(int64_t n) {
+    Value size = entry.dataSize;
+    Value c = arith::DivSIOp::create(
+        b, loc, arith::AddIOp::create(b, loc, i64(n), arith::SubIOp::create(b, loc, size, i64(1))),
+        size);
+    Value begin =
+        arith::MinSIOp::create(b, loc, i64(n), arith::MulIOp::create(b, loc, entry.dataRank, c));
+    Value end = arith::MinSIOp::create(b, loc, i64(n), arith::AddIOp::create(b, loc, begin, c));
+    return {begin, arith::SubIOp::create(b, loc, end, begin)};
   }
-  DictionaryAttr kind(StringRef what) { return record({{"kind", b.getStringAttr(what)}}); }
+  static int64_t numElements(Value value) {
+    return cast<RankedTensorType>(value.getType()).getNumElements();
+  }
 
-  /// Number of elements: static, a data-parallel block's, or tokens x
-  /// features for activations.
+  /// Number of elements of a source value: a data-parallel block's, static,
+  /// or tokens x features for activations.
   Value elements(Value value) {
-    if (auto block = blocks.find(value); block != blocks.end())
-      return block->second.second;
+    if (ReduceScatterStartOp start = blockSource(value))
+      return dataBlock(numElements(start.getInput())).second;
     auto type = cast<RankedTensorType>(value.getType());
     if (type.hasStaticShape())
       return i64(type.getNumElements());
-    return arith::MulIOp::create(b, loc, tokens, i64(type.getShape().back()));
+    return arith::MulIOp::create(b, loc, entry.tokens, i64(type.getShape().back()));
   }
-
-  static int64_t features(Value value) {
-    return cast<RankedTensorType>(value.getType()).getShape().back();
-  }
-
-  LogicalResult lowerOp(Operation &op);
-  Value lossWeight(LossWeightOp op);
-  /// Bytes of a tensor value.
   Value bytes(Value value) { return arith::MulIOp::create(b, loc, elements(value), i64(4)); }
-  static std::optional<int64_t> runtimeGroup(Group group) {
-    switch (group) {
-    case Group::TP: return kTensorGroup;
-    case Group::PP: return kPipelineGroup;
-    case Group::DP: return kDataGroup;
-    case Group::Tied: return std::nullopt;
-    }
-    return std::nullopt;
+
+  Value parameter(StringRef name) { return loadPointer(entry.params, parameterIndex.lookup(name)); }
+  /// AdamW moment `k` (0: exp_avg, 1: exp_avg_sq) of parameter `name`.
+  Value moment(StringRef name, int64_t k) {
+    return loadPointer(entry.optimizerState, 2 * parameterIndex.lookup(name) + k);
   }
+  int64_t spanIndex(StringRef name) { return entry.spanIndex.lookup(name); }
+
   /// The world rank of the pipeline stage `offset` stages away.
   Value stagePeer(int64_t offset) {
     Value rank = eert::CommGroupPeerOp::create(b, loc, b.getI32Type(), i64(kPipelineGroup),
@@ -159,137 +171,653 @@ private:
     return arith::ExtSIOp::create(b, loc, b.getI64Type(), rank);
   }
 
-  func::FuncOp source;
-  const MemoryPlan &plan;
+  /// The status a call returns, checked right after it.
+  void check(Operation *call) { call->setAttr(kStatusAttr, b.getStringAttr("check")); }
+  /// The status a collective returns, checked at the next flush point.
+  void defer(Operation *call) { call->setAttr(kStatusAttr, b.getStringAttr("defer")); }
+
+private:
+  ConversionPatternRewriter &rewriter;
+  const EntryPoint &entry;
   const llvm::StringMap<int64_t> &parameterIndex;
-  OpBuilder &b;
-  Location loc;
-  Value params, arena, batch, seq, tokens, fixedBase;
-  static constexpr int64_t kDeferredPerCheck = 16;
-  Value deferred;       // the statuses deferStatus() holds, combined
-  int64_t numDeferred = 0;
-  Value optimizerState; // the trailing input of a function that updates parameters
-  SmallVector<Attribute> updates; // the parameters its ee.adamw ops update, in order
-  Block *failBlock = nullptr;
-  DenseMap<Value, Value> pointers; // tensor value -> its buffer
-  /// A reduce-scatter's block -> (its first element, its elements) in the whole tensor.
-  DenseMap<Value, std::pair<Value, Value>> blocks;
-  Value dataRank, dataSize; // this rank's place in the data-parallel group, when blocks need it
-  /// Elements [begin, begin + count) of an n-element tensor are this rank's
-  /// block: c = ceil(n / size), begin = min(n, rank c), count = min(n, begin + c) - begin.
-  std::pair<Value, Value> dataBlock(int64_t n) {
-    Value c = arith::DivSIOp::create(
-        b, loc, arith::AddIOp::create(b, loc, i64(n), arith::SubIOp::create(b, loc, dataSize, i64(1))),
-        dataSize);
-    Value begin = arith::MinSIOp::create(b, loc, i64(n), arith::MulIOp::create(b, loc, dataRank, c));
-    Value end = arith::MinSIOp::create(b, loc, i64(n), arith::AddIOp::create(b, loc, begin, c));
-    return {begin, arith::SubIOp::create(b, loc, end, begin)};
-  }
-  /// base + `elements` floats.
-  Value floatOffset(Value base, Value elements) {
-    return offsetPtr(base, arith::MulIOp::create(b, loc, elements, i64(4)));
-  }
-  IRMapping scalars;               // scalar value -> lowered scalar
-  llvm::StringMap<int64_t> spanIndex; // span name -> its number in the manifest
-  SmallVector<Attribute> spans;
 };
 
-LogicalResult FunctionLowering::lower() {
-  std::string name = ("ee_" + source.getSymName()).str();
-  Type ptr = ptrType();
-  auto type = b.getFunctionType({ptr, ptr, b.getI64Type(), b.getI64Type(), ptr, ptr},
-                                {b.getI32Type()});
-  auto func = func::FuncOp::create(b, loc, name, type);
-  Block *entry = func.addEntryBlock();
-  failBlock = b.createBlock(&func.getBody(), {}, {b.getI32Type()}, {loc});
-  func::ReturnOp::create(b, loc, failBlock->getArgument(0));
-  b.setInsertionPointToStart(entry);
-  params = entry->getArgument(0);
-  arena = entry->getArgument(1);
-  batch = entry->getArgument(2);
-  seq = entry->getArgument(3);
-  Value inputs = entry->getArgument(4), outputs = entry->getArgument(5);
-  tokens = arith::MulIOp::create(b, loc, batch, seq);
-  if (!source.front().getOps<ReduceScatterStartOp>().empty()) {
-    dataRank = arith::ExtSIOp::create(
-        b, loc, b.getI64Type(),
-        eert::CommGroupRankOp::create(b, loc, b.getI32Type(), i64(kDataGroup)).getResult());
-    dataSize = arith::ExtSIOp::create(
-        b, loc, b.getI64Type(),
-        eert::CommGroupSizeOp::create(b, loc, b.getI32Type(), i64(kDataGroup)).getResult());
+using Results = SmallVector<Value>;
+
+//===----------------------------------------------------------------------===//
+// One lowering per op: the runtime calls, and what replaces the op's results
+//===----------------------------------------------------------------------===//
+
+Results lower(GetParameterOp op, GetParameterOp::Adaptor, CallBuilder &c) {
+  return {c.parameter(op.getName())};
+}
+
+Results lower(EmbeddingLookupOp op, EmbeddingLookupOp::Adaptor a, CallBuilder &c) {
+  Value out = c.allocate(op.getResult());
+  auto shape = op.getTable().getType().getShape();
+  Operation *call =
+      op.getVocabParallel()
+          ? eert::EmbeddingLookupParallelOp::create(c.b, c.loc, c.b.getI32Type(), a.getTable(),
+                                                    a.getIds(), out, c.tokens(), c.i64(shape[0]),
+                                                    c.i64(shape[1]), c.i64(kTensorGroup))
+          : eert::EmbeddingLookupOp::create(c.b, c.loc, c.b.getI32Type(), a.getTable(), a.getIds(),
+                                            out, c.tokens(), c.i64(shape[0]), c.i64(shape[1]));
+  c.check(call);
+  return {out};
+}
+
+Results lower(TPCopyOp op, TPCopyOp::Adaptor a, CallBuilder &c) {
+  // A copy, not an alias: the memory plan frees the input after its last use.
+  Value out = c.allocate(op.getResult());
+  eert::ScaleOp::create(c.b, c.loc, a.getInput(), c.f32(1.0), out, c.elements(op.getResult()));
+  return {out};
+}
+
+Results lower(TPAllGatherOp op, TPAllGatherOp::Adaptor a, CallBuilder &c) {
+  Value out = c.allocate(op.getResult());
+  c.check(eert::GatherColumnsOp::create(c.b, c.loc, c.b.getI32Type(), a.getInput(), out,
+                                        c.tokens(), c.i64(features(op.getInput())),
+                                        c.i64(kTensorGroup)));
+  return {out};
+}
+
+Results lower(TPAllReduceOp op, TPAllReduceOp::Adaptor a, CallBuilder &c) {
+  Value out = c.allocate(op.getResult());
+  Value count = c.elements(op.getResult());
+  eert::ScaleOp::create(c.b, c.loc, a.getInput(), c.f32(1.0), out, count);
+  c.check(eert::CommAllReduceOp::create(c.b, c.loc, c.b.getI32Type(), out, count,
+                                        c.i64(kTensorGroup)));
+  return {out};
+}
+
+Results lower(RMSNormOp op, RMSNormOp::Adaptor a, CallBuilder &c) {
+  Value out = c.allocate(op.getResult());
+  eert::RmsNormOp::create(c.b, c.loc, a.getInput(), a.getWeight(), out, c.tokens(),
+                          c.i64(features(op.getInput())), c.f32(op.getEps().convertToDouble()));
+  return {out};
+}
+
+template <typename Projection>
+Results lowerProjection(Projection op, typename Projection::Adaptor a, CallBuilder &c) {
+  Value out = c.allocate(op.getResult());
+  eert::LinearOp::create(c.b, c.loc, a.getInput(), a.getWeight(), out, c.tokens(),
+                         c.i64(features(op.getInput())), c.i64(features(op.getResult())));
+  return {out};
+}
+Results lower(LinearOp op, LinearOp::Adaptor a, CallBuilder &c) { return lowerProjection(op, a, c); }
+Results lower(LogitsOp op, LogitsOp::Adaptor a, CallBuilder &c) { return lowerProjection(op, a, c); }
+
+Results lower(RotaryOp op, RotaryOp::Adaptor a, CallBuilder &c) {
+  Value out = c.allocate(op.getResult());
+  int64_t heads = op.getNumHeads();
+  eert::RotaryOp::create(c.b, c.loc, a.getInput(), a.getPositions(), out, c.tokens(),
+                         c.i64(heads), c.i64(features(op.getInput()) / heads),
+                         c.f32(op.getTheta().convertToDouble()));
+  return {out};
+}
+
+Results lower(AttentionOp op, AttentionOp::Adaptor a, CallBuilder &c) {
+  Value out = c.allocate(op.getOutput());
+  int64_t heads = op.getNumHeads(), kvHeads = op.getNumKvHeads();
+  Value headDim = c.i64(features(op.getQuery()) / heads);
+  if (!op.getKCache()) {
+    eert::AttentionOp::create(c.b, c.loc, a.getQuery(), a.getKey(), a.getValue(), out, c.batch(),
+                              c.seq(), c.i64(heads), c.i64(kvHeads), headDim);
+    return {out};
   }
-  fixedBase = offsetPtr(arena, arith::MulIOp::create(b, loc, tokens, i64(plan.perTokenBytes)));
+  auto cacheType = cast<RankedTensorType>(op.getKCache().getType());
+  // Explicit rows index caches whose row count the function does not know.
+  Value rows = op.getRows() ? a.getRows() : LLVM::ZeroOp::create(c.b, c.loc, c.ptr()).getResult();
+  c.check(eert::AttentionCachedOp::create(
+      c.b, c.loc, c.b.getI32Type(), a.getQuery(), a.getKey(), a.getValue(), a.getKCache(),
+      a.getVCache(), a.getPositions(), rows, out, c.batch(), c.seq(),
+      op.getRows() ? c.i64(0) : c.batch(), c.i64(cacheType.getDimSize(1)), c.i64(heads),
+      c.i64(kvHeads), headDim));
+  // The caches are updated in place.
+  return {out, a.getKCache(), a.getVCache()};
+}
+
+Results lower(SwiGLUOp op, SwiGLUOp::Adaptor a, CallBuilder &c) {
+  Value out = c.allocate(op.getResult());
+  eert::SwigluOp::create(c.b, c.loc, a.getGate(), a.getUp(), out, c.elements(op.getResult()));
+  return {out};
+}
+
+Results lower(AddOp op, AddOp::Adaptor a, CallBuilder &c) {
+  Value out = c.allocate(op.getResult());
+  eert::AddOp::create(c.b, c.loc, a.getLhs(), a.getRhs(), out, c.elements(op.getResult()));
+  return {out};
+}
+
+Results lower(InnerProductOp op, InnerProductOp::Adaptor a, CallBuilder &c) {
+  Value out = c.allocate(op.getResult());
+  eert::InnerProductOp::create(c.b, c.loc, a.getLhs(), a.getRhs(), out, c.elements(op.getLhs()));
+  return {c.loadF32(out)};
+}
+
+Results lower(ScaleOp op, ScaleOp::Adaptor a, CallBuilder &c) {
+  Value out = c.allocate(op.getResult());
+  eert::ScaleOp::create(c.b, c.loc, a.getInput(), a.getFactor(), out, c.elements(op.getResult()));
+  return {out};
+}
+
+Results lower(CrossEntropyOp op, CrossEntropyOp::Adaptor a, CallBuilder &c) {
+  Value out = c.allocate(op.getLoss());
+  Value vocab = c.i64(features(op.getLogits()));
+  Value temperature = c.f32(op.getTemperature().convertToDouble());
+  Operation *call =
+      op.getVocabParallel()
+          ? eert::CrossEntropyParallelOp::create(c.b, c.loc, c.b.getI32Type(), a.getLogits(),
+                                                 a.getLabels(), out, c.tokens(), vocab,
+                                                 temperature, c.i64(kTensorGroup))
+          : eert::CrossEntropyOp::create(c.b, c.loc, c.b.getI32Type(), a.getLogits(),
+                                         a.getLabels(), out, c.tokens(), vocab, temperature);
+  c.check(call);
+  return {c.loadF32(out)};
+}
+
+Results lower(CrossEntropyGradOp op, CrossEntropyGradOp::Adaptor a, CallBuilder &c) {
+  Value out = c.allocate(op.getDlogits());
+  Value vocab = c.i64(features(op.getLogits()));
+  Value temperature = c.f32(op.getTemperature().convertToDouble());
+  Operation *call =
+      op.getVocabParallel()
+          ? eert::CrossEntropyBackwardParallelOp::create(
+                c.b, c.loc, c.b.getI32Type(), a.getLogits(), a.getLabels(), out, c.tokens(),
+                vocab, temperature, a.getDloss(), c.i64(kTensorGroup))
+          : eert::CrossEntropyBackwardOp::create(c.b, c.loc, c.b.getI32Type(), a.getLogits(),
+                                                 a.getLabels(), out, c.tokens(), vocab,
+                                                 temperature, a.getDloss());
+  c.check(call);
+  return {out};
+}
+
+Results lower(ExitConfidenceOp op, ExitConfidenceOp::Adaptor a, CallBuilder &c) {
+  Value out = c.allocate(op.getConfidence());
+  Value vocab = c.i64(features(op.getLogits()));
+  if (op.getVocabParallel())
+    c.check(eert::ExitConfidenceParallelOp::create(c.b, c.loc, c.b.getI32Type(), a.getLogits(),
+                                                   out, c.tokens(), vocab, c.i64(kTensorGroup)));
+  else
+    eert::ExitConfidenceOp::create(c.b, c.loc, a.getLogits(), out, c.tokens(), vocab);
+  return {out};
+}
+
+Results lower(LinearGradInputOp op, LinearGradInputOp::Adaptor a, CallBuilder &c) {
+  Value out = c.allocate(op.getDx());
+  eert::LinearBackwardInputOp::create(c.b, c.loc, a.getDy(), a.getWeight(), out, c.tokens(),
+                                      c.i64(features(op.getDx())), c.i64(features(op.getDy())));
+  return {out};
+}
+
+Results lower(LinearGradWeightOp op, LinearGradWeightOp::Adaptor a, CallBuilder &c) {
+  Value out = c.allocate(op.getDweight());
+  eert::LinearBackwardWeightOp::create(c.b, c.loc, a.getDy(), a.getInput(), out, c.tokens(),
+                                       c.i64(features(op.getInput())),
+                                       c.i64(features(op.getDy())));
+  return {out};
+}
+
+Results lower(RMSNormGradOp op, RMSNormGradOp::Adaptor a, CallBuilder &c) {
+  Value dx = c.allocate(op.getDx()), dw = c.allocate(op.getDweight());
+  eert::RmsNormBackwardOp::create(c.b, c.loc, a.getInput(), a.getWeight(), a.getDy(), dx, dw,
+                                  c.tokens(), c.i64(features(op.getInput())),
+                                  c.f32(op.getEps().convertToDouble()));
+  return {dx, dw};
+}
+
+Results lower(RotaryGradOp op, RotaryGradOp::Adaptor a, CallBuilder &c) {
+  Value out = c.allocate(op.getDx());
+  int64_t heads = op.getNumHeads();
+  eert::RotaryBackwardOp::create(c.b, c.loc, a.getDy(), a.getPositions(), out, c.tokens(),
+                                 c.i64(heads), c.i64(features(op.getDy()) / heads),
+                                 c.f32(op.getTheta().convertToDouble()));
+  return {out};
+}
+
+Results lower(AttentionGradOp op, AttentionGradOp::Adaptor a, CallBuilder &c) {
+  Value dq = c.allocate(op.getDquery()), dk = c.allocate(op.getDkey()),
+        dv = c.allocate(op.getDvalue());
+  int64_t heads = op.getNumHeads();
+  eert::AttentionBackwardOp::create(c.b, c.loc, a.getQuery(), a.getKey(), a.getValue(),
+                                    a.getDoutput(), dq, dk, dv, c.batch(), c.seq(), c.i64(heads),
+                                    c.i64(op.getNumKvHeads()),
+                                    c.i64(features(op.getQuery()) / heads));
+  return {dq, dk, dv};
+}
+
+Results lower(SwiGLUGradOp op, SwiGLUGradOp::Adaptor a, CallBuilder &c) {
+  Value dg = c.allocate(op.getDgate()), du = c.allocate(op.getDup());
+  eert::SwigluBackwardOp::create(c.b, c.loc, a.getGate(), a.getUp(), a.getDy(), dg, du,
+                                 c.elements(op.getDgate()));
+  return {dg, du};
+}
+
+Results lower(EmbeddingGradOp op, EmbeddingGradOp::Adaptor a, CallBuilder &c) {
+  Value out = c.allocate(op.getDtable());
+  auto shape = op.getDtable().getType().getShape();
+  Operation *call =
+      op.getVocabParallel()
+          ? eert::EmbeddingBackwardParallelOp::create(c.b, c.loc, c.b.getI32Type(), a.getIds(),
+                                                      a.getDy(), out, c.tokens(), c.i64(shape[0]),
+                                                      c.i64(shape[1]), c.i64(kTensorGroup))
+          : eert::EmbeddingBackwardOp::create(c.b, c.loc, c.b.getI32Type(), a.getIds(), a.getDy(),
+                                              out, c.tokens(), c.i64(shape[0]), c.i64(shape[1]));
+  c.check(call);
+  return {out};
+}
+
+Results lower(LossWeightOp op, LossWeightOp::Adaptor a, CallBuilder &c) {
+  LossWeightAttr schedule = op.getSchedule();
+  if (schedule.isConstant())
+    return {c.f32(schedule.getTarget())};
+  // w(t) = t >= T ? target : formula(t / T), evaluated in f64.
+  OpBuilder &b = c.b;
+  Location loc = c.loc;
+  auto f64 = b.getF64Type();
+  auto k = [&](double v) { return arith::ConstantFloatOp::create(b, loc, f64, llvm::APFloat(v)); };
+  Value t = arith::SIToFPOp::create(b, loc, f64, a.getIteration());
+  t = arith::MaximumFOp::create(b, loc, t, k(0.0));
+  double init = schedule.getInit(), target = schedule.getTarget();
+  Value progress = arith::DivFOp::create(b, loc, t, k(schedule.getWarmupIters()));
+  Value during;
+  if (schedule.getStyle() == WarmupStyle::Cosine) {
+    Value angle = arith::MulFOp::create(b, loc, progress, k(M_PI));
+    Value half = arith::MulFOp::create(
+        b, loc, arith::AddFOp::create(b, loc, math::CosOp::create(b, loc, angle), k(1.0)),
+        k(0.5 * (init - target)));
+    during = arith::AddFOp::create(b, loc, half, k(target));
+  } else {
+    during = arith::AddFOp::create(
+        b, loc, arith::MulFOp::create(b, loc, progress, k(target - init)), k(init));
+  }
+  Value done =
+      arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGE, t, k(schedule.getWarmupIters()));
+  Value weight = arith::SelectOp::create(b, loc, done, k(target), during);
+  return {arith::TruncFOp::create(b, loc, b.getF32Type(), weight)};
+}
+
+Results lower(tensor::DimOp op, tensor::DimOp::Adaptor, CallBuilder &c) {
+  // Token tensors and activations are [batch, seq, ...] (checked before).
+  Value size = *op.getConstantIndex() == 0 ? c.batch() : c.seq();
+  return {arith::IndexCastOp::create(c.b, c.loc, c.b.getIndexType(), size)};
+}
+
+Results lower(RecvOp op, RecvOp::Adaptor, CallBuilder &c) {
+  // What the wait yields is the buffer received into.
+  Value payload = waitOf(op.getRequest()).getResult();
+  Value buffer = c.allocate(payload), request = c.allocate(op.getRequest());
+  c.check(eert::CommIrecvOp::create(c.b, c.loc, c.b.getI32Type(), buffer, c.bytes(payload),
+                                    c.stagePeer(op.getPeer()),
+                                    c.i64(kMessageTagBase + op.getTag()), request));
+  return {request};
+}
+
+Results lower(SendOp op, SendOp::Adaptor a, CallBuilder &c) {
+  Value request = c.allocate(op.getRequest());
+  c.check(eert::CommIsendOp::create(c.b, c.loc, c.b.getI32Type(), a.getInput(),
+                                    c.bytes(op.getInput()), c.stagePeer(op.getPeer()),
+                                    c.i64(kMessageTagBase + op.getTag()), request));
+  return {request};
+}
+
+int64_t runtimeGroup(Group group) {
+  switch (group) {
+  case Group::TP: return kTensorGroup;
+  case Group::PP: return kPipelineGroup;
+  case Group::DP: return kDataGroup;
+  case Group::Tied: break; // refused before lowering
+  }
+  llvm_unreachable("a tied group has no runtime group");
+}
+
+/// Where the sum of an all-reduce lands: a scalar in its wait's slot, a
+/// tensor in its own buffer when nothing else reads it, else in a copy.
+Value allReduceBuffer(AllReduceStartOp start, CallBuilder &c) {
+  Value sum = waitOf(start.getRequest()).getResult();
+  if (reducesInPlace(start))
+    return c.remapped(start.getInput());
+  return c.allocate(sum);
+}
+
+Results lower(AllReduceStartOp op, AllReduceStartOp::Adaptor a, CallBuilder &c) {
+  Value request = c.allocate(op.getRequest());
+  Value data = allReduceBuffer(op, c), count;
+  if (op.getInput().getType().isF32()) {
+    LLVM::StoreOp::create(c.b, c.loc, a.getInput(), data);
+    count = c.i64(1);
+  } else {
+    count = c.elements(op.getInput());
+    if (!reducesInPlace(op))
+      eert::ScaleOp::create(c.b, c.loc, a.getInput(), c.f32(1.0), data, count);
+  }
+  c.defer(eert::CommIallReduceOp::create(c.b, c.loc, c.b.getI32Type(), data, count,
+                                         c.i64(runtimeGroup(op.getGroup())), request));
+  return {request};
+}
+
+/// The buffer a reduce-scatter sums in: its input's own, or a copy.
+Value reduceScatterBuffer(ReduceScatterStartOp start, CallBuilder &c) {
+  if (reducesInPlace(start))
+    return c.remapped(start.getInput());
+  return c.allocate(waitOf(start.getRequest()).getResult());
+}
+
+Results lower(ReduceScatterStartOp op, ReduceScatterStartOp::Adaptor a, CallBuilder &c) {
+  Value request = c.allocate(op.getRequest());
+  int64_t n = CallBuilder::numElements(op.getInput());
+  Value data = reduceScatterBuffer(op, c);
+  if (!reducesInPlace(op))
+    eert::ScaleOp::create(c.b, c.loc, a.getInput(), c.f32(1.0), data, c.i64(n));
+  c.defer(eert::CommIreduceScatterOp::create(c.b, c.loc, c.b.getI32Type(), data, c.i64(n),
+                                             c.i64(kDataGroup), request));
+  return {request};
+}
+
+Results lower(AllGatherParameterStartOp op, AllGatherParameterStartOp::Adaptor, CallBuilder &c) {
+  auto param = SymbolTable::lookupNearestSymbolFrom<ParameterOp>(op, op.getParamAttr());
+  Value request = c.allocate(op.getRequest());
+  c.defer(eert::CommIallGatherOp::create(c.b, c.loc, c.b.getI32Type(), c.parameter(op.getParam()),
+                                         c.i64(param.getTensorType().getNumElements()),
+                                         c.i64(kDataGroup), request));
+  return {request};
+}
+
+Results lower(WaitOp op, WaitOp::Adaptor a, CallBuilder &c) {
+  Operation *start = op.getRequest().getDefiningOp();
+  auto wait = eert::CommWaitOp::create(c.b, c.loc, c.b.getI32Type(), a.getRequest());
+  if (isa<SendOp, RecvOp>(start))
+    c.check(wait);
+  else
+    c.defer(wait);
+  Value result = op.getResult();
+  if (!result)
+    return {};
+  if (isa<RecvOp>(start))
+    return {c.allocate(result)};
+  if (auto reduce = dyn_cast<AllReduceStartOp>(start)) {
+    Value sum = allReduceBuffer(reduce, c);
+    return {result.getType().isF32() ? c.loadF32(sum) : sum};
+  }
+  // This rank's block of the buffer the reduce-scatter summed in.
+  auto scatter = cast<ReduceScatterStartOp>(start);
+  Value data = reduceScatterBuffer(scatter, c);
+  return {c.floatOffset(data, c.dataBlock(CallBuilder::numElements(scatter.getInput())).first)};
+}
+
+Results lower(AdamWOp op, AdamWOp::Adaptor a, CallBuilder &c) {
+  // The moments are the optimizer-state table's: (exp_avg, exp_avg_sq) of
+  // parameter i at 2i, 2i+1 (under ZeRO-1 of this rank's block only).
+  Value decay = op.getNoDecay() ? c.f32(0.0) : a.getWeightDecay();
+  Value param = c.parameter(op.getParam());
+  Value expAvg = c.moment(op.getParam(), 0), expAvgSq = c.moment(op.getParam(), 1);
+  if (op.getDpShard())
+    param = c.floatOffset(
+        param, c.dataBlock(CallBuilder::numElements(blockSource(op.getGrad()).getInput())).first);
+  eert::AdamwOp::create(c.b, c.loc, param, a.getGrad(), expAvg, expAvgSq,
+                        c.elements(op.getGrad()), a.getScale(), a.getLr(), a.getBeta1(),
+                        a.getBeta2(), a.getEps(), decay, a.getStep());
+  return {};
+}
+
+Results lower(ZerosOp op, ZerosOp::Adaptor, CallBuilder &c) {
+  Value out = c.allocate(op.getResult());
+  Value zero = arith::ConstantIntOp::create(c.b, c.loc, 0, 8);
+  LLVM::MemsetOp::create(c.b, c.loc, out, zero, c.bytes(op.getResult()), /*isVolatile=*/false);
+  return {out};
+}
+
+Results lower(SpanBeginOp op, SpanBeginOp::Adaptor, CallBuilder &c) {
+  eert::TraceBeginOp::create(c.b, c.loc, c.i64(c.spanIndex(op.getName())));
+  return {};
+}
+
+Results lower(SpanEndOp op, SpanEndOp::Adaptor, CallBuilder &c) {
+  eert::TraceEndOp::create(c.b, c.loc, c.i64(c.spanIndex(op.getName())));
+  return {};
+}
+
+/// Replaces an op of an entry point by its lowering.
+template <typename Op>
+class RuntimeCallPattern : public OpConversionPattern<Op> {
+public:
+  RuntimeCallPattern(const TypeConverter &converter, MLIRContext *context,
+                     const EntryPoints &entries, const llvm::StringMap<int64_t> &parameterIndex)
+      : OpConversionPattern<Op>(converter, context), entries(entries),
+        parameterIndex(parameterIndex) {}
+
+  LogicalResult matchAndRewrite(Op op, typename Op::Adaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    auto entry = entries.find(op->template getParentOfType<func::FuncOp>());
+    if (entry == entries.end())
+      return rewriter.notifyMatchFailure(op, "not in an entry point");
+    CallBuilder builder(rewriter, op.getLoc(), entry->second, parameterIndex);
+    rewriter.replaceOp(op, lower(op, adaptor, builder));
+    return success();
+  }
+
+private:
+  const EntryPoints &entries;
+  const llvm::StringMap<int64_t> &parameterIndex;
+};
+
+/// The ops ee-lower-to-eert lowers, each by its `lower` above.
+template <typename... Ops>
+struct OpList {
+  static bool contains(Operation *op) { return isa<Ops...>(op); }
+  static void addPatterns(RewritePatternSet &patterns, const TypeConverter &converter,
+                          const EntryPoints &entries,
+                          const llvm::StringMap<int64_t> &parameterIndex) {
+    patterns.add<RuntimeCallPattern<Ops>...>(converter, patterns.getContext(), entries,
+                                             parameterIndex);
+  }
+};
+using LoweredOps =
+    OpList<GetParameterOp, EmbeddingLookupOp, TPCopyOp, TPAllGatherOp, TPAllReduceOp, RMSNormOp,
+           LinearOp, LogitsOp, RotaryOp, AttentionOp, SwiGLUOp, AddOp, InnerProductOp, ScaleOp,
+           CrossEntropyOp, CrossEntropyGradOp, ExitConfidenceOp, LinearGradInputOp,
+           LinearGradWeightOp, RMSNormGradOp, RotaryGradOp, AttentionGradOp, SwiGLUGradOp,
+           EmbeddingGradOp, LossWeightOp, tensor::DimOp, RecvOp, SendOp, AllReduceStartOp,
+           ReduceScatterStartOp, AllGatherParameterStartOp, WaitOp, AdamWOp, ZerosOp,
+           SpanBeginOp, SpanEndOp>;
+
+//===----------------------------------------------------------------------===//
+// Before the patterns: what they cannot lower is refused with a reason
+//===----------------------------------------------------------------------===//
+
+LogicalResult checkLowerable(Operation &op) {
+  auto neverWaited = [&](Value request) -> LogicalResult {
+    if (waitOf(request))
+      return success();
+    return op.emitOpError() << "is never waited on";
+  };
+  if (auto dim = dyn_cast<tensor::DimOp>(op)) {
+    std::optional<int64_t> index = dim.getConstantIndex();
+    auto type = dyn_cast<RankedTensorType>(dim.getSource().getType());
+    if (!index || *index > 1 || !type || !type.isDynamicDim(*index))
+      return dim.emitOpError() << "ee-lower-to-eert reads only the batch (0) and sequence (1) "
+                                  "sizes of a tensor";
+    return success();
+  }
+  if (auto attention = dyn_cast<AttentionOp>(op)) {
+    if (attention.getKCache() &&
+        cast<RankedTensorType>(attention.getKCache().getType()).isDynamicDim(1))
+      return attention.emitOpError() << "needs a KV cache with a static number of positions";
+    return success();
+  }
+  if (auto recv = dyn_cast<RecvOp>(op))
+    return neverWaited(recv.getRequest());
+  if (auto start = dyn_cast<AllReduceStartOp>(op)) {
+    if (start.getGroup() == Group::Tied)
+      return start.emitOpError() << "over a tied group is not lowered (ee-data-parallel sums "
+                                    "tied gradients with ee.send and ee.recv)";
+    return neverWaited(start.getRequest());
+  }
+  if (auto start = dyn_cast<ReduceScatterStartOp>(op)) {
+    if (start.getGroup() != Group::DP)
+      return start.emitOpError() << "is lowered over the data-parallel group (dp) only";
+    return neverWaited(start.getRequest());
+  }
+  if (auto wait = dyn_cast<WaitOp>(op)) {
+    if (!isa_and_nonnull<SendOp, RecvOp, AllReduceStartOp, ReduceScatterStartOp,
+                         AllGatherParameterStartOp>(wait.getRequest().getDefiningOp()))
+      return wait.emitOpError()
+             << "ee-lower-to-eert lowers the waits of ee.send, ee.recv, ee.all_reduce_start, "
+                "ee.reduce_scatter_start and ee.all_gather_parameter_start only";
+    return success();
+  }
+  if (auto adamw = dyn_cast<AdamWOp>(op)) {
+    if (adamw.getDpShard() && !blockSource(adamw.getGrad()))
+      return adamw.emitOpError() << "with dp_shard needs its gradient block from an "
+                                    "ee.reduce_scatter_start of this function";
+    return success();
+  }
+  if (LoweredOps::contains(&op))
+    return success();
+  // Scalar arithmetic (the objective, the gradient norm) stays as it is.
+  if (isa<arith::ArithDialect, math::MathDialect>(op.getDialect()) &&
+      llvm::none_of(op.getResultTypes(), llvm::IsaPred<ShapedType>))
+    return success();
+  return op.emitOpError() << "cannot be lowered to runtime calls (ee-lower-to-eert needs "
+                             "expanded, inlined functions of primitive ee ops)";
+}
+
+//===----------------------------------------------------------------------===//
+// The entry-point wrapper and its manifest record
+//===----------------------------------------------------------------------===//
+
+/// A manifest record (ee-emit-manifest writes it as a JSON object).
+DictionaryAttr record(Builder &b, ArrayRef<std::pair<StringRef, Attribute>> fields) {
+  NamedAttrList list;
+  for (auto [name, value] : fields)
+    list.append(name, value);
+  return list.getDictionary(b.getContext());
+}
+DictionaryAttr kind(Builder &b, StringRef what) {
+  return record(b, {{"kind", b.getStringAttr(what)}});
+}
+
+/// An input tensor as the manifest describes it to the runtime.
+FailureOr<DictionaryAttr> inputRecord(Builder &b, RankedTensorType tensor) {
+  auto features = b.getI64IntegerAttr(tensor.getShape().back());
+  if (tensor.getElementType().isInteger(32))
+    return kind(b, "tokens");
+  if (tensor.getRank() == 3 && !tensor.isDynamicDim(1))
+    return record(b, {{"kind", b.getStringAttr("kv_cache")},
+                      {"positions", b.getI64IntegerAttr(tensor.getDimSize(1))},
+                      {"features", features}});
+  if (tensor.hasStaticShape() && tensor.getElementType().isF32())
+    return record(b, {{"kind", b.getStringAttr("tensor")},
+                      {"shape", b.getI64ArrayAttr(tensor.getShape())}});
+  if (tensor.getRank() == 3 && tensor.getElementType().isF32())
+    return record(b, {{"kind", b.getStringAttr("activation")}, {"features", features}});
+  return failure();
+}
+
+/// An output tensor as the manifest describes it to the runtime.
+DictionaryAttr outputRecord(Builder &b, RankedTensorType tensor) {
+  if (tensor.hasStaticShape())
+    return record(b, {{"kind", b.getStringAttr("tensor")},
+                      {"shape", b.getI64ArrayAttr(tensor.getShape())}});
+  bool cache = tensor.getRank() == 3 && !tensor.isDynamicDim(1);
+  return record(b, {{"kind", b.getStringAttr(cache ? "kv_cache" : "activation")},
+                    {"features", b.getI64IntegerAttr(tensor.getShape().back())}});
+}
+
+/// Gives `source` the runtime's calling convention: a new function
+/// `ee_<name>(params, arena, batch, seq, inputs, outputs) -> status` whose
+/// prologue loads the inputs and whose epilogue stores the outputs, with the
+/// source's ops moved in between (its tensors cast from and to their buffers
+/// until the patterns run). Erases `source`.
+FailureOr<func::FuncOp> wrapEntryPoint(func::FuncOp source, EntryPoint &entry, OpBuilder &b) {
+  FailureOr<MemoryPlan> plan = readMemoryPlan(source);
+  if (failed(plan))
+    return failure();
+  entry.plan = std::move(*plan);
+  Block &body = source.front();
+  for (Operation &op : body.without_terminator())
+    if (failed(checkLowerable(op)))
+      return failure();
+
+  Location loc = source.getLoc();
+  Emitter e(b, loc);
+  std::string name = ("ee_" + source.getSymName()).str();
+  Type ptr = e.ptr(), i64 = b.getI64Type();
+  auto type = b.getFunctionType({ptr, ptr, i64, i64, ptr, ptr}, {b.getI32Type()});
+  auto func = func::FuncOp::create(b, loc, name, type);
+  Block *block = func.addEntryBlock();
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(block);
+  entry.params = block->getArgument(0);
+  entry.arena = block->getArgument(1);
+  entry.batch = block->getArgument(2);
+  entry.seq = block->getArgument(3);
+  Value inputs = block->getArgument(4), outputs = block->getArgument(5);
+  entry.tokens = arith::MulIOp::create(b, loc, entry.batch, entry.seq);
+  if (!body.getOps<ReduceScatterStartOp>().empty()) {
+    auto groupValue = [&](Value value) { return arith::ExtSIOp::create(b, loc, i64, value); };
+    entry.dataRank = groupValue(
+        eert::CommGroupRankOp::create(b, loc, b.getI32Type(), e.i64(kDataGroup)).getResult());
+    entry.dataSize = groupValue(
+        eert::CommGroupSizeOp::create(b, loc, b.getI32Type(), e.i64(kDataGroup)).getResult());
+  }
+  entry.fixedBase = e.offsetPtr(
+      entry.arena, arith::MulIOp::create(b, loc, entry.tokens, e.i64(entry.plan.perTokenBytes)));
 
   SmallVector<Attribute> inputKinds;
   for (auto [i, arg] : llvm::enumerate(source.getArguments())) {
-    Value pointer = loadPointer(inputs, i);
+    Value pointer = e.loadPointer(inputs, i);
     Type argType = arg.getType();
     if (auto tensor = dyn_cast<RankedTensorType>(argType)) {
-      pointers[arg] = pointer;
-      if (tensor.getElementType().isInteger(32))
-        inputKinds.push_back(kind("tokens"));
-      else if (tensor.getRank() == 3 && !tensor.isDynamicDim(1))
-        inputKinds.push_back(record({{"kind", b.getStringAttr("kv_cache")},
-                                     {"positions", b.getI64IntegerAttr(tensor.getDimSize(1))},
-                                     {"features", b.getI64IntegerAttr(tensor.getDimSize(2))}}));
-      else if (tensor.hasStaticShape() && tensor.getElementType().isF32())
-        inputKinds.push_back(record({{"kind", b.getStringAttr("tensor")},
-                                     {"shape", b.getI64ArrayAttr(tensor.getShape())}}));
-      else if (tensor.getRank() == 3 && tensor.getElementType().isF32())
-        inputKinds.push_back(record({{"kind", b.getStringAttr("activation")},
-                                     {"features", b.getI64IntegerAttr(tensor.getDimSize(2))}}));
-      else
+      FailureOr<DictionaryAttr> kindRecord = inputRecord(b, tensor);
+      if (failed(kindRecord))
         return source.emitError() << "ee-lower-to-eert: unsupported argument type " << argType;
+      inputKinds.push_back(*kindRecord);
+      arg.replaceAllUsesWith(UnrealizedConversionCastOp::create(b, loc, argType, pointer).getResult(0));
     } else if (argType.isInteger(64) || argType.isF32()) {
-      scalars.map(arg, LLVM::LoadOp::create(b, loc, argType, pointer));
-      inputKinds.push_back(kind(argType.isF32() ? "f32" : "i64"));
+      arg.replaceAllUsesWith(LLVM::LoadOp::create(b, loc, argType, pointer));
+      inputKinds.push_back(kind(b, argType.isF32() ? "f32" : "i64"));
     } else {
       return source.emitError() << "ee-lower-to-eert: unsupported argument type " << argType;
     }
   }
-
   // A function that updates parameters takes their AdamW moments as one more
   // input: a table of 2 x parameters pointers, (exp_avg, exp_avg_sq) of each.
-  if (!source.front().getOps<AdamWOp>().empty()) {
-    optimizerState = loadPointer(inputs, source.getNumArguments());
-    inputKinds.push_back(kind("optimizer_state"));
+  SmallVector<Attribute> updates;
+  for (AdamWOp adamw : body.getOps<AdamWOp>())
+    updates.push_back(adamw.getParamAttr().getAttr());
+  if (!updates.empty()) {
+    entry.optimizerState = e.loadPointer(inputs, source.getNumArguments());
+    inputKinds.push_back(kind(b, "optimizer_state"));
   }
-  for (Operation &op : source.front().without_terminator()) {
-    if (isa<AdamWOp, SendOp, RecvOp>(op))
-      flushStatus();
-    if (failed(lowerOp(op)))
-      return failure();
-  }
-  flushStatus();
+  SmallVector<Attribute> spans;
+  for (SpanBeginOp begin : body.getOps<SpanBeginOp>())
+    if (entry.spanIndex.try_emplace(begin.getName(), spans.size()).second)
+      spans.push_back(record(b, {{"category", begin.getCategoryAttr()}, {"name", begin.getNameAttr()}}));
 
+  Operation *terminator = body.getTerminator();
+  block->getOperations().splice(block->end(), body.getOperations(), body.begin(),
+                                Block::iterator(terminator));
+  b.setInsertionPointToEnd(block);
   SmallVector<Attribute> outputKinds;
-  for (auto [k, result] : llvm::enumerate(source.front().getTerminator()->getOperands())) {
+  for (auto [k, result] : llvm::enumerate(terminator->getOperands())) {
     if (result.getType().isF32()) {
-      Value slot = offsetPtr(fixedBase, i64(plan.fixedBytes + 64 * k));
-      LLVM::StoreOp::create(b, loc, scalars.lookup(result), slot);
-      storePointer(outputs, k, slot);
-      outputKinds.push_back(kind("f32"));
+      Value slot = e.offsetPtr(entry.fixedBase, e.i64(entry.plan.fixedBytes + 64 * k));
+      LLVM::StoreOp::create(b, loc, result, slot);
+      e.storePointer(outputs, k, slot);
+      outputKinds.push_back(kind(b, "f32"));
     } else {
-      storePointer(outputs, k, pointerOf(result));
-      auto type = cast<RankedTensorType>(result.getType());
-      if (type.hasStaticShape())
-        outputKinds.push_back(record({{"kind", b.getStringAttr("tensor")},
-                                      {"shape", b.getI64ArrayAttr(type.getShape())}}));
-      else
-        outputKinds.push_back(record(
-            {{"kind", b.getStringAttr(type.getRank() == 3 && !type.isDynamicDim(1) ? "kv_cache"
-                                                                                    : "activation")},
-             {"features", b.getI64IntegerAttr(features(result))}}));
+      e.storePointer(outputs, k, UnrealizedConversionCastOp::create(b, loc, ptr, result).getResult(0));
+      outputKinds.push_back(outputRecord(b, cast<RankedTensorType>(result.getType())));
     }
   }
   func::ReturnOp::create(b, loc, arith::ConstantIntOp::create(b, loc, 0, 32).getResult());
 
-  int64_t numResults = source.getNumResults();
   SmallVector<std::pair<StringRef, Attribute>> fields = {
       {"name", source.getSymNameAttr()},
       {"symbol", b.getStringAttr(name)},
-      {"per_token_bytes", b.getI64IntegerAttr(plan.perTokenBytes)},
-      {"fixed_bytes", b.getI64IntegerAttr(plan.fixedBytes + 64 * numResults)},
+      {"per_token_bytes", b.getI64IntegerAttr(entry.plan.perTokenBytes)},
+      {"fixed_bytes", b.getI64IntegerAttr(entry.plan.fixedBytes + 64 * source.getNumResults())},
       {"inputs", b.getArrayAttr(inputKinds)},
       {"outputs", b.getArrayAttr(outputKinds)}};
   if (!spans.empty())
@@ -298,451 +826,127 @@ LogicalResult FunctionLowering::lower() {
     fields.push_back({"updates", b.getArrayAttr(updates)});
   if (auto names = source->getAttrOfType<ArrayAttr>(EEDialect::getGradientsAttrName()))
     fields.push_back({"gradients", names});
-  func->setAttr(EEDialect::getEntryAttrName(), record(fields));
-  return success();
+  func->setAttr(EEDialect::getEntryAttrName(), record(b, fields));
+  source.erase();
+  return func;
 }
 
-Value FunctionLowering::lossWeight(LossWeightOp op) {
-  LossWeightAttr schedule = op.getSchedule();
-  if (schedule.isConstant())
-    return f32(schedule.getTarget());
-  // w(t) = t >= T ? target : formula(t / T), evaluated in f64.
-  Type f64 = b.getF64Type();
-  auto c = [&](double v) { return arith::ConstantFloatOp::create(b, loc, cast<FloatType>(f64), llvm::APFloat(v)); };
-  Value t = arith::SIToFPOp::create(b, loc, f64, scalars.lookup(op.getIteration()));
-  t = arith::MaximumFOp::create(b, loc, t, c(0.0));
-  double init = schedule.getInit(), target = schedule.getTarget();
-  Value progress = arith::DivFOp::create(b, loc, t, c(schedule.getWarmupIters()));
-  Value during;
-  if (schedule.getStyle() == WarmupStyle::Cosine) {
-    Value angle = arith::MulFOp::create(b, loc, progress, c(M_PI));
-    Value half = arith::MulFOp::create(
-        b, loc, arith::AddFOp::create(b, loc, math::CosOp::create(b, loc, angle), c(1.0)),
-        c(0.5 * (init - target)));
-    during = arith::AddFOp::create(b, loc, half, c(target));
-  } else {
-    during = arith::AddFOp::create(
-        b, loc, arith::MulFOp::create(b, loc, progress, c(target - init)), c(init));
+//===----------------------------------------------------------------------===//
+// After the patterns: the calls' statuses checked
+//===----------------------------------------------------------------------===//
+
+/// Branches to a block returning the status wherever a call's status is
+/// marked: right after a checked call; the deferred ones (collectives'
+/// starts and waits, thousands in a deep model, which then need no block
+/// each) combined, the first failure kept, and checked before what would
+/// spread a failed sum (an update, a message), every kDeferredPerCheck
+/// statuses and before returning.
+void checkStatuses(func::FuncOp func) {
+  Location loc = func.getLoc();
+  OpBuilder b(func.getContext());
+  Block *entryBlock = &func.front();
+  Block *failBlock = b.createBlock(&func.getBody(), func.getBody().end(), {b.getI32Type()}, {loc});
+  func::ReturnOp::create(b, loc, failBlock->getArgument(0));
+  auto zero = [&] { return arith::ConstantIntOp::create(b, loc, 0, 32); };
+  // What follows `before` continues in a new block if `status` is 0.
+  auto branchUnlessZero = [&](Value status, Operation *before) {
+    b.setInsertionPoint(before);
+    Value ok = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, status, zero());
+    Block *current = before->getBlock();
+    Block *next = current->splitBlock(before);
+    b.setInsertionPointToEnd(current);
+    cf::CondBranchOp::create(b, loc, ok, next, ValueRange{}, failBlock, ValueRange{status});
+  };
+  Value deferred;
+  int64_t numDeferred = 0;
+  auto flush = [&](Operation *before) {
+    if (deferred)
+      branchUnlessZero(deferred, before);
+    deferred = nullptr;
+  };
+  SmallVector<Operation *> ops =
+      llvm::map_to_vector(entryBlock->getOperations(), [](Operation &op) { return &op; });
+  for (Operation *op : ops) {
+    op->removeAttr(EEDialect::getBuffersAttrName());
+    if (isa<eert::AdamwOp, eert::CommIsendOp, eert::CommIrecvOp, func::ReturnOp>(op))
+      flush(op);
+    auto mark = op->getAttrOfType<StringAttr>(kStatusAttr);
+    if (!mark)
+      continue;
+    op->removeAttr(kStatusAttr);
+    Operation *next = op->getNextNode(); // at least the return follows
+    Value status = op->getResult(0);
+    if (mark.getValue() == "check") {
+      branchUnlessZero(status, next);
+      continue;
+    }
+    if (!deferred) {
+      deferred = status;
+    } else {
+      b.setInsertionPoint(next);
+      Value failedBefore = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, deferred, zero());
+      deferred = arith::SelectOp::create(b, loc, failedBefore, deferred, status);
+    }
+    if (++numDeferred % kDeferredPerCheck == 0)
+      flush(next);
   }
-  Value done = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGE, t,
-                                     c(schedule.getWarmupIters()));
-  Value weight = arith::SelectOp::create(b, loc, done, c(target), during);
-  return arith::TruncFOp::create(b, loc, b.getF32Type(), weight);
-}
-
-LogicalResult FunctionLowering::lowerOp(Operation &op) {
-  return llvm::TypeSwitch<Operation *, LogicalResult>(&op)
-      .Case([&](GetParameterOp get) {
-        auto it = parameterIndex.find(get.getName());
-        pointers[get.getResult()] = loadPointer(params, it->second);
-        return success();
-      })
-      .Case([&](EmbeddingLookupOp lookup) {
-        Value out = allocate(lookup.getResult());
-        auto shape = lookup.getTable().getType().getShape();
-        Value table = pointerOf(lookup.getTable()), ids = pointerOf(lookup.getIds());
-        checkStatus(lookup.getVocabParallel()
-                        ? eert::EmbeddingLookupParallelOp::create(b, loc, b.getI32Type(), table, ids,
-                                                                  out, tokens, i64(shape[0]),
-                                                                  i64(shape[1]), i64(kTensorGroup))
-                              .getResult()
-                        : eert::EmbeddingLookupOp::create(b, loc, b.getI32Type(), table, ids, out,
-                                                          tokens, i64(shape[0]), i64(shape[1]))
-                              .getResult());
-        return success();
-      })
-      .Case([&](TPCopyOp copy) {
-        // A copy, not an alias: the memory plan frees the input after its last use.
-        Value out = allocate(copy.getResult());
-        eert::ScaleOp::create(b, loc, pointerOf(copy.getInput()), f32(1.0), out,
-                              elements(copy.getResult()));
-        return success();
-      })
-      .Case([&](TPAllGatherOp gather) {
-        Value out = allocate(gather.getResult());
-        checkStatus(eert::GatherColumnsOp::create(b, loc, b.getI32Type(), pointerOf(gather.getInput()),
-                                                  out, tokens, i64(features(gather.getInput())),
-                                                  i64(kTensorGroup)));
-        return success();
-      })
-      .Case([&](TPAllReduceOp reduce) {
-        Value out = allocate(reduce.getResult());
-        Value count = elements(reduce.getResult());
-        eert::ScaleOp::create(b, loc, pointerOf(reduce.getInput()), f32(1.0), out, count);
-        checkStatus(eert::CommAllReduceOp::create(b, loc, b.getI32Type(), out, count,
-                                                  i64(kTensorGroup)));
-        return success();
-      })
-      .Case([&](RMSNormOp norm) {
-        Value out = allocate(norm.getResult());
-        eert::RmsNormOp::create(b, loc, pointerOf(norm.getInput()), pointerOf(norm.getWeight()),
-                                out, tokens, i64(features(norm.getInput())),
-                                f32(norm.getEps().convertToDouble()));
-        return success();
-      })
-      .Case<LinearOp, LogitsOp>([&](auto projection) {
-        Value out = allocate(projection.getResult());
-        eert::LinearOp::create(b, loc, pointerOf(projection.getInput()),
-                               pointerOf(projection.getWeight()), out, tokens,
-                               i64(features(projection.getInput())),
-                               i64(features(projection.getResult())));
-        return success();
-      })
-      .Case([&](RotaryOp rotary) {
-        Value out = allocate(rotary.getResult());
-        int64_t heads = rotary.getNumHeads();
-        eert::RotaryOp::create(b, loc, pointerOf(rotary.getInput()),
-                               pointerOf(rotary.getPositions()), out, tokens, i64(heads),
-                               i64(features(rotary.getInput()) / heads),
-                               f32(rotary.getTheta().convertToDouble()));
-        return success();
-      })
-      .Case([&](AttentionOp attention) -> LogicalResult {
-        Value out = allocate(attention.getOutput());
-        int64_t heads = attention.getNumHeads(), kvHeads = attention.getNumKvHeads();
-        Value headDim = i64(features(attention.getQuery()) / heads);
-        Value q = pointerOf(attention.getQuery()), k = pointerOf(attention.getKey()),
-              v = pointerOf(attention.getValue());
-        if (!attention.getKCache()) {
-          eert::AttentionOp::create(b, loc, q, k, v, out, batch, seq, i64(heads), i64(kvHeads),
-                                    headDim);
-          return success();
-        }
-        auto cacheType = cast<RankedTensorType>(attention.getKCache().getType());
-        if (cacheType.isDynamicDim(1))
-          return attention.emitOpError() << "needs a KV cache with a static number of positions";
-        Value kc = pointerOf(attention.getKCache()), vc = pointerOf(attention.getVCache());
-        // Explicit rows index caches whose row count the function does not know.
-        Value rows = attention.getRows() ? pointerOf(attention.getRows())
-                                         : LLVM::ZeroOp::create(b, loc, ptrType()).getResult();
-        checkStatus(eert::AttentionCachedOp::create(
-            b, loc, b.getI32Type(), q, k, v, kc, vc, pointerOf(attention.getPositions()), rows,
-            out, batch, seq, attention.getRows() ? i64(0) : batch, i64(cacheType.getDimSize(1)),
-            i64(heads), i64(kvHeads), headDim));
-        // The caches are updated in place.
-        pointers[attention.getUpdatedCache()[0]] = kc;
-        pointers[attention.getUpdatedCache()[1]] = vc;
-        return success();
-      })
-      .Case([&](SwiGLUOp swiglu) {
-        Value out = allocate(swiglu.getResult());
-        eert::SwigluOp::create(b, loc, pointerOf(swiglu.getGate()), pointerOf(swiglu.getUp()),
-                               out, elements(swiglu.getResult()));
-        return success();
-      })
-      .Case([&](AddOp add) {
-        Value out = allocate(add.getResult());
-        eert::AddOp::create(b, loc, pointerOf(add.getLhs()), pointerOf(add.getRhs()), out,
-                            elements(add.getResult()));
-        return success();
-      })
-      .Case([&](InnerProductOp product) {
-        Value out = allocate(product.getResult());
-        eert::InnerProductOp::create(b, loc, pointerOf(product.getLhs()),
-                                     pointerOf(product.getRhs()), out,
-                                     elements(product.getLhs()));
-        scalars.map(product.getResult(), LLVM::LoadOp::create(b, loc, b.getF32Type(), out));
-        return success();
-      })
-      .Case([&](ScaleOp scale) {
-        Value out = allocate(scale.getResult());
-        eert::ScaleOp::create(b, loc, pointerOf(scale.getInput()),
-                              scalars.lookup(scale.getFactor()), out, elements(scale.getResult()));
-        return success();
-      })
-      .Case([&](CrossEntropyGradOp grad) {
-        Value out = allocate(grad.getDlogits());
-        Value logits = pointerOf(grad.getLogits()), labels = pointerOf(grad.getLabels());
-        Value vocab = i64(features(grad.getLogits()));
-        Value temperature = f32(grad.getTemperature().convertToDouble());
-        Value dloss = scalars.lookup(grad.getDloss());
-        checkStatus(grad.getVocabParallel()
-                        ? eert::CrossEntropyBackwardParallelOp::create(
-                              b, loc, b.getI32Type(), logits, labels, out, tokens, vocab,
-                              temperature, dloss, i64(kTensorGroup))
-                              .getResult()
-                        : eert::CrossEntropyBackwardOp::create(b, loc, b.getI32Type(), logits,
-                                                               labels, out, tokens, vocab,
-                                                               temperature, dloss)
-                              .getResult());
-        return success();
-      })
-      .Case([&](LinearGradInputOp grad) {
-        Value out = allocate(grad.getDx());
-        eert::LinearBackwardInputOp::create(b, loc, pointerOf(grad.getDy()),
-                                            pointerOf(grad.getWeight()), out, tokens,
-                                            i64(features(grad.getDx())), i64(features(grad.getDy())));
-        return success();
-      })
-      .Case([&](LinearGradWeightOp grad) {
-        Value out = allocate(grad.getDweight());
-        eert::LinearBackwardWeightOp::create(b, loc, pointerOf(grad.getDy()),
-                                             pointerOf(grad.getInput()), out, tokens,
-                                             i64(features(grad.getInput())),
-                                             i64(features(grad.getDy())));
-        return success();
-      })
-      .Case([&](RMSNormGradOp grad) {
-        Value dx = allocate(grad.getDx()), dw = allocate(grad.getDweight());
-        eert::RmsNormBackwardOp::create(b, loc, pointerOf(grad.getInput()),
-                                        pointerOf(grad.getWeight()), pointerOf(grad.getDy()), dx,
-                                        dw, tokens, i64(features(grad.getInput())),
-                                        f32(grad.getEps().convertToDouble()));
-        return success();
-      })
-      .Case([&](RotaryGradOp grad) {
-        Value out = allocate(grad.getDx());
-        int64_t heads = grad.getNumHeads();
-        eert::RotaryBackwardOp::create(b, loc, pointerOf(grad.getDy()),
-                                       pointerOf(grad.getPositions()), out, tokens, i64(heads),
-                                       i64(features(grad.getDy()) / heads),
-                                       f32(grad.getTheta().convertToDouble()));
-        return success();
-      })
-      .Case([&](AttentionGradOp grad) {
-        Value dq = allocate(grad.getDquery()), dk = allocate(grad.getDkey()),
-              dv = allocate(grad.getDvalue());
-        int64_t heads = grad.getNumHeads();
-        eert::AttentionBackwardOp::create(
-            b, loc, pointerOf(grad.getQuery()), pointerOf(grad.getKey()),
-            pointerOf(grad.getValue()), pointerOf(grad.getDoutput()), dq, dk, dv, batch, seq,
-            i64(heads), i64(grad.getNumKvHeads()), i64(features(grad.getQuery()) / heads));
-        return success();
-      })
-      .Case([&](SwiGLUGradOp grad) {
-        Value dg = allocate(grad.getDgate()), du = allocate(grad.getDup());
-        eert::SwigluBackwardOp::create(b, loc, pointerOf(grad.getGate()), pointerOf(grad.getUp()),
-                                       pointerOf(grad.getDy()), dg, du, elements(grad.getDgate()));
-        return success();
-      })
-      .Case([&](EmbeddingGradOp grad) {
-        Value out = allocate(grad.getDtable());
-        auto shape = grad.getDtable().getType().getShape();
-        Value ids = pointerOf(grad.getIds()), dy = pointerOf(grad.getDy());
-        checkStatus(grad.getVocabParallel()
-                        ? eert::EmbeddingBackwardParallelOp::create(b, loc, b.getI32Type(), ids, dy,
-                                                                    out, tokens, i64(shape[0]),
-                                                                    i64(shape[1]), i64(kTensorGroup))
-                              .getResult()
-                        : eert::EmbeddingBackwardOp::create(b, loc, b.getI32Type(), ids, dy, out,
-                                                            tokens, i64(shape[0]), i64(shape[1]))
-                              .getResult());
-        return success();
-      })
-      .Case([&](CrossEntropyOp ce) {
-        Value out = allocate(ce.getLoss());
-        Value logits = pointerOf(ce.getLogits()), labels = pointerOf(ce.getLabels());
-        Value vocab = i64(features(ce.getLogits()));
-        Value temperature = f32(ce.getTemperature().convertToDouble());
-        checkStatus(ce.getVocabParallel()
-                        ? eert::CrossEntropyParallelOp::create(b, loc, b.getI32Type(), logits,
-                                                               labels, out, tokens, vocab,
-                                                               temperature, i64(kTensorGroup))
-                              .getResult()
-                        : eert::CrossEntropyOp::create(b, loc, b.getI32Type(), logits, labels, out,
-                                                       tokens, vocab, temperature)
-                              .getResult());
-        scalars.map(ce.getLoss(), LLVM::LoadOp::create(b, loc, b.getF32Type(), out));
-        return success();
-      })
-      .Case([&](ExitConfidenceOp confidence) {
-        Value out = allocate(confidence.getConfidence());
-        Value logits = pointerOf(confidence.getLogits());
-        Value vocab = i64(features(confidence.getLogits()));
-        if (confidence.getVocabParallel())
-          checkStatus(eert::ExitConfidenceParallelOp::create(b, loc, b.getI32Type(), logits, out,
-                                                             tokens, vocab, i64(kTensorGroup)));
-        else
-          eert::ExitConfidenceOp::create(b, loc, logits, out, tokens, vocab);
-        return success();
-      })
-      .Case([&](tensor::DimOp dim) -> LogicalResult {
-        // Token tensors and activations are [batch, seq, ...].
-        std::optional<int64_t> index = dim.getConstantIndex();
-        auto type = dyn_cast<RankedTensorType>(dim.getSource().getType());
-        if (!index || *index > 1 || !type || !type.isDynamicDim(*index))
-          return dim.emitOpError() << "ee-lower-to-eert reads only the batch (0) and sequence (1) "
-                                      "sizes of a tensor";
-        scalars.map(dim.getResult(), arith::IndexCastOp::create(b, loc, b.getIndexType(),
-                                                                *index == 0 ? batch : seq)
-                                         .getResult());
-        return success();
-      })
-      .Case([&](RecvOp recv) -> LogicalResult {
-        auto waits = llvm::make_filter_range(recv.getRequest().getUsers(), llvm::IsaPred<WaitOp>);
-        if (waits.empty())
-          return recv.emitOpError() << "is never waited on";
-        // What the wait yields is the buffer received into.
-        Value payload = cast<WaitOp>(*waits.begin()).getResult();
-        Value buffer = allocate(payload), request = allocate(recv.getRequest());
-        checkStatus(eert::CommIrecvOp::create(b, loc, b.getI32Type(), buffer, bytes(payload),
-                                              stagePeer(recv.getPeer()),
-                                              i64(kMessageTagBase + recv.getTag()), request));
-        return success();
-      })
-      .Case([&](SendOp send) {
-        Value request = allocate(send.getRequest());
-        checkStatus(eert::CommIsendOp::create(b, loc, b.getI32Type(), pointerOf(send.getInput()),
-                                              bytes(send.getInput()), stagePeer(send.getPeer()),
-                                              i64(kMessageTagBase + send.getTag()), request));
-        return success();
-      })
-      .Case([&](AllReduceStartOp start) -> LogicalResult {
-        std::optional<int64_t> group = runtimeGroup(start.getGroup());
-        if (!group)
-          return start.emitOpError() << "over a tied group is not lowered (ee-data-parallel sums "
-                                        "tied gradients with ee.send and ee.recv)";
-        WaitOp wait = waitOf(start.getRequest());
-        if (!wait)
-          return start.emitOpError() << "is never waited on";
-        Value request = allocate(start.getRequest()), data, count;
-        if (start.getInput().getType().isF32()) {
-          // A scalar is summed in its wait's slot.
-          data = allocate(wait.getResult());
-          LLVM::StoreOp::create(b, loc, scalars.lookup(start.getInput()), data);
-          count = i64(1);
-        } else if (reducesInPlace(start)) {
-          data = pointers[wait.getResult()] = pointerOf(start.getInput());
-          count = elements(start.getInput());
-        } else {
-          data = allocate(wait.getResult());
-          count = elements(start.getInput());
-          eert::ScaleOp::create(b, loc, pointerOf(start.getInput()), f32(1.0), data, count);
-        }
-        deferStatus(eert::CommIallReduceOp::create(b, loc, b.getI32Type(), data, count,
-                                                   i64(*group), request));
-        return success();
-      })
-      .Case([&](ReduceScatterStartOp start) -> LogicalResult {
-        if (start.getGroup() != Group::DP)
-          return start.emitOpError() << "is lowered over the data-parallel group (dp) only";
-        WaitOp wait = waitOf(start.getRequest());
-        if (!wait)
-          return start.emitOpError() << "is never waited on";
-        Value request = allocate(start.getRequest());
-        Value input = start.getInput(), data;
-        int64_t n = cast<RankedTensorType>(input.getType()).getNumElements();
-        if (reducesInPlace(start)) {
-          data = pointerOf(input);
-        } else {
-          data = allocate(wait.getResult());
-          eert::ScaleOp::create(b, loc, pointerOf(input), f32(1.0), data, i64(n));
-        }
-        // The block is this rank's part of the buffer the sum lands in.
-        std::pair<Value, Value> block = dataBlock(n);
-        blocks[wait.getResult()] = block;
-        pointers[wait.getResult()] = floatOffset(data, block.first);
-        deferStatus(eert::CommIreduceScatterOp::create(b, loc, b.getI32Type(), data, i64(n),
-                                                       i64(kDataGroup), request));
-        return success();
-      })
-      .Case([&](AllGatherParameterStartOp start) {
-        int64_t i = parameterIndex.lookup(start.getParam());
-        auto param = SymbolTable::lookupNearestSymbolFrom<ParameterOp>(start, start.getParamAttr());
-        Value request = allocate(start.getRequest());
-        deferStatus(eert::CommIallGatherOp::create(b, loc, b.getI32Type(), loadPointer(params, i),
-                                                   i64(param.getTensorType().getNumElements()),
-                                                   i64(kDataGroup), request));
-        return success();
-      })
-      .Case([&](WaitOp wait) -> LogicalResult {
-        Operation *start = wait.getRequest().getDefiningOp();
-        if (!isa_and_nonnull<SendOp, RecvOp, AllReduceStartOp, ReduceScatterStartOp,
-                             AllGatherParameterStartOp>(start))
-          return wait.emitOpError()
-                 << "ee-lower-to-eert lowers the waits of ee.send, ee.recv, ee.all_reduce_start, "
-                    "ee.reduce_scatter_start and ee.all_gather_parameter_start only";
-        Value status = eert::CommWaitOp::create(b, loc, b.getI32Type(), pointerOf(wait.getRequest()));
-        if (isa<AllReduceStartOp, ReduceScatterStartOp, AllGatherParameterStartOp>(start))
-          deferStatus(status);
-        else
-          checkStatus(status);
-        if (wait.getResult() && wait.getResult().getType().isF32())
-          scalars.map(wait.getResult(),
-                      LLVM::LoadOp::create(b, loc, b.getF32Type(), pointerOf(wait.getResult())));
-        return success();
-      })
-      .Case([&](AdamWOp adamw) -> LogicalResult {
-        // The moments are the optimizer-state table's: (exp_avg, exp_avg_sq) of
-        // parameter i at 2i, 2i+1 (under ZeRO-1 of this rank's block only).
-        int64_t i = parameterIndex.lookup(adamw.getParam());
-        Value decay = adamw.getNoDecay() ? f32(0.0) : scalars.lookup(adamw.getWeightDecay());
-        Value param = loadPointer(params, i), expAvg = loadPointer(optimizerState, 2 * i),
-              expAvgSq = loadPointer(optimizerState, 2 * i + 1);
-        if (adamw.getDpShard()) {
-          auto block = blocks.find(adamw.getGrad());
-          if (block == blocks.end())
-            return adamw.emitOpError() << "with dp_shard needs its gradient block from an "
-                                          "ee.reduce_scatter_start of this function";
-          param = floatOffset(param, block->second.first);
-        }
-        eert::AdamwOp::create(b, loc, param, pointerOf(adamw.getGrad()), expAvg, expAvgSq,
-                              elements(adamw.getGrad()),
-                              scalars.lookup(adamw.getScale()), scalars.lookup(adamw.getLr()),
-                              scalars.lookup(adamw.getBeta1()), scalars.lookup(adamw.getBeta2()),
-                              scalars.lookup(adamw.getEps()), decay,
-                              scalars.lookup(adamw.getStep()));
-        updates.push_back(adamw.getParamAttr().getAttr());
-        return success();
-      })
-      .Case([&](ZerosOp zeros) {
-        Value out = allocate(zeros.getResult());
-        Value zero = arith::ConstantIntOp::create(b, loc, 0, 8);
-        LLVM::MemsetOp::create(b, loc, out, zero, bytes(zeros.getResult()), /*isVolatile=*/false);
-        return success();
-      })
-      .Case([&](SpanBeginOp begin) {
-        auto [it, added] = spanIndex.try_emplace(begin.getName(), spans.size());
-        if (added)
-          spans.push_back(record({{"category", begin.getCategoryAttr()}, {"name", begin.getNameAttr()}}));
-        eert::TraceBeginOp::create(b, loc, i64(it->second));
-        return success();
-      })
-      .Case([&](SpanEndOp end) {
-        eert::TraceEndOp::create(b, loc, i64(spanIndex.lookup(end.getName())));
-        return success();
-      })
-      .Case([&](LossWeightOp weight) {
-        scalars.map(weight.getWeight(), lossWeight(weight));
-        return success();
-      })
-      .Default([&](Operation *other) -> LogicalResult {
-        // Scalar arithmetic (the objective, the gradient norm) stays as it is.
-        if (isa<arith::ArithDialect, math::MathDialect>(other->getDialect()) &&
-            llvm::none_of(other->getResultTypes(), llvm::IsaPred<ShapedType>)) {
-          b.clone(*other, scalars)->removeAttr(EEDialect::getBuffersAttrName());
-          return success();
-        }
-        return other->emitOpError()
-               << "cannot be lowered to runtime calls (ee-lower-to-eert needs expanded, "
-                  "inlined functions of primitive ee ops)";
-      });
 }
 
 struct EELowerToEERTPass : ee::impl::EELowerToEERTPassBase<EELowerToEERTPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    MLIRContext *context = &getContext();
     llvm::StringMap<int64_t> parameterIndex;
     for (ParameterOp param : module.getOps<ParameterOp>())
       parameterIndex[param.getSymName()] = parameterIndex.size();
+
+    EntryPoints entries;
     OpBuilder builder(module.getBodyRegion());
-    SmallVector<func::FuncOp> functions(module.getOps<func::FuncOp>());
-    for (func::FuncOp source : functions) {
+    for (func::FuncOp source : llvm::to_vector(module.getOps<func::FuncOp>())) {
       if (source.isDeclaration())
         continue;
       if (!source.getBody().hasOneBlock()) {
         source.emitError("ee-lower-to-eert needs single-block functions");
         return signalPassFailure();
       }
-      FailureOr<MemoryPlan> plan = readMemoryPlan(source);
-      if (failed(plan))
-        return signalPassFailure();
       builder.setInsertionPointToEnd(module.getBody());
-      if (failed(FunctionLowering(source, *plan, parameterIndex, builder).lower()))
+      EntryPoint entry;
+      FailureOr<func::FuncOp> wrapped = wrapEntryPoint(source, entry, builder);
+      if (failed(wrapped))
         return signalPassFailure();
+      entries[*wrapped] = std::move(entry);
     }
-    for (func::FuncOp source : functions)
-      source.erase();
+
+    TypeConverter converter;
+    converter.addConversion([](Type type) { return type; });
+    converter.addConversion([](RankedTensorType type) { return pointerType(type.getContext()); });
+    converter.addConversion([](RequestType type) { return pointerType(type.getContext()); });
+    auto castTo = [](OpBuilder &b, Type type, ValueRange inputs, Location loc) -> Value {
+      return UnrealizedConversionCastOp::create(b, loc, type, inputs).getResult(0);
+    };
+    converter.addSourceMaterialization(castTo);
+    converter.addTargetMaterialization(castTo);
+    ConversionTarget target(*context);
+    target.addLegalDialect<eert::EERTDialect, arith::ArithDialect, math::MathDialect,
+                           LLVM::LLVMDialect, cf::ControlFlowDialect, func::FuncDialect>();
+    target.addIllegalDialect<EEDialect>();
+    target.addIllegalOp<tensor::DimOp>();
+    target.addLegalOp<ParameterOp, UnrealizedConversionCastOp>(); // ee-emit-manifest's
+    RewritePatternSet patterns(context);
+    LoweredOps::addPatterns(patterns, converter, entries, parameterIndex);
+    if (failed(applyPartialConversion(module, target, std::move(patterns))))
+      return signalPassFailure();
+
+    // The wrapper's casts meet the buffers the patterns made.
+    SmallVector<UnrealizedConversionCastOp> casts, remaining;
+    module.walk([&](UnrealizedConversionCastOp cast) { casts.push_back(cast); });
+    reconcileUnrealizedCasts(casts, &remaining);
+    if (!remaining.empty()) {
+      remaining.front().emitError("ee-lower-to-eert: a tensor is left without its buffer");
+      return signalPassFailure();
+    }
+    for (auto &[func, entry] : entries)
+      checkStatuses(cast<func::FuncOp>(func));
   }
 };
 
