@@ -1,8 +1,17 @@
-// Optimizer.cpp - the AdamW update as a runtime kernel (eert_adamw).
+// Optimizer.cpp - the AdamW update as a runtime kernel (eert_adamw), and the count of updates that left a weight NaN or infinite.
 #include "cpu/Simd.h"
 #include "eert/eert.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstring>
+
+namespace {
+// Updates since the last eert_take_nonfinite_updates(); the kernel notices
+// while the weight is in a register, so training needs no scan of the weights.
+std::atomic<int32_t> nonfiniteUpdates{0};
+} // namespace
 
 extern "C" void eert_adamw(float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
                            int64_t n, float grad_scale, float lr, float beta1, float beta2,
@@ -13,12 +22,28 @@ extern "C" void eert_adamw(float *param, const float *grad, float *exp_avg, floa
   float stepSize = static_cast<float>(lr / correction1);
   float root2 = static_cast<float>(std::sqrt(correction2));
   float shrink = static_cast<float>(1.0 - static_cast<double>(lr) * weight_decay);
-  eert::parallelFor(n, n >= eert::minParallelElements, [&](int64_t j) {
-    float g = grad_scale * grad[j];
-    float m = beta1 * exp_avg[j] + (1.0f - beta1) * g;
-    float v = beta2 * exp_avg_sq[j] + (1.0f - beta2) * g * g;
-    exp_avg[j] = m;
-    exp_avg_sq[j] = v;
-    param[j] = param[j] * shrink - stepSize * m / (std::sqrt(v) / root2 + eps);
+  constexpr int64_t chunk = 1 << 14;
+  int64_t chunks = (n + chunk - 1) / chunk;
+  std::atomic<bool> nonfinite{false};
+  eert::parallelFor(chunks, n >= eert::minParallelElements, [&](int64_t c) {
+    uint32_t any = 0;
+    for (int64_t j = c * chunk; j < std::min(n, (c + 1) * chunk); ++j) {
+      float g = grad_scale * grad[j];
+      float m = beta1 * exp_avg[j] + (1.0f - beta1) * g;
+      float v = beta2 * exp_avg_sq[j] + (1.0f - beta2) * g * g;
+      exp_avg[j] = m;
+      exp_avg_sq[j] = v;
+      float updated = param[j] * shrink - stepSize * m / (std::sqrt(v) / root2 + eps);
+      param[j] = updated;
+      uint32_t bits;
+      std::memcpy(&bits, &updated, 4);
+      any |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u); // inf or NaN
+    }
+    if (any)
+      nonfinite.store(true, std::memory_order_relaxed);
   });
+  if (nonfinite.load())
+    nonfiniteUpdates.fetch_add(1);
 }
+
+extern "C" int32_t eert_take_nonfinite_updates(void) { return nonfiniteUpdates.exchange(0); }

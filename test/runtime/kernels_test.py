@@ -20,6 +20,7 @@ I64, F32 = ctypes.c_int64, ctypes.c_float
 for name, restype in [("eert_embedding_lookup", ctypes.c_int32), ("eert_attention_cached", ctypes.c_int32),
                       ("eert_embedding_backward", ctypes.c_int32), ("eert_cross_entropy_backward", ctypes.c_int32),
                       ("eert_cross_entropy", ctypes.c_int32), ("eert_sample", ctypes.c_int32),
+                      ("eert_take_nonfinite_updates", ctypes.c_int32),
                       ("eert_last_error", ctypes.c_char_p)]:
     getattr(LIB, name).restype = restype
 
@@ -62,6 +63,38 @@ class KernelTest(unittest.TestCase):
             values[3] = -0.0  # not below zero
             LIB.eert_first_nonfinite(values.ctypes.data_as(F32P), I64(n), I64(non_negative), ctypes.byref(index))
             self.assertEqual(index.value, want, (bad, where, non_negative))
+
+    def adamw(self, param, grad, m, v, lr, step, decay=0.1):
+        LIB.eert_adamw(param.ctypes.data_as(F32P), grad.ctypes.data_as(F32P), m.ctypes.data_as(F32P),
+                       v.ctypes.data_as(F32P), I64(param.size), F32(0.5), F32(lr), F32(0.9), F32(0.95),
+                       F32(1e-8), F32(decay), I64(step))
+
+    def test_adamw_step_and_nonfinite_count(self):
+        # Several chunks of the kernel; one step against torch.optim.AdamW
+        # (grad_scale 0.5 applied to the gradient first).
+        n = 3 * 16384 + 5
+        weight = torch.randn(n)
+        grad = torch.randn(n)
+        reference = torch.nn.Parameter(weight.clone())
+        optimizer = torch.optim.AdamW([reference], lr=1e-2, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
+        reference.grad = 0.5 * grad
+        optimizer.step()
+        param, g = weight.numpy().copy(), grad.numpy().copy()
+        m, v = np.zeros(n, dtype=np.float32), np.zeros(n, dtype=np.float32)
+        LIB.eert_take_nonfinite_updates()
+        self.adamw(param, g, m, v, 1e-2, 1)
+        self.assertClose(param, reference.detach(), rtol=1e-5, atol=1e-6)
+        self.assertClose(m, optimizer.state[reference]["exp_avg"])
+        self.assertClose(v, optimizer.state[reference]["exp_avg_sq"])
+        self.assertEqual(LIB.eert_take_nonfinite_updates(), 0)
+        # A call that leaves a weight of a later chunk infinite counts once,
+        # however many; taking the count starts it again.
+        param[40000] = np.inf
+        param[40001] = np.nan
+        for step in (2, 3):
+            self.adamw(param, g, m, v, 1e-2, step)
+        self.assertEqual(LIB.eert_take_nonfinite_updates(), 2)
+        self.assertEqual(LIB.eert_take_nonfinite_updates(), 0)
 
     def test_embedding_lookup(self):
         table, ids = torch.randn(50, 16), torch.randint(0, 50, (3, 7))

@@ -598,19 +598,19 @@ int train(const Manifest &manifest, const Options &options) {
     if (!std::isfinite(norm))
       throw stopped(iteration + 1, "the gradient norm is " + std::to_string(norm));
     // A finite gradient can still step a weight to infinity (a huge --lr, a
-    // moment near zero); the ranks agree on it before any of them stops, since
-    // each holds other weights.
-    float broken = 0.0f;
+    // moment near zero): the update kernel counts it, and only then are the
+    // weights searched for the message. The ranks agree on it before any of
+    // them stops, since each holds (or, under ZeRO-1, updated) other weights.
+    float broken = eert_take_nonfinite_updates() > 0 ? 1.0f : 0.0f;
     std::string brokenText;
-    for (size_t k = 0; k < numLocal && broken == 0.0f; ++k) {
+    for (size_t k = 0; k < numLocal && broken != 0.0f && brokenText.empty(); ++k) {
       size_t i = local[k];
       int64_t bad = firstBadValue(weights.data(i), manifest.parameters[i].elements());
-      if (bad >= 0) {
-        broken = 1.0f;
+      if (bad >= 0)
         brokenText = "'" + manifest.parameters[i].name + "' " + badValueText(weights.data(i), bad) + " after the update";
-      }
     }
     stage.sum(&broken, 1);
+    broken = static_cast<float>(dp.sum(broken));
     if (manifest.tensorParallel > 1 && eert_comm_all_reduce(&broken, 1, kTensorGroup))
       throw std::runtime_error(std::string("tensor-parallel all-reduce failed: ") + eert_last_error());
     if (broken != 0.0f)
