@@ -8,7 +8,7 @@ packages=(
   # build
   cmake ninja-build ccache g++ pkg-config
   # libraries
-  nlohmann-json3-dev libgtest-dev libopenblas-openmp-dev libsentencepiece-dev sentencepiece
+  nlohmann-json3-dev libgtest-dev libopenblas-openmp-dev libdnnl-dev libsentencepiece-dev sentencepiece
   # communication between ranks: MPI (mpirun runs many ranks on one machine)
   libopenmpi-dev openmpi-bin
   # the generation server (BIN serve): cpp-httplib, header-only

@@ -1,6 +1,7 @@
 // Backward.cpp - CPU fp32 vector-Jacobian products of the primitive kernels.
 #include "comm/Progress.h"
 #include "cpu/Error.h"
+#include "cpu/Gemm.h"
 #include "cpu/Rotary.h"
 #include "cpu/Softmax.h"
 #include "eert/eert.h"
@@ -19,8 +20,9 @@ extern "C" void eert_linear_backward_input(const float *doutput, const float *we
   eert::comm::progress();
   if (rows == 0)
     return;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, inFeatures, outFeatures, 1.0f,
-              doutput, outFeatures, weight, inFeatures, 0.0f, dinput, inFeatures);
+  eert::gemm::multiply(eert::gemm::libraryFor(rows, inFeatures, outFeatures, false), false, false,
+                       rows, inFeatures, outFeatures, doutput, outFeatures, weight, inFeatures,
+                       dinput, inFeatures);
 }
 
 extern "C" void eert_linear_backward_weight(const float *doutput, const float *input,
@@ -31,8 +33,9 @@ extern "C" void eert_linear_backward_weight(const float *doutput, const float *i
     std::memset(dweight, 0, sizeof(float) * inFeatures * outFeatures);
     return;
   }
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, outFeatures, inFeatures, rows, 1.0f,
-              doutput, outFeatures, input, inFeatures, 0.0f, dweight, inFeatures);
+  eert::gemm::multiply(eert::gemm::libraryFor(rows, inFeatures, outFeatures, false), true, false,
+                       outFeatures, inFeatures, rows, doutput, outFeatures, input, inFeatures,
+                       dweight, inFeatures);
 }
 
 extern "C" void eert_rms_norm_backward(const float *input, const float *weight,

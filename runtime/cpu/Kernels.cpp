@@ -1,10 +1,11 @@
 // Kernels.cpp - CPU fp32 primitive kernels: embedding, norm, GEMM, rotary,
 // SwiGLU, residual add, inner product, scale, cross-entropy, exit confidence.
 //
-// GEMMs go to OpenBLAS (cblas, its own threads), but for 1-16 rows (decode,
-// see linearFewRows); elementwise and row-wise kernels split rows over OpenMP
+// GEMMs go to oneDNN or OpenBLAS as cpu/Gemm.cpp chooses per shape, but for
+// 1-16 rows (decode, see linearFewRows); elementwise and row-wise kernels split rows over OpenMP
 // threads when there are enough of them (minParallelElements).
 #include "cpu/Error.h"
+#include "cpu/Gemm.h"
 #include "cpu/Rotary.h"
 #include "cpu/Simd.h"
 #include "cpu/Softmax.h"
@@ -117,34 +118,36 @@ extern "C" void eert_linear(const float *input, const float *weight, float *outp
                             int64_t rows, int64_t inFeatures, int64_t outFeatures) {
   if (rows == 0)
     return;
-  if (rows <= 8) {
-    fewRowsKernels[rows - 1](input, weight, output, inFeatures, outFeatures);
-    return;
-  }
-  if (rows <= 16) {
+  using eert::gemm::Library;
+  Library library = eert::gemm::libraryFor(rows, inFeatures, outFeatures, /*forward=*/true);
+  if (library == Library::FewRows) {
+    if (rows <= 8) {
+      fewRowsKernels[rows - 1](input, weight, output, inFeatures, outFeatures);
+      return;
+    }
     // Two halves, each reading W once: 9-16 rows (a decode step with many
-    // recomputed entries) ran 1.3-3x faster so than through OpenBLAS below.
+    // recomputed entries) ran 1.3-3x faster so than through OpenBLAS.
     int64_t first = (rows + 1) / 2;
     fewRowsKernels[first - 1](input, weight, output, inFeatures, outFeatures);
     fewRowsKernels[rows - first - 1](input + first * inFeatures, weight,
                                      output + first * outFeatures, inFeatures, outFeatures);
     return;
   }
-  if (rows <= 32) {
+  if (library == Library::OpenBLAS && rows <= 32) {
     // A few rows (decode batches, recomputed KV entries): OpenBLAS is much
     // faster at W x^T, whose long side is the weight's, than at x W^T, so
     // compute the transposed product and transpose it back.
     thread_local std::vector<float> transposed;
     transposed.resize(rows * outFeatures);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, outFeatures, rows, inFeatures, 1.0f,
-                weight, inFeatures, input, inFeatures, 0.0f, transposed.data(), rows);
+    eert::gemm::multiply(library, false, true, outFeatures, rows, inFeatures, weight, inFeatures,
+                         input, inFeatures, transposed.data(), rows);
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t o = 0; o < outFeatures; ++o)
         output[r * outFeatures + o] = transposed[o * rows + r];
     return;
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, outFeatures, inFeatures, 1.0f,
-              input, inFeatures, weight, inFeatures, 0.0f, output, outFeatures);
+  eert::gemm::multiply(library, false, true, rows, outFeatures, inFeatures, input, inFeatures,
+                       weight, inFeatures, output, outFeatures);
 }
 
 extern "C" void eert_rotary(const float *input, const int32_t *positions, float *output,

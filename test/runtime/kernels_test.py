@@ -117,7 +117,8 @@ class KernelTest(unittest.TestCase):
         # Every code path: 1-8 rows (decode, recomputed entries: one kernel per
         # row count, whole and partial 16-float blocks, an odd output count,
         # threads for a large weight, or from 2 rows on for a medium one),
-        # 9-16 rows (two such halves), 17-32 rows (transposed product), many rows.
+        # 9-16 rows (two such halves), 17-32 rows (oneDNN, or OpenBLAS's
+        # transposed product), many rows.
         shapes = [(48, 40), (50, 41), (352, 384), (128, 352)]
         for rows in list(range(1, 10)) + [16, 24, 33, 70]:
             for inputs, outputs in shapes:
@@ -303,14 +304,20 @@ class BackwardKernelTest(unittest.TestCase):
         return [t.grad for t in inputs]
 
     def test_linear(self):
-        x, w, dy = torch.randn(3, 5, 24), torch.randn(16, 24), torch.randn(3, 5, 16)
-        dx_ref, dw_ref = self.vjp(ref.linear, [x, w], dy)
-        (da, dp), (wa, wp), (xa, xp) = f32(dy), f32(w), f32(x)
-        (dx, dxp), (dw, dwp) = out(3, 5, 24), out(16, 24)
-        LIB.eert_linear_backward_input(dp, wp, dxp, I64(15), I64(24), I64(16))
-        LIB.eert_linear_backward_weight(dp, xp, dwp, I64(15), I64(24), I64(16))
-        self.assertClose(dx, dx_ref)
-        self.assertClose(dw, dw_ref)
+        # A small layer, a wide output, and an input much wider than the output
+        # (the down projection's shape, which the default choice gives OpenBLAS).
+        for batch, seq, inputs, outputs, tol in [(3, 5, 24, 16, 1e-6), (2, 40, 64, 200, 1e-4),
+                                                 (2, 40, 300, 64, 1e-4)]:
+            x, w = torch.randn(batch, seq, inputs), torch.randn(outputs, inputs)
+            dy = torch.randn(batch, seq, outputs)
+            dx_ref, dw_ref = self.vjp(ref.linear, [x, w], dy)
+            (da, dp), (wa, wp), (xa, xp) = f32(dy), f32(w), f32(x)
+            (dx, dxp), (dw, dwp) = out(batch, seq, inputs), out(outputs, inputs)
+            rows = I64(batch * seq)
+            LIB.eert_linear_backward_input(dp, wp, dxp, rows, I64(inputs), I64(outputs))
+            LIB.eert_linear_backward_weight(dp, xp, dwp, rows, I64(inputs), I64(outputs))
+            self.assertClose(dx, dx_ref, rtol=1e-5, atol=tol)
+            self.assertClose(dw, dw_ref, rtol=1e-5, atol=tol)
 
     def test_rms_norm(self):
         x, w, dy = torch.randn(4, 6, 32) * 2, torch.randn(32), torch.randn(4, 6, 32)
