@@ -847,48 +847,54 @@ void checkStatuses(func::FuncOp func) {
   Block *entryBlock = &func.front();
   Block *failBlock = b.createBlock(&func.getBody(), func.getBody().end(), {b.getI32Type()}, {loc});
   func::ReturnOp::create(b, loc, failBlock->getArgument(0));
+  // The ops are moved, in order, into the entry block and the blocks each
+  // check opens after it: every op moves once (splitting the block at each
+  // check would move the rest of it each time).
+  SmallVector<Operation *> ops =
+      llvm::map_to_vector(entryBlock->getOperations(), [](Operation &op) { return &op; });
+  for (Operation *op : ops)
+    op->remove();
+  Block *current = entryBlock;
   auto zero = [&] { return arith::ConstantIntOp::create(b, loc, 0, 32); };
-  // What follows `before` continues in a new block if `status` is 0.
-  auto branchUnlessZero = [&](Value status, Operation *before) {
-    b.setInsertionPoint(before);
+  // What follows continues in a new block if `status` is 0.
+  auto branchUnlessZero = [&](Value status) {
+    b.setInsertionPointToEnd(current);
     Value ok = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, status, zero());
-    Block *current = before->getBlock();
-    Block *next = current->splitBlock(before);
+    Block *next = b.createBlock(failBlock);
     b.setInsertionPointToEnd(current);
     cf::CondBranchOp::create(b, loc, ok, next, ValueRange{}, failBlock, ValueRange{status});
+    current = next;
   };
   Value deferred;
   int64_t numDeferred = 0;
-  auto flush = [&](Operation *before) {
+  auto flush = [&] {
     if (deferred)
-      branchUnlessZero(deferred, before);
+      branchUnlessZero(deferred);
     deferred = nullptr;
   };
-  SmallVector<Operation *> ops =
-      llvm::map_to_vector(entryBlock->getOperations(), [](Operation &op) { return &op; });
   for (Operation *op : ops) {
-    op->removeAttr(EEDialect::getBuffersAttrName());
     if (isa<eert::AdamwOp, eert::CommIsendOp, eert::CommIrecvOp, func::ReturnOp>(op))
-      flush(op);
+      flush();
+    current->push_back(op);
+    op->removeAttr(EEDialect::getBuffersAttrName());
     auto mark = op->getAttrOfType<StringAttr>(kStatusAttr);
     if (!mark)
       continue;
     op->removeAttr(kStatusAttr);
-    Operation *next = op->getNextNode(); // at least the return follows
     Value status = op->getResult(0);
     if (mark.getValue() == "check") {
-      branchUnlessZero(status, next);
+      branchUnlessZero(status);
       continue;
     }
     if (!deferred) {
       deferred = status;
     } else {
-      b.setInsertionPoint(next);
+      b.setInsertionPointToEnd(current);
       Value failedBefore = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, deferred, zero());
       deferred = arith::SelectOp::create(b, loc, failedBefore, deferred, status);
     }
     if (++numDeferred % kDeferredPerCheck == 0)
-      flush(next);
+      flush();
   }
 }
 
