@@ -28,6 +28,8 @@ llvm::StringMap<LLVM::LLVMFunctionType> runtimeFunctionTypes(MLIRContext *contex
 #define EERT_U64P(name) ptr
 #define EERT_BYTES_IN(name) ptr
 #define EERT_BYTES_OUT(name) ptr
+#define EERT_BF16_IN(name) ptr
+#define EERT_BF16_OUT(name) ptr
 #define EERT_I64(name) i64
 #define EERT_F32(name) f32
 #define EERT_NONE

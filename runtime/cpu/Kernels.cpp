@@ -5,6 +5,7 @@
 // 1-16 rows (decode, see linearFewRows); elementwise and row-wise kernels split rows over OpenMP
 // threads when there are enough of them (minParallelElements).
 #include "cpu/Error.h"
+#include "cpu/FewRows.h"
 #include "cpu/Gemm.h"
 #include "cpu/Rotary.h"
 #include "cpu/Simd.h"
@@ -53,64 +54,14 @@ extern "C" void eert_rms_norm(const float *input, const float *weight, float *ou
 
 namespace {
 
-/// y[r] = W x[r] for R (1-8) rows: decode steps and recomputed KV entries.
-/// Each pair of weight rows is read once for all R inputs, so the cost stays
-/// that of reading W (decode is bound by it) rather than growing with R.
-/// Hand-written because OpenBLAS 0.3.21 packs its operands for such thin
-/// products (3-8 rows cost 1.2-1.9x one row on the demo model, here about
-/// 1.1x) and its sgemv reads W more slowly than this loop.
-template <int R>
-void linearPairs(const float *x, const float *w, float *y, int64_t in, int64_t out,
-                 int64_t begin, int64_t end) {
-  int64_t whole = in / 16 * 16;
-  for (int64_t pair = begin; pair < end; ++pair) {
-    int64_t o = 2 * pair;
-    bool two = o + 1 < out;
-    const float *w0 = w + o * in, *w1 = two ? w0 + in : w0;
-    eert::Floats16 a0[R] = {}, a1[R] = {};
-    for (int64_t k = 0; k < whole; k += 16) {
-      eert::Floats16 p, q, v;
-      eert::loadFloats(p, w0 + k);
-      eert::loadFloats(q, w1 + k);
-      for (int r = 0; r < R; ++r) {
-        eert::loadFloats(v, x + r * in + k);
-        a0[r] += p * v;
-        a1[r] += q * v;
-      }
-    }
-    for (int r = 0; r < R; ++r) {
-      float s0 = eert::sumLanes(a0[r]), s1 = eert::sumLanes(a1[r]);
-      for (int64_t k = whole; k < in; ++k) {
-        s0 += w0[k] * x[r * in + k];
-        s1 += w1[k] * x[r * in + k];
-      }
-      y[r * out + o] = s0;
-      if (two)
-        y[r * out + o + 1] = s1;
-    }
-  }
-}
-
-/// The pairs split into one contiguous range per thread (each range a plain
-/// loop: through a per-pair closure the threaded case ran 25-35% slower).
 template <int R>
 void linearFewRows(const float *x, const float *w, float *y, int64_t in, int64_t out) {
-  int64_t pairs = (out + 1) / 2;
-  if (R * out * in < 4 * eert::minParallelElements) {
-    linearPairs<R>(x, w, y, in, out, 0, pairs);
-    return;
-  }
-#pragma omp parallel
-  {
-    int64_t threads = omp_get_num_threads(), thread = omp_get_thread_num();
-    linearPairs<R>(x, w, y, in, out, pairs * thread / threads, pairs * (thread + 1) / threads);
-  }
+  eert::overOutputPairs<R, float, float>(eert::linearPairs<R, float, float>, x, w, y, in, out);
 }
 
-using FewRowsKernel = void (*)(const float *, const float *, float *, int64_t, int64_t);
-constexpr FewRowsKernel fewRowsKernels[] = {linearFewRows<1>, linearFewRows<2>, linearFewRows<3>,
-                                            linearFewRows<4>, linearFewRows<5>, linearFewRows<6>,
-                                            linearFewRows<7>, linearFewRows<8>};
+constexpr eert::FewRowsKernel<float, float> fewRowsKernels[] = {
+    linearFewRows<1>, linearFewRows<2>, linearFewRows<3>, linearFewRows<4>,
+    linearFewRows<5>, linearFewRows<6>, linearFewRows<7>, linearFewRows<8>};
 
 } // namespace
 
@@ -121,16 +72,7 @@ extern "C" void eert_linear(const float *input, const float *weight, float *outp
   using eert::gemm::Library;
   Library library = eert::gemm::libraryFor(rows, inFeatures, outFeatures, /*forward=*/true);
   if (library == Library::FewRows) {
-    if (rows <= 8) {
-      fewRowsKernels[rows - 1](input, weight, output, inFeatures, outFeatures);
-      return;
-    }
-    // Two halves, each reading W once: 9-16 rows (a decode step with many
-    // recomputed entries) ran 1.3-3x faster so than through OpenBLAS.
-    int64_t first = (rows + 1) / 2;
-    fewRowsKernels[first - 1](input, weight, output, inFeatures, outFeatures);
-    fewRowsKernels[rows - first - 1](input + first * inFeatures, weight,
-                                     output + first * outFeatures, inFeatures, outFeatures);
+    eert::fewRows(fewRowsKernels, input, weight, output, rows, inFeatures, outFeatures);
     return;
   }
   if (library == Library::OpenBLAS && rows <= 32) {

@@ -36,6 +36,19 @@ def i32(t):
     return a, a.ctypes.data_as(I32P)
 
 
+U16P = ctypes.POINTER(ctypes.c_uint16)
+
+
+def bf16(t):
+    """A tensor rounded to bf16 (PyTorch's rounding), as its 16 bits and their pointer."""
+    a = np.ascontiguousarray(t.to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16))
+    return a, a.ctypes.data_as(U16P)
+
+
+def from_bf16_bits(bits):
+    return torch.from_numpy(bits.astype(np.int32) << 16).view(torch.float32)
+
+
 def out(*shape):
     a = np.zeros(shape, dtype=np.float32)
     return a, a.ctypes.data_as(F32P)
@@ -95,6 +108,42 @@ class KernelTest(unittest.TestCase):
             self.adamw(param, g, m, v, 1e-2, step)
         self.assertEqual(LIB.eert_take_nonfinite_updates(), 2)
         self.assertEqual(LIB.eert_take_nonfinite_updates(), 0)
+
+    def test_bf16_conversion(self):
+        # Round to nearest even (ties both ways), overflow to infinity, NaN kept,
+        # subnormals; and back exactly.
+        values = torch.cat([torch.randn(1000) * 1e3, torch.tensor([
+            1.0 + 2 ** -8, 1.0 + 3 * 2 ** -8, -(1.0 + 2 ** -8), 3.4e38, -3.4e38, float("inf"),
+            float("-inf"), 1e-40, -1e-41, 0.0, -0.0])])
+        x, xp = f32(values)
+        bits = np.zeros(len(values), dtype=np.uint16)
+        LIB.eert_to_bf16(xp, bits.ctypes.data_as(U16P), I64(len(values)))
+        want, _ = bf16(values)
+        np.testing.assert_array_equal(bits, want)
+        nan_bits = np.zeros(1, dtype=np.uint16)
+        LIB.eert_to_bf16(f32(torch.tensor([float("nan")]))[1], nan_bits.ctypes.data_as(U16P), I64(1))
+        self.assertTrue(torch.isnan(from_bf16_bits(nan_bits)).all())
+        back, backp = out(len(values))
+        LIB.eert_from_bf16(bits.ctypes.data_as(U16P), backp, I64(len(values)))
+        np.testing.assert_array_equal(back, values.to(torch.bfloat16).float().numpy())
+
+    def test_linear_bf16(self):
+        # bf16 inputs, fp32 accumulation: against the exact product of the
+        # rounded inputs; a bf16 result within one rounding of it. Every path:
+        # the few-row kernel (AVX512-BF16 or portable) up to 16 rows, whole and
+        # partial 32-value blocks, threads for a large weight; oneDNN beyond.
+        for rows in [1, 2, 5, 8, 9, 16, 24, 70]:
+            for inputs, outputs in [(48, 40), (50, 41), (352, 384)]:
+                x, w = torch.randn(rows, inputs), torch.randn(outputs, inputs)
+                (xa, xp), (wa, wp) = bf16(x), bf16(w)
+                exact = (x.to(torch.bfloat16).double() @ w.to(torch.bfloat16).double().T).float()
+                o, op = out(rows, outputs)
+                LIB.eert_linear_bf16_f32(xp, wp, op, I64(rows), I64(inputs), I64(outputs))
+                self.assertClose(o, exact, rtol=1e-5, atol=1e-4)
+                bits = np.zeros((rows, outputs), dtype=np.uint16)
+                LIB.eert_linear_bf16(xp, wp, bits.ctypes.data_as(U16P), I64(rows), I64(inputs), I64(outputs))
+                np.testing.assert_allclose(from_bf16_bits(bits).numpy(), exact.numpy(), rtol=2 ** -8, atol=1e-3,
+                                           err_msg=f"{rows} x {inputs} -> {outputs}")
 
     def test_embedding_lookup(self):
         table, ids = torch.randn(50, 16), torch.randint(0, 50, (3, 7))

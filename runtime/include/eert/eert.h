@@ -18,6 +18,8 @@ extern "C" {
 #define EERT_U64P(name) uint64_t *name
 #define EERT_BYTES_IN(name) const void *name
 #define EERT_BYTES_OUT(name) void *name
+#define EERT_BF16_IN(name) const uint16_t *name
+#define EERT_BF16_OUT(name) uint16_t *name
 #define EERT_NONE void
 #define EERT_VOID void
 #define EERT_STATUS int32_t
