@@ -940,7 +940,9 @@ struct EELowerToEERTPass : ee::impl::EELowerToEERTPassBase<EELowerToEERTPass> {
     target.addLegalOp<ParameterOp, UnrealizedConversionCastOp>(); // ee-emit-manifest's
     RewritePatternSet patterns(context);
     LoweredOps::addPatterns(patterns, converter, entries, parameterIndex);
-    if (failed(applyPartialConversion(module, target, std::move(patterns))))
+    ConversionConfig config;
+    config.foldingMode = DialectConversionFoldingMode::Never; // no ee op folds
+    if (failed(applyPartialConversion(module, target, std::move(patterns), config)))
       return signalPassFailure();
 
     // The wrapper's casts meet the buffers the patterns made.
