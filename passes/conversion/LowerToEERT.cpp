@@ -98,7 +98,7 @@ private:
   }
 };
 
-static int64_t features(Value value) {
+int64_t features(Value value) {
   return cast<RankedTensorType>(value.getType()).getShape().back();
 }
 
