@@ -1,4 +1,4 @@
-// Gemm.cpp - fp32 matrix products through oneDNN's matmul primitive (created once per shape and kept) or OpenBLAS.
+// Gemm.cpp - fp32 and bf16-input matrix products through oneDNN's matmul primitive (created once per shape and kept) or OpenBLAS.
 //
 // oneDNN (Debian's libdnnl 2.6) picks its AVX-512 kernels on this project's
 // development CPU, where the environment holds OpenBLAS to its Haswell ones;
@@ -116,7 +116,7 @@ Library libraryFor(int64_t rows, int64_t in, int64_t out, bool forward, bool bf1
   // bench/README.md (gemm_bench.py, 2026-12-03). fp32: the few-row kernel
   // wins up to 16 rows; oneDNN elsewhere by 5-15%, but for the backward
   // products of a layer whose input is much wider than its output (the MLP's
-  // down projection), where OpenBLAS was 5-18% faster. bf16: the few-row
+  // down projection), where OpenBLAS was 2-25% faster. bf16: the few-row
   // kernel for 1-2 rows (1.5-2.5x oneDNN), oneDNN from 4 rows on (it ties at
   // 4 and is 3x faster at 16).
   if (bf16)

@@ -1,4 +1,4 @@
-// Gemm.h - the runtime's fp32 matrix products: oneDNN matmul primitives (created once per shape) or OpenBLAS, per shape class.
+// Gemm.h - the runtime's matrix products (fp32, and bf16 inputs): oneDNN matmul primitives (created once per shape) or OpenBLAS, per shape class.
 #ifndef EERT_CPU_GEMM_H
 #define EERT_CPU_GEMM_H
 
