@@ -145,6 +145,28 @@ class KernelTest(unittest.TestCase):
                 np.testing.assert_allclose(from_bf16_bits(bits).numpy(), exact.numpy(), rtol=2 ** -8, atol=1e-3,
                                            err_msg=f"{rows} x {inputs} -> {outputs}")
 
+    def assertBF16Close(self, bits, exact, msg=""):
+        """bf16 results within one rounding of the fp32 computation on the same bf16 inputs."""
+        np.testing.assert_allclose(from_bf16_bits(bits).numpy(), exact.numpy(), rtol=2 ** -8, atol=1e-6,
+                                   err_msg=msg)
+
+    def test_bf16_norm_add_swiglu(self):
+        rows, cols, n = 7, 130, 7 * 130 + 3
+        x, w = torch.randn(rows, cols) * 3, torch.randn(cols)
+        (xa, xp), (wa, wp) = bf16(x), bf16(w)
+        xr, wr = x.to(torch.bfloat16).float(), w.to(torch.bfloat16).float()
+        bits = np.zeros((rows, cols), dtype=np.uint16)
+        LIB.eert_rms_norm_bf16(xp, wp, bits.ctypes.data_as(U16P), I64(rows), I64(cols), F32(1e-5))
+        self.assertBF16Close(bits, ref.rms_norm(xr, wr, 1e-5), "rms_norm")
+        a, b = torch.randn(n) * 4, torch.randn(n)
+        (aa, ap), (ba, bp) = bf16(a), bf16(b)
+        ar, br = a.to(torch.bfloat16).float(), b.to(torch.bfloat16).float()
+        bits = np.zeros(n, dtype=np.uint16)
+        LIB.eert_add_bf16(ap, bp, bits.ctypes.data_as(U16P), I64(n))
+        np.testing.assert_array_equal(bits, bf16(ar + br)[0])  # the same fp32 sum, rounded once
+        LIB.eert_swiglu_bf16(ap, bp, bits.ctypes.data_as(U16P), I64(n))
+        self.assertBF16Close(bits, torch.nn.functional.silu(ar) * br, "swiglu")
+
     def test_embedding_lookup(self):
         table, ids = torch.randn(50, 16), torch.randint(0, 50, (3, 7))
         (t, tp), (i, ip), (o, op) = f32(table), i32(ids), out(3, 7, 16)
