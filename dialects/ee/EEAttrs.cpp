@@ -394,26 +394,32 @@ LogicalResult PipelineStageAttr::verify(function_ref<InFlightDiagnostic()> emitE
   return success();
 }
 
+/// `stage` with these functions (its partition and costs kept).
+static PipelineStageAttr withFunctions(PipelineStageAttr stage, StringAttr loss, StringAttr forward,
+                                       StringAttr backward, ArrayRef<int64_t> heads,
+                                       StringAttr train, StringAttr grad, StringAttr update) {
+  return PipelineStageAttr::get(stage.getContext(), stage.getBeginLayer(), stage.getEndLayer(),
+                                stage.getExits(), stage.getEmbedding(), stage.getFinalHead(),
+                                stage.getFlopsPerToken(), stage.getParameterBytes(),
+                                stage.getActivationBytes(), loss, forward, backward, heads, train,
+                                grad, update);
+}
+
 PipelineStageAttr PipelineStageAttr::withLossFunctions(StringAttr loss, StringAttr forward,
                                                        StringAttr backward,
                                                        ArrayRef<int64_t> heads) const {
-  return get(getContext(), getBeginLayer(), getEndLayer(), getExits(), getEmbedding(),
-             getFinalHead(), getFlopsPerToken(), getParameterBytes(), getActivationBytes(), loss,
-             forward, backward, heads, getTrainStep(), getGradStep(), getUpdateStep());
+  return withFunctions(*this, loss, forward, backward, heads, getTrainStep(), getGradStep(),
+                       getUpdateStep());
 }
 
 PipelineStageAttr PipelineStageAttr::withSteps(StringAttr train, StringAttr grad) const {
-  return get(getContext(), getBeginLayer(), getEndLayer(), getExits(), getEmbedding(),
-             getFinalHead(), getFlopsPerToken(), getParameterBytes(), getActivationBytes(),
-             getLossFunction(), StringAttr(), StringAttr(), getHeads(), train, grad,
-             getUpdateStep());
+  return withFunctions(*this, getLossFunction(), StringAttr(), StringAttr(), getHeads(), train,
+                       grad, getUpdateStep());
 }
 
 PipelineStageAttr PipelineStageAttr::withUpdateStep(StringAttr update) const {
-  return get(getContext(), getBeginLayer(), getEndLayer(), getExits(), getEmbedding(),
-             getFinalHead(), getFlopsPerToken(), getParameterBytes(), getActivationBytes(),
-             getLossFunction(), getForwardFunction(), getBackwardFunction(), getHeads(),
-             getTrainStep(), getGradStep(), update);
+  return withFunctions(*this, getLossFunction(), getForwardFunction(), getBackwardFunction(),
+                       getHeads(), getTrainStep(), getGradStep(), update);
 }
 
 LogicalResult TiedParameterAttr::verify(function_ref<InFlightDiagnostic()> emitError,

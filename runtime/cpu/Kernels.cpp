@@ -12,8 +12,6 @@
 #include "cpu/Softmax.h"
 #include "eert/eert.h"
 
-#include <cblas.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
