@@ -1,23 +1,26 @@
-"""Compile time is linear in depth: doubling a deep model's layers doubles the
-extra time each added layer costs, where a quadratic step would quadruple it.
+"""Compile work is linear in depth: the IR ee-compile lowers grows by the same
+amount per added layer, and compile time shows no quadratic blow-up.
 
-ee-compile compiles the model at 48, 96 and 192 layers; the growth of the
-compile time from 96 to 192 layers over its growth from 48 to 96 is 2 for a
-linear compiler and 4 for a quadratic one, and must stay at most 3. Fixed
-costs (parsing the config, the LLVM target) cancel in the differences.
-Measured here (2026-12-03): 2.2 (per-layer CPU time 20.3, 20.9 and 22.3 ms:
-larger IR runs slower per op, cache effects). Before the memory planner and
-the code generator were made linear, 24 layers took 1.4 s and 192 layers
-19 s (the same measure gives 3.8). The ratio of whole compile times, which
-this test checked before, moved with the fixed costs: each binary also holds
-the update step since ee-data-parallel, which took 192 / 24 layers from 8.2
-to 10.5 with no quadratic step added.
+ee-compile compiles the model at 48, 96 and 192 layers. Two checks:
 
-Each depth is compiled three times to an object file (the link's fixed cost
-would hide the growth) and the least CPU time (user + system, all threads) of
-each taken: CPU time, unlike wall time, barely moves when other work loads
-the machine, and the minimum is the run disturbed least (ctest runs this test
-alone all the same, test/CMakeLists.txt).
+1. The eert-level IR (--emit eert, after memory planning and lowering, the
+   input of the LLVM conversions) must grow linearly: the lines added from 96
+   to 192 layers are twice those added from 48 to 96, within 1%. This is exact
+   and deterministic; a pass that emits per-layer lists of all layers, or
+   copies a growing prefix per layer, fails it.
+2. The CPU time at 192 layers must stay under 8 times that at 48 layers. A
+   linear compiler with fixed costs gives 4.5-6 on the development machine
+   (2026-12-03), a quadratic one 16; before the memory planner and the code
+   generator were made linear, 24 to 192 layers took 1.4 s to 19 s (13.6x
+   for 8x the depth). The bound is loose on purpose: this virtual machine's
+   CPU time moves 25% between runs of the same compile, so this only catches
+   gross regressions. bench/compile_bench.py measures the precise growth
+   (the ratio of the per-layer costs at 96-192 and 48-96 layers, repeated,
+   medians), as a benchmark and not a test.
+
+CPU time is user + system of all threads, compiled single-threaded
+(--mlir-disable-threading) and interleaved over the depths, least of three
+(the run disturbed least); ctest runs this test alone (test/CMakeLists.txt).
 
 Usage: compile_time_test.py EE_COMPILE CONFIG.json WORKDIR
 """
@@ -28,30 +31,58 @@ import subprocess
 import sys
 
 DEPTHS = (48, 96, 192)
-BOUND = 3.0
+ROUNDS = 3
+IR_TOLERANCE = 0.01
+TIME_BOUND = 8.0
+
+
+def write_configs(config_path, workdir, depths):
+    with open(config_path) as f:
+        config = json.load(f)
+    paths = {}
+    for layers in depths:
+        config["num_hidden_layers"] = layers
+        paths[layers] = os.path.join(workdir, f"layers-{layers}.json")
+        with open(paths[layers], "w") as f:
+            json.dump(config, f)
+    return paths
+
+
+def cpu_seconds(command):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(command, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def compile_command(compiler, path):
+    return [compiler, path, "--emit", "obj", "-o", path + ".o", "--mlir-disable-threading"]
 
 
 def main(compiler, config_path, workdir):
-    with open(config_path) as f:
-        config = json.load(f)
-    fastest = {}
-    for layers in DEPTHS:
-        config["num_hidden_layers"] = layers
-        path = os.path.join(workdir, f"layers-{layers}.json")
-        with open(path, "w") as f:
-            json.dump(config, f)
-        times = []
-        for _ in range(3):
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            subprocess.run([compiler, path, "--emit", "obj", "-o", path + ".o"], check=True)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            times.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-        fastest[layers] = min(times)
-    small, middle, large = (fastest[d] for d in DEPTHS)
-    growth = (large - middle) / max(middle - small, 1e-9)
+    paths = write_configs(config_path, workdir, DEPTHS)
+
+    lines = {}
+    for layers, path in paths.items():
+        subprocess.run([compiler, path, "--emit", "eert", "-o", path + ".mlir"], check=True)
+        with open(path + ".mlir") as f:
+            lines[layers] = sum(1 for _ in f)
+    small, middle, large = (lines[d] for d in DEPTHS)
+    first, second = middle - small, large - middle
+    print(", ".join(f"{d} layers {lines[d]} lines" for d in DEPTHS) +
+          f" of eert IR; added per layer {first / 48:.1f} then {second / 96:.1f}")
+    linear = abs(second - 2 * first) <= IR_TOLERANCE * second
+    print("IR linear in depth:", "ok" if linear else "MISMATCH")
+
+    times = {layers: [] for layers in DEPTHS}
+    for _ in range(ROUNDS):
+        for layers, path in paths.items():
+            times[layers].append(cpu_seconds(compile_command(compiler, path)))
+    fastest = {layers: min(times[layers]) for layers in DEPTHS}
+    ratio = fastest[DEPTHS[-1]] / fastest[DEPTHS[0]]
     print(", ".join(f"{d} layers {fastest[d]:.2f} s" for d in DEPTHS) +
-          f" of CPU time; growth ratio {growth:.2f} (linear 2, quadratic 4)")
-    print("compile time linear in depth:", "ok" if growth <= BOUND else f"MISMATCH (growth {growth:.2f} > {BOUND})")
+          f" of CPU time; {DEPTHS[-1]} / {DEPTHS[0]} layers {ratio:.1f}x (linear 4-6, quadratic 16)")
+    print("no quadratic compile time:", "ok" if ratio <= TIME_BOUND else f"MISMATCH ({ratio:.1f}x > {TIME_BOUND}x)")
 
 
 if __name__ == "__main__":
