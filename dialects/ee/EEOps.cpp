@@ -91,11 +91,35 @@ static LogicalResult verifyPositiveAttr(Operation *op, StringRef name, double va
   return verifyFloat32Value([&] { return op->emitOpError(); }, name, value, /*allowZero=*/false);
 }
 
+static Type elementType(Value value) {
+  return cast<ShapedType>(value.getType()).getElementType();
+}
+
+/// A linear product's two factors share their element type (f32, or bf16
+/// with f32 accumulation).
+static LogicalResult verifySameFactorTypes(Operation *op, Value lhs, StringRef lhsName,
+                                           Value rhs, StringRef rhsName) {
+  if (elementType(lhs) != elementType(rhs))
+    return op->emitOpError() << lhsName << " (" << elementType(lhs) << ") and " << rhsName
+                             << " (" << elementType(rhs) << ") must have one element type";
+  return success();
+}
+
+/// An op computed in f32 whose result may be rounded to bf16 has its input's shape.
+static LogicalResult verifySameShape(Operation *op, Value input, Value result) {
+  if (cast<ShapedType>(input.getType()).getShape() !=
+      cast<ShapedType>(result.getType()).getShape())
+    return op->emitOpError() << "result type " << result.getType()
+                             << " must have the shape of the input type " << input.getType();
+  return success();
+}
+
 /// A matrix-vector projection: `input [.., in]`, `weight [out, in]`, `result [.., out]`.
 static LogicalResult verifyProjection(Operation *op, Value input, Value weight,
                                       Value result) {
   ArrayRef<int64_t> w = cast<RankedTensorType>(weight.getType()).getShape();
-  if (failed(verifyTokenDims(op, input, "the input", result, "the result")) ||
+  if (failed(verifySameFactorTypes(op, input, "the input", weight, "the weight")) ||
+      failed(verifyTokenDims(op, input, "the input", result, "the result")) ||
       failed(verifyFeatures(op, "weight columns", w[1], "input features",
                             features(input))) ||
       failed(verifyFeatures(op, "result features", features(result), "weight rows",
@@ -199,14 +223,29 @@ static void printExitBranch(OpAsmPrinter &printer, Operation *, ExitBranchAttr b
   printer << stringifyExitBranch(branch.getValue());
 }
 
+/// `-> type` where an op's result type differs from its input's (a bf16
+/// result of an f32 computation), nothing where they are the same.
+static ParseResult parseConvertedType(OpAsmParser &parser, Type inputType, Type &resultType) {
+  resultType = inputType;
+  if (failed(parser.parseOptionalArrow()))
+    return success();
+  return parser.parseType(resultType);
+}
+
+static void printConvertedType(OpAsmPrinter &printer, Operation *, Type inputType,
+                               Type resultType) {
+  if (resultType != inputType)
+    printer << " -> " << resultType;
+}
+
 //===----------------------------------------------------------------------===//
 // Parameters
 //===----------------------------------------------------------------------===//
 
 LogicalResult ParameterOp::verify() {
-  if (!getTensorType().getElementType().isF32())
+  if (!getTensorType().getElementType().isF32() && !getTensorType().getElementType().isBF16())
     return emitOpError() << "parameter '@" << getSymName()
-                         << "' must be an f32 tensor, got " << getType();
+                         << "' must be an f32 or bf16 tensor, got " << getType();
   return success();
 }
 
@@ -401,7 +440,8 @@ LogicalResult EmbeddingLookupOp::verify() {
 }
 
 LogicalResult RMSNormOp::verify() {
-  if (failed(verifyPositiveAttr(*this, "eps", getEps().convertToDouble())))
+  if (failed(verifyPositiveAttr(*this, "eps", getEps().convertToDouble())) ||
+      failed(verifySameShape(*this, getInput(), getResult())))
     return failure();
   return verifyFeatures(*this, "weight size", getWeight().getType().getShape()[0],
                         "input features", features(getInput()));
@@ -413,6 +453,32 @@ LogicalResult LinearOp::verify() {
 
 LogicalResult LogitsOp::verify() {
   return verifyProjection(*this, getInput(), getWeight(), getResult());
+}
+
+LogicalResult SwiGLUOp::verify() { return verifySameShape(*this, getGate(), getResult()); }
+
+LogicalResult ConvertOp::verify() {
+  if (failed(verifySameShape(*this, getInput(), getResult())))
+    return failure();
+  if (elementType(getInput()) == elementType(getResult()))
+    return emitOpError() << "converts " << elementType(getInput())
+                         << " to itself; it must change the element type";
+  return success();
+}
+
+LogicalResult LinearGradInputOp::verify() {
+  return verifySameFactorTypes(*this, getDy(), "dy", getWeight(), "the weight");
+}
+
+LogicalResult LinearGradWeightOp::verify() {
+  return verifySameFactorTypes(*this, getDy(), "dy", getInput(), "the input");
+}
+
+LogicalResult RMSNormGradOp::verify() {
+  if (getWeight().getType().getShape() != getDweight().getType().getShape())
+    return emitOpError() << "dweight type " << getDweight().getType()
+                         << " must have the shape of the weight type " << getWeight().getType();
+  return success();
 }
 
 LogicalResult RotaryOp::verify() {

@@ -13,19 +13,28 @@ include "mlir/IR/BuiltinAttributeInterfaces.td"
 
 // Activations: [batch, seq, features] with dynamic or static batch and sequence
 // sizes and a static feature size (model dimensions are static).
-def EE_Activation : Type<
-    And<[TensorRankOf<[F32], [3]>.predicate,
+class EE_ActivationOf<list<Type> elements, string what> : Type<
+    And<[TensorRankOf<elements, [3]>.predicate,
          CPred<"!::mlir::ShapedType::isDynamic("
                "::llvm::cast<::mlir::RankedTensorType>($_self).getShape().back())">]>,
-    "f32 tensor [batch, seq, features] with a static feature size",
+    what # " tensor [batch, seq, features] with a static feature size",
     "::mlir::RankedTensorType">;
+def EE_Activation : EE_ActivationOf<[F32], "f32">;
+// The input of a linear product: bf16 in a model compiled with --dtype bf16
+// (ee-mixed-precision), f32 otherwise.
+def EE_ProductActivation : EE_ActivationOf<[F32, BF16], "f32 or bf16">;
 // Token ids, labels and positions: [batch, seq].
 def EE_TokenTensor : TensorRankOf<[I32], [2]>;
-// Weights have static shapes.
+// Weights have static shapes; a model compiled with --dtype bf16 stores them
+// in bf16, its gradients and optimizer state in f32.
 def EE_Vector : Type<And<[TensorRankOf<[F32], [1]>.predicate, HasStaticShapePred]>,
     "statically shaped 1-D f32 tensor", "::mlir::RankedTensorType">;
 def EE_Matrix : Type<And<[TensorRankOf<[F32], [2]>.predicate, HasStaticShapePred]>,
     "statically shaped 2-D f32 tensor", "::mlir::RankedTensorType">;
+def EE_WeightVector : Type<And<[TensorRankOf<[F32, BF16], [1]>.predicate, HasStaticShapePred]>,
+    "statically shaped 1-D f32 or bf16 tensor", "::mlir::RankedTensorType">;
+def EE_WeightMatrix : Type<And<[TensorRankOf<[F32, BF16], [2]>.predicate, HasStaticShapePred]>,
+    "statically shaped 2-D f32 or bf16 tensor", "::mlir::RankedTensorType">;
 def EE_AddOperand : AnyTypeOf<[EE_Activation, EE_Matrix, EE_Vector]>;
 // A data-parallel replica's block of a weight-shaped tensor (ZeRO-1).
 def EE_Block : Type<And<[TensorRankOf<[F32], [1]>.predicate,
@@ -232,7 +241,8 @@ def EE_ExitLossOp : EE_Op<"exit_loss", [Pure]> {
 def EE_EmbeddingLookupOp : EE_Op<"embedding_lookup", [Pure]> {
   let summary = "gathers rows of an embedding table";
   let description = [{
-    `result[b, s, :] = table[ids[b, s], :]`. With `vocab_parallel` (ee-tensor-
+    `result[b, s, :] = table[ids[b, s], :]`, in f32 (a bf16 table's rows are
+    widened exactly). With `vocab_parallel` (ee-tensor-
     parallel) the table holds this tensor-parallel rank's block of rows
     (rank r: ids [r V_local, (r + 1) V_local)) and other ids give zero rows; an
     `ee.tp_all_reduce` then completes the lookup.
@@ -244,7 +254,7 @@ def EE_EmbeddingLookupOp : EE_Op<"embedding_lookup", [Pure]> {
         : tensor<128x64xf32>, tensor<?x?xi32> -> tensor<?x?x64xf32>
     ```
   }];
-  let arguments = (ins EE_Matrix:$table, EE_TokenTensor:$ids, UnitAttr:$vocab_parallel);
+  let arguments = (ins EE_WeightMatrix:$table, EE_TokenTensor:$ids, UnitAttr:$vocab_parallel);
   let results = (outs EE_Activation:$result);
   let assemblyFormat = [{
     $table `,` $ids (`vocab_parallel` $vocab_parallel^)? attr-dict `:` type($table) `,` type($ids)
@@ -253,19 +263,23 @@ def EE_EmbeddingLookupOp : EE_Op<"embedding_lookup", [Pure]> {
   let hasVerifier = 1;
 }
 
-def EE_RMSNormOp : EE_Op<"rms_norm", [Pure, AllTypesMatch<["input", "result"]>]> {
+def EE_RMSNormOp : EE_Op<"rms_norm", [Pure]> {
   let summary = "root-mean-square normalisation over the feature dimension";
   let description = [{
-    `result = x / sqrt(mean(x^2) + eps) * weight`.
+    `result = x / sqrt(mean(x^2) + eps) * weight`, computed in f32. The weight
+    may be bf16, and the result bf16 where it feeds linear products
+    (ee-mixed-precision): then it is rounded once, after the weight multiply.
 
     ```mlir
     %n = ee.rms_norm %x, %w eps 1.0e-05 : tensor<?x?x64xf32>, tensor<64xf32>
+    %b = ee.rms_norm %x, %wb eps 1.0e-05 : tensor<?x?x64xf32>, tensor<64xbf16> -> tensor<?x?x64xbf16>
     ```
   }];
-  let arguments = (ins EE_Activation:$input, EE_Vector:$weight, F64Attr:$eps);
-  let results = (outs EE_Activation:$result);
+  let arguments = (ins EE_Activation:$input, EE_WeightVector:$weight, F64Attr:$eps);
+  let results = (outs EE_ProductActivation:$result);
   let assemblyFormat = [{
     $input `,` $weight `eps` $eps attr-dict `:` type($input) `,` type($weight)
+    custom<ConvertedType>(ref(type($input)), type($result))
   }];
   let hasVerifier = 1;
 }
@@ -273,11 +287,15 @@ def EE_RMSNormOp : EE_Op<"rms_norm", [Pure, AllTypesMatch<["input", "result"]>]>
 def EE_LinearOp : EE_Op<"linear", [Pure]> {
   let summary = "a bias-free linear map `x W^T` with `W` stored `[out, in]`";
   let description = [{
+    The input and the weight have one element type, f32 or bf16; the product
+    accumulates and is returned in f32.
+
     ```mlir
     %q = ee.linear %x, %wq : tensor<?x?x64xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
+    %p = ee.linear %xb, %wb : tensor<?x?x64xbf16>, tensor<64x64xbf16> -> tensor<?x?x64xf32>
     ```
   }];
-  let arguments = (ins EE_Activation:$input, EE_Matrix:$weight);
+  let arguments = (ins EE_ProductActivation:$input, EE_WeightMatrix:$weight);
   let results = (outs EE_Activation:$result);
   let assemblyFormat = [{
     $input `,` $weight attr-dict `:` type($input) `,` type($weight) `->` type($result)
@@ -347,16 +365,23 @@ def EE_AttentionOp : EE_Op<"attention", [Pure, AttrSizedOperandSegments]> {
   let hasVerifier = 1;
 }
 
-def EE_SwiGLUOp : EE_Op<"swiglu", [Pure, SameOperandsAndResultType]> {
+def EE_SwiGLUOp : EE_Op<"swiglu", [Pure, AllTypesMatch<["gate", "up"]>]> {
   let summary = "the SwiGLU gate `silu(gate) * up`";
   let description = [{
+    Computed in f32; the result may be bf16 where it feeds the down
+    projection (ee-mixed-precision), rounded once.
+
     ```mlir
     %a = ee.swiglu %gate, %up : tensor<?x?x176xf32>
+    %b = ee.swiglu %gate, %up : tensor<?x?x176xf32> -> tensor<?x?x176xbf16>
     ```
   }];
   let arguments = (ins EE_Activation:$gate, EE_Activation:$up);
-  let results = (outs EE_Activation:$result);
-  let assemblyFormat = "$gate `,` $up attr-dict `:` type($result)";
+  let results = (outs EE_ProductActivation:$result);
+  let assemblyFormat = [{
+    $gate `,` $up attr-dict `:` type($gate) custom<ConvertedType>(ref(type($gate)), type($result))
+  }];
+  let hasVerifier = 1;
 }
 
 def EE_AddOp : EE_Op<"add", [Pure, Commutative, SameOperandsAndResultType]> {
@@ -379,13 +404,13 @@ def EE_LogitsOp : EE_Op<"logits", [Pure]> {
   let summary = "output-embedding projection `z W^T` onto the vocabulary";
   let description = [{
     Like `ee.linear` but onto the vocabulary, so that tensor parallelism can split
-    it by vocabulary rows (vocab-parallel heads).
+    it by vocabulary rows (vocab-parallel heads). The logits are f32.
 
     ```mlir
     %l = ee.logits %z, %emb : tensor<?x?x64xf32>, tensor<256x64xf32> -> tensor<?x?x256xf32>
     ```
   }];
-  let arguments = (ins EE_Activation:$input, EE_Matrix:$weight);
+  let arguments = (ins EE_ProductActivation:$input, EE_WeightMatrix:$weight);
   let results = (outs EE_Activation:$result);
   let assemblyFormat = [{
     $input `,` $weight attr-dict `:` type($input) `,` type($weight) `->` type($result)
@@ -468,8 +493,8 @@ def EE_TPCopyOp : EE_Op<"tp_copy", [Pure, AllTypesMatch<["input", "result"]>]> {
     %x1 = ee.tp_copy %x : tensor<?x?x64xf32>
     ```
   }];
-  let arguments = (ins EE_Activation:$input);
-  let results = (outs EE_Activation:$result);
+  let arguments = (ins EE_ProductActivation:$input);
+  let results = (outs EE_ProductActivation:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
 }
 
@@ -547,6 +572,24 @@ def EE_ScaleOp : EE_Op<"scale", [Pure, AllTypesMatch<["input", "result"]>]> {
   let hasFolder = 1;
 }
 
+def EE_ConvertOp : EE_Op<"convert", [Pure]> {
+  let summary = "rounds an f32 tensor to bf16, or widens a bf16 one to f32";
+  let description = [{
+    f32 to bf16 rounds to nearest even (as PyTorch's `.to(torch.bfloat16)`);
+    bf16 to f32 is exact. ee-mixed-precision places it before linear products
+    whose input no producer writes in bf16 directly; its gradient passes
+    through unchanged (gradients are f32).
+
+    ```mlir
+    %b = ee.convert %o : tensor<?x?x64xf32> -> tensor<?x?x64xbf16>
+    ```
+  }];
+  let arguments = (ins TensorOf<[F32, BF16]>:$input);
+  let results = (outs TensorOf<[F32, BF16]>:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Backward primitives: the vector-Jacobian products ee-autodiff emits.
 //===----------------------------------------------------------------------===//
@@ -578,10 +621,14 @@ def EE_LinearGradInputOp : EE_Op<"linear_grad_input", [Pure]> {
 
     ```mlir
     %dx = ee.linear_grad_input %dy, %w : tensor<?x?x128xf32>, tensor<128x64xf32> -> tensor<?x?x64xf32>
+    %dxb = ee.linear_grad_input %dyb, %wb : tensor<?x?x128xbf16>, tensor<128x64xbf16> -> tensor<?x?x64xf32>
     ```
+
+    `dy` and the weight have one element type; `dx` is f32.
   }];
-  let arguments = (ins EE_Activation:$dy, EE_Matrix:$weight);
+  let arguments = (ins EE_ProductActivation:$dy, EE_WeightMatrix:$weight);
   let results = (outs EE_Activation:$dx);
+  let hasVerifier = 1;
   let assemblyFormat = [{
     $dy `,` $weight attr-dict `:` type($dy) `,` type($weight) `->` type($dx)
   }];
@@ -593,27 +640,37 @@ def EE_LinearGradWeightOp : EE_Op<"linear_grad_weight", [Pure]> {
     ```mlir
     %dw = ee.linear_grad_weight %dy, %x : tensor<?x?x128xf32>, tensor<?x?x64xf32> -> tensor<128x64xf32>
     ```
+
+    `dy` and the input have one element type; the gradient is f32 (a bf16
+    weight's gradient too).
   }];
-  let arguments = (ins EE_Activation:$dy, EE_Activation:$input);
+  let arguments = (ins EE_ProductActivation:$dy, EE_ProductActivation:$input);
   let results = (outs EE_Matrix:$dweight);
+  let hasVerifier = 1;
   let assemblyFormat = [{
     $dy `,` $input attr-dict `:` type($dy) `,` type($input) `->` type($dweight)
   }];
 }
 
 def EE_RMSNormGradOp : EE_Op<"rms_norm_grad",
-    [Pure, AllTypesMatch<["input", "dy", "dx"]>, AllTypesMatch<["weight", "dweight"]>]> {
+    [Pure, AllTypesMatch<["input", "dy", "dx"]>]> {
   let summary = "gradients of ee.rms_norm with respect to its input and weight";
   let description = [{
+    The weight may be bf16; both gradients are f32.
+
     ```mlir
     %dx, %dw = ee.rms_norm_grad %x, %w, %dy eps 1.0e-05 : tensor<?x?x64xf32>, tensor<64xf32>
+    %dx2, %dw2 = ee.rms_norm_grad %x, %wb, %dy eps 1.0e-05
+        : tensor<?x?x64xf32>, tensor<64xbf16> -> tensor<64xf32>
     ```
   }];
-  let arguments = (ins EE_Activation:$input, EE_Vector:$weight, EE_Activation:$dy, F64Attr:$eps);
+  let arguments = (ins EE_Activation:$input, EE_WeightVector:$weight, EE_Activation:$dy, F64Attr:$eps);
   let results = (outs EE_Activation:$dx, EE_Vector:$dweight);
   let assemblyFormat = [{
     $input `,` $weight `,` $dy `eps` $eps attr-dict `:` type($input) `,` type($weight)
+    custom<ConvertedType>(ref(type($weight)), type($dweight))
   }];
+  let hasVerifier = 1;
 }
 
 def EE_RotaryGradOp : EE_Op<"rotary_grad", [Pure, AllTypesMatch<["dy", "dx"]>]> {

@@ -63,7 +63,7 @@ public:
   Value mlp(Value x, StringRef prefix) {
     Value gate = linear(x, (prefix + ".gate_proj.weight").str());
     Value up = linear(x, (prefix + ".up_proj.weight").str());
-    Value act = SwiGLUOp::create(b, loc, gate, up);
+    Value act = SwiGLUOp::create(b, loc, gate.getType(), gate, up);
     return linear(act, (prefix + ".down_proj.weight").str());
   }
 

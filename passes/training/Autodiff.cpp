@@ -54,6 +54,13 @@ private:
   SmallVector<Value> gradientSends;
 };
 
+/// Gradients are f32, of bf16 values too (fp32 gradient accumulation, as
+/// Megatron-LM's --bf16).
+static RankedTensorType gradientType(Type type) {
+  auto tensor = cast<RankedTensorType>(type);
+  return RankedTensorType::get(tensor.getShape(), Float32Type::get(type.getContext()));
+}
+
 /// A received tensor: the result of an ee.wait on an ee.recv.
 static RecvOp receivedFrom(Operation *op) {
   auto wait = dyn_cast<WaitOp>(op);
@@ -188,13 +195,27 @@ LogicalResult BackwardBuilder::rule(Operation *op) {
       .Case<LinearOp, LogitsOp>([&](auto projection) {
         Value dy = grad(projection.getResult()), input = projection.getInput();
         Value weight = projection.getWeight();
+        // The backward products take the output gradient in the forward
+        // product's element type: bf16 factors, f32 accumulation.
+        auto factorType = cast<RankedTensorType>(dy.getType()).clone(
+            cast<ShapedType>(input.getType()).getElementType());
+        if (factorType != dy.getType())
+          dy = ConvertOp::create(b, loc, factorType, dy);
         if (differentiable.count(input))
-          accumulate(input, LinearGradInputOp::create(b, loc, input.getType(), dy, weight));
-        accumulate(weight, LinearGradWeightOp::create(b, loc, weight.getType(), dy, saved(input)));
+          accumulate(input, LinearGradInputOp::create(b, loc, gradientType(input.getType()), dy,
+                                                      weight));
+        accumulate(weight, LinearGradWeightOp::create(b, loc, gradientType(weight.getType()), dy,
+                                                      saved(input)));
+        return success();
+      })
+      .Case([&](ConvertOp convert) {
+        accumulate(convert.getInput(), grad(convert.getResult()));
         return success();
       })
       .Case([&](RMSNormOp norm) {
-        auto g = RMSNormGradOp::create(b, loc, saved(norm.getInput()), norm.getWeight(),
+        auto g = RMSNormGradOp::create(b, loc, norm.getInput().getType(),
+                                       gradientType(norm.getWeight().getType()),
+                                       saved(norm.getInput()), norm.getWeight(),
                                        grad(norm.getResult()), norm.getEpsAttr());
         accumulate(norm.getInput(), g.getDx());
         accumulate(norm.getWeight(), g.getDweight());
@@ -232,7 +253,8 @@ LogicalResult BackwardBuilder::rule(Operation *op) {
       })
       .Case([&](EmbeddingLookupOp lookup) {
         accumulate(lookup.getTable(),
-                   EmbeddingGradOp::create(b, loc, lookup.getTable().getType(), lookup.getIds(),
+                   EmbeddingGradOp::create(b, loc, gradientType(lookup.getTable().getType()),
+                                           lookup.getIds(),
                                            grad(lookup.getResult()), lookup.getVocabParallelAttr()));
         return success();
       })

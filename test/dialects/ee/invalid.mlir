@@ -468,7 +468,7 @@ module attributes {ee.configuration = #ee.config<vocab_size = 32, hidden_size = 
 // -----
 
 // parameter: f32 only
-// expected-error @+1 {{parameter '@w' must be an f32 tensor, got 'tensor<4xi32>'}}
+// expected-error @+1 {{parameter '@w' must be an f32 or bf16 tensor, got 'tensor<4xi32>'}}
 ee.parameter @w : tensor<4xi32>
 
 // -----
@@ -1051,7 +1051,7 @@ func.func @f(%x: tensor<?x?x?xf32>, %w: tensor<8xf32>) {
 
 // weights: statically shaped
 func.func @f(%x: tensor<?x?x8xf32>, %w: tensor<?x8xf32>) {
-  // expected-error @+1 {{operand #1 must be statically shaped 2-D f32 tensor}}
+  // expected-error @+1 {{operand #1 must be statically shaped 2-D f32 or bf16 tensor}}
   %y = ee.linear %x, %w : tensor<?x?x8xf32>, tensor<?x8xf32> -> tensor<?x?x4xf32>
   return
 }
@@ -1801,4 +1801,85 @@ module attributes {ee.inference = #ee.inference<method = "recompute", layers = 1
 // #ee.inference: exits read boundaries of the model
 // expected-error @+1 {{inference exit 0 must be an #ee.exit_plan reading a boundary in [0, 1]}}
 module attributes {ee.inference = #ee.inference<method = "recompute", layers = 1, segments = [#ee.segment<function = "a", begin_layer = 0, end_layer = 1, stage = 0, caches = [], exits = []>], exits = [#ee.exit_plan<exit = 0, layer = 2, boundary = 2, function = "e", caches = []>], final = "gen_final", stages = [#ee.inference_stage<begin_layer = 0, end_layer = 1, cost = 1.0 : f64>]>} {
+}
+
+// -----
+
+// mixed precision: a product's factors share their element type
+func.func @f(%x: tensor<?x?x8xf32>, %w: tensor<4x8xbf16>) {
+  // expected-error @+1 {{the input ('f32') and the weight ('bf16') must have one element type}}
+  %y = ee.linear %x, %w : tensor<?x?x8xf32>, tensor<4x8xbf16> -> tensor<?x?x4xf32>
+  return
+}
+
+// -----
+
+// mixed precision: products return f32
+func.func @f(%x: tensor<?x?x8xbf16>, %w: tensor<4x8xbf16>) {
+  // expected-error @+1 {{result #0 must be f32 tensor [batch, seq, features] with a static feature size}}
+  %y = ee.linear %x, %w : tensor<?x?x8xbf16>, tensor<4x8xbf16> -> tensor<?x?x4xbf16>
+  return
+}
+
+// -----
+
+// mixed precision: a norm's bf16 result has its input's shape
+func.func @f(%x: tensor<?x?x8xf32>, %w: tensor<8xbf16>) {
+  // expected-error @+1 {{result type 'tensor<?x4x8xbf16>' must have the shape of the input type 'tensor<?x?x8xf32>'}}
+  %y = ee.rms_norm %x, %w eps 1.0e-05 : tensor<?x?x8xf32>, tensor<8xbf16> -> tensor<?x4x8xbf16>
+  return
+}
+
+// -----
+
+// mixed precision: SwiGLU's bf16 result has the gate's shape
+func.func @f(%g: tensor<?x?x8xf32>, %u: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{result type 'tensor<?x?x4xbf16>' must have the shape of the input type 'tensor<?x?x8xf32>'}}
+  %y = ee.swiglu %g, %u : tensor<?x?x8xf32> -> tensor<?x?x4xbf16>
+  return
+}
+
+// -----
+
+// ee.convert changes the element type
+func.func @f(%x: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{converts 'f32' to itself; it must change the element type}}
+  %y = ee.convert %x : tensor<?x?x8xf32> -> tensor<?x?x8xf32>
+  return
+}
+
+// -----
+
+// ee.convert keeps the shape
+func.func @f(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{result type 'tensor<8x4xbf16>' must have the shape of the input type 'tensor<4x8xf32>'}}
+  %y = ee.convert %x : tensor<4x8xf32> -> tensor<8x4xbf16>
+  return
+}
+
+// -----
+
+// backward products: dy and the weight share their element type
+func.func @f(%dy: tensor<?x?x4xf32>, %w: tensor<4x8xbf16>) {
+  // expected-error @+1 {{dy ('f32') and the weight ('bf16') must have one element type}}
+  %dx = ee.linear_grad_input %dy, %w : tensor<?x?x4xf32>, tensor<4x8xbf16> -> tensor<?x?x8xf32>
+  return
+}
+
+// -----
+
+// backward products: dy and the input share their element type
+func.func @f(%dy: tensor<?x?x4xbf16>, %x: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{dy ('bf16') and the input ('f32') must have one element type}}
+  %dw = ee.linear_grad_weight %dy, %x : tensor<?x?x4xbf16>, tensor<?x?x8xf32> -> tensor<4x8xf32>
+  return
+}
+
+// -----
+
+// a norm weight's gradient has the weight's shape
+func.func @f(%x: tensor<?x?x8xf32>, %w: tensor<8xbf16>, %dy: tensor<?x?x8xf32>) {
+  // expected-error @+1 {{dweight type 'tensor<4xf32>' must have the shape of the weight type 'tensor<8xbf16>'}}
+  %dx, %dw = ee.rms_norm_grad %x, %w, %dy eps 1.0e-05 : tensor<?x?x8xf32>, tensor<8xbf16> -> tensor<4xf32>
+  return
 }

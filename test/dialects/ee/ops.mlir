@@ -15,6 +15,8 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
       use_exit_block = false, untie_exit_output_weights = true>>} {
   // CHECK: ee.parameter @model.embed_tokens.weight : tensor<32x8xf32>
   ee.parameter @model.embed_tokens.weight : tensor<32x8xf32>
+  // CHECK: ee.parameter @bf16.embed_tokens.weight : tensor<32x8xbf16>
+  ee.parameter @bf16.embed_tokens.weight : tensor<32x8xbf16>
   ee.parameter @model.layers.0.input_layernorm.weight : tensor<8xf32>
   ee.parameter @model.layers.0.self_attn.q_proj.weight : tensor<8x8xf32>
   ee.parameter @model.layers.0.self_attn.k_proj.weight : tensor<4x8xf32>
@@ -118,6 +120,37 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
     // CHECK: ee.loss_weight %{{.*}} schedule <init = 0.0, target = 0.5, warmup_iters = 10, style = linear>
     %w = ee.loss_weight %iter schedule #ee.loss_weight<init = 0.0, target = 0.5, warmup_iters = 10, style = linear>
     return %conf, %ce, %w : tensor<?x?xf32>, f32, f32
+  }
+
+  // CHECK-LABEL: func.func @mixed_precision
+  func.func @mixed_precision(%ids: tensor<?x?xi32>, %table: tensor<32x8xbf16>,
+                             %norm: tensor<8xbf16>, %wq: tensor<8x8xbf16>, %x: tensor<?x?x8xf32>)
+      -> (tensor<?x?x8xf32>, tensor<8x8xf32>, tensor<8xf32>, tensor<?x?x8xf32>, tensor<?x?x8xf32>) {
+    // CHECK: ee.get_parameter @bf16.embed_tokens.weight : tensor<32x8xbf16>
+    %t = ee.get_parameter @bf16.embed_tokens.weight : tensor<32x8xbf16>
+    // CHECK: ee.embedding_lookup %{{.*}}, %{{.*}} : tensor<32x8xbf16>, tensor<?x?xi32> -> tensor<?x?x8xf32>
+    %h = ee.embedding_lookup %t, %ids : tensor<32x8xbf16>, tensor<?x?xi32> -> tensor<?x?x8xf32>
+    // CHECK: ee.rms_norm %{{.*}}, %{{.*}} eps 1.000000e-05 : tensor<?x?x8xf32>, tensor<8xbf16> -> tensor<?x?x8xbf16>
+    %n = ee.rms_norm %h, %norm eps 1.0e-05 : tensor<?x?x8xf32>, tensor<8xbf16> -> tensor<?x?x8xbf16>
+    // CHECK: ee.linear %{{.*}}, %{{.*}} : tensor<?x?x8xbf16>, tensor<8x8xbf16> -> tensor<?x?x8xf32>
+    %q = ee.linear %n, %wq : tensor<?x?x8xbf16>, tensor<8x8xbf16> -> tensor<?x?x8xf32>
+    // CHECK: ee.swiglu %{{.*}}, %{{.*}} : tensor<?x?x8xf32> -> tensor<?x?x8xbf16>
+    %s = ee.swiglu %q, %x : tensor<?x?x8xf32> -> tensor<?x?x8xbf16>
+    // CHECK: ee.logits %{{.*}}, %{{.*}} : tensor<?x?x8xbf16>, tensor<32x8xbf16> -> tensor<?x?x32xf32>
+    %l = ee.logits %s, %t : tensor<?x?x8xbf16>, tensor<32x8xbf16> -> tensor<?x?x32xf32>
+    // CHECK: ee.convert %{{.*}} : tensor<?x?x8xf32> -> tensor<?x?x8xbf16>
+    %qb = ee.convert %q : tensor<?x?x8xf32> -> tensor<?x?x8xbf16>
+    // CHECK: ee.convert %{{.*}} : tensor<8x8xbf16> -> tensor<8x8xf32>
+    %wf = ee.convert %wq : tensor<8x8xbf16> -> tensor<8x8xf32>
+    // CHECK: ee.tp_copy %{{.*}} : tensor<?x?x8xbf16>
+    %c = ee.tp_copy %n : tensor<?x?x8xbf16>
+    // CHECK: ee.linear_grad_input %{{.*}}, %{{.*}} : tensor<?x?x8xbf16>, tensor<8x8xbf16> -> tensor<?x?x8xf32>
+    %dx = ee.linear_grad_input %qb, %wq : tensor<?x?x8xbf16>, tensor<8x8xbf16> -> tensor<?x?x8xf32>
+    // CHECK: ee.linear_grad_weight %{{.*}}, %{{.*}} : tensor<?x?x8xbf16>, tensor<?x?x8xbf16> -> tensor<8x8xf32>
+    %dw = ee.linear_grad_weight %qb, %c : tensor<?x?x8xbf16>, tensor<?x?x8xbf16> -> tensor<8x8xf32>
+    // CHECK: ee.rms_norm_grad %{{.*}}, %{{.*}}, %{{.*}} eps 1.000000e-05 : tensor<?x?x8xf32>, tensor<8xbf16> -> tensor<8xf32>
+    %dh, %dn = ee.rms_norm_grad %h, %norm, %dx eps 1.0e-05 : tensor<?x?x8xf32>, tensor<8xbf16> -> tensor<8xf32>
+    return %dh, %dw, %dn, %q, %x : tensor<?x?x8xf32>, tensor<8x8xf32>, tensor<8xf32>, tensor<?x?x8xf32>, tensor<?x?x8xf32>
   }
 
   // CHECK-LABEL: func.func @communication
