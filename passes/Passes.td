@@ -30,6 +30,36 @@ def EEExpandPass : Pass<"ee-expand", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::ee::EEDialect", "::mlir::arith::ArithDialect"];
 }
 
+def EEMixedPrecisionPass : Pass<"ee-mixed-precision", "::mlir::ModuleOp"> {
+  let summary = "bf16 weights and linear-product inputs, f32 everywhere else";
+  let description = [{
+    What `ee-compile --dtype bf16` adds after ee-expand. Every `ee.parameter`
+    becomes bf16 (the model's weights are stored, read and checkpointed in
+    bf16, as a Hugging Face bfloat16 checkpoint holds them), and every
+    `ee.linear` and `ee.logits` multiplies bf16 factors with f32
+    accumulation. The residual stream, attention, rotary embeddings, the
+    losses and the exit confidences stay f32; RMSNorm and SwiGLU compute in
+    f32 and, where every user of their result is a linear product, round it
+    to bf16 themselves; other product inputs get an `ee.convert`, one per
+    value. Gradients and the optimizer's master weights stay f32
+    (ee-autodiff, the AdamW step).
+
+    Fails, naming it, where a weight is read by an op without a bf16 form.
+
+    ```mlir
+    // Before:
+    %w = ee.get_parameter @model.layers.0.self_attn.q_proj.weight : tensor<64x64xf32>
+    %n = ee.rms_norm %x, %g eps 1.0e-05 : tensor<?x?x64xf32>, tensor<64xf32>
+    %q = ee.linear %n, %w : tensor<?x?x64xf32>, tensor<64x64xf32> -> tensor<?x?x64xf32>
+    // After:
+    %w = ee.get_parameter @model.layers.0.self_attn.q_proj.weight : tensor<64x64xbf16>
+    %n = ee.rms_norm %x, %g eps 1.0e-05 : tensor<?x?x64xf32>, tensor<64xbf16> -> tensor<?x?x64xbf16>
+    %q = ee.linear %n, %w : tensor<?x?x64xbf16>, tensor<64x64xbf16> -> tensor<?x?x64xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::ee::EEDialect"];
+}
+
 def EEPipelinePartitionPass : Pass<"ee-pipeline-partition", "::mlir::ModuleOp"> {
   let summary = "Assign layers and exit heads to pipeline stages for training, with a cost model";
   let description = [{

@@ -38,6 +38,8 @@ void ee::buildModelToPrimitivesPipeline(OpPassManager &pm,
   pm.addPass(createEEExpandPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  if (options.dtype == "bf16")
+    pm.addPass(createEEMixedPrecisionPass());
 }
 
 void ee::buildPrimitivesToDistPipeline(OpPassManager &pm,

@@ -26,6 +26,10 @@ struct ModelToPrimitivesOptions : public PassPipelineOptions<ModelToPrimitivesOp
                               llvm::cl::desc("Extra partial micro-batches filling the 1F1B "
                                              "bubbles"),
                               llvm::cl::init(0)};
+  Option<std::string> dtype{*this, "dtype",
+                            llvm::cl::desc("fp32, or bf16: bf16 weights and linear-product "
+                                           "inputs (ee-mixed-precision)"),
+                            llvm::cl::init("fp32")};
   Option<std::string> scheduleTrace{*this, "schedule-trace",
                                     llvm::cl::desc("Write the planned 1F1B schedule as a "
                                                    "Chrome trace to this file"),

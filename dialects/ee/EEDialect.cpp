@@ -44,6 +44,14 @@ void EEDialect::initialize() {
 }
 
 LogicalResult EEDialect::verifyOperationAttribute(Operation *op, NamedAttribute attr) {
+  if (attr.getName() == getTorchDtypeAttrName()) {
+    auto dtype = dyn_cast<StringAttr>(attr.getValue());
+    if (!isa<ModuleOp>(op) || !dtype ||
+        !llvm::is_contained({"float32", "float16", "bfloat16"}, dtype.getValue()))
+      return op->emitError() << "'" << getTorchDtypeAttrName()
+                             << "' must be \"float32\", \"float16\" or \"bfloat16\" on a module";
+    return success();
+  }
   if (attr.getName() == getKVCacheAttrName()) {
     auto func = dyn_cast<FunctionOpInterface>(op);
     if (!func)

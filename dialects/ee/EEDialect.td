@@ -44,6 +44,12 @@ def EE_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral getConfigAttrName() {
       return ::llvm::StringLiteral("ee.config");
     }
+    /// Module attribute (string): the config's `torch_dtype`, how its
+    /// checkpoint's tensors are stored; `ee-compile --dtype` defaults to
+    /// bf16 where it is "bfloat16".
+    static constexpr ::llvm::StringLiteral getTorchDtypeAttrName() {
+      return ::llvm::StringLiteral("ee.torch_dtype");
+    }
     /// Function attribute (integer): give every attention of the function a KV
     /// cache indexed by the cache rows in the argument it names (ee-kv-cache).
     static constexpr ::llvm::StringLiteral getKVCacheAttrName() {

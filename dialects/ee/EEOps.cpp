@@ -235,7 +235,7 @@ static ParseResult parseConvertedType(OpAsmParser &parser, Type inputType, Type 
 static void printConvertedType(OpAsmPrinter &printer, Operation *, Type inputType,
                                Type resultType) {
   if (resultType != inputType)
-    printer << " -> " << resultType;
+    printer << "-> " << resultType;
 }
 
 //===----------------------------------------------------------------------===//
@@ -443,6 +443,8 @@ LogicalResult RMSNormOp::verify() {
   if (failed(verifyPositiveAttr(*this, "eps", getEps().convertToDouble())) ||
       failed(verifySameShape(*this, getInput(), getResult())))
     return failure();
+  if (elementType(getResult()).isBF16() && !elementType(getWeight()).isBF16())
+    return emitOpError("rounds its result to bf16 with a bf16 weight only (ee-mixed-precision)");
   return verifyFeatures(*this, "weight size", getWeight().getType().getShape()[0],
                         "input features", features(getInput()));
 }
@@ -759,18 +761,19 @@ LogicalResult AdamWOp::verifySymbolUses(SymbolTableCollection &tables) {
   auto param = tables.lookupNearestSymbolFrom<ParameterOp>(*this, getParamAttr());
   if (!param)
     return emitOpError() << "'@" << getParam() << "' does not name an ee.parameter";
+  // Gradients are f32, of a bf16 parameter too (its update is on an f32 master).
   auto grad = cast<RankedTensorType>(getGrad().getType());
+  Type f32 = Float32Type::get(getContext());
   if (getDpShard()) {
-    if (grad.getRank() != 1 || !grad.isDynamicDim(0) ||
-        grad.getElementType() != param.getTensorType().getElementType())
+    auto block = RankedTensorType::get({ShapedType::kDynamic}, f32);
+    if (grad != block)
       return emitOpError() << "with dp_shard takes a block of '@" << getParam() << "' as "
-                           << RankedTensorType::get({ShapedType::kDynamic},
-                                                    param.getTensorType().getElementType())
-                           << ", not " << grad;
+                           << block << ", not " << grad;
     return success();
   }
-  if (param.getTensorType() != grad)
-    return emitOpError() << "gradient type " << grad << " differs from the type "
-                         << param.getTensorType() << " of '@" << getParam() << "'";
+  auto expected = param.getTensorType().clone(f32);
+  if (expected != grad)
+    return emitOpError() << "gradient type " << grad << " differs from " << expected
+                         << ", the f32 gradient of '@" << getParam() << "'";
   return success();
 }

@@ -962,6 +962,9 @@ def EE_AdamWOp : EE_Op<"adamw", [DeclareOpInterfaceMethods<SymbolUserOpInterface
     g^2`, `param = param (1 - lr weight_decay) - lr / (1 - beta1^step) m /
     (sqrt(v / (1 - beta2^step)) + eps)`, with decoupled weight decay and bias
     correction at the 1-based `step`; `no_decay` (norm weights) drops the decay.
+    The gradient is f32; a bf16 parameter is updated on its f32 master weight
+    (optimizer state, `master.<name>` in the checkpoint) and then holds the
+    master rounded to bf16.
     With `dp_shard` (ZeRO-1) `grad` is this rank's block of the parameter's
     gradient (`ee.reduce_scatter_start` over dp) and only that block of the
     parameter and of its moments is updated: the runtime holds just the

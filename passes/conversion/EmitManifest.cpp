@@ -130,10 +130,16 @@ struct EEEmitManifestPass : ee::impl::EEEmitManifestPassBase<EEEmitManifestPass>
       return signalPassFailure();
     }
     // Parameters in declaration order: the index of each in the entry points' params table.
+    // Their dtype is how the compiled code reads them and checkpoints store
+    // them (safetensors names: F32, BF16 under --dtype bf16).
     json::Array parameters;
+    bool bf16 = false;
     for (ParameterOp param : llvm::make_early_inc_range(module.getOps<ParameterOp>())) {
+      bool isBF16 = param.getTensorType().getElementType().isBF16();
+      bf16 |= isBF16;
       parameters.push_back(json::Object{{"name", param.getSymName()},
-                                        {"shape", json::Array(param.getTensorType().getShape())}});
+                                        {"shape", json::Array(param.getTensorType().getShape())},
+                                        {"dtype", isBF16 ? "BF16" : "F32"}});
       param.erase();
     }
     json::Array entries;
@@ -142,7 +148,9 @@ struct EEEmitManifestPass : ee::impl::EEEmitManifestPassBase<EEEmitManifestPass>
         entries.push_back(toJSON(entry));
     // The module is no longer an ee model: its config lives on in the manifest.
     module->removeAttr(EEDialect::getConfigAttrName());
-    json::Object manifest{{"config", llvm::cantFail(json::parse(exportModelConfig(config)))},
+    json::Value exported = llvm::cantFail(json::parse(exportModelConfig(config)));
+    (*exported.getAsObject())["torch_dtype"] = bf16 ? "bfloat16" : "float32";
+    json::Object manifest{{"config", std::move(exported)},
                           {"parameters", std::move(parameters)},
                           {"entries", std::move(entries)}};
     for (auto [key, attrName] :

@@ -38,6 +38,9 @@ namespace {
 
 /// The runtime's tensor-parallel, pipeline and data-parallel groups (abi.def: eert_comm_grid).
 constexpr int64_t kTensorGroup = 1, kPipelineGroup = 2, kDataGroup = 3;
+/// Slots per parameter in an update step's optimizer-state table
+/// (docs/runtime-abi.md): exp_avg, exp_avg_sq, fp32 master weight.
+constexpr int64_t kOptimizerStatesPerParameter = 3;
 /// Compiled code's message tags start here (abi.def: eert_comm_irecv).
 constexpr int64_t kMessageTagBase = 1000;
 /// Marks a runtime call's status for the last step: "check" right after the
@@ -102,6 +105,8 @@ int64_t features(Value value) {
   return cast<RankedTensorType>(value.getType()).getShape().back();
 }
 
+bool isBF16(Value value) { return getElementTypeOrSelf(value.getType()).isBF16(); }
+
 /// The reduce-scatter whose wait delivers `value`, if it is such a block.
 ReduceScatterStartOp blockSource(Value value) {
   auto wait = value.getDefiningOp<WaitOp>();
@@ -155,12 +160,17 @@ public:
       return i64(type.getNumElements());
     return arith::MulIOp::create(b, loc, entry.tokens, i64(type.getShape().back()));
   }
-  Value bytes(Value value) { return arith::MulIOp::create(b, loc, elements(value), i64(4)); }
+  Value bytes(Value value) {
+    return arith::MulIOp::create(b, loc, elements(value),
+                                 i64(elementBytes(cast<ShapedType>(value.getType()))));
+  }
 
   Value parameter(StringRef name) { return loadPointer(entry.params, parameterIndex.lookup(name)); }
-  /// AdamW moment `k` (0: exp_avg, 1: exp_avg_sq) of parameter `name`.
-  Value moment(StringRef name, int64_t k) {
-    return loadPointer(entry.optimizerState, 2 * parameterIndex.lookup(name) + k);
+  /// Optimizer state `k` of parameter `name`: 0 exp_avg, 1 exp_avg_sq, 2 the
+  /// fp32 master weight of a bf16 parameter (null for an fp32 one).
+  Value optimizerState(StringRef name, int64_t k) {
+    return loadPointer(entry.optimizerState,
+                       kOptimizerStatesPerParameter * parameterIndex.lookup(name) + k);
   }
   int64_t spanIndex(StringRef name) { return entry.spanIndex.lookup(name); }
 
@@ -195,13 +205,23 @@ Results lower(GetParameterOp op, GetParameterOp::Adaptor, CallBuilder &c) {
 Results lower(EmbeddingLookupOp op, EmbeddingLookupOp::Adaptor a, CallBuilder &c) {
   Value out = c.allocate(op.getResult());
   auto shape = op.getTable().getType().getShape();
-  Operation *call =
-      op.getVocabParallel()
-          ? eert::EmbeddingLookupParallelOp::create(c.b, c.loc, c.b.getI32Type(), a.getTable(),
-                                                    a.getIds(), out, c.tokens(), c.i64(shape[0]),
-                                                    c.i64(shape[1]), c.i64(kTensorGroup))
-          : eert::EmbeddingLookupOp::create(c.b, c.loc, c.b.getI32Type(), a.getTable(), a.getIds(),
-                                            out, c.tokens(), c.i64(shape[0]), c.i64(shape[1]));
+  Value vocab = c.i64(shape[0]), hidden = c.i64(shape[1]), group = c.i64(kTensorGroup);
+  Type status = c.b.getI32Type();
+  Operation *call;
+  if (isBF16(op.getTable()))
+    call = op.getVocabParallel()
+               ? eert::EmbeddingLookupParallelBf16Op::create(c.b, c.loc, status, a.getTable(),
+                                                             a.getIds(), out, c.tokens(), vocab,
+                                                             hidden, group)
+               : eert::EmbeddingLookupBf16Op::create(c.b, c.loc, status, a.getTable(), a.getIds(),
+                                                     out, c.tokens(), vocab, hidden);
+  else
+    call = op.getVocabParallel()
+               ? eert::EmbeddingLookupParallelOp::create(c.b, c.loc, status, a.getTable(),
+                                                         a.getIds(), out, c.tokens(), vocab,
+                                                         hidden, group)
+               : eert::EmbeddingLookupOp::create(c.b, c.loc, status, a.getTable(), a.getIds(),
+                                                 out, c.tokens(), vocab, hidden);
   c.check(call);
   return {out};
 }
@@ -209,7 +229,17 @@ Results lower(EmbeddingLookupOp op, EmbeddingLookupOp::Adaptor a, CallBuilder &c
 Results lower(TPCopyOp op, TPCopyOp::Adaptor a, CallBuilder &c) {
   // A copy, not an alias: the memory plan frees the input after its last use.
   Value out = c.allocate(op.getResult());
-  eert::ScaleOp::create(c.b, c.loc, a.getInput(), c.f32(1.0), out, c.elements(op.getResult()));
+  LLVM::MemcpyOp::create(c.b, c.loc, out, a.getInput(), c.bytes(op.getResult()),
+                         /*isVolatile=*/false);
+  return {out};
+}
+
+Results lower(ConvertOp op, ConvertOp::Adaptor a, CallBuilder &c) {
+  Value out = c.allocate(op.getResult());
+  if (isBF16(op.getResult()))
+    eert::ToBf16Op::create(c.b, c.loc, a.getInput(), out, c.elements(op.getResult()));
+  else
+    eert::FromBf16Op::create(c.b, c.loc, a.getInput(), out, c.elements(op.getResult()));
   return {out};
 }
 
@@ -232,16 +262,29 @@ Results lower(TPAllReduceOp op, TPAllReduceOp::Adaptor a, CallBuilder &c) {
 
 Results lower(RMSNormOp op, RMSNormOp::Adaptor a, CallBuilder &c) {
   Value out = c.allocate(op.getResult());
-  eert::RmsNormOp::create(c.b, c.loc, a.getInput(), a.getWeight(), out, c.tokens(),
-                          c.i64(features(op.getInput())), c.f32(op.getEps().convertToDouble()));
+  Value cols = c.i64(features(op.getInput())), eps = c.f32(op.getEps().convertToDouble());
+  // The verifier admits a bf16 result with a bf16 weight only.
+  if (isBF16(op.getResult()))
+    eert::RmsNormBf16Op::create(c.b, c.loc, a.getInput(), a.getWeight(), out, c.tokens(), cols,
+                                eps);
+  else if (isBF16(op.getWeight()))
+    eert::RmsNormBf16F32Op::create(c.b, c.loc, a.getInput(), a.getWeight(), out, c.tokens(), cols,
+                                   eps);
+  else
+    eert::RmsNormOp::create(c.b, c.loc, a.getInput(), a.getWeight(), out, c.tokens(), cols, eps);
   return {out};
 }
 
 template <typename Projection>
 Results lowerProjection(Projection op, typename Projection::Adaptor a, CallBuilder &c) {
   Value out = c.allocate(op.getResult());
-  eert::LinearOp::create(c.b, c.loc, a.getInput(), a.getWeight(), out, c.tokens(),
-                         c.i64(features(op.getInput())), c.i64(features(op.getResult())));
+  Value in = c.i64(features(op.getInput())), outFeatures = c.i64(features(op.getResult()));
+  if (isBF16(op.getInput()))
+    eert::LinearBf16F32Op::create(c.b, c.loc, a.getInput(), a.getWeight(), out, c.tokens(), in,
+                                  outFeatures);
+  else
+    eert::LinearOp::create(c.b, c.loc, a.getInput(), a.getWeight(), out, c.tokens(), in,
+                           outFeatures);
   return {out};
 }
 Results lower(LinearOp op, LinearOp::Adaptor a, CallBuilder &c) { return lowerProjection(op, a, c); }
@@ -279,7 +322,10 @@ Results lower(AttentionOp op, AttentionOp::Adaptor a, CallBuilder &c) {
 
 Results lower(SwiGLUOp op, SwiGLUOp::Adaptor a, CallBuilder &c) {
   Value out = c.allocate(op.getResult());
-  eert::SwigluOp::create(c.b, c.loc, a.getGate(), a.getUp(), out, c.elements(op.getResult()));
+  if (isBF16(op.getResult()))
+    eert::SwigluBf16Op::create(c.b, c.loc, a.getGate(), a.getUp(), out, c.elements(op.getResult()));
+  else
+    eert::SwigluOp::create(c.b, c.loc, a.getGate(), a.getUp(), out, c.elements(op.getResult()));
   return {out};
 }
 
@@ -345,24 +391,37 @@ Results lower(ExitConfidenceOp op, ExitConfidenceOp::Adaptor a, CallBuilder &c) 
 
 Results lower(LinearGradInputOp op, LinearGradInputOp::Adaptor a, CallBuilder &c) {
   Value out = c.allocate(op.getDx());
-  eert::LinearBackwardInputOp::create(c.b, c.loc, a.getDy(), a.getWeight(), out, c.tokens(),
-                                      c.i64(features(op.getDx())), c.i64(features(op.getDy())));
+  Value in = c.i64(features(op.getDx())), outFeatures = c.i64(features(op.getDy()));
+  if (isBF16(op.getDy()))
+    eert::LinearBackwardInputBf16Op::create(c.b, c.loc, a.getDy(), a.getWeight(), out, c.tokens(),
+                                            in, outFeatures);
+  else
+    eert::LinearBackwardInputOp::create(c.b, c.loc, a.getDy(), a.getWeight(), out, c.tokens(), in,
+                                        outFeatures);
   return {out};
 }
 
 Results lower(LinearGradWeightOp op, LinearGradWeightOp::Adaptor a, CallBuilder &c) {
   Value out = c.allocate(op.getDweight());
-  eert::LinearBackwardWeightOp::create(c.b, c.loc, a.getDy(), a.getInput(), out, c.tokens(),
-                                       c.i64(features(op.getInput())),
-                                       c.i64(features(op.getDy())));
+  Value in = c.i64(features(op.getInput())), outFeatures = c.i64(features(op.getDy()));
+  if (isBF16(op.getDy()))
+    eert::LinearBackwardWeightBf16Op::create(c.b, c.loc, a.getDy(), a.getInput(), out, c.tokens(),
+                                             in, outFeatures);
+  else
+    eert::LinearBackwardWeightOp::create(c.b, c.loc, a.getDy(), a.getInput(), out, c.tokens(), in,
+                                         outFeatures);
   return {out};
 }
 
 Results lower(RMSNormGradOp op, RMSNormGradOp::Adaptor a, CallBuilder &c) {
   Value dx = c.allocate(op.getDx()), dw = c.allocate(op.getDweight());
-  eert::RmsNormBackwardOp::create(c.b, c.loc, a.getInput(), a.getWeight(), a.getDy(), dx, dw,
-                                  c.tokens(), c.i64(features(op.getInput())),
-                                  c.f32(op.getEps().convertToDouble()));
+  Value cols = c.i64(features(op.getInput())), eps = c.f32(op.getEps().convertToDouble());
+  if (isBF16(op.getWeight()))
+    eert::RmsNormBackwardBf16Op::create(c.b, c.loc, a.getInput(), a.getWeight(), a.getDy(), dx,
+                                        dw, c.tokens(), cols, eps);
+  else
+    eert::RmsNormBackwardOp::create(c.b, c.loc, a.getInput(), a.getWeight(), a.getDy(), dx, dw,
+                                    c.tokens(), cols, eps);
   return {dx, dw};
 }
 
@@ -546,17 +605,23 @@ Results lower(WaitOp op, WaitOp::Adaptor a, CallBuilder &c) {
 }
 
 Results lower(AdamWOp op, AdamWOp::Adaptor a, CallBuilder &c) {
-  // The moments are the optimizer-state table's: (exp_avg, exp_avg_sq) of
-  // parameter i at 2i, 2i+1 (under ZeRO-1 of this rank's block only).
+  // The moments (and a bf16 parameter's master) are the optimizer-state
+  // table's; under ZeRO-1 of this rank's block only.
   Value decay = op.getNoDecay() ? c.f32(0.0) : a.getWeightDecay();
   Value param = c.parameter(op.getParam());
-  Value expAvg = c.moment(op.getParam(), 0), expAvgSq = c.moment(op.getParam(), 1);
+  Value expAvg = c.optimizerState(op.getParam(), 0), expAvgSq = c.optimizerState(op.getParam(), 1);
   if (op.getDpShard())
     param = c.floatOffset(
         param, c.dataBlock(CallBuilder::numElements(blockSource(op.getGrad()).getInput())).first);
-  eert::AdamwOp::create(c.b, c.loc, param, a.getGrad(), expAvg, expAvgSq,
-                        c.elements(op.getGrad()), a.getScale(), a.getLr(), a.getBeta1(),
-                        a.getBeta2(), a.getEps(), decay, a.getStep());
+  auto declared = SymbolTable::lookupNearestSymbolFrom<ParameterOp>(op, op.getParamAttr());
+  if (declared.getTensorType().getElementType().isBF16())
+    eert::AdamwBf16Op::create(c.b, c.loc, param, c.optimizerState(op.getParam(), 2), a.getGrad(),
+                              expAvg, expAvgSq, c.elements(op.getGrad()), a.getScale(), a.getLr(),
+                              a.getBeta1(), a.getBeta2(), a.getEps(), decay, a.getStep());
+  else
+    eert::AdamwOp::create(c.b, c.loc, param, a.getGrad(), expAvg, expAvgSq,
+                          c.elements(op.getGrad()), a.getScale(), a.getLr(), a.getBeta1(),
+                          a.getBeta2(), a.getEps(), decay, a.getStep());
   return {};
 }
 
@@ -613,7 +678,7 @@ struct OpList {
   }
 };
 using LoweredOps =
-    OpList<GetParameterOp, EmbeddingLookupOp, TPCopyOp, TPAllGatherOp, TPAllReduceOp, RMSNormOp,
+    OpList<GetParameterOp, EmbeddingLookupOp, TPCopyOp, ConvertOp, TPAllGatherOp, TPAllReduceOp, RMSNormOp,
            LinearOp, LogitsOp, RotaryOp, AttentionOp, SwiGLUOp, AddOp, InnerProductOp, ScaleOp,
            CrossEntropyOp, CrossEntropyGradOp, ExitConfidenceOp, LinearGradInputOp,
            LinearGradWeightOp, RMSNormGradOp, RotaryGradOp, AttentionGradOp, SwiGLUGradOp,

@@ -24,6 +24,10 @@ struct MemoryPlan {
   int64_t fixedBytes = 0;
 };
 
+/// Bytes per element of a planned tensor: 2 for bf16, 4 for f32 (and the
+/// other 4-byte types the arenas hold).
+inline int64_t elementBytes(ShapedType type) { return type.getElementType().isBF16() ? 2 : 4; }
+
 /// The wait that delivers what the start of `request` began, if any.
 WaitOp waitOf(Value request);
 

@@ -62,15 +62,16 @@ constexpr int64_t kAlignment = 64;
 int64_t alignTo(int64_t bytes) { return (bytes + kAlignment - 1) / kAlignment * kAlignment; }
 
 /// Bytes per token of a value that lives in the per-token region: activations
-/// [batch, seq, features] and per-token vectors [batch, seq] (f32).
+/// [batch, seq, features] and per-token vectors [batch, seq] (f32 or bf16).
 std::optional<int64_t> bytesPerToken(Value value) {
   auto type = dyn_cast<RankedTensorType>(value.getType());
-  if (!type || !type.getElementType().isF32())
+  if (!type || !(type.getElementType().isF32() || type.getElementType().isBF16()))
     return std::nullopt;
+  int64_t element = elementBytes(type);
   if (type.getRank() == 3)
-    return 4 * type.getShape()[2];
+    return element * type.getShape()[2];
   if (type.getRank() == 2)
-    return 4;
+    return element;
   return std::nullopt;
 }
 
@@ -182,7 +183,7 @@ MemoryPlan planMemory(func::FuncOp func) {
       return;
     }
     if (shaped.hasStaticShape()) {
-      int64_t size = alignTo(4 * shaped.getNumElements());
+      int64_t size = alignTo(elementBytes(shaped) * shaped.getNumElements());
       int64_t offset = fixed.allocate(size);
       live.push({until, offset, size, false});
       plan.fixedOffset[value] = offset;

@@ -686,13 +686,21 @@ std::string mlir::ee::exportModelConfig(ConfigAttr config) {
   return llvm::formatv("{0:2}", json::Value(std::move(object))).str();
 }
 
-OwningOpRef<ModuleOp> mlir::ee::importModelConfig(StringRef json, StringRef fileName,
+OwningOpRef<ModuleOp> mlir::ee::importModelConfig(StringRef text, StringRef fileName,
                                                   MLIRContext *context) {
-  FailureOr<ConfigAttr> config = parseModelConfig(json, fileName, context);
+  FailureOr<ConfigAttr> config = parseModelConfig(text, fileName, context);
   if (failed(config))
     return nullptr;
   OwningOpRef<ModuleOp> module =
       buildModelModule(*config, FileLineColLoc::get(context, fileName, 1, 1));
+  // parseModelConfig checked that the JSON parses and that torch_dtype, if
+  // given, is a known dtype string.
+  llvm::Expected<json::Value> parsed = json::parse(text);
+  if (!parsed) {
+    llvm::consumeError(parsed.takeError());
+  } else if (std::optional<StringRef> dtype = parsed->getAsObject()->getString("torch_dtype")) {
+    (*module)->setAttr(EEDialect::getTorchDtypeAttrName(), StringAttr::get(context, *dtype));
+  }
   if (failed(verify(*module)))
     return nullptr;
   return module;

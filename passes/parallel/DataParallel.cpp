@@ -374,8 +374,11 @@ void EEDataParallelPass::runOnOperation() {
                                 source.function.getSymName()).str());
     for (auto [k, name] : llvm::enumerate(source.names)) {
       auto param = symbols.lookup<ParameterOp>(name.getValue());
-      if (!param || param.getTensorType() !=
-                        source.function.getResultTypes()[source.firstGradient + k])
+      // Gradients are f32, of bf16 parameters too.
+      auto gradient =
+          dyn_cast<RankedTensorType>(source.function.getResultTypes()[source.firstGradient + k]);
+      if (!param || !gradient || !gradient.getElementType().isF32() ||
+          param.getTensorType().getShape() != gradient.getShape())
         return fail(llvm::formatv("@{0}'s gradient {1} is not of a parameter's shape ({2})",
                                   source.function.getSymName(), k, name.getValue()).str());
       holders[name.getValue()].push_back(source.stage);
@@ -396,6 +399,11 @@ void EEDataParallelPass::runOnOperation() {
         firstTiedTag = std::max<int64_t>(firstTiedTag, recv.getTag() + 1);
     });
 
+  if (distributedOptimizer)
+    for (ParameterOp param : module.getOps<ParameterOp>())
+      if (param.getTensorType().getElementType().isBF16())
+        return fail("ZeRO-1 (--use-distributed-optimizer) is not implemented for bf16 weights "
+                    "(--dtype bf16) yet");
   OpBuilder b(module.getBodyRegion());
   b.setInsertionPointToEnd(module.getBody());
   SmallVector<func::FuncOp> steps;

@@ -38,9 +38,13 @@ std::string jsonText(const json &value) {
 int64_t configInt(const Manifest &m, const char *key) { return m.config[key].get<int64_t>(); }
 
 int info(const Manifest &manifest) {
-  int64_t params = 0;
-  for (const Parameter &p : manifest.parameters)
+  int64_t params = 0, readBytes = 0;
+  bool bf16 = false;
+  for (const Parameter &p : manifest.parameters) {
     params += p.wholeElements();
+    readBytes += p.wholeElements() * (p.bf16 ? 2 : 4);
+    bf16 |= p.bf16;
+  }
   int64_t layers = configInt(manifest, "num_hidden_layers");
   int64_t hidden = configInt(manifest, "hidden_size");
   int64_t maxPositions = configInt(manifest, "max_position_embeddings");
@@ -53,8 +57,14 @@ int info(const Manifest &manifest) {
                    {"pipeline_parallel",
                     manifest.inference.is_object() ? manifest.inference["stages"].size() : 1},
                    {"data_parallel", 1}}},
+                 {"dtype", bf16 ? "bf16" : "fp32"},
                  {"parameters", params},
-                 {"parameter_bytes", 4 * params},
+                 // What the compiled code reads; the host also holds every
+                 // weight in fp32 (a bf16 run's master weights), and training
+                 // adds AdamW's two fp32 moments.
+                 {"parameter_bytes", readBytes},
+                 {"fp32_weight_bytes", 4 * params},
+                 {"optimizer_state_bytes", 8 * params},
                  {"forward_flops_per_token", 2 * params + attentionFlops},
                  {"entries", json::array()}};
   // KV caches of early-exit generation: [max_positions, features] per
@@ -75,6 +85,7 @@ int info(const Manifest &manifest) {
   }
   if (manifest.pipeline.is_object())
     report["training_pipeline"] = manifest.pipeline;
+  // The caches are fp32 in either dtype (attention computes in fp32).
   report["kv_cache_bytes_per_sequence"] = kvBytes * static_cast<int64_t>(counted.size());
   for (const Entry &e : manifest.entries)
     report["entries"].push_back(

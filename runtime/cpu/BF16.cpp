@@ -1,9 +1,9 @@
-// BF16.cpp - bf16 kernels: conversion, the linear product with bf16 inputs and fp32 accumulation (oneDNN, or a few-row kernel on AVX512-BF16 or portable code), norm, residual add and SwiGLU.
+// BF16.cpp - bf16 kernels: conversion, and the linear products with bf16 inputs and fp32 accumulation (oneDNN, or a few-row kernel on AVX512-BF16 or portable code; the backward products through oneDNN).
+#include "comm/Progress.h"
 #include "cpu/BF16.h"
 #include "cpu/FewRows.h"
 #include "cpu/Gemm.h"
 #include "cpu/Simd.h"
-#include "cpu/Softmax.h"
 #include "eert/eert.h"
 
 #include <immintrin.h>
@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <type_traits>
 
 namespace eert::bf16 {
@@ -117,44 +118,24 @@ extern "C" void eert_linear_bf16_f32(const uint16_t *input, const uint16_t *weig
   linearBF16(input, weight, output, rows, inFeatures, outFeatures);
 }
 
-extern "C" void eert_rms_norm_bf16(const uint16_t *input, const uint16_t *weight,
-                                   uint16_t *output, int64_t rows, int64_t cols, float eps) {
-  using eert::bf16::toFloat;
-  eert::parallelFor(rows, rows * cols >= eert::minParallelElements, [&](int64_t r) {
-    const uint16_t *x = input + r * cols;
-    double sumSquares = 0.0;
-    for (int64_t c = 0; c < cols; ++c) {
-      double v = toFloat(x[c]);
-      sumSquares += v * v;
-    }
-    float scale = static_cast<float>(1.0 / std::sqrt(sumSquares / cols + eps));
-    for (int64_t c = 0; c < cols; ++c)
-      output[r * cols + c] = eert::bf16::fromFloat(toFloat(x[c]) * scale * toFloat(weight[c]));
-  });
+extern "C" void eert_linear_backward_input_bf16(const uint16_t *doutput, const uint16_t *weight,
+                                                float *dinput, int64_t rows, int64_t inFeatures,
+                                                int64_t outFeatures) {
+  eert::comm::progress();
+  if (rows == 0)
+    return;
+  eert::gemm::multiplyBF16(false, false, rows, inFeatures, outFeatures, doutput, outFeatures,
+                           weight, inFeatures, dinput, inFeatures, /*bf16Output=*/false);
 }
 
-extern "C" void eert_add_bf16(const uint16_t *lhs, const uint16_t *rhs, uint16_t *output,
-                              int64_t n) {
-  using eert::bf16::toFloat;
-  eert::parallelFor(n, n >= eert::minParallelElements, [&](int64_t i) {
-    output[i] = eert::bf16::fromFloat(toFloat(lhs[i]) + toFloat(rhs[i]));
-  });
-}
-
-extern "C" void eert_swiglu_bf16(const uint16_t *gate, const uint16_t *up, uint16_t *output,
-                                 int64_t n) {
-  // 16 values at a time on fp32 lanes with the vectorised sigmoid (as eert_swiglu).
-  int64_t blocks = (n + 15) / 16;
-  eert::parallelFor(blocks, n >= eert::minParallelElements, [&](int64_t b) {
-    int64_t i = 16 * b, lanes = std::min<int64_t>(16, n - i);
-    uint16_t g16[16] = {}, u16[16] = {};
-    std::copy(gate + i, gate + i + lanes, g16);
-    std::copy(up + i, up + i + lanes, u16);
-    eert::Floats16 g = eert::lanes(g16), u = eert::lanes(u16);
-    eert::Floats16 sigmoid = g;
-    eert::vectorSigmoid(sigmoid);
-    eert::Floats16 y = g * sigmoid * u;
-    for (int64_t j = 0; j < lanes; ++j)
-      output[i + j] = eert::bf16::fromFloat(y[j]);
-  });
+extern "C" void eert_linear_backward_weight_bf16(const uint16_t *doutput, const uint16_t *input,
+                                                 float *dweight, int64_t rows, int64_t inFeatures,
+                                                 int64_t outFeatures) {
+  eert::comm::progress();
+  if (rows == 0) {
+    std::memset(dweight, 0, sizeof(float) * inFeatures * outFeatures);
+    return;
+  }
+  eert::gemm::multiplyBF16(true, false, outFeatures, inFeatures, rows, doutput, outFeatures, input,
+                           inFeatures, dweight, inFeatures, /*bf16Output=*/false);
 }

@@ -1,6 +1,7 @@
-// Backward.cpp - CPU fp32 vector-Jacobian products of the primitive kernels.
+// Backward.cpp - CPU vector-Jacobian products of the primitive kernels (fp32; the norm's with a bf16 weight too).
 #include "comm/Progress.h"
 #include "cpu/Error.h"
+#include "cpu/FewRows.h"
 #include "cpu/Gemm.h"
 #include "cpu/Rotary.h"
 #include "cpu/Softmax.h"
@@ -12,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 extern "C" void eert_linear_backward_input(const float *doutput, const float *weight,
@@ -38,9 +40,21 @@ extern "C" void eert_linear_backward_weight(const float *doutput, const float *i
                        dweight, inFeatures);
 }
 
-extern "C" void eert_rms_norm_backward(const float *input, const float *weight,
-                                       const float *doutput, float *dinput, float *dweight,
-                                       int64_t rows, int64_t cols, float eps) {
+namespace {
+template <typename Weight>
+void rmsNormBackward(const float *input, const Weight *weightValues, const float *doutput,
+                     float *dinput, float *dweight, int64_t rows, int64_t cols, float eps) {
+  // A bf16 weight widened once.
+  std::vector<float> widened;
+  const float *weight;
+  if constexpr (std::is_same_v<Weight, float>) {
+    weight = weightValues;
+  } else {
+    widened.resize(cols);
+    for (int64_t c = 0; c < cols; ++c)
+      widened[c] = eert::value(weightValues[c]);
+    weight = widened.data();
+  }
   // Weight gradients of fixed row blocks, combined in block order: the same
   // bits for any thread count.
   constexpr int64_t block = 64;
@@ -70,6 +84,19 @@ extern "C" void eert_rms_norm_backward(const float *input, const float *weight,
       sum += partial[blk * cols + c];
     dweight[c] = static_cast<float>(sum);
   }
+}
+} // namespace
+
+extern "C" void eert_rms_norm_backward(const float *input, const float *weight,
+                                       const float *doutput, float *dinput, float *dweight,
+                                       int64_t rows, int64_t cols, float eps) {
+  rmsNormBackward(input, weight, doutput, dinput, dweight, rows, cols, eps);
+}
+
+extern "C" void eert_rms_norm_backward_bf16(const float *input, const uint16_t *weight,
+                                            const float *doutput, float *dinput, float *dweight,
+                                            int64_t rows, int64_t cols, float eps) {
+  rmsNormBackward(input, weight, doutput, dinput, dweight, rows, cols, eps);
 }
 
 extern "C" void eert_rotary_backward(const float *doutput, const int32_t *positions,

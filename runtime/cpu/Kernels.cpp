@@ -21,33 +21,84 @@
 
 using eert::fail;
 
-extern "C" int32_t eert_embedding_lookup(const float *table, const int32_t *ids,
-                                         float *output, int64_t tokens, int64_t vocab,
-                                         int64_t hidden) {
+namespace {
+
+/// Rows of an fp32 or bf16 table, widened to fp32.
+template <typename Table>
+int32_t embeddingLookup(const Table *table, const int32_t *ids, float *output, int64_t tokens,
+                        int64_t vocab, int64_t hidden) {
   for (int64_t t = 0; t < tokens; ++t)
     if (ids[t] < 0 || ids[t] >= vocab)
       return fail("token id " + std::to_string(ids[t]) + " at position " +
                   std::to_string(t) + " is outside the vocabulary [0, " +
                   std::to_string(vocab) + ")");
   eert::parallelFor(tokens, tokens * hidden >= eert::minParallelElements, [&](int64_t t) {
-    const float *row = table + static_cast<int64_t>(ids[t]) * hidden;
-    std::copy(row, row + hidden, output + t * hidden);
+    const Table *row = table + static_cast<int64_t>(ids[t]) * hidden;
+    for (int64_t c = 0; c < hidden; ++c)
+      output[t * hidden + c] = eert::value(row[c]);
   });
   return 0;
 }
 
-extern "C" void eert_rms_norm(const float *input, const float *weight, float *output,
-                              int64_t rows, int64_t cols, float eps) {
+/// fp32 computation over an fp32 input; the weight and the result fp32 or bf16.
+template <typename Weight, typename Out>
+void rmsNorm(const float *input, const Weight *weight, Out *output, int64_t rows, int64_t cols,
+             float eps) {
   eert::parallelFor(rows, rows * cols >= eert::minParallelElements, [&](int64_t r) {
     const float *x = input + r * cols;
-    float *y = output + r * cols;
+    Out *y = output + r * cols;
     double sumSquares = 0.0;
     for (int64_t c = 0; c < cols; ++c)
       sumSquares += static_cast<double>(x[c]) * x[c];
     float scale = static_cast<float>(1.0 / std::sqrt(sumSquares / cols + eps));
     for (int64_t c = 0; c < cols; ++c)
-      y[c] = x[c] * scale * weight[c];
+      eert::store(y + c, x[c] * scale * eert::value(weight[c]));
   });
+}
+
+template <typename Out>
+void swiglu(const float *gate, const float *up, Out *output, int64_t n) {
+  int64_t blocks = (n + 15) / 16;
+  eert::parallelFor(blocks, n >= eert::minParallelElements, [&](int64_t b) {
+    int64_t i = 16 * b, lanes = std::min<int64_t>(16, n - i);
+    eert::Floats16 g, u;
+    eert::loadFloats(g, gate + i, lanes);
+    eert::loadFloats(u, up + i, lanes);
+    eert::Floats16 sigmoid = g;
+    eert::vectorSigmoid(sigmoid);
+    eert::Floats16 y = g * sigmoid * u;
+    for (int64_t j = 0; j < lanes; ++j)
+      eert::store(output + i + j, y[j]);
+  });
+}
+
+} // namespace
+
+extern "C" int32_t eert_embedding_lookup(const float *table, const int32_t *ids,
+                                         float *output, int64_t tokens, int64_t vocab,
+                                         int64_t hidden) {
+  return embeddingLookup(table, ids, output, tokens, vocab, hidden);
+}
+
+extern "C" int32_t eert_embedding_lookup_bf16(const uint16_t *table, const int32_t *ids,
+                                              float *output, int64_t tokens, int64_t vocab,
+                                              int64_t hidden) {
+  return embeddingLookup(table, ids, output, tokens, vocab, hidden);
+}
+
+extern "C" void eert_rms_norm(const float *input, const float *weight, float *output,
+                              int64_t rows, int64_t cols, float eps) {
+  rmsNorm(input, weight, output, rows, cols, eps);
+}
+
+extern "C" void eert_rms_norm_bf16(const float *input, const uint16_t *weight, uint16_t *output,
+                                   int64_t rows, int64_t cols, float eps) {
+  rmsNorm(input, weight, output, rows, cols, eps);
+}
+
+extern "C" void eert_rms_norm_bf16_f32(const float *input, const uint16_t *weight, float *output,
+                                       int64_t rows, int64_t cols, float eps) {
+  rmsNorm(input, weight, output, rows, cols, eps);
 }
 
 namespace {
@@ -112,17 +163,11 @@ extern "C" void eert_rotary(const float *input, const int32_t *positions, float 
 // 16 values at a time with the vectorised sigmoid, the last block partial
 // (a demo layer's SwiGLU for 8 tokens: 6.8 us with glibc's scalar expf, 2.3).
 extern "C" void eert_swiglu(const float *gate, const float *up, float *output, int64_t n) {
-  int64_t blocks = (n + 15) / 16;
-  eert::parallelFor(blocks, n >= eert::minParallelElements, [&](int64_t b) {
-    int64_t i = 16 * b, lanes = std::min<int64_t>(16, n - i);
-    eert::Floats16 g, u;
-    eert::loadFloats(g, gate + i, lanes);
-    eert::loadFloats(u, up + i, lanes);
-    eert::Floats16 sigmoid = g;
-    eert::vectorSigmoid(sigmoid);
-    eert::Floats16 y = g * sigmoid * u;
-    std::memcpy(output + i, &y, lanes * sizeof(float));
-  });
+  swiglu(gate, up, output, n);
+}
+
+extern "C" void eert_swiglu_bf16(const float *gate, const float *up, uint16_t *output, int64_t n) {
+  swiglu(gate, up, output, n);
 }
 
 extern "C" void eert_add(const float *lhs, const float *rhs, float *output, int64_t n) {

@@ -1,4 +1,5 @@
-// Optimizer.cpp - the AdamW update as a runtime kernel (eert_adamw), and the count of updates that left a weight NaN or infinite.
+// Optimizer.cpp - the AdamW update as a runtime kernel (eert_adamw; eert_adamw_bf16 on a bf16 parameter's fp32 master), and the count of updates that left a weight NaN or infinite.
+#include "cpu/FewRows.h"
 #include "cpu/Simd.h"
 #include "eert/eert.h"
 
@@ -6,16 +7,19 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 namespace {
 // Updates since the last eert_take_nonfinite_updates(); the kernel notices
 // while the weight is in a register, so training needs no scan of the weights.
 std::atomic<int32_t> nonfiniteUpdates{0};
-} // namespace
 
-extern "C" void eert_adamw(float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
-                           int64_t n, float grad_scale, float lr, float beta1, float beta2,
-                           float eps, float weight_decay, int64_t step) {
+/// Updates the fp32 weight `master` in place; a bf16 parameter (`Param` is
+/// uint16_t) then receives the update rounded, an fp32 one is the master.
+template <typename Param>
+void adamw(Param *param, float *master, const float *grad, float *exp_avg, float *exp_avg_sq,
+           int64_t n, float grad_scale, float lr, float beta1, float beta2, float eps,
+           float weight_decay, int64_t step) {
   // The bias corrections in double: beta^step underflows late and rounds once.
   double correction1 = 1.0 - std::pow(static_cast<double>(beta1), static_cast<double>(step));
   double correction2 = 1.0 - std::pow(static_cast<double>(beta2), static_cast<double>(step));
@@ -33,8 +37,10 @@ extern "C" void eert_adamw(float *param, const float *grad, float *exp_avg, floa
       float v = beta2 * exp_avg_sq[j] + (1.0f - beta2) * g * g;
       exp_avg[j] = m;
       exp_avg_sq[j] = v;
-      float updated = param[j] * shrink - stepSize * m / (std::sqrt(v) / root2 + eps);
-      param[j] = updated;
+      float updated = master[j] * shrink - stepSize * m / (std::sqrt(v) / root2 + eps);
+      master[j] = updated;
+      if constexpr (!std::is_same_v<Param, float>)
+        eert::store(param + j, updated);
       uint32_t bits;
       std::memcpy(&bits, &updated, 4);
       any |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u); // inf or NaN
@@ -44,6 +50,22 @@ extern "C" void eert_adamw(float *param, const float *grad, float *exp_avg, floa
   });
   if (nonfinite.load())
     nonfiniteUpdates.fetch_add(1);
+}
+} // namespace
+
+extern "C" void eert_adamw(float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
+                           int64_t n, float grad_scale, float lr, float beta1, float beta2,
+                           float eps, float weight_decay, int64_t step) {
+  adamw(param, param, grad, exp_avg, exp_avg_sq, n, grad_scale, lr, beta1, beta2, eps,
+        weight_decay, step);
+}
+
+extern "C" void eert_adamw_bf16(uint16_t *param, float *master, const float *grad, float *exp_avg,
+                                float *exp_avg_sq, int64_t n, float grad_scale, float lr,
+                                float beta1, float beta2, float eps, float weight_decay,
+                                int64_t step) {
+  adamw(param, master, grad, exp_avg, exp_avg_sq, n, grad_scale, lr, beta1, beta2, eps,
+        weight_decay, step);
 }
 
 extern "C" int32_t eert_take_nonfinite_updates(void) { return nonfiniteUpdates.exchange(0); }

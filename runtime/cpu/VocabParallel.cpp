@@ -2,6 +2,7 @@
 // vocabulary (Megatron's vocab-parallel embedding and cross-entropy): rank r
 // of the group holds ids [r * vocab, (r + 1) * vocab) for a local `vocab`.
 #include "cpu/Error.h"
+#include "cpu/FewRows.h"
 #include "cpu/Softmax.h"
 #include "eert/eert.h"
 
@@ -85,21 +86,34 @@ extern "C" int32_t eert_gather_columns(const float *input, float *output, int64_
   return 0;
 }
 
-extern "C" int32_t eert_embedding_lookup_parallel(const float *table, const int32_t *ids,
-                                                  float *output, int64_t tokens, int64_t vocab,
-                                                  int64_t hidden, int64_t group) {
+namespace {
+template <typename Table>
+int32_t embeddingLookupParallel(const Table *table, const int32_t *ids, float *output,
+                                int64_t tokens, int64_t vocab, int64_t hidden, int64_t group) {
   int64_t start = 0;
   if (shardStart(ids, tokens, vocab, group, "token id", start))
     return 1;
 #pragma omp parallel for
   for (int64_t t = 0; t < tokens; ++t) {
     int64_t row = ids[t] - start;
-    if (row >= 0 && row < vocab)
-      std::copy(table + row * hidden, table + (row + 1) * hidden, output + t * hidden);
-    else
-      std::fill(output + t * hidden, output + (t + 1) * hidden, 0.0f);
+    for (int64_t c = 0; c < hidden; ++c)
+      output[t * hidden + c] = row >= 0 && row < vocab ? eert::value(table[row * hidden + c]) : 0.0f;
   }
   return 0;
+}
+} // namespace
+
+extern "C" int32_t eert_embedding_lookup_parallel(const float *table, const int32_t *ids,
+                                                  float *output, int64_t tokens, int64_t vocab,
+                                                  int64_t hidden, int64_t group) {
+  return embeddingLookupParallel(table, ids, output, tokens, vocab, hidden, group);
+}
+
+extern "C" int32_t eert_embedding_lookup_parallel_bf16(const uint16_t *table, const int32_t *ids,
+                                                       float *output, int64_t tokens,
+                                                       int64_t vocab, int64_t hidden,
+                                                       int64_t group) {
+  return embeddingLookupParallel(table, ids, output, tokens, vocab, hidden, group);
 }
 
 extern "C" int32_t eert_embedding_backward_parallel(const int32_t *ids, const float *doutput,

@@ -4,6 +4,7 @@
 // and Debian packages no C++ safetensors library, so it is read here with
 // nlohmann-json for the header.
 #include "io/Safetensors.h"
+#include "cpu/BF16.h"
 #include "io/BoundedInput.h"
 
 #include <nlohmann/json.hpp>
@@ -259,10 +260,11 @@ bool writeSafetensors(const std::string &path, const std::vector<TensorToWrite> 
     uint64_t elements = 1;
     for (int64_t dim : tensor.shape)
       elements *= static_cast<uint64_t>(dim);
-    header[tensor.name] = {{"dtype", "F32"},
+    uint64_t bytes = (tensor.bf16 ? 2 : 4) * elements;
+    header[tensor.name] = {{"dtype", tensor.bf16 ? "BF16" : "F32"},
                            {"shape", tensor.shape},
-                           {"data_offsets", {offset, offset + 4 * elements}}};
-    offset += 4 * elements;
+                           {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' '); // keep the data 8-byte aligned
@@ -281,7 +283,14 @@ bool writeSafetensors(const std::string &path, const std::vector<TensorToWrite> 
     size_t elements = 1;
     for (int64_t dim : tensor.shape)
       elements *= static_cast<size_t>(dim);
-    ok = ok && std::fwrite(tensor.data, sizeof(float), elements, out) == elements;
+    if (!tensor.bf16) {
+      ok = ok && std::fwrite(tensor.data, sizeof(float), elements, out) == elements;
+      continue;
+    }
+    std::vector<uint16_t> rounded(elements);
+    for (size_t k = 0; k < elements; ++k)
+      rounded[k] = bf16::fromFloat(tensor.data[k]);
+    ok = ok && std::fwrite(rounded.data(), 2, elements, out) == elements;
   }
   ok = ok && std::fflush(out) == 0 && fsync(fileno(out)) == 0;
   ok = (std::fclose(out) == 0) && ok;

@@ -66,6 +66,8 @@ struct TensorToWrite {
   std::string name;
   std::vector<int64_t> shape;
   const float *data;
+  /// Stored as BF16, each value rounded to nearest even.
+  bool bf16 = false;
 };
 
 /// Writes `tensors` as one safetensors file, through a temporary file renamed

@@ -14,7 +14,7 @@
 // CHECK-SAME: \22hidden_size\22:8,
 // CHECK-SAME: \22data_parallel\22:{\22bucket_size\22:40,\22distributed_optimizer\22:true}
 // CHECK-SAME: \22entries\22:[{\22fixed_bytes\22:64,\22inputs\22:[{\22kind\22:\22tokens\22}],\22name\22:\22forward\22,\22outputs\22:[{\22features\22:32,\22kind\22:\22activation\22}],\22per_token_bytes\22:128,\22symbol\22:\22ee_forward\22},{{.*}}\22name\22:\22loss\22
-// CHECK-SAME: \22parameters\22:[{\22name\22:\22model.embed_tokens.weight\22,\22shape\22:[32,8]},{\22name\22:\22model.norm.weight\22,\22shape\22:[8]}]
+// CHECK-SAME: \22parameters\22:[{\22dtype\22:\22F32\22,\22name\22:\22model.embed_tokens.weight\22,\22shape\22:[32,8]},{\22dtype\22:\22F32\22,\22name\22:\22model.norm.weight\22,\22shape\22:[8]}]
 // The pipeline plan's schedule is flattened into it; each stage lists its heads.
 // CHECK-SAME: \22pipeline\22:{\22bubble_fraction\22:0.25,\22filled_microbatches\22:0,\22makespan_flops\22:8,\22micro_batch\22:1,\22microbatches\22:1,\22plain_bubble_fraction\22:0.5,\22schedule\22:{{\[\[}}\22F0\22,\22B0\22],[\22F0\22,\22B0\22]],\22seq_len\22:4,
 // CHECK-SAME: \22stages\22:[{\22activation_bytes\22:3,\22begin_layer\22:0,\22embedding\22:true,\22end_layer\22:1,\22exits\22:[0],\22final_head\22:false,\22flops_per_token\22:1.5,\22grad_step\22:\22stage0_grad_step\22,\22heads\22:[],\22loss_function\22:\22stage0_loss\22,\22parameter_bytes\22:2,\22train_step\22:\22stage0_train_step\22,\22update_step\22:\22stage0_update_step\22},

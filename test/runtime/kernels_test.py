@@ -17,7 +17,8 @@ LIB = ctypes.CDLL(sys.argv.pop(1))
 F32P = ctypes.POINTER(ctypes.c_float)
 I32P = ctypes.POINTER(ctypes.c_int32)
 I64, F32 = ctypes.c_int64, ctypes.c_float
-for name, restype in [("eert_embedding_lookup", ctypes.c_int32), ("eert_attention_cached", ctypes.c_int32),
+for name, restype in [("eert_embedding_lookup", ctypes.c_int32), ("eert_embedding_lookup_bf16", ctypes.c_int32),
+                      ("eert_attention_cached", ctypes.c_int32),
                       ("eert_embedding_backward", ctypes.c_int32), ("eert_cross_entropy_backward", ctypes.c_int32),
                       ("eert_cross_entropy", ctypes.c_int32), ("eert_sample", ctypes.c_int32),
                       ("eert_take_nonfinite_updates", ctypes.c_int32),
@@ -150,22 +151,50 @@ class KernelTest(unittest.TestCase):
         np.testing.assert_allclose(from_bf16_bits(bits).numpy(), exact.numpy(), rtol=2 ** -8, atol=1e-6,
                                    err_msg=msg)
 
-    def test_bf16_norm_add_swiglu(self):
+    def test_bf16_norm_swiglu_embedding(self):
+        # The kernels of a --dtype bf16 model: fp32 inputs computed in fp32
+        # with bf16 weights, the result rounded to bf16 once (or kept fp32).
         rows, cols, n = 7, 130, 7 * 130 + 3
         x, w = torch.randn(rows, cols) * 3, torch.randn(cols)
-        (xa, xp), (wa, wp) = bf16(x), bf16(w)
-        xr, wr = x.to(torch.bfloat16).float(), w.to(torch.bfloat16).float()
+        (xa, xp), (wa, wp) = f32(x), bf16(w)
+        wr = w.to(torch.bfloat16).float()
+        exact = ref.rms_norm(x, wr, 1e-5)
         bits = np.zeros((rows, cols), dtype=np.uint16)
         LIB.eert_rms_norm_bf16(xp, wp, bits.ctypes.data_as(U16P), I64(rows), I64(cols), F32(1e-5))
-        self.assertBF16Close(bits, ref.rms_norm(xr, wr, 1e-5), "rms_norm")
+        self.assertBF16Close(bits, exact, "rms_norm")
+        o, op = out(rows, cols)
+        LIB.eert_rms_norm_bf16_f32(xp, wp, op, I64(rows), I64(cols), F32(1e-5))
+        self.assertClose(o, exact)
         a, b = torch.randn(n) * 4, torch.randn(n)
-        (aa, ap), (ba, bp) = bf16(a), bf16(b)
-        ar, br = a.to(torch.bfloat16).float(), b.to(torch.bfloat16).float()
+        (aa, ap), (ba, bp) = f32(a), f32(b)
         bits = np.zeros(n, dtype=np.uint16)
-        LIB.eert_add_bf16(ap, bp, bits.ctypes.data_as(U16P), I64(n))
-        np.testing.assert_array_equal(bits, bf16(ar + br)[0])  # the same fp32 sum, rounded once
         LIB.eert_swiglu_bf16(ap, bp, bits.ctypes.data_as(U16P), I64(n))
-        self.assertBF16Close(bits, torch.nn.functional.silu(ar) * br, "swiglu")
+        self.assertBF16Close(bits, torch.nn.functional.silu(a) * b, "swiglu")
+        table, ids = torch.randn(50, 16), torch.randint(0, 50, (3, 7))
+        (ta, tp), (ia, ip), (o, op) = bf16(table), i32(ids), out(3, 7, 16)
+        self.assertEqual(LIB.eert_embedding_lookup_bf16(tp, ip, op, I64(21), I64(50), I64(16)), 0)
+        np.testing.assert_array_equal(o, table.to(torch.bfloat16).float()[ids].numpy())
+        (ia, ip) = i32([3, 50])
+        self.assertNotEqual(LIB.eert_embedding_lookup_bf16(tp, ip, op, I64(2), I64(50), I64(16)), 0)
+        self.assertIn(b"token id 50 at position 1 is outside the vocabulary [0, 50)", LIB.eert_last_error())
+
+    def test_adamw_bf16_updates_the_master(self):
+        # The fp32 master takes eert_adamw's step; the bf16 parameter is the
+        # updated master rounded.
+        n = 2 * 16384 + 9
+        weight, grad = torch.randn(n), torch.randn(n)
+        master, g = weight.numpy().copy(), grad.numpy().copy()
+        m, v = np.zeros(n, dtype=np.float32), np.zeros(n, dtype=np.float32)
+        want, wm, wv = master.copy(), m.copy(), v.copy()
+        self.adamw(want, g, wm, wv, 1e-2, 1)
+        param = np.zeros(n, dtype=np.uint16)
+        LIB.eert_adamw_bf16(param.ctypes.data_as(U16P), master.ctypes.data_as(F32P), g.ctypes.data_as(F32P),
+                            m.ctypes.data_as(F32P), v.ctypes.data_as(F32P), I64(n), F32(0.5), F32(1e-2),
+                            F32(0.9), F32(0.95), F32(1e-8), F32(0.1), I64(1))
+        np.testing.assert_array_equal(master, want)
+        np.testing.assert_array_equal(m, wm)
+        np.testing.assert_array_equal(v, wv)
+        np.testing.assert_array_equal(param, bf16(torch.from_numpy(want))[0])
 
     def test_embedding_lookup(self):
         table, ids = torch.randn(50, 16), torch.randint(0, 50, (3, 7))
@@ -395,6 +424,31 @@ class BackwardKernelTest(unittest.TestCase):
         dx_ref, dw_ref = self.vjp(lambda a, b: ref.rms_norm(a, b, 1e-5), [x, w], dy)
         (xa, xp), (wa, wp), (da, dp), (dx, dxp), (dw, dwp) = f32(x), f32(w), f32(dy), out(4, 6, 32), out(32)
         LIB.eert_rms_norm_backward(xp, wp, dp, dxp, dwp, I64(24), I64(32), F32(1e-5))
+        self.assertClose(dx, dx_ref)
+        self.assertClose(dw, dw_ref)
+
+    def test_linear_bf16(self):
+        # bf16 factors (the output gradient rounded, the bf16 weight and saved
+        # input), fp32 accumulation: against the exact products of the
+        # rounded values, in fp32.
+        for batch, seq, inputs, outputs in [(3, 5, 24, 16), (2, 40, 64, 200), (2, 40, 300, 64)]:
+            x, w = torch.randn(batch, seq, inputs), torch.randn(outputs, inputs)
+            dy = torch.randn(batch, seq, outputs)
+            xr, wr, dyr = (t.to(torch.bfloat16).double() for t in (x, w, dy))
+            (da, dp), (wa, wp), (xa, xp) = bf16(dy), bf16(w), bf16(x)
+            (dx, dxp), (dw, dwp) = out(batch, seq, inputs), out(outputs, inputs)
+            rows = I64(batch * seq)
+            LIB.eert_linear_backward_input_bf16(dp, wp, dxp, rows, I64(inputs), I64(outputs))
+            LIB.eert_linear_backward_weight_bf16(dp, xp, dwp, rows, I64(inputs), I64(outputs))
+            self.assertClose(dx, (dyr @ wr).float(), rtol=1e-5, atol=1e-4)
+            self.assertClose(dw, (dyr.reshape(-1, outputs).T @ xr.reshape(-1, inputs)).float(), rtol=1e-5, atol=1e-3)
+
+    def test_rms_norm_bf16_weight(self):
+        x, w, dy = torch.randn(4, 6, 32) * 2, torch.randn(32), torch.randn(4, 6, 32)
+        wr = w.to(torch.bfloat16).float()
+        dx_ref, dw_ref = self.vjp(lambda a, b: ref.rms_norm(a, b, 1e-5), [x, wr], dy)
+        (xa, xp), (wa, wp), (da, dp), (dx, dxp), (dw, dwp) = f32(x), bf16(w), f32(dy), out(4, 6, 32), out(32)
+        LIB.eert_rms_norm_backward_bf16(xp, wp, dp, dxp, dwp, I64(24), I64(32), F32(1e-5))
         self.assertClose(dx, dx_ref)
         self.assertClose(dw, dw_ref)
 

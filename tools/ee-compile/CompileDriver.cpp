@@ -83,6 +83,7 @@ LogicalResult mlir::ee::lowerTo(ModuleOp module, EmitStage stage,
   primitives.microbatches = compile.microbatches;
   primitives.fillBubbles = compile.fillBubbles;
   primitives.scheduleTrace = compile.scheduleTrace;
+  primitives.dtype = compile.dtype;
   buildModelToPrimitivesPipeline(pm, primitives);
   PrimitivesToEERTOptions options;
   options.recompute = compile.recompute;
@@ -242,6 +243,11 @@ int mlir::ee::compileMain(int argc, char **argv) {
       "fill-bubbles", cl::desc("Extra partial micro-batches (exit losses only) filling the "
                                "planned 1F1B bubbles"),
       cl::init(0));
+  cl::opt<std::string> dtype(
+      "dtype", cl::desc("Precision: fp32, or bf16 (bf16 weights and linear-product inputs with "
+                        "fp32 accumulation, fp32 master weights for training; default: the "
+                        "config's torch_dtype, bf16 for \"bfloat16\", else fp32)"),
+      cl::init(""));
   cl::opt<std::string> scheduleTrace(
       "schedule-trace", cl::desc("Write the planned pipeline schedule of every stage as a "
                                  "Chrome trace (JSON, for Perfetto)"),
@@ -306,8 +312,19 @@ int mlir::ee::compileMain(int argc, char **argv) {
   options.microbatches = microbatches;
   options.fillBubbles = fillBubbles;
   options.scheduleTrace = scheduleTrace;
+  if (!dtype.empty() && dtype != "fp32" && dtype != "bf16") {
+    llvm::errs() << "ee-compile: --dtype must be fp32 or bf16, got '" << dtype << "'\n";
+    return 1;
+  }
   OwningOpRef<ModuleOp> module = loadModel(sourceMgr, inputPath, &context);
-  if (!module || failed(lowerTo(*module, emit, options)))
+  if (!module)
+    return 1;
+  options.dtype = dtype;
+  if (dtype.empty()) {
+    auto stored = (*module)->getAttrOfType<StringAttr>(EEDialect::getTorchDtypeAttrName());
+    options.dtype = stored && stored.getValue() == "bfloat16" ? "bf16" : "fp32";
+  }
+  if (failed(lowerTo(*module, emit, options)))
     return 1;
   if (emit >= EmitStage::LLVM)
     return failed(emitNative(*module, emit, outputPath)) ? 1 : 0;

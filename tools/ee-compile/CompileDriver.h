@@ -51,6 +51,8 @@ struct CompileOptions {
   int64_t microbatches = 0;
   /// Extra partial micro-batches filling the planned 1F1B bubbles.
   int64_t fillBubbles = 0;
+  /// fp32 or bf16 (ee-mixed-precision).
+  std::string dtype = "fp32";
   /// Where to write the planned schedule as a Chrome trace (empty: nowhere).
   std::string scheduleTrace;
 };

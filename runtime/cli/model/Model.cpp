@@ -51,6 +51,7 @@ Manifest Manifest::load() {
   for (const json &p : root["parameters"]) {
     Parameter param{p["name"], p["shape"].get<std::vector<int64_t>>(), {}, -1};
     param.wholeShape = param.shape;
+    param.bf16 = p.value("dtype", "F32") == "BF16";
     if (manifest.tensorParallel > 1 && root["tensor_parallel"]["split_dims"].contains(param.name)) {
       param.splitDim = root["tensor_parallel"]["split_dims"][param.name];
       param.wholeShape[param.splitDim] *= manifest.tensorParallel;
@@ -233,6 +234,7 @@ Weights Weights::load(const Manifest &manifest, const std::string &directory) {
   weights.files_.erase(std::remove_if(weights.files_.begin(), weights.files_.end(),
                                       [&](const auto &file) { return !used.count(file.get()); }),
                        weights.files_.end());
+  weights.bind(manifest);
   return weights;
 }
 
@@ -255,6 +257,7 @@ Weights Weights::random(const Manifest &manifest, uint64_t seed) {
     weights.owned_.push_back(std::move(values));
     weights.pointers_.push_back(weights.owned_.back().data());
   }
+  weights.bind(manifest);
   return weights;
 }
 
@@ -266,6 +269,31 @@ void Weights::makeWritable(const Manifest &manifest) {
   files_.clear();
   for (size_t i = 0; i < owned_.size(); ++i)
     pointers_[i] = owned_[i].data();
+  bind(manifest);
+}
+
+void Weights::bind(const Manifest &manifest) {
+  bf16_.assign(manifest.parameters.size(), {});
+  table_.assign(pointers_.begin(), pointers_.end());
+  refreshBF16(manifest);
+}
+
+void Weights::refreshBF16(const Manifest &manifest) {
+  for (size_t i = 0; i < manifest.parameters.size(); ++i) {
+    if (!manifest.parameters[i].bf16)
+      continue;
+    int64_t n = manifest.parameters[i].elements();
+    bf16_[i].resize(n);
+    eert_to_bf16(pointers_[i], bf16_[i].data(), n);
+    table_[i] = bf16_[i].data();
+  }
+}
+
+uint64_t Weights::tableBytes(const Manifest &manifest) const {
+  uint64_t bytes = 0;
+  for (const Parameter &param : manifest.parameters)
+    bytes += static_cast<uint64_t>(param.elements()) * (param.bf16 ? 2 : sizeof(float));
+  return bytes;
 }
 
 void Weights::save(const Manifest &manifest, const std::string &directory) const {
@@ -286,7 +314,8 @@ void Weights::write(const Manifest &manifest, const std::string &directory,
   bool created = fs::create_directories(directory);
   std::vector<TensorToWrite> tensors;
   for (size_t i = 0; i < manifest.parameters.size(); ++i)
-    tensors.push_back({manifest.parameters[i].name, manifest.parameters[i].wholeShape, whole[i]});
+    tensors.push_back({manifest.parameters[i].name, manifest.parameters[i].wholeShape, whole[i],
+                       manifest.parameters[i].bf16});
   std::string error;
   if (!writeSafetensors(directory + "/model.safetensors", tensors, {{"format", "pt"}}, error))
     throw std::runtime_error(error);
@@ -369,7 +398,7 @@ std::vector<void *> Runner::run(const Entry &entry, int64_t batch, int64_t seq,
   if (arena_.size() < needed)
     arena_.resize(needed);
   std::vector<void *> outputs(entry.outputs.size());
-  int32_t status = entry.function(weights_.pointers().data(), arena_.data(), batch, seq,
+  int32_t status = entry.function(weights_.table().data(), arena_.data(), batch, seq,
                                   inputs.data(), outputs.data());
   if (status != 0)
     throw std::runtime_error(eert_last_error());

@@ -14,7 +14,7 @@
 namespace eert {
 
 /// The signature of every compiled entry point (see ee-lower-to-eert).
-using EntryFunction = int32_t (*)(const float *const *params, char *arena, int64_t batch,
+using EntryFunction = int32_t (*)(const void *const *params, char *arena, int64_t batch,
                                   int64_t seq, void *const *inputs, void **outputs);
 
 struct Parameter {
@@ -25,6 +25,9 @@ struct Parameter {
   /// tensor-parallel ranks (-1: every rank holds it whole).
   std::vector<int64_t> wholeShape;
   int64_t splitDim = -1;
+  /// Compiled with --dtype bf16: the compiled code reads it in bf16, and
+  /// checkpoints store it so (the host keeps the fp32 master).
+  bool bf16 = false;
   int64_t elements() const;
   int64_t wholeElements() const;
 };
@@ -88,15 +91,27 @@ public:
 
   /// Copies every tensor into memory of its own, so training can update it.
   void makeWritable(const Manifest &manifest);
-  /// The i-th parameter's values (after makeWritable).
+  /// The i-th parameter's fp32 values (after makeWritable); for a bf16
+  /// parameter its master weight, which refreshBF16 rounds into the copy the
+  /// compiled code reads.
   float *data(size_t i) { return const_cast<float *>(pointers_[i]); }
+  void refreshBF16(const Manifest &manifest);
 
-  const std::vector<const float *> &pointers() const { return pointers_; }
+  /// What compiled code reads as its parameter table: parameter i's fp32
+  /// values, or the bf16 copy of a bf16 parameter.
+  const std::vector<const void *> &table() const { return table_; }
+  /// Bytes the compiled code's copies of the weights take.
+  uint64_t tableBytes(const Manifest &manifest) const;
 
 private:
+  /// Rounds the bf16 parameters' copies and builds table_.
+  void bind(const Manifest &manifest);
+
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::vector<std::vector<float>> owned_;
   std::vector<const float *> pointers_;
+  std::vector<std::vector<uint16_t>> bf16_;
+  std::vector<const void *> table_;
 };
 
 /// Generation and evaluation with a binary compiled with --tp T: the world

@@ -86,7 +86,8 @@ public:
   /// Runs a whole training step through the compiled update step: the
   /// step's backward passes, the data-parallel reduction, clipping and the
   /// AdamW update of this stage's parameters in place, with the moments of
-  /// parameter i at optimizerState[2i] and [2i + 1]. `consume` receives the
+  /// parameter i at optimizerState[3i] and [3i + 1] and a bf16 parameter's
+  /// fp32 master at [3i + 2]. `consume` receives the
   /// losses as run() gives them (no gradients); returns the global gradient norm.
   float update(const std::vector<MicroBatch> &micro, int64_t batch, int64_t seq, int64_t iteration,
                float gradScale, const Hyperparameters &hyper,

@@ -414,14 +414,35 @@ int train(const Manifest &manifest, const Options &options) {
         DataParallel::Block held = heldBlock(i);
         std::copy_n(values.begin() + held.begin, held.count, moments->begin());
       }
+      // A bf16 run's fp32 master weight, more exact than the BF16 tensor of
+      // model.safetensors, continues the run (in an fp32 binary too).
+      std::string masterName = "master." + manifest.parameters[i].name;
+      if (const TensorView *view = optimizer->find(masterName)) {
+        int64_t n = manifest.parameters[i].wholeElements();
+        if (view->dtype != "F32" || view->bytes != n * sizeof(float))
+          throw std::runtime_error(optimizerPath + ": malformed '" + masterName + "'");
+        std::vector<float> whole(n);
+        std::memcpy(whole.data(), view->data, view->bytes);
+        int64_t bad = firstBadValue(whole.data(), n);
+        if (bad >= 0)
+          throw std::runtime_error(optimizerPath + ": '" + masterName + "' " + badValueText(whole.data(), bad));
+        std::vector<float> values = shardOf(manifest, i, whole.data());
+        std::copy(values.begin(), values.end(), weights.data(i));
+      }
     }
+    weights.refreshBF16(manifest);
   }
 
-  // The compiled update step's moments: (exp_avg, exp_avg_sq) of parameter i at 2i, 2i + 1.
-  std::vector<float *> optimizerState(2 * manifest.parameters.size(), nullptr);
+  // The compiled update step's optimizer state (docs/runtime-abi.md): exp_avg,
+  // exp_avg_sq and, for a bf16 parameter, its fp32 master of parameter i at
+  // 3i, 3i + 1, 3i + 2.
+  constexpr size_t kStatesPerParameter = 3;
+  std::vector<float *> optimizerState(kStatesPerParameter * manifest.parameters.size(), nullptr);
   for (size_t i : local) {
-    optimizerState[2 * i] = adam.expAvg[i].data();
-    optimizerState[2 * i + 1] = adam.expAvgSq[i].data();
+    optimizerState[kStatesPerParameter * i] = adam.expAvg[i].data();
+    optimizerState[kStatesPerParameter * i + 1] = adam.expAvgSq[i].data();
+    if (manifest.parameters[i].bf16)
+      optimizerState[kStatesPerParameter * i + 2] = weights.data(i);
   }
 
   Tokenizer tokenizer = Tokenizer::forCheckpoint(loadDir, manifest.config["vocab_size"].get<int64_t>());
@@ -509,8 +530,11 @@ int train(const Manifest &manifest, const Options &options) {
     Weights::write(manifest, temporary.string(), wholePointers);
     std::vector<TensorToWrite> optimizerState;
     for (size_t i = 0; i < numParams; ++i) {
-      optimizerState.push_back({"exp_avg." + manifest.parameters[i].name, manifest.parameters[i].wholeShape, avg[i].data()});
-      optimizerState.push_back({"exp_avg_sq." + manifest.parameters[i].name, manifest.parameters[i].wholeShape, avgSq[i].data()});
+      const Parameter &param = manifest.parameters[i];
+      optimizerState.push_back({"exp_avg." + param.name, param.wholeShape, avg[i].data()});
+      optimizerState.push_back({"exp_avg_sq." + param.name, param.wholeShape, avgSq[i].data()});
+      if (param.bf16)
+        optimizerState.push_back({"master." + param.name, param.wholeShape, whole[i].data()});
     }
     std::string error;
     if (!writeSafetensors((temporary / "optimizer.safetensors").string(), optimizerState, {}, error))

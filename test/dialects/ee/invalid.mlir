@@ -1646,7 +1646,7 @@ func.func @f(%g: tensor<8xf32>, %lr: f32, %step: i64, %h: f32) {
 // adamw: the gradient has the parameter's type
 ee.parameter @w : tensor<8xf32>
 func.func @f(%g: tensor<4xf32>, %lr: f32, %step: i64, %h: f32) {
-  // expected-error @+1 {{gradient type 'tensor<4xf32>' differs from the type 'tensor<8xf32>' of '@w'}}
+  // expected-error @+1 {{gradient type 'tensor<4xf32>' differs from 'tensor<8xf32>', the f32 gradient of '@w'}}
   ee.adamw @w, %g lr %lr step %step scale %h beta1 %h beta2 %h eps %h weight_decay %h : tensor<4xf32>
   return
 }
@@ -1882,4 +1882,20 @@ func.func @f(%x: tensor<?x?x8xf32>, %w: tensor<8xbf16>, %dy: tensor<?x?x8xf32>) 
   // expected-error @+1 {{dweight type 'tensor<4xf32>' must have the shape of the weight type 'tensor<8xbf16>'}}
   %dx, %dw = ee.rms_norm_grad %x, %w, %dy eps 1.0e-05 : tensor<?x?x8xf32>, tensor<8xbf16> -> tensor<4xf32>
   return
+}
+
+// -----
+
+// mixed precision: a norm rounds to bf16 with a bf16 weight only
+func.func @f(%x: tensor<?x?x8xf32>, %w: tensor<8xf32>) {
+  // expected-error @+1 {{rounds its result to bf16 with a bf16 weight only (ee-mixed-precision)}}
+  %y = ee.rms_norm %x, %w eps 1.0e-05 : tensor<?x?x8xf32>, tensor<8xf32> -> tensor<?x?x8xbf16>
+  return
+}
+
+// -----
+
+// ee.torch_dtype: a known dtype on a module
+// expected-error @+1 {{'ee.torch_dtype' must be "float32", "float16" or "bfloat16" on a module}}
+module attributes {ee.torch_dtype = "int8"} {
 }
