@@ -21,6 +21,33 @@ def linear(x, weight):
     return x @ weight.t()
 
 
+def round_bf16(t):
+    """t rounded to bf16 (to nearest even) and held in fp32."""
+    return t.to(torch.bfloat16).to(torch.float32)
+
+
+class _BF16Linear(torch.autograd.Function):
+    """x W^T in bf16 mixed precision (DESIGN.md, Precision): both factors
+    rounded to bf16, the products accumulated in fp32; the backward products
+    take the output gradient rounded to bf16 as well and give fp32 gradients."""
+
+    @staticmethod
+    def forward(ctx, x, weight):
+        xr, wr = round_bf16(x), round_bf16(weight)
+        ctx.save_for_backward(xr, wr)
+        return xr @ wr.t()
+
+    @staticmethod
+    def backward(ctx, dy):
+        xr, wr = ctx.saved_tensors
+        dyr = round_bf16(dy)
+        return dyr @ wr, dyr.reshape(-1, dyr.shape[-1]).t() @ xr.reshape(-1, xr.shape[-1])
+
+
+def linear_bf16(x, weight):
+    return _BF16Linear.apply(x, weight)
+
+
 def rotate_half(x):
     half = x.shape[-1] // 2
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
@@ -114,8 +141,12 @@ def read_safetensors(path):
         if name == "__metadata__":
             continue
         begin, end = entry["data_offsets"]
-        array = np.frombuffer(data[base + begin:base + end], dtype=_DTYPES[entry["dtype"]])
-        tensors[name] = torch.from_numpy(array.astype(np.float32).reshape(entry["shape"]).copy())
+        raw = data[base + begin:base + end]
+        if entry["dtype"] == "BF16":  # the upper 16 bits of an fp32 value
+            array = (np.frombuffer(raw, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
+        else:
+            array = np.frombuffer(raw, dtype=_DTYPES[entry["dtype"]]).astype(np.float32)
+        tensors[name] = torch.from_numpy(array.reshape(entry["shape"]).copy())
     return tensors
 
 
@@ -133,11 +164,17 @@ def write_safetensors(path, tensors):
 
 
 class EarlyExitModel:
-    """Llama decoder with early exits, computed in fp32 on CPU."""
+    """Llama decoder with early exits on CPU, in fp32 or (precision "bf16") in
+    bf16 mixed precision: every weight stored in bf16 (the weights given are
+    rounded; they are the leaves gradients are taken of) and every linear
+    product on bf16 factors with fp32 accumulation (linear_bf16); norms,
+    rotary, attention, SwiGLU, residuals, losses and confidences in fp32."""
 
-    def __init__(self, config, weights):
+    def __init__(self, config, weights, precision="fp32"):
         self.c = config
-        self.w = weights
+        self.precision = precision
+        self.linear = linear_bf16 if precision == "bf16" else linear
+        self.w = {name: round_bf16(t) for name, t in weights.items()} if precision == "bf16" else weights
         ee = config.get("early_exit") or {}
         self.exit_layers = ee.get("exit_layer_nums", [])
         self.pre_exit = ee.get("pre_exit", False)
@@ -151,27 +188,27 @@ class EarlyExitModel:
         self.theta = config.get("rope_theta", 10000.0)
 
     @staticmethod
-    def load(directory):
+    def load(directory, precision="fp32"):
         with open(os.path.join(directory, "config.json")) as f:
             config = json.load(f)
-        return EarlyExitModel(config, read_safetensors(os.path.join(directory, "model.safetensors")))
+        return EarlyExitModel(config, read_safetensors(os.path.join(directory, "model.safetensors")), precision)
 
     def mlp(self, x, prefix):
         w = self.w
-        return linear(swiglu(linear(x, w[prefix + ".gate_proj.weight"]), linear(x, w[prefix + ".up_proj.weight"])),
-                      w[prefix + ".down_proj.weight"])
+        gate, up = self.linear(x, w[prefix + ".gate_proj.weight"]), self.linear(x, w[prefix + ".up_proj.weight"])
+        return self.linear(swiglu(gate, up), w[prefix + ".down_proj.weight"])
 
     def block(self, x, positions, prefix):
         """One decoder block; returns (output, mid-layer residual). Its rotated
         keys and values are kept in self.kv[prefix] when self.kv is a dict."""
         w = self.w
         n = rms_norm(x, w[prefix + ".input_layernorm.weight"], self.eps)
-        q = rotary(linear(n, w[prefix + ".self_attn.q_proj.weight"]), positions, self.heads, self.theta)
-        k = rotary(linear(n, w[prefix + ".self_attn.k_proj.weight"]), positions, self.kv_heads, self.theta)
-        v = linear(n, w[prefix + ".self_attn.v_proj.weight"])
+        q = rotary(self.linear(n, w[prefix + ".self_attn.q_proj.weight"]), positions, self.heads, self.theta)
+        k = rotary(self.linear(n, w[prefix + ".self_attn.k_proj.weight"]), positions, self.kv_heads, self.theta)
+        v = self.linear(n, w[prefix + ".self_attn.v_proj.weight"])
         if getattr(self, "kv", None) is not None:
             self.kv[prefix] = (k, v)
-        h = x + linear(attention(q, k, v, self.heads, self.kv_heads), w[prefix + ".self_attn.o_proj.weight"])
+        h = x + self.linear(attention(q, k, v, self.heads, self.kv_heads), w[prefix + ".self_attn.o_proj.weight"])
         y = h + self.mlp(rms_norm(h, w[prefix + ".post_attention_layernorm.weight"], self.eps), prefix + ".mlp")
         return y, h
 
@@ -185,7 +222,7 @@ class EarlyExitModel:
         if self.use_norm:
             z = rms_norm(z, w[prefix + ".norm.weight"], self.eps)
         out = w[prefix + ".lm_head.weight"] if self.untie_exits else w["model.embed_tokens.weight"]
-        return linear(z, out)
+        return self.linear(z, out)
 
     def forward(self, ids):
         """Logits of every exit (in order) and of the final head, for ids [B, S]."""
@@ -203,7 +240,7 @@ class EarlyExitModel:
                 exits[layer] = self.exit_head(self.exit_layers.index(layer), y, h, layer, positions)
             x = y
         head = w["model.embed_tokens.weight"] if self.c.get("tie_word_embeddings", False) else w["lm_head.weight"]
-        final = linear(rms_norm(x, w["model.norm.weight"], self.eps), head)
+        final = self.linear(rms_norm(x, w["model.norm.weight"], self.eps), head)
         return [exits[layer] for layer in self.exit_layers] + [final]
 
     def eval(self, tokens, seq_len, batch=8):
