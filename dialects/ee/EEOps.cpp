@@ -235,7 +235,7 @@ static ParseResult parseConvertedType(OpAsmParser &parser, Type inputType, Type 
 static void printConvertedType(OpAsmPrinter &printer, Operation *, Type inputType,
                                Type resultType) {
   if (resultType != inputType)
-    printer << "-> " << resultType;
+    printer << " -> " << resultType;
 }
 
 //===----------------------------------------------------------------------===//

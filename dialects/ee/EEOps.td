@@ -279,7 +279,7 @@ def EE_RMSNormOp : EE_Op<"rms_norm", [Pure]> {
   let results = (outs EE_ProductActivation:$result);
   let assemblyFormat = [{
     $input `,` $weight `eps` $eps attr-dict `:` type($input) `,` type($weight)
-    custom<ConvertedType>(ref(type($input)), type($result))
+    `` custom<ConvertedType>(ref(type($input)), type($result))
   }];
   let hasVerifier = 1;
 }
@@ -379,7 +379,7 @@ def EE_SwiGLUOp : EE_Op<"swiglu", [Pure, AllTypesMatch<["gate", "up"]>]> {
   let arguments = (ins EE_Activation:$gate, EE_Activation:$up);
   let results = (outs EE_ProductActivation:$result);
   let assemblyFormat = [{
-    $gate `,` $up attr-dict `:` type($gate) custom<ConvertedType>(ref(type($gate)), type($result))
+    $gate `,` $up attr-dict `:` type($gate) `` custom<ConvertedType>(ref(type($gate)), type($result))
   }];
   let hasVerifier = 1;
 }
@@ -668,7 +668,7 @@ def EE_RMSNormGradOp : EE_Op<"rms_norm_grad",
   let results = (outs EE_Activation:$dx, EE_Vector:$dweight);
   let assemblyFormat = [{
     $input `,` $weight `,` $dy `eps` $eps attr-dict `:` type($input) `,` type($weight)
-    custom<ConvertedType>(ref(type($weight)), type($dweight))
+    `` custom<ConvertedType>(ref(type($weight)), type($dweight))
   }];
   let hasVerifier = 1;
 }

@@ -55,10 +55,20 @@ struct EEMixedPrecisionPass : ee::impl::EEMixedPrecisionPassBase<EEMixedPrecisio
     // Each f32 value that feeds products: its producer rounds it when the
     // products are its only users, else one ee.convert serves them all.
     SetVector<Value> inputs;
-    module.walk([&](Operation *op) {
-      if (isa<LinearOp, LogitsOp>(op) && isa<Float32Type>(getElementTypeOrSelf(op->getOperand(0))))
+    WalkResult products = module.walk([&](Operation *op) {
+      if (!isa<LinearOp, LogitsOp>(op))
+        return WalkResult::advance();
+      if (!getElementTypeOrSelf(op->getOperand(1)).isBF16()) {
+        op->emitOpError("multiplies a weight that is not a parameter, which ee-mixed-precision "
+                        "cannot store in bf16");
+        return WalkResult::interrupt();
+      }
+      if (isa<Float32Type>(getElementTypeOrSelf(op->getOperand(0))))
         inputs.insert(op->getOperand(0));
+      return WalkResult::advance();
     });
+    if (products.wasInterrupted())
+      return signalPassFailure();
     OpBuilder b(module.getContext());
     for (Value input : inputs) {
       bool onlyProducts = llvm::all_of(input.getUses(), isProductInput);

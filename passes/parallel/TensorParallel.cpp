@@ -75,6 +75,18 @@ LogicalResult EETensorParallelPass::shardFunction(func::FuncOp func) {
       v = rotary.getInput();
     return v.getDefiningOp<LinearOp>();
   };
+  // The projections reading `v`, also through its rounding to bf16
+  // (ee-mixed-precision).
+  auto insertProjectionsOf = [&](Value v) {
+    for (Operation *user : v.getUsers()) {
+      if (isa<LinearOp>(user))
+        row.insert(user);
+      else if (auto convert = dyn_cast<ConvertOp>(user))
+        for (Operation *rounded : convert.getResult().getUsers())
+          if (isa<LinearOp>(rounded))
+            row.insert(rounded);
+    }
+  };
   for (Operation &op : func.front()) {
     if (auto attention = dyn_cast<AttentionOp>(op)) {
       for (Value operand : {attention.getQuery(), attention.getKey(), attention.getValue()}) {
@@ -83,9 +95,7 @@ LogicalResult EETensorParallelPass::shardFunction(func::FuncOp func) {
           return attention.emitOpError("ee-tensor-parallel: needs q, k and v from ee.linear");
         column.insert(projection);
       }
-      for (Operation *user : attention.getOutput().getUsers())
-        if (isa<LinearOp>(user))
-          row.insert(user);
+      insertProjectionsOf(attention.getOutput());
     }
     if (auto swiglu = dyn_cast<SwiGLUOp>(op)) {
       for (Value operand : {swiglu.getGate(), swiglu.getUp()}) {
@@ -94,9 +104,7 @@ LogicalResult EETensorParallelPass::shardFunction(func::FuncOp func) {
           return swiglu.emitOpError("ee-tensor-parallel: needs gate and up from ee.linear");
         column.insert(projection);
       }
-      for (Operation *user : swiglu.getResult().getUsers())
-        if (isa<LinearOp>(user))
-          row.insert(user);
+      insertProjectionsOf(swiglu.getResult());
     }
   }
 
@@ -152,7 +160,13 @@ LogicalResult EETensorParallelPass::shardFunction(func::FuncOp func) {
               updated.setType(local);
           }
         })
-        .Case([&](SwiGLUOp swiglu) { swiglu.getResult().setType(swiglu.getGate().getType()); })
+        .Case([&](SwiGLUOp swiglu) {
+          swiglu.getResult().setType(withLastDim(swiglu.getResult().getType(), lastDim(swiglu.getGate())));
+        })
+        .Case([&](ConvertOp convert) {
+          convert.getResult().setType(cast<RankedTensorType>(convert.getInput().getType())
+                                          .clone(getElementTypeOrSelf(convert.getResult())));
+        })
         .Case([&](LogitsOp logits) {
           result = assign(logits, logits.getWeight(), Split::Rows);
           logits.getInputMutable().assign(enterRegion(logits, logits.getInput()));

@@ -174,3 +174,37 @@ func.func @loss(%x: tensor<?x?x8xf32>, %labels: tensor<?x?xi32>) -> f32 {
   %ce = ee.cross_entropy %y, %labels temperature 1.0 : tensor<?x?x8xf32>, tensor<?x?xi32>
   return %ce : f32
 }
+
+// -----
+
+// bf16 weights and product inputs get f32 gradients: the f32 output gradient
+// of a bf16 product is rounded once to bf16 for both backward products, which
+// accumulate in f32; the gradient of the forward ee.convert passes through as
+// it is (f32) to the norm, whose bf16 weight gets an f32 gradient.
+ee.parameter @ln : tensor<8xbf16>
+ee.parameter @w : tensor<16x8xbf16>
+// CHECK-LABEL: func.func @loss_grad(
+// CHECK-SAME: %[[X:[^:]*]]: tensor<?x?x8xf32>, %[[LABELS:[^:]*]]: tensor<?x?xi32>)
+// CHECK-SAME: -> (f32, tensor<8xf32>, tensor<16x8xf32>)
+// CHECK-SAME: ee.gradients = ["ln", "w"]
+// CHECK: %[[G:.*]] = ee.get_parameter @ln : tensor<8xbf16>
+// CHECK: %[[N:.*]] = ee.rms_norm %[[X]], %[[G]]
+// CHECK: %[[NB:.*]] = ee.convert %[[N]] : tensor<?x?x8xf32> -> tensor<?x?x8xbf16>
+// CHECK: %[[W:.*]] = ee.get_parameter @w : tensor<16x8xbf16>
+// CHECK: %[[L:.*]] = ee.linear %[[NB]], %[[W]] : tensor<?x?x8xbf16>, tensor<16x8xbf16> -> tensor<?x?x16xf32>
+// CHECK: %[[CE:.*]] = ee.cross_entropy %[[L]]
+// CHECK: %[[DL:.*]] = ee.cross_entropy_grad %[[L]], %[[LABELS]]
+// CHECK-NEXT: %[[DLB:.*]] = ee.convert %[[DL]] : tensor<?x?x16xf32> -> tensor<?x?x16xbf16>
+// CHECK-NEXT: %[[DN:.*]] = ee.linear_grad_input %[[DLB]], %[[W]] : tensor<?x?x16xbf16>, tensor<16x8xbf16> -> tensor<?x?x8xf32>
+// CHECK-NEXT: %[[DW:.*]] = ee.linear_grad_weight %[[DLB]], %[[NB]] : tensor<?x?x16xbf16>, tensor<?x?x8xbf16> -> tensor<16x8xf32>
+// CHECK-NEXT: %{{.*}}, %[[DG:.*]] = ee.rms_norm_grad %[[X]], %[[G]], %[[DN]] eps 1.000000e-05 : tensor<?x?x8xf32>, tensor<8xbf16> -> tensor<8xf32>
+// CHECK-NEXT: return %[[CE]], %[[DG]], %[[DW]] : f32, tensor<8xf32>, tensor<16x8xf32>
+func.func @loss(%x: tensor<?x?x8xf32>, %labels: tensor<?x?xi32>) -> f32 {
+  %g = ee.get_parameter @ln : tensor<8xbf16>
+  %n = ee.rms_norm %x, %g eps 1.0e-05 : tensor<?x?x8xf32>, tensor<8xbf16>
+  %nb = ee.convert %n : tensor<?x?x8xf32> -> tensor<?x?x8xbf16>
+  %w = ee.get_parameter @w : tensor<16x8xbf16>
+  %l = ee.linear %nb, %w : tensor<?x?x8xbf16>, tensor<16x8xbf16> -> tensor<?x?x16xf32>
+  %ce = ee.cross_entropy %l, %labels temperature 1.0 : tensor<?x?x16xf32>, tensor<?x?xi32>
+  return %ce : f32
+}

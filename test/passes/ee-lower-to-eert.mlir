@@ -243,6 +243,137 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
 
 // -----
 
+// bf16 kernels chosen by element type in the forward pass: the lookup of a
+// bf16 table (plain and vocab-parallel), the norm with a bf16 result, the
+// products of bf16 factors (linear and logits), SwiGLU with a bf16 result, the
+// norm with a bf16 weight and an f32 result, and both directions of
+// ee.convert. tp_copy is a memcpy of its bf16 bytes (2 per element).
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 1, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {
+  ee.parameter @emb : tensor<32x8xbf16>
+  ee.parameter @norm : tensor<8xbf16>
+  ee.parameter @up : tensor<16x8xbf16>
+  ee.parameter @down : tensor<8x16xbf16>
+  // CHECK-LABEL: func.func @ee_forward_bf16(
+  // CHECK-SAME: %[[PARAMS:[^:]*]]: !llvm.ptr, %{{[^:]*}}: !llvm.ptr, %[[B:[^:]*]]: i64, %[[S:[^:]*]]: i64,
+  // CHECK: %[[T:.*]] = arith.muli %[[B]], %[[S]] : i64
+  // CHECK: %[[IDS:.*]] = llvm.load %{{.*}} : !llvm.ptr -> !llvm.ptr
+  // CHECK: %[[EMB:.*]] = llvm.load %{{.*}} : !llvm.ptr -> !llvm.ptr
+  // CHECK: %[[X:.*]] = llvm.getelementptr
+  // CHECK: eert.embedding_lookup_bf16 %[[EMB]], %[[IDS]], %[[X]], %[[T]], %c32_i64, %c8_i64 :
+  // CHECK: eert.embedding_lookup_parallel_bf16 %[[EMB]], %[[IDS]], %{{[^,]*}}, %[[T]], %c32_i64, %c8_i64, %c1_i64 :
+  // CHECK: %[[G:.*]] = llvm.load %{{.*}} : !llvm.ptr -> !llvm.ptr
+  // CHECK: eert.rms_norm_bf16 %[[X]], %[[G]], %[[N:[^,]*]], %[[T]], %c8_i64,
+  // CHECK: %[[ELEMS:.*]] = arith.muli %[[T]], %c8_i64 : i64
+  // CHECK: %[[BYTES:.*]] = arith.muli %[[ELEMS]], %c2_i64 : i64
+  // CHECK: "llvm.intr.memcpy"(%[[C:[^,]*]], %[[N]], %[[BYTES]]) <{isVolatile = false}>
+  // CHECK: eert.linear_bf16_f32 %[[C]], %{{[^,]*}}, %[[U:[^,]*]], %[[T]], %c8_i64, %c16_i64 :
+  // CHECK: %[[UELEMS:.*]] = arith.muli %[[T]], %c16_i64 : i64
+  // CHECK: eert.swiglu_bf16 %[[U]], %[[U]], %[[SW:[^,]*]], %[[UELEMS]] :
+  // CHECK: eert.linear_bf16_f32 %[[SW]], %{{[^,]*}}, %[[D:[^,]*]], %[[T]], %c16_i64, %c8_i64 :
+  // CHECK: eert.add %[[X]], %[[D]], %[[H:[^,]*]], %[[ELEMS]] :
+  // CHECK: eert.rms_norm_bf16_f32 %[[H]], %[[G]], %[[M:[^,]*]], %[[T]], %c8_i64,
+  // CHECK: eert.to_bf16 %[[M]], %[[MB:[^,]*]], %[[ELEMS]] :
+  // CHECK: eert.linear_bf16_f32 %[[MB]], %[[EMB]], %{{[^,]*}}, %[[T]], %c8_i64, %c32_i64 :
+  // CHECK: eert.from_bf16 %[[MB]], %{{[^,]*}}, %[[ELEMS]] :
+  func.func @forward_bf16(%ids: tensor<?x?xi32>)
+      -> (tensor<?x?x32xf32>, tensor<?x?x8xf32>, tensor<?x?x8xf32>) {
+    %e = ee.get_parameter @emb : tensor<32x8xbf16>
+    %x = ee.embedding_lookup %e, %ids : tensor<32x8xbf16>, tensor<?x?xi32> -> tensor<?x?x8xf32>
+    %xp = ee.embedding_lookup %e, %ids vocab_parallel : tensor<32x8xbf16>, tensor<?x?xi32> -> tensor<?x?x8xf32>
+    %g = ee.get_parameter @norm : tensor<8xbf16>
+    %n = ee.rms_norm %x, %g eps 1.0e-05 : tensor<?x?x8xf32>, tensor<8xbf16> -> tensor<?x?x8xbf16>
+    %c = ee.tp_copy %n : tensor<?x?x8xbf16>
+    %wu = ee.get_parameter @up : tensor<16x8xbf16>
+    %u = ee.linear %c, %wu : tensor<?x?x8xbf16>, tensor<16x8xbf16> -> tensor<?x?x16xf32>
+    %s = ee.swiglu %u, %u : tensor<?x?x16xf32> -> tensor<?x?x16xbf16>
+    %wd = ee.get_parameter @down : tensor<8x16xbf16>
+    %d = ee.linear %s, %wd : tensor<?x?x16xbf16>, tensor<8x16xbf16> -> tensor<?x?x8xf32>
+    %h = ee.add %x, %d : tensor<?x?x8xf32>
+    %m = ee.rms_norm %h, %g eps 1.0e-05 : tensor<?x?x8xf32>, tensor<8xbf16>
+    %mb = ee.convert %m : tensor<?x?x8xf32> -> tensor<?x?x8xbf16>
+    %l = ee.logits %mb, %e : tensor<?x?x8xbf16>, tensor<32x8xbf16> -> tensor<?x?x32xf32>
+    %back = ee.convert %mb : tensor<?x?x8xbf16> -> tensor<?x?x8xf32>
+    return %l, %back, %xp : tensor<?x?x32xf32>, tensor<?x?x8xf32>, tensor<?x?x8xf32>
+  }
+}
+
+// -----
+
+// The backward products of a bf16 output gradient, the norm backward with a
+// bf16 weight, and AdamW on a bf16 parameter: the parameter, then its fp32
+// master (optimizer state 3i+2), the gradient, the moments (3i, 3i+1). The
+// state table has three entries per parameter, of fp32 ones too: the fp32
+// parameter 2 has its moments at 6 and 7.
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 1, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {
+  ee.parameter @model.layers.0.input_layernorm.weight : tensor<8xbf16>
+  ee.parameter @model.layers.0.mlp.up_proj.weight : tensor<16x8xbf16>
+  ee.parameter @model.norm.weight : tensor<8xf32>
+  // CHECK-LABEL: func.func @ee_update_bf16(
+  // CHECK-SAME: %[[PARAMS:[^:]*]]: !llvm.ptr, %{{[^:]*}}: !llvm.ptr, %{{[^:]*}}: i64, %{{[^:]*}}: i64, %[[INPUTS:[^:]*]]: !llvm.ptr
+  // CHECK-SAME: updates = ["model.layers.0.mlp.up_proj.weight", "model.layers.0.input_layernorm.weight", "model.norm.weight"]
+  // CHECK: %[[X_SLOT:.*]] = llvm.getelementptr %[[INPUTS]][0]
+  // CHECK: %[[X:.*]] = llvm.load %[[X_SLOT]]
+  // CHECK: %[[DY_SLOT:.*]] = llvm.getelementptr %[[INPUTS]][1]
+  // CHECK: %[[DY:.*]] = llvm.load %[[DY_SLOT]]
+  // CHECK: %[[STATE_SLOT:.*]] = llvm.getelementptr %[[INPUTS]][9]
+  // CHECK: %[[STATE:.*]] = llvm.load %[[STATE_SLOT]] : !llvm.ptr -> !llvm.ptr
+  // CHECK: %[[G_SLOT:.*]] = llvm.getelementptr %[[PARAMS]][0]
+  // CHECK: %[[G:.*]] = llvm.load %[[G_SLOT]]
+  // CHECK: %[[W_SLOT:.*]] = llvm.getelementptr %[[PARAMS]][1]
+  // CHECK: %[[W:.*]] = llvm.load %[[W_SLOT]]
+  // CHECK: %[[F_SLOT:.*]] = llvm.getelementptr %[[PARAMS]][2]
+  // CHECK: %[[F:.*]] = llvm.load %[[F_SLOT]]
+  // CHECK: eert.rms_norm_bf16 %[[X]], %[[G]], %[[N:[^,]*]],
+  // CHECK: eert.to_bf16 %[[DY]], %[[DYB:[^,]*]],
+  // CHECK: eert.linear_backward_input_bf16 %[[DYB]], %[[W]], %[[DN:[^,]*]], %{{[^,]*}}, %c8_i64, %c16_i64 :
+  // CHECK: eert.linear_backward_weight_bf16 %[[DYB]], %[[N]], %[[DW:[^,]*]], %{{[^,]*}}, %c8_i64, %c16_i64 :
+  // CHECK: eert.rms_norm_backward_bf16 %[[X]], %[[G]], %[[DN]], %[[DX:[^,]*]], %[[DG:[^,]*]],
+  // CHECK: eert.rms_norm_backward %[[X]], %[[F]], %[[DX]], %{{[^,]*}}, %[[DF:[^,]*]],
+  // CHECK: %[[W2:.*]] = llvm.load %[[W_SLOT]]
+  // CHECK: %[[WM_SLOT:.*]] = llvm.getelementptr %[[STATE]][3]
+  // CHECK: %[[WM:.*]] = llvm.load %[[WM_SLOT]]
+  // CHECK: %[[WV_SLOT:.*]] = llvm.getelementptr %[[STATE]][4]
+  // CHECK: %[[WV:.*]] = llvm.load %[[WV_SLOT]]
+  // CHECK: %[[WMASTER_SLOT:.*]] = llvm.getelementptr %[[STATE]][5]
+  // CHECK: %[[WMASTER:.*]] = llvm.load %[[WMASTER_SLOT]]
+  // CHECK: eert.adamw_bf16 %[[W2]], %[[WMASTER]], %[[DW]], %[[WM]], %[[WV]], %c128_i64,
+  // CHECK: %[[G2:.*]] = llvm.load %[[G_SLOT]]
+  // CHECK: %[[GM_SLOT:.*]] = llvm.getelementptr %[[STATE]][0]
+  // CHECK: %[[GM:.*]] = llvm.load %[[GM_SLOT]]
+  // CHECK: %[[GV_SLOT:.*]] = llvm.getelementptr %[[STATE]][1]
+  // CHECK: %[[GV:.*]] = llvm.load %[[GV_SLOT]]
+  // CHECK: %[[GMASTER_SLOT:.*]] = llvm.getelementptr %[[STATE]][2]
+  // CHECK: %[[GMASTER:.*]] = llvm.load %[[GMASTER_SLOT]]
+  // CHECK: eert.adamw_bf16 %[[G2]], %[[GMASTER]], %[[DG]], %[[GM]], %[[GV]], %c8_i64,
+  // CHECK: %[[F2:.*]] = llvm.load %[[F_SLOT]]
+  // CHECK: %[[FM_SLOT:.*]] = llvm.getelementptr %[[STATE]][6]
+  // CHECK: %[[FM:.*]] = llvm.load %[[FM_SLOT]]
+  // CHECK: %[[FV_SLOT:.*]] = llvm.getelementptr %[[STATE]][7]
+  // CHECK: %[[FV:.*]] = llvm.load %[[FV_SLOT]]
+  // CHECK-NEXT: eert.adamw %[[F2]], %[[DF]], %[[FM]], %[[FV]], %c8_i64,
+  func.func @update_bf16(%x: tensor<?x?x8xf32>, %dy: tensor<?x?x16xf32>, %lr: f32, %step: i64,
+                         %b1: f32, %b2: f32, %eps: f32, %wd: f32, %clip: f32) -> tensor<?x?x8xf32> {
+    %g = ee.get_parameter @model.layers.0.input_layernorm.weight : tensor<8xbf16>
+    %w = ee.get_parameter @model.layers.0.mlp.up_proj.weight : tensor<16x8xbf16>
+    %f = ee.get_parameter @model.norm.weight : tensor<8xf32>
+    %n = ee.rms_norm %x, %g eps 1.0e-05 : tensor<?x?x8xf32>, tensor<8xbf16> -> tensor<?x?x8xbf16>
+    %dyb = ee.convert %dy : tensor<?x?x16xf32> -> tensor<?x?x16xbf16>
+    %dn = ee.linear_grad_input %dyb, %w : tensor<?x?x16xbf16>, tensor<16x8xbf16> -> tensor<?x?x8xf32>
+    %dw = ee.linear_grad_weight %dyb, %n : tensor<?x?x16xbf16>, tensor<?x?x8xbf16> -> tensor<16x8xf32>
+    %dx, %dg = ee.rms_norm_grad %x, %g, %dn eps 1.0e-05 : tensor<?x?x8xf32>, tensor<8xbf16> -> tensor<8xf32>
+    %dx2, %df = ee.rms_norm_grad %x, %f, %dx eps 1.0e-05 : tensor<?x?x8xf32>, tensor<8xf32>
+    ee.adamw @model.layers.0.mlp.up_proj.weight, %dw lr %lr step %step scale %clip
+        beta1 %b1 beta2 %b2 eps %eps weight_decay %wd : tensor<16x8xf32>
+    ee.adamw @model.layers.0.input_layernorm.weight, %dg lr %lr step %step scale %clip
+        beta1 %b1 beta2 %b2 eps %eps weight_decay %wd no_decay : tensor<8xf32>
+    ee.adamw @model.norm.weight, %df lr %lr step %step scale %clip
+        beta1 %b1 beta2 %b2 eps %eps weight_decay %wd no_decay : tensor<8xf32>
+    return %dx2 : tensor<?x?x8xf32>
+  }
+}
+
+// -----
+
 module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 1, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {
   func.func private @helper(tensor<?x?x8xf32>) -> tensor<?x?x8xf32>
   func.func @caller(%x: tensor<?x?x8xf32>) -> tensor<?x?x8xf32> {

@@ -56,6 +56,38 @@ module {
 
 // -----
 
+// bf16 values take 2 bytes per element: the bf16 norm (64 features) needs
+// 128 bytes per token, the f32 product of it 256; the rounded product reuses
+// the norm's slice and a second bf16 norm takes half of the product's freed
+// slice. A bf16 weight-shaped tensor takes half the fixed bytes of its f32
+// source.
+// CHECK-LABEL: func.func @bf16
+// CHECK-SAME: ee.arena = #ee.arena<per_token_bytes = 384, fixed_bytes = 6144>
+// CHECK: ee.rms_norm {{.*}} {ee.buffers = [#ee.buffer<per_token, 0>]} : tensor<?x?x64xf32>, tensor<64xbf16> -> tensor<?x?x64xbf16>
+// CHECK: ee.linear {{.*}} {ee.buffers = [#ee.buffer<per_token, 128>]} : tensor<?x?x64xbf16>, tensor<64x64xbf16> -> tensor<?x?x64xf32>
+// CHECK: ee.convert {{.*}} {ee.buffers = [#ee.buffer<per_token, 0>]} : tensor<?x?x64xf32> -> tensor<?x?x64xbf16>
+// CHECK: ee.linear_grad_weight {{.*}} {ee.buffers = [#ee.buffer<fixed, 0>]} : {{.*}} -> tensor<16x64xf32>
+// CHECK: ee.convert {{.*}} {ee.buffers = [#ee.buffer<fixed, 4096>]} : tensor<16x64xf32> -> tensor<16x64xbf16>
+// CHECK: ee.rms_norm {{.*}} {ee.buffers = [#ee.buffer<per_token, 128>]} : tensor<?x?x64xf32>, tensor<64xbf16> -> tensor<?x?x64xbf16>
+module {
+  ee.parameter @norm : tensor<64xbf16>
+  ee.parameter @proj : tensor<64x64xbf16>
+  func.func @bf16(%x: tensor<?x?x64xf32>, %dy: tensor<?x?x16xf32>)
+      -> (tensor<?x?x64xbf16>, tensor<16x64xbf16>, tensor<?x?x64xbf16>) {
+    %g = ee.get_parameter @norm : tensor<64xbf16>
+    %w = ee.get_parameter @proj : tensor<64x64xbf16>
+    %n = ee.rms_norm %x, %g eps 1.0e-05 : tensor<?x?x64xf32>, tensor<64xbf16> -> tensor<?x?x64xbf16>
+    %a = ee.linear %n, %w : tensor<?x?x64xbf16>, tensor<64x64xbf16> -> tensor<?x?x64xf32>
+    %ab = ee.convert %a : tensor<?x?x64xf32> -> tensor<?x?x64xbf16>
+    %d = ee.linear_grad_weight %dy, %x : tensor<?x?x16xf32>, tensor<?x?x64xf32> -> tensor<16x64xf32>
+    %db = ee.convert %d : tensor<16x64xf32> -> tensor<16x64xbf16>
+    %n2 = ee.rms_norm %x, %g eps 1.0e-05 : tensor<?x?x64xf32>, tensor<64xbf16> -> tensor<?x?x64xbf16>
+    return %ab, %db, %n2 : tensor<?x?x64xbf16>, tensor<16x64xbf16>, tensor<?x?x64xbf16>
+  }
+}
+
+// -----
+
 module {
   // expected-error @+1 {{ee-plan-memory needs single-block functions}}
   func.func @branches(%c: i1) {
