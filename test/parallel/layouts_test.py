@@ -15,10 +15,14 @@ to none, sampling, a batch) with the pipeline method on (1,2,1), (1,3,1),
 ranks, and tensor-parallel `eval`, equal one rank's.
 
 With --dtype bf16 every binary is compiled in bf16 mixed precision and the
-same checks run against the one-rank bf16 run (the same tolerances; the
-products' bf16 factors are rounded alike on every layout) and against the
-reference in bf16 mode within 2e-2, but the ZeRO-1 runs, which bf16 does not
-support yet.
+same checks run, but the ZeRO-1 runs (not supported in bf16 yet), with bf16's
+tolerances (those of test/e2e/bf16_test.py): 2e-3 relative for losses, 2e-2
+per tensor, against the one-rank bf16 run and the reference in bf16 mode.
+A layout sums in another order, and where an fp32 result then differs in its
+last bits its rounding to bf16 can differ by a whole bf16 unit (2^-8); the
+gradients of tensor-parallel layouts measure up to 1e-3 from one rank's, and
+20 training iterations at lr 1e-2 carry that to about 1e-2 in the weights.
+Generation and eval keep fp32's checks.
 
 Usage: layouts_test.py [--dtype bf16] EE_COMPILE WORKDIR CORPUS CONFIG.json...
 """
@@ -35,6 +39,10 @@ import ee_reference as ref  # noqa: E402
 from harness import Tally, report, run  # noqa: E402
 
 SEQ_LEN, BATCH, ITERS, MICROBATCHES = 16, 4, 20, 4
+# Relative tolerances of losses and of tensors (gradients, trained weights)
+# against one rank and the reference: fp32's, or bf16's under --dtype bf16.
+TOLERANCES = {"fp32": (1e-4, 1e-4), "bf16": (2e-3, 2e-2)}
+LOSS_TOLERANCE, TENSOR_TOLERANCE = TOLERANCES["fp32"]
 
 
 def mpirun(ranks):
@@ -48,11 +56,11 @@ def relative(a, b):
     return ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
 
 
-def compare_tensors(tag, got, want, tolerance=1e-4):
+def compare_tensors(tag, got, want):
     if set(got) != set(want):
         return [f"{tag}: tensor names differ: {sorted(set(got) ^ set(want))}"]
     return [f"{tag}: {name} differs (relative error {relative(got[name], w):.2e})"
-            for name, w in want.items() if relative(got[name], w) > tolerance]
+            for name, w in want.items() if relative(got[name], w) > TENSOR_TOLERANCE]
 
 
 def reference_gradients(checkpoint, tokens, precision):
@@ -92,14 +100,15 @@ def compare_runs(tag, got, want):
         actual = got_losses.get(iteration)
         if actual is None:
             problems.append(f"{tag}: no losses logged at iteration {iteration}")
-        elif max(abs(a - e) / max(abs(e), 1e-6) for a, e in zip(actual, expected)) > 1e-4:
+        elif max(abs(a - e) / max(abs(e), 1e-6) for a, e in zip(actual, expected)) > LOSS_TOLERANCE:
             problems.append(f"{tag}: iteration {iteration} losses {actual} vs one rank {expected}")
     return problems + compare_tensors(tag, got_weights, want_weights)
 
 
 def main(ee_compile, workdir, corpus, *configs, dtype="fp32"):
+    global LOSS_TOLERANCE, TENSOR_TOLERANCE
+    LOSS_TOLERANCE, TENSOR_TOLERANCE = TOLERANCES[dtype]
     dtype_options = ["--dtype", dtype]
-    reference_tolerance = 2e-2 if dtype == "bf16" else 1e-4
     with open(corpus, "rb") as f:
         tokens = list(f.read())
     tally = Tally()
@@ -139,15 +148,14 @@ def main(ee_compile, workdir, corpus, *configs, dtype="fp32"):
             json.dump(config, f)
         want_loss, one = grad(binaries[()], 1, checkpoint, corpus, path("grads-one.safetensors"))
         autograd = reference_gradients(checkpoint, tokens, dtype)
-        report(tally, "grad on one rank vs PyTorch",
-               lambda: compare_tensors("one rank", one, autograd, reference_tolerance))
+        report(tally, "grad on one rank vs PyTorch", lambda: compare_tensors("one rank", one, autograd))
         for tag, ranks, options in layouts:
             def check_grad(tag=tag, ranks=ranks, options=options):
                 loss, got = grad(binaries[tuple(options)], ranks, checkpoint, corpus,
                                  path(f"grads-{ranks}.safetensors"))
                 problems = compare_tensors(tag + " vs one rank", got, one)
-                problems += compare_tensors(tag + " vs PyTorch", got, autograd, reference_tolerance)
-                if abs(loss - want_loss) > 1e-4 * abs(want_loss):
+                problems += compare_tensors(tag + " vs PyTorch", got, autograd)
+                if abs(loss - want_loss) > LOSS_TOLERANCE * abs(want_loss):
                     problems.append(f"{tag}: loss {loss} vs one rank {want_loss}")
                 return problems
             report(tally, "grad " + tag, check_grad)
