@@ -36,32 +36,41 @@ CONFIGS = {
 }
 
 
-class TorchKVModel:
-    """PyTorch eager Llama with a KV cache (final head only), the baseline."""
+def linear_in_weight_dtype(x, weight):
+    """PyTorch's product in the weight's dtype (bf16 weights: a bf16 matmul),
+    the result widened to fp32 for the fp32 rest."""
+    return ref.linear(x.to(weight.dtype), weight).float()
 
-    def __init__(self, model):
-        self.m = model
+
+class TorchKVModel:
+    """PyTorch eager Llama with a KV cache (final head only), the baseline: in
+    fp32, or with bf16 weights (every product a bf16 matmul, as a PyTorch user
+    serves a bfloat16 checkpoint on a CPU)."""
+
+    def __init__(self, model, dtype=torch.float32):
+        self.m = ref.EarlyExitModel(model.c, {n: t.to(dtype) for n, t in model.w.items()})
+        self.m.linear = linear_in_weight_dtype
         self.layers = model.c["num_hidden_layers"]
 
     def step(self, ids, start, cache):
         m, w = self.m, self.m.w
         positions = torch.arange(start, start + ids.shape[1]).expand(1, ids.shape[1])
-        x = w["model.embed_tokens.weight"][ids]
+        x = w["model.embed_tokens.weight"][ids].float()
         for i in range(self.layers):
             p = f"model.layers.{i}"
-            n = ref.rms_norm(x, w[p + ".input_layernorm.weight"], m.eps)
-            q = ref.rotary(ref.linear(n, w[p + ".self_attn.q_proj.weight"]), positions, m.heads, m.theta)
-            k = ref.rotary(ref.linear(n, w[p + ".self_attn.k_proj.weight"]), positions, m.kv_heads, m.theta)
-            v = ref.linear(n, w[p + ".self_attn.v_proj.weight"])
+            n = ref.rms_norm(x, w[p + ".input_layernorm.weight"].float(), m.eps)
+            q = ref.rotary(m.linear(n, w[p + ".self_attn.q_proj.weight"]), positions, m.heads, m.theta)
+            k = ref.rotary(m.linear(n, w[p + ".self_attn.k_proj.weight"]), positions, m.kv_heads, m.theta)
+            v = m.linear(n, w[p + ".self_attn.v_proj.weight"])
             if i in cache:
                 k, v = torch.cat([cache[i][0], k], 1), torch.cat([cache[i][1], v], 1)
             cache[i] = (k, v)
             keys = torch.arange(k.shape[1]).expand(1, k.shape[1])
             a = ref.attention(q, k, v, m.heads, m.kv_heads, q_positions=positions, k_positions=keys)
-            h = x + ref.linear(a, w[p + ".self_attn.o_proj.weight"])
-            x = h + m.mlp(ref.rms_norm(h, w[p + ".post_attention_layernorm.weight"], m.eps), p + ".mlp")
+            h = x + m.linear(a, w[p + ".self_attn.o_proj.weight"])
+            x = h + m.mlp(ref.rms_norm(h, w[p + ".post_attention_layernorm.weight"].float(), m.eps), p + ".mlp")
         head = w["model.embed_tokens.weight"] if m.c.get("tie_word_embeddings") else w["lm_head.weight"]
-        return ref.linear(ref.rms_norm(x[:, -1:], w["model.norm.weight"], m.eps), head)
+        return m.linear(ref.rms_norm(x[:, -1:], w["model.norm.weight"].float(), m.eps), head)
 
     def generate(self, prompt, tokens):
         cache = {}
@@ -111,35 +120,45 @@ def main():
             path = os.path.join(work, name + ".json")
             with open(path, "w") as f:
                 json.dump(config, f)
-            binary, checkpoint = os.path.join(work, name), os.path.join(work, name + ".ckpt")
-            subprocess.run([args.ee_compile, path, "-o", binary], check=True)
-            subprocess.run([binary, "init", "--out", checkpoint, "--seed", "1"], check=True, env=env,
+            checkpoint = os.path.join(work, name + ".ckpt")
+            binaries = {dtype: os.path.join(work, f"{name}.{dtype}") for dtype in ("fp32", "bf16")}
+            for dtype, binary in binaries.items():
+                subprocess.run([args.ee_compile, path, "--dtype", dtype, "-o", binary], check=True)
+            subprocess.run([binaries["fp32"], "init", "--out", checkpoint, "--seed", "1"], check=True, env=env,
                            stderr=subprocess.DEVNULL)
-            out = subprocess.run([binary, "generate", "--load", checkpoint, "--prompt-ids", ",".join(map(str, prompt)),
-                                  "--max-new-tokens", str(args.tokens), "--json"],
-                                 check=True, env=env, capture_output=True, text=True).stdout.splitlines()
-            summary = json.loads(out[-1])["summary"]
-            ours_tokens = [json.loads(line)["token_id"] for line in out[:-1]]
             model = ref.EarlyExitModel.load(checkpoint)
-            theirs_tokens, torch_prefill, torch_decode = TorchKVModel(model).generate(prompt, args.tokens)
-            weight_bytes = sum(t.numel() * 4 for n, t in model.w.items() if not n.startswith("exits."))
-            bound = bandwidth / weight_bytes
-            results.append({
-                "config": name, "weight_mib": weight_bytes / 2**20,
-                "prefill_tps": summary["prefill_tokens_per_second"], "torch_prefill_tps": torch_prefill,
-                "decode_tps": summary["tokens_per_second"], "torch_decode_tps": torch_decode,
-                "bandwidth_bound_tps": bound, "same_tokens": ours_tokens == theirs_tokens})
+            elements = sum(t.numel() for n, t in model.w.items() if not n.startswith("exits."))
+            row = {"config": name, "weight_mib": 4 * elements / 2**20}
+            for dtype, binary in binaries.items():
+                out = subprocess.run([binary, "generate", "--load", checkpoint, "--prompt-ids",
+                                      ",".join(map(str, prompt)), "--max-new-tokens", str(args.tokens), "--json"],
+                                     check=True, env=env, capture_output=True, text=True).stdout.splitlines()
+                summary = json.loads(out[-1])["summary"]
+                row[f"{dtype}_tokens"] = [json.loads(line)["token_id"] for line in out[:-1]]
+                row[f"{dtype}_prefill_tps"] = summary["prefill_tokens_per_second"]
+                row[f"{dtype}_decode_tps"] = summary["tokens_per_second"]
+                row[f"{dtype}_bandwidth_bound_tps"] = bandwidth / (elements * (2 if dtype == "bf16" else 4))
+            for dtype, torch_dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+                tokens, prefill, decode = TorchKVModel(model, torch_dtype).generate(prompt, args.tokens)
+                row[f"torch_{dtype}_tokens"] = tokens
+                row[f"torch_{dtype}_prefill_tps"], row[f"torch_{dtype}_decode_tps"] = prefill, decode
+            results.append(row)
     print(f"threads {args.threads}, prompt {args.prompt} tokens, {args.tokens} new tokens, "
           f"copy bandwidth {bandwidth / 1e9:.1f} GB/s")
-    header = ("config", "weights MiB", "prefill tok/s", "torch", "ratio", "decode tok/s", "torch", "ratio",
-              "% of bw bound", "same tokens")
+    header = ("config", "fp32 weights MiB", "prefill tok/s: torch fp32", "torch bf16", "ours fp32", "ours bf16",
+              "decode tok/s: torch fp32", "torch bf16", "ours fp32", "ours bf16", "ours bf16 / ours fp32",
+              "ours bf16 / torch bf16", "% of bw bound fp32", "bf16", "same tokens fp32 (bf16)")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for r in results:
-        print(f"| {r['config']} | {r['weight_mib']:.0f} | {r['prefill_tps']:.0f} | {r['torch_prefill_tps']:.0f} | "
-              f"{r['prefill_tps'] / r['torch_prefill_tps']:.2f}x | {r['decode_tps']:.1f} | {r['torch_decode_tps']:.1f} | "
-              f"{r['decode_tps'] / r['torch_decode_tps']:.2f}x | {100 * r['decode_tps'] / r['bandwidth_bound_tps']:.0f}% | "
-              f"{r['same_tokens']} |")
+        print(f"| {r['config']} | {r['weight_mib']:.0f} | {r['torch_fp32_prefill_tps']:.0f} | "
+              f"{r['torch_bf16_prefill_tps']:.0f} | {r['fp32_prefill_tps']:.0f} | {r['bf16_prefill_tps']:.0f} | "
+              f"{r['torch_fp32_decode_tps']:.1f} | {r['torch_bf16_decode_tps']:.1f} | {r['fp32_decode_tps']:.1f} | "
+              f"{r['bf16_decode_tps']:.1f} | {r['bf16_decode_tps'] / r['fp32_decode_tps']:.2f}x | "
+              f"{r['bf16_decode_tps'] / r['torch_bf16_decode_tps']:.2f}x | "
+              f"{100 * r['fp32_decode_tps'] / r['fp32_bandwidth_bound_tps']:.0f}% | "
+              f"{100 * r['bf16_decode_tps'] / r['bf16_bandwidth_bound_tps']:.0f}% | "
+              f"{r['fp32_tokens'] == r['torch_fp32_tokens']} ({r['bf16_tokens'] == r['torch_bf16_tokens']}) |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"bandwidth_bytes_per_second": bandwidth, "results": results}, f, indent=2)
