@@ -16,6 +16,28 @@ std::atomic<int32_t> nonfiniteUpdates{0};
 
 /// Updates the fp32 weight `master` in place; a bf16 parameter (`Param` is
 /// uint16_t) then receives the update rounded, an fp32 one is the master.
+/// One chunk's update of `count` values; whether one became inf or NaN. The
+/// restrict pointers (none of the tensors overlap) let the loop vectorize.
+uint32_t updateChunk(float *__restrict master, const float *__restrict grad,
+                     float *__restrict expAvg, float *__restrict expAvgSq, int64_t count,
+                     float gradScale, float beta1, float beta2, float eps, float stepSize,
+                     float root2, float shrink) {
+  uint32_t any = 0;
+  for (int64_t j = 0; j < count; ++j) {
+    float g = gradScale * grad[j];
+    float m = beta1 * expAvg[j] + (1.0f - beta1) * g;
+    float v = beta2 * expAvgSq[j] + (1.0f - beta2) * g * g;
+    expAvg[j] = m;
+    expAvgSq[j] = v;
+    float updated = master[j] * shrink - stepSize * m / (std::sqrt(v) / root2 + eps);
+    master[j] = updated;
+    uint32_t bits;
+    std::memcpy(&bits, &updated, 4);
+    any |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u); // inf or NaN
+  }
+  return any;
+}
+
 template <typename Param>
 void adamw(Param *param, float *master, const float *grad, float *exp_avg, float *exp_avg_sq,
            int64_t n, float grad_scale, float lr, float beta1, float beta2, float eps,
@@ -30,21 +52,12 @@ void adamw(Param *param, float *master, const float *grad, float *exp_avg, float
   int64_t chunks = (n + chunk - 1) / chunk;
   std::atomic<bool> nonfinite{false};
   eert::parallelFor(chunks, n >= eert::minParallelElements, [&](int64_t c) {
-    uint32_t any = 0;
-    for (int64_t j = c * chunk; j < std::min(n, (c + 1) * chunk); ++j) {
-      float g = grad_scale * grad[j];
-      float m = beta1 * exp_avg[j] + (1.0f - beta1) * g;
-      float v = beta2 * exp_avg_sq[j] + (1.0f - beta2) * g * g;
-      exp_avg[j] = m;
-      exp_avg_sq[j] = v;
-      float updated = master[j] * shrink - stepSize * m / (std::sqrt(v) / root2 + eps);
-      master[j] = updated;
-      if constexpr (!std::is_same_v<Param, float>)
-        eert::store(param + j, updated);
-      uint32_t bits;
-      std::memcpy(&bits, &updated, 4);
-      any |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u); // inf or NaN
-    }
+    int64_t begin = c * chunk, count = std::min(n, begin + chunk) - begin;
+    uint32_t any = updateChunk(master + begin, grad + begin, exp_avg + begin, exp_avg_sq + begin,
+                               count, grad_scale, beta1, beta2, eps, stepSize, root2, shrink);
+    if constexpr (!std::is_same_v<Param, float>)
+      for (int64_t j = begin; j < begin + count; ++j)
+        eert::store(param + j, master[j]);
     if (any)
       nonfinite.store(true, std::memory_order_relaxed);
   });
