@@ -26,9 +26,14 @@ echo "== after ee-expand + canonicalize + cse ($out/model.primitives.mlir), ops 
 "$build/bin/ee-opt" "$out/model.primitives.mlir" --print-op-stats -o /dev/null 2>&1 |
   sed -n '/Operations encountered/,$p'
 
+# bf16 mixed precision (bf16 weights and GEMM inputs, fp32 accumulation and
+# master weights) where the CPU has AVX512-BF16's dot products, else fp32.
+if grep -qw avx512_bf16 /proc/cpuinfo; then dtype=bf16; else dtype=fp32; fi
+dtype=${EE_DEMO_DTYPE:-$dtype}
 echo
-echo "== compiling the model binary $out/model"
-"$build/bin/ee-compile" "$config" -o "$out/model"
+echo "== compiling the model binary $out/model, --dtype $dtype" \
+  "($( [ "$dtype" = bf16 ] && echo "this CPU has AVX512-BF16" || echo "fp32: no AVX512-BF16 on this CPU, or EE_DEMO_DTYPE"))"
+"$build/bin/ee-compile" "$config" --dtype "$dtype" -o "$out/model"
 "$out/model" info | sed -n '/"entries"/,$p'
 
 # The demo corpus: the King James Bible (Debian's bible-kjv); Revelation is
@@ -60,6 +65,6 @@ echo "   (text, then the tokens per exit and the speedup over full depth measure
   --early-exit-thres "$threshold"
 echo
 echo "== the pipeline-based method: the model compiled into 2 stages, one MPI rank each"
-"$build/bin/ee-compile" "$config" --pp 2 -o "$out/model.pp2"
+"$build/bin/ee-compile" "$config" --pp 2 --dtype "$dtype" -o "$out/model.pp2"
 mpirun --allow-run-as-root --oversubscribe -np 2 -x OMP_NUM_THREADS=1 "$out/model.pp2" generate \
   --load "$out/run" --prompt "And God said, " --max-new-tokens 120 --early-exit-thres "$threshold"
