@@ -38,50 +38,56 @@ bool useAVX512BF16() {
 
 namespace {
 
-/// y[r, o], y[r, o + 1] for R (1-8) rows and the output pairs [begin, end)
-/// as FewRows.h's linearPairs (the portable path), with AVX512-BF16's dot
-/// products: 16 pairs of bf16 values multiplied and added into 16 fp32
-/// lanes per instruction, the tail masked.
-template <int R, typename Out>
+/// y[r, o..o + N) for R (1-8) rows, N output rows at a time over the output
+/// pairs [begin, end), as FewRows.h's linearPairs (the portable path) but
+/// with AVX512-BF16's dot products: 16 pairs of bf16 values multiplied and
+/// added into 16 fp32 lanes per instruction, the tail masked. Decode (R = 1)
+/// reads 4 weight rows at once and prefetches the next 4, a cache line per
+/// row per step: a bf16 row is short (2 KiB at 1024 features), and with two
+/// rows in flight and no prefetch, decode streamed the weights at 61-68% of
+/// the bandwidth bound.
+template <int R, int N, typename Out>
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void
-pairsAVX512BF16(const uint16_t *x, const uint16_t *w, Out *y, int64_t in, int64_t out,
-                int64_t begin, int64_t end) {
-  for (int64_t pair = begin; pair < end; ++pair) {
+rowsAVX512BF16(const uint16_t *x, const uint16_t *w, Out *y, int64_t in, int64_t out,
+               int64_t begin, int64_t end) {
+  for (int64_t pair = begin; pair < end; pair += N / 2) {
     int64_t o = 2 * pair;
-    bool two = o + 1 < out;
-    const uint16_t *w0 = w + o * in, *w1 = two ? w0 + in : w0;
-    __m512 a0[R], a1[R];
-    for (int r = 0; r < R; ++r)
-      a0[r] = a1[r] = _mm512_setzero_ps();
-    // The next pair's rows, a cache line per row per step: a bf16 row is
-    // short (2 KiB at 1024 features), too short for the hardware prefetcher
-    // to run ahead of on its own (decode reached 68% of the bandwidth bound
-    // without this).
-    const uint16_t *n0 = pair + 1 < end ? w0 + 2 * in : w0, *n1 = pair + 1 < end ? w1 + 2 * in : w1;
+    int64_t rows = std::min<int64_t>({N, out - o, 2 * (end - pair)});
+    bool more = pair + N / 2 < end;
+    const uint16_t *rowPointers[N], *next[N];
+    for (int j = 0; j < N; ++j) {
+      rowPointers[j] = w + (o + std::min<int64_t>(j, rows - 1)) * in;
+      next[j] = more ? rowPointers[j] + N * in : rowPointers[j];
+    }
+    __m512 a[N][R];
+    for (int j = 0; j < N; ++j)
+      for (int r = 0; r < R; ++r)
+        a[j][r] = _mm512_setzero_ps();
     for (int64_t k = 0; k < in; k += 32) {
-      _mm_prefetch(reinterpret_cast<const char *>(n0 + k), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char *>(n1 + k), _MM_HINT_T0);
       __mmask32 mask = in - k >= 32 ? ~__mmask32(0) : (__mmask32(1) << (in - k)) - 1;
-      __m512bh p = (__m512bh)_mm512_maskz_loadu_epi16(mask, w0 + k);
-      __m512bh q = (__m512bh)_mm512_maskz_loadu_epi16(mask, w1 + k);
+      __m512bh p[N];
+      for (int j = 0; j < N; ++j) {
+        _mm_prefetch(reinterpret_cast<const char *>(next[j] + k), _MM_HINT_T0);
+        p[j] = (__m512bh)_mm512_maskz_loadu_epi16(mask, rowPointers[j] + k);
+      }
       for (int r = 0; r < R; ++r) {
         __m512bh v = (__m512bh)_mm512_maskz_loadu_epi16(mask, x + r * in + k);
-        a0[r] = _mm512_dpbf16_ps(a0[r], v, p);
-        a1[r] = _mm512_dpbf16_ps(a1[r], v, q);
+        for (int j = 0; j < N; ++j)
+          a[j][r] = _mm512_dpbf16_ps(a[j][r], v, p[j]);
       }
     }
-    for (int r = 0; r < R; ++r) {
-      eert::store(y + r * out + o, _mm512_reduce_add_ps(a0[r]));
-      if (two)
-        eert::store(y + r * out + o + 1, _mm512_reduce_add_ps(a1[r]));
-    }
+    for (int r = 0; r < R; ++r)
+      for (int j = 0; j < rows; ++j)
+        eert::store(y + r * out + o + j, _mm512_reduce_add_ps(a[j][r]));
   }
 }
 
 template <int R, typename Out>
 void fewRowsBF16(const uint16_t *x, const uint16_t *w, Out *y, int64_t in, int64_t out) {
+  // Four rows at once while the accumulators (4 x R) fit the registers.
+  constexpr int rowsAtOnce = R <= 2 ? 4 : 2;
   eert::overOutputPairs<R, uint16_t, Out>(eert::bf16::useAVX512BF16()
-                                              ? pairsAVX512BF16<R, Out>
+                                              ? rowsAVX512BF16<R, rowsAtOnce, Out>
                                               : eert::linearPairs<R, uint16_t, Out>,
                                           x, w, y, in, out);
 }

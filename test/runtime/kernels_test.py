@@ -132,9 +132,10 @@ class KernelTest(unittest.TestCase):
         # bf16 inputs, fp32 accumulation: against the exact product of the
         # rounded inputs; a bf16 result within one rounding of it. Every path:
         # the few-row kernel (AVX512-BF16 or portable) up to 16 rows, whole and
-        # partial 32-value blocks, threads for a large weight; oneDNN beyond.
+        # partial 32-value blocks, threads for a large weight (and an odd
+        # number of output pairs per thread); oneDNN beyond.
         for rows in [1, 2, 5, 8, 9, 16, 24, 70]:
-            for inputs, outputs in [(48, 40), (50, 41), (352, 384)]:
+            for inputs, outputs in [(48, 40), (50, 41), (352, 384), (352, 387)]:
                 x, w = torch.randn(rows, inputs), torch.randn(outputs, inputs)
                 (xa, xp), (wa, wp) = bf16(x), bf16(w)
                 exact = (x.to(torch.bfloat16).double() @ w.to(torch.bfloat16).double().T).float()
