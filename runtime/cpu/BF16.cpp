@@ -1,5 +1,4 @@
-// BF16.cpp - bf16 kernels: conversion, and the linear products with bf16 inputs and fp32 accumulation (oneDNN, or a few-row kernel on AVX512-BF16 or portable code; the backward products through oneDNN).
-#include "comm/Progress.h"
+// BF16.cpp - bf16 kernels: conversion, and the linear products with bf16 inputs and fp32 accumulation (oneDNN, or a few-row kernel on AVX512-BF16 or portable code); the backward products are in Backward.cpp.
 #include "cpu/BF16.h"
 #include "cpu/FewRows.h"
 #include "cpu/Gemm.h"
@@ -11,7 +10,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <type_traits>
 
 namespace eert::bf16 {
@@ -129,26 +127,4 @@ extern "C" void eert_linear_bf16(const uint16_t *input, const uint16_t *weight, 
 extern "C" void eert_linear_bf16_f32(const uint16_t *input, const uint16_t *weight, float *output,
                                      int64_t rows, int64_t inFeatures, int64_t outFeatures) {
   linearBF16(input, weight, output, rows, inFeatures, outFeatures);
-}
-
-extern "C" void eert_linear_backward_input_bf16(const uint16_t *doutput, const uint16_t *weight,
-                                                float *dinput, int64_t rows, int64_t inFeatures,
-                                                int64_t outFeatures) {
-  eert::comm::progress();
-  if (rows == 0)
-    return;
-  eert::gemm::multiplyBF16(false, false, rows, inFeatures, outFeatures, doutput, outFeatures,
-                           weight, inFeatures, dinput, inFeatures, /*bf16Output=*/false);
-}
-
-extern "C" void eert_linear_backward_weight_bf16(const uint16_t *doutput, const uint16_t *input,
-                                                 float *dweight, int64_t rows, int64_t inFeatures,
-                                                 int64_t outFeatures) {
-  eert::comm::progress();
-  if (rows == 0) {
-    std::memset(dweight, 0, sizeof(float) * inFeatures * outFeatures);
-    return;
-  }
-  eert::gemm::multiplyBF16(true, false, outFeatures, inFeatures, rows, doutput, outFeatures, input,
-                           inFeatures, dweight, inFeatures, /*bf16Output=*/false);
 }

@@ -1,4 +1,4 @@
-// Backward.cpp - CPU vector-Jacobian products of the primitive kernels (fp32; the norm's with a bf16 weight too).
+// Backward.cpp - CPU vector-Jacobian products of the primitive kernels (fp32; the linear products and the norm also with bf16 factors or weight).
 #include "comm/Progress.h"
 #include "cpu/Error.h"
 #include "cpu/FewRows.h"
@@ -16,28 +16,67 @@
 #include <type_traits>
 #include <vector>
 
-extern "C" void eert_linear_backward_input(const float *doutput, const float *weight,
-                                           float *dinput, int64_t rows, int64_t inFeatures,
-                                           int64_t outFeatures) {
+namespace {
+
+/// C = op(A) B into fp32 for a backward product of `rows` x `in` -> `out`
+/// features: fp32 factors by the library gemm::libraryFor picks, bf16 ones
+/// through oneDNN (fp32 accumulation).
+void backwardProduct(bool transA, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                     const float *b, int64_t ldb, float *c, int64_t ldc, int64_t rows, int64_t in,
+                     int64_t out) {
+  eert::gemm::multiply(eert::gemm::libraryFor(rows, in, out, false), transA, false, m, n, k, a, lda,
+                       b, ldb, c, ldc);
+}
+void backwardProduct(bool transA, int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
+                     const uint16_t *b, int64_t ldb, float *c, int64_t ldc, int64_t, int64_t,
+                     int64_t) {
+  eert::gemm::multiplyBF16(transA, false, m, n, k, a, lda, b, ldb, c, ldc, /*bf16Output=*/false);
+}
+
+template <typename Factor>
+void linearBackwardInput(const Factor *doutput, const Factor *weight, float *dinput, int64_t rows,
+                         int64_t in, int64_t out) {
   eert::comm::progress();
   if (rows == 0)
     return;
-  eert::gemm::multiply(eert::gemm::libraryFor(rows, inFeatures, outFeatures, false), false, false,
-                       rows, inFeatures, outFeatures, doutput, outFeatures, weight, inFeatures,
-                       dinput, inFeatures);
+  backwardProduct(false, rows, in, out, doutput, out, weight, in, dinput, in, rows, in, out);
+}
+
+template <typename Factor>
+void linearBackwardWeight(const Factor *doutput, const Factor *input, float *dweight, int64_t rows,
+                          int64_t in, int64_t out) {
+  eert::comm::progress();
+  if (rows == 0) {
+    std::memset(dweight, 0, sizeof(float) * in * out);
+    return;
+  }
+  backwardProduct(true, out, in, rows, doutput, out, input, in, dweight, in, rows, in, out);
+}
+
+} // namespace
+
+extern "C" void eert_linear_backward_input(const float *doutput, const float *weight,
+                                           float *dinput, int64_t rows, int64_t inFeatures,
+                                           int64_t outFeatures) {
+  linearBackwardInput(doutput, weight, dinput, rows, inFeatures, outFeatures);
 }
 
 extern "C" void eert_linear_backward_weight(const float *doutput, const float *input,
                                             float *dweight, int64_t rows, int64_t inFeatures,
                                             int64_t outFeatures) {
-  eert::comm::progress();
-  if (rows == 0) {
-    std::memset(dweight, 0, sizeof(float) * inFeatures * outFeatures);
-    return;
-  }
-  eert::gemm::multiply(eert::gemm::libraryFor(rows, inFeatures, outFeatures, false), true, false,
-                       outFeatures, inFeatures, rows, doutput, outFeatures, input, inFeatures,
-                       dweight, inFeatures);
+  linearBackwardWeight(doutput, input, dweight, rows, inFeatures, outFeatures);
+}
+
+extern "C" void eert_linear_backward_input_bf16(const uint16_t *doutput, const uint16_t *weight,
+                                                float *dinput, int64_t rows, int64_t inFeatures,
+                                                int64_t outFeatures) {
+  linearBackwardInput(doutput, weight, dinput, rows, inFeatures, outFeatures);
+}
+
+extern "C" void eert_linear_backward_weight_bf16(const uint16_t *doutput, const uint16_t *input,
+                                                 float *dweight, int64_t rows, int64_t inFeatures,
+                                                 int64_t outFeatures) {
+  linearBackwardWeight(doutput, input, dweight, rows, inFeatures, outFeatures);
 }
 
 namespace {
