@@ -678,8 +678,8 @@ struct OpList {
   }
 };
 using LoweredOps =
-    OpList<GetParameterOp, EmbeddingLookupOp, TPCopyOp, ConvertOp, TPAllGatherOp, TPAllReduceOp, RMSNormOp,
-           LinearOp, LogitsOp, RotaryOp, AttentionOp, SwiGLUOp, AddOp, InnerProductOp, ScaleOp,
+    OpList<GetParameterOp, EmbeddingLookupOp, TPCopyOp, ConvertOp, TPAllGatherOp, TPAllReduceOp,
+           RMSNormOp, LinearOp, LogitsOp, RotaryOp, AttentionOp, SwiGLUOp, AddOp, InnerProductOp, ScaleOp,
            CrossEntropyOp, CrossEntropyGradOp, ExitConfidenceOp, LinearGradInputOp,
            LinearGradWeightOp, RMSNormGradOp, RotaryGradOp, AttentionGradOp, SwiGLUGradOp,
            EmbeddingGradOp, LossWeightOp, tensor::DimOp, RecvOp, SendOp, AllReduceStartOp,

@@ -21,8 +21,7 @@ RankedTensorType asBF16(Type type) {
 }
 
 bool isProductInput(OpOperand &use) {
-  return (isa<LinearOp>(use.getOwner()) && use.getOperandNumber() == 0) ||
-         (isa<LogitsOp>(use.getOwner()) && use.getOperandNumber() == 0);
+  return isa<LinearOp, LogitsOp>(use.getOwner()) && use.getOperandNumber() == 0;
 }
 
 /// Ops that read weights and take them in bf16 as they are.

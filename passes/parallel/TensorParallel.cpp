@@ -161,7 +161,8 @@ LogicalResult EETensorParallelPass::shardFunction(func::FuncOp func) {
           }
         })
         .Case([&](SwiGLUOp swiglu) {
-          swiglu.getResult().setType(withLastDim(swiglu.getResult().getType(), lastDim(swiglu.getGate())));
+          swiglu.getResult().setType(
+              withLastDim(swiglu.getResult().getType(), lastDim(swiglu.getGate())));
         })
         .Case([&](ConvertOp convert) {
           convert.getResult().setType(cast<RankedTensorType>(convert.getInput().getType())

@@ -289,12 +289,6 @@ void Weights::refreshBF16(const Manifest &manifest) {
   }
 }
 
-uint64_t Weights::tableBytes(const Manifest &manifest) const {
-  uint64_t bytes = 0;
-  for (const Parameter &param : manifest.parameters)
-    bytes += static_cast<uint64_t>(param.elements()) * (param.bf16 ? 2 : sizeof(float));
-  return bytes;
-}
 
 void Weights::save(const Manifest &manifest, const std::string &directory) const {
   if (manifest.tensorParallel > 1)

@@ -100,8 +100,6 @@ public:
   /// What compiled code reads as its parameter table: parameter i's fp32
   /// values, or the bf16 copy of a bf16 parameter.
   const std::vector<const void *> &table() const { return table_; }
-  /// Bytes the compiled code's copies of the weights take.
-  uint64_t tableBytes(const Manifest &manifest) const;
 
 private:
   /// Rounds the bf16 parameters' copies and builds table_.
