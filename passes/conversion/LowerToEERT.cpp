@@ -573,12 +573,24 @@ Results lower(ReduceScatterStartOp op, ReduceScatterStartOp::Adaptor a, CallBuil
   return {request};
 }
 
+RankedTensorType parameterType(Operation *user, FlatSymbolRefAttr name) {
+  return SymbolTable::lookupNearestSymbolFrom<ParameterOp>(user, name).getTensorType();
+}
+
+bool isBF16Parameter(Operation *user, FlatSymbolRefAttr name) {
+  return parameterType(user, name).getElementType().isBF16();
+}
+
 Results lower(AllGatherParameterStartOp op, AllGatherParameterStartOp::Adaptor, CallBuilder &c) {
-  auto param = SymbolTable::lookupNearestSymbolFrom<ParameterOp>(op, op.getParamAttr());
+  RankedTensorType type = parameterType(op, op.getParamAttr());
   Value request = c.allocate(op.getRequest());
-  c.defer(eert::CommIallGatherOp::create(c.b, c.loc, c.b.getI32Type(), c.parameter(op.getParam()),
-                                         c.i64(param.getTensorType().getNumElements()),
-                                         c.i64(kDataGroup), request));
+  // A bf16 parameter's blocks are gathered as its fp32 master (its blocks
+  // align with the f32 gradient's), which every rank then rounds whole.
+  Value data = isBF16Parameter(op, op.getParamAttr()) ? c.optimizerState(op.getParam(), 2)
+                                                      : c.parameter(op.getParam());
+  c.defer(eert::CommIallGatherOp::create(c.b, c.loc, c.b.getI32Type(), data,
+                                         c.i64(type.getNumElements()), c.i64(kDataGroup),
+                                         request));
   return {request};
 }
 
@@ -589,6 +601,11 @@ Results lower(WaitOp op, WaitOp::Adaptor a, CallBuilder &c) {
     c.check(wait);
   else
     c.defer(wait);
+  if (auto gather = dyn_cast<AllGatherParameterStartOp>(start);
+      gather && isBF16Parameter(gather, gather.getParamAttr()))
+    eert::ToBf16Op::create(c.b, c.loc, c.optimizerState(gather.getParam(), 2),
+                           c.parameter(gather.getParam()),
+                           c.i64(parameterType(gather, gather.getParamAttr()).getNumElements()));
   Value result = op.getResult();
   if (!result)
     return {};
@@ -610,12 +627,18 @@ Results lower(AdamWOp op, AdamWOp::Adaptor a, CallBuilder &c) {
   Value decay = op.getNoDecay() ? c.f32(0.0) : a.getWeightDecay();
   Value param = c.parameter(op.getParam());
   Value expAvg = c.optimizerState(op.getParam(), 0), expAvgSq = c.optimizerState(op.getParam(), 1);
-  if (op.getDpShard())
-    param = c.floatOffset(
-        param, c.dataBlock(CallBuilder::numElements(blockSource(op.getGrad()).getInput())).first);
-  auto declared = SymbolTable::lookupNearestSymbolFrom<ParameterOp>(op, op.getParamAttr());
-  if (declared.getTensorType().getElementType().isBF16())
-    eert::AdamwBf16Op::create(c.b, c.loc, param, c.optimizerState(op.getParam(), 2), a.getGrad(),
+  bool bf16 = isBF16Parameter(op, op.getParamAttr());
+  // The host holds every master weight whole, the bf16 parameter 2 bytes an element.
+  Value master = bf16 ? c.optimizerState(op.getParam(), 2) : Value();
+  if (op.getDpShard()) {
+    Value begin =
+        c.dataBlock(CallBuilder::numElements(blockSource(op.getGrad()).getInput())).first;
+    param = c.offsetPtr(param, arith::MulIOp::create(c.b, c.loc, begin, c.i64(bf16 ? 2 : 4)));
+    if (bf16)
+      master = c.floatOffset(master, begin);
+  }
+  if (bf16)
+    eert::AdamwBf16Op::create(c.b, c.loc, param, master, a.getGrad(),
                               expAvg, expAvgSq, c.elements(op.getGrad()), a.getScale(), a.getLr(),
                               a.getBeta1(), a.getBeta2(), a.getEps(), decay, a.getStep());
   else

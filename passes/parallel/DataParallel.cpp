@@ -399,11 +399,6 @@ void EEDataParallelPass::runOnOperation() {
         firstTiedTag = std::max<int64_t>(firstTiedTag, recv.getTag() + 1);
     });
 
-  if (distributedOptimizer)
-    for (ParameterOp param : module.getOps<ParameterOp>())
-      if (param.getTensorType().getElementType().isBF16())
-        return fail("ZeRO-1 (--use-distributed-optimizer) is not implemented for bf16 weights "
-                    "(--dtype bf16) yet");
   OpBuilder b(module.getBodyRegion());
   b.setInsertionPointToEnd(module.getBody());
   SmallVector<func::FuncOp> steps;

@@ -243,6 +243,47 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
 
 // -----
 
+// ZeRO-1 with a bf16 parameter: the block update offsets the bf16 weight by
+// 2 bytes an element and its fp32 master (optimizer-state slot 2) by 4; the
+// all-gather collects the masters, which are then rounded whole into the
+// weight.
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 1, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {
+  ee.parameter @model.embed_tokens.weight : tensor<32x8xbf16>
+  // CHECK-LABEL: func.func @ee_update_bf16(
+  // CHECK-SAME: %[[PARAMS:[^:]*]]: !llvm.ptr,
+  // CHECK: %[[BEGIN:.*]] = arith.minsi %c256_i64{{[_0-9]*}}, %{{.*}}
+  // CHECK: %[[FOURS:.*]] = arith.muli %[[BEGIN]], %c4_i64
+  // CHECK: %[[PSLOT:.*]] = llvm.getelementptr %[[PARAMS]][0]
+  // CHECK: %[[P:.*]] = llvm.load %[[PSLOT]]
+  // CHECK: %[[MSLOT:.*]] = llvm.getelementptr %[[STATE:[0-9]+]][2]
+  // CHECK: %[[M:.*]] = llvm.load %[[MSLOT]]
+  // CHECK: %[[TWOS:.*]] = arith.muli %[[BEGIN]], %c2_i64
+  // CHECK: %[[PBLOCK:.*]] = llvm.getelementptr %[[P]][%[[TWOS]]]
+  // CHECK: %[[MBLOCK:.*]] = llvm.getelementptr %[[M]][%[[FOURS]]]
+  // CHECK: eert.adamw_bf16 %[[PBLOCK]], %[[MBLOCK]],
+  // CHECK: %[[M2:.*]] = llvm.load %[[MSLOT]]
+  // CHECK: eert.comm_iall_gather %[[M2]], %c256_i64{{[_0-9]*}}, %c3_i64{{[_0-9]*}}, %[[GREQ:[^ ]*]] :
+  // CHECK: eert.comm_wait %[[GREQ]]
+  // CHECK: %[[P3:.*]] = llvm.load %[[PSLOT]]
+  // CHECK: %[[M3:.*]] = llvm.load %[[MSLOT]]
+  // CHECK: eert.to_bf16 %[[M3]], %[[P3]], %c256_i64
+  func.func @update_bf16(%g0: tensor<?x?x8xf32>, %ids: tensor<?x?xi32>, %lr: f32, %step: i64, %b1: f32, %b2: f32, %eps: f32, %wd: f32) -> f32 {
+    %d = ee.embedding_grad %ids, %g0 : tensor<?x?xi32>, tensor<?x?x8xf32> -> tensor<32x8xf32>
+    %r = ee.reduce_scatter_start %d over dp : tensor<32x8xf32> -> !ee.request<tensor<?xf32>>
+    %block = ee.wait %r : !ee.request<tensor<?xf32>> -> tensor<?xf32>
+    %sq = ee.inner_product %block, %block : tensor<?xf32>
+    %rn = ee.all_reduce_start %sq over dp : f32 -> !ee.request<f32>
+    %total = ee.wait %rn : !ee.request<f32> -> f32
+    %norm = math.sqrt %total : f32
+    ee.adamw @model.embed_tokens.weight, %block lr %lr step %step scale %norm beta1 %b1 beta2 %b2 eps %eps weight_decay %wd dp_shard : tensor<?xf32>
+    %gather = ee.all_gather_parameter_start @model.embed_tokens.weight over dp : !ee.request
+    ee.wait %gather : !ee.request
+    return %norm : f32
+  }
+}
+
+// -----
+
 // bf16 kernels chosen by element type in the forward pass: the lookup of a
 // bf16 table (plain and vocab-parallel), the norm with a bf16 result, the
 // products of bf16 factors (linear and logits), SwiGLU with a bf16 result, the
