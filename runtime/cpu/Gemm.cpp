@@ -117,10 +117,13 @@ Library libraryFor(int64_t rows, int64_t in, int64_t out, bool forward, bool bf1
   // wins up to 16 rows; oneDNN elsewhere by 5-15%, but for the backward
   // products of a layer whose input is much wider than its output (the MLP's
   // down projection), where OpenBLAS was 2-25% faster. bf16: the few-row
-  // kernel for 1-2 rows (1.5-2.5x oneDNN), oneDNN from 4 rows on (it ties at
-  // 4 and is 3x faster at 16).
+  // kernel up to 16 rows too. It is 1.5-2.5x oneDNN at 1-2 rows; oneDNN ties
+  // at 4 and is 3x faster at 16 once built, but it builds a primitive per
+  // row count, and early-exit decoding (3-16 recomputed rows, a new count
+  // every few tokens) paid for building them: the demo model's early-exit
+  // decode ran at 6-8K tokens/s with oneDNN from 3 rows, 14-16K without.
   if (bf16)
-    return forward && rows <= 2 ? Library::FewRows : Library::OneDNN;
+    return fewRows ? Library::FewRows : Library::OneDNN;
   if (fewRows)
     return Library::FewRows;
   if (!forward && in > 2 * out)
