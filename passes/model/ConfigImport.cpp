@@ -376,7 +376,7 @@ constexpr size_t kMaxConfigBytes = size_t(16) << 20;
 } // namespace
 
 FailureOr<ConfigAttr> mlir::ee::parseModelConfig(StringRef text, StringRef fileName,
-                                                 MLIRContext *context) {
+                                                 MLIRContext *context, std::string *torchDtype) {
   context->loadDialect<EEDialect>();
   ConfigSource source(text, fileName, context);
   // llvm::json recurses once per nesting level: bound the depth before it parses.
@@ -450,6 +450,9 @@ FailureOr<ConfigAttr> mlir::ee::parseModelConfig(StringRef text, StringRef fileN
       *layers, *heads, *kvHeads, *maxPositions, F64(*eps), F64(*theta), *tie, earlyExit);
   if (!config)
     return failure();
+  // Checked above to be one of the known dtype strings where present.
+  if (torchDtype)
+    *torchDtype = root->getString("torch_dtype").value_or("").str();
   return config;
 }
 
@@ -688,19 +691,14 @@ std::string mlir::ee::exportModelConfig(ConfigAttr config) {
 
 OwningOpRef<ModuleOp> mlir::ee::importModelConfig(StringRef text, StringRef fileName,
                                                   MLIRContext *context) {
-  FailureOr<ConfigAttr> config = parseModelConfig(text, fileName, context);
+  std::string torchDtype;
+  FailureOr<ConfigAttr> config = parseModelConfig(text, fileName, context, &torchDtype);
   if (failed(config))
     return nullptr;
   OwningOpRef<ModuleOp> module =
       buildModelModule(*config, FileLineColLoc::get(context, fileName, 1, 1));
-  // parseModelConfig checked that the JSON parses and that torch_dtype, if
-  // given, is a known dtype string.
-  llvm::Expected<json::Value> parsed = json::parse(text);
-  if (!parsed) {
-    llvm::consumeError(parsed.takeError());
-  } else if (std::optional<StringRef> dtype = parsed->getAsObject()->getString("torch_dtype")) {
-    (*module)->setAttr(EEDialect::getTorchDtypeAttrName(), StringAttr::get(context, *dtype));
-  }
+  if (!torchDtype.empty())
+    (*module)->setAttr(EEDialect::getTorchDtypeAttrName(), StringAttr::get(context, torchDtype));
   if (failed(verify(*module)))
     return nullptr;
   return module;

@@ -13,8 +13,10 @@ namespace mlir::ee {
 /// verified `#ee.config`. Every problem is reported through the context's
 /// diagnostics at a location in `fileName` and names the offending field;
 /// unknown fields get a warning.
+/// `torchDtype`, where given, receives the config's `torch_dtype` ("" when
+/// absent).
 FailureOr<ConfigAttr> parseModelConfig(StringRef json, StringRef fileName,
-                                       MLIRContext *context);
+                                       MLIRContext *context, std::string *torchDtype = nullptr);
 
 /// Builds the model-level module for `config`: the parameters (named as the
 /// checkpoint tensors), `@forward(ids, positions) -> (exit logits..., final logits)`

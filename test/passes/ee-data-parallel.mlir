@@ -205,6 +205,51 @@ module attributes {ee.tensor_parallel = #ee.tensor_parallel<size = 2, split_dims
 
 // -----
 
+// A bf16 weight (ee-mixed-precision) has an f32 gradient of its shape: the
+// update step reduces it in f32 (reduce-scatters it under ZeRO-1) and
+// updates the weight from it.
+module {
+  ee.parameter @embed : tensor<4x8xf32>
+  ee.parameter @head : tensor<8x8xbf16>
+  // CHECK-LABEL: func.func @update_step(
+  // CHECK-SAME: %{{[^:]*}}: tensor<8x8xf32>,
+  // CHECK: %[[R:.*]] = ee.all_reduce_start %{{.*}} over dp : tensor<8x8xf32> -> !ee.request<tensor<8x8xf32>>
+  // CHECK: %[[W:.*]] = ee.wait %[[R]]
+  // CHECK: ee.adamw @head, %[[W]] {{.*}} : tensor<8x8xf32>
+  // ZERO-LABEL: func.func @update_step(
+  // ZERO: ee.reduce_scatter_start %{{.*}} over dp : tensor<8x8xf32> -> !ee.request<tensor<?xf32>>
+  // ZERO: ee.adamw @head, %{{.*}} dp_shard : tensor<?xf32>
+  // ZERO-NEXT: ee.all_gather_parameter_start @head over dp
+  func.func @loss_grad(%ids: tensor<?x?xi32>, %pos: tensor<?x?xi32>, %labels: tensor<?x?xi32>, %it: i64)
+      -> (f32, tensor<8x8xf32>, f32) attributes {ee.gradients = ["head"]} {
+    %e = ee.get_parameter @embed : tensor<4x8xf32>
+    %h = ee.get_parameter @head : tensor<8x8xbf16>
+    %x = ee.embedding_lookup %e, %ids : tensor<4x8xf32>, tensor<?x?xi32> -> tensor<?x?x8xf32>
+    %xb = ee.convert %x : tensor<?x?x8xf32> -> tensor<?x?x8xbf16>
+    %z = ee.linear %xb, %h : tensor<?x?x8xbf16>, tensor<8x8xbf16> -> tensor<?x?x8xf32>
+    %loss = ee.inner_product %z, %z : tensor<?x?x8xf32>
+    %zb = ee.convert %z : tensor<?x?x8xf32> -> tensor<?x?x8xbf16>
+    %dh = ee.linear_grad_weight %zb, %xb : tensor<?x?x8xbf16>, tensor<?x?x8xbf16> -> tensor<8x8xf32>
+    return %loss, %dh, %loss : f32, tensor<8x8xf32>, f32
+  }
+}
+
+// -----
+
+// A gradient must be f32, of a bf16 weight too.
+// expected-error @+1 {{ee-data-parallel: @loss_grad's gradient 0 is not of a parameter's shape (head)}}
+module {
+  ee.parameter @head : tensor<8x8xbf16>
+  func.func @loss_grad(%ids: tensor<?x?xi32>, %pos: tensor<?x?xi32>, %labels: tensor<?x?xi32>, %it: i64)
+      -> (f32, tensor<8x8xbf16>) attributes {ee.gradients = ["head"]} {
+    %c = arith.constant 0.0 : f32
+    %h = ee.get_parameter @head : tensor<8x8xbf16>
+    return %c, %h : f32, tensor<8x8xbf16>
+  }
+}
+
+// -----
+
 // expected-error @+1 {{ee-data-parallel: @loss_grad's gradient 0 is not of a parameter's shape (head)}}
 module {
   ee.parameter @head : tensor<8x4xf32>

@@ -48,6 +48,18 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
 
 // -----
 
+// bf16 weights (ee-mixed-precision): the parameters say BF16, and the
+// exported config's torch_dtype is bfloat16.
+// CHECK: llvm.mlir.global external constant @ee_manifest(
+// CHECK-SAME: \22torch_dtype\22:\22bfloat16\22
+// CHECK-SAME: \22parameters\22:[{\22dtype\22:\22BF16\22,\22name\22:\22model.embed_tokens.weight\22,\22shape\22:[32,8]},{\22dtype\22:\22BF16\22,\22name\22:\22model.norm.weight\22,\22shape\22:[8]}]
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 1, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {
+  ee.parameter @model.embed_tokens.weight : tensor<32x8xbf16>
+  ee.parameter @model.norm.weight : tensor<8xbf16>
+}
+
+// -----
+
 // expected-error @+1 {{ee-emit-manifest needs the module's 'ee.config'}}
 module {
   ee.parameter @w : tensor<8xf32>

@@ -5,6 +5,9 @@
 // CHECK-DAG: llvm.func @eert_rms_norm(!llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, f32)
 // CHECK-DAG: llvm.func @eert_embedding_lookup(!llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64) -> i32
 // CHECK-DAG: llvm.func @eert_sample(!llvm.ptr, i64, f32, i64, f32, !llvm.ptr) -> i32
+// bf16 buffers are pointers too.
+// CHECK-DAG: llvm.func @eert_linear_bf16_f32(!llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64)
+// CHECK-DAG: llvm.func @eert_adamw_bf16(!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, f32, f32, f32, f32, f32, f32, i64)
 // CHECK-LABEL: func.func @calls
 func.func @calls(%p: !llvm.ptr, %n: i64, %f: f32) -> (i32, i32) {
   // CHECK: %[[S:.*]] = llvm.call @eert_embedding_lookup(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (!llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64) -> i32
@@ -15,6 +18,10 @@ func.func @calls(%p: !llvm.ptr, %n: i64, %f: f32) -> (i32, i32) {
   eert.rms_norm %p, %p, %p, %n, %n, %f : (!llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, f32) -> ()
   // CHECK: %[[T:.*]] = llvm.call @eert_sample
   %t = eert.sample %p, %n, %f, %n, %f, %p : (!llvm.ptr, i64, f32, i64, f32, !llvm.ptr) -> i32
+  // CHECK: llvm.call @eert_linear_bf16_f32(%{{.*}}) : (!llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64) -> ()
+  eert.linear_bf16_f32 %p, %p, %p, %n, %n, %n : (!llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64) -> ()
+  // CHECK: llvm.call @eert_adamw_bf16(%{{.*}}) : (!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, f32, f32, f32, f32, f32, f32, i64) -> ()
+  eert.adamw_bf16 %p, %p, %p, %p, %p, %n, %f, %f, %f, %f, %f, %f, %n : (!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, f32, f32, f32, f32, f32, f32, i64) -> ()
   // CHECK: return %[[S]], %[[T]]
   return %s, %t : i32, i32
 }

@@ -267,9 +267,12 @@ void Weights::makeWritable(const Manifest &manifest) {
     copies.emplace_back(pointers_[i], pointers_[i] + manifest.parameters[i].elements());
   owned_ = std::move(copies);
   files_.clear();
-  for (size_t i = 0; i < owned_.size(); ++i)
+  // The bf16 copies hold the same values: only fp32 parameters move.
+  for (size_t i = 0; i < owned_.size(); ++i) {
     pointers_[i] = owned_[i].data();
-  bind(manifest);
+    if (!manifest.parameters[i].bf16)
+      table_[i] = pointers_[i];
+  }
 }
 
 void Weights::bind(const Manifest &manifest) {

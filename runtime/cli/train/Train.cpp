@@ -393,24 +393,31 @@ int train(const Manifest &manifest, const Options &options) {
     auto optimizer = SafetensorsFile::open(optimizerPath, error);
     if (!optimizer)
       throw std::runtime_error(error);
+    // Parameter i's optimizer-state tensor `name`, checked finite (and >= 0
+    // with `nonNegative`), as this tensor-parallel rank's shard.
+    auto readShard = [&](size_t i, const std::string &name, const TensorView *view, bool nonNegative,
+                         const std::string &requirement) {
+      int64_t n = manifest.parameters[i].wholeElements();
+      if (!view || view->dtype != "F32" || view->bytes != n * sizeof(float))
+        throw std::runtime_error(optimizerPath + ": missing or malformed '" + name + "'");
+      std::vector<float> whole(n);
+      std::memcpy(whole.data(), view->data, view->bytes);
+      int64_t bad = firstBadValue(whole.data(), n, nonNegative);
+      if (bad >= 0)
+        throw std::runtime_error(optimizerPath + ": '" + name + "' " + badValueText(whole.data(), bad) +
+                                 requirement);
+      return shardOf(manifest, i, whole.data());
+    };
     for (size_t i : local) {
       for (auto [prefix, moments] : {std::pair{"exp_avg.", &adam.expAvg[i]},
                                      std::pair{"exp_avg_sq.", &adam.expAvgSq[i]}}) {
         std::string name = prefix + manifest.parameters[i].name;
-        const TensorView *view = optimizer->find(name);
-        int64_t n = manifest.parameters[i].wholeElements();
-        if (!view || view->dtype != "F32" || view->bytes != n * sizeof(float))
-          throw std::runtime_error(optimizerPath + ": missing or malformed '" + name + "'");
-        std::vector<float> whole(n);
-        std::memcpy(whole.data(), view->data, view->bytes);
         // A second moment below zero takes the square root of a negative
         // number; a NaN or infinite moment makes every later update NaN.
         bool squares = std::string(prefix) == "exp_avg_sq.";
-        int64_t bad = firstBadValue(whole.data(), n, /*nonNegative=*/squares);
-        if (bad >= 0)
-          throw std::runtime_error(optimizerPath + ": '" + name + "' " + badValueText(whole.data(), bad) +
-                                   (squares ? "; exp_avg_sq must be finite and >= 0" : "; exp_avg must be finite"));
-        std::vector<float> values = shardOf(manifest, i, whole.data()); // this tensor-parallel rank's
+        std::vector<float> values =
+            readShard(i, name, optimizer->find(name), squares,
+                      squares ? "; exp_avg_sq must be finite and >= 0" : "; exp_avg must be finite");
         DataParallel::Block held = heldBlock(i);
         std::copy_n(values.begin() + held.begin, held.count, moments->begin());
       }
@@ -418,15 +425,7 @@ int train(const Manifest &manifest, const Options &options) {
       // model.safetensors, continues the run (in an fp32 binary too).
       std::string masterName = "master." + manifest.parameters[i].name;
       if (const TensorView *view = optimizer->find(masterName)) {
-        int64_t n = manifest.parameters[i].wholeElements();
-        if (view->dtype != "F32" || view->bytes != n * sizeof(float))
-          throw std::runtime_error(optimizerPath + ": malformed '" + masterName + "'");
-        std::vector<float> whole(n);
-        std::memcpy(whole.data(), view->data, view->bytes);
-        int64_t bad = firstBadValue(whole.data(), n);
-        if (bad >= 0)
-          throw std::runtime_error(optimizerPath + ": '" + masterName + "' " + badValueText(whole.data(), bad));
-        std::vector<float> values = shardOf(manifest, i, whole.data());
+        std::vector<float> values = readShard(i, masterName, view, false, "");
         std::copy(values.begin(), values.end(), weights.data(i));
       }
     }
