@@ -24,9 +24,10 @@ int serveCommand(const Manifest &manifest, const Options &options);
 /// naming a layer without an exit).
 std::vector<int64_t> exitsAtLayers(const InferencePlan &plan, const std::vector<double> &layers);
 
-/// The summary of a generation: tokens/s, mean layers run, tokens per exit.
+/// The summary of a generation: tokens/s, mean layers run, tokens per exit
+/// and, for a speculative request, its drafts' acceptance.
 nlohmann::json generationSummary(const GenerationResult &result, const InferencePlan &plan,
-                                 const std::vector<std::vector<int32_t>> &prompts);
+                                 const GenerationRequest &request);
 
 } // namespace eert
 

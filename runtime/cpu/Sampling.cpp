@@ -1,4 +1,5 @@
-// Sampling.cpp - next-token choice: greedy, temperature, top-k, top-p, seeded.
+// Sampling.cpp - next-token choice (greedy, temperature, top-k, top-p, seeded)
+// and speculative sampling's acceptance rule.
 #include "cpu/SplitMix64.h"
 #include "eert/eert.h"
 
@@ -13,45 +14,94 @@ int32_t argmax(const float *logits, int64_t vocab) {
   return static_cast<int32_t>(std::max_element(logits, logits + vocab) - logits);
 }
 
-} // namespace
+bool greedy(float temperature, int64_t topK) { return temperature <= 0.0f || topK == 1; }
 
-extern "C" int32_t eert_sample(const float *logits, int64_t vocab, float temperature,
-                               int64_t topK, float topP, uint64_t *rngState) {
-  if (temperature <= 0.0f || topK == 1)
-    return argmax(logits, vocab);
-  // Candidates by decreasing logit (ties: lower id first, as a stable sort).
-  std::vector<int32_t> order(vocab);
-  std::iota(order.begin(), order.end(), 0);
+/// The tokens a sampled choice draws from, by decreasing logit (ties: lower id
+/// first), with their unnormalised probabilities and their sum.
+struct Candidates {
+  std::vector<int32_t> order;
+  std::vector<double> probs;
+  double sum = 0.0;
+};
+
+Candidates candidates(const float *logits, int64_t vocab, float temperature, int64_t topK,
+                      float topP) {
+  Candidates c;
+  c.order.resize(vocab);
+  std::iota(c.order.begin(), c.order.end(), 0);
   int64_t keep = topK > 0 ? std::min(topK, vocab) : vocab;
   auto byLogit = [&](int32_t a, int32_t b) {
     return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
   };
-  std::partial_sort(order.begin(), order.begin() + keep, order.end(), byLogit);
-  order.resize(keep);
-
-  std::vector<double> probs(keep);
-  double maximum = logits[order[0]] / static_cast<double>(temperature), sum = 0.0;
+  std::partial_sort(c.order.begin(), c.order.begin() + keep, c.order.end(), byLogit);
+  c.order.resize(keep);
+  c.probs.resize(keep);
+  double maximum = logits[c.order[0]] / static_cast<double>(temperature);
   for (int64_t i = 0; i < keep; ++i)
-    sum += probs[i] = std::exp(logits[order[i]] / static_cast<double>(temperature) - maximum);
+    c.sum += c.probs[i] = std::exp(logits[c.order[i]] / static_cast<double>(temperature) - maximum);
   // Nucleus: the smallest prefix whose probability reaches top_p.
   if (topP < 1.0f) {
     double cumulative = 0.0;
-    int64_t cut = keep;
     for (int64_t i = 0; i < keep; ++i) {
-      cumulative += probs[i] / sum;
+      cumulative += c.probs[i] / c.sum;
       if (cumulative >= topP) {
-        cut = i + 1;
+        c.order.resize(i + 1);
+        c.probs.resize(i + 1);
+        c.sum = std::accumulate(c.probs.begin(), c.probs.end(), 0.0);
         break;
       }
     }
-    sum = std::accumulate(probs.begin(), probs.begin() + cut, 0.0);
-    keep = cut;
   }
-  double target = eert::uniform01(*rngState) * sum;
-  for (int64_t i = 0; i < keep; ++i) {
-    target -= probs[i];
+  return c;
+}
+
+} // namespace
+
+extern "C" int32_t eert_sample(const float *logits, int64_t vocab, float temperature,
+                               int64_t topK, float topP, uint64_t *rngState) {
+  if (greedy(temperature, topK))
+    return argmax(logits, vocab);
+  Candidates c = candidates(logits, vocab, temperature, topK, topP);
+  double target = eert::uniform01(*rngState) * c.sum;
+  for (size_t i = 0; i < c.order.size(); ++i) {
+    target -= c.probs[i];
     if (target < 0.0)
-      return order[i];
+      return c.order[i];
   }
-  return order[keep - 1];
+  return c.order.back();
+}
+
+extern "C" void eert_sampling_distribution(const float *logits, int64_t vocab, float temperature,
+                                           int64_t topK, float topP, float *probs) {
+  std::fill(probs, probs + vocab, 0.0f);
+  if (greedy(temperature, topK)) {
+    probs[argmax(logits, vocab)] = 1.0f;
+    return;
+  }
+  Candidates c = candidates(logits, vocab, temperature, topK, topP);
+  for (size_t i = 0; i < c.order.size(); ++i)
+    probs[c.order[i]] = static_cast<float>(c.probs[i] / c.sum);
+}
+
+extern "C" int32_t eert_speculative_accept(const float *draftProbs, const float *fullProbs,
+                                           int64_t token, int64_t vocab, uint64_t *rngState) {
+  double q = draftProbs[token], p = fullProbs[token];
+  if (p >= q || eert::uniform01(*rngState) * q < p)
+    return -1;
+  // Rejected: a token from the residual max(p - q, 0), renormalised.
+  double sum = 0.0;
+  for (int64_t i = 0; i < vocab; ++i)
+    sum += std::max(0.0, double(fullProbs[i]) - double(draftProbs[i]));
+  double target = eert::uniform01(*rngState) * sum;
+  int32_t last = static_cast<int32_t>(token);
+  for (int64_t i = 0; i < vocab; ++i) {
+    double residual = std::max(0.0, double(fullProbs[i]) - double(draftProbs[i]));
+    if (residual <= 0.0)
+      continue;
+    last = static_cast<int32_t>(i);
+    target -= residual;
+    if (target < 0.0)
+      return last;
+  }
+  return last;
 }

@@ -21,6 +21,7 @@ for name, restype in [("eert_embedding_lookup", ctypes.c_int32), ("eert_embeddin
                       ("eert_attention_cached", ctypes.c_int32),
                       ("eert_embedding_backward", ctypes.c_int32), ("eert_cross_entropy_backward", ctypes.c_int32),
                       ("eert_cross_entropy", ctypes.c_int32), ("eert_sample", ctypes.c_int32),
+                      ("eert_speculative_accept", ctypes.c_int32),
                       ("eert_take_nonfinite_updates", ctypes.c_int32),
                       ("eert_last_error", ctypes.c_char_p)]:
     getattr(LIB, name).restype = restype
@@ -387,6 +388,46 @@ class KernelTest(unittest.TestCase):
             counts[LIB.eert_sample(lp, I64(5), F32(0.7), I64(0), F32(1.0), ctypes.byref(state))] += 1
         expected = torch.softmax(logits / 0.7, dim=0).numpy()
         np.testing.assert_allclose(counts / n, expected, atol=0.015)
+
+    def distribution(self, logits, temperature, top_k, top_p):
+        (la, lp), (p, pp) = f32(logits), out(len(logits))
+        LIB.eert_sampling_distribution(lp, I64(len(logits)), F32(temperature), I64(top_k), F32(top_p), pp)
+        return p
+
+    def test_sampling_distribution(self):
+        logits = torch.tensor([2.0, 1.0, 0.5, 0.0, -1.0, 1.5])
+        self.assertClose(self.distribution(logits, 0.7, 0, 1.0), torch.softmax(logits / 0.7, dim=0))
+        top3 = torch.zeros(6)
+        top3[[0, 5, 1]] = torch.softmax(logits[[0, 5, 1]] / 1.3, dim=0)
+        self.assertClose(self.distribution(logits, 1.3, 3, 1.0), top3)
+        # Nucleus: the smallest prefix reaching 0.6 is {0, 5} (0.43 + 0.26).
+        full = torch.softmax(logits, dim=0)
+        nucleus = torch.zeros(6)
+        nucleus[[0, 5]] = full[[0, 5]] / full[[0, 5]].sum()
+        self.assertClose(self.distribution(logits, 1.0, 0, 0.6), nucleus)
+        self.assertEqual(self.distribution(logits, 0.0, 0, 1.0).tolist(), [1.0, 0, 0, 0, 0, 0])  # greedy
+
+    def test_speculative_accept_keeps_the_full_distribution(self):
+        # A token drafted from q, kept or replaced by the rule, is distributed as p.
+        q = torch.tensor([0.5, 0.3, 0.1, 0.1, 0.0])
+        p = torch.tensor([0.1, 0.2, 0.3, 0.2, 0.2])
+        (qa, qp), (pa, pp) = f32(q), f32(p)
+        state = ctypes.c_uint64(3)
+        drafts = torch.multinomial(q, 20000, replacement=True, generator=torch.Generator().manual_seed(0))
+        counts, accepted = np.zeros(5), 0
+        for d in drafts.tolist():
+            kept = LIB.eert_speculative_accept(qp, pp, I64(d), I64(5), ctypes.byref(state))
+            accepted += kept < 0
+            counts[d if kept < 0 else kept] += 1
+        np.testing.assert_allclose(counts / len(drafts), p.numpy(), atol=0.015)
+        # The acceptance rate is sum(min(p, q)) = 0.1 + 0.2 + 0.1 + 0.1.
+        self.assertAlmostEqual(accepted / len(drafts), 0.5, delta=0.015)
+        # Equal distributions accept everything; a one-hot p rejects every other token.
+        self.assertEqual(LIB.eert_speculative_accept(qp, qp, I64(1), I64(5), ctypes.byref(state)), -1)
+        onehot = torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0])
+        (oa, op) = f32(onehot)
+        self.assertEqual(LIB.eert_speculative_accept(qp, op, I64(0), I64(5), ctypes.byref(state)), 2)
+        self.assertEqual(LIB.eert_speculative_accept(op, op, I64(2), I64(5), ctypes.byref(state)), -1)
 
 
 class BackwardKernelTest(unittest.TestCase):

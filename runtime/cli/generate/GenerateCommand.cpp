@@ -19,7 +19,7 @@ namespace eert {
 const std::set<std::string> kGenerateOptions = {
     "load",         "prompt",          "prompt-ids",  "max-new-tokens", "early-exit-thres",
     "exit-layers",  "exit-thresholds", "method",      "temperature",    "top-k",
-    "top-p",        "seed",            "save-kv"};
+    "top-p",        "seed",            "save-kv",     "draft-exit",     "draft-tokens"};
 const std::set<std::string> kGenerateFlags = {"json", "no-baseline"};
 
 namespace {
@@ -84,7 +84,7 @@ std::vector<int64_t> exitsAtLayers(const InferencePlan &plan, const std::vector<
 }
 
 json generationSummary(const GenerationResult &result, const InferencePlan &plan,
-                       const std::vector<std::vector<int32_t>> &prompts) {
+                       const GenerationRequest &request) {
   int64_t generated = 0, layers = 0, promptTokens = 0;
   std::vector<int64_t> perExit(plan.exits.size() + 1, 0);
   for (const auto &sequence : result.tokens)
@@ -93,7 +93,7 @@ json generationSummary(const GenerationResult &result, const InferencePlan &plan
       layers += record.layers;
       ++perExit[record.exit < 0 ? plan.exits.size() : record.exit];
     }
-  for (const auto &prompt : prompts)
+  for (const auto &prompt : request.prompts)
     promptTokens += static_cast<int64_t>(prompt.size());
   json exits = json::array();
   for (const InferencePlan::Exit &exit : plan.exits)
@@ -105,7 +105,7 @@ json generationSummary(const GenerationResult &result, const InferencePlan &plan
                    {"layer", plan.layers},
                    {"tokens", perExit.back()},
                    {"fraction", generated ? double(perExit.back()) / generated : 0.0}});
-  return {{"sequences", result.tokens.size()},
+  json summary = {{"sequences", result.tokens.size()},
           {"prompt_tokens", promptTokens},
           {"generated_tokens", generated},
           {"prefill_tokens_per_second",
@@ -114,6 +114,16 @@ json generationSummary(const GenerationResult &result, const InferencePlan &plan
            result.decodeSeconds > 0 ? result.decodeTokens / result.decodeSeconds : 0.0},
           {"mean_layers", generated ? double(layers) / generated : double(plan.layers)},
           {"exits", exits}};
+  if (result.verifyPasses > 0) {
+    // Tokens per verification pass (accepted drafts + 1) is what bounds the gain.
+    summary["speculative"] = {
+        {"draft_exit_layer", plan.exits.at(request.draftExit).layer},
+        {"drafted_tokens", result.draftedTokens},
+        {"accepted_tokens", result.acceptedTokens},
+        {"acceptance_rate", result.draftedTokens ? double(result.acceptedTokens) / result.draftedTokens : 0.0},
+        {"tokens_per_pass", double(result.acceptedTokens + result.verifyPasses) / result.verifyPasses}};
+  }
+  return summary;
 }
 
 int generateCommand(const Manifest &manifest, const Options &options) {
@@ -149,17 +159,25 @@ int generateCommand(const Manifest &manifest, const Options &options) {
   request.topK = options.integer("top-k", 0);
   request.topP = static_cast<float>(options.number("top-p", 1.0));
   request.seed = static_cast<uint64_t>(options.integer("seed", 0));
+  request.speculative = method == "speculative";
+  if (!request.speculative && (options.has("draft-exit") || options.has("draft-tokens")))
+    throw std::runtime_error("--draft-exit and --draft-tokens are options of --method speculative");
+  if (options.has("draft-exit"))
+    request.draftExit =
+        exitsAtLayers(plan, parseNumbers(options.text("draft-exit"), "draft-exit")).at(0);
+  request.draftTokens = options.integer("draft-tokens", 0);
   validateRequest(request, plan, vocab, manifest.config.at("max_position_embeddings").get<int64_t>());
 
   if (options.has("save-kv") && manifest.tensorParallel > 1)
     throw std::runtime_error("--save-kv writes whole caches; each tensor-parallel rank holds its heads' only");
   std::unique_ptr<Generator> generator = makeGenerator(method, manifest, weights);
-  bool earlyExits = request.threshold || !request.exitThresholds.empty();
+  bool earlyExits = request.threshold || !request.exitThresholds.empty() || request.speculative;
   bool baselineRun = earlyExits && !options.has("no-baseline");
   // The same prompts and token counts at full depth, for the measured speedup.
   GenerationRequest full = request;
   full.threshold.reset();
   full.exitThresholds.clear();
+  full.speculative = false;
   if (baselineRun) {
     // A short untimed run first, so that neither timed run pays for the first
     // touches of the arena and caches (about 5% of a short run here).
@@ -177,7 +195,7 @@ int generateCommand(const Manifest &manifest, const Options &options) {
   }
   if (eert_comm_rank() != 0)
     return 0; // the results are on stage 0
-  json summary = generationSummary(result, plan, request.prompts);
+  json summary = generationSummary(result, plan, request);
   summary["method"] = method;
   if (fullRate > 0) {
     summary["full_depth_tokens_per_second"] = fullRate;
@@ -215,7 +233,13 @@ int generateCommand(const Manifest &manifest, const Options &options) {
       ids.push_back(record.token);
     std::cout << tokenizer.decode(request.prompts[p]) << tokenizer.decode(ids) << "\n";
   }
-  if (earlyExits) {
+  if (summary.contains("speculative")) {
+    const json &s = summary["speculative"];
+    std::cerr << std::fixed << std::setprecision(2) << "speculative decoding (drafts from the exit at layer "
+              << s["draft_exit_layer"] << "): " << s["accepted_tokens"] << " of " << s["drafted_tokens"]
+              << " drafts accepted (" << s["acceptance_rate"].get<double>()
+              << "), " << s["tokens_per_pass"].get<double>() << " tokens per verification pass\n";
+  } else if (earlyExits) {
     std::cerr << std::fixed << std::setprecision(2) << "early exits (" << method
               << "): mean layers " << summary["mean_layers"].get<double>() << " of " << plan.layers;
     for (const json &exit : summary["exits"])
@@ -223,12 +247,12 @@ int generateCommand(const Manifest &manifest, const Options &options) {
                                                      : "exit " + exit["exit"].dump())
                 << " (layer " << exit["layer"] << "): " << exit["tokens"] << " tokens";
     std::cerr << "\n";
-    if (summary.contains("full_depth_tokens_per_second"))
-      std::cerr << std::setprecision(0) << "decode " << summary["tokens_per_second"].get<double>()
-                << " tokens/s, full depth " << summary["full_depth_tokens_per_second"].get<double>()
-                << " tokens/s, speedup " << std::setprecision(2) << summary["speedup"].get<double>()
-                << "x\n";
   }
+  if (earlyExits && summary.contains("full_depth_tokens_per_second"))
+    std::cerr << std::fixed << std::setprecision(0) << "decode "
+              << summary["tokens_per_second"].get<double>() << " tokens/s, full depth "
+              << summary["full_depth_tokens_per_second"].get<double>() << " tokens/s, speedup "
+              << std::setprecision(2) << summary["speedup"].get<double>() << "x\n";
   return 0;
 }
 

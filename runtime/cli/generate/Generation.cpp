@@ -60,6 +60,13 @@ InferencePlan InferencePlan::fromManifest(const Manifest &manifest) {
   return result;
 }
 
+std::vector<uint64_t> sequenceSeeds(const GenerationRequest &request) {
+  std::vector<uint64_t> seeds;
+  for (size_t i = 0; i < request.prompts.size(); ++i)
+    seeds.push_back(request.seed + i);
+  return seeds;
+}
+
 std::optional<double> exitThreshold(const GenerationRequest &request, int64_t index) {
   if (!request.activeExits.empty() &&
       std::find(request.activeExits.begin(), request.activeExits.end(), index) ==
@@ -110,6 +117,17 @@ void validateRequest(const GenerationRequest &request, const InferencePlan &plan
            std::to_string(exits) + " exits)");
   if (request.temperature < 0 || request.topK < 0 || !(request.topP > 0 && request.topP <= 1))
     fail("sampling needs temperature >= 0, top_k >= 0 and 0 < top_p <= 1");
+  if (!request.speculative)
+    return;
+  if (request.threshold || !request.exitThresholds.empty() || !request.activeExits.empty())
+    fail("speculative decoding gives the full model's tokens: it takes no early-exit thresholds or "
+         "exit layers (the draft exit is chosen with the draft exit's layer)");
+  if (request.draftExit < 0 || request.draftExit >= exits)
+    fail("the draft exit " + std::to_string(request.draftExit) + " does not exist (the model has " +
+         std::to_string(exits) + " exits)");
+  if (request.draftTokens < 0 || request.draftTokens > kMaxDraftTokens)
+    fail("the number of draft tokens must be in [0, " + std::to_string(kMaxDraftTokens) +
+         "] (0: adaptive), got " + std::to_string(request.draftTokens));
 }
 
 TokenRecord takeToken(const float *logits, int64_t vocab, const GenerationRequest &request,
@@ -163,6 +181,18 @@ KVCaches::KVCaches(const Manifest &manifest, const InferencePlan &plan, int64_t 
               {{"KV caches", bytes}});
   for (const auto &[name, features] : wanted)
     buffers(name, features);
+}
+
+void KVCaches::erase(int64_t row, int64_t from, int64_t to) {
+  to = std::min(to, maxPositions_);
+  if (from >= to)
+    return;
+  for (auto &[name, buffers] : caches_) {
+    int64_t features = features_.at(name);
+    for (std::vector<float> *buffer : {&buffers.first, &buffers.second})
+      std::fill(buffer->begin() + (row * maxPositions_ + from) * features,
+                buffer->begin() + (row * maxPositions_ + to) * features, 0.0f);
+  }
 }
 
 std::vector<std::string> KVCaches::names() const {
@@ -376,7 +406,9 @@ GenerationResult RecomputeGenerator::generate(const GenerationRequest &request) 
   g.caches = std::make_unique<KVCaches>(g.manifest, g.plan, sequences);
   g.pending.assign(sequences, {});
   g.lengths.assign(sequences, 0);
-  std::vector<uint64_t> rng(sequences, request.seed);
+  if (request.speculative)
+    return generateSpeculative(g, request);
+  std::vector<uint64_t> rng = sequenceSeeds(request);
   GenerationResult result;
   result.tokens.assign(sequences, {});
   auto clock = [] { return std::chrono::steady_clock::now(); };
@@ -420,8 +452,11 @@ void RecomputeGenerator::saveCaches(const std::string &path) {
 std::string joinForMethod(const Manifest &manifest, const InferencePlan &plan,
                           const std::string &given) {
   std::string method = !given.empty() ? given : (plan.stages > 1 ? "pipeline" : "recompute");
-  if (method != "recompute" && method != "pipeline")
-    throw std::runtime_error("--method must be recompute or pipeline, got '" + method + "'");
+  if (method != "recompute" && method != "pipeline" && method != "speculative")
+    throw std::runtime_error("--method must be recompute, pipeline or speculative, got '" + method +
+                             "'");
+  if (method == "speculative" && plan.exits.empty())
+    throw std::runtime_error("speculative decoding drafts with an exit; this model has none");
   joinTensorParallelGroup(manifest, method == "pipeline" ? plan.stages : 1);
   return method;
 }
@@ -430,12 +465,14 @@ std::unique_ptr<Generator> makeGenerator(const std::string &method, const Manife
                                          const Weights &weights) {
   if (method == "pipeline")
     return std::make_unique<PipelineGenerator>(manifest, weights);
-  if (method != "recompute")
-    throw std::invalid_argument("the method must be recompute or pipeline, got '" + method + "'");
+  if (method != "recompute" && method != "speculative")
+    throw std::invalid_argument("the method must be recompute, pipeline or speculative, got '" +
+                                method + "'");
   // Tensor-parallel ranks run every step together (joinTensorParallelGroup).
   if (eert_comm_size() != manifest.tensorParallel)
-    throw std::runtime_error("the recompute method runs on one rank (the world has " +
-                             std::to_string(eert_comm_size()) + "); use --method pipeline");
+    throw std::runtime_error("the " + method + " method runs in one process (the world has " +
+                             std::to_string(eert_comm_size()) + " ranks)" +
+                             (method == "recompute" ? "; use --method pipeline" : ""));
   return std::make_unique<RecomputeGenerator>(manifest, weights);
 }
 

@@ -94,6 +94,11 @@ struct Engine {
   }
 };
 
+/// Self-speculative decoding of `request` (speculative) on `engine`, whose
+/// caches and lengths are set up for the request's sequences
+/// (Speculative.cpp).
+GenerationResult generateSpeculative(Engine &engine, const GenerationRequest &request);
+
 } // namespace eert
 
 #endif // EERT_CLI_GENERATIONENGINE_H

@@ -298,7 +298,7 @@ struct PipelineGenerator::Impl : Engine {
     GenerationResult result;
     result.tokens.assign(sequences, {});
     std::vector<std::vector<int32_t>> feed = request.prompts;
-    std::vector<uint64_t> rng(sequences, request.seed);
+    std::vector<uint64_t> rng = sequenceSeeds(request);
     std::vector<bool> inFlight(sequences, false);
     int64_t unfinished = request.maxNewTokens > 0 ? sequences : 0, firstTokens = 0;
     auto clock = [] { return std::chrono::steady_clock::now(); };
@@ -431,6 +431,11 @@ PipelineGenerator::PipelineGenerator(const Manifest &manifest, const Weights &we
 GenerationResult PipelineGenerator::generate(const GenerationRequest &request) {
   Impl &g = *impl_;
   validateRequest(request, g.plan, g.vocab, g.maxPositions);
+  if (request.speculative)
+    throw std::invalid_argument(
+        "speculative decoding runs in one process, not over pipeline stages (its verification "
+        "is one batched pass through every layer after the draft exit): run the binary without "
+        "mpirun, or use the pipeline or recompute method");
   g.request = request;
   int64_t sequences = static_cast<int64_t>(request.prompts.size());
   g.caches = std::make_unique<KVCaches>(g.manifest, g.plan, sequences, g.rank);

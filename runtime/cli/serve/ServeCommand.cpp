@@ -84,7 +84,7 @@ json formatApi(const ApiRequest &api, const GenerationResult &result, const Serv
                    {"tokens", tokens},
                    {"exits", exits},
                    {"request_time", seconds},
-                   {"summary", generationSummary(result, model.plan, api.generation.prompts)}};
+                   {"summary", generationSummary(result, model.plan, api.generation)}};
   if (api.logprobs)
     response["logprobs"] = logprobs;
   return response;
