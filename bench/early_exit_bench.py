@@ -9,7 +9,15 @@ run per token, the share of tokens taken at an early exit, and the agreement of
 the tokens with full-depth greedy output (position by position). Then the
 targets: at the lowest threshold whose output agrees on >= 90% of tokens,
 recompute's speedup (goal >= 2x), and whether the pipeline method beats
-recompute wherever more than half of the tokens exit early.
+recompute wherever more than half of the tokens exit early; each speedup is
+also given as a share of its ideal, L / (mean layers run).
+
+Then self-speculative decoding (--method speculative, lossless) for every
+draft exit and draft length (--draft-tokens, 0: adaptive): the speedup over
+full depth, the drafts' acceptance rate, tokens per verification pass, and the
+ideal speedup they imply: generated tokens x L over the layers run, counting
+each draft step's layers up to the exit and each verification pass's layers
+after it once (a batched pass costs one token's weight reads).
 
 Usage: python3 bench/early_exit_bench.py [--run build/demo/run] [--eval-text build/demo/kjv-eval.txt]
        [--ee-compile build/bin/ee-compile] [--prompts 16] [--prompt-bytes 48] [--tokens 64]
@@ -48,9 +56,9 @@ def held_out_prompts(path, count, size):
     return prompts
 
 
-def generate(command, checkpoint, prompts, tokens, threshold, env):
+def generate(command, checkpoint, prompts, tokens, threshold, env, options=()):
     """(tokens per prompt, summary) of one `generate --json` run over a batch of prompts."""
-    args = command + ["generate", "--load", checkpoint, "--max-new-tokens", str(tokens), "--json"]
+    args = command + ["generate", "--load", checkpoint, "--max-new-tokens", str(tokens), "--json", *options]
     for prompt in prompts:
         args += ["--prompt-ids", ",".join(map(str, prompt))]
     if threshold is not None:
@@ -75,6 +83,7 @@ def main():
     parser.add_argument("--thresholds", default="1.0,0.9,0.8,0.7,0.6,0.5,0.4,0.3,0.2,0.1")
     parser.add_argument("--batch", type=int, default=1, help="prompts per generate call")
     parser.add_argument("--repeat", type=int, default=3, help="runs per generate call, their median timed")
+    parser.add_argument("--draft-tokens", default="0,2,3", help="speculative draft lengths (0: adaptive)")
     parser.add_argument("--pp-split", help="layers per pipeline stage (ee-compile --pp-split); default: the cost model's")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
@@ -125,12 +134,40 @@ def main():
                     "speedup": sum(speedups) / len(speedups),
                     "mean_layers": layers / total, "early_fraction": early / total, "agreement": agree / total})
                 print(".", end="", file=sys.stderr, flush=True)
+        with open(config) as f:
+            model = json.load(f)
+        speculative = []
+        for exit_layer in model["early_exit"]["exit_layer_nums"]:
+            for k in [int(k) for k in args.draft_tokens.split(",")]:
+                options = ["--method", "speculative", "--draft-exit", str(exit_layer), "--draft-tokens", str(k)]
+                rates, speedups, agree, total, stats = [], [], 0, 0, dict.fromkeys(
+                    ("drafted_tokens", "accepted_tokens", "verify_passes"), 0)
+                wants = iter(full)
+                for batch in batches:
+                    runs = [generate([binary], checkpoint, batch, args.tokens, None, recompute_env, options)
+                            for _ in range(args.repeat)]
+                    generated, summary = runs[0]
+                    rates.append(statistics.median(s["tokens_per_second"] for _, s in runs))
+                    speedups.append(statistics.median(s["speedup"] for _, s in runs))
+                    for key in stats:
+                        stats[key] += summary["speculative"][key]
+                    agree += sum(sum(a == b for a, b in zip(tokens, next(wants))) for tokens in generated)
+                    total += sum(len(tokens) for tokens in generated)
+                layers, below = model["num_hidden_layers"], exit_layer - model["early_exit"].get("pre_exit", False)
+                steps = stats["drafted_tokens"] + stats["verify_passes"]
+                decoded = stats["accepted_tokens"] + stats["verify_passes"]
+                speculative.append({
+                    "draft_exit_layer": exit_layer, "draft_tokens": k or "adaptive",
+                    "tokens_per_second": sum(rates) / len(rates), "speedup": sum(speedups) / len(speedups),
+                    "acceptance_rate": stats["accepted_tokens"] / max(stats["drafted_tokens"], 1),
+                    "tokens_per_pass": decoded / stats["verify_passes"],
+                    "ideal_speedup": decoded * layers / (steps * below + stats["verify_passes"] * (layers - below)),
+                    "agreement": agree / total})
+                print(".", end="", file=sys.stderr, flush=True)
         print(file=sys.stderr)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    with open(config) as f:
-        model = json.load(f)
     print(f"model: {model['num_hidden_layers']} layers, hidden {model['hidden_size']}, vocab {model['vocab_size']}, "
           f"exits after layers {model['early_exit']['exit_layer_nums']}; checkpoint {checkpoint}")
     print(f"{len(prompts)} held-out prompts of {args.prompt_bytes} bytes, {args.tokens} new tokens each, batch {args.batch}, "
@@ -138,12 +175,28 @@ def main():
           f"recompute: 1 process x {args.threads} threads; pipeline: 2 ranks x 1 thread")
     print()
     header = f"{'threshold':>9} | {'method':>9} | {'decode tok/s':>12} | {'speedup':>7} | {'mean layers':>11} | " \
-             f"{'early exits':>11} | {'agreement':>9}"
+             f"{'of ideal':>8} | {'early exits':>11} | {'agreement':>9}"
     print(header)
     print("-" * len(header))
     for r in results:
+        r["of_ideal"] = r["speedup"] * r["mean_layers"] / model["num_hidden_layers"]
         print(f"{r['threshold']:>9.2f} | {r['method']:>9} | {r['tokens_per_second']:>12.0f} | {r['speedup']:>6.2f}x | "
-              f"{r['mean_layers']:>11.2f} | {100 * r['early_fraction']:>10.1f}% | {100 * r['agreement']:>8.1f}%")
+              f"{r['mean_layers']:>11.2f} | {100 * r['of_ideal']:>7.0f}% | {100 * r['early_fraction']:>10.1f}% | "
+              f"{100 * r['agreement']:>8.1f}%")
+    print()
+    header = f"{'speculative: draft exit':>23} | {'drafts':>8} | {'decode tok/s':>12} | {'speedup':>7} | " \
+             f"{'acceptance':>10} | {'tokens/pass':>11} | {'ideal':>6} | {'agreement':>9}"
+    print(header)
+    print("-" * len(header))
+    for r in speculative:
+        print(f"{'layer ' + str(r['draft_exit_layer']):>23} | {r['draft_tokens']:>8} | {r['tokens_per_second']:>12.0f} | "
+              f"{r['speedup']:>6.2f}x | {100 * r['acceptance_rate']:>9.1f}% | {r['tokens_per_pass']:>11.2f} | "
+              f"{r['ideal_speedup']:>5.2f}x | {100 * r['agreement']:>8.1f}%")
+    best = max(speculative, key=lambda r: r["speedup"])
+    exact = all(r["agreement"] == 1.0 for r in speculative)
+    print(f"speculative: best {best['speedup']:.2f}x (draft exit at layer {best['draft_exit_layer']}, "
+          f"{best['draft_tokens']} drafts; target >= 1.25x: {'met' if best['speedup'] >= 1.25 else 'NOT met'}); "
+          f"output {'identical to' if exact else 'DIFFERENT from'} full depth")
     print()
     recompute = [r for r in results if r["method"] == "recompute"]
     good = [r for r in recompute if r["agreement"] >= 0.9]
@@ -161,7 +214,7 @@ def main():
           f" (target: all)")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+            json.dump({"early_exit": results, "speculative": speculative}, f, indent=1)
 
 
 if __name__ == "__main__":

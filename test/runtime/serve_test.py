@@ -113,6 +113,19 @@ BAD = [
     ("empty prompt", {"prompts": [""], "tokens_to_generate": 2}, "the prompt is empty"),
     ("bad top_p", {"prompts": ["a"], "top_p": 2}, "'top_p' must be a number in [0, 1]"),
 ]
+# Method fields every server refuses (speculative on pipeline servers: below).
+BAD_METHOD = [
+    ("unknown method", {"prompts": ["a"], "method": "fast"}, "'method' must be recompute, pipeline or speculative"),
+    ("draft fields without speculative", {"prompts": ["a"], "method": "recompute", "draft_tokens": 2},
+     "'draft_exit' and 'draft_tokens' need"),
+    ("draft tokens out of range", {"prompts": ["a"], "method": "speculative", "draft_tokens": 99},
+     "'draft_tokens' must be an integer in [0, 32]"),
+    ("draft exit at a layer without one", {"prompts": ["a"], "method": "speculative", "draft_exit": 4},
+     "'draft_exit': no exit at layer 4"),
+    ("speculative with a threshold", {"prompts": ["a"], "method": "speculative", "early_exit_thres": 0.5},
+     "takes no early-exit thresholds"),
+]
+
 BAD_COMPLETIONS = [
     ("n > 1", {"prompt": "a", "n": 2}, "'n' must be an integer in [1, 1]"),
     ("streaming", {"prompt": "a", "stream": True}, "streaming is not supported"),
@@ -182,8 +195,33 @@ def check_server(server, binary, checkpoint, model, exit_layers, tag):
         expect(status == 200 and tokens == expected[p], f"concurrent client {i}: {status} {tokens} vs {expected[p]}")
     expect(len(answers) == 12, f"{12 - len(answers)} concurrent clients got no answer")
 
+    # Speculative requests (one process): the full model's greedy tokens, for
+    # a batch and through both endpoints; a pipeline server refuses them.
+    body = {"prompts": PROMPTS, "tokens_to_generate": 10, "method": "speculative", "draft_tokens": 2,
+            "draft_exit": exit_layers[-1]}
+    status, response = server.request("PUT", "/api", body)
+    if tag == "pipeline":
+        text = response["error"]["message"] if status == 400 else str(response)
+        expect(status == 400 and "is not available" in text, f"speculative on pipeline stages: {status} {text}")
+    else:
+        expect(status == 200, f"speculative: HTTP {status} {response}")
+        for p, prompt in enumerate(PROMPTS if status == 200 else []):
+            want = model.greedy(list(prompt.encode()), 10)
+            expect(response["tokens"][p] == want, f"speculative, prompt {p}: {response['tokens'][p]} vs {want}")
+        expect(status != 200 or "speculative" in response["summary"], "speculative: no draft statistics")
+        completion = {"prompt": PROMPTS[0], "max_tokens": 10, "temperature": 0}
+        status, full = server.request("POST", "/v1/completions", completion)
+        status, response = server.request("POST", "/v1/completions", dict(completion, method="speculative"))
+        expect(status == 200 and response["choices"][0]["text"] == full["choices"][0]["text"],
+               f"speculative completion: {status} {response} vs full depth {full}")
+        status, response = server.request("PUT", "/api", {"prompts": ["a"], "method": "pipeline"})
+        expect(status == 400 and "is not available" in response["error"]["message"],
+               f"pipeline on one process: {status} {response}")
+
     # Bad requests: 400 with a message; the server keeps serving.
-    for name, body, message in BAD:
+    for name, body, message in BAD + BAD_METHOD:
+        if tag == "pipeline" and isinstance(body, dict) and body.get("method") in ("recompute", "speculative"):
+            message = "is not available"
         status, response = server.request("PUT", "/api", body)
         text = response["error"]["message"] if isinstance(response, dict) and "error" in response else str(response)
         expect(status == 400 and message in text, f"{name}: HTTP {status} {text!r}, expected 400 with {message!r}")

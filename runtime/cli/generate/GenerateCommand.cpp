@@ -120,6 +120,7 @@ json generationSummary(const GenerationResult &result, const InferencePlan &plan
         {"draft_exit_layer", plan.exits.at(request.draftExit).layer},
         {"drafted_tokens", result.draftedTokens},
         {"accepted_tokens", result.acceptedTokens},
+        {"verify_passes", result.verifyPasses},
         {"acceptance_rate", result.draftedTokens ? double(result.acceptedTokens) / result.draftedTokens : 0.0},
         {"tokens_per_pass", double(result.acceptedTokens + result.verifyPasses) / result.verifyPasses}};
   }

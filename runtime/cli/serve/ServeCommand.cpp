@@ -233,7 +233,8 @@ void replyError(httplib::Response &res, int status, const std::string &message) 
   BoundedHttpServer::replyError(res, status, message);
 }
 
-/// Requests travel from rank 0 to the other pipeline stages as JSON.
+/// Requests travel from rank 0 to the other ranks (pipeline stages or
+/// tensor-parallel peers) as JSON: every field of GenerationRequest.
 constexpr int64_t kServeTag = 21;
 
 json requestToJson(const GenerationRequest &request) {
@@ -248,7 +249,10 @@ json requestToJson(const GenerationRequest &request) {
           {"temperature", request.temperature},
           {"top_k", request.topK},
           {"top_p", request.topP},
-          {"seed", request.seed}};
+          {"seed", request.seed},
+          {"speculative", request.speculative},
+          {"draft_exit", request.draftExit},
+          {"draft_tokens", request.draftTokens}};
 }
 
 GenerationRequest requestFromJson(const json &j) {
@@ -264,6 +268,9 @@ GenerationRequest requestFromJson(const json &j) {
   request.topK = j.at("top_k").get<int64_t>();
   request.topP = j.at("top_p").get<float>();
   request.seed = j.at("seed").get<uint64_t>();
+  request.speculative = j.at("speculative").get<bool>();
+  request.draftExit = j.at("draft_exit").get<int64_t>();
+  request.draftTokens = j.at("draft_tokens").get<int64_t>();
   return request;
 }
 
@@ -321,7 +328,7 @@ int serveCommand(const Manifest &manifest, const Options &options) {
   int64_t vocab = manifest.config.at("vocab_size").get<int64_t>();
   ServedModel model{std::move(plan), Tokenizer::forCheckpoint(dir, vocab),
                     modelName(options.text("load")), vocab,
-                    manifest.config.at("max_position_embeddings").get<int64_t>()};
+                    manifest.config.at("max_position_embeddings").get<int64_t>(), method};
   std::unique_ptr<Generator> generator = makeGenerator(method, manifest, weights);
   if (eert_comm_rank() != 0) {
     followRequests(*generator);

@@ -156,6 +156,40 @@ void readEarlyExit(const Fields &fields, const ServedModel &model, GenerationReq
   }
 }
 
+/// The method fields both endpoints take (ours): "method" (recompute,
+/// pipeline or speculative; the server's by default), "draft_exit" (the
+/// draft exit's layer) and "draft_tokens" (0: adaptive).
+void readMethod(const Fields &fields, const ServedModel &model, GenerationRequest &request) {
+  std::string method = model.method;
+  if (fields.has("method")) {
+    if (!fields.at("method").is_string())
+      throw BadRequest("'method' must be a string");
+    method = fields.at("method").get<std::string>();
+  }
+  // One process runs recompute and speculative requests alike; pipeline
+  // stages run only the pipeline method.
+  bool oneProcess = model.method != "pipeline";
+  if (method != "recompute" && method != "pipeline" && method != "speculative")
+    throw BadRequest("'method' must be recompute, pipeline or speculative, got '" + excerpt(method) +
+                     "'");
+  if ((method == "pipeline") == oneProcess)
+    throw BadRequest("this server runs " +
+                     std::string(oneProcess ? "in one process (recompute and speculative requests)"
+                                            : "the pipeline method over its stages") +
+                     ": 'method' " + method + " is not available");
+  request.speculative = method == "speculative";
+  if (!request.speculative && (fields.has("draft_exit") || fields.has("draft_tokens")))
+    throw BadRequest("'draft_exit' and 'draft_tokens' need \"method\": \"speculative\"");
+  if (std::optional<int64_t> layer = fields.integer("draft_exit", 1, model.plan.layers)) {
+    try {
+      request.draftExit = exitsAtLayers(model.plan, {static_cast<double>(*layer)}).at(0);
+    } catch (const std::invalid_argument &e) {
+      throw BadRequest(std::string("'draft_exit': ") + e.what());
+    }
+  }
+  request.draftTokens = fields.integer("draft_tokens", 0, kMaxDraftTokens).value_or(0);
+}
+
 std::vector<std::vector<int32_t>> encodePrompts(const ServedModel &model,
                                                 const std::vector<std::string> &prompts) {
   if (prompts.size() > kMaxPrompts)
@@ -180,7 +214,8 @@ ApiRequest parseApiRequest(std::string_view text, const ServedModel &model) {
   json body = parseBody(text);
   Fields fields(body, {"prompts", "tokens_to_generate", "early_exit_thres", "use_early_exit",
                        "exit_layers", "exit_thresholds", "top_k", "top_p", "temperature",
-                       "random_seed", "logprobs", "echo_prompts", "no_log", "print_max_prob"});
+                       "random_seed", "logprobs", "echo_prompts", "no_log", "print_max_prob",
+                       "method", "draft_exit", "draft_tokens"});
   if (!fields.has("prompts"))
     throw BadRequest("prompts argument required");
   ApiRequest api;
@@ -196,6 +231,7 @@ ApiRequest parseApiRequest(std::string_view text, const ServedModel &model) {
   request.seed = static_cast<uint64_t>(fields.integer("random_seed", 0, INT64_MAX).value_or(1234));
   api.logprobs = fields.boolean("logprobs").value_or(false);
   api.echoPrompts = fields.boolean("echo_prompts").value_or(false);
+  readMethod(fields, model, request);
   fields.boolean("no_log");
   fields.boolean("print_max_prob");
   validate(request, model);
@@ -206,7 +242,8 @@ CompletionRequest parseCompletionRequest(std::string_view text, const ServedMode
   json body = parseBody(text);
   Fields fields(body, {"model", "prompt", "max_tokens", "temperature", "top_p", "top_k", "n",
                        "seed", "logprobs", "echo", "stream", "stop", "user", "early_exit_thres",
-                       "use_early_exit", "exit_layers", "exit_thresholds"});
+                       "use_early_exit", "exit_layers", "exit_thresholds", "method", "draft_exit",
+                       "draft_tokens"});
   if (!fields.has("prompt"))
     throw BadRequest("'prompt' is required");
   if (fields.has("model") && !fields.at("model").is_string())
@@ -233,6 +270,7 @@ CompletionRequest parseCompletionRequest(std::string_view text, const ServedMode
   request.seed = static_cast<uint64_t>(fields.integer("seed", 0, INT64_MAX).value_or(0));
   completion.logprobs = fields.integer("logprobs", 0, 5).has_value();
   completion.echo = fields.boolean("echo").value_or(false);
+  readMethod(fields, model, request);
   validate(request, model);
   return completion;
 }

@@ -24,12 +24,14 @@ struct BadRequest : std::invalid_argument {
 };
 
 /// What request parsing needs of the model: its exits (plan.exits: index and
-/// layer), vocabulary, context, tokenizer and the name clients address it by.
+/// layer), vocabulary, context, tokenizer, the name clients address it by and
+/// the server's method (`serve --method`: what a request without "method" gets).
 struct ServedModel {
   InferencePlan plan;
   Tokenizer tokenizer;
   std::string name;
   int64_t vocab = 0, maxPositions = 0;
+  std::string method = "recompute";
 };
 
 /// Prompts one request may carry.
