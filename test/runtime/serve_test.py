@@ -127,7 +127,10 @@ BAD_METHOD = [
 ]
 
 BAD_COMPLETIONS = [
-    ("n > 1", {"prompt": "a", "n": 2}, "'n' must be an integer in [1, 1]"),
+    ("n too large", {"prompt": "a", "n": 200}, "'n' must be an integer in [1, 128]"),
+    ("prompts x n", {"prompt": ["a", "b", "c"], "n": 50}, "prompts x n must be at most 128"),
+    ("too many stops", {"prompt": "a", "stop": ["a", "b", "c", "d", "e"]}, "at most 4 'stop' sequences"),
+    ("empty stop", {"prompt": "a", "stop": ""}, "each 'stop' sequence must have 1 to 256 bytes"),
     ("streaming", {"prompt": "a", "stream": True}, "streaming is not supported"),
     ("no prompt", {"max_tokens": 2}, "'prompt' is required"),
     ("wrong model", {"prompt": "a", "model": "gpt-4"}, "unknown model 'gpt-4'"),
@@ -242,6 +245,45 @@ def check_server(server, binary, checkpoint, model, exit_layers, tag):
     status, response = server.request("PUT", "/api", {"prompts": [PROMPTS[0]], "tokens_to_generate": 10})
     expect(status == 200 and response["tokens"][0] == model.greedy(list(PROMPTS[0].encode()), 10),
            "after the bad requests the server answers differently")
+
+    # Evaluation harnesses' log-likelihood requests: echo, logprobs, no new
+    # tokens; every prompt token after the first scored by the full model.
+    status, response = server.request("POST", "/v1/completions", {"prompt": PROMPTS[0], "max_tokens": 0,
+                                                                  "echo": True, "logprobs": 2, "temperature": 0})
+    if tag == "pipeline":
+        expect(status == 400 and "one process" in response["error"]["message"], f"echo+logprobs: {status} {response}")
+    else:
+        ids = list(PROMPTS[0].encode())
+        with torch.no_grad():
+            reference = torch.log_softmax(model.forward(torch.tensor([ids]))[-1][0], dim=-1)
+        want = [None] + [reference[i - 1, ids[i]].item() for i in range(1, len(ids))]
+        expect(status == 200, f"echo+logprobs: HTTP {status} {response}")
+        if status == 200:
+            logprobs = response["choices"][0]["logprobs"]
+            got = logprobs["token_logprobs"]
+            expect(response["choices"][0]["text"] == PROMPTS[0], f"echo text {response['choices'][0]['text']!r}")
+            expect(len(got) == len(ids) and got[0] is None
+                   and all(abs(a - b) < 1e-4 for a, b in zip(got[1:], want[1:])),
+                   f"prompt logprobs {got} vs reference {want}")
+            best = reference[0].argmax().item()
+            top = logprobs["top_logprobs"][1]
+            expect(len(top) == 2 and abs(max(top.values()) - reference[0, best].item()) < 1e-4,
+                   f"top_logprobs {top} vs best {reference[0, best].item()}")
+            expect(logprobs["text_offset"] == list(range(len(ids))), f"text_offset {logprobs['text_offset']}")
+        # n choices (greedy: all alike), and a stop sequence ending the text.
+        status, full = server.request("POST", "/v1/completions", {"prompt": PROMPTS[0], "max_tokens": 10,
+                                                                  "temperature": 0})
+        text = full["choices"][0]["text"] if status == 200 else ""
+        status, response = server.request("POST", "/v1/completions", {"prompt": PROMPTS[0], "max_tokens": 10,
+                                                                      "temperature": 0, "n": 3})
+        expect(status == 200 and [c["text"] for c in response["choices"]] == [text] * 3
+               and [c["index"] for c in response["choices"]] == [0, 1, 2]
+               and response["usage"]["prompt_tokens"] == len(PROMPTS[0]), f"n 3: {status} {response}")
+        stop = text[4:6]
+        status, response = server.request("POST", "/v1/completions", {"prompt": PROMPTS[0], "max_tokens": 10,
+                                                                      "temperature": 0, "stop": [stop, "\x00"]})
+        expect(status == 200 and response["choices"][0]["text"] == text[:text.find(stop)]
+               and response["choices"][0]["finish_reason"] == "stop", f"stop {stop!r}: {status} {response}")
     return problems
 
 

@@ -138,7 +138,25 @@ TokenRecord takeToken(const float *logits, int64_t vocab, const GenerationReques
   record.layers = layers;
   record.confidence = confidence;
   record.logprob = static_cast<float>(logits[record.token] - logSumExp(logits, vocab, 1.0));
+  record.top = topLogprobs(logits, vocab, request.topLogprobs);
   return record;
+}
+
+TopLogprobs topLogprobs(const float *logits, int64_t vocab, int64_t count) {
+  count = std::min(count, vocab);
+  if (count <= 0)
+    return {};
+  std::vector<int32_t> order(vocab);
+  for (int64_t i = 0; i < vocab; ++i)
+    order[i] = static_cast<int32_t>(i);
+  std::partial_sort(order.begin(), order.begin() + count, order.end(), [&](int32_t a, int32_t b) {
+    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+  });
+  double normaliser = logSumExp(logits, vocab, 1.0);
+  TopLogprobs top;
+  for (int64_t i = 0; i < count; ++i)
+    top.emplace_back(order[i], static_cast<float>(logits[order[i]] - normaliser));
+  return top;
 }
 
 KVCaches::KVCaches(const Manifest &manifest, const InferencePlan &plan, int64_t rows,
@@ -406,8 +424,14 @@ GenerationResult RecomputeGenerator::generate(const GenerationRequest &request) 
   g.caches = std::make_unique<KVCaches>(g.manifest, g.plan, sequences);
   g.pending.assign(sequences, {});
   g.lengths.assign(sequences, 0);
-  if (request.speculative)
-    return generateSpeculative(g, request);
+  std::vector<std::vector<PromptLogprob>> scored;
+  if (request.promptLogprobs)
+    scored = g.scorePrompts(request);
+  if (request.speculative) {
+    GenerationResult result = generateSpeculative(g, request);
+    result.promptLogprobs = std::move(scored);
+    return result;
+  }
   std::vector<uint64_t> rng = sequenceSeeds(request);
   GenerationResult result;
   result.tokens.assign(sequences, {});
@@ -438,6 +462,7 @@ GenerationResult RecomputeGenerator::generate(const GenerationRequest &request) 
                              result.prefillSeconds;
   }
   result.decodeTokens = sequences * std::max<int64_t>(request.maxNewTokens - 1, 0);
+  result.promptLogprobs = std::move(scored);
   return result;
 }
 

@@ -5,8 +5,10 @@
 
 #include "cli/generate/Generation.h"
 
+#include "cpu/Softmax.h"
 #include "eert/eert.h"
 
+#include <cmath>
 #include <memory>
 
 namespace eert {
@@ -72,6 +74,47 @@ struct Engine {
     const float *result = static_cast<const float *>(outputs[0]);
     batch.hidden.assign(result, result + values);
     return exitInputs;
+  }
+
+  /// The full model's log-probability of every prompt token after the first,
+  /// by a teacher-forced pass over the prompts (which writes their decoder
+  /// layers' KV entries, as the generation's prefill does again); the final
+  /// head runs over at most kScoreChunk positions at a time.
+  std::vector<std::vector<PromptLogprob>> scorePrompts(const GenerationRequest &request) {
+    constexpr size_t kScoreChunk = 256;
+    std::vector<int32_t> ids;
+    TokenBatch batch;
+    for (size_t row = 0; row < request.prompts.size(); ++row)
+      for (size_t i = 0; i < request.prompts[row].size(); ++i) {
+        ids.push_back(request.prompts[row][i]);
+        batch.positions.push_back(static_cast<int32_t>(i));
+        batch.rows.push_back(static_cast<int32_t>(row));
+      }
+    for (size_t s = 0; s < plan.segments.size(); ++s)
+      runSegment(s, s == 0 ? static_cast<const void *>(ids.data()) : batch.hidden.data(), batch);
+    std::vector<std::vector<PromptLogprob>> scored(request.prompts.size());
+    for (size_t first = 0; first < batch.size(); first += kScoreChunk) {
+      std::vector<size_t> chunk;
+      for (size_t t = first; t < std::min(batch.size(), first + kScoreChunk); ++t)
+        chunk.push_back(t);
+      TokenBatch heads = select(batch, chunk);
+      const float *logits = static_cast<const float *>(
+          call(*plan.finalHead, heads.hidden.data(), heads, {})[0]);
+      for (size_t j = 0; j < chunk.size(); ++j) {
+        size_t t = chunk[j];
+        // Position i's logits score token i + 1 of the same prompt.
+        std::vector<PromptLogprob> &row = scored[batch.rows[t]];
+        if (row.empty())
+          row.push_back({std::nanf(""), {}});
+        if (t + 1 < batch.size() && batch.rows[t + 1] == batch.rows[t]) {
+          const float *l = logits + j * vocab;
+          int32_t next = ids[t + 1];
+          row.push_back({static_cast<float>(l[next] - logSumExp(l, vocab, 1.0)),
+                         topLogprobs(l, vocab, request.topLogprobs)});
+        }
+      }
+    }
+    return scored;
   }
 
   /// The final head's tokens for the rows `which` of `batch` (full depth),

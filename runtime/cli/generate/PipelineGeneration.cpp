@@ -431,6 +431,9 @@ PipelineGenerator::PipelineGenerator(const Manifest &manifest, const Weights &we
 GenerationResult PipelineGenerator::generate(const GenerationRequest &request) {
   Impl &g = *impl_;
   validateRequest(request, g.plan, g.vocab, g.maxPositions);
+  if (request.promptLogprobs)
+    throw std::invalid_argument("prompt log-probabilities (echo with logprobs) are computed in one "
+                                "process, not over pipeline stages");
   if (request.speculative)
     throw std::invalid_argument(
         "speculative decoding runs in one process, not over pipeline stages (its verification "

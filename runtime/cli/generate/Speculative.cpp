@@ -78,6 +78,7 @@ GenerationResult generateSpeculative(Engine &g, const GenerationRequest &request
     eert_exit_confidence(logits, &record.confidence, 1, vocab);
     record.logprob = static_cast<float>(logits[token] - logSumExp(logits, vocab, 1.0));
     record.drafted = drafted;
+    record.top = topLogprobs(logits, vocab, request.topLogprobs);
     result.tokens[s.row].push_back(record);
     s.next = token;
     --s.remaining;

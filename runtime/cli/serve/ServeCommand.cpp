@@ -90,29 +90,67 @@ json formatApi(const ApiRequest &api, const GenerationResult &result, const Serv
   return response;
 }
 
+/// OpenAI's top_logprobs entry: {token text: log-probability}.
+json topJson(const TopLogprobs &top, const Tokenizer &tokenizer) {
+  json entry = json::object();
+  for (auto [token, logprob] : top)
+    entry[tokenizer.decode({token})] = logprob;
+  return entry;
+}
+
 json formatCompletion(const CompletionRequest &completion, const GenerationResult &result,
                       const ServedModel &model, int64_t id) {
   json choices = json::array();
   int64_t promptTokens = 0, completionTokens = 0;
+  const Tokenizer &tokenizer = model.tokenizer;
   for (size_t p = 0; p < result.tokens.size(); ++p) {
-    const std::vector<TokenRecord> &records = result.tokens[p];
-    std::vector<int32_t> ids = tokenIds(records);
-    promptTokens += static_cast<int64_t>(completion.generation.prompts[p].size());
-    completionTokens += static_cast<int64_t>(ids.size());
-    json choice = {
-        {"index", p},
-        {"text", (completion.echo ? model.tokenizer.decode(completion.generation.prompts[p]) : "") +
-                     model.tokenizer.decode(ids)},
-        {"finish_reason", "length"},
-        {"logprobs", nullptr},
-        {"exits", tokenExits(records)}};
+    std::vector<TokenRecord> records = result.tokens[p];
+    const std::vector<int32_t> &prompt = completion.generation.prompts[p];
+    if (p % completion.n == 0)
+      promptTokens += static_cast<int64_t>(prompt.size());
+    // A stop sequence ends the text before it, and the tokens with it.
+    std::string text = tokenizer.decode(tokenIds(records));
+    size_t cut = std::string::npos;
+    for (const std::string &stop : completion.stop)
+      cut = std::min(cut, text.find(stop));
+    if (cut != std::string::npos) {
+      text.resize(cut);
+      size_t kept = 0, offset = 0;
+      while (kept < records.size() && offset < cut)
+        offset += tokenizer.decode({records[kept++].token}).size();
+      records.resize(kept);
+    }
+    completionTokens += static_cast<int64_t>(records.size());
+    std::string echoed = completion.echo ? tokenizer.decode(prompt) : "";
+    json choice = {{"index", p},
+                   {"text", echoed + text},
+                   {"finish_reason", cut != std::string::npos ? "stop" : "length"},
+                   {"logprobs", nullptr},
+                   {"exits", tokenExits(records)}};
     if (completion.logprobs) {
-      json pieces = json::array(), values = json::array();
-      for (const TokenRecord &record : records) {
-        pieces.push_back(model.tokenizer.decode({record.token}));
-        values.push_back(record.logprob);
-      }
-      choice["logprobs"] = {{"tokens", pieces}, {"token_logprobs", values}};
+      json pieces = json::array(), values = json::array(), tops = json::array(),
+           offsets = json::array();
+      size_t offset = 0;
+      auto add = [&](int32_t token, json logprob, json top) {
+        std::string piece = tokenizer.decode({token});
+        pieces.push_back(piece);
+        values.push_back(std::move(logprob));
+        tops.push_back(std::move(top));
+        offsets.push_back(offset);
+        offset += piece.size();
+      };
+      if (completion.echo)
+        for (size_t i = 0; i < prompt.size(); ++i) {
+          const PromptLogprob &scored = result.promptLogprobs.at(p).at(i);
+          add(prompt[i], i == 0 ? json(nullptr) : json(scored.logprob),
+              i == 0 ? json(nullptr) : topJson(scored.top, tokenizer));
+        }
+      for (const TokenRecord &record : records)
+        add(record.token, record.logprob, topJson(record.top, tokenizer));
+      choice["logprobs"] = {{"tokens", pieces},
+                            {"token_logprobs", values},
+                            {"top_logprobs", tops},
+                            {"text_offset", offsets}};
     }
     choices.push_back(choice);
   }
@@ -252,7 +290,9 @@ json requestToJson(const GenerationRequest &request) {
           {"seed", request.seed},
           {"speculative", request.speculative},
           {"draft_exit", request.draftExit},
-          {"draft_tokens", request.draftTokens}};
+          {"draft_tokens", request.draftTokens},
+          {"prompt_logprobs", request.promptLogprobs},
+          {"top_logprobs", request.topLogprobs}};
 }
 
 GenerationRequest requestFromJson(const json &j) {
@@ -271,6 +311,8 @@ GenerationRequest requestFromJson(const json &j) {
   request.speculative = j.at("speculative").get<bool>();
   request.draftExit = j.at("draft_exit").get<int64_t>();
   request.draftTokens = j.at("draft_tokens").get<int64_t>();
+  request.promptLogprobs = j.at("prompt_logprobs").get<bool>();
+  request.topLogprobs = j.at("top_logprobs").get<int64_t>();
   return request;
 }
 

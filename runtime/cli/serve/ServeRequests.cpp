@@ -251,25 +251,43 @@ CompletionRequest parseCompletionRequest(std::string_view text, const ServedMode
   if (fields.has("model") && fields.at("model").get<std::string>() != model.name)
     throw BadRequest("unknown model '" + excerpt(fields.at("model").get<std::string>()) +
                      "' (this server has '" + model.name + "')");
-  if (fields.integer("n", 1, 1).value_or(1) != 1)
-    throw BadRequest("'n' must be 1");
   if (fields.boolean("stream").value_or(false))
     throw BadRequest("streaming is not supported ('stream' must be false)");
-  if (fields.has("stop"))
-    throw BadRequest("'stop' sequences are not supported");
   if (fields.has("user") && !fields.at("user").is_string())
     throw BadRequest("'user' must be a string");
   CompletionRequest completion;
+  if (fields.has("stop")) {
+    completion.stop = fields.strings("stop");
+    if (completion.stop.size() > kMaxStopSequences)
+      throw BadRequest("at most " + std::to_string(kMaxStopSequences) + " 'stop' sequences");
+    for (const std::string &stop : completion.stop)
+      if (stop.empty() || stop.size() > kMaxStopBytes)
+        throw BadRequest("each 'stop' sequence must have 1 to " + std::to_string(kMaxStopBytes) +
+                         " bytes");
+  }
   GenerationRequest &request = completion.generation;
-  request.prompts = encodePrompts(model, fields.strings("prompt"));
+  std::vector<std::vector<int32_t>> prompts = encodePrompts(model, fields.strings("prompt"));
+  completion.n = fields.integer("n", 1, kMaxCompletionChoices).value_or(1);
+  if (static_cast<int64_t>(prompts.size()) * completion.n > kMaxCompletionChoices)
+    throw BadRequest("prompts x n must be at most " + std::to_string(kMaxCompletionChoices) +
+                     " completions");
+  for (const std::vector<int32_t> &prompt : prompts)
+    for (int64_t i = 0; i < completion.n; ++i)
+      request.prompts.push_back(prompt);
   request.maxNewTokens = fields.integer("max_tokens", 0, model.maxPositions).value_or(16);
   readEarlyExit(fields, model, request);
   request.temperature = static_cast<float>(fields.number("temperature", 0.0, 2.0).value_or(1.0));
   request.topP = static_cast<float>(fields.number("top_p", 1e-9, 1.0).value_or(1.0));
   request.topK = fields.integer("top_k", 0, model.vocab).value_or(0);
   request.seed = static_cast<uint64_t>(fields.integer("seed", 0, INT64_MAX).value_or(0));
-  completion.logprobs = fields.integer("logprobs", 0, 5).has_value();
+  std::optional<int64_t> top = fields.integer("logprobs", 0, 5);
+  completion.logprobs = top.has_value();
+  request.topLogprobs = top.value_or(0);
   completion.echo = fields.boolean("echo").value_or(false);
+  request.promptLogprobs = completion.echo && completion.logprobs;
+  if (request.promptLogprobs && model.method == "pipeline")
+    throw BadRequest("prompt log-probabilities (echo with logprobs) are computed in one process; "
+                     "this server runs the pipeline method over its stages");
   readMethod(fields, model, request);
   validate(request, model);
   return completion;

@@ -44,10 +44,18 @@ struct ApiRequest {
 };
 
 /// POST /v1/completions, OpenAI style, with the early-exit fields as extensions.
+/// generation.prompts holds every prompt `n` times in a row (choice i is
+/// prompt i / n); with echo and logprobs the prompt tokens are scored too.
 struct CompletionRequest {
   GenerationRequest generation;
   bool echo = false, logprobs = false;
+  int64_t n = 1;
+  std::vector<std::string> stop; // the text of a choice ends before the first of these
 };
+
+/// Completions one request may ask for (prompts x n) and stop sequences it may give.
+constexpr int64_t kMaxCompletionChoices = 128;
+constexpr size_t kMaxStopSequences = 4, kMaxStopBytes = 256;
 
 /// Parses (depth-bounded) and validates a PUT /api body; throws BadRequest.
 ApiRequest parseApiRequest(std::string_view body, const ServedModel &model);
