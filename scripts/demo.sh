@@ -68,3 +68,8 @@ echo "== the pipeline-based method: the model compiled into 2 stages, one MPI ra
 "$build/bin/ee-compile" "$config" --pp 2 --dtype "$dtype" -o "$out/model.pp2"
 mpirun --allow-run-as-root --oversubscribe -np 2 -x OMP_NUM_THREADS=1 "$out/model.pp2" generate \
   --load "$out/run" --prompt "And God said, " --max-new-tokens 120 --early-exit-thres "$threshold"
+echo
+echo "== self-speculative decoding (lossless: the full model's tokens): the exit after layer 2 drafts"
+echo "   3 tokens at a time, the layers after it verify them in one pass"
+"$out/model" generate --load "$out/run" --prompt "And God said, " --max-new-tokens 120 \
+  --method speculative --draft-exit 2 --draft-tokens 3
