@@ -60,6 +60,19 @@ class Server:
             except ValueError:
                 return error.code, text.decode(errors="replace")
 
+    def stream(self, body):
+        """(status, content type, events) of a streamed POST /v1/completions: each
+        `data:` line as JSON, "[DONE]" as itself, in order of arrival."""
+        req = urllib.request.Request(self.url + "/v1/completions", data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        events = []
+        with urllib.request.urlopen(req, timeout=120) as response:
+            for line in response:
+                line = line.decode().strip()
+                if line.startswith("data: "):
+                    events.append("[DONE]" if line == "data: [DONE]" else json.loads(line[6:]))
+            return response.status, response.headers.get("Content-Type"), events
+
     def stop(self, signal_mpirun=False):
         """SIGTERM to rank 0 (or to mpirun); the problems of the stop, if any."""
         os.kill(self.process.pid if signal_mpirun else self.pid, signal.SIGTERM)
@@ -131,7 +144,8 @@ BAD_COMPLETIONS = [
     ("prompts x n", {"prompt": ["a", "b", "c"], "n": 50}, "prompts x n must be at most 128"),
     ("too many stops", {"prompt": "a", "stop": ["a", "b", "c", "d", "e"]}, "at most 4 'stop' sequences"),
     ("empty stop", {"prompt": "a", "stop": ""}, "each 'stop' sequence must have 1 to 256 bytes"),
-    ("streaming", {"prompt": "a", "stream": True}, "streaming is not supported"),
+    ("streamed prompt scores", {"prompt": "a", "stream": True, "echo": True, "logprobs": 0},
+     "'stream' cannot carry prompt log-probabilities"),
     ("no prompt", {"max_tokens": 2}, "'prompt' is required"),
     ("wrong model", {"prompt": "a", "model": "gpt-4"}, "unknown model 'gpt-4'"),
 ]
@@ -270,6 +284,17 @@ def check_server(server, binary, checkpoint, model, exit_layers, tag):
             expect(len(top) == 2 and abs(max(top.values()) - reference[0, best].item()) < 1e-4,
                    f"top_logprobs {top} vs best {reference[0, best].item()}")
             expect(logprobs["text_offset"] == list(range(len(ids))), f"text_offset {logprobs['text_offset']}")
+        # The same, streamed: one event per token, then the finish, then [DONE].
+        status, full = server.request("POST", "/v1/completions", {"prompt": PROMPTS[0], "max_tokens": 10,
+                                                                  "temperature": 0, "logprobs": 0})
+        status, kind, events = server.stream({"prompt": PROMPTS[0], "max_tokens": 10, "temperature": 0,
+                                              "logprobs": 0, "stream": True})
+        chunks = [e["choices"][0] for e in events[:-1]]
+        expect(status == 200 and kind.startswith("text/event-stream") and events[-1] == "[DONE]"
+               and len(chunks) == 11 and "".join(c["text"] for c in chunks) == full["choices"][0]["text"]
+               and [c["finish_reason"] for c in chunks] == [None] * 10 + ["length"]
+               and [c["logprobs"]["token_logprobs"][0] for c in chunks[:-1]]
+               == full["choices"][0]["logprobs"]["token_logprobs"], f"stream: {status} {kind} {events}")
         # n choices (greedy: all alike), and a stop sequence ending the text.
         status, full = server.request("POST", "/v1/completions", {"prompt": PROMPTS[0], "max_tokens": 10,
                                                                   "temperature": 0})
@@ -284,6 +309,20 @@ def check_server(server, binary, checkpoint, model, exit_layers, tag):
                                                                       "temperature": 0, "stop": [stop, "\x00"]})
         expect(status == 200 and response["choices"][0]["text"] == text[:text.find(stop)]
                and response["choices"][0]["finish_reason"] == "stop", f"stop {stop!r}: {status} {response}")
+        # Streamed with the stop sequence and two choices: each choice's text
+        # ends before it, finish_reason stop, the other bytes never sent.
+        status, kind, events = server.stream({"prompt": PROMPTS[0], "max_tokens": 10, "temperature": 0,
+                                              "stop": [stop], "n": 2, "stream": True})
+        for choice in (0, 1):
+            mine = [e["choices"][0] for e in events[:-1] if e["choices"][0]["index"] == choice]
+            expect("".join(c["text"] for c in mine) == text[:text.find(stop)]
+                   and mine[-1]["finish_reason"] == "stop", f"stream with stop, choice {choice}: {mine}")
+    # Streaming works wherever completions do (on pipeline stages too).
+    request = {"prompt": PROMPTS[1], "max_tokens": 4, "temperature": 0}
+    status, whole = server.request("POST", "/v1/completions", request)
+    status, kind, events = server.stream(dict(request, stream=True))
+    expect(events[-1] == "[DONE]" and "".join(e["choices"][0]["text"] for e in events[:-1])
+           == whole["choices"][0]["text"], f"stream of {PROMPTS[1]!r}: {events} vs {whole}")
     return problems
 
 

@@ -60,6 +60,12 @@ InferencePlan InferencePlan::fromManifest(const Manifest &manifest) {
   return result;
 }
 
+bool keepGoing(const GenerationRequest &request, size_t row, const TokenRecord &record) {
+  if (!request.onToken)
+    return true;
+  return request.onToken(row, record) || eert_comm_size() > 1;
+}
+
 std::vector<uint64_t> sequenceSeeds(const GenerationRequest &request) {
   std::vector<uint64_t> seeds;
   for (size_t i = 0; i < request.prompts.size(); ++i)
@@ -439,11 +445,15 @@ GenerationResult RecomputeGenerator::generate(const GenerationRequest &request) 
   auto start = clock();
   // The prompts are the first step's tokens; then one token per running sequence.
   std::vector<std::vector<int32_t>> feed = request.prompts;
-  for (int64_t n = 0; n < request.maxNewTokens; ++n) {
+  std::vector<bool> ended(sequences, false);
+  int64_t running = sequences;
+  for (int64_t n = 0; n < request.maxNewTokens && running > 0; ++n) {
     std::vector<int32_t> ids;
     TokenBatch batch;
     std::vector<size_t> deciders;
     for (int64_t row = 0; row < sequences; ++row) {
+      if (ended[row])
+        continue;
       for (int32_t id : feed[row]) {
         ids.push_back(id);
         batch.positions.push_back(static_cast<int32_t>(g.lengths[row]++));
@@ -452,8 +462,15 @@ GenerationResult RecomputeGenerator::generate(const GenerationRequest &request) 
       deciders.push_back(ids.size() - 1);
     }
     g.step(ids, std::move(batch), deciders, request, rng, result.tokens);
-    for (int64_t row = 0; row < sequences; ++row)
+    for (int64_t row = 0; row < sequences; ++row) {
+      if (ended[row])
+        continue;
       feed[row].assign(1, result.tokens[row].back().token);
+      if (!keepGoing(request, row, result.tokens[row].back())) {
+        ended[row] = true;
+        --running;
+      }
+    }
     auto now = clock();
     if (n == 0)
       result.prefillSeconds = std::chrono::duration<double>(now - start).count();
@@ -461,7 +478,8 @@ GenerationResult RecomputeGenerator::generate(const GenerationRequest &request) 
       result.decodeSeconds = std::chrono::duration<double>(now - start).count() -
                              result.prefillSeconds;
   }
-  result.decodeTokens = sequences * std::max<int64_t>(request.maxNewTokens - 1, 0);
+  for (const auto &tokens : result.tokens)
+    result.decodeTokens += std::max<int64_t>(static_cast<int64_t>(tokens.size()) - 1, 0);
   result.promptLogprobs = std::move(scored);
   return result;
 }

@@ -5,6 +5,7 @@
 #include "cli/model/Model.h"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -12,6 +13,8 @@
 #include <vector>
 
 namespace eert {
+
+struct TokenRecord;
 
 /// One generation call: several prompts, each deciding its exits alone.
 struct GenerationRequest {
@@ -40,6 +43,11 @@ struct GenerationRequest {
   /// tokens at every position scored or generated.
   bool promptLogprobs = false;
   int64_t topLogprobs = 0;
+  /// Called on rank 0 with each token of sequence `sequence` once it is final
+  /// (streaming). Returning false ends that sequence where the generation
+  /// runs in one process; elsewhere its ranks must agree on every step, so the
+  /// sequence runs on to maxNewTokens and the caller drops what follows.
+  std::function<bool(size_t sequence, const TokenRecord &record)> onToken;
 };
 
 /// Most likely tokens at one position, with their log-probabilities.
@@ -189,6 +197,10 @@ std::unique_ptr<Generator> makeGenerator(const std::string &method, const Manife
 
 /// The random states of the request's sequences (seed + index).
 std::vector<uint64_t> sequenceSeeds(const GenerationRequest &request);
+
+/// Hands `record` of sequence `row` to request.onToken; false when the
+/// sequence is to end here (it asked to and the generation runs on one rank).
+bool keepGoing(const GenerationRequest &request, size_t row, const TokenRecord &record);
 
 /// Threshold of exit `index` for `request` (none: the exit is not taken).
 std::optional<double> exitThreshold(const GenerationRequest &request, int64_t index);

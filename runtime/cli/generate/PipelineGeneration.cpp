@@ -305,6 +305,7 @@ struct PipelineGenerator::Impl : Engine {
     auto start = clock();
     auto record = [&](int64_t row, const TokenRecord &token) {
       result.tokens[row].push_back(token);
+      keepGoing(request, row, token); // streams; a pipeline runs each sequence to the end
       feed[row].assign(1, token.token);
       if (result.tokens[row].size() == 1 && ++firstTokens == sequences)
         result.prefillSeconds = std::chrono::duration<double>(clock() - start).count();

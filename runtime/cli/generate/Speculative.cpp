@@ -71,6 +71,7 @@ GenerationResult generateSpeculative(Engine &g, const GenerationRequest &request
 
   std::vector<Sequence> all(sequences);
   std::vector<uint64_t> seeds = sequenceSeeds(request);
+  // Records a token; false when its sequence is to end here (request.onToken).
   auto emit = [&](Sequence &s, int32_t token, const float *logits, bool drafted) {
     TokenRecord record;
     record.token = token;
@@ -82,6 +83,10 @@ GenerationResult generateSpeculative(Engine &g, const GenerationRequest &request
     result.tokens[s.row].push_back(record);
     s.next = token;
     --s.remaining;
+    if (keepGoing(request, s.row, record))
+      return true;
+    s.remaining = 0;
+    return false;
   };
 
   // The prompts at full depth; the final head gives every first token. A
@@ -118,6 +123,8 @@ GenerationResult generateSpeculative(Engine &g, const GenerationRequest &request
       s.next = first[row].token;
       s.draftLength = request.draftTokens > 0 ? request.draftTokens : kInitialDraftTokens;
       result.tokens[row].push_back(first[row]);
+      if (!keepGoing(request, row, first[row]))
+        s.remaining = 0;
     }
   }
   result.prefillSeconds = std::chrono::duration<double>(clock() - start).count();
@@ -205,8 +212,8 @@ GenerationResult generateSpeculative(Engine &g, const GenerationRequest &request
     size_t offset = 0;
     for (Sequence *s : live) {
       int64_t accepted = 0;
-      bool corrected = false;
-      for (int64_t j = 0; j < s->drafts && !corrected; ++j) {
+      bool corrected = false, alive = true;
+      for (int64_t j = 0; j < s->drafts && !corrected && alive; ++j) {
         const float *full = logits + (offset + j) * vocab;
         int32_t proposed = s->drafted[j];
         int32_t replacement;
@@ -221,9 +228,9 @@ GenerationResult generateSpeculative(Engine &g, const GenerationRequest &request
         }
         corrected = replacement >= 0;
         accepted += !corrected;
-        emit(*s, corrected ? replacement : proposed, full, !corrected);
+        alive = emit(*s, corrected ? replacement : proposed, full, !corrected);
       }
-      if (!corrected) {
+      if (!corrected && alive) {
         const float *full = logits + (offset + s->drafts) * vocab;
         emit(*s, eert_sample(full, vocab, request.temperature, request.topK, request.topP, &s->rng),
              full, false);
@@ -243,7 +250,8 @@ GenerationResult generateSpeculative(Engine &g, const GenerationRequest &request
   }
   result.decodeSeconds =
       std::chrono::duration<double>(clock() - start).count() - result.prefillSeconds;
-  result.decodeTokens = sequences * (request.maxNewTokens - 1);
+  for (const auto &tokens : result.tokens)
+    result.decodeTokens += static_cast<int64_t>(tokens.size()) - 1;
   return result;
 }
 

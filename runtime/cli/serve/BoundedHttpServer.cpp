@@ -74,6 +74,7 @@ public:
   bool wrote() const { return wrote_; }
   bool closeAfter() const { return closeAfter_; }
   void setCloseAfter() { closeAfter_ = true; }
+  void restartWriteDeadline() { writeStarted_ = false; }
   const BoundedHttpServer &server() const { return server_; }
 
   /// Writes all of `bytes` unless the write deadline passes.
@@ -566,6 +567,11 @@ void BoundedHttpServer::finishRoutes(
 void BoundedHttpServer::closeAfterResponse() {
   if (currentConnection)
     currentConnection->setCloseAfter();
+}
+
+void BoundedHttpServer::restartWriteDeadline() {
+  if (currentConnection)
+    currentConnection->restartWriteDeadline();
 }
 
 } // namespace eert

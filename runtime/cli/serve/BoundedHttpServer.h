@@ -87,6 +87,9 @@ public:
                              std::string &body);
   /// In a route handler: close this connection once the response is written.
   static void closeAfterResponse();
+  /// In a streamed response's content provider: the writes from here on get
+  /// a fresh writeTimeout (each event of a stream is bounded, not the stream).
+  static void restartWriteDeadline();
 
   /// Why this connection's request could not be read, when the reason is one
   /// of ours (deadline, header budget, stop): httplib answers those 400, an

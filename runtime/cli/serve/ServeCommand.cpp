@@ -166,6 +166,156 @@ json formatCompletion(const CompletionRequest &completion, const GenerationResul
             {"total_tokens", promptTokens + completionTokens}}}};
 }
 
+/// A streamed completion (`"stream": true`): the generation (main thread)
+/// hands each token over as it is final, the connection's thread writes it as
+/// a server-sent event `data: {chunk}` (OpenAI's text_completion chunks, one
+/// per token and choice), then one chunk per choice with its finish_reason and
+/// `data: [DONE]`. With stop sequences, the text that could still begin one is
+/// held back until it cannot; a choice that meets one ends there (and, in one
+/// process, its sequence stops generating), as does every choice when the
+/// client goes away.
+class CompletionStream {
+public:
+  CompletionStream(const CompletionRequest &completion, const ServedModel &model, int64_t id)
+      : completion_(completion), model_(model), id_(id),
+        ended_(completion.generation.prompts.size(), false),
+        texts_(ended_.size()), sent_(ended_.size(), 0), finish_(ended_.size()) {
+    for (const std::string &stop : completion.stop)
+      holdBack_ = std::max(holdBack_, stop.size() - 1);
+  }
+
+  /// request.onToken: queues the token; false once its choice has ended.
+  bool push(size_t choice, const TokenRecord &record) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queued_.emplace_back(choice, record);
+    ready_.notify_one();
+    return !disconnected_ && !ended_[choice];
+  }
+
+  /// The content provider: writes events until the generation has ended.
+  bool write(std::future<GenerationResult> &result, httplib::DataSink &sink) {
+    if (completion_.echo)
+      for (size_t i = 0; i < ended_.size(); ++i)
+        if (!send(sink, chunk(i, model_.tokenizer.decode(completion_.generation.prompts[i]))))
+          return false;
+    while (true) {
+      std::deque<std::pair<size_t, TokenRecord>> tokens;
+      bool done = false;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        ready_.wait_for(lock, std::chrono::milliseconds(50), [&] { return !queued_.empty(); });
+        tokens.swap(queued_);
+        done = tokens.empty() &&
+               result.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+      }
+      for (auto &[choice, record] : tokens)
+        if (!token(sink, choice, record))
+          return false;
+      if (!done)
+        continue;
+      try {
+        result.get();
+      } catch (const std::exception &e) {
+        return send(sink, errorBody(e.what(), "server_error")) && finish(sink, false);
+      }
+      return finish(sink, true);
+    }
+  }
+
+private:
+  json chunk(size_t choice, const std::string &text, json logprobs = nullptr,
+             json finishReason = nullptr, json exits = json::array()) const {
+    auto now = std::chrono::system_clock::now().time_since_epoch();
+    return {{"id", "cmpl-" + std::to_string(id_)},
+            {"object", "text_completion"},
+            {"created", std::chrono::duration_cast<std::chrono::seconds>(now).count()},
+            {"model", model_.name},
+            {"choices",
+             {{{"index", choice},
+               {"text", text},
+               {"logprobs", std::move(logprobs)},
+               {"finish_reason", std::move(finishReason)},
+               {"exits", std::move(exits)}}}}};
+  }
+
+  bool send(httplib::DataSink &sink, const json &event) {
+    return sendText(sink, "data: " + event.dump(-1, ' ', false, json::error_handler_t::replace) +
+                              "\n\n");
+  }
+
+  bool sendText(httplib::DataSink &sink, const std::string &text) {
+    BoundedHttpServer::restartWriteDeadline();
+    if (sink.write(text.data(), text.size()))
+      return true;
+    std::lock_guard<std::mutex> lock(mutex_);
+    disconnected_ = true;
+    return false;
+  }
+
+  bool token(httplib::DataSink &sink, size_t choice, const TokenRecord &record) {
+    if (!finish_[choice].empty())
+      return true;
+    std::string &text = texts_[choice];
+    size_t offset = text.size();
+    text += model_.tokenizer.decode({record.token});
+    size_t cut = std::string::npos;
+    for (const std::string &stop : completion_.stop)
+      cut = std::min(cut, text.find(stop));
+    size_t upTo = cut != std::string::npos ? cut
+                  : text.size() > holdBack_ ? text.size() - holdBack_
+                                            : 0;
+    upTo = std::max(upTo, sent_[choice]);
+    json logprobs = nullptr;
+    if (completion_.logprobs && (cut == std::string::npos || offset < cut)) {
+      json top = json::object();
+      for (auto [id, value] : record.top)
+        top[model_.tokenizer.decode({id})] = value;
+      logprobs = {{"tokens", {model_.tokenizer.decode({record.token})}},
+                  {"token_logprobs", {record.logprob}},
+                  {"top_logprobs", {top}},
+                  {"text_offset", {offset}}};
+    }
+    std::string piece = text.substr(sent_[choice], upTo - sent_[choice]);
+    sent_[choice] = upTo;
+    bool stopped = cut != std::string::npos;
+    if (stopped) {
+      finish_[choice] = "stop";
+      std::lock_guard<std::mutex> lock(mutex_);
+      ended_[choice] = true;
+    }
+    if (!stopped || !piece.empty() || !logprobs.is_null())
+      if (!send(sink, chunk(choice, piece, logprobs, nullptr, tokenExits({record}))))
+        return false;
+    return !stopped || send(sink, chunk(choice, "", nullptr, "stop"));
+  }
+
+  bool finish(httplib::DataSink &sink, bool complete) {
+    for (size_t i = 0; i < ended_.size() && complete; ++i)
+      if (finish_[i].empty() &&
+          !send(sink, chunk(i, texts_[i].substr(sent_[i]), nullptr, "length")))
+        return false;
+    if (!sendText(sink, "data: [DONE]\n\n"))
+      return false;
+    sink.done();
+    return true;
+  }
+
+  const CompletionRequest completion_;
+  const ServedModel &model_;
+  const int64_t id_;
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<std::pair<size_t, TokenRecord>> queued_;
+  std::vector<bool> ended_; // per choice: met a stop sequence
+  bool disconnected_ = false;
+  // The writer's own: per choice, the text so far, how much of it was sent,
+  // and its finish reason once ended.
+  std::vector<std::string> texts_;
+  std::vector<size_t> sent_;
+  std::vector<std::string> finish_;
+  size_t holdBack_ = 0;
+};
+
 /// No room for the request (full queue, shutting down): HTTP 503.
 struct Unavailable : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -386,6 +536,31 @@ int serveCommand(const Manifest &manifest, const Options &options) {
   std::mutex countMutex;
   int64_t completions = 0;
 
+  auto nextId = [&] {
+    std::lock_guard<std::mutex> lock(countMutex);
+    return ++completions;
+  };
+  // A completion with "stream": queued with a token hand-over, answered by a
+  // content provider that writes the events as the tokens come.
+  auto stream = [&](const auto &parsed, httplib::Response &res) {
+    if constexpr (std::is_same_v<std::decay_t<decltype(parsed)>, CompletionRequest>) {
+      if (!parsed.stream)
+        return false;
+      auto events = std::make_shared<CompletionStream>(parsed, model, nextId());
+      GenerationRequest request = parsed.generation;
+      request.onToken = [events](size_t choice, const TokenRecord &record) {
+        return events->push(choice, record);
+      };
+      auto result = std::make_shared<std::future<GenerationResult>>(queue.push(std::move(request)));
+      res.set_chunked_content_provider("text/event-stream",
+                                       [events, result](size_t, httplib::DataSink &sink) {
+                                         return events->write(*result, sink);
+                                       });
+      return true;
+    }
+    return false;
+  };
+
   // Reads, parses, validates and queues a request; formats its result or the error.
   auto handle = [&](const httplib::Request &req, httplib::Response &res,
                     const httplib::ContentReader &reader, auto parse, auto format) {
@@ -395,6 +570,8 @@ int serveCommand(const Manifest &manifest, const Options &options) {
       return;
     try {
       auto parsed = parse(body, model);
+      if (stream(parsed, res))
+        return;
       GenerationResult result = queue.push(parsed.generation).get();
       double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -419,8 +596,7 @@ int serveCommand(const Manifest &manifest, const Options &options) {
                                      const httplib::ContentReader &reader) {
     handle(req, res, reader, parseCompletionRequest,
            [&](const CompletionRequest &completion, const GenerationResult &result, double) {
-             std::lock_guard<std::mutex> lock(countMutex);
-             return formatCompletion(completion, result, model, ++completions);
+             return formatCompletion(completion, result, model, nextId());
            });
   });
   server.Get("/v1/models", [&](const httplib::Request &, httplib::Response &res) {

@@ -251,8 +251,6 @@ CompletionRequest parseCompletionRequest(std::string_view text, const ServedMode
   if (fields.has("model") && fields.at("model").get<std::string>() != model.name)
     throw BadRequest("unknown model '" + excerpt(fields.at("model").get<std::string>()) +
                      "' (this server has '" + model.name + "')");
-  if (fields.boolean("stream").value_or(false))
-    throw BadRequest("streaming is not supported ('stream' must be false)");
   if (fields.has("user") && !fields.at("user").is_string())
     throw BadRequest("'user' must be a string");
   CompletionRequest completion;
@@ -285,6 +283,10 @@ CompletionRequest parseCompletionRequest(std::string_view text, const ServedMode
   request.topLogprobs = top.value_or(0);
   completion.echo = fields.boolean("echo").value_or(false);
   request.promptLogprobs = completion.echo && completion.logprobs;
+  completion.stream = fields.boolean("stream").value_or(false);
+  if (completion.stream && request.promptLogprobs)
+    throw BadRequest("'stream' cannot carry prompt log-probabilities ('echo' with 'logprobs'): "
+                     "ask without 'stream'");
   if (request.promptLogprobs && model.method == "pipeline")
     throw BadRequest("prompt log-probabilities (echo with logprobs) are computed in one process; "
                      "this server runs the pipeline method over its stages");

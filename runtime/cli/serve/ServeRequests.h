@@ -51,6 +51,7 @@ struct CompletionRequest {
   bool echo = false, logprobs = false;
   int64_t n = 1;
   std::vector<std::string> stop; // the text of a choice ends before the first of these
+  bool stream = false;           // server-sent events, one per token
 };
 
 /// Completions one request may ask for (prompts x n) and stop sequences it may give.
