@@ -9,6 +9,7 @@ import re
 import sys
 
 KINDS = {"EERT_IN": "LLVM_AnyPointer", "EERT_OUT": "LLVM_AnyPointer", "EERT_IDS": "LLVM_AnyPointer",
+         "EERT_IDS_OUT": "LLVM_AnyPointer", "EERT_U64_IN": "LLVM_AnyPointer",
          "EERT_U64P": "LLVM_AnyPointer", "EERT_BYTES_IN": "LLVM_AnyPointer",
          "EERT_BYTES_OUT": "LLVM_AnyPointer", "EERT_BF16_IN": "LLVM_AnyPointer",
          "EERT_BF16_OUT": "LLVM_AnyPointer", "EERT_I64": "I64", "EERT_F32": "F32"}

@@ -559,6 +559,21 @@ LogicalResult ExitConfidenceOp::verify() {
                          "the confidence");
 }
 
+LogicalResult ExitDecisionOp::verify() {
+  for (auto [value, name] : {std::pair{getConfidence(), "the confidence"},
+                             std::pair{getChoice(), "the choice"}, std::pair{getState(), "the state"},
+                             std::pair{getDecision(), "the decision"}, std::pair{getToken(), "the token"},
+                             std::pair{getLogprob(), "the log-probability"},
+                             std::pair{getNextState(), "the next state"}})
+    if (failed(verifyTokenDims(*this, getLogits(), "the logits", value, name)))
+      return failure();
+  if (features(getChoice()) != 4)
+    return emitOpError() << "takes 4 choice values per token (threshold, temperature, top_k, "
+                            "top_p), got "
+                         << features(getChoice());
+  return success();
+}
+
 LogicalResult TPAllGatherOp::verify() {
   if (failed(verifyTokenDims(*this, getInput(), "the input", getResult(), "the result")))
     return failure();

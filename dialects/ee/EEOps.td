@@ -465,6 +465,44 @@ def EE_ExitConfidenceOp : EE_Op<"exit_confidence", [Pure]> {
   let hasVerifier = 1;
 }
 
+def EE_ExitDecisionOp : EE_Op<"exit_decision", [Pure]> {
+  let summary = "per token: whether a head gives the token, which token, its log-probability";
+  let description = [{
+    The exit criterion and the token choice of early-exit generation, in the
+    step function (so one binary serves every request: the thresholds and the
+    sampling options are inputs). For each token t, with
+    `choice[t] = (threshold, temperature, top_k, top_p)` and a 64-bit random
+    state `state[t]`:
+
+    - `decision[t]` is 1 when `confidence[t] >= threshold` (an exit is taken;
+      a threshold of 0 always takes it: the final head), else 0;
+    - where it is 1, `token[t]` is the arg-max of `logits[t]` (temperature 0 or
+      top_k 1) or a token sampled from softmax(logits / temperature)
+      restricted to the top_k most likely (0: all) and to the smallest set
+      whose probability reaches top_p, drawn with `state[t]`, which
+      `next_state[t]` returns advanced; `logprob[t]` is the token's
+      log-probability under softmax(logits[t]);
+    - where it is 0, the token is -1, the log-probability 0 and the state is
+      returned unchanged.
+
+    ```mlir
+    %decision, %token, %logprob, %next = ee.exit_decision %logits, %confidence, %choice, %state
+        : tensor<?x?x256xf32>, tensor<?x?xf32>, tensor<?x?x4xf32>, tensor<?x?xi64>
+        -> tensor<?x?xi32>, tensor<?x?xi32>, tensor<?x?xf32>, tensor<?x?xi64>
+    ```
+  }];
+  let arguments = (ins EE_Activation:$logits, TensorRankOf<[F32], [2]>:$confidence,
+                       EE_Activation:$choice, TensorRankOf<[I64], [2]>:$state);
+  let results = (outs EE_TokenTensor:$decision, EE_TokenTensor:$token,
+                      TensorRankOf<[F32], [2]>:$logprob, TensorRankOf<[I64], [2]>:$next_state);
+  let assemblyFormat = [{
+    $logits `,` $confidence `,` $choice `,` $state attr-dict
+    `:` type($logits) `,` type($confidence) `,` type($choice) `,` type($state)
+    `->` type($decision) `,` type($token) `,` type($logprob) `,` type($next_state)
+  }];
+  let hasVerifier = 1;
+}
+
 def EE_LossWeightOp : EE_Op<"loss_weight", [Pure]> {
   let summary = "an exit's loss weight w(t) at a training iteration";
   let description = [{

@@ -25,6 +25,8 @@ llvm::StringMap<LLVM::LLVMFunctionType> runtimeFunctionTypes(MLIRContext *contex
 #define EERT_IN(name) ptr
 #define EERT_OUT(name) ptr
 #define EERT_IDS(name) ptr
+#define EERT_IDS_OUT(name) ptr
+#define EERT_U64_IN(name) ptr
 #define EERT_U64P(name) ptr
 #define EERT_BYTES_IN(name) ptr
 #define EERT_BYTES_OUT(name) ptr

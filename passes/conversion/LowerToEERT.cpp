@@ -389,6 +389,16 @@ Results lower(ExitConfidenceOp op, ExitConfidenceOp::Adaptor a, CallBuilder &c) 
   return {out};
 }
 
+Results lower(ExitDecisionOp op, ExitDecisionOp::Adaptor a, CallBuilder &c) {
+  Value decision = c.allocate(op.getDecision()), token = c.allocate(op.getToken()),
+        logprob = c.allocate(op.getLogprob()), next = c.allocate(op.getNextState());
+  c.check(eert::ExitDecisionOp::create(c.b, c.loc, c.b.getI32Type(), a.getLogits(),
+                                       a.getConfidence(), a.getChoice(), a.getState(), decision,
+                                       token, logprob, next, c.tokens(),
+                                       c.i64(features(op.getLogits()))));
+  return {decision, token, logprob, next};
+}
+
 Results lower(LinearGradInputOp op, LinearGradInputOp::Adaptor a, CallBuilder &c) {
   Value out = c.allocate(op.getDx());
   Value in = c.i64(features(op.getDx())), outFeatures = c.i64(features(op.getDy()));
@@ -703,7 +713,7 @@ struct OpList {
 using LoweredOps =
     OpList<GetParameterOp, EmbeddingLookupOp, TPCopyOp, ConvertOp, TPAllGatherOp, TPAllReduceOp,
            RMSNormOp, LinearOp, LogitsOp, RotaryOp, AttentionOp, SwiGLUOp, AddOp, InnerProductOp, ScaleOp,
-           CrossEntropyOp, CrossEntropyGradOp, ExitConfidenceOp, LinearGradInputOp,
+           CrossEntropyOp, CrossEntropyGradOp, ExitConfidenceOp, ExitDecisionOp, LinearGradInputOp,
            LinearGradWeightOp, RMSNormGradOp, RotaryGradOp, AttentionGradOp, SwiGLUGradOp,
            EmbeddingGradOp, LossWeightOp, tensor::DimOp, RecvOp, SendOp, AllReduceStartOp,
            ReduceScatterStartOp, AllGatherParameterStartOp, WaitOp, AdamWOp, ZerosOp,
@@ -790,6 +800,8 @@ FailureOr<DictionaryAttr> inputRecord(Builder &b, RankedTensorType tensor) {
   auto features = b.getI64IntegerAttr(tensor.getShape().back());
   if (tensor.getElementType().isInteger(32))
     return kind(b, "tokens");
+  if (tensor.getElementType().isInteger(64))
+    return kind(b, "states");
   if (tensor.getRank() == 3 && !tensor.isDynamicDim(1))
     return record(b, {{"kind", b.getStringAttr("kv_cache")},
                       {"positions", b.getI64IntegerAttr(tensor.getDimSize(1))},
@@ -807,9 +819,15 @@ DictionaryAttr outputRecord(Builder &b, RankedTensorType tensor) {
   if (tensor.hasStaticShape())
     return record(b, {{"kind", b.getStringAttr("tensor")},
                       {"shape", b.getI64ArrayAttr(tensor.getShape())}});
+  if (tensor.getElementType().isInteger(32))
+    return kind(b, "tokens");
+  if (tensor.getElementType().isInteger(64))
+    return kind(b, "states");
   bool cache = tensor.getRank() == 3 && !tensor.isDynamicDim(1);
+  // A [batch, seq] tensor (confidences, log-probabilities) has one value per token.
+  int64_t features = tensor.getRank() == 2 ? 1 : tensor.getShape().back();
   return record(b, {{"kind", b.getStringAttr(cache ? "kv_cache" : "activation")},
-                    {"features", b.getI64IntegerAttr(tensor.getShape().back())}});
+                    {"features", b.getI64IntegerAttr(features)}});
 }
 
 /// Gives `source` the runtime's calling convention: a new function

@@ -26,7 +26,9 @@ struct MemoryPlan {
 
 /// Bytes per element of a planned tensor: 2 for bf16, 4 for f32 (and the
 /// other 4-byte types the arenas hold).
-inline int64_t elementBytes(ShapedType type) { return type.getElementType().isBF16() ? 2 : 4; }
+inline int64_t elementBytes(ShapedType type) {
+  return type.getElementType().isBF16() ? 2 : type.getElementType().isInteger(64) ? 8 : 4;
+}
 
 /// The wait that delivers what the start of `request` began, if any.
 WaitOp waitOf(Value request);

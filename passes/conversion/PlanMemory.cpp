@@ -62,16 +62,22 @@ constexpr int64_t kAlignment = 64;
 int64_t alignTo(int64_t bytes) { return (bytes + kAlignment - 1) / kAlignment * kAlignment; }
 
 /// Bytes per token of a value that lives in the per-token region: activations
-/// [batch, seq, features] and per-token vectors [batch, seq] (f32 or bf16).
+/// [batch, seq, features] (f32 or bf16) and per-token vectors [batch, seq]
+/// (those and the i32 tokens and i64 random states a head's choice makes).
 std::optional<int64_t> bytesPerToken(Value value) {
   auto type = dyn_cast<RankedTensorType>(value.getType());
-  if (!type || !(type.getElementType().isF32() || type.getElementType().isBF16()))
+  if (!type)
     return std::nullopt;
-  int64_t element = elementBytes(type);
+  Type element = type.getElementType();
+  bool perTokenInteger = type.getRank() == 2 && value.getDefiningOp() &&
+                         (element.isInteger(32) || element.isInteger(64));
+  if (!(element.isF32() || element.isBF16() || perTokenInteger))
+    return std::nullopt;
+  int64_t bytes = elementBytes(type);
   if (type.getRank() == 3)
-    return element * type.getShape()[2];
+    return bytes * type.getShape()[2];
   if (type.getRank() == 2)
-    return element;
+    return bytes;
   return std::nullopt;
 }
 

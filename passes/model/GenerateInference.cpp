@@ -56,13 +56,16 @@ struct EEGenerateInferencePass
   void runOnOperation() override;
 
 private:
+  /// A step function (x, positions, rows, extra inputs...) -> results.
   func::FuncOp createFunction(ModuleOp module, StringRef name, Type input,
-                              ArrayRef<Type> results, bool cached) {
+                              ArrayRef<Type> results, bool cached, ArrayRef<Type> extra = {}) {
     OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
     Type tokens = RankedTensorType::get({ShapedType::kDynamic, ShapedType::kDynamic},
                                         b.getI32Type());
+    SmallVector<Type> inputs{input, tokens, tokens};
+    inputs.append(extra.begin(), extra.end());
     auto func = func::FuncOp::create(b, module.getLoc(), name,
-                                     b.getFunctionType({input, tokens, tokens}, results));
+                                     b.getFunctionType(inputs, results));
     func.addEntryBlock();
     // Argument 2 (the cache row of each token) indexes the KV caches.
     if (cached)
@@ -148,8 +151,29 @@ void EEGenerateInferencePass::runOnOperation() {
   Builder b(module.getContext());
   Type hiddenType = structure.embedding.getResult().getType();
   Type logitsType = structure.finalHead.getResult().getType();
-  auto confidenceType = RankedTensorType::get({ShapedType::kDynamic, ShapedType::kDynamic},
-                                              b.getF32Type());
+  auto perToken = [&](Type element) {
+    return RankedTensorType::get({ShapedType::kDynamic, ShapedType::kDynamic}, element);
+  };
+  Type confidenceType = perToken(b.getF32Type()), idsType = perToken(b.getI32Type()),
+       stateType = perToken(b.getI64Type());
+  Type choiceType = RankedTensorType::get({ShapedType::kDynamic, ShapedType::kDynamic, 4},
+                                          b.getF32Type());
+  // Every head ends in its token choice: (choice, state) in; logits,
+  // confidence, decision, token, log-probability and next state out.
+  SmallVector<Type> headResults{logitsType, confidenceType, idsType,
+                                idsType,    confidenceType, stateType};
+  SmallVector<Type> headInputs{choiceType, stateType};
+  auto chooseToken = [&](OpBuilder &builder, Location loc, Value logits, func::FuncOp head) {
+    Value confidence = ExitConfidenceOp::create(builder, loc, confidenceType, logits);
+    unsigned first = head.getNumArguments() - 2;
+    auto decision = ExitDecisionOp::create(builder, loc, idsType, idsType, confidenceType,
+                                           stateType, logits, confidence,
+                                           head.getArgument(first), head.getArgument(first + 1));
+    func::ReturnOp::create(builder, loc,
+                           ValueRange{logits, confidence, decision.getDecision(),
+                                      decision.getToken(), decision.getLogprob(),
+                                      decision.getNextState()});
+  };
   auto stringArray = [&](ArrayRef<std::string> names) {
     SmallVector<Attribute> attrs;
     for (const std::string &name : names)
@@ -205,16 +229,13 @@ void EEGenerateInferencePass::runOnOperation() {
     bool block = exit.getBranch() == ExitBranch::Block;
     std::string name = "gen_exit_" + std::to_string(exit.getIndex());
     func::FuncOp head =
-        createFunction(module, name, hiddenType, {logitsType, confidenceType}, block);
+        createFunction(module, name, hiddenType, headResults, block, headInputs);
     OpBuilder builder = OpBuilder::atBlockBegin(&head.front());
     IRMapping mapping;
     mapping.map(exit.getInput(), head.getArgument(0));
     if (exit.getPositions())
       mapping.map(exit.getPositions(), head.getArgument(1));
-    Value logits = builder.clone(*exit, mapping)->getResult(0);
-    Value confidence =
-        ExitConfidenceOp::create(builder, exit.getLoc(), confidenceType, logits);
-    func::ReturnOp::create(builder, head.getLoc(), ValueRange{logits, confidence});
+    chooseToken(builder, exit.getLoc(), builder.clone(*exit, mapping)->getResult(0), head);
 
     StringAttr kvFunction;
     if (block) {
@@ -236,13 +257,14 @@ void EEGenerateInferencePass::runOnOperation() {
         kvFunction));
   }
 
-  func::FuncOp final = createFunction(module, "gen_final", hiddenType, {logitsType}, false);
+  func::FuncOp final =
+      createFunction(module, "gen_final", hiddenType, headResults, false, headInputs);
   {
     OpBuilder builder = OpBuilder::atBlockBegin(&final.front());
     IRMapping mapping;
     mapping.map(structure.finalHead.getInput(), final.getArgument(0));
-    Value logits = builder.clone(*structure.finalHead, mapping)->getResult(0);
-    func::ReturnOp::create(builder, final.getLoc(), logits);
+    chooseToken(builder, final.getLoc(),
+                builder.clone(*structure.finalHead, mapping)->getResult(0), final);
   }
 
   SmallVector<Attribute> stagePlans;

@@ -174,22 +174,30 @@ LogicalResult EETensorParallelPass::shardFunction(func::FuncOp func) {
           logits.getResult().setType(
               withLastDim(logits.getResult().getType(), lastDim(logits.getResult()) / parts));
           SmallVector<Operation *> users(logits.getResult().getUsers());
+          // Logits returned or choosing a token (generation samples from the
+          // whole distribution) are gathered whole, once.
+          Value whole;
+          auto gathered = [&](Operation *user) {
+            if (!whole) {
+              b.setInsertionPointAfter(logits);
+              whole = TPAllGatherOp::create(
+                  b, user->getLoc(),
+                  withLastDim(logits.getResult().getType(), lastDim(logits.getResult()) * parts),
+                  logits.getResult());
+            }
+            user->replaceUsesOfWith(logits.getResult(), whole);
+          };
           for (Operation *user : users) {
             if (auto ce = dyn_cast<CrossEntropyOp>(user)) {
               ce.setVocabParallel(true);
             } else if (auto confidence = dyn_cast<ExitConfidenceOp>(user)) {
               confidence.setVocabParallel(true);
-            } else if (isa<func::ReturnOp>(user)) {
-              // Returned logits (generation samples from them) are gathered whole.
-              b.setInsertionPoint(user);
-              auto whole = TPAllGatherOp::create(
-                  b, user->getLoc(),
-                  withLastDim(logits.getResult().getType(), lastDim(logits.getResult()) * parts),
-                  logits.getResult());
-              user->replaceUsesOfWith(logits.getResult(), whole);
+            } else if (isa<func::ReturnOp, ExitDecisionOp>(user)) {
+              gathered(user);
             } else {
               result = user->emitOpError("ee-tensor-parallel: vocab-parallel logits feed "
-                                         "ee.cross_entropy, ee.exit_confidence or a return");
+                                         "ee.cross_entropy, ee.exit_confidence, "
+                                         "ee.exit_decision or a return");
             }
           }
         })

@@ -25,14 +25,21 @@
 // MLP: ee.decoder_layer {{.*}} weights("model.layers.2")
 // MLP-LABEL: func.func @gen_segment_2(
 // MLP-SAME: -> tensor<?x?x64xf32> attributes {ee.kv_cache = 2 : i64}
+// A head decides in the step function: the choice (threshold, temperature,
+// top_k, top_p) and random state of each token in; logits, confidence,
+// decision, token, its log-probability and the next state out.
 // MLP-LABEL: func.func @gen_exit_0(
-// MLP-SAME: %[[Z:[^:]*]]: tensor<?x?x64xf32>, %{{.*}}: tensor<?x?xi32>, %{{.*}}: tensor<?x?xi32>) -> (tensor<?x?x256xf32>, tensor<?x?xf32>) {
+// MLP-SAME: %[[Z:[^:]*]]: tensor<?x?x64xf32>, %{{.*}}: tensor<?x?xi32>, %{{.*}}: tensor<?x?xi32>, %[[CHOICE:[^:]*]]: tensor<?x?x4xf32>, %[[STATE:[^:]*]]: tensor<?x?xi64>) -> (tensor<?x?x256xf32>, tensor<?x?xf32>, tensor<?x?xi32>, tensor<?x?xi32>, tensor<?x?xf32>, tensor<?x?xi64>) {
 // MLP: %[[L:.*]] = ee.exit %[[Z]] exit 0 layer 1 branch mlp
 // MLP: %[[C:.*]] = ee.exit_confidence %[[L]]
-// MLP: return %[[L]], %[[C]]
+// MLP: %decision, %token, %logprob, %next_state = ee.exit_decision %[[L]], %[[C]], %[[CHOICE]], %[[STATE]]
+// MLP: return %[[L]], %[[C]], %decision, %token, %logprob, %next_state
 // MLP-LABEL: func.func @gen_exit_1(
 // MLP-LABEL: func.func @gen_final(
-// MLP: ee.final_head
+// MLP-SAME: tensor<?x?x4xf32>, %{{.*}}: tensor<?x?xi64>) -> (tensor<?x?x256xf32>, tensor<?x?xf32>, tensor<?x?xi32>, tensor<?x?xi32>, tensor<?x?xf32>, tensor<?x?xi64>) {
+// MLP: %[[F:.*]] = ee.final_head
+// MLP: %[[FC:.*]] = ee.exit_confidence %[[F]]
+// MLP: ee.exit_decision %[[F]], %[[FC]]
 
 // A pre-exit at layer 1 reads the embedding: an embedding-only segment first.
 // PRE: segments = [#ee.segment<function = "gen_segment_0", begin_layer = 0, end_layer = 0, stage = 0, caches = [], exits = [0]>, #ee.segment<function = "gen_segment_1", begin_layer = 0, end_layer = 3, stage = 0, caches = ["model.layers.0", "model.layers.1", "model.layers.2"], exits = [1]>, #ee.segment<function = "gen_segment_2", begin_layer = 3, end_layer = 4, stage = 0, caches = ["model.layers.3"], exits = []>]

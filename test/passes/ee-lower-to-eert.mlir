@@ -423,3 +423,25 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
     return %y : tensor<?x?x8xf32>
   }
 }
+
+// -----
+
+// A head's token choice: one eert_exit_decision call; its i32 and i64 results
+// take a 64-byte aligned slot per token of the arena like the others; the
+// choice and states inputs and the token outputs are described by kind.
+module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 1, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {
+  // CHECK-LABEL: func.func @ee_choose(
+  // CHECK-SAME: inputs = [{features = 32 : i64, kind = "activation"}, {features = 4 : i64, kind = "activation"}, {kind = "states"}]
+  // CHECK-SAME: outputs = [{kind = "tokens"}, {kind = "tokens"}, {features = 1 : i64, kind = "activation"}, {kind = "states"}]
+  // CHECK-SAME: per_token_bytes = 320 : i64
+  // CHECK: eert.exit_confidence %[[L:[^,]*]], %[[C:[^,]*]],
+  // CHECK: eert.exit_decision %[[L]], %[[C]], %{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}}, %c32_i64 : (!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64) -> i32
+  func.func @choose(%l: tensor<?x?x32xf32>, %choice: tensor<?x?x4xf32>, %state: tensor<?x?xi64>)
+      -> (tensor<?x?xi32>, tensor<?x?xi32>, tensor<?x?xf32>, tensor<?x?xi64>) {
+    %c = ee.exit_confidence %l : tensor<?x?x32xf32> -> tensor<?x?xf32>
+    %d:4 = ee.exit_decision %l, %c, %choice, %state
+        : tensor<?x?x32xf32>, tensor<?x?xf32>, tensor<?x?x4xf32>, tensor<?x?xi64>
+        -> tensor<?x?xi32>, tensor<?x?xi32>, tensor<?x?xf32>, tensor<?x?xi64>
+    return %d#0, %d#1, %d#2, %d#3 : tensor<?x?xi32>, tensor<?x?xi32>, tensor<?x?xf32>, tensor<?x?xi64>
+  }
+}

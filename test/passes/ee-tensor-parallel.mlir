@@ -60,13 +60,16 @@
 // A segment's caches hold the rank's one KV head of 32 features.
 // GENERATION-LABEL: func.func @gen_segment_1(%arg0: tensor<?x?x128xf32>, %arg1: tensor<?x?xi32>, %arg2: tensor<?x?xi32>, %arg3: tensor<?x256x32xf32>, %arg4: tensor<?x256x32xf32>, %arg5: tensor<?x256x32xf32>, %arg6: tensor<?x256x32xf32>)
 // GENERATION: ee.attention {{.*}} cache(%arg3, %arg4) {{.*}} heads 2 kv_heads 1 : {{.*}} -> (tensor<?x?x64xf32>, tensor<?x256x32xf32>, tensor<?x256x32xf32>)
-// An exit's confidence is taken over the shards; its logits are gathered whole for sampling.
+// An exit's confidence is taken over the shards; its logits are gathered
+// whole, once, for the token choice and the return.
 // GENERATION-LABEL: func.func @gen_exit_0
-// GENERATION-SAME: -> (tensor<?x?x256xf32>, tensor<?x?xf32>)
+// GENERATION-SAME: -> (tensor<?x?x256xf32>, tensor<?x?xf32>, tensor<?x?xi32>, tensor<?x?xi32>, tensor<?x?xf32>, tensor<?x?xi64>)
 // GENERATION: %[[L:.*]] = ee.logits {{.*}} -> tensor<?x?x128xf32>
-// GENERATION: %[[C:.*]] = ee.exit_confidence %[[L]] vocab_parallel
 // GENERATION: %[[W:.*]] = ee.tp_all_gather %[[L]] : tensor<?x?x128xf32> -> tensor<?x?x256xf32>
-// GENERATION: return %[[W]], %[[C]]
+// GENERATION: %[[C:.*]] = ee.exit_confidence %[[L]] vocab_parallel
+// GENERATION: %decision, %token, %logprob, %next_state = ee.exit_decision %[[W]], %[[C]]
+// GENERATION-NOT: ee.tp_all_gather
+// GENERATION: return %[[W]], %[[C]], %decision
 
 // expected-error @+1 {{ee-tensor-parallel needs the module's 'ee.config'}}
 module {

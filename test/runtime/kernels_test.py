@@ -21,7 +21,7 @@ for name, restype in [("eert_embedding_lookup", ctypes.c_int32), ("eert_embeddin
                       ("eert_attention_cached", ctypes.c_int32),
                       ("eert_embedding_backward", ctypes.c_int32), ("eert_cross_entropy_backward", ctypes.c_int32),
                       ("eert_cross_entropy", ctypes.c_int32), ("eert_sample", ctypes.c_int32),
-                      ("eert_speculative_accept", ctypes.c_int32),
+                      ("eert_speculative_accept", ctypes.c_int32), ("eert_exit_decision", ctypes.c_int32),
                       ("eert_take_nonfinite_updates", ctypes.c_int32),
                       ("eert_last_error", ctypes.c_char_p)]:
     getattr(LIB, name).restype = restype
@@ -388,6 +388,40 @@ class KernelTest(unittest.TestCase):
             counts[LIB.eert_sample(lp, I64(5), F32(0.7), I64(0), F32(1.0), ctypes.byref(state))] += 1
         expected = torch.softmax(logits / 0.7, dim=0).numpy()
         np.testing.assert_allclose(counts / n, expected, atol=0.015)
+
+    def test_exit_decision(self):
+        # Per token: (threshold, temperature, top_k, top_p) and a random state.
+        logits = torch.randn(6, 40) * 2
+        confidence = ref.exit_confidence(logits)
+        choice = torch.tensor([[0.0, 0.0, 0, 1.0], [2.0, 0.0, 0, 1.0], [0.0, 0.9, 5, 1.0],
+                               [confidence[3].item(), 1.3, 0, 0.8], [0.0, 1.0, 1, 1.0], [0.5, 0.7, 0, 1.0]])
+        states = (ctypes.c_uint64 * 6)(*[11, 12, 13, 14, 15, 16])
+        next_states = (ctypes.c_uint64 * 6)()
+        decision, token = (ctypes.c_int32 * 6)(), (ctypes.c_int32 * 6)()
+        (la, lp), (ca, cp), (oa, op), (pa, pp) = f32(logits), f32(confidence), f32(choice), out(6)
+        self.assertEqual(LIB.eert_exit_decision(lp, cp, op, states, decision, token, pp, next_states,
+                                                I64(6), I64(40)), 0)
+        log_softmax = torch.log_softmax(logits, dim=-1)
+        for t in range(6):
+            taken = confidence[t].item() >= choice[t, 0].item()
+            self.assertEqual(decision[t], int(taken), f"token {t}")
+            if not taken:
+                self.assertEqual((token[t], pa[t].item(), next_states[t]), (-1, 0.0, states[t]))
+                continue
+            state = ctypes.c_uint64(states[t])
+            row, row_pointer = f32(logits[t].contiguous())
+            want = LIB.eert_sample(row_pointer, I64(40), F32(choice[t, 1].item()), I64(int(choice[t, 2].item())),
+                                   F32(choice[t, 3].item()), ctypes.byref(state))
+            self.assertEqual((token[t], next_states[t]), (want, state.value), f"token {t}")
+            self.assertAlmostEqual(pa[t].item(), log_softmax[t, token[t]].item(), places=4)
+        self.assertEqual(token[0], int(torch.argmax(logits[0])))  # greedy
+        self.assertEqual(next_states[0], 11)  # greedy draws nothing
+        self.assertEqual(decision[3], 1)  # confidence == threshold exits
+        bad = torch.tensor([[0.0, -1.0, 0, 1.0]] + [[0.0, 0.0, 0, 1.0]] * 5)
+        (ba, bp) = f32(bad)
+        self.assertEqual(LIB.eert_exit_decision(lp, cp, bp, states, decision, token, pp, next_states,
+                                                I64(6), I64(40)), 1)
+        self.assertIn(b"needs temperature >= 0", LIB.eert_last_error())
 
     def distribution(self, logits, temperature, top_k, top_p):
         (la, lp), (p, pp) = f32(logits), out(len(logits))

@@ -136,18 +136,6 @@ void validateRequest(const GenerationRequest &request, const InferencePlan &plan
          "] (0: adaptive), got " + std::to_string(request.draftTokens));
 }
 
-TokenRecord takeToken(const float *logits, int64_t vocab, const GenerationRequest &request,
-                      uint64_t &rng, int64_t exit, int64_t layers, float confidence) {
-  TokenRecord record;
-  record.token = eert_sample(logits, vocab, request.temperature, request.topK, request.topP, &rng);
-  record.exit = exit;
-  record.layers = layers;
-  record.confidence = confidence;
-  record.logprob = static_cast<float>(logits[record.token] - logSumExp(logits, vocab, 1.0));
-  record.top = topLogprobs(logits, vocab, request.topLogprobs);
-  return record;
-}
-
 TopLogprobs topLogprobs(const float *logits, int64_t vocab, int64_t count) {
   count = std::min(count, vocab);
   if (count <= 0)
@@ -340,17 +328,19 @@ struct RecomputeGenerator::Impl : Engine {
         }
         if (deciding.empty())
           break;
+        // The compiled head decides and chooses the token of each sequence.
         TokenBatch heads = select(batch, deciding, exitInputs[k].data());
-        std::vector<void *> outputs = call(*exit.entry, heads.hidden.data(), heads, exit.caches);
-        const float *logits = static_cast<const float *>(outputs[0]);
-        const float *confidence = static_cast<const float *>(outputs[1]);
+        HeadChoices choices;
+        for (size_t i : deciding)
+          choices.add(*threshold, request, rng[batch.rows[i]]);
+        HeadOutputs outputs = callHead(*exit.entry, heads.hidden.data(), heads, choices, exit.caches);
         std::set<int32_t> exited;
         for (size_t j = 0; j < deciding.size(); ++j) {
-          if (confidence[j] < *threshold)
+          if (!outputs.decision[j])
             continue;
           int32_t row = batch.rows[deciding[j]];
-          out[row].push_back(takeToken(logits + j * vocab, vocab, request, rng[row], exit.index,
-                                       exit.boundary, confidence[j]));
+          out[row].push_back(headRecord(outputs, j, exit.index, exit.boundary));
+          rng[row] = outputs.nextState[j];
           exited.insert(row);
         }
         if (exited.empty())

@@ -208,9 +208,6 @@ std::optional<double> exitThreshold(const GenerationRequest &request, int64_t in
 /// The `count` most likely tokens of one row of logits and their log-probabilities.
 TopLogprobs topLogprobs(const float *logits, int64_t vocab, int64_t count);
 
-/// Samples the next token from one row of logits and fills its record.
-TokenRecord takeToken(const float *logits, int64_t vocab, const GenerationRequest &request,
-                      uint64_t &rng, int64_t exit, int64_t layers, float confidence);
 
 } // namespace eert
 

@@ -21,6 +21,32 @@ struct TokenBatch {
   size_t size() const { return positions.size(); }
 };
 
+/// The inputs of a head's compiled token choice (ee.exit_decision), per
+/// token: (threshold, temperature, top_k, top_p) and a random state.
+struct HeadChoices {
+  std::vector<float> options;
+  std::vector<uint64_t> states;
+
+  /// A token deciding at `threshold` (0: always, as at the final head) with
+  /// `request`'s sampling options and `state`.
+  void add(double threshold, const GenerationRequest &request, uint64_t state) {
+    options.insert(options.end(), {static_cast<float>(threshold), request.temperature,
+                                   static_cast<float>(request.topK), request.topP});
+    states.push_back(state);
+  }
+  void addGreedy() { options.insert(options.end(), {0.0f, 0.0f, 0.0f, 1.0f}), states.push_back(0); }
+};
+
+/// What a head's step function returns (pointers into the arena, valid until
+/// the next call): per token its logits, confidence, decision, chosen token,
+/// that token's log-probability and the random state after the choice.
+struct HeadOutputs {
+  const float *logits, *confidence;
+  const int32_t *decision, *token;
+  const float *logprob;
+  const uint64_t *nextState;
+};
+
 /// What both methods need: the plan's step functions called over token batches.
 struct Engine {
   const Manifest &manifest;
@@ -37,14 +63,39 @@ struct Engine {
         hidden(m.config.at("hidden_size").get<int64_t>()),
         maxPositions(m.config.at("max_position_embeddings").get<int64_t>()) {}
 
-  /// Runs `entry` (x, positions, rows, caches...) on `tokens`; returns its outputs.
+  /// Runs `entry` (x, positions, rows, extra..., caches...) on `tokens`; returns its outputs.
   std::vector<void *> call(const Entry &entry, const void *x, const TokenBatch &tokens,
-                           const std::vector<std::string> &cacheNames) {
+                           const std::vector<std::string> &cacheNames,
+                           std::vector<void *> extra = {}) {
     std::vector<void *> inputs{const_cast<void *>(x),
                                const_cast<int32_t *>(tokens.positions.data()),
                                const_cast<int32_t *>(tokens.rows.data())};
+    inputs.insert(inputs.end(), extra.begin(), extra.end());
     caches->bind(entry, cacheNames, inputs);
     return runner.run(entry, 1, static_cast<int64_t>(tokens.size()), inputs);
+  }
+
+  /// Runs a head (an exit's function or the final head) on `tokens`, each
+  /// with its entry of `choices`.
+  HeadOutputs callHead(const Entry &entry, const void *x, const TokenBatch &tokens,
+                       HeadChoices &choices, const std::vector<std::string> &cacheNames = {}) {
+    std::vector<void *> out = call(entry, x, tokens, cacheNames,
+                                   {choices.options.data(), choices.states.data()});
+    return {static_cast<const float *>(out[0]),   static_cast<const float *>(out[1]),
+            static_cast<const int32_t *>(out[2]), static_cast<const int32_t *>(out[3]),
+            static_cast<const float *>(out[4]),   static_cast<const uint64_t *>(out[5])};
+  }
+
+  /// The record of token j of a head's outputs (it decided).
+  TokenRecord headRecord(const HeadOutputs &out, size_t j, int64_t exit, int64_t layers) const {
+    TokenRecord record;
+    record.token = out.token[j];
+    record.exit = exit;
+    record.layers = layers;
+    record.confidence = out.confidence[j];
+    record.logprob = out.logprob[j];
+    record.top = topLogprobs(out.logits + j * vocab, vocab, request.topLogprobs);
+    return record;
   }
 
   /// The rows `which` of `batch` (hidden states and indices) as a new batch.
@@ -98,8 +149,10 @@ struct Engine {
       for (size_t t = first; t < std::min(batch.size(), first + kScoreChunk); ++t)
         chunk.push_back(t);
       TokenBatch heads = select(batch, chunk);
-      const float *logits = static_cast<const float *>(
-          call(*plan.finalHead, heads.hidden.data(), heads, {})[0]);
+      HeadChoices greedy;
+      for (size_t j = 0; j < chunk.size(); ++j)
+        greedy.addGreedy();
+      const float *logits = callHead(*plan.finalHead, heads.hidden.data(), heads, greedy).logits;
       for (size_t j = 0; j < chunk.size(); ++j) {
         size_t t = chunk[j];
         // Position i's logits score token i + 1 of the same prompt.
@@ -118,20 +171,20 @@ struct Engine {
   }
 
   /// The final head's tokens for the rows `which` of `batch` (full depth),
-  /// each sampled with its own state `rngs[j]`.
+  /// each sampled with its own state `rngs[j]` (advanced).
   std::vector<TokenRecord> finalTokens(const TokenBatch &batch, const std::vector<size_t> &which,
                                        const std::vector<uint64_t *> &rngs) {
     std::vector<TokenRecord> records;
     if (which.empty())
       return records;
     TokenBatch heads = select(batch, which);
-    std::vector<void *> outputs = call(*plan.finalHead, heads.hidden.data(), heads, {});
-    const float *logits = static_cast<const float *>(outputs[0]);
+    HeadChoices choices;
+    for (uint64_t *rng : rngs)
+      choices.add(0.0, request, *rng);
+    HeadOutputs out = callHead(*plan.finalHead, heads.hidden.data(), heads, choices);
     for (size_t j = 0; j < which.size(); ++j) {
-      float confidence = 0;
-      eert_exit_confidence(logits + j * vocab, &confidence, 1, vocab);
-      records.push_back(takeToken(logits + j * vocab, vocab, request, *rngs[j], -1, plan.layers,
-                                  confidence));
+      records.push_back(headRecord(out, j, -1, plan.layers));
+      *rngs[j] = out.nextState[j];
     }
     return records;
   }

@@ -261,16 +261,17 @@ struct PipelineGenerator::Impl : Engine {
         if (deciders.empty())
           continue;
         TokenBatch heads = select(batch, deciders, exitInputs[k].data());
-        std::vector<void *> outputs = call(*exit.entry, heads.hidden.data(), heads, exit.caches);
-        const float *logits = static_cast<const float *>(outputs[0]);
-        const float *confidence = static_cast<const float *>(outputs[1]);
+        HeadChoices choices;
+        for (size_t i : deciders)
+          choices.add(*threshold, request, tokens.rngs[i]);
+        HeadOutputs outputs = callHead(*exit.entry, heads.hidden.data(), heads, choices, exit.caches);
         Decisions atExit;
         for (size_t j = 0; j < deciders.size(); ++j) {
-          if (confidence[j] < *threshold)
+          if (!outputs.decision[j])
             continue;
           size_t i = deciders[j];
-          atExit.push_back({i, takeToken(logits + j * vocab, vocab, request, tokens.rngs[i],
-                                         exit.index, exit.boundary, confidence[j])});
+          atExit.push_back({i, headRecord(outputs, j, exit.index, exit.boundary)});
+          tokens.rngs[i] = outputs.nextState[j];
           tokens.deciding[i] = 0;
         }
         report(atExit);

@@ -178,15 +178,18 @@ GenerationResult generateSpeculative(Engine &g, const GenerationRequest &request
       }
       if (heads.empty())
         continue;
+      // The exit's compiled choice drafts (threshold 0: always taken).
       TokenBatch proposing = g.select(batch, heads, exitInput.data());
-      std::vector<void *> outputs =
-          g.call(*draft.entry, proposing.hidden.data(), proposing, draft.caches);
-      const float *logits = static_cast<const float *>(outputs[0]);
+      HeadChoices choices;
+      for (size_t i : heads)
+        choices.add(0.0, request, step[i]->rng);
+      HeadOutputs outputs =
+          g.callHead(*draft.entry, proposing.hidden.data(), proposing, choices, draft.caches);
       for (size_t h = 0; h < heads.size(); ++h) {
         Sequence &s = *step[heads[h]];
-        const float *row = logits + h * vocab;
-        s.drafted.push_back(
-            eert_sample(row, vocab, request.temperature, request.topK, request.topP, &s.rng));
+        const float *row = outputs.logits + h * vocab;
+        s.drafted.push_back(outputs.token[h]);
+        s.rng = outputs.nextState[h];
         if (sampling) {
           s.draftProbs.resize(s.draftProbs.size() + vocab);
           eert_sampling_distribution(row, vocab, request.temperature, request.topK, request.topP,
@@ -207,33 +210,39 @@ GenerationResult generateSpeculative(Engine &g, const GenerationRequest &request
     }
     for (size_t seg = draftSegment + 1; seg < plan.segments.size(); ++seg)
       g.runSegment(seg, verify.hidden.data(), verify);
-    std::vector<void *> outputs = g.call(*plan.finalHead, verify.hidden.data(), verify, {});
-    const float *logits = static_cast<const float *>(outputs[0]);
+    // Greedy choices: the arg-max at every position (sampling draws below).
+    HeadChoices greedy;
+    for (size_t t = 0; t < verify.size(); ++t)
+      greedy.addGreedy();
+    HeadOutputs full = g.callHead(*plan.finalHead, verify.hidden.data(), verify, greedy);
+    const float *logits = full.logits;
     size_t offset = 0;
     for (Sequence *s : live) {
       int64_t accepted = 0;
       bool corrected = false, alive = true;
       for (int64_t j = 0; j < s->drafts && !corrected && alive; ++j) {
-        const float *full = logits + (offset + j) * vocab;
+        const float *position = logits + (offset + j) * vocab;
         int32_t proposed = s->drafted[j];
         int32_t replacement;
         if (!sampling) {
-          int32_t best = eert_sample(full, vocab, 0.0f, 1, 1.0f, &s->rng);
+          int32_t best = full.token[offset + j];
           replacement = best == proposed ? -1 : best;
         } else {
-          eert_sampling_distribution(full, vocab, request.temperature, request.topK, request.topP,
-                                     fullProbs.data());
+          eert_sampling_distribution(position, vocab, request.temperature, request.topK,
+                                     request.topP, fullProbs.data());
           replacement = eert_speculative_accept(s->draftProbs.data() + j * vocab, fullProbs.data(),
                                                 proposed, vocab, &s->rng);
         }
         corrected = replacement >= 0;
         accepted += !corrected;
-        alive = emit(*s, corrected ? replacement : proposed, full, !corrected);
+        alive = emit(*s, corrected ? replacement : proposed, position, !corrected);
       }
       if (!corrected && alive) {
-        const float *full = logits + (offset + s->drafts) * vocab;
-        emit(*s, eert_sample(full, vocab, request.temperature, request.topK, request.topP, &s->rng),
-             full, false);
+        const float *position = logits + (offset + s->drafts) * vocab;
+        int32_t next = sampling ? eert_sample(position, vocab, request.temperature, request.topK,
+                                              request.topP, &s->rng)
+                                : full.token[offset + s->drafts];
+        emit(*s, next, position, false);
       }
       offset += s->drafts + 1;
       // The caches keep x and the accepted drafts; the rest is rolled back.

@@ -13,6 +13,8 @@ extern "C" {
 #define EERT_IN(name) const float *name
 #define EERT_OUT(name) float *name
 #define EERT_IDS(name) const int32_t *name
+#define EERT_IDS_OUT(name) int32_t *name
+#define EERT_U64_IN(name) const uint64_t *name
 #define EERT_I64(name) int64_t name
 #define EERT_F32(name) float name
 #define EERT_U64P(name) uint64_t *name

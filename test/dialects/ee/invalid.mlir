@@ -1040,6 +1040,24 @@ func.func @f(%l: tensor<3x?x32xf32>) -> tensor<2x?xf32> {
 
 // -----
 
+// exit_decision: the choice and results per token of the logits
+func.func @f(%l: tensor<3x?x32xf32>, %c: tensor<3x?xf32>, %o: tensor<3x?x4xf32>, %s: tensor<2x?xi64>) {
+  // expected-error @+1 {{batch size of the logits (3) differs from the state (2)}}
+  %d:4 = ee.exit_decision %l, %c, %o, %s : tensor<3x?x32xf32>, tensor<3x?xf32>, tensor<3x?x4xf32>, tensor<2x?xi64> -> tensor<3x?xi32>, tensor<3x?xi32>, tensor<3x?xf32>, tensor<3x?xi64>
+  return
+}
+
+// -----
+
+// exit_decision: four choice values per token
+func.func @f(%l: tensor<?x?x32xf32>, %c: tensor<?x?xf32>, %o: tensor<?x?x3xf32>, %s: tensor<?x?xi64>) {
+  // expected-error @+1 {{takes 4 choice values per token (threshold, temperature, top_k, top_p), got 3}}
+  %d:4 = ee.exit_decision %l, %c, %o, %s : tensor<?x?x32xf32>, tensor<?x?xf32>, tensor<?x?x3xf32>, tensor<?x?xi64> -> tensor<?x?xi32>, tensor<?x?xi32>, tensor<?x?xf32>, tensor<?x?xi64>
+  return
+}
+
+// -----
+
 // activations: model dimensions are static
 func.func @f(%x: tensor<?x?x?xf32>, %w: tensor<8xf32>) {
   // expected-error @+1 {{operand #0 must be f32 tensor [batch, seq, features] with a static feature size}}

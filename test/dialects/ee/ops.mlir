@@ -63,7 +63,8 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
   // CHECK-LABEL: func.func @primitives
   func.func @primitives(%ids: tensor<?x?xi32>, %pos: tensor<?x?xi32>, %table: tensor<32x8xf32>,
                         %norm: tensor<8xf32>, %wq: tensor<8x8xf32>, %wk: tensor<4x8xf32>,
-                        %kc: tensor<?x64x4xf32>, %vc: tensor<?x64x4xf32>, %iter: i64)
+                        %kc: tensor<?x64x4xf32>, %vc: tensor<?x64x4xf32>, %iter: i64,
+                        %choice4: tensor<?x?x4xf32>, %state: tensor<?x?xi64>)
       -> (tensor<?x?xf32>, f32, f32) {
     // CHECK: ee.get_parameter @model.norm.weight : tensor<8xf32>
     %p = ee.get_parameter @model.norm.weight : tensor<8xf32>
@@ -103,6 +104,10 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
     %ce = ee.cross_entropy %logits, %ids temperature 2.0 : tensor<?x?x32xf32>, tensor<?x?xi32>
     // CHECK: ee.exit_confidence %{{.*}} : tensor<?x?x32xf32> -> tensor<?x?xf32>
     %conf = ee.exit_confidence %logits : tensor<?x?x32xf32> -> tensor<?x?xf32>
+    // CHECK: %decision, %token, %logprob, %next_state = ee.exit_decision %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<?x?x32xf32>, tensor<?x?xf32>, tensor<?x?x4xf32>, tensor<?x?xi64> -> tensor<?x?xi32>, tensor<?x?xi32>, tensor<?x?xf32>, tensor<?x?xi64>
+    %d:4 = ee.exit_decision %logits, %conf, %choice4, %state
+        : tensor<?x?x32xf32>, tensor<?x?xf32>, tensor<?x?x4xf32>, tensor<?x?xi64>
+        -> tensor<?x?xi32>, tensor<?x?xi32>, tensor<?x?xf32>, tensor<?x?xi64>
     // CHECK: ee.tp_copy %{{.*}} : tensor<?x?x8xf32>
     %entered = ee.tp_copy %r : tensor<?x?x8xf32>
     // CHECK: ee.tp_all_gather %{{.*}} : tensor<?x?x8xf32> -> tensor<?x?x16xf32>
