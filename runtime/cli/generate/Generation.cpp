@@ -277,9 +277,10 @@ struct RecomputeGenerator::Impl : Engine {
   std::vector<std::vector<PendingToken>> pending; // per sequence (cache row)
 
   /// One step for every sequence with new tokens: `ids` per row of `batch`
-  /// (the last of each sequence decides the next token); returns the records.
+  /// (the last of each sequence decides the next token), each sequence with
+  /// the options of `requests[row]`; appends the records to out[row].
   void step(const std::vector<int32_t> &ids, TokenBatch batch, const std::vector<size_t> &deciders,
-            const GenerationRequest &request, std::vector<uint64_t> &rng,
+            const std::vector<const GenerationRequest *> &requests, std::vector<uint64_t> &rng,
             std::vector<std::vector<TokenRecord>> &out) {
     // Which rows decide, and which sequences are still running.
     std::vector<bool> decider(batch.size(), false);
@@ -314,12 +315,12 @@ struct RecomputeGenerator::Impl : Engine {
 
       for (size_t k = 0; k < segment.exits.size(); ++k) {
         const InferencePlan::Exit &exit = plan.exits[segment.exits[k]];
-        std::optional<double> threshold = exitThreshold(request, exit.index);
-        if (!threshold)
-          continue;
+        // The tokens of sequences that may take this exit: deciding, or
+        // passing it (they fill a block exit's cache).
         std::vector<size_t> deciding, passing;
         for (size_t i = 0; i < batch.size(); ++i)
-          (decider[i] ? deciding : passing).push_back(i);
+          if (exitThreshold(*requests[batch.rows[i]], exit.index))
+            (decider[i] ? deciding : passing).push_back(i);
         // Passing tokens fill a block exit's KV cache first: they are earlier
         // positions than the deciding tokens of their sequences.
         if (exit.kvEntry && !passing.empty()) {
@@ -327,19 +328,22 @@ struct RecomputeGenerator::Impl : Engine {
           call(*exit.kvEntry, fill.hidden.data(), fill, exit.caches);
         }
         if (deciding.empty())
-          break;
+          continue;
         // The compiled head decides and chooses the token of each sequence.
         TokenBatch heads = select(batch, deciding, exitInputs[k].data());
         HeadChoices choices;
-        for (size_t i : deciding)
-          choices.add(*threshold, request, rng[batch.rows[i]]);
+        for (size_t i : deciding) {
+          const GenerationRequest &options = *requests[batch.rows[i]];
+          choices.add(*exitThreshold(options, exit.index), options, rng[batch.rows[i]]);
+        }
         HeadOutputs outputs = callHead(*exit.entry, heads.hidden.data(), heads, choices, exit.caches);
         std::set<int32_t> exited;
         for (size_t j = 0; j < deciding.size(); ++j) {
           if (!outputs.decision[j])
             continue;
           int32_t row = batch.rows[deciding[j]];
-          out[row].push_back(headRecord(outputs, j, exit.index, exit.boundary));
+          out[row].push_back(
+              headRecord(outputs, j, exit.index, exit.boundary, requests[row]->topLogprobs));
           rng[row] = outputs.nextState[j];
           exited.insert(row);
         }
@@ -375,9 +379,12 @@ struct RecomputeGenerator::Impl : Engine {
     if (deciding.empty())
       return;
     std::vector<uint64_t *> rngs;
-    for (size_t i : deciding)
+    std::vector<const GenerationRequest *> options;
+    for (size_t i : deciding) {
       rngs.push_back(&rng[batch.rows[i]]);
-    std::vector<TokenRecord> records = finalTokens(batch, deciding, rngs);
+      options.push_back(requests[batch.rows[i]]);
+    }
+    std::vector<TokenRecord> records = finalTokens(batch, deciding, rngs, options);
     for (size_t j = 0; j < deciding.size(); ++j)
       out[batch.rows[deciding[j]]].push_back(records[j]);
   }
@@ -429,6 +436,7 @@ GenerationResult RecomputeGenerator::generate(const GenerationRequest &request) 
     return result;
   }
   std::vector<uint64_t> rng = sequenceSeeds(request);
+  std::vector<const GenerationRequest *> options(sequences, &request);
   GenerationResult result;
   result.tokens.assign(sequences, {});
   auto clock = [] { return std::chrono::steady_clock::now(); };
@@ -451,7 +459,7 @@ GenerationResult RecomputeGenerator::generate(const GenerationRequest &request) 
       }
       deciders.push_back(ids.size() - 1);
     }
-    g.step(ids, std::move(batch), deciders, request, rng, result.tokens);
+    g.step(ids, std::move(batch), deciders, options, rng, result.tokens);
     for (int64_t row = 0; row < sequences; ++row) {
       if (ended[row])
         continue;

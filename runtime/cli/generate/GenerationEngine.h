@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <memory>
+#include <optional>
 
 namespace eert {
 
@@ -86,15 +87,17 @@ struct Engine {
             static_cast<const float *>(out[4]),   static_cast<const uint64_t *>(out[5])};
   }
 
-  /// The record of token j of a head's outputs (it decided).
-  TokenRecord headRecord(const HeadOutputs &out, size_t j, int64_t exit, int64_t layers) const {
+  /// The record of token j of a head's outputs (it decided), with `top`
+  /// alternatives (default: the request's).
+  TokenRecord headRecord(const HeadOutputs &out, size_t j, int64_t exit, int64_t layers,
+                         std::optional<int64_t> top = std::nullopt) const {
     TokenRecord record;
     record.token = out.token[j];
     record.exit = exit;
     record.layers = layers;
     record.confidence = out.confidence[j];
     record.logprob = out.logprob[j];
-    record.top = topLogprobs(out.logits + j * vocab, vocab, request.topLogprobs);
+    record.top = topLogprobs(out.logits + j * vocab, vocab, top.value_or(request.topLogprobs));
     return record;
   }
 
@@ -171,19 +174,24 @@ struct Engine {
   }
 
   /// The final head's tokens for the rows `which` of `batch` (full depth),
-  /// each sampled with its own state `rngs[j]` (advanced).
+  /// each sampled with its own state `rngs[j]` (advanced) and the options of
+  /// `requests[j]` (none given: the request's).
   std::vector<TokenRecord> finalTokens(const TokenBatch &batch, const std::vector<size_t> &which,
-                                       const std::vector<uint64_t *> &rngs) {
+                                       const std::vector<uint64_t *> &rngs,
+                                       const std::vector<const GenerationRequest *> &requests = {}) {
     std::vector<TokenRecord> records;
     if (which.empty())
       return records;
+    auto options = [&](size_t j) -> const GenerationRequest & {
+      return requests.empty() ? request : *requests[j];
+    };
     TokenBatch heads = select(batch, which);
     HeadChoices choices;
-    for (uint64_t *rng : rngs)
-      choices.add(0.0, request, *rng);
+    for (size_t j = 0; j < which.size(); ++j)
+      choices.add(0.0, options(j), *rngs[j]);
     HeadOutputs out = callHead(*plan.finalHead, heads.hidden.data(), heads, choices);
     for (size_t j = 0; j < which.size(); ++j) {
-      records.push_back(headRecord(out, j, -1, plan.layers));
+      records.push_back(headRecord(out, j, -1, plan.layers, options(j).topLogprobs));
       *rngs[j] = out.nextState[j];
     }
     return records;
