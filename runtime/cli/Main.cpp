@@ -303,8 +303,9 @@ const char *kUsage =
     "                    [--method recompute|pipeline|speculative [--draft-exit LAYER --draft-tokens K]]\n"
     "                    [--temperature T --top-k K --top-p P --seed S]\n"
     "                    [--json] [--no-baseline] [--save-kv FILE]\n"
-    "       BIN serve --load DIR --port P [--host H] [--method recompute|pipeline]\n"
+    "       BIN serve --load DIR --port P [--host H] [--method recompute|pipeline|speculative]\n"
     "                 [--request-timeout S] [--max-connections N] [--max-queue N]\n"
+    "                 [--max-batch N] [--kv-budget TOKENS]\n"
     "       every command: [--comm-timeout SECONDS] (under mpirun: how long a rank waits\n"
     "                      for a peer before it names it and ends the world; default 300, 0: forever)\n";
 

@@ -372,7 +372,8 @@ def main(binary, workdir, config_path):
     tally = Tally()
     problems = []
     for option, value in [("--request-timeout", "0"), ("--request-timeout", "x"), ("--max-connections", "0"),
-                          ("--max-queue", "-1")]:
+                          ("--max-queue", "-1"), ("--max-batch", "0"), ("--max-batch", "1000"),
+                          ("--kv-budget", "0")]:
         result = subprocess.run([binary, "serve", "--load", checkpoint, "--port", "0", option, value],
                                 capture_output=True, text=True, timeout=60)
         if result.returncode == 0 or option not in result.stderr:

@@ -235,6 +235,46 @@ def check_server(server, binary, checkpoint, model, exit_layers, tag):
         expect(status == 400 and "is not available" in response["error"]["message"],
                f"pipeline on one process: {status} {response}")
 
+    # Concurrent requests with different options (continuous batching mixes
+    # them in one step on a one-process server): each answer's tokens and exits
+    # equal the request's answer alone, its confidences within 1e-4 (other
+    # batch sizes take other kernels' rounding).
+    mixed = [{"prompts": [PROMPTS[0]], "tokens_to_generate": 8},
+             {"prompts": [PROMPTS[1]], "tokens_to_generate": 6, "early_exit_thres": 0.4},
+             {"prompts": [PROMPTS[2]], "tokens_to_generate": 10, "exit_thresholds": [0.9, 0.2]},
+             {"prompts": [PROMPTS[0]], "tokens_to_generate": 9, "temperature": 0.8, "random_seed": 7},
+             {"prompts": ["Let"], "tokens_to_generate": 5, "early_exit_thres": 0.0, "exit_layers": [exit_layers[-1]]},
+             {"prompts": [PROMPTS[1], PROMPTS[2]], "tokens_to_generate": 7, "early_exit_thres": 0.6, "top_k": 3,
+              "temperature": 1.2, "random_seed": 3},
+             {"prompts": [PROMPTS[2]], "tokens_to_generate": 4}]
+    if tag != "pipeline":
+        mixed.append({"prompts": [PROMPTS[0]], "tokens_to_generate": 6, "method": "speculative"})
+    def answer(status, response):
+        exits = [[(e["exit"], e["layer"]) for e in sequence] for sequence in response.get("exits", [])]
+        confidences = [[e["confidence"] for e in sequence] for sequence in response.get("exits", [])]
+        return (status, response.get("tokens"), exits), confidences
+
+    def same(a, b):
+        return a[0] == b[0] and all(abs(x - y) < 1e-4 for s, t in zip(a[1], b[1]) for x, y in zip(s, t))
+
+    alone = {i: answer(*server.request("PUT", "/api", body)) for i, body in enumerate(mixed)}
+    together, lock = {}, threading.Lock()
+
+    def mixed_client(i):
+        result = answer(*server.request("PUT", "/api", mixed[i % len(mixed)]))
+        with lock:
+            together[i] = result
+
+    threads = [threading.Thread(target=mixed_client, args=(i,)) for i in range(2 * len(mixed))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for i, result in sorted(together.items()):
+        expect(result[0][0] == 200 and same(result, alone[i % len(mixed)]),
+               f"mixed client {i}: {result} vs alone {alone[i % len(mixed)]}")
+    expect(len(together) == 2 * len(mixed), "a mixed client got no answer")
+
     # Bad requests: 400 with a message; the server keeps serving.
     for name, body, message in BAD + BAD_METHOD:
         if tag == "pipeline" and isinstance(body, dict) and body.get("method") in ("recompute", "speculative"):

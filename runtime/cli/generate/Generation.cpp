@@ -490,6 +490,168 @@ void RecomputeGenerator::saveCaches(const std::string &path) {
   g.caches->save(path, *std::max_element(g.lengths.begin(), g.lengths.end()));
 }
 
+struct ContinuousBatcher::State {
+  /// A request in the batch: its result so far and how many sequences run.
+  struct Job {
+    GenerationRequest request;
+    std::promise<GenerationResult> result;
+    GenerationResult tokens;
+    int64_t running = 0, tokenCost = 0;
+    std::chrono::steady_clock::time_point start;
+  };
+  RecomputeGenerator generator;
+  int64_t rows, tokenBudget, tokensHeld = 0, sequences = 0;
+  // Per cache row: its job (none: free), sequence index there, options,
+  // random state and the tokens to feed next.
+  std::vector<std::shared_ptr<Job>> job;
+  std::vector<size_t> sequence;
+  std::vector<const GenerationRequest *> options;
+  std::vector<uint64_t> rng;
+  std::vector<std::vector<int32_t>> feed;
+  std::vector<std::vector<TokenRecord>> out;
+
+  State(const Manifest &manifest, const Weights &weights, int64_t rows, int64_t tokenBudget)
+      : generator(manifest, weights), rows(rows), tokenBudget(tokenBudget), job(rows),
+        sequence(rows), options(rows, nullptr), rng(rows), feed(rows), out(rows) {
+    RecomputeGenerator::Impl &g = *generator.impl_;
+    g.caches = std::make_unique<KVCaches>(manifest, g.plan, rows);
+    g.pending.assign(rows, {});
+    g.lengths.assign(rows, 0);
+  }
+
+  static int64_t cost(const GenerationRequest &request) {
+    int64_t tokens = 0;
+    for (const auto &prompt : request.prompts)
+      tokens += static_cast<int64_t>(prompt.size()) + request.maxNewTokens;
+    return tokens;
+  }
+
+  /// Ends the sequence in `row`; its job's result goes out with its last one.
+  void retire(int64_t row) {
+    std::shared_ptr<Job> ending = std::move(job[row]);
+    generator.impl_->pending[row].clear();
+    options[row] = nullptr;
+    --sequences;
+    if (--ending->running > 0)
+      return;
+    tokensHeld -= ending->tokenCost;
+    GenerationResult &result = ending->tokens;
+    result.decodeSeconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - ending->start).count() -
+        result.prefillSeconds;
+    for (const auto &tokens : result.tokens)
+      result.decodeTokens += std::max<int64_t>(static_cast<int64_t>(tokens.size()) - 1, 0);
+    ending->result.set_value(std::move(result));
+  }
+};
+
+ContinuousBatcher::ContinuousBatcher(const Manifest &manifest, const Weights &weights,
+                                     int64_t rows, int64_t tokenBudget)
+    : state_(std::make_shared<State>(manifest, weights, rows, tokenBudget)) {}
+
+int64_t ContinuousBatcher::running() const { return state_->sequences; }
+
+bool ContinuousBatcher::batchable(const GenerationRequest &request) const {
+  return !request.speculative && !request.promptLogprobs &&
+         static_cast<int64_t>(request.prompts.size()) <= state_->rows &&
+         State::cost(request) <= state_->tokenBudget;
+}
+
+bool ContinuousBatcher::admit(const GenerationRequest &request,
+                              std::promise<GenerationResult> &result) {
+  State &s = *state_;
+  int64_t cost = State::cost(request);
+  std::vector<int64_t> free;
+  for (int64_t row = 0; row < s.rows && free.size() < request.prompts.size(); ++row)
+    if (!s.job[row])
+      free.push_back(row);
+  if (free.size() < request.prompts.size() || s.tokensHeld + cost > s.tokenBudget)
+    return false;
+  auto job = std::make_shared<State::Job>();
+  job->request = request;
+  job->result = std::move(result);
+  job->tokens.tokens.assign(request.prompts.size(), {});
+  job->running = static_cast<int64_t>(request.prompts.size());
+  job->tokenCost = cost;
+  job->start = std::chrono::steady_clock::now();
+  s.tokensHeld += cost;
+  if (request.maxNewTokens == 0) {
+    job->result.set_value(std::move(job->tokens));
+    s.tokensHeld -= cost;
+    return true;
+  }
+  std::vector<uint64_t> seeds = sequenceSeeds(request);
+  RecomputeGenerator::Impl &g = *s.generator.impl_;
+  for (size_t i = 0; i < free.size(); ++i) {
+    int64_t row = free[i];
+    s.job[row] = job;
+    s.sequence[row] = i;
+    s.options[row] = &job->request;
+    s.rng[row] = seeds[i];
+    s.feed[row] = request.prompts[i];
+    s.out[row].clear();
+    g.lengths[row] = 0;
+    g.pending[row].clear();
+    ++s.sequences;
+  }
+  return true;
+}
+
+void ContinuousBatcher::step() {
+  State &s = *state_;
+  RecomputeGenerator::Impl &g = *s.generator.impl_;
+  std::vector<int32_t> ids;
+  TokenBatch batch;
+  std::vector<size_t> deciders;
+  for (int64_t row = 0; row < s.rows; ++row) {
+    if (!s.job[row])
+      continue;
+    for (int32_t id : s.feed[row]) {
+      ids.push_back(id);
+      batch.positions.push_back(static_cast<int32_t>(g.lengths[row]++));
+      batch.rows.push_back(static_cast<int32_t>(row));
+    }
+    deciders.push_back(ids.size() - 1);
+  }
+  if (deciders.empty())
+    return;
+  try {
+    g.step(ids, std::move(batch), deciders, s.options, s.rng, s.out);
+  } catch (...) {
+    std::exception_ptr error = std::current_exception();
+    for (int64_t row = 0; row < s.rows; ++row)
+      if (std::shared_ptr<State::Job> failed = s.job[row]) {
+        for (int64_t other = row; other < s.rows; ++other)
+          if (s.job[other] == failed) {
+            s.job[other].reset();
+            s.options[other] = nullptr;
+            --s.sequences;
+          }
+        s.tokensHeld -= failed->tokenCost;
+        failed->result.set_exception(error);
+      }
+    return;
+  }
+  auto now = std::chrono::steady_clock::now();
+  for (int64_t row = 0; row < s.rows; ++row) {
+    if (!s.job[row])
+      continue;
+    State::Job &job = *s.job[row];
+    std::vector<TokenRecord> &tokens = job.tokens.tokens[s.sequence[row]];
+    const TokenRecord &record = s.out[row].back();
+    tokens.push_back(record);
+    if (tokens.size() == 1 && job.tokens.prefillSeconds == 0)
+      job.tokens.prefillSeconds = std::chrono::duration<double>(now - job.start).count();
+    s.out[row].clear();
+    bool going = keepGoing(job.request, s.sequence[row], record);
+    if (!going || static_cast<int64_t>(tokens.size()) == job.request.maxNewTokens) {
+      s.retire(row);
+      continue;
+    }
+    s.feed[row].assign(1, record.token);
+  }
+}
+
 std::string joinForMethod(const Manifest &manifest, const InferencePlan &plan,
                           const std::string &given) {
   std::string method = !given.empty() ? given : (plan.stages > 1 ? "pipeline" : "recompute");

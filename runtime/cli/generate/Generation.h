@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -162,8 +163,35 @@ public:
   void saveCaches(const std::string &path) override;
 
 private:
+  friend class ContinuousBatcher;
   struct Impl;
   std::shared_ptr<Impl> impl_;
+};
+
+/// Continuous batching of recompute-method requests in one process (the
+/// server's): the sequences of the admitted requests generate together, one
+/// token each per step, each with its own request's options; a request joins
+/// between steps when its prompts fit in the free cache rows and its tokens
+/// (prompts plus new tokens) in the budget, and leaves when its last sequence
+/// ends. Every sequence's tokens are those it would get alone.
+class ContinuousBatcher {
+public:
+  /// `rows` sequences at most, holding at most `tokenBudget` tokens together.
+  ContinuousBatcher(const Manifest &manifest, const Weights &weights, int64_t rows,
+                    int64_t tokenBudget);
+  /// Whether `request` runs in a batch at all: the recompute method without
+  /// prompt scores, its prompts and tokens within the limits.
+  bool batchable(const GenerationRequest &request) const;
+  /// Starts a validated, batchable `request` if it fits now (false: it must
+  /// wait); `result` is fulfilled when its last sequence ends (from step()).
+  bool admit(const GenerationRequest &request, std::promise<GenerationResult> &result);
+  /// One step of every running sequence; a failure fails every running request.
+  void step();
+  int64_t running() const;
+
+private:
+  struct State;
+  std::shared_ptr<State> state_;
 };
 
 /// The pipeline-based method: one rank per pipeline stage (mpirun -np P with

@@ -40,7 +40,7 @@ namespace eert {
 
 const std::set<std::string> kServeOptions = {"load",           "port",           "host",
                                              "method",         "request-timeout", "max-connections",
-                                             "max-queue"};
+                                             "max-queue",      "max-batch",       "kv-budget"};
 
 namespace {
 
@@ -360,6 +360,55 @@ public:
         job.second.set_exception(std::current_exception());
       }
     }
+    close();
+  }
+
+  /// With continuous batching: between steps, admits the jobs at the head of
+  /// the queue while they fit (in order: a job that must run alone, a
+  /// speculative one or one asking for prompt scores, waits until the batch
+  /// has drained, then runs with `generateAlone`), then runs one step. On a
+  /// stop the running sequences finish; the jobs still queued fail.
+  template <typename Generate, typename Stopping>
+  void serveBatched(ContinuousBatcher &batcher, Generate generateAlone, Stopping stopping) {
+    while (true) {
+      if (stopping() && batcher.running() == 0)
+        break;
+      // A job run alone takes long: the stop is checked again after it.
+      while (!stopping()) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        if (jobs_.empty())
+          break;
+        auto &[request, promise] = jobs_.front();
+        if (!batcher.batchable(request)) {
+          if (batcher.running() > 0)
+            break;
+          auto job = std::move(jobs_.front());
+          jobs_.pop_front();
+          lock.unlock();
+          try {
+            job.second.set_value(generateAlone(job.first));
+          } catch (...) {
+            job.second.set_exception(std::current_exception());
+          }
+          continue;
+        }
+        if (!batcher.admit(request, promise))
+          break;
+        jobs_.pop_front();
+      }
+      if (batcher.running() > 0) {
+        batcher.step();
+        continue;
+      }
+      std::unique_lock<std::mutex> lock(mutex_);
+      ready_.wait_for(lock, std::chrono::milliseconds(50), [&] { return !jobs_.empty(); });
+    }
+    close();
+  }
+
+private:
+  /// Refuses new jobs and fails every job still queued.
+  void close() {
     std::lock_guard<std::mutex> lock(mutex_);
     closed_ = true;
     for (auto &job : jobs_)
@@ -367,7 +416,6 @@ public:
     jobs_.clear();
   }
 
-private:
   size_t capacity_;
   std::function<bool()> draining_;
   bool closed_ = false;
@@ -522,6 +570,17 @@ int serveCommand(const Manifest &manifest, const Options &options) {
                     modelName(options.text("load")), vocab,
                     manifest.config.at("max_position_embeddings").get<int64_t>(), method};
   std::unique_ptr<Generator> generator = makeGenerator(method, manifest, weights);
+  // Continuous batching where one process generates (--max-batch 1: off).
+  int64_t maxBatch = options.integer("max-batch", 16);
+  if (maxBatch < 1 || maxBatch > static_cast<int64_t>(kMaxCompletionChoices))
+    throw std::runtime_error("--max-batch must be an integer in [1, " +
+                             std::to_string(kMaxCompletionChoices) + "]");
+  int64_t kvBudget = options.integer("kv-budget", maxBatch * model.maxPositions);
+  if (kvBudget < 1)
+    throw std::runtime_error("--kv-budget must be a positive number of tokens");
+  std::unique_ptr<ContinuousBatcher> batcher;
+  if (maxBatch > 1 && eert_comm_size() == 1 && method != "pipeline")
+    batcher = std::make_unique<ContinuousBatcher>(manifest, weights, maxBatch, kvBudget);
   if (eert_comm_rank() != 0) {
     followRequests(*generator);
     return 0;
@@ -610,13 +669,16 @@ int serveCommand(const Manifest &manifest, const Options &options) {
   server.start();
   std::cerr << "serving " << model.name << " (" << method << ") on http://" << host << ":" << bound
             << " (PUT /api, POST /v1/completions; pid " << ::getpid() << ")" << std::endl;
-  queue.serve(
-      [&](const GenerationRequest &request) {
-        if (eert_comm_size() > 1)
-          sendToStages(requestToJson(request).dump());
-        return generator->generate(request);
-      },
-      [&] { return stopRequested.load(); });
+  auto generateAlone = [&](const GenerationRequest &request) {
+    if (eert_comm_size() > 1)
+      sendToStages(requestToJson(request).dump());
+    return generator->generate(request);
+  };
+  auto stopping = [&] { return stopRequested.load(); };
+  if (batcher)
+    queue.serveBatched(*batcher, generateAlone, stopping);
+  else
+    queue.serve(generateAlone, stopping);
   std::cerr << "server stopping: answering the last responses" << std::endl;
   server.stop();
   if (eert_comm_size() > 1)
