@@ -19,6 +19,13 @@ ideal speedup they imply: generated tokens x L over the layers run, counting
 each draft step's layers up to the exit and each verification pass's layers
 after it once (a batched pass costs one token's weight reads).
 
+Last, serving (`BIN serve`, one process): C concurrent clients (1, 4 and 16)
+each sending requests one after another (--serve-requests each, held-out
+prompts, --tokens new tokens at threshold --serve-threshold), with continuous
+batching (--max-batch 16) and without (--max-batch 1): throughput in generated
+tokens/s and the p50/p99 request latency, against the targets at 16 clients
+(throughput >= 4x one client's, p99 latency <= 3x one client's).
+
 Usage: python3 bench/early_exit_bench.py [--run build/demo/run] [--eval-text build/demo/kjv-eval.txt]
        [--ee-compile build/bin/ee-compile] [--prompts 16] [--prompt-bytes 48] [--tokens 64]
        [--threads 2] [--thresholds 1.0,0.9,...] [--repeat 3] [--json out.json]
@@ -31,6 +38,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+import urllib.request
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
@@ -71,6 +81,50 @@ def generate(command, checkpoint, prompts, tokens, threshold, env, options=()):
     return generated, lines[-1]["summary"]
 
 
+def serve_benchmark(binary, checkpoint, prompts, tokens, threshold, requests_each, env):
+    """Rows of (batching, clients, tokens/s, p50 s, p99 s) over real HTTP."""
+    rows = []
+    for batching, max_batch in [("on", 16), ("off", 1)]:
+        server = subprocess.Popen([binary, "serve", "--load", checkpoint, "--port", "0", "--max-batch", str(max_batch)],
+                                  stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            line = server.stderr.readline()
+            url = line.split(" on ")[1].split()[0]
+            for clients in (1, 4, 16):
+                latencies, generated, lock = [], [0], threading.Lock()
+
+                def client(c):
+                    for r in range(requests_each):
+                        prompt = prompts[(c * requests_each + r) % len(prompts)]
+                        body = json.dumps({"prompts": [bytes(prompt).decode("latin-1")], "tokens_to_generate": tokens,
+                                           "early_exit_thres": threshold}).encode()
+                        start = time.perf_counter()
+                        req = urllib.request.Request(url + "/api", data=body, method="PUT",
+                                                     headers={"Content-Type": "application/json"})
+                        with urllib.request.urlopen(req, timeout=600) as response:
+                            answer = json.loads(response.read())
+                        with lock:
+                            latencies.append(time.perf_counter() - start)
+                            generated[0] += len(answer["tokens"][0])
+
+                start = time.perf_counter()
+                threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+                wall = time.perf_counter() - start
+                latencies.sort()
+                rows.append({"batching": batching, "clients": clients, "tokens_per_second": generated[0] / wall,
+                             "p50_seconds": latencies[len(latencies) // 2],
+                             "p99_seconds": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]})
+                print(".", end="", file=sys.stderr, flush=True)
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run", default=os.path.join(ROOT, "build", "demo", "run"))
@@ -84,6 +138,8 @@ def main():
     parser.add_argument("--batch", type=int, default=1, help="prompts per generate call")
     parser.add_argument("--repeat", type=int, default=3, help="runs per generate call, their median timed")
     parser.add_argument("--draft-tokens", default="0,2,3", help="speculative draft lengths (0: adaptive)")
+    parser.add_argument("--serve-requests", type=int, default=4, help="requests per client in the serving benchmark")
+    parser.add_argument("--serve-threshold", type=float, default=0.8)
     parser.add_argument("--pp-split", help="layers per pipeline stage (ee-compile --pp-split); default: the cost model's")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
@@ -164,6 +220,8 @@ def main():
                     "ideal_speedup": decoded * layers / (steps * below + stats["verify_passes"] * (layers - below)),
                     "agreement": agree / total})
                 print(".", end="", file=sys.stderr, flush=True)
+        serving = serve_benchmark(binary, checkpoint, prompts, args.tokens, args.serve_threshold,
+                                  args.serve_requests, recompute_env)
         print(file=sys.stderr)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -198,6 +256,24 @@ def main():
           f"{best['draft_tokens']} drafts; target >= 1.25x: {'met' if best['speedup'] >= 1.25 else 'NOT met'}); "
           f"output {'identical to' if exact else 'DIFFERENT from'} full depth")
     print()
+    print(f"serving: {args.serve_requests} requests per client, {args.tokens} tokens each at threshold "
+          f"{args.serve_threshold}, one process x {args.threads} threads")
+    header = f"{'batching':>8} | {'clients':>7} | {'tokens/s':>9} | {'x 1 client':>10} | {'p50 s':>7} | " \
+             f"{'p99 s':>7} | {'p99 x 1 client':>14}"
+    print(header)
+    print("-" * len(header))
+    for r in serving:
+        one = next(o for o in serving if o["batching"] == r["batching"] and o["clients"] == 1)
+        r["throughput_vs_one"] = r["tokens_per_second"] / one["tokens_per_second"]
+        r["p99_vs_one"] = r["p99_seconds"] / one["p99_seconds"]
+        print(f"{r['batching']:>8} | {r['clients']:>7} | {r['tokens_per_second']:>9.0f} | "
+              f"{r['throughput_vs_one']:>9.2f}x | {r['p50_seconds']:>7.3f} | {r['p99_seconds']:>7.3f} | "
+              f"{r['p99_vs_one']:>13.2f}x")
+    top = next(r for r in serving if r["batching"] == "on" and r["clients"] == 16)
+    print(f"at 16 clients with batching: throughput {top['throughput_vs_one']:.2f}x one client (target >= 4x: "
+          f"{'met' if top['throughput_vs_one'] >= 4 else 'NOT met'}), p99 latency {top['p99_vs_one']:.2f}x "
+          f"(target <= 3x: {'met' if top['p99_vs_one'] <= 3 else 'NOT met'})")
+    print()
     recompute = [r for r in results if r["method"] == "recompute"]
     good = [r for r in recompute if r["agreement"] >= 0.9]
     if good:
@@ -214,7 +290,7 @@ def main():
           f" (target: all)")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"early_exit": results, "speculative": speculative}, f, indent=1)
+            json.dump({"early_exit": results, "speculative": speculative, "serving": serving}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -49,8 +49,9 @@ void attendByLoops(const TokenBlock &block, int64_t pairs, int64_t group, int64_
           sums[u] += a * b;
         }
       }
+      eert::Floats4 dots = eert::sumLanes4(sums[0], sums[1], sums[2], sums[3]);
       for (int u = 0; u < 4; ++u)
-        row[j + u] = scale * eert::sumLanes(sums[u]);
+        row[j + u] = scale * dots[u];
     }
     for (; j < seen; ++j) {
       eert::Floats16 sum = {}, a, b;

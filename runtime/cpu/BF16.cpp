@@ -74,9 +74,18 @@ rowsAVX512BF16(const uint16_t *x, const uint16_t *w, Out *y, int64_t in, int64_t
           a[j][r] = _mm512_dpbf16_ps(a[j][r], v, p[j]);
       }
     }
+    // The accumulators row-major (r, j), four reduced at a time.
+    float sums[R * N];
+    constexpr int count = R * N, grouped = count / 4 * 4;
+    auto at = [&](int i) { return a[i % N][i / N]; };
+    for (int i = 0; i < grouped; i += 4)
+      eert::storeFloats4(sums + i, eert::sumLanes4(eert::Floats16(at(i)), eert::Floats16(at(i + 1)),
+                                                   eert::Floats16(at(i + 2)), eert::Floats16(at(i + 3))));
+    for (int i = grouped; i < count; ++i)
+      sums[i] = _mm512_reduce_add_ps(at(i));
     for (int r = 0; r < R; ++r)
       for (int j = 0; j < rows; ++j)
-        eert::store(y + r * out + o + j, _mm512_reduce_add_ps(a[j][r]));
+        eert::store(y + r * out + o + j, sums[r * N + j]);
   }
 }
 
