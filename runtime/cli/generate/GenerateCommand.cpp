@@ -179,20 +179,27 @@ int generateCommand(const Manifest &manifest, const Options &options) {
   full.threshold.reset();
   full.exitThresholds.clear();
   full.speculative = false;
+  // The full-depth baseline runs before and after the timed run (their
+  // combined rate cancels a drift of the machine's speed), all three after a
+  // short untimed run of each, so that none pays for the first touches of the
+  // arena and caches.
+  GenerationResult before, after;
   if (baselineRun) {
-    // A short untimed run first, so that neither timed run pays for the first
-    // touches of the arena and caches (about 5% of a short run here).
-    GenerationRequest warmUp = full;
-    warmUp.maxNewTokens = std::min<int64_t>(full.maxNewTokens, 4);
-    generator->generate(warmUp);
+    for (GenerationRequest warmUp : {full, request}) {
+      warmUp.maxNewTokens = std::min<int64_t>(full.maxNewTokens, 4);
+      warmUp.onToken = nullptr;
+      generator->generate(warmUp);
+    }
+    before = generator->generate(full);
   }
   GenerationResult result = generator->generate(request);
   if (options.has("save-kv"))
     generator->saveCaches(options.text("save-kv"));
   double fullRate = 0;
   if (baselineRun) {
-    GenerationResult baseline = generator->generate(full);
-    fullRate = baseline.decodeSeconds > 0 ? baseline.decodeTokens / baseline.decodeSeconds : 0;
+    after = generator->generate(full);
+    double seconds = before.decodeSeconds + after.decodeSeconds;
+    fullRate = seconds > 0 ? (before.decodeTokens + after.decodeTokens) / seconds : 0;
   }
   if (eert_comm_rank() != 0)
     return 0; // the results are on stage 0
