@@ -351,14 +351,10 @@ public:
       std::unique_lock<std::mutex> lock(mutex_);
       if (!ready_.wait_for(lock, std::chrono::milliseconds(50), [&] { return !jobs_.empty(); }))
         continue;
-      auto job = std::move(jobs_.front());
+      Job job = std::move(jobs_.front());
       jobs_.pop_front();
       lock.unlock();
-      try {
-        job.second.set_value(generate(job.first));
-      } catch (...) {
-        job.second.set_exception(std::current_exception());
-      }
+      run(job, generate);
     }
     close();
   }
@@ -382,14 +378,10 @@ public:
         if (!batcher.batchable(request)) {
           if (batcher.running() > 0)
             break;
-          auto job = std::move(jobs_.front());
+          Job job = std::move(jobs_.front());
           jobs_.pop_front();
           lock.unlock();
-          try {
-            job.second.set_value(generateAlone(job.first));
-          } catch (...) {
-            job.second.set_exception(std::current_exception());
-          }
+          run(job, generateAlone);
           continue;
         }
         if (!batcher.admit(request, promise))
@@ -407,6 +399,17 @@ public:
   }
 
 private:
+  using Job = std::pair<GenerationRequest, std::promise<GenerationResult>>;
+
+  /// Fulfils `job` with what `generate` makes of its request, or its error.
+  template <typename Generate> static void run(Job &job, Generate &generate) {
+    try {
+      job.second.set_value(generate(job.first));
+    } catch (...) {
+      job.second.set_exception(std::current_exception());
+    }
+  }
+
   /// Refuses new jobs and fails every job still queued.
   void close() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -421,7 +424,7 @@ private:
   bool closed_ = false;
   std::mutex mutex_;
   std::condition_variable ready_;
-  std::deque<std::pair<GenerationRequest, std::promise<GenerationResult>>> jobs_;
+  std::deque<Job> jobs_;
 };
 
 // Read by the connection threads as well as the main thread: a lock-free
