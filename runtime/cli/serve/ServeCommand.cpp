@@ -20,6 +20,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -623,6 +624,27 @@ int serveCommand(const Manifest &manifest, const Options &options) {
     return false;
   };
 
+  // A completion's sequences stop generating once their text holds a stop
+  // sequence (where the generation runs in one process; formatCompletion
+  // cuts the text there either way).
+  auto endingAtStops = [&](const auto &parsed) {
+    GenerationRequest request = parsed.generation;
+    if constexpr (std::is_same_v<std::decay_t<decltype(parsed)>, CompletionRequest>) {
+      if (parsed.stop.empty())
+        return request;
+      auto texts = std::make_shared<std::vector<std::string>>(request.prompts.size());
+      request.onToken = [texts, stops = parsed.stop, &model](size_t choice,
+                                                             const TokenRecord &record) {
+        std::string &text = (*texts)[choice];
+        text += model.tokenizer.decode({record.token});
+        return std::none_of(stops.begin(), stops.end(), [&](const std::string &stop) {
+          return text.find(stop) != std::string::npos;
+        });
+      };
+    }
+    return request;
+  };
+
   // Reads, parses, validates and queues a request; formats its result or the error.
   auto handle = [&](const httplib::Request &req, httplib::Response &res,
                     const httplib::ContentReader &reader, auto parse, auto format) {
@@ -634,7 +656,7 @@ int serveCommand(const Manifest &manifest, const Options &options) {
       auto parsed = parse(body, model);
       if (stream(parsed, res))
         return;
-      GenerationResult result = queue.push(parsed.generation).get();
+      GenerationResult result = queue.push(endingAtStops(parsed)).get();
       double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       reply(res, 200, format(parsed, result, seconds));
