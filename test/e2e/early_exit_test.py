@@ -18,6 +18,10 @@ peaked distributions):
     second always) give the second exit;
 (e) prompts of different lengths in one batch: each sequence's tokens and exits
     equal those of the sequence alone;
+(f) the compiled exit decisions against the reference's semantics on a sweep:
+    each exit alone (--exit-layers) at thresholds 0.1-0.9, and all exits at
+    once, every token's exit and token equal the reference's (thresholds within
+    1e-3 of a confidence the reference compares are skipped: a tie is either);
 (c) with METHODS "recompute pipeline", the pipeline method under mpirun on a
     binary compiled with --pp 2 gives the same tokens, exits and KV caches,
     alone and for the batch of (e) (its sequences interleaved on the stages).
@@ -160,6 +164,25 @@ def check_config(ee_compile, workdir, methods, config_path):
         if decisions(batch[p]) != decisions(alone):
             problems.append(f"(e) prompt {p} in a batch: {decisions(batch[p])}\n    alone {decisions(alone)}")
 
+    # (f) a threshold sweep of the compiled decisions.
+    layers = config["early_exit"]["exit_layer_nums"]
+    swept = 0
+    for active in [[k] for k in range(exits)] + [list(range(exits))]:
+        for threshold in [0.1 * i for i in range(1, 10)]:
+            thresholds = {k: threshold for k in active}
+            want_sweep = model.early_exit_generate(prompt, NEW_TOKENS, thresholds)
+            seen = exit_confidences(model, prompt, want_sweep)
+            if any(abs(c - threshold) < 1e-3 for k in active for c in seen[k]):
+                continue
+            got = generate(command, checkpoint, [prompt], "--early-exit-thres", repr(threshold),
+                           "--exit-layers", ",".join(str(layers[k]) for k in active))[0]
+            swept += 1
+            if decisions(got) != decisions(want_sweep):
+                problems.append(f"(f) exits {active} at {threshold:.1f}: {decisions(got)}\n"
+                                f"    reference {decisions(want_sweep)}")
+    if swept < 2 * (exits + 1):
+        problems.append(f"(f) only {swept} thresholds were clear of ties")
+
     # (c) the pipeline method on two ranks: same tokens, exits and caches.
     if "pipeline" in methods:
         pipelined = os.path.join(workdir, name + ".pp2")
@@ -182,6 +205,7 @@ def check_config(ee_compile, workdir, methods, config_path):
         sequences = [list(one) + [t for t, _, _ in piped[p]][:-1] for p, one in enumerate(PROMPTS)]
         problems += ["(c) pipeline batch " + p for p in compare_caches(batch_kv, model, sequences)]
     print(f"  {name}: thresholds {[round(t, 4) for t in thresholds.values()]}, heads taken {taken}, "
+          f"{swept} swept thresholds, "
           f"{'ok' if not problems else 'MISMATCH'}")
     return problems
 

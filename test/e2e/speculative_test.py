@@ -15,7 +15,8 @@ often but not always:
 (c) a batch of four prompts of different lengths: each sequence's tokens equal
     the reference's greedy decoding of that prompt alone, its caches those of
     the reference, and past its end (the longest sequence's length is saved)
-    its cache rows hold zeros;
+    its cache rows hold zeros; and a batch of 12 more random prompts, each
+    drafting from the last exit, equals full depth too;
 (d) requests the method refuses: early-exit thresholds, a draft exit that does
     not exist, too many draft tokens, and (with mpirun available) two pipeline
     ranks, each with a message naming the problem.
@@ -135,6 +136,14 @@ def check_config(ee_compile, workdir, config_path):
         for row, ids in enumerate(sequences):
             if cache[row, len(ids):].abs().sum() > 0:
                 problems.append(f"(c) sequence {row}: {cache_name} has entries past its end")
+
+    many = [torch.randint(0, config["vocab_size"], (n,), generator=torch.Generator().manual_seed(n)).tolist()
+            for n in range(2, 14)]
+    got, _ = generate(binary, checkpoint, many, "--draft-exit", str(layers[-1]))
+    for p, tokens in enumerate(got):
+        want_p = model.greedy(many[p], NEW_TOKENS)
+        if tokens != want_p:
+            problems.append(f"(c) random prompt {p}: {tokens}\n    full depth {want_p}")
 
     # (d) refused requests.
     problems += refused(binary, checkpoint, "--early-exit-thres", "0.5")
