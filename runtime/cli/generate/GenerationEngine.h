@@ -198,9 +198,39 @@ struct Engine {
   }
 };
 
+/// A sequence of self-speculative decoding (Speculative.cpp) in cache row
+/// `row`: sequence `index` of `request`, its tokens appended to `out` and its
+/// drafts counted in `stats`.
+struct SpeculativeSequence {
+  int32_t row = 0;
+  size_t index = 0;
+  const GenerationRequest *request = nullptr;
+  std::vector<TokenRecord> *out = nullptr;
+  GenerationResult *stats = nullptr;
+  uint64_t rng = 0;
+  int32_t next = 0;      // the token to feed, not yet in the caches
+  int32_t position = 0;  // its position
+  int64_t remaining = 0; // tokens still to generate (0: ended)
+  int64_t draftLength = 0;
+  // The current round: k drafts d_1..d_k, their draft distributions (k x
+  // vocab, when sampling) and the hidden states after the draft exit's
+  // segment ((k + 1) x hidden).
+  int64_t drafts = 0;
+  std::vector<int32_t> drafted;
+  std::vector<float> draftProbs, states;
+};
+
+/// Runs the prompts of `sequences` (one each, a shared draft exit) at full
+/// depth and gives each its first token.
+void speculativePrefill(Engine &engine, const std::vector<SpeculativeSequence *> &sequences,
+                        const std::vector<const std::vector<int32_t> *> &prompts);
+
+/// One round (drafts, one verification pass, acceptance, rollback) for every
+/// sequence of `sequences` still generating.
+void speculativeRound(Engine &engine, const std::vector<SpeculativeSequence *> &sequences);
+
 /// Self-speculative decoding of `request` (speculative) on `engine`, whose
-/// caches and lengths are set up for the request's sequences
-/// (Speculative.cpp).
+/// caches are set up for the request's sequences.
 GenerationResult generateSpeculative(Engine &engine, const GenerationRequest &request);
 
 } // namespace eert
