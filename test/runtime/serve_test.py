@@ -248,7 +248,10 @@ def check_server(server, binary, checkpoint, model, exit_layers, tag):
               "temperature": 1.2, "random_seed": 3},
              {"prompts": [PROMPTS[2]], "tokens_to_generate": 4}]
     if tag != "pipeline":
-        mixed.append({"prompts": [PROMPTS[0]], "tokens_to_generate": 6, "method": "speculative"})
+        # Speculative sequences join the batch too, two draft exits at once.
+        mixed += [{"prompts": [PROMPTS[0]], "tokens_to_generate": 6, "method": "speculative"},
+                  {"prompts": [PROMPTS[1], "Let"], "tokens_to_generate": 7, "method": "speculative",
+                   "draft_exit": exit_layers[-1], "draft_tokens": 2, "temperature": 0.9, "random_seed": 5}]
     def answer(status, response):
         exits = [[(e["exit"], e["layer"]) for e in sequence] for sequence in response.get("exits", [])]
         confidences = [[e["confidence"] for e in sequence] for sequence in response.get("exits", [])]

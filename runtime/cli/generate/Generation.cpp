@@ -509,10 +509,13 @@ struct ContinuousBatcher::State {
   std::vector<uint64_t> rng;
   std::vector<std::vector<int32_t>> feed;
   std::vector<std::vector<TokenRecord>> out;
+  // The rows of speculative requests: their sequences, advanced by rounds.
+  std::vector<std::unique_ptr<SpeculativeSequence>> speculative;
 
   State(const Manifest &manifest, const Weights &weights, int64_t rows, int64_t tokenBudget)
       : generator(manifest, weights), rows(rows), tokenBudget(tokenBudget), job(rows),
-        sequence(rows), options(rows, nullptr), rng(rows), feed(rows), out(rows) {
+        sequence(rows), options(rows, nullptr), rng(rows), feed(rows), out(rows),
+        speculative(rows) {
     RecomputeGenerator::Impl &g = *generator.impl_;
     g.caches = std::make_unique<KVCaches>(manifest, g.plan, rows);
     g.pending.assign(rows, {});
@@ -526,11 +529,26 @@ struct ContinuousBatcher::State {
     return tokens;
   }
 
+  /// Ends every sequence of `failed` and hands it `error`.
+  void fail(const std::shared_ptr<Job> &failed, std::exception_ptr error) {
+    for (int64_t row = 0; row < rows; ++row)
+      if (job[row] == failed) {
+        job[row].reset();
+        options[row] = nullptr;
+        speculative[row].reset();
+        generator.impl_->pending[row].clear();
+        --sequences;
+      }
+    tokensHeld -= failed->tokenCost;
+    failed->result.set_exception(error);
+  }
+
   /// Ends the sequence in `row`; its job's result goes out with its last one.
   void retire(int64_t row) {
     std::shared_ptr<Job> ending = std::move(job[row]);
     generator.impl_->pending[row].clear();
     options[row] = nullptr;
+    speculative[row].reset();
     --sequences;
     if (--ending->running > 0)
       return;
@@ -552,8 +570,7 @@ ContinuousBatcher::ContinuousBatcher(const Manifest &manifest, const Weights &we
 int64_t ContinuousBatcher::running() const { return state_->sequences; }
 
 bool ContinuousBatcher::batchable(const GenerationRequest &request) const {
-  return !request.speculative && !request.promptLogprobs &&
-         static_cast<int64_t>(request.prompts.size()) <= state_->rows &&
+  return !request.promptLogprobs && static_cast<int64_t>(request.prompts.size()) <= state_->rows &&
          State::cost(request) <= state_->tokenBudget;
 }
 
@@ -582,18 +599,48 @@ bool ContinuousBatcher::admit(const GenerationRequest &request,
   }
   std::vector<uint64_t> seeds = sequenceSeeds(request);
   RecomputeGenerator::Impl &g = *s.generator.impl_;
+  std::vector<SpeculativeSequence *> drafting;
+  std::vector<const std::vector<int32_t> *> prompts;
   for (size_t i = 0; i < free.size(); ++i) {
     int64_t row = free[i];
     s.job[row] = job;
     s.sequence[row] = i;
-    s.options[row] = &job->request;
     s.rng[row] = seeds[i];
-    s.feed[row] = request.prompts[i];
     s.out[row].clear();
     g.lengths[row] = 0;
     g.pending[row].clear();
     ++s.sequences;
+    if (request.speculative) {
+      auto sequence = std::make_unique<SpeculativeSequence>();
+      sequence->row = static_cast<int32_t>(row);
+      sequence->index = i;
+      sequence->request = &job->request;
+      sequence->out = &job->tokens.tokens[i];
+      sequence->stats = &job->tokens;
+      sequence->rng = seeds[i];
+      drafting.push_back(sequence.get());
+      prompts.push_back(&job->request.prompts[i]);
+      s.speculative[row] = std::move(sequence);
+    } else {
+      s.options[row] = &job->request;
+      s.feed[row] = request.prompts[i];
+    }
   }
+  if (drafting.empty())
+    return true;
+  // A speculative request's prompts run at once (full depth, then its first
+  // tokens); its sequences then advance a round per step.
+  try {
+    speculativePrefill(g, drafting, prompts);
+  } catch (...) {
+    s.fail(job, std::current_exception());
+    return true;
+  }
+  job->tokens.prefillSeconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - job->start).count();
+  for (int64_t row : free)
+    if (s.speculative[row]->remaining == 0)
+      s.retire(row);
   return true;
 }
 
@@ -603,9 +650,14 @@ void ContinuousBatcher::step() {
   std::vector<int32_t> ids;
   TokenBatch batch;
   std::vector<size_t> deciders;
+  std::vector<SpeculativeSequence *> drafting;
   for (int64_t row = 0; row < s.rows; ++row) {
     if (!s.job[row])
       continue;
+    if (s.speculative[row]) {
+      drafting.push_back(s.speculative[row].get());
+      continue;
+    }
     for (int32_t id : s.feed[row]) {
       ids.push_back(id);
       batch.positions.push_back(static_cast<int32_t>(g.lengths[row]++));
@@ -613,29 +665,26 @@ void ContinuousBatcher::step() {
     }
     deciders.push_back(ids.size() - 1);
   }
-  if (deciders.empty())
-    return;
   try {
-    g.step(ids, std::move(batch), deciders, s.options, s.rng, s.out);
+    if (!deciders.empty())
+      g.step(ids, std::move(batch), deciders, s.options, s.rng, s.out);
+    speculativeRound(g, drafting);
   } catch (...) {
     std::exception_ptr error = std::current_exception();
     for (int64_t row = 0; row < s.rows; ++row)
-      if (std::shared_ptr<State::Job> failed = s.job[row]) {
-        for (int64_t other = row; other < s.rows; ++other)
-          if (s.job[other] == failed) {
-            s.job[other].reset();
-            s.options[other] = nullptr;
-            --s.sequences;
-          }
-        s.tokensHeld -= failed->tokenCost;
-        failed->result.set_exception(error);
-      }
+      if (std::shared_ptr<State::Job> failed = s.job[row])
+        s.fail(failed, error);
     return;
   }
   auto now = std::chrono::steady_clock::now();
   for (int64_t row = 0; row < s.rows; ++row) {
     if (!s.job[row])
       continue;
+    if (s.speculative[row]) {
+      if (s.speculative[row]->remaining == 0)
+        s.retire(row);
+      continue;
+    }
     State::Job &job = *s.job[row];
     std::vector<TokenRecord> &tokens = job.tokens.tokens[s.sequence[row]];
     const TokenRecord &record = s.out[row].back();

@@ -168,9 +168,10 @@ private:
   std::shared_ptr<Impl> impl_;
 };
 
-/// Continuous batching of recompute-method requests in one process (the
-/// server's): the sequences of the admitted requests generate together, one
-/// token each per step, each with its own request's options; a request joins
+/// Continuous batching in one process (the server's): the sequences of the
+/// admitted requests generate together, each with its own request's options
+/// and method (a recompute step gives each recompute sequence a token, a
+/// speculative round each speculative one 1 to K + 1); a request joins
 /// between steps when its prompts fit in the free cache rows and its tokens
 /// (prompts plus new tokens) in the budget, and leaves when its last sequence
 /// ends. Every sequence's tokens are those it would get alone.
@@ -179,8 +180,8 @@ public:
   /// `rows` sequences at most, holding at most `tokenBudget` tokens together.
   ContinuousBatcher(const Manifest &manifest, const Weights &weights, int64_t rows,
                     int64_t tokenBudget);
-  /// Whether `request` runs in a batch at all: the recompute method without
-  /// prompt scores, its prompts and tokens within the limits.
+  /// Whether `request` runs in a batch at all: no prompt scores, its prompts
+  /// and tokens within the limits.
   bool batchable(const GenerationRequest &request) const;
   /// Starts a validated, batchable `request` if it fits now (false: it must
   /// wait); `result` is fulfilled when its last sequence ends (from step()).

@@ -361,10 +361,10 @@ public:
   }
 
   /// With continuous batching: between steps, admits the jobs at the head of
-  /// the queue while they fit (in order: a job that must run alone, a
-  /// speculative one or one asking for prompt scores, waits until the batch
-  /// has drained, then runs with `generateAlone`), then runs one step. On a
-  /// stop the running sequences finish; the jobs still queued fail.
+  /// the queue while they fit (in order: a job that must run alone, one asking
+  /// for prompt scores or larger than the batch, waits until the batch has
+  /// drained, then runs with `generateAlone`), then runs one step. On a stop
+  /// the running sequences finish; the jobs still queued fail.
   template <typename Generate, typename Stopping>
   void serveBatched(ContinuousBatcher &batcher, Generate generateAlone, Stopping stopping) {
     while (true) {
