@@ -70,6 +70,6 @@ mpirun --allow-run-as-root --oversubscribe -np 2 -x OMP_NUM_THREADS=1 "$out/mode
   --load "$out/run" --prompt "And God said, " --max-new-tokens 120 --early-exit-thres "$threshold"
 echo
 echo "== self-speculative decoding (lossless: the full model's tokens): the exit after layer 2 drafts"
-echo "   3 tokens at a time, the layers after it verify them in one pass"
+echo "   2 tokens at a time, the layers after it verify them in one pass"
 "$out/model" generate --load "$out/run" --prompt "And God said, " --max-new-tokens 120 \
-  --method speculative --draft-exit 2 --draft-tokens 3
+  --method speculative --draft-exit 2 --draft-tokens 2
