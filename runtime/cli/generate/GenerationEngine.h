@@ -35,7 +35,11 @@ struct HeadChoices {
                                    static_cast<float>(request.topK), request.topP});
     states.push_back(state);
   }
-  void addGreedy() { options.insert(options.end(), {0.0f, 0.0f, 0.0f, 1.0f}), states.push_back(0); }
+  /// A token taking the arg-max (the state is not used).
+  void addGreedy() {
+    options.insert(options.end(), {0.0f, 0.0f, 0.0f, 1.0f});
+    states.push_back(0);
+  }
 };
 
 /// What a head's step function returns (pointers into the arena, valid until
