@@ -69,8 +69,7 @@ std::optional<int64_t> bytesPerToken(Value value) {
   if (!type)
     return std::nullopt;
   Type element = type.getElementType();
-  bool perTokenInteger = type.getRank() == 2 && value.getDefiningOp() &&
-                         (element.isInteger(32) || element.isInteger(64));
+  bool perTokenInteger = type.getRank() == 2 && (element.isInteger(32) || element.isInteger(64));
   if (!(element.isF32() || element.isBF16() || perTokenInteger))
     return std::nullopt;
   int64_t bytes = elementBytes(type);

@@ -98,3 +98,23 @@ module {
     return
   }
 }
+
+// -----
+
+// A head's token choice: its i32 decisions and tokens and its i64 random
+// states are per-token values like the confidence (4 and 8 bytes a token,
+// each slot aligned to 64); the choice and state inputs need no buffer.
+// CHECK-LABEL: func.func @choose
+// CHECK-SAME: ee.arena = #ee.arena<per_token_bytes = 320, fixed_bytes = 0>
+// CHECK: ee.exit_confidence {{.*}} {ee.buffers = [#ee.buffer<per_token, 0>]}
+// CHECK: ee.exit_decision {{.*}} {ee.buffers = [#ee.buffer<per_token, 64>, #ee.buffer<per_token, 128>, #ee.buffer<per_token, 192>, #ee.buffer<per_token, 256>]}
+module {
+  func.func @choose(%l: tensor<?x?x32xf32>, %choice: tensor<?x?x4xf32>, %state: tensor<?x?xi64>)
+      -> (tensor<?x?xi32>, tensor<?x?xi32>, tensor<?x?xf32>, tensor<?x?xi64>) {
+    %c = ee.exit_confidence %l : tensor<?x?x32xf32> -> tensor<?x?xf32>
+    %d:4 = ee.exit_decision %l, %c, %choice, %state
+        : tensor<?x?x32xf32>, tensor<?x?xf32>, tensor<?x?x4xf32>, tensor<?x?xi64>
+        -> tensor<?x?xi32>, tensor<?x?xi32>, tensor<?x?xf32>, tensor<?x?xi64>
+    return %d#0, %d#1, %d#2, %d#3 : tensor<?x?xi32>, tensor<?x?xi32>, tensor<?x?xf32>, tensor<?x?xi64>
+  }
+}

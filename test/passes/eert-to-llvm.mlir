@@ -8,6 +8,8 @@
 // bf16 buffers are pointers too.
 // CHECK-DAG: llvm.func @eert_linear_bf16_f32(!llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64)
 // CHECK-DAG: llvm.func @eert_adamw_bf16(!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, f32, f32, f32, f32, f32, f32, i64)
+// Token and random-state buffers (EERT_IDS_OUT, EERT_U64_IN) are pointers too.
+// CHECK-DAG: llvm.func @eert_exit_decision(!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64) -> i32
 // CHECK-LABEL: func.func @calls
 func.func @calls(%p: !llvm.ptr, %n: i64, %f: f32) -> (i32, i32) {
   // CHECK: %[[S:.*]] = llvm.call @eert_embedding_lookup(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (!llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64) -> i32
@@ -22,6 +24,8 @@ func.func @calls(%p: !llvm.ptr, %n: i64, %f: f32) -> (i32, i32) {
   eert.linear_bf16_f32 %p, %p, %p, %n, %n, %n : (!llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, i64) -> ()
   // CHECK: llvm.call @eert_adamw_bf16(%{{.*}}) : (!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, f32, f32, f32, f32, f32, f32, i64) -> ()
   eert.adamw_bf16 %p, %p, %p, %p, %p, %n, %f, %f, %f, %f, %f, %f, %n : (!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, f32, f32, f32, f32, f32, f32, i64) -> ()
+  // CHECK: llvm.call @eert_exit_decision(%{{.*}}) : (!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64) -> i32
+  %d = eert.exit_decision %p, %p, %p, %p, %p, %p, %p, %p, %n, %n : (!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64) -> i32
   // CHECK: return %[[S]], %[[T]]
   return %s, %t : i32, i32
 }

@@ -476,8 +476,7 @@ GenerationResult RecomputeGenerator::generate(const GenerationRequest &request) 
       result.decodeSeconds = std::chrono::duration<double>(now - start).count() -
                              result.prefillSeconds;
   }
-  for (const auto &tokens : result.tokens)
-    result.decodeTokens += std::max<int64_t>(static_cast<int64_t>(tokens.size()) - 1, 0);
+  result.decodeTokens = decodedTokens(result);
   result.promptLogprobs = std::move(scored);
   return result;
 }
@@ -529,27 +528,28 @@ struct ContinuousBatcher::State {
     return tokens;
   }
 
+  /// Frees cache row `row`; returns the job its sequence belonged to.
+  std::shared_ptr<Job> release(int64_t row) {
+    std::shared_ptr<Job> owner = std::move(job[row]);
+    options[row] = nullptr;
+    speculative[row].reset();
+    generator.impl_->pending[row].clear();
+    --sequences;
+    return owner;
+  }
+
   /// Ends every sequence of `failed` and hands it `error`.
   void fail(const std::shared_ptr<Job> &failed, std::exception_ptr error) {
     for (int64_t row = 0; row < rows; ++row)
-      if (job[row] == failed) {
-        job[row].reset();
-        options[row] = nullptr;
-        speculative[row].reset();
-        generator.impl_->pending[row].clear();
-        --sequences;
-      }
+      if (job[row] == failed)
+        release(row);
     tokensHeld -= failed->tokenCost;
     failed->result.set_exception(error);
   }
 
   /// Ends the sequence in `row`; its job's result goes out with its last one.
   void retire(int64_t row) {
-    std::shared_ptr<Job> ending = std::move(job[row]);
-    generator.impl_->pending[row].clear();
-    options[row] = nullptr;
-    speculative[row].reset();
-    --sequences;
+    std::shared_ptr<Job> ending = release(row);
     if (--ending->running > 0)
       return;
     tokensHeld -= ending->tokenCost;
@@ -557,8 +557,7 @@ struct ContinuousBatcher::State {
     result.decodeSeconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - ending->start).count() -
         result.prefillSeconds;
-    for (const auto &tokens : result.tokens)
-      result.decodeTokens += std::max<int64_t>(static_cast<int64_t>(tokens.size()) - 1, 0);
+    result.decodeTokens = decodedTokens(result);
     ending->result.set_value(std::move(result));
   }
 };
@@ -591,12 +590,11 @@ bool ContinuousBatcher::admit(const GenerationRequest &request,
   job->running = static_cast<int64_t>(request.prompts.size());
   job->tokenCost = cost;
   job->start = std::chrono::steady_clock::now();
-  s.tokensHeld += cost;
   if (request.maxNewTokens == 0) {
     job->result.set_value(std::move(job->tokens));
-    s.tokensHeld -= cost;
     return true;
   }
+  s.tokensHeld += cost;
   std::vector<uint64_t> seeds = sequenceSeeds(request);
   RecomputeGenerator::Impl &g = *s.generator.impl_;
   std::vector<SpeculativeSequence *> drafting;

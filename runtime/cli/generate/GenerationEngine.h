@@ -8,6 +8,7 @@
 #include "cpu/Softmax.h"
 #include "eert/eert.h"
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <optional>
@@ -201,6 +202,14 @@ struct Engine {
     return records;
   }
 };
+
+/// The tokens of `result` that decode steps made: all but each sequence's first.
+inline int64_t decodedTokens(const GenerationResult &result) {
+  int64_t count = 0;
+  for (const auto &tokens : result.tokens)
+    count += std::max<int64_t>(static_cast<int64_t>(tokens.size()) - 1, 0);
+  return count;
+}
 
 /// A sequence of self-speculative decoding (Speculative.cpp) in cache row
 /// `row`: sequence `index` of `request`, its tokens appended to `out` and its

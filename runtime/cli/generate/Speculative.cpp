@@ -287,8 +287,7 @@ GenerationResult generateSpeculative(Engine &g, const GenerationRequest &request
     speculativeRound(g, sequences);
   result.decodeSeconds =
       std::chrono::duration<double>(clock() - start).count() - result.prefillSeconds;
-  for (const auto &tokens : result.tokens)
-    result.decodeTokens += static_cast<int64_t>(tokens.size()) - 1;
+  result.decodeTokens = decodedTokens(result);
   return result;
 }
 

@@ -91,6 +91,14 @@ json formatApi(const ApiRequest &api, const GenerationResult &result, const Serv
   return response;
 }
 
+/// Where the first of `stops` begins in `text` (npos: none there).
+size_t firstStop(const std::string &text, const std::vector<std::string> &stops) {
+  size_t cut = std::string::npos;
+  for (const std::string &stop : stops)
+    cut = std::min(cut, text.find(stop));
+  return cut;
+}
+
 /// OpenAI's top_logprobs entry: {token text: log-probability}.
 json topJson(const TopLogprobs &top, const Tokenizer &tokenizer) {
   json entry = json::object();
@@ -111,9 +119,7 @@ json formatCompletion(const CompletionRequest &completion, const GenerationResul
       promptTokens += static_cast<int64_t>(prompt.size());
     // A stop sequence ends the text before it, and the tokens with it.
     std::string text = tokenizer.decode(tokenIds(records));
-    size_t cut = std::string::npos;
-    for (const std::string &stop : completion.stop)
-      cut = std::min(cut, text.find(stop));
+    size_t cut = firstStop(text, completion.stop);
     if (cut != std::string::npos) {
       text.resize(cut);
       size_t kept = 0, offset = 0;
@@ -259,9 +265,7 @@ private:
     std::string &text = texts_[choice];
     size_t offset = text.size();
     text += model_.tokenizer.decode({record.token});
-    size_t cut = std::string::npos;
-    for (const std::string &stop : completion_.stop)
-      cut = std::min(cut, text.find(stop));
+    size_t cut = firstStop(text, completion_.stop);
     size_t upTo = cut != std::string::npos ? cut
                   : text.size() > holdBack_ ? text.size() - holdBack_
                                             : 0;
@@ -637,9 +641,7 @@ int serveCommand(const Manifest &manifest, const Options &options) {
                                                              const TokenRecord &record) {
         std::string &text = (*texts)[choice];
         text += model.tokenizer.decode({record.token});
-        return std::none_of(stops.begin(), stops.end(), [&](const std::string &stop) {
-          return text.find(stop) != std::string::npos;
-        });
+        return firstStop(text, stops) == std::string::npos;
       };
     }
     return request;
