@@ -14,7 +14,8 @@ KINDS = {"EERT_IN": "LLVM_AnyPointer", "EERT_OUT": "LLVM_AnyPointer", "EERT_IDS"
          "EERT_BYTES_OUT": "LLVM_AnyPointer", "EERT_BF16_IN": "LLVM_AnyPointer",
          "EERT_BF16_OUT": "LLVM_AnyPointer", "EERT_I64": "I64", "EERT_F32": "F32"}
 RESULTS = {"EERT_VOID": None, "EERT_STATUS": ("I32", "status"), "EERT_RET_I32": ("I32", "result"),
-           "EERT_RET_F32": ("F32", "result"), "EERT_RET_STR": ("LLVM_AnyPointer", "message")}
+           "EERT_RET_F32": ("F32", "result"), "EERT_RET_STR": ("LLVM_AnyPointer", "message"),
+           "EERT_RET_PTR": ("LLVM_AnyPointer", "pointer")}
 ASM = {"LLVM_AnyPointer": "!llvm.ptr", "I64": "i64", "I32": "i32", "F32": "f32"}
 
 

@@ -40,6 +40,7 @@ llvm::StringMap<LLVM::LLVMFunctionType> runtimeFunctionTypes(MLIRContext *contex
 #define EERT_RET_I32 i32
 #define EERT_RET_F32 f32
 #define EERT_RET_STR ptr
+#define EERT_RET_PTR ptr
 #define EERT_EXPAND(...) __VA_ARGS__
 #define EERT_FUNCTION(result, name, params)                                             \
   types[#name] = LLVM::LLVMFunctionType::get(result, SmallVector<Type>{EERT_EXPAND params});

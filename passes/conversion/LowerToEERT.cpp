@@ -89,7 +89,11 @@ public:
   void storePointer(Value array, int64_t index, Value pointer) {
     LLVM::StoreOp::create(b, loc, pointer, slot(array, index));
   }
-  Value loadF32(Value pointer) { return LLVM::LoadOp::create(b, loc, b.getF32Type(), pointer); }
+  /// A scalar result in backend memory (the GPU's for cuda), read to the host.
+  Value loadF32(Value pointer) {
+    return eert::MemoryLoadF32Op::create(b, loc, b.getF32Type(), pointer);
+  }
+  void storeF32(Value value, Value pointer) { eert::MemoryStoreF32Op::create(b, loc, pointer, value); }
 
   OpBuilder &b;
   Location loc;
@@ -229,8 +233,7 @@ Results lower(EmbeddingLookupOp op, EmbeddingLookupOp::Adaptor a, CallBuilder &c
 Results lower(TPCopyOp op, TPCopyOp::Adaptor a, CallBuilder &c) {
   // A copy, not an alias: the memory plan frees the input after its last use.
   Value out = c.allocate(op.getResult());
-  LLVM::MemcpyOp::create(c.b, c.loc, out, a.getInput(), c.bytes(op.getResult()),
-                         /*isVolatile=*/false);
+  eert::MemoryCopyOp::create(c.b, c.loc, out, a.getInput(), c.bytes(op.getResult()));
   return {out};
 }
 
@@ -553,7 +556,7 @@ Results lower(AllReduceStartOp op, AllReduceStartOp::Adaptor a, CallBuilder &c) 
   Value request = c.allocate(op.getRequest());
   Value data = allReduceBuffer(op, c), count;
   if (op.getInput().getType().isF32()) {
-    LLVM::StoreOp::create(c.b, c.loc, a.getInput(), data);
+    c.storeF32(a.getInput(), data);
     count = c.i64(1);
   } else {
     count = c.elements(op.getInput());
@@ -660,8 +663,7 @@ Results lower(AdamWOp op, AdamWOp::Adaptor a, CallBuilder &c) {
 
 Results lower(ZerosOp op, ZerosOp::Adaptor, CallBuilder &c) {
   Value out = c.allocate(op.getResult());
-  Value zero = arith::ConstantIntOp::create(c.b, c.loc, 0, 8);
-  LLVM::MemsetOp::create(c.b, c.loc, out, zero, c.bytes(op.getResult()), /*isVolatile=*/false);
+  eert::MemoryZeroOp::create(c.b, c.loc, out, c.bytes(op.getResult()));
   return {out};
 }
 
@@ -909,7 +911,7 @@ FailureOr<func::FuncOp> wrapEntryPoint(func::FuncOp source, EntryPoint &entry, O
   for (auto [k, result] : llvm::enumerate(terminator->getOperands())) {
     if (result.getType().isF32()) {
       Value slot = e.offsetPtr(entry.fixedBase, e.i64(entry.plan.fixedBytes + 64 * k));
-      LLVM::StoreOp::create(b, loc, result, slot);
+      e.storeF32(result, slot);
       e.storePointer(outputs, k, slot);
       outputKinds.push_back(kind(b, "f32"));
     } else {

@@ -71,12 +71,13 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
   // CHECK-SAME: inputs = [{features = 32 : i64, kind = "activation"}, {kind = "tokens"}, {kind = "i64"}]
   // CHECK: %[[ITER:.*]] = llvm.load %{{.*}} : !llvm.ptr -> i64
   // CHECK: %[[CE:.*]] = eert.cross_entropy %{{.*}}, %{{.*}}, %[[SLOT:.*]], %{{.*}}, %{{.*}}, %{{.*}} : (!llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, f32) -> i32
-  // CHECK: %[[LOSS:.*]] = llvm.load %[[SLOT]] : !llvm.ptr -> f32
+  // CHECK: %[[LOSS:.*]] = eert.memory_load_f32 %[[SLOT]] : (!llvm.ptr) -> f32
   // CHECK: arith.sitofp %[[ITER]] : i64 to f64
   // CHECK: math.cos
   // CHECK: %[[W:.*]] = arith.truncf %{{.*}} : f64 to f32
   // CHECK: %[[R:.*]] = arith.mulf %[[W]], %[[LOSS]] : f32
-  // CHECK: llvm.store %[[R]], %{{.*}} : f32, !llvm.ptr
+  // CHECK: eert.memory_store_f32 %{{.*}}, %[[R]] : (!llvm.ptr, f32) -> ()
+  // CHECK-NOT: llvm.store {{.*}} : f32
   func.func @loss(%l: tensor<?x?x32xf32>, %t: tensor<?x?xi32>, %i: i64) -> f32 {
     %ce = ee.cross_entropy %l, %t temperature 1.0 : tensor<?x?x32xf32>, tensor<?x?xi32>
     %w = ee.loss_weight %i schedule #ee.loss_weight<init = 0.0, target = 0.5, warmup_iters = 10, style = cosine>
@@ -98,7 +99,7 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
   // CHECK: eert.comm_irecv %[[X:[^,]*]], %{{[^,]*}}, %[[PEER]], %c1003_i64, %[[REQ:[^ ]*]] :
   // CHECK: eert.trace_begin %c0_i64
   // CHECK: eert.comm_wait %[[REQ]]
-  // CHECK: "llvm.intr.memset"(%[[Z:[^,]*]],
+  // CHECK: eert.memory_zero %[[Z:[^,]*]], %{{[^ ]*}} : (!llvm.ptr, i64) -> ()
   // CHECK: eert.add %[[X]], %[[Z]], %[[Y:[^,]*]],
   // CHECK: eert.comm_isend %[[Y]], %{{[^,]*}}, %{{[^,]*}}, %c1003_i64{{[_0-9]*}}, %[[SENT:[^ ]*]] :
   // The sum reuses the zeros' slot, not the one still being sent.
@@ -163,11 +164,11 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
   // CHECK: eert.comm_iall_reduce %[[G]], %c256_i64, %c3_i64, %[[REQ:[^ ]*]] :
   // CHECK: eert.comm_wait %[[REQ]]
   // CHECK: eert.inner_product %[[G]], %[[G]], %[[SQ:[^,]*]],
-  // CHECK: %[[SQV:.*]] = llvm.load %[[SQ]] : !llvm.ptr -> f32
-  // CHECK: llvm.store %[[SQV]], %[[SUM:[^ ]*]] : f32, !llvm.ptr
+  // CHECK: %[[SQV:.*]] = eert.memory_load_f32 %[[SQ]] : (!llvm.ptr) -> f32
+  // CHECK: eert.memory_store_f32 %[[SUM:[^,]*]], %[[SQV]] : (!llvm.ptr, f32) -> ()
   // CHECK: eert.comm_iall_reduce %[[SUM]], %c1_i64, %c2_i64, %[[REQ2:[^ ]*]] :
   // CHECK: eert.comm_wait %[[REQ2]]
-  // CHECK: %[[TOTAL:.*]] = llvm.load %[[SUM]] : !llvm.ptr -> f32
+  // CHECK: %[[TOTAL:.*]] = eert.memory_load_f32 %[[SUM]] : (!llvm.ptr) -> f32
   // CHECK: %[[NORM:.*]] = math.sqrt %[[TOTAL]] : f32
   // CHECK: %[[PSLOT:.*]] = llvm.getelementptr %[[PARAMS]][0]
   // CHECK: %[[P:.*]] = llvm.load %[[PSLOT]]
@@ -288,7 +289,8 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
 // bf16 table (plain and vocab-parallel), the norm with a bf16 result, the
 // products of bf16 factors (linear and logits), SwiGLU with a bf16 result, the
 // norm with a bf16 weight and an f32 result, and both directions of
-// ee.convert. tp_copy is a memcpy of its bf16 bytes (2 per element).
+// ee.convert. tp_copy copies its bf16 bytes (2 per element) through the
+// backend (eert_memory_copy: compiled code never touches arena memory itself).
 module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, intermediate_size = 16, num_hidden_layers = 1, num_attention_heads = 2, num_key_value_heads = 1, max_position_embeddings = 64, rms_norm_eps = 1.0e-05, rope_theta = 10000.0, tie_word_embeddings = true>} {
   ee.parameter @emb : tensor<32x8xbf16>
   ee.parameter @norm : tensor<8xbf16>
@@ -306,7 +308,7 @@ module attributes {ee.config = #ee.config<vocab_size = 32, hidden_size = 8, inte
   // CHECK: eert.rms_norm_bf16 %[[X]], %[[G]], %[[N:[^,]*]], %[[T]], %c8_i64,
   // CHECK: %[[ELEMS:.*]] = arith.muli %[[T]], %c8_i64 : i64
   // CHECK: %[[BYTES:.*]] = arith.muli %[[ELEMS]], %c2_i64 : i64
-  // CHECK: "llvm.intr.memcpy"(%[[C:[^,]*]], %[[N]], %[[BYTES]]) <{isVolatile = false}>
+  // CHECK: eert.memory_copy %[[C:[^,]*]], %[[N]], %[[BYTES]] : (!llvm.ptr, !llvm.ptr, i64) -> ()
   // CHECK: eert.linear_bf16_f32 %[[C]], %{{[^,]*}}, %[[U:[^,]*]], %[[T]], %c8_i64, %c16_i64 :
   // CHECK: %[[UELEMS:.*]] = arith.muli %[[T]], %c16_i64 : i64
   // CHECK: eert.swiglu_bf16 %[[U]], %[[U]], %[[SW:[^,]*]], %[[UELEMS]] :

@@ -28,6 +28,7 @@ extern "C" {
 #define EERT_RET_F32 float
 #define EERT_RET_I32 int32_t
 #define EERT_RET_STR const char *
+#define EERT_RET_PTR void *
 #define EERT_FUNCTION(result, name, params) EERT_EXPORT result name params;
 #include "eert/abi.def"
 #undef EERT_FUNCTION

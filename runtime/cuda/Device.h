@@ -1,0 +1,86 @@
+// Device.h - the process's GPU: context, stream, kernels, memory, cuBLASLt handle.
+#ifndef EERT_CUDA_DEVICE_H
+#define EERT_CUDA_DEVICE_H
+
+#include "cuda/Libraries.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace eert::cuda {
+
+/// One device per process: local rank r of a node uses device r % count
+/// (OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID, SLURM_LOCALID or LOCAL_RANK),
+/// with its primary context and one stream on which every kernel, copy and
+/// collective of the rank runs in order.
+class Device {
+public:
+  /// The started device; throws std::runtime_error beginning "no usable CUDA
+  /// GPU: " (the library, driver or device problem) when there is none.
+  static Device &get();
+  /// Starts the device if it can: false with the reason in `why` otherwise.
+  static bool start(std::string &why);
+
+  CUstream stream() const { return stream_; }
+  int ordinal() const { return ordinal_; }
+  const std::string &name() const { return name_; }
+  /// Compute capability as major * 10 + minor (90 on an H100/H200).
+  int computeCapability() const { return capability_; }
+  size_t totalMemory() const { return totalMemory_; }
+  int multiprocessors() const { return multiprocessors_; }
+
+  /// Device memory; allocate(0) returns nullptr. Throws on failure.
+  void *allocate(size_t bytes);
+  void release(void *pointer);
+  /// Copies on the stream; the ones to the host wait for it.
+  void copyToDevice(void *device, const void *host, size_t bytes);
+  void copyToHost(void *host, const void *device, size_t bytes);
+  void copyOnDevice(void *to, const void *from, size_t bytes);
+  void zero(void *device, size_t bytes);
+  void synchronize();
+
+  /// A kernel of the embedded module by its (extern "C") name.
+  CUfunction kernel(const char *name);
+  /// Launches `name` on the stream with `args` (the addresses of its arguments).
+  void launch(const char *name, unsigned gridX, unsigned gridY, unsigned blockX,
+              size_t sharedBytes, void **args);
+
+  /// cuBLASLt's handle and a workspace for its matmuls on this stream.
+  cublasLtHandle_t blas();
+  void *blasWorkspace() const { return workspace_; }
+  static constexpr size_t kBlasWorkspaceBytes = 32u << 20;
+
+private:
+  Device() = default;
+  void open();
+
+  int ordinal_ = 0, capability_ = 0, multiprocessors_ = 0;
+  std::string name_;
+  size_t totalMemory_ = 0;
+  CUdevice device_ = 0;
+  CUcontext context_ = nullptr;
+  CUstream stream_ = nullptr;
+  CUmodule module_ = nullptr;
+  cublasLtHandle_t blas_ = nullptr;
+  void *workspace_ = nullptr;
+  std::mutex kernelsMutex_;
+  std::unordered_map<std::string, CUfunction> kernels_;
+};
+
+/// Launches `name` with a 1-D grid of `blocks` x `threads` and the given arguments.
+template <typename... Args>
+void launch(const char *name, unsigned blocks, unsigned threads, size_t sharedBytes,
+            Args... args) {
+  void *addresses[] = {static_cast<void *>(&args)..., nullptr};
+  Device::get().launch(name, blocks, 1, threads, sharedBytes, addresses);
+}
+
+/// Blocks of `threads` covering n elements, capped (the kernels loop over the rest).
+unsigned blocksFor(int64_t n, unsigned threads = 256);
+
+} // namespace eert::cuda
+
+#endif // EERT_CUDA_DEVICE_H
