@@ -599,9 +599,12 @@ def EELowerToEERTPass : Pass<"ee-lower-to-eert", "::mlir::ModuleOp"> {
     which stays allocated until that value's last read; `ee.send` posts
     `eert_comm_isend`, and its tensor stays allocated until the send's wait;
     the peer is `eert_comm_group_peer` over the pipeline group and the tag the
-    IR's plus 1000. `ee.zeros` is a memset; `ee.span_begin`/`ee.span_end`
+    IR's plus 1000. `ee.zeros` is `eert_memory_zero`; `ee.span_begin`/`ee.span_end`
     call `eert_trace_begin`/`eert_trace_end` with the span's number among the
-    entry's `spans` in the manifest.
+    entry's `spans` in the manifest. The generated code never reads or writes
+    arena memory itself (it may be a GPU's): copies (`ee.tp_copy`), zero fills
+    and scalar results (losses, norms) go through `eert_memory_copy`,
+    `eert_memory_zero`, `eert_memory_load_f32` and `eert_memory_store_f32`.
 
     It runs in three steps. The entry-point wrapper builds `ee_<name>` with
     the calling convention above: a prologue that loads the inputs, the
