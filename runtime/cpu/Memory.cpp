@@ -50,4 +50,6 @@ void eert_memory_store_f32(float *to, float value) { *to = value; }
 
 void eert_memory_synchronize(void) {}
 
+int32_t eert_backend_check(void) { return 0; }
+
 } // extern "C"

@@ -6,9 +6,14 @@
 #include <memory>
 #include <stdexcept>
 
-// The kernels of runtime/cuda/kernels, compiled by nvcc for sm_90 with PTX for
-// newer GPUs (cmake/EmbedFile.py writes it).
-extern "C" const unsigned char eert_cuda_fatbin[];
+// The fatbins of runtime/cuda/kernels (SASS for sm_90, PTX for newer GPUs),
+// one per source file; cmake/EmbedFiles.py writes the table.
+struct EmbeddedFile {
+  const char *name;
+  const unsigned char *bytes;
+  size_t size;
+};
+extern "C" const EmbeddedFile eert_cuda_modules[];
 
 namespace eert::cuda {
 namespace {
@@ -73,17 +78,118 @@ void Device::open() {
   int major = 0, minor = 0;
   EERT_CU(cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device_));
   EERT_CU(cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device_));
-  EERT_CU(cuDeviceGetAttribute(&multiprocessors_, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
-                               device_));
+  EERT_CU(
+      cuDeviceGetAttribute(&multiprocessors_, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device_));
   capability_ = major * 10 + minor;
-  if (capability_ < 80)
+  if (capability_ < 90)
     throw std::runtime_error(name_ + " has compute capability " + std::to_string(major) + "." +
-                             std::to_string(minor) + "; the kernels need 8.0 or newer (bf16)");
+                             std::to_string(minor) +
+                             "; the kernels are built for 9.0 (sm_90) and newer");
   EERT_CU(cuDeviceTotalMem(&totalMemory_, device_));
   EERT_CU(cuDevicePrimaryCtxRetain(&context_, device_));
   EERT_CU(cuCtxSetCurrent(context_));
   EERT_CU(cuStreamCreate(&stream_, CU_STREAM_NON_BLOCKING));
-  EERT_CU(cuModuleLoadData(&module_, eert_cuda_fatbin));
+  for (const EmbeddedFile *file = eert_cuda_modules; file->name; ++file) {
+    CUmodule module = nullptr;
+    CUresult result = driver().cuModuleLoadData(&module, file->bytes);
+    if (result != CUDA_SUCCESS)
+      throw std::runtime_error(describe("cuModuleLoadData", result) + " for the kernels of " +
+                               file->name + ".cu");
+    modules_.push_back(module);
+  }
+  fault_ = static_cast<Fault *>(allocate(sizeof(Fault)));
+  zero(fault_, sizeof(Fault));
+  nonfiniteFlags_ = static_cast<int32_t *>(allocate(sizeof(int32_t) * kNonfiniteFlags));
+  zero(nonfiniteFlags_, sizeof(int32_t) * kNonfiniteFlags);
+  synchronize();
+}
+
+void *Device::scratch(size_t bytes) {
+  if (bytes > scratchBytes_) {
+    synchronize();
+    release(scratch_);
+    scratchBytes_ = std::max(bytes, scratchBytes_ * 2);
+    scratch_ = allocate(scratchBytes_);
+  }
+  return scratch_;
+}
+
+void Device::recordError(std::string message) {
+  std::lock_guard<std::mutex> lock(errorMutex_);
+  if (error_.empty())
+    error_ = std::move(message);
+}
+
+namespace {
+const char *sourceName(int32_t source) {
+  switch (static_cast<FaultSource>(source)) {
+  case FaultSource::EmbeddingLookup:
+    return "eert_embedding_lookup";
+  case FaultSource::EmbeddingBackward:
+    return "eert_embedding_backward";
+  case FaultSource::CrossEntropy:
+    return "eert_cross_entropy";
+  case FaultSource::CrossEntropyBackward:
+    return "eert_cross_entropy_backward";
+  case FaultSource::AttentionCached:
+    return "eert_attention_cached";
+  }
+  return "a kernel";
+}
+
+std::string describeFault(const Fault &fault) {
+  std::string where = std::string(sourceName(fault.source)) + ": ";
+  std::string token = " of token " + std::to_string(fault.index);
+  std::string value = std::to_string(fault.value), limit = std::to_string(fault.limit);
+  switch (static_cast<FaultKind>(fault.kind)) {
+  case FaultKind::Id:
+    return where + "token id " + value + " at position " + std::to_string(fault.index) +
+           " is outside the vocabulary [0, " + limit + ")";
+  case FaultKind::Label:
+    return where + "label " + value + " at position " + std::to_string(fault.index) +
+           " is outside the vocabulary [0, " + limit + ")";
+  case FaultKind::Position:
+    return where + "position " + value + token + " is outside the KV cache [0, " + limit + ")";
+  case FaultKind::Row:
+    return where + "cache row " + value + token + " is outside the KV cache's " + limit + " rows";
+  case FaultKind::None:
+    break;
+  }
+  return where + "fault " + std::to_string(fault.kind);
+}
+} // namespace
+
+std::string Device::checkFaults() {
+  Fault fault{};
+  copyToHost(&fault, fault_, sizeof(Fault));
+  std::string message;
+  {
+    std::lock_guard<std::mutex> lock(errorMutex_);
+    std::swap(message, error_);
+  }
+  if (fault.kind != 0) {
+    zero(fault_, sizeof(Fault));
+    if (message.empty())
+      message = describeFault(fault);
+  }
+  return message;
+}
+
+int32_t *Device::nonfiniteFlag() {
+  if (nonfiniteUsed_ == kNonfiniteFlags)
+    nonfiniteCounted_ += takeNonfiniteUpdates();
+  return nonfiniteFlags_ + nonfiniteUsed_++;
+}
+
+int32_t Device::takeNonfiniteUpdates() {
+  std::vector<int32_t> flags(nonfiniteUsed_);
+  copyToHost(flags.data(), nonfiniteFlags_, sizeof(int32_t) * flags.size());
+  zero(nonfiniteFlags_, sizeof(int32_t) * flags.size());
+  int32_t count = nonfiniteCounted_;
+  for (int32_t flag : flags)
+    count += flag != 0;
+  nonfiniteUsed_ = nonfiniteCounted_ = 0;
+  return count;
 }
 
 void *Device::allocate(size_t bytes) {
@@ -129,22 +235,26 @@ void Device::synchronize() { EERT_CU(cuStreamSynchronize(stream_)); }
 
 CUfunction Device::kernel(const char *name) {
   std::lock_guard<std::mutex> lock(kernelsMutex_);
-  auto [it, inserted] = kernels_.try_emplace(name, nullptr);
-  if (inserted) {
-    CUresult result = driver().cuModuleGetFunction(&it->second, module_, name);
-    if (result != CUDA_SUCCESS) {
-      kernels_.erase(it);
-      throw std::runtime_error(describe("cuModuleGetFunction", result) + " for kernel " + name);
-    }
+  auto found = kernels_.find(name);
+  if (found != kernels_.end())
+    return found->second;
+  for (CUmodule module : modules_) {
+    CUfunction function = nullptr;
+    if (driver().cuModuleGetFunction(&function, module, name) == CUDA_SUCCESS)
+      return kernels_[name] = function;
   }
-  return it->second;
+  throw std::runtime_error(std::string("no kernel ") + name + " in the embedded modules");
 }
 
-void Device::launch(const char *name, unsigned gridX, unsigned gridY, unsigned blockX,
-                    size_t sharedBytes, void **args) {
-  CUresult result = driver().cuLaunchKernel(kernel(name), gridX, gridY, 1, blockX, 1, 1,
-                                            static_cast<unsigned>(sharedBytes), stream_, args,
-                                            nullptr);
+void Device::launch(const char *name, unsigned gridX, unsigned gridY, unsigned gridZ,
+                    unsigned blockX, size_t sharedBytes, void **args) {
+  CUfunction function = kernel(name);
+  if (sharedBytes > 48 * 1024)
+    EERT_CU(cuFuncSetAttribute(function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                               static_cast<int>(sharedBytes)));
+  CUresult result =
+      driver().cuLaunchKernel(function, gridX, gridY, gridZ, blockX, 1, 1,
+                              static_cast<unsigned>(sharedBytes), stream_, args, nullptr);
   if (result != CUDA_SUCCESS)
     throw std::runtime_error(describe("cuLaunchKernel", result) + " for kernel " + name);
 }

@@ -1,7 +1,9 @@
-// Device.h - the process's GPU: context, stream, kernels, memory, cuBLASLt handle.
+// Device.h - the process's GPU: context, stream, kernels, memory, cuBLASLt
+// handle.
 #ifndef EERT_CUDA_DEVICE_H
 #define EERT_CUDA_DEVICE_H
 
+#include "cuda/Fault.h"
 #include "cuda/Libraries.h"
 
 #include <cstddef>
@@ -9,6 +11,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace eert::cuda {
 
@@ -44,9 +47,28 @@ public:
 
   /// A kernel of the embedded module by its (extern "C") name.
   CUfunction kernel(const char *name);
-  /// Launches `name` on the stream with `args` (the addresses of its arguments).
-  void launch(const char *name, unsigned gridX, unsigned gridY, unsigned blockX,
+  /// Launches `name` on the stream with `args` (the addresses of its
+  /// arguments); more than 48 KiB of dynamic shared memory is opted into.
+  void launch(const char *name, unsigned gridX, unsigned gridY, unsigned gridZ, unsigned blockX,
               size_t sharedBytes, void **args);
+
+  /// Stream-ordered scratch memory of at least `bytes` for the kernels of one
+  /// call (the next call may reuse it: the stream orders them). Grows, never
+  /// shrinks; growing waits for the stream.
+  void *scratch(size_t bytes);
+
+  /// Where kernels record bad input (Fault.h), and the first failure of a
+  /// call that returns nothing; checkFaults reports and clears both.
+  Fault *faultRecord() const { return fault_; }
+  void recordError(std::string message);
+  /// Waits for the stream; the first fault or error since the last check
+  /// as a message ("" if none), cleared.
+  std::string checkFaults();
+
+  /// A flag for one eert_adamw call (set by the kernel when a weight became
+  /// inf or NaN), and the number of flagged calls since the last take.
+  int32_t *nonfiniteFlag();
+  int32_t takeNonfiniteUpdates();
 
   /// cuBLASLt's handle and a workspace for its matmuls on this stream.
   cublasLtHandle_t blas();
@@ -63,22 +85,38 @@ private:
   CUdevice device_ = 0;
   CUcontext context_ = nullptr;
   CUstream stream_ = nullptr;
-  CUmodule module_ = nullptr;
   cublasLtHandle_t blas_ = nullptr;
   void *workspace_ = nullptr;
+  std::vector<CUmodule> modules_;
   std::mutex kernelsMutex_;
   std::unordered_map<std::string, CUfunction> kernels_;
+  void *scratch_ = nullptr;
+  size_t scratchBytes_ = 0;
+  Fault *fault_ = nullptr;
+  std::mutex errorMutex_;
+  std::string error_;
+  static constexpr int32_t kNonfiniteFlags = 4096;
+  int32_t *nonfiniteFlags_ = nullptr;
+  int32_t nonfiniteUsed_ = 0, nonfiniteCounted_ = 0;
 };
 
-/// Launches `name` with a 1-D grid of `blocks` x `threads` and the given arguments.
+/// Launches `name` on a grid of blocks of `threads` with the given arguments
+/// (each passed as its value, as the kernel declares it).
 template <typename... Args>
-void launch(const char *name, unsigned blocks, unsigned threads, size_t sharedBytes,
-            Args... args) {
+void launchGrid(const char *name, unsigned gridX, unsigned gridY, unsigned gridZ, unsigned threads,
+                size_t sharedBytes, Args... args) {
   void *addresses[] = {static_cast<void *>(&args)..., nullptr};
-  Device::get().launch(name, blocks, 1, threads, sharedBytes, addresses);
+  Device::get().launch(name, gridX, gridY, gridZ, threads, sharedBytes, addresses);
 }
 
-/// Blocks of `threads` covering n elements, capped (the kernels loop over the rest).
+/// The same on a 1-D grid.
+template <typename... Args>
+void launch(const char *name, unsigned blocks, unsigned threads, size_t sharedBytes, Args... args) {
+  launchGrid(name, blocks, 1, 1, threads, sharedBytes, args...);
+}
+
+/// Blocks of `threads` covering n elements, capped (the kernels loop over the
+/// rest).
 unsigned blocksFor(int64_t n, unsigned threads = 256);
 
 } // namespace eert::cuda

@@ -70,20 +70,20 @@ void loadDriver(Loaded<DriverApi> &t) {
   if (!lookup(handle, "cuGetProcAddress_v2", getProcAddress, t.error))
     return;
   bool ok = true;
-#define EERT_LOOKUP(name)                                                                       \
-  if (ok) {                                                                                     \
-    void *pointer = nullptr;                                                                    \
-    CUdriverProcAddressQueryResult found = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;                \
-    CUresult result =                                                                           \
-        getProcAddress(#name, &pointer, CUDA_VERSION, CU_GET_PROC_ADDRESS_DEFAULT, &found);     \
-    if (result != CUDA_SUCCESS || !pointer) {                                                   \
-      t.error = "libcuda has no " #name " for CUDA " + std::to_string(CUDA_VERSION / 1000) +    \
-                "." + std::to_string(CUDA_VERSION % 1000 / 10) +                                \
-                " (the NVIDIA driver is older than this binary's CUDA)";                        \
-      ok = false;                                                                               \
-    } else {                                                                                    \
-      t.api.name = reinterpret_cast<decltype(t.api.name)>(pointer);                             \
-    }                                                                                           \
+#define EERT_LOOKUP(name)                                                                          \
+  if (ok) {                                                                                        \
+    void *pointer = nullptr;                                                                       \
+    CUdriverProcAddressQueryResult found = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;                   \
+    CUresult result =                                                                              \
+        getProcAddress(#name, &pointer, CUDA_VERSION, CU_GET_PROC_ADDRESS_DEFAULT, &found);        \
+    if (result != CUDA_SUCCESS || !pointer) {                                                      \
+      t.error = "libcuda has no " #name " for CUDA " + std::to_string(CUDA_VERSION / 1000) + "." + \
+                std::to_string(CUDA_VERSION % 1000 / 10) +                                         \
+                " (the NVIDIA driver is older than this binary's CUDA)";                           \
+      ok = false;                                                                                  \
+    } else {                                                                                       \
+      t.api.name = reinterpret_cast<decltype(t.api.name)>(pointer);                                \
+    }                                                                                              \
   }
   EERT_CUDA_DRIVER_FUNCTIONS(EERT_LOOKUP)
 #undef EERT_LOOKUP
@@ -151,14 +151,14 @@ std::string describe(const char *call, CUresult result) {
 
 std::string describe(const char *call, cublasStatus_t status) {
   const char *text = cublasLtTable.ok ? cublasLtTable.api.cublasLtGetStatusString(status) : nullptr;
-  return std::string(call) + " failed: " +
-         (text ? std::string(text) : "cublasStatus_t " + std::to_string(status));
+  return std::string(call) +
+         " failed: " + (text ? std::string(text) : "cublasStatus_t " + std::to_string(status));
 }
 
 std::string describe(const char *call, ncclResult_t result) {
   const char *text = ncclTable.ok ? ncclTable.api.ncclGetErrorString(result) : nullptr;
-  return std::string(call) + " failed: " +
-         (text ? std::string(text) : "ncclResult_t " + std::to_string(result));
+  return std::string(call) +
+         " failed: " + (text ? std::string(text) : "ncclResult_t " + std::to_string(result));
 }
 
 void check(const char *call, CUresult result) {

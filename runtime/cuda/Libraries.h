@@ -1,4 +1,5 @@
-// Libraries.h - libcuda, cuBLASLt and NCCL through symbol tables filled at run time.
+// Libraries.h - libcuda, cuBLASLt and NCCL through symbol tables filled at run
+// time.
 //
 // A cuda binary must start on a machine without CUDA (and say so), and a cpu
 // binary must never touch these libraries, so nothing here is linked: each
@@ -18,32 +19,84 @@ namespace eert::cuda {
 /// The driver API entry points the runtime calls, looked up through
 /// cuGetProcAddress (so each resolves to the version of this header, as
 /// cudart does). The names expand through cuda.h's versioning macros.
-#define EERT_CUDA_DRIVER_FUNCTIONS(X)                                                          \
-  X(cuInit) X(cuDriverGetVersion) X(cuGetErrorName) X(cuGetErrorString) X(cuDeviceGetCount)    \
-  X(cuDeviceGet) X(cuDeviceGetName) X(cuDeviceGetAttribute) X(cuDeviceTotalMem)                 \
-  X(cuDevicePrimaryCtxRetain) X(cuDevicePrimaryCtxRelease) X(cuCtxSetCurrent)                  \
-  X(cuCtxSynchronize) X(cuMemGetInfo) X(cuMemAlloc) X(cuMemFree) X(cuMemAllocHost)              \
-  X(cuMemFreeHost) X(cuMemcpyHtoDAsync) X(cuMemcpyDtoHAsync) X(cuMemcpyDtoDAsync)              \
-  X(cuMemsetD8Async) X(cuStreamCreate) X(cuStreamDestroy) X(cuStreamSynchronize)               \
-  X(cuModuleLoadData) X(cuModuleUnload) X(cuModuleGetFunction) X(cuLaunchKernel)               \
-  X(cuStreamBeginCapture) X(cuStreamEndCapture) X(cuGraphInstantiate) X(cuGraphLaunch)          \
-  X(cuGraphExecDestroy) X(cuGraphDestroy)
+// clang-format off
+#define EERT_CUDA_DRIVER_FUNCTIONS(X) \
+  X(cuInit)                           \
+  X(cuDriverGetVersion)               \
+  X(cuGetErrorName)                   \
+  X(cuGetErrorString)                 \
+  X(cuDeviceGetCount)                 \
+  X(cuDeviceGet)                      \
+  X(cuDeviceGetName)                  \
+  X(cuDeviceGetAttribute)             \
+  X(cuDeviceTotalMem)                 \
+  X(cuDevicePrimaryCtxRetain)         \
+  X(cuDevicePrimaryCtxRelease)        \
+  X(cuCtxSetCurrent)                  \
+  X(cuCtxSynchronize)                 \
+  X(cuMemGetInfo)                     \
+  X(cuMemAlloc)                       \
+  X(cuMemFree)                        \
+  X(cuMemAllocHost)                   \
+  X(cuMemFreeHost)                    \
+  X(cuMemcpyHtoDAsync)                \
+  X(cuMemcpyDtoHAsync)                \
+  X(cuMemcpyDtoDAsync)                \
+  X(cuMemsetD8Async)                  \
+  X(cuStreamCreate)                   \
+  X(cuStreamDestroy)                  \
+  X(cuStreamSynchronize)              \
+  X(cuModuleLoadData)                 \
+  X(cuModuleUnload)                   \
+  X(cuModuleGetFunction)              \
+  X(cuFuncSetAttribute)               \
+  X(cuLaunchKernel)                   \
+  X(cuStreamBeginCapture)             \
+  X(cuStreamEndCapture)               \
+  X(cuGraphInstantiate)               \
+  X(cuGraphLaunch)                    \
+  X(cuGraphExecDestroy)               \
+  X(cuGraphDestroy)
+// clang-format on
 
 /// cuBLASLt, looked up by name (its entry points are not versioned).
-#define EERT_CUBLASLT_FUNCTIONS(X)                                                             \
-  X(cublasLtCreate) X(cublasLtDestroy) X(cublasLtGetStatusString) X(cublasLtGetVersion)         \
-  X(cublasLtMatmul) X(cublasLtMatmulDescCreate) X(cublasLtMatmulDescDestroy)                   \
-  X(cublasLtMatmulDescSetAttribute) X(cublasLtMatrixLayoutCreate)                              \
-  X(cublasLtMatrixLayoutDestroy) X(cublasLtMatmulPreferenceCreate)                             \
-  X(cublasLtMatmulPreferenceDestroy) X(cublasLtMatmulPreferenceSetAttribute)                   \
+// clang-format off
+#define EERT_CUBLASLT_FUNCTIONS(X)        \
+  X(cublasLtCreate)                       \
+  X(cublasLtDestroy)                      \
+  X(cublasLtGetStatusString)              \
+  X(cublasLtGetVersion)                   \
+  X(cublasLtMatmul)                       \
+  X(cublasLtMatmulDescCreate)             \
+  X(cublasLtMatmulDescDestroy)            \
+  X(cublasLtMatmulDescSetAttribute)       \
+  X(cublasLtMatrixLayoutCreate)           \
+  X(cublasLtMatrixLayoutDestroy)          \
+  X(cublasLtMatmulPreferenceCreate)       \
+  X(cublasLtMatmulPreferenceDestroy)      \
+  X(cublasLtMatmulPreferenceSetAttribute) \
   X(cublasLtMatmulAlgoGetHeuristic)
+// clang-format on
 
 /// NCCL, looked up by name.
-#define EERT_NCCL_FUNCTIONS(X)                                                                 \
-  X(ncclGetVersion) X(ncclGetUniqueId) X(ncclCommInitRank) X(ncclCommDestroy) X(ncclCommAbort) \
-  X(ncclCommGetAsyncError) X(ncclGetErrorString) X(ncclAllReduce) X(ncclBroadcast)             \
-  X(ncclReduceScatter) X(ncclAllGather) X(ncclSend) X(ncclRecv) X(ncclGroupStart)              \
+// clang-format off
+#define EERT_NCCL_FUNCTIONS(X) \
+  X(ncclGetVersion)            \
+  X(ncclGetUniqueId)           \
+  X(ncclCommInitRank)          \
+  X(ncclCommDestroy)           \
+  X(ncclCommAbort)             \
+  X(ncclCommGetAsyncError)     \
+  X(ncclGetErrorString)        \
+  X(ncclAllReduce)             \
+  X(ncclBroadcast)             \
+  X(ncclReduceScatter)         \
+  X(ncclAllGather)             \
+  X(ncclSend)                  \
+  X(ncclRecv)                  \
+  X(ncclGroupStart)            \
   X(ncclGroupEnd)
+// clang-format on
 
 #define EERT_DECLARE_ENTRY(name) decltype(&::name) name = nullptr;
 

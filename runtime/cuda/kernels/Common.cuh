@@ -1,0 +1,85 @@
+// Common.cuh - what every kernel file shares: bf16 conversion, grid loops, block sums.
+#ifndef EERT_CUDA_KERNELS_COMMON_CUH
+#define EERT_CUDA_KERNELS_COMMON_CUH
+
+#include "cuda/Fault.h"
+
+#include <cstdint>
+
+// bf16 values travel as their 16 bits (uint16_t), as in the CPU runtime; the
+// conversions are written out so they round exactly as runtime/cpu/BF16.h
+// does (to nearest even, NaN kept quiet), independent of cuda_bf16.h.
+__device__ __forceinline__ float bf16ToFloat(uint16_t bits) {
+  return __uint_as_float(static_cast<uint32_t>(bits) << 16);
+}
+
+__device__ __forceinline__ uint16_t floatToBf16(float value) {
+  uint32_t bits = __float_as_uint(value);
+  if ((bits & 0x7fffffffu) > 0x7f800000u)
+    return static_cast<uint16_t>((bits >> 16) | 0x40u);
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+/// Reads a float or a bf16 value as float; stores a float as either.
+__device__ __forceinline__ float load(const float *p, int64_t i) { return p[i]; }
+__device__ __forceinline__ float load(const uint16_t *p, int64_t i) { return bf16ToFloat(p[i]); }
+__device__ __forceinline__ void store(float *p, int64_t i, float v) { p[i] = v; }
+__device__ __forceinline__ void store(uint16_t *p, int64_t i, float v) { p[i] = floatToBf16(v); }
+
+/// i over [0, n) across the whole grid.
+#define EERT_GRID_LOOP(i, n)                                                                   \
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n);      \
+       i += static_cast<int64_t>(blockDim.x) * gridDim.x)
+
+__device__ __forceinline__ float warpSum(float v) {
+  for (int offset = 16; offset > 0; offset >>= 1)
+    v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+__device__ __forceinline__ float warpMax(float v) {
+  for (int offset = 16; offset > 0; offset >>= 1)
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  return v;
+}
+
+/// The sum (or maximum) of `v` over the block, in every thread. `scratch`
+/// holds 32 floats of shared memory; blockDim.x is a multiple of 32.
+__device__ __forceinline__ float blockSum(float v, float *scratch) {
+  v = warpSum(v);
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __syncthreads();
+  if (lane == 0)
+    scratch[warp] = v;
+  __syncthreads();
+  int warps = blockDim.x >> 5;
+  v = lane < warps ? scratch[lane] : 0.0f;
+  return warpSum(v);
+}
+
+__device__ __forceinline__ float blockMax(float v, float *scratch) {
+  v = warpMax(v);
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __syncthreads();
+  if (lane == 0)
+    scratch[warp] = v;
+  __syncthreads();
+  int warps = blockDim.x >> 5;
+  v = lane < warps ? scratch[lane] : -INFINITY;
+  return warpMax(v);
+}
+
+/// Keeps the first fault of any kernel (the host reads and clears it).
+__device__ __forceinline__ void recordFault(eert::cuda::Fault *fault, eert::cuda::FaultKind kind,
+                                            eert::cuda::FaultSource source, int64_t index,
+                                            int64_t value, int64_t limit) {
+  if (atomicCAS(&fault->kind, 0, static_cast<int32_t>(kind)) == 0) {
+    fault->source = static_cast<int32_t>(source);
+    fault->index = index;
+    fault->value = value;
+    fault->limit = limit;
+  }
+}
+
+#endif // EERT_CUDA_KERNELS_COMMON_CUH
