@@ -1,5 +1,6 @@
 # lit configuration of the ee compiler's regression tests.
 import os
+import subprocess
 
 import lit.formats
 
@@ -20,3 +21,24 @@ config.substitutions.append(("%eert_lib", os.path.join(config.ee_obj_root, "lib"
 config.substitutions.append(("%ee_src_root", config.ee_src_root))
 config.substitutions.append(("%examples", os.path.join(config.ee_src_root, "examples")))
 config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "import", "Inputs")))
+
+# The cuda backend: "cuda-backend" where it was built, "cuda-gpu" where its
+# probe finds a usable GPU (the GPU tests REQUIRE it and show as UNSUPPORTED
+# elsewhere, with the reason noted here), "cuda-stub" where the toolkit's
+# stub libcuda is there to test the loader's error with.
+if config.ee_cuda_backend == "ON":
+    config.available_features.add("cuda-backend")
+    config.substitutions.append(
+        ("%eert_cuda_lib", os.path.join(config.ee_obj_root, "lib", "libeert_cuda.so")))
+    probe = subprocess.run([os.path.join(config.ee_tools_dir, "eert-cuda-probe")],
+                           capture_output=True, text=True)
+    if probe.returncode == 0:
+        config.available_features.add("cuda-gpu")
+    else:
+        device = [line for line in probe.stdout.splitlines() if line.startswith("device:")]
+        lit_config.note("GPU tests unsupported here: " + (device[-1] if device else probe.stderr))
+    if config.ee_cuda_stub and os.path.exists(config.ee_cuda_stub):
+        config.available_features.add("cuda-stub")
+        config.substitutions.append(("%cuda_stub_dir", os.path.dirname(config.ee_cuda_stub)))
+else:
+    lit_config.note("the cuda backend is not built (no CUDA toolkit): its tests are unsupported")

@@ -61,13 +61,38 @@ Loaded<DriverApi> driverTable;
 Loaded<CublasLtApi> cublasLtTable;
 Loaded<NcclApi> ncclTable;
 
+/// Why cuGetProcAddress gave no `name`: its result code by name (the stub
+/// libcuda of the toolkit answers every call with CUDA_ERROR_STUB_LIBRARY),
+/// or a driver older than this binary's CUDA.
+std::string missingDriverEntry(const char *name, CUresult result,
+                               CUdriverProcAddressQueryResult found,
+                               decltype(&::cuGetErrorName) errorName) {
+  if (result == CUDA_ERROR_STUB_LIBRARY) // the stub names no errors either
+    return "this libcuda is the CUDA toolkit's stub (CUDA_ERROR_STUB_LIBRARY): no NVIDIA "
+           "driver is installed";
+  const char *text = nullptr;
+  if (result != CUDA_SUCCESS)
+    return std::string("cuGetProcAddress(") + name + ") failed: " +
+           (errorName(result, &text) == CUDA_SUCCESS && text
+                ? std::string(text)
+                : "CUresult " + std::to_string(result));
+  std::string version =
+      std::to_string(CUDA_VERSION / 1000) + "." + std::to_string(CUDA_VERSION % 1000 / 10);
+  return std::string("libcuda has no ") + name + " for CUDA " + version +
+         (found == CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT
+              ? " (the NVIDIA driver is older than this binary's CUDA)"
+              : "");
+}
+
 void loadDriver(Loaded<DriverApi> &t) {
   // The driver's own library: never bundled, so only its soname is tried.
   void *handle = openLibrary({"libcuda.so.1", "libcuda.so"}, t.error);
   if (!handle)
     return;
   decltype(&::cuGetProcAddress) getProcAddress = nullptr;
-  if (!lookup(handle, "cuGetProcAddress_v2", getProcAddress, t.error))
+  decltype(&::cuGetErrorName) errorName = nullptr;
+  if (!lookup(handle, "cuGetProcAddress_v2", getProcAddress, t.error) ||
+      !lookup(handle, "cuGetErrorName", errorName, t.error))
     return;
   bool ok = true;
 #define EERT_LOOKUP(name)                                                                          \
@@ -77,9 +102,7 @@ void loadDriver(Loaded<DriverApi> &t) {
     CUresult result =                                                                              \
         getProcAddress(#name, &pointer, CUDA_VERSION, CU_GET_PROC_ADDRESS_DEFAULT, &found);        \
     if (result != CUDA_SUCCESS || !pointer) {                                                      \
-      t.error = "libcuda has no " #name " for CUDA " + std::to_string(CUDA_VERSION / 1000) + "." + \
-                std::to_string(CUDA_VERSION % 1000 / 10) +                                         \
-                " (the NVIDIA driver is older than this binary's CUDA)";                           \
+      t.error = missingDriverEntry(#name, result, found, errorName);                               \
       ok = false;                                                                                  \
     } else {                                                                                       \
       t.api.name = reinterpret_cast<decltype(t.api.name)>(pointer);                                \
