@@ -17,6 +17,8 @@ packages=(
   python3 python3-numpy python3-torch
   # fuzzing (scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes
   clang libclang-rt-14-dev
+  # portable bundles of model binaries (scripts/bundle.sh)
+  patchelf
   # demo: the King James Bible corpus and loss plots
   bible-kjv gnuplot-nox
 )

@@ -1,5 +1,6 @@
 # lit configuration of the ee compiler's regression tests.
 import os
+import shutil
 import subprocess
 
 import lit.formats
@@ -30,6 +31,7 @@ if config.ee_cuda_backend == "ON":
     config.available_features.add("cuda-backend")
     config.substitutions.append(
         ("%eert_cuda_lib", os.path.join(config.ee_obj_root, "lib", "libeert_cuda.so")))
+    config.substitutions.append(("%eert_cuda_probe", os.path.join(config.ee_tools_dir, "eert-cuda-probe")))
     probe = subprocess.run([os.path.join(config.ee_tools_dir, "eert-cuda-probe")],
                            capture_output=True, text=True)
     if probe.returncode == 0:
@@ -42,3 +44,9 @@ if config.ee_cuda_backend == "ON":
         config.substitutions.append(("%cuda_stub_dir", os.path.dirname(config.ee_cuda_stub)))
 else:
     lit_config.note("the cuda backend is not built (no CUDA toolkit): its tests are unsupported")
+
+# The portable bundle's test runs programs in an empty root (chroot needs root).
+if os.geteuid() == 0 and shutil.which("chroot") and shutil.which("patchelf"):
+    config.available_features.add("chroot")
+else:
+    lit_config.note("the portable-bundle test needs root, chroot and patchelf: unsupported here")
