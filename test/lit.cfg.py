@@ -20,6 +20,7 @@ config.environment["PATH"] = os.pathsep.join(
 config.substitutions.append(("%python", "/usr/bin/python3"))
 config.substitutions.append(("%eert_lib", os.path.join(config.ee_obj_root, "lib", "libeert.so")))
 config.substitutions.append(("%ee_src_root", config.ee_src_root))
+config.substitutions.append(("%ee_obj_root", config.ee_obj_root))
 config.substitutions.append(("%examples", os.path.join(config.ee_src_root, "examples")))
 config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "import", "Inputs")))
 
@@ -45,7 +46,10 @@ if config.ee_cuda_backend == "ON":
 else:
     lit_config.note("the cuda backend is not built (no CUDA toolkit): its tests are unsupported")
 
-# The portable bundle's test runs programs in an empty root (chroot needs root).
+# Portable bundles need patchelf; their test runs them in an empty root
+# (chroot needs root).
+if shutil.which("patchelf"):
+    config.available_features.add("patchelf")
 if os.geteuid() == 0 and shutil.which("chroot") and shutil.which("patchelf"):
     config.available_features.add("chroot")
 else:
