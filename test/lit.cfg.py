@@ -54,3 +54,8 @@ if os.geteuid() == 0 and shutil.which("chroot") and shutil.which("patchelf"):
     config.available_features.add("chroot")
 else:
     lit_config.note("the portable-bundle test needs root, chroot and patchelf: unsupported here")
+
+# EERT_MEMORY_GUARD=1 in lit's environment runs every test with the cpu
+# backend's memory guarded as a GPU's is (runtime/cpu/Memory.cpp).
+if os.environ.get("EERT_MEMORY_GUARD"):
+    config.environment["EERT_MEMORY_GUARD"] = os.environ["EERT_MEMORY_GUARD"]

@@ -10,6 +10,7 @@
 #include "cli/train/TrainerState.h"
 #include "io/Dataset.h"
 #include "cli/model/Tokenizer.h"
+#include "cpu/Softmax.h"
 #include "eert/eert.h"
 
 #include <nlohmann/json.hpp>
@@ -87,12 +88,27 @@ int info(const Manifest &manifest) {
     report["training_pipeline"] = manifest.pipeline;
   // The caches are fp32 in either dtype (attention computes in fp32).
   report["kv_cache_bytes_per_sequence"] = kvBytes * static_cast<int64_t>(counted.size());
-  for (const Entry &e : manifest.entries)
-    report["entries"].push_back(
-        {{"name", e.name},
-         {"activation_bytes_per_token", e.perTokenBytes},
-         {"fixed_bytes", e.fixedBytes},
-         {"peak_activation_bytes_at_max_positions", e.perTokenBytes * maxPositions + e.fixedBytes}});
+  int64_t peakActivations = 0;
+  for (const Entry &e : manifest.entries) {
+    int64_t peak = e.perTokenBytes * maxPositions + e.fixedBytes;
+    peakActivations = std::max(peakActivations, peak);
+    report["entries"].push_back({{"name", e.name},
+                                 {"activation_bytes_per_token", e.perTokenBytes},
+                                 {"fixed_bytes", e.fixedBytes},
+                                 {"peak_activation_bytes_at_max_positions", peak}});
+  }
+  // Where the compiled code's memory lives (the GPU's for cuda) and what it
+  // holds there: the weights it reads, for training also the fp32 masters of
+  // bf16 weights and AdamW's moments, the KV caches per sequence, and the
+  // largest entry point's arena at one sequence of max_position_embeddings.
+  bool device = std::string(eert_backend_name()) != "cpu";
+  int64_t trainingBytes = readBytes + (bf16 ? 4 * params : 0) + 8 * params + peakActivations;
+  report["backend"] = eert_backend_name();
+  report["backend_memory"] = {
+      {"where", device ? "device" : "host"},
+      {"inference_bytes_one_sequence",
+       readBytes + report["kv_cache_bytes_per_sequence"].get<int64_t>() + peakActivations},
+      {"training_bytes_one_sequence", trainingBytes}};
   std::cout << report.dump(2) << "\n";
   return 0;
 }
@@ -175,11 +191,16 @@ int eval(const Manifest &manifest, const Options &options) {
     std::vector<void *> outputs =
         runner.run(*forward, batch, seqLen, {data.ids.data(), data.positions.data()});
     for (int64_t h = 0; h < heads; ++h) {
-      float loss = 0;
-      if (eert_cross_entropy(static_cast<float *>(outputs[h]), data.labels.data(), &loss,
-                             batch * seqLen, vocab, 1.0f) != 0)
-        throw std::runtime_error(eert_last_error());
-      totals[h] += static_cast<double>(loss) * batch * seqLen;
+      // The head's cross-entropy on the host, from its logits.
+      const float *logits = static_cast<const float *>(outputs[h]);
+      for (int64_t t = 0; t < batch * seqLen; ++t) {
+        int32_t label = data.labels[t];
+        if (label < 0 || label >= vocab)
+          throw std::runtime_error("label " + std::to_string(label) + " at position " +
+                                   std::to_string(t) + " is outside the vocabulary [0, " +
+                                   std::to_string(vocab) + ")");
+        totals[h] += eert::logSumExp(logits + t * vocab, vocab, 1.0) - logits[t * vocab + label];
+      }
     }
   }
   int64_t count = numWindows * seqLen;
@@ -258,7 +279,8 @@ int grad(const Manifest &manifest, const Options &options) {
             1.0f / static_cast<float>(dp.size()), [&](const StageGradients &result) {
               for (size_t k = 0; k < stage.parameters().size(); ++k) {
                 std::vector<float> &g = grads[stage.parameters()[k]];
-                eert_scale(result.gradients[k], result.weight, g.data(), static_cast<int64_t>(g.size()));
+                for (size_t j = 0; j < g.size(); ++j)
+                  g[j] = result.weight * result.gradients[k][j];
               }
               loss = result.objective;
             }, untraced);
@@ -362,6 +384,10 @@ int main(int argc, char **argv) {
     }
     if (command == "init")
       return init(manifest, Options(argc, argv, 2, {"out", "seed"}, {}));
+    // What runs compiled code needs the backend (for cuda: a usable GPU).
+    if (command == "eval" || command == "train" || command == "grad" || command == "generate" ||
+        command == "serve")
+      startBackend();
     if (command == "eval") {
       int status = eval(manifest, Options(argc, argv, 2, {"load", "data", "seq-len", "batch"}, {"json"}));
       if (eert_comm_finalize())

@@ -1,10 +1,73 @@
-// Memory.cpp - the cpu backend's memory calls: host memory, plain copies.
+// Memory.cpp - the cpu backend's memory calls: host memory, plain copies; and the guarded test mode.
+//
+// With EERT_MEMORY_GUARD=1 the backend's memory behaves as a GPU's does for
+// the host: each allocation is its own mapping, readable only inside the
+// windows eert_memory_host_access opens (compiled entry points, kernels the
+// host calls) and by the copies below, so a host access that a cuda binary
+// would need a copy for crashes the test that makes it.
 #include "cpu/Error.h"
 #include "eert/eert.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <string>
+
+namespace {
+
+bool guarded() {
+  static const bool on = [] {
+    const char *value = std::getenv("EERT_MEMORY_GUARD");
+    return value && std::string(value) == "1";
+  }();
+  return on;
+}
+
+/// The guarded mappings and the open windows (nested; any thread).
+struct Guard {
+  std::recursive_mutex mutex;
+  std::map<void *, size_t> mappings;
+  int64_t open = 0;
+
+  void protect(void *pointer, size_t bytes) const {
+    mprotect(pointer, bytes, open > 0 ? PROT_READ | PROT_WRITE : PROT_NONE);
+  }
+  void setOpen(int64_t delta) {
+    std::lock_guard<std::recursive_mutex> lock(mutex);
+    bool wasOpen = open > 0;
+    open += delta;
+    if (wasOpen != (open > 0))
+      for (const auto &[pointer, bytes] : mappings)
+        protect(pointer, bytes);
+  }
+};
+
+Guard &guard() {
+  static Guard instance;
+  return instance;
+}
+
+size_t pageRounded(int64_t bytes) {
+  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return (static_cast<size_t>(bytes) + page - 1) / page * page;
+}
+
+/// The memory calls' own window around `body`.
+template <typename Body> void inWindow(Body &&body) {
+  if (!guarded()) {
+    body();
+    return;
+  }
+  guard().setOpen(1);
+  body();
+  guard().setOpen(-1);
+}
+
+} // namespace
 
 extern "C" {
 
@@ -15,6 +78,19 @@ int32_t eert_backend_start(void) { return 0; }
 void *eert_memory_allocate(int64_t bytes) {
   if (bytes <= 0)
     return nullptr;
+  if (guarded()) {
+    Guard &g = guard();
+    std::lock_guard<std::recursive_mutex> lock(g.mutex);
+    size_t rounded = pageRounded(bytes);
+    void *pointer = mmap(nullptr, rounded, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (pointer == MAP_FAILED) {
+      eert::fail("out of memory mapping " + std::to_string(bytes) + " bytes");
+      return nullptr;
+    }
+    g.mappings[pointer] = rounded;
+    g.protect(pointer, rounded);
+    return pointer;
+  }
   // aligned_alloc wants a multiple of the alignment.
   size_t rounded = (static_cast<size_t>(bytes) + 63) / 64 * 64;
   void *pointer = std::aligned_alloc(64, rounded);
@@ -23,11 +99,25 @@ void *eert_memory_allocate(int64_t bytes) {
   return pointer;
 }
 
-void eert_memory_free(void *pointer) { std::free(pointer); }
+void eert_memory_free(void *pointer) {
+  if (!guarded()) {
+    std::free(pointer);
+    return;
+  }
+  if (!pointer)
+    return;
+  Guard &g = guard();
+  std::lock_guard<std::recursive_mutex> lock(g.mutex);
+  auto found = g.mappings.find(pointer);
+  if (found != g.mappings.end()) {
+    munmap(found->first, found->second);
+    g.mappings.erase(found);
+  }
+}
 
 void eert_memory_to_backend(void *backend, const void *host, int64_t bytes) {
   if (bytes > 0 && backend != host)
-    std::memcpy(backend, host, static_cast<size_t>(bytes));
+    inWindow([&] { std::memcpy(backend, host, static_cast<size_t>(bytes)); });
 }
 
 void eert_memory_to_host(void *host, const void *backend, int64_t bytes) {
@@ -36,20 +126,31 @@ void eert_memory_to_host(void *host, const void *backend, int64_t bytes) {
 
 void eert_memory_copy(void *to, const void *from, int64_t bytes) {
   if (bytes > 0 && to != from)
-    std::memmove(to, from, static_cast<size_t>(bytes));
+    inWindow([&] { std::memmove(to, from, static_cast<size_t>(bytes)); });
 }
 
 void eert_memory_zero(void *to, int64_t bytes) {
   if (bytes > 0)
-    std::memset(to, 0, static_cast<size_t>(bytes));
+    inWindow([&] { std::memset(to, 0, static_cast<size_t>(bytes)); });
 }
 
-float eert_memory_load_f32(const float *from) { return *from; }
+float eert_memory_load_f32(const float *from) {
+  float value = 0.0f;
+  inWindow([&] { value = *from; });
+  return value;
+}
 
-void eert_memory_store_f32(float *to, float value) { *to = value; }
+void eert_memory_store_f32(float *to, float value) {
+  inWindow([&] { *to = value; });
+}
 
 void eert_memory_synchronize(void) {}
 
 int32_t eert_backend_check(void) { return 0; }
+
+void eert_memory_host_access(int64_t allowed) {
+  if (guarded())
+    guard().setOpen(allowed ? 1 : -1);
+}
 
 } // extern "C"

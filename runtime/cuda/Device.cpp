@@ -133,6 +133,8 @@ const char *sourceName(int32_t source) {
     return "eert_cross_entropy_backward";
   case FaultSource::AttentionCached:
     return "eert_attention_cached";
+  case FaultSource::ExitDecision:
+    return "eert_exit_decision";
   }
   return "a kernel";
 }
@@ -152,6 +154,9 @@ std::string describeFault(const Fault &fault) {
     return where + "position " + value + token + " is outside the KV cache [0, " + limit + ")";
   case FaultKind::Row:
     return where + "cache row " + value + token + " is outside the KV cache's " + limit + " rows";
+  case FaultKind::Choice:
+    return where + "token " + std::to_string(fault.index) +
+           " needs temperature >= 0, top_k in [0, vocab] and 0 < top_p <= 1";
   case FaultKind::None:
     break;
   }

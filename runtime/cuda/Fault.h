@@ -9,7 +9,7 @@ namespace eert::cuda {
 /// What a kernel found outside its range. GPU kernels cannot return a status
 /// per call without a synchronization, so the first fault is kept in device
 /// memory and eert_backend_check reports it (Device::checkFaults).
-enum class FaultKind : int32_t { None = 0, Id = 1, Label = 2, Position = 3, Row = 4 };
+enum class FaultKind : int32_t { None = 0, Id = 1, Label = 2, Position = 3, Row = 4, Choice = 5 };
 
 /// The ABI entry point that found it, for the message.
 enum class FaultSource : int32_t {
@@ -18,6 +18,7 @@ enum class FaultSource : int32_t {
   CrossEntropy = 3,
   CrossEntropyBackward = 4,
   AttentionCached = 5,
+  ExitDecision = 6,
 };
 
 struct Fault {

@@ -30,6 +30,12 @@ extern "C" {
 const char *eert_backend_name(void) { return "cuda"; }
 
 int32_t eert_backend_start(void) {
+  // Between GPUs the collectives and pipeline traffic need NCCL, which this
+  // backend does not drive yet: one rank only.
+  if (eert_comm_size() > 1)
+    return eert::fail("the cuda backend runs one rank for now (" +
+                      std::to_string(eert_comm_size()) +
+                      " here): communication between GPUs (NCCL) is not implemented yet");
   std::string why;
   return Device::start(why) ? 0 : eert::fail(why);
 }
@@ -85,6 +91,9 @@ void eert_memory_store_f32(float *to, float value) {
 void eert_memory_synchronize(void) {
   onDevice("eert_memory_synchronize", [](Device &device) { device.synchronize(); });
 }
+
+// The host never touches device memory: nothing to open.
+void eert_memory_host_access(int64_t) {}
 
 int32_t eert_backend_check(void) {
   std::string message;

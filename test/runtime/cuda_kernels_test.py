@@ -34,6 +34,9 @@ for lib in (CPU, GPU):
     lib.eert_take_nonfinite_updates.restype = ctypes.c_int32
 if GPU.eert_backend_start() != 0:
     sys.exit("cuda_kernels_test: " + GPU.eert_last_error().decode())
+# This harness calls kernels on backend memory itself: a window for it (a
+# no-op on a GPU; against libeert in its guarded mode, what lets it run).
+GPU.eert_memory_host_access(1)
 
 # The shapes: (name, hidden, heads, kv_heads, head_dim, intermediate, vocab, batch, seq).
 SHAPES = {

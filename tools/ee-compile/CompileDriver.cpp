@@ -135,15 +135,23 @@ static LogicalResult writeObject(llvm::Module &module, llvm::TargetMachine &mach
   return success();
 }
 
-/// Links `object` with the runtime (its command line and kernels) into `binary`.
-static LogicalResult linkBinary(StringRef object, StringRef binary, Location loc) {
+/// Links `object` with the runtime (its command line and the kernels of
+/// `target`) into `binary`.
+static LogicalResult linkBinary(StringRef object, StringRef binary, StringRef target,
+                                Location loc) {
   llvm::ErrorOr<std::string> compiler = llvm::sys::findProgramByName("c++");
   if (!compiler)
     return emitError(loc) << "cannot find the system C++ compiler 'c++' to link with";
   std::string libDir = EE_RUNTIME_LIBRARY_DIR;
+  std::string runtime = target == "cuda" ? "eert_cuda" : "eert";
+  if (!llvm::sys::fs::exists(libDir + "/lib" + runtime + ".so"))
+    return emitError(loc) << "--target " << target << " needs " << libDir << "/lib" << runtime
+                          << ".so, which this build of the runtime lacks"
+                          << (target == "cuda" ? " (it is built where the CUDA toolkit is found)"
+                                               : "");
   // -rdynamic: the runtime finds the model's entry points by name.
   SmallVector<std::string> args = {*compiler, object.str(), "-o", binary.str(), "-rdynamic",
-                                   libDir + "/libeert_cli.a", "-L" + libDir, "-leert",
+                                   libDir + "/libeert_cli.a", "-L" + libDir, "-l" + runtime,
                                    EE_SENTENCEPIECE_LIBRARY, EE_HTTPLIB_LIBRARY, "-ldl", "-Wl,-rpath," + libDir};
   SmallVector<StringRef> argRefs(args.begin(), args.end());
   std::string message;
@@ -154,7 +162,8 @@ static LogicalResult linkBinary(StringRef object, StringRef binary, Location loc
   return success();
 }
 
-LogicalResult mlir::ee::emitNative(ModuleOp module, EmitStage stage, StringRef outputPath) {
+LogicalResult mlir::ee::emitNative(ModuleOp module, EmitStage stage, StringRef outputPath,
+                                   StringRef target) {
   Location loc = module.getLoc();
   llvm::LLVMContext llvmContext;
   std::unique_ptr<llvm::Module> llvmModule = translateModuleToLLVMIR(module, llvmContext);
@@ -185,7 +194,7 @@ LogicalResult mlir::ee::emitNative(ModuleOp module, EmitStage stage, StringRef o
   if (std::error_code ec = llvm::sys::fs::createTemporaryFile("ee-model", "o", object))
     return emitError(loc) << "cannot create a temporary object file: " << ec.message();
   LogicalResult linked = success(succeeded(writeObject(*llvmModule, *machine, object, loc)) &&
-                                 succeeded(linkBinary(object, outputPath, loc)));
+                                 succeeded(linkBinary(object, outputPath, target, loc)));
   llvm::sys::fs::remove(object);
   return linked;
 }
@@ -243,6 +252,12 @@ int mlir::ee::compileMain(int argc, char **argv) {
       "fill-bubbles", cl::desc("Extra partial micro-batches (exit losses only) filling the "
                                "planned 1F1B bubbles"),
       cl::init(0));
+  cl::opt<std::string> target(
+      "target",
+      cl::desc("Where the binary computes: cpu (libeert), or cuda (libeert_cuda: one NVIDIA GPU, "
+               "every tensor in its memory; the binary starts anywhere and names what is "
+               "missing)"),
+      cl::init("cpu"));
   cl::opt<std::string> dtype(
       "dtype", cl::desc("Precision: fp32, or bf16 (bf16 weights and linear-product inputs with "
                         "fp32 accumulation, fp32 master weights for training; default: the "
@@ -312,6 +327,17 @@ int mlir::ee::compileMain(int argc, char **argv) {
   options.microbatches = microbatches;
   options.fillBubbles = fillBubbles;
   options.scheduleTrace = scheduleTrace;
+  if (target != "cpu" && target != "cuda") {
+    llvm::errs() << "ee-compile: --target must be cpu or cuda, got '" << target << "'\n";
+    return 1;
+  }
+  // Between GPUs the collectives and pipeline traffic need NCCL, which the
+  // cuda backend does not drive yet.
+  if (target == "cuda" && (tensorParallel > 1 || pipelineStages > 1)) {
+    llvm::errs() << "ee-compile: --target cuda runs on one GPU for now: --tp and --pp need "
+                    "communication between GPUs (NCCL), which the cuda backend does not drive yet\n";
+    return 1;
+  }
   if (!dtype.empty() && dtype != "fp32" && dtype != "bf16") {
     llvm::errs() << "ee-compile: --dtype must be fp32 or bf16, got '" << dtype << "'\n";
     return 1;
@@ -327,7 +353,7 @@ int mlir::ee::compileMain(int argc, char **argv) {
   if (failed(lowerTo(*module, emit, options)))
     return 1;
   if (emit >= EmitStage::LLVM)
-    return failed(emitNative(*module, emit, outputPath)) ? 1 : 0;
+    return failed(emitNative(*module, emit, outputPath, target)) ? 1 : 0;
 
   std::string message;
   std::unique_ptr<llvm::ToolOutputFile> output = openOutputFile(outputPath, &message);

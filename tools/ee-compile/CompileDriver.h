@@ -61,8 +61,10 @@ struct CompileOptions {
 LogicalResult lowerTo(ModuleOp module, EmitStage stage, const CompileOptions &options = {});
 
 /// Translates an LLVM-dialect module and writes LLVM IR, an object file or a
-/// linked model binary to `outputPath`.
-LogicalResult emitNative(ModuleOp module, EmitStage stage, StringRef outputPath);
+/// linked model binary to `outputPath`; a binary runs on the runtime of
+/// `target` ("cpu": libeert, "cuda": libeert_cuda).
+LogicalResult emitNative(ModuleOp module, EmitStage stage, StringRef outputPath,
+                         StringRef target = "cpu");
 
 /// The ee-compile command line.
 int compileMain(int argc, char **argv);

@@ -192,18 +192,18 @@ KVCaches::KVCaches(const Manifest &manifest, const InferencePlan &plan, int64_t 
                   std::to_string(maxPositions_) + " positions each)",
               {{"KV caches", bytes}});
   for (const auto &[name, features] : wanted)
-    buffers(name, features);
+    create(name, features);
 }
 
 void KVCaches::erase(int64_t row, int64_t from, int64_t to) {
   to = std::min(to, maxPositions_);
   if (from >= to)
     return;
-  for (auto &[name, buffers] : caches_) {
-    int64_t features = features_.at(name);
-    for (std::vector<float> *buffer : {&buffers.first, &buffers.second})
-      std::fill(buffer->begin() + (row * maxPositions_ + from) * features,
-                buffer->begin() + (row * maxPositions_ + to) * features, 0.0f);
+  for (auto &[name, cache] : caches_) {
+    int64_t features = cache.features;
+    for (BackendBuffer *buffer : {&cache.keys, &cache.values})
+      eert_memory_zero(buffer->as<float>() + (row * maxPositions_ + from) * features,
+                       (to - from) * features * static_cast<int64_t>(sizeof(float)));
   }
 }
 
@@ -214,26 +214,50 @@ std::vector<std::string> KVCaches::names() const {
   return result;
 }
 
-std::pair<std::vector<float>, std::vector<float>> &KVCaches::buffers(const std::string &name,
-                                                                     int64_t features) {
+KVCaches::Cache &KVCaches::create(const std::string &name, int64_t features) {
   auto it = caches_.find(name);
   if (it != caches_.end())
     return it->second;
   if (features <= 0)
     throw std::runtime_error("no KV cache '" + name + "'");
-  features_[name] = features;
-  auto &created = caches_[name];
-  created.first.assign(rows_ * maxPositions_ * features, 0.0f);
-  created.second.assign(rows_ * maxPositions_ * features, 0.0f);
+  Cache &created = caches_[name];
+  size_t bytes = static_cast<size_t>(rows_ * maxPositions_ * features) * sizeof(float);
+  created.keys = BackendBuffer(bytes);
+  created.values = BackendBuffer(bytes);
+  created.features = features;
   return created;
+}
+
+int64_t KVCaches::features(const std::string &name) const {
+  auto it = caches_.find(name);
+  if (it == caches_.end())
+    throw std::runtime_error("no KV cache '" + name + "'");
+  return it->second.features;
+}
+
+std::pair<std::vector<float>, std::vector<float>> KVCaches::download(const std::string &name) const {
+  size_t count = static_cast<size_t>(rows_ * maxPositions_ * features(name));
+  const Cache &cache = caches_.at(name);
+  return {cache.keys.toHost<float>(count), cache.values.toHost<float>(count)};
+}
+
+void KVCaches::upload(const std::string &name, int64_t features, const std::vector<float> &keys,
+                      const std::vector<float> &values) {
+  Cache &cache = create(name, features);
+  size_t bytes = static_cast<size_t>(rows_ * maxPositions_ * cache.features) * sizeof(float);
+  if (keys.size() * sizeof(float) != bytes || values.size() * sizeof(float) != bytes)
+    throw std::runtime_error("KV cache '" + name + "': " + std::to_string(keys.size()) +
+                             " values for a cache of " + std::to_string(bytes / sizeof(float)));
+  cache.keys.upload(keys.data(), bytes);
+  cache.values.upload(values.data(), bytes);
 }
 
 void KVCaches::bind(const Entry &entry, const std::vector<std::string> &names,
                     std::vector<void *> &inputs) {
   for (const std::string &name : names) {
-    auto &buffers = caches_.at(name);
-    inputs.push_back(buffers.first.data());
-    inputs.push_back(buffers.second.data());
+    Cache &cache = caches_.at(name);
+    inputs.push_back(cache.keys.data());
+    inputs.push_back(cache.values.data());
   }
   if (inputs.size() != entry.inputs.size())
     throw std::runtime_error("entry point '" + entry.name + "' takes " +
@@ -245,10 +269,10 @@ void KVCaches::save(const std::string &path, int64_t positions) const {
   std::vector<std::vector<float>> sliced;
   std::vector<TensorToWrite> tensors;
   sliced.reserve(2 * caches_.size());
-  for (const auto &[name, buffers] : caches_) {
-    int64_t features = features_.at(name);
-    for (const auto &[suffix, buffer] : {std::pair{".key", &buffers.first},
-                                         std::pair{".value", &buffers.second}}) {
+  for (const auto &[name, cache] : caches_) {
+    int64_t features = cache.features;
+    auto [keys, values] = download(name);
+    for (const auto &[suffix, buffer] : {std::pair{".key", &keys}, std::pair{".value", &values}}) {
       std::vector<float> &out = sliced.emplace_back();
       for (int64_t r = 0; r < rows_; ++r)
         out.insert(out.end(), buffer->begin() + r * maxPositions_ * features,

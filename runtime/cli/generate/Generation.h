@@ -127,14 +127,24 @@ public:
   void erase(int64_t row, int64_t from, int64_t to);
   /// Names of the caches held, in order.
   std::vector<std::string> names() const;
-  /// The key and value buffers of cache `name` (created with `features` if new).
-  std::pair<std::vector<float>, std::vector<float>> &buffers(const std::string &name,
-                                                             int64_t features = 0);
+  /// Cache `name`'s features per position, and its keys and values
+  /// [rows, positions, features] as host copies.
+  int64_t features(const std::string &name) const;
+  std::pair<std::vector<float>, std::vector<float>> download(const std::string &name) const;
+  /// Sets cache `name` (created with `features` if new) from host values.
+  void upload(const std::string &name, int64_t features, const std::vector<float> &keys,
+              const std::vector<float> &values);
 
 private:
+  /// A cache's keys and values in backend memory, where its step functions read them.
+  struct Cache {
+    BackendBuffer keys, values;
+    int64_t features = 0;
+  };
+  Cache &create(const std::string &name, int64_t features);
+
   int64_t rows_, maxPositions_;
-  std::map<std::string, std::pair<std::vector<float>, std::vector<float>>> caches_;
-  std::map<std::string, int64_t> features_;
+  std::map<std::string, Cache> caches_;
 };
 
 /// An early-exit generation method over the plan's step functions.

@@ -465,7 +465,7 @@ void PipelineGenerator::saveCaches(const std::string &path) {
       bytes.insert(bytes.end(), p, p + size);
     };
     for (const std::string &name : g.caches->names()) {
-      auto &[key, value] = g.caches->buffers(name);
+      auto [key, value] = g.caches->download(name);
       uint64_t nameBytes = name.size(), features = key.size() / perRow;
       append(&nameBytes, sizeof(nameBytes));
       append(name.data(), name.size());
@@ -496,9 +496,10 @@ void PipelineGenerator::saveCaches(const std::string &path) {
       std::string name(nameBytes, '\0');
       take(name.data(), nameBytes);
       take(&features, sizeof(features));
-      auto &[key, value] = g.caches->buffers(name, static_cast<int64_t>(features));
+      std::vector<float> key(perRow * features), value(perRow * features);
       take(key.data(), key.size() * sizeof(float));
       take(value.data(), value.size() * sizeof(float));
+      g.caches->upload(name, static_cast<int64_t>(features), key, value);
     }
   }
   g.caches->save(path, *std::max_element(g.lengths.begin(), g.lengths.end()));

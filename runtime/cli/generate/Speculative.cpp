@@ -15,7 +15,7 @@
 // The sequences of a batch draft in lock step and verify in one call.
 #include "cli/generate/GenerationEngine.h"
 
-#include "cpu/Softmax.h"
+#include "cpu/SamplingRules.h"
 #include "eert/eert.h"
 
 #include <algorithm>
@@ -55,7 +55,7 @@ bool emit(Engine &g, SpeculativeSequence &s, int32_t token, const float *logits,
   TokenRecord record;
   record.token = token;
   record.layers = g.plan.layers;
-  eert_exit_confidence(logits, &record.confidence, 1, g.vocab);
+  record.confidence = sampling::confidence(logits, g.vocab);
   record.logprob = static_cast<float>(logits[token] - logSumExp(logits, g.vocab, 1.0));
   record.drafted = drafted;
   record.top = topLogprobs(logits, g.vocab, s.request->topLogprobs);
@@ -130,7 +130,7 @@ void roundOfOneExit(Engine &g, const std::vector<SpeculativeSequence *> &live) {
       s.rng = outputs.nextState[h];
       if (isSampling(r)) {
         s.draftProbs.resize(s.draftProbs.size() + vocab);
-        eert_sampling_distribution(outputs.logits + h * vocab, vocab, r.temperature, r.topK, r.topP,
+        sampling::distribution(outputs.logits + h * vocab, vocab, r.temperature, r.topK, r.topP,
                                    s.draftProbs.data() + s.draftProbs.size() - vocab);
       }
     }
@@ -170,9 +170,9 @@ void roundOfOneExit(Engine &g, const std::vector<SpeculativeSequence *> &live) {
         int32_t best = full.token[offset + j];
         replacement = best == proposed ? -1 : best;
       } else {
-        eert_sampling_distribution(position, vocab, r.temperature, r.topK, r.topP,
+        sampling::distribution(position, vocab, r.temperature, r.topK, r.topP,
                                    fullProbs.data());
-        replacement = eert_speculative_accept(s->draftProbs.data() + j * vocab, fullProbs.data(),
+        replacement = sampling::speculativeAccept(s->draftProbs.data() + j * vocab, fullProbs.data(),
                                               proposed, vocab, &s->rng);
       }
       corrected = replacement >= 0;
@@ -181,7 +181,7 @@ void roundOfOneExit(Engine &g, const std::vector<SpeculativeSequence *> &live) {
     }
     if (!corrected && alive) {
       const float *position = logits + (offset + s->drafts) * vocab;
-      int32_t next = sampling ? eert_sample(position, vocab, r.temperature, r.topK, r.topP, &s->rng)
+      int32_t next = sampling ? sampling::sample(position, vocab, r.temperature, r.topK, r.topP, &s->rng)
                               : full.token[offset + s->drafts];
       emit(g, *s, next, position, false);
     }

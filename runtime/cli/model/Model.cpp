@@ -4,6 +4,7 @@
 #include "io/DurableFile.h"
 #include "io/BoundedInput.h"
 #include "io/CheckpointConfig.h"
+#include "cpu/BF16.h"
 #include "cpu/SplitMix64.h"
 #include "eert/eert.h"
 
@@ -276,6 +277,9 @@ void Weights::makeWritable(const Manifest &manifest) {
 }
 
 void Weights::bind(const Manifest &manifest) {
+  layout_.clear();
+  for (const Parameter &param : manifest.parameters)
+    layout_.emplace_back(param.elements(), param.bf16);
   bf16_.assign(manifest.parameters.size(), {});
   table_.assign(pointers_.begin(), pointers_.end());
   refreshBF16(manifest);
@@ -287,9 +291,67 @@ void Weights::refreshBF16(const Manifest &manifest) {
       continue;
     int64_t n = manifest.parameters[i].elements();
     bf16_[i].resize(n);
-    eert_to_bf16(pointers_[i], bf16_[i].data(), n);
+    // On the host (what the kernels read is copied by upload).
+    for (int64_t j = 0; j < n; ++j)
+      bf16_[i][j] = bf16::fromFloat(pointers_[i][j]);
     table_[i] = bf16_[i].data();
   }
+  stale_ = true;
+}
+
+const std::vector<const void *> &Weights::table() const {
+  if (hostSharesBackendMemory())
+    return table_;
+  if (stale_)
+    upload();
+  return backendTable_;
+}
+
+void Weights::upload() const {
+  size_t n = layout_.size();
+  backend_.resize(n);
+  backendMasters_.resize(n);
+  backendTable_.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    auto [elements, bf16] = layout_[i];
+    size_t bytes = static_cast<size_t>(elements) * (bf16 ? 2 : 4);
+    if (backend_[i].bytes() != bytes)
+      backend_[i] = BackendBuffer(bytes);
+    backend_[i].upload(table_[i], bytes);
+    backendTable_[i] = backend_[i].data();
+    if (bf16) {
+      size_t masterBytes = static_cast<size_t>(elements) * 4;
+      if (backendMasters_[i].bytes() != masterBytes)
+        backendMasters_[i] = BackendBuffer(masterBytes);
+      backendMasters_[i].upload(pointers_[i], masterBytes);
+    }
+  }
+  stale_ = false;
+}
+
+void Weights::download(const Manifest &manifest) {
+  // Nothing ran on the backend's copy since the host's values changed.
+  if (hostSharesBackendMemory() || stale_)
+    return;
+  if (owned_.size() != manifest.parameters.size())
+    throw std::logic_error("Weights::download before makeWritable");
+  for (size_t i = 0; i < manifest.parameters.size(); ++i) {
+    const Parameter &param = manifest.parameters[i];
+    size_t n = static_cast<size_t>(param.elements());
+    if (param.bf16) {
+      backendMasters_[i].download(data(i), 4 * n);
+      backend_[i].download(bf16_[i].data(), 2 * n);
+    } else {
+      backend_[i].download(data(i), 4 * n);
+    }
+  }
+}
+
+float *Weights::master(size_t i) {
+  if (hostSharesBackendMemory())
+    return data(i);
+  table(); // the backend's copy, made now if stale
+  return backendMasters_[i].data() ? backendMasters_[i].as<float>() : backend_[i].as<float>();
 }
 
 
@@ -386,19 +448,74 @@ std::vector<float> wholeTensor(const Manifest &manifest, size_t i, const float *
   return whole;
 }
 
+size_t edgeBytes(const json &record, int64_t tokens, bool output) {
+  const std::string kind = record.at("kind").get<std::string>();
+  if (kind == "tokens")
+    return 4 * static_cast<size_t>(tokens);
+  if (kind == "states")
+    return 8 * static_cast<size_t>(tokens);
+  if (kind == "activation")
+    return 4 * static_cast<size_t>(tokens * record.at("features").get<int64_t>());
+  if (kind == "tensor") {
+    size_t elements = 1;
+    for (int64_t d : record.at("shape").get<std::vector<int64_t>>())
+      elements *= static_cast<size_t>(d);
+    return 4 * elements;
+  }
+  if (kind == "f32")
+    return output ? 4 : 0; // an f32 input is a host scalar
+  return 0;                // i64 scalars, KV caches, the optimizer state
+}
+
 std::vector<void *> Runner::run(const Entry &entry, int64_t batch, int64_t seq,
                                 const std::vector<void *> &inputs) {
   if (inputs.size() != entry.inputs.size())
     throw std::runtime_error("entry point '" + entry.name + "' takes " +
                              std::to_string(entry.inputs.size()) + " inputs");
-  size_t needed = static_cast<size_t>(batch * seq * entry.perTokenBytes + entry.fixedBytes);
-  if (arena_.size() < needed)
-    arena_.resize(needed);
+  int64_t tokens = batch * seq;
+  size_t needed = static_cast<size_t>(tokens * entry.perTokenBytes + entry.fixedBytes);
+  if (arena_.bytes() < needed)
+    arena_ = BackendBuffer(std::max(needed, arena_.bytes() + arena_.bytes() / 2));
+  std::vector<void *> arguments = inputs;
+  bool copy = !hostSharesBackendMemory();
+  if (copy) {
+    // The host's inputs into one staging buffer, 256-byte aligned each.
+    std::vector<size_t> offsets(inputs.size()), sizes(inputs.size());
+    size_t total = 0;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      sizes[i] = edgeBytes(entry.inputs[i], tokens, false);
+      offsets[i] = total;
+      total += (sizes[i] + 255) / 256 * 256;
+    }
+    if (staging_.bytes() < total)
+      staging_ = BackendBuffer(total);
+    for (size_t i = 0; i < inputs.size(); ++i)
+      if (sizes[i] > 0 && inputs[i]) {
+        staging_.upload(inputs[i], sizes[i], offsets[i]);
+        arguments[i] = staging_.as<char>() + offsets[i];
+      }
+  }
   std::vector<void *> outputs(entry.outputs.size());
-  int32_t status = entry.function(weights_.table().data(), arena_.data(), batch, seq,
-                                  inputs.data(), outputs.data());
+  int32_t status;
+  {
+    BackendAccess access;
+    status = entry.function(weights_.table().data(), arena_.as<char>(), batch, seq,
+                            arguments.data(), outputs.data());
+  }
   if (status != 0)
     throw std::runtime_error(eert_last_error());
+  checkBackend();
+  if (copy) {
+    hostOutputs_.resize(outputs.size());
+    for (size_t k = 0; k < outputs.size(); ++k) {
+      size_t bytes = edgeBytes(entry.outputs[k], tokens, true);
+      if (bytes == 0 || !outputs[k])
+        continue;
+      hostOutputs_[k].resize(bytes);
+      eert_memory_to_host(hostOutputs_[k].data(), outputs[k], static_cast<int64_t>(bytes));
+      outputs[k] = hostOutputs_[k].data();
+    }
+  }
   return outputs;
 }
 

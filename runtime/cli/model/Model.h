@@ -2,6 +2,7 @@
 #ifndef EERT_CLI_MODEL_H
 #define EERT_CLI_MODEL_H
 
+#include "cli/model/Backend.h"
 #include "io/Safetensors.h"
 
 #include <nlohmann/json.hpp>
@@ -91,25 +92,44 @@ public:
 
   /// Copies every tensor into memory of its own, so training can update it.
   void makeWritable(const Manifest &manifest);
-  /// The i-th parameter's fp32 values (after makeWritable); for a bf16
-  /// parameter its master weight, which refreshBF16 rounds into the copy the
-  /// compiled code reads.
+  /// The i-th parameter's fp32 values on the host (after makeWritable); for a
+  /// bf16 parameter its master weight, which refreshBF16 rounds into the copy
+  /// the compiled code reads. After compiled updates, valid once download ran.
   float *data(size_t i) { return const_cast<float *>(pointers_[i]); }
+  /// After the host changed data(i): the bf16 copies again, and the backend's
+  /// copy of everything.
   void refreshBF16(const Manifest &manifest);
+  /// The backend's weights (which compiled updates change) back into data().
+  void download(const Manifest &manifest);
 
   /// What compiled code reads as its parameter table: parameter i's fp32
-  /// values, or the bf16 copy of a bf16 parameter.
-  const std::vector<const void *> &table() const { return table_; }
+  /// values, or the bf16 copy of a bf16 parameter, in backend memory.
+  /// The backend's copy is made here, on first use after the host's values
+  /// changed (so commands that run no compiled code never need the backend).
+  const std::vector<const void *> &table() const;
+  /// The fp32 values a compiled update steps for parameter i, in backend
+  /// memory: for a bf16 parameter its master (the optimizer state's third
+  /// entry), else what table() holds.
+  float *master(size_t i);
 
 private:
-  /// Rounds the bf16 parameters' copies and builds table_.
+  /// Rounds the bf16 parameters' copies and builds table_ (and the backend's).
   void bind(const Manifest &manifest);
+  /// Copies the host's weights to the backend (where it is not host memory).
+  void upload() const;
 
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::vector<std::vector<float>> owned_;
   std::vector<const float *> pointers_;
   std::vector<std::vector<uint16_t>> bf16_;
   std::vector<const void *> table_;
+  // Where the backend is not host memory: each table entry's copy there, and
+  // the fp32 masters of bf16 parameters; made from the host's values (each
+  // parameter's elements and whether it is bf16) when `stale_`.
+  std::vector<std::pair<int64_t, bool>> layout_;
+  mutable std::vector<BackendBuffer> backend_, backendMasters_;
+  mutable std::vector<const void *> backendTable_;
+  mutable bool stale_ = true;
 };
 
 /// Generation and evaluation with a binary compiled with --tp T: the world
@@ -124,7 +144,12 @@ std::vector<float> wholeTensor(const Manifest &manifest, size_t i, const float *
 /// This tensor-parallel rank's shard of parameter i from its whole tensor.
 std::vector<float> shardOf(const Manifest &manifest, size_t i, const float *whole);
 
-/// Calls entry points with a growing activation arena.
+/// Calls entry points with a growing activation arena in backend memory.
+/// Inputs are host memory, except KV caches (backend memory, KVCaches) and
+/// the optimizer state's table (of backend pointers); outputs come back as
+/// host memory, KV caches excepted, valid until the next call. Where the
+/// backend is not host memory (cuda), the inputs are copied in and the
+/// outputs out: the edges of the compiled code.
 class Runner {
 public:
   Runner(const Manifest &manifest, const Weights &weights)
@@ -133,13 +158,19 @@ public:
   /// runtime failure with the kernel's message.
   std::vector<void *> run(const Entry &entry, int64_t batch, int64_t seq,
                           const std::vector<void *> &inputs);
-  size_t arenaBytes() const { return arena_.size(); }
+  size_t arenaBytes() const { return arena_.bytes(); }
 
 private:
   const Manifest &manifest_;
   const Weights &weights_;
-  std::vector<char> arena_;
+  BackendBuffer arena_, staging_;
+  std::vector<std::vector<char>> hostOutputs_;
 };
+
+/// The bytes of a manifest input or output record (entry.inputs[i] or
+/// entry.outputs[i]) for `tokens` tokens; 0 for those that are not copied
+/// (KV caches, the optimizer state, scalar inputs read from the host).
+size_t edgeBytes(const nlohmann::json &record, int64_t tokens, bool output);
 
 } // namespace eert
 

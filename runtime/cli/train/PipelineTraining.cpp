@@ -228,7 +228,8 @@ float TrainingStage::update(const std::vector<MicroBatch> &micro, int64_t batch,
         if (m == 0)
           std::memcpy(sum, g, n * sizeof(float));
         else
-          eert_add(sum, g, sum, n);
+          for (int64_t j = 0; j < n; ++j)
+            sum[j] += g[j];
       }
       result.objective = *static_cast<float *>(out[0]);
       headsFrom(out, 1 + numGradients);

@@ -81,6 +81,36 @@ struct AdamW {
       expAvgSq[i].assign(size(i), 0.0f);
     }
   }
+
+  /// The moments where the compiled update reads them: the host's vectors,
+  /// or (where the backend is not host memory) their copies there, made by
+  /// upload and read back by download.
+  std::vector<BackendBuffer> backendAvg, backendAvgSq;
+  float *state(size_t i, bool second) {
+    if (hostSharesBackendMemory())
+      return (second ? expAvgSq : expAvg)[i].data();
+    return (second ? backendAvgSq : backendAvg)[i].as<float>();
+  }
+  void upload() {
+    if (hostSharesBackendMemory())
+      return;
+    backendAvg.resize(expAvg.size());
+    backendAvgSq.resize(expAvgSq.size());
+    for (size_t i = 0; i < expAvg.size(); ++i)
+      for (auto [host, backend] : {std::pair{&expAvg[i], &backendAvg[i]},
+                                   std::pair{&expAvgSq[i], &backendAvgSq[i]}}) {
+        *backend = BackendBuffer(host->size() * sizeof(float));
+        backend->upload(host->data(), host->size() * sizeof(float));
+      }
+  }
+  void download() {
+    if (hostSharesBackendMemory())
+      return;
+    for (size_t i = 0; i < expAvg.size(); ++i) {
+      backendAvg[i].download(expAvg[i].data(), expAvg[i].size() * sizeof(float));
+      backendAvgSq[i].download(expAvgSq[i].data(), expAvgSq[i].size() * sizeof(float));
+    }
+  }
 };
 
 std::string iterationName(int64_t iteration) {
@@ -437,11 +467,12 @@ int train(const Manifest &manifest, const Options &options) {
   // 3i, 3i + 1, 3i + 2.
   constexpr size_t kStatesPerParameter = 3;
   std::vector<float *> optimizerState(kStatesPerParameter * manifest.parameters.size(), nullptr);
+  adam.upload();
   for (size_t i : local) {
-    optimizerState[kStatesPerParameter * i] = adam.expAvg[i].data();
-    optimizerState[kStatesPerParameter * i + 1] = adam.expAvgSq[i].data();
+    optimizerState[kStatesPerParameter * i] = adam.state(i, false);
+    optimizerState[kStatesPerParameter * i + 1] = adam.state(i, true);
     if (manifest.parameters[i].bf16)
-      optimizerState[kStatesPerParameter * i + 2] = weights.data(i);
+      optimizerState[kStatesPerParameter * i + 2] = weights.master(i);
   }
 
   Tokenizer tokenizer = Tokenizer::forCheckpoint(loadDir, manifest.config["vocab_size"].get<int64_t>());
@@ -488,6 +519,8 @@ int train(const Manifest &manifest, const Options &options) {
     // whatever the layout.
     std::vector<std::vector<float>> whole(numParams), avg(numParams), avgSq(numParams);
     std::vector<const float *> wholePointers(numParams);
+    weights.download(manifest);
+    adam.download();
     for (size_t i = 0; i < numParams; ++i) {
       int64_t n = manifest.parameters[i].elements();
       avg[i].assign(n, 0.0f);
@@ -626,6 +659,8 @@ int train(const Manifest &manifest, const Options &options) {
     // them stops, since each holds (or, under ZeRO-1, updated) other weights.
     float broken = eert_take_nonfinite_updates() > 0 ? 1.0f : 0.0f;
     std::string brokenText;
+    if (broken != 0.0f)
+      weights.download(manifest);
     for (size_t k = 0; k < numLocal && broken != 0.0f && brokenText.empty(); ++k) {
       size_t i = local[k];
       int64_t bad = firstBadValue(weights.data(i), manifest.parameters[i].elements());
