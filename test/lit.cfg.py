@@ -59,3 +59,25 @@ else:
 # backend's memory guarded as a GPU's is (runtime/cpu/Memory.cpp).
 if os.environ.get("EERT_MEMORY_GUARD"):
     config.environment["EERT_MEMORY_GUARD"] = os.environ["EERT_MEMORY_GUARD"]
+
+# `lit --param target=cuda` runs the tests with every model binary compiled
+# for the cuda backend (on a GPU machine with a build): `ee-compile` on PATH
+# becomes a wrapper adding --target cuda, and the feature target-cuda marks
+# the tests that cannot run so (several ranks, --tp/--pp: NCCL is not
+# driven yet; cpu-only tools).
+target = lit_config.params.get("target", "cpu")
+if target not in ("cpu", "cuda"):
+    lit_config.fatal("--param target= takes cpu or cuda, not " + target)
+if target == "cuda":
+    if config.ee_cuda_backend != "ON":
+        lit_config.fatal("--param target=cuda needs the cuda backend, which this build lacks")
+    if "cuda-gpu" not in config.available_features:
+        lit_config.fatal("--param target=cuda needs a usable GPU (see the note above)")
+    config.available_features.add("target-cuda")
+    wrappers = os.path.join(config.ee_obj_root, "test", "target-cuda-bin")
+    os.makedirs(wrappers, exist_ok=True)
+    wrapper = os.path.join(wrappers, "ee-compile")
+    with open(wrapper, "w") as f:
+        f.write('#!/bin/sh\nexec "%s" --target cuda "$@"\n' % os.path.join(config.ee_tools_dir, "ee-compile"))
+    os.chmod(wrapper, 0o755)
+    config.environment["PATH"] = os.pathsep.join([wrappers, config.environment["PATH"]])

@@ -1,4 +1,5 @@
-// Memory.cpp - the cpu backend's memory calls: host memory, plain copies; and the guarded test mode.
+// Memory.cpp - the cpu backend's memory calls: host memory, plain copies; and the guarded test
+// mode.
 //
 // With EERT_MEMORY_GUARD=1 the backend's memory behaves as a GPU's does for
 // the host: each allocation is its own mapping, readable only inside the

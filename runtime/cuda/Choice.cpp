@@ -1,11 +1,12 @@
-// Choice.cpp - token choices on the cuda backend: the exit decision's kernel, and sampling by the CPU's rules.
+// Choice.cpp - token choices on the cuda backend: the exit decision's kernel, and sampling by the
+// CPU's rules.
 //
 // Greedy choices stay on the GPU. A sampled token is drawn on the host from a
 // copy of its row by SamplingRules.h, the cpu backend's rule, so that a seed
 // gives the same tokens on either backend.
-#include "cuda/Device.h"
 #include "cpu/Error.h"
 #include "cpu/SamplingRules.h"
+#include "cuda/Device.h"
 #include "eert/eert.h"
 
 #include <exception>
@@ -37,15 +38,15 @@ template <typename Body> int32_t status(const char *entry, Body &&body) {
 extern "C" {
 
 int32_t eert_exit_decision(const float *logits, const float *confidence, const float *choice,
-                           const uint64_t *state, int32_t *decision, int32_t *token,
-                           float *logprob, uint64_t *nextState, int64_t tokens, int64_t vocab) {
+                           const uint64_t *state, int32_t *decision, int32_t *token, float *logprob,
+                           uint64_t *nextState, int64_t tokens, int64_t vocab) {
   return status("eert_exit_decision", [&] {
     if (tokens == 0)
       return;
     Device &device = Device::get();
-    eert::cuda::launchGrid("eert_exit_decision_kernel", static_cast<unsigned>(tokens), 1, 1, 256,
-                           0, logits, confidence, choice, state, decision, token, logprob,
-                           nextState, vocab, device.faultRecord());
+    eert::cuda::launchGrid("eert_exit_decision_kernel", static_cast<unsigned>(tokens), 1, 1, 256, 0,
+                           logits, confidence, choice, state, decision, token, logprob, nextState,
+                           vocab, device.faultRecord());
     // The tokens to sample (marked -2), drawn here by the CPU's rule.
     std::vector<int32_t> chosen(tokens);
     device.copyToHost(chosen.data(), token, sizeof(int32_t) * tokens);
@@ -74,8 +75,8 @@ int32_t eert_exit_decision(const float *logits, const float *confidence, const f
   });
 }
 
-int32_t eert_sample(const float *logits, int64_t vocab, float temperature, int64_t topK,
-                    float topP, uint64_t *rngState) {
+int32_t eert_sample(const float *logits, int64_t vocab, float temperature, int64_t topK, float topP,
+                    uint64_t *rngState) {
   int32_t token = -1;
   if (status("eert_sample", [&] {
         std::vector<float> row = hostRow(logits, vocab);
@@ -85,8 +86,8 @@ int32_t eert_sample(const float *logits, int64_t vocab, float temperature, int64
   return token;
 }
 
-void eert_sampling_distribution(const float *logits, int64_t vocab, float temperature,
-                                int64_t topK, float topP, float *probs) {
+void eert_sampling_distribution(const float *logits, int64_t vocab, float temperature, int64_t topK,
+                                float topP, float *probs) {
   status("eert_sampling_distribution", [&] {
     std::vector<float> row = hostRow(logits, vocab), distribution(vocab);
     eert::sampling::distribution(row.data(), vocab, temperature, topK, topP, distribution.data());

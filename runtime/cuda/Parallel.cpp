@@ -1,10 +1,11 @@
-// Parallel.cpp - the vocab-parallel kernels and the column gather on the cuda backend, for one rank.
+// Parallel.cpp - the vocab-parallel kernels and the column gather on the cuda backend, for one
+// rank.
 //
 // Between GPUs these need NCCL, which the cuda backend does not drive yet:
 // eert_backend_start refuses a world of several ranks, and a group of more
 // than one rank here fails naming that. With one rank each is its plain kernel.
-#include "cuda/Device.h"
 #include "cpu/Error.h"
+#include "cuda/Device.h"
 #include "eert/eert.h"
 
 #include <string>

@@ -66,8 +66,7 @@ void BackendBuffer::upload(const void *host, size_t bytes, size_t offset) {
 void BackendBuffer::download(void *host, size_t bytes, size_t offset) const {
   if (offset + bytes > bytes_)
     throw std::logic_error("BackendBuffer::download past the buffer's end");
-  eert_memory_to_host(host, static_cast<const char *>(data_) + offset,
-                      static_cast<int64_t>(bytes));
+  eert_memory_to_host(host, static_cast<const char *>(data_) + offset, static_cast<int64_t>(bytes));
 }
 
 BackendAccess::BackendAccess() { eert_memory_host_access(1); }
