@@ -7,6 +7,7 @@
 #include "cpu/Error.h"
 #include "cpu/SamplingRules.h"
 #include "cuda/Device.h"
+#include "cuda/Entry.h"
 #include "eert/eert.h"
 
 #include <exception>
@@ -14,6 +15,7 @@
 #include <vector>
 
 using eert::cuda::Device;
+using eert::cuda::guardedStatus;
 
 namespace {
 
@@ -24,15 +26,6 @@ std::vector<float> hostRow(const float *row, int64_t vocab) {
   return values;
 }
 
-template <typename Body> int32_t status(const char *entry, Body &&body) {
-  try {
-    body();
-    return 0;
-  } catch (const std::exception &e) {
-    return eert::fail(std::string(entry) + ": " + e.what());
-  }
-}
-
 } // namespace
 
 extern "C" {
@@ -40,7 +33,7 @@ extern "C" {
 int32_t eert_exit_decision(const float *logits, const float *confidence, const float *choice,
                            const uint64_t *state, int32_t *decision, int32_t *token, float *logprob,
                            uint64_t *nextState, int64_t tokens, int64_t vocab) {
-  return status("eert_exit_decision", [&] {
+  return guardedStatus("eert_exit_decision", [&] {
     if (tokens == 0)
       return;
     Device &device = Device::get();
@@ -78,7 +71,7 @@ int32_t eert_exit_decision(const float *logits, const float *confidence, const f
 int32_t eert_sample(const float *logits, int64_t vocab, float temperature, int64_t topK, float topP,
                     uint64_t *rngState) {
   int32_t token = -1;
-  if (status("eert_sample", [&] {
+  if (guardedStatus("eert_sample", [&] {
         std::vector<float> row = hostRow(logits, vocab);
         token = eert::sampling::sample(row.data(), vocab, temperature, topK, topP, rngState);
       }))
@@ -88,7 +81,7 @@ int32_t eert_sample(const float *logits, int64_t vocab, float temperature, int64
 
 void eert_sampling_distribution(const float *logits, int64_t vocab, float temperature, int64_t topK,
                                 float topP, float *probs) {
-  status("eert_sampling_distribution", [&] {
+  guardedStatus("eert_sampling_distribution", [&] {
     std::vector<float> row = hostRow(logits, vocab), distribution(vocab);
     eert::sampling::distribution(row.data(), vocab, temperature, topK, topP, distribution.data());
     Device &device = Device::get();
@@ -100,7 +93,7 @@ void eert_sampling_distribution(const float *logits, int64_t vocab, float temper
 int32_t eert_speculative_accept(const float *draftProbs, const float *fullProbs, int64_t token,
                                 int64_t vocab, uint64_t *rngState) {
   int32_t kept = -1;
-  status("eert_speculative_accept", [&] {
+  guardedStatus("eert_speculative_accept", [&] {
     std::vector<float> draft = hostRow(draftProbs, vocab), full = hostRow(fullProbs, vocab);
     kept = eert::sampling::speculativeAccept(draft.data(), full.data(), token, vocab, rngState);
   });

@@ -7,6 +7,7 @@
 // launch) fails its status or, returning nothing, is reported there too.
 #include "cpu/Error.h"
 #include "cuda/Device.h"
+#include "cuda/Entry.h"
 #include "cuda/Gemm.h"
 #include "eert/eert.h"
 
@@ -16,29 +17,6 @@
 
 namespace eert::cuda {
 namespace {
-
-/// Runs a void entry point's body; a failure is kept for eert_backend_check.
-template <typename Body> void guarded(const char *entry, Body &&body) {
-  try {
-    body();
-  } catch (const std::exception &e) {
-    std::string why;
-    if (Device::start(why))
-      Device::get().recordError(std::string(entry) + ": " + e.what());
-    else
-      eert::fail(why);
-  }
-}
-
-/// Runs a status entry point's body: 0, or 1 with eert_last_error set.
-template <typename Body> int32_t guardedStatus(const char *entry, Body &&body) {
-  try {
-    body();
-    return 0;
-  } catch (const std::exception &e) {
-    return eert::fail(std::string(entry) + ": " + e.what());
-  }
-}
 
 Fault *fault() { return Device::get().faultRecord(); }
 

@@ -113,28 +113,29 @@ void loadDriver(Loaded<DriverApi> &t) {
   t.ok = ok;
 }
 
+// A library whose entry points are found by name: `handle`'s table `t.api`.
+#define EERT_LOOKUP_BY_NAME(name) ok = ok && lookup(handle, #name, t.api.name, t.error);
+
 void loadCublasLt(Loaded<CublasLtApi> &t) {
   // cuBLASLt's matmul API is the same in CUDA 12 and 13 for what we call.
   void *handle = openLibrary({"libcublasLt.so.13", "libcublasLt.so.12"}, t.error);
-  if (!handle)
-    return;
-  bool ok = true;
-#define EERT_LOOKUP(name) ok = ok && lookup(handle, #name, t.api.name, t.error);
-  EERT_CUBLASLT_FUNCTIONS(EERT_LOOKUP)
-#undef EERT_LOOKUP
+  bool ok = handle != nullptr;
+  if (ok) {
+    EERT_CUBLASLT_FUNCTIONS(EERT_LOOKUP_BY_NAME)
+  }
   t.ok = ok;
 }
 
 void loadNccl(Loaded<NcclApi> &t) {
   void *handle = openLibrary({"libnccl.so.2"}, t.error);
-  if (!handle)
-    return;
-  bool ok = true;
-#define EERT_LOOKUP(name) ok = ok && lookup(handle, #name, t.api.name, t.error);
-  EERT_NCCL_FUNCTIONS(EERT_LOOKUP)
-#undef EERT_LOOKUP
+  bool ok = handle != nullptr;
+  if (ok) {
+    EERT_NCCL_FUNCTIONS(EERT_LOOKUP_BY_NAME)
+  }
   t.ok = ok;
 }
+
+#undef EERT_LOOKUP_BY_NAME
 
 template <typename Api>
 const Api *load(Loaded<Api> &t, void (*loader)(Loaded<Api> &), std::string &error) {

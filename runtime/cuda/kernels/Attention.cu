@@ -40,6 +40,17 @@ __device__ void loadTile(float *tile, const float *source, int64_t first, int64_
   }
 }
 
+/// Key and value rows [j0, j0 + kTile) of KV head g of sequence b into their
+/// tiles, between barriers (the block's previous tile is done with).
+__device__ void loadKeyValueTiles(float *keys, float *values, const float *key, const float *value,
+                                  int64_t j0, int64_t b, int64_t g, const Shape &shape) {
+  __syncthreads();
+  auto index = [&](int64_t r) { return shape.kvIndex(b, r, g); };
+  loadTile(keys, key, j0, shape.seq, shape.d, index);
+  loadTile(values, value, j0, shape.seq, shape.d, index);
+  __syncthreads();
+}
+
 template <int D> __device__ float dot(const float (&x)[D], const float *y, int64_t d) {
   float sum = 0.0f;
 #pragma unroll
@@ -68,11 +79,7 @@ __device__ void forwardRow(const float *query, const float *key, const float *va
   float maximum = -INFINITY, sum = 0.0f;
   int64_t last = min(shape.seq, first + kRows); // keys this block's queries reach
   for (int64_t j0 = 0; j0 < last; j0 += kTile) {
-    __syncthreads();
-    auto index = [&](int64_t r) { return shape.kvIndex(b, r, g); };
-    loadTile(keys, key, j0, shape.seq, shape.d, index);
-    loadTile(values, value, j0, shape.seq, shape.d, index);
-    __syncthreads();
+    loadKeyValueTiles(keys, values, key, value, j0, b, g, shape);
     if (!active)
       continue;
     for (int jj = 0; jj < kTile && j0 + jj <= s; ++jj) {
@@ -123,11 +130,7 @@ __device__ void queryGradient(const float *query, const float *key, const float 
   float lse = active ? logSumExp[row] : 0.0f, dlt = active ? delta[row] : 0.0f;
   int64_t last = min(shape.seq, first + kRows);
   for (int64_t j0 = 0; j0 < last; j0 += kTile) {
-    __syncthreads();
-    auto index = [&](int64_t r) { return shape.kvIndex(b, r, g); };
-    loadTile(keys, key, j0, shape.seq, shape.d, index);
-    loadTile(values, value, j0, shape.seq, shape.d, index);
-    __syncthreads();
+    loadKeyValueTiles(keys, values, key, value, j0, b, g, shape);
     if (!active)
       continue;
     for (int jj = 0; jj < kTile && j0 + jj <= s; ++jj) {

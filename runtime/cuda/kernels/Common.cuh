@@ -44,30 +44,40 @@ __device__ __forceinline__ float warpMax(float v) {
   return v;
 }
 
-/// The sum (or maximum) of `v` over the block, in every thread. `scratch`
-/// holds 32 floats of shared memory; blockDim.x is a multiple of 32.
-__device__ __forceinline__ float blockSum(float v, float *scratch) {
-  v = warpSum(v);
+/// `warpReduce` of `v` over the block, in every thread: each warp's result,
+/// then the warps' (`identity` past the last). `scratch` holds 32 floats of
+/// shared memory; blockDim.x is a multiple of 32.
+template <float (*warpReduce)(float)>
+__device__ __forceinline__ float blockReduce(float v, float identity, float *scratch) {
+  v = warpReduce(v);
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   __syncthreads();
   if (lane == 0)
     scratch[warp] = v;
   __syncthreads();
   int warps = blockDim.x >> 5;
-  v = lane < warps ? scratch[lane] : 0.0f;
-  return warpSum(v);
+  return warpReduce(lane < warps ? scratch[lane] : identity);
+}
+
+__device__ __forceinline__ float blockSum(float v, float *scratch) {
+  return blockReduce<warpSum>(v, 0.0f, scratch);
 }
 
 __device__ __forceinline__ float blockMax(float v, float *scratch) {
-  v = warpMax(v);
-  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  return blockReduce<warpMax>(v, -INFINITY, scratch);
+}
+
+/// The sum over the block of each thread's `v` in a fixed tree (the same
+/// bits every run), in thread 0; `sums` holds blockDim.x doubles (a power of two).
+__device__ __forceinline__ double blockSumInOrder(double v, double *sums) {
+  sums[threadIdx.x] = v;
   __syncthreads();
-  if (lane == 0)
-    scratch[warp] = v;
-  __syncthreads();
-  int warps = blockDim.x >> 5;
-  v = lane < warps ? scratch[lane] : -INFINITY;
-  return warpMax(v);
+  for (unsigned width = blockDim.x / 2; width > 0; width >>= 1) {
+    if (threadIdx.x < width)
+      sums[threadIdx.x] += sums[threadIdx.x + width];
+    __syncthreads();
+  }
+  return sums[0];
 }
 
 /// Keeps the first fault of any kernel (the host reads and clears it).

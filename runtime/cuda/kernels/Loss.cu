@@ -58,15 +58,9 @@ __global__ void eert_sum_double_kernel(const double *values, int64_t n, double f
   double sum = 0.0;
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
     sum += values[i];
-  partial[threadIdx.x] = sum;
-  __syncthreads();
-  for (unsigned width = blockDim.x / 2; width > 0; width >>= 1) {
-    if (threadIdx.x < width)
-      partial[threadIdx.x] += partial[threadIdx.x + width];
-    __syncthreads();
-  }
+  sum = blockSumInOrder(sum, partial);
   if (threadIdx.x == 0)
-    *out = static_cast<float>(partial[0] * factor);
+    *out = static_cast<float>(sum * factor);
 }
 
 /// One block per token: dlogits = dloss (softmax(logits / T) - onehot(label)) / (T tokens).

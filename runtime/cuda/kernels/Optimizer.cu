@@ -55,15 +55,9 @@ __global__ void eert_inner_product_kernel(const float *lhs, const float *rhs, do
   double sum = 0.0;
   for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x)
     sum += static_cast<double>(lhs[i]) * rhs[i];
-  sums[threadIdx.x] = sum;
-  __syncthreads();
-  for (unsigned width = blockDim.x / 2; width > 0; width >>= 1) {
-    if (threadIdx.x < width)
-      sums[threadIdx.x] += sums[threadIdx.x + width];
-    __syncthreads();
-  }
+  sum = blockSumInOrder(sum, sums);
   if (threadIdx.x == 0)
-    partial[blockIdx.x] = sums[0];
+    partial[blockIdx.x] = sum;
 }
 
 } // extern "C"
