@@ -149,6 +149,15 @@ void eert_memory_synchronize(void) {}
 
 int32_t eert_backend_check(void) { return 0; }
 
+// Graphs are a GPU's: the cpu backend runs every call (abi.def).
+int32_t eert_graph_begin(void) { return eert::fail("the cpu backend records no graphs"); }
+int32_t eert_graph_end(uint64_t *graph) {
+  *graph = 0;
+  return eert::fail("the cpu backend records no graphs");
+}
+int32_t eert_graph_launch(int64_t) { return eert::fail("the cpu backend records no graphs"); }
+void eert_graph_destroy(int64_t) {}
+
 void eert_memory_host_access(int64_t allowed) {
   if (guarded())
     guard().setOpen(allowed ? 1 : -1);

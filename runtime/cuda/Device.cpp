@@ -104,10 +104,49 @@ void Device::open() {
   synchronize();
 }
 
+void Device::beginCapture() {
+  if (capturing_)
+    throw std::runtime_error("a graph is being recorded already");
+  EERT_CU(cuStreamBeginCapture(stream_, CU_STREAM_CAPTURE_MODE_RELAXED));
+  capturing_ = true;
+}
+
+CUgraphExec Device::endCapture() {
+  capturing_ = false;
+  CUgraph graph = nullptr;
+  EERT_CU(cuStreamEndCapture(stream_, &graph));
+  CUgraphExec exec = nullptr;
+  CUresult result = driver().cuGraphInstantiateWithFlags(&exec, graph, 0);
+  driver().cuGraphDestroy(graph);
+  check("cuGraphInstantiateWithFlags", result);
+  ++liveGraphs_;
+  return exec;
+}
+
+void Device::launchGraph(CUgraphExec graph) { EERT_CU(cuGraphLaunch(graph, stream_)); }
+
+void Device::destroyGraph(CUgraphExec graph) {
+  EERT_CU(cuGraphExecDestroy(graph));
+  if (--liveGraphs_ > 0 || retiredScratch_.empty())
+    return;
+  synchronize(); // a replay may still read the retired scratch
+  for (void *retired : retiredScratch_)
+    release(retired);
+  retiredScratch_.clear();
+}
+
 void *Device::scratch(size_t bytes) {
   if (bytes > scratchBytes_) {
+    // Growing waits for the stream, which a recording cannot: the warm-up
+    // call of a shape sizes the scratch before its graph is recorded.
+    if (capturing_)
+      throw std::runtime_error("scratch memory would grow while a graph is recorded");
     synchronize();
-    release(scratch_);
+    // A recorded graph keeps the address it was recorded with.
+    if (liveGraphs_ > 0)
+      retiredScratch_.push_back(scratch_);
+    else
+      release(scratch_);
     scratchBytes_ = std::max(bytes, scratchBytes_ * 2);
     scratch_ = allocate(scratchBytes_);
   }
@@ -214,6 +253,10 @@ void Device::release(void *pointer) {
 }
 
 void Device::copyToDevice(void *device, const void *host, size_t bytes) {
+  // A recorded copy would read the host bytes again at each replay, long
+  // after the caller's buffer is gone.
+  if (capturing_)
+    throw std::runtime_error("copying host memory to the GPU, which a graph being recorded cannot");
   if (bytes)
     EERT_CU(cuMemcpyHtoDAsync(reinterpret_cast<CUdeviceptr>(device), host, bytes, stream_));
 }
@@ -236,7 +279,11 @@ void Device::zero(void *device, size_t bytes) {
     EERT_CU(cuMemsetD8Async(reinterpret_cast<CUdeviceptr>(device), 0, bytes, stream_));
 }
 
-void Device::synchronize() { EERT_CU(cuStreamSynchronize(stream_)); }
+void Device::synchronize() {
+  if (capturing_)
+    throw std::runtime_error("waiting for the GPU, which a graph being recorded cannot");
+  EERT_CU(cuStreamSynchronize(stream_));
+}
 
 CUfunction Device::kernel(const char *name) {
   std::lock_guard<std::mutex> lock(kernelsMutex_);

@@ -70,6 +70,18 @@ public:
   int32_t *nonfiniteFlag();
   int32_t takeNonfiniteUpdates();
 
+  /// Records the stream's work instead of running it (relaxed mode: the
+  /// kernels, copies and cuBLASLt matmuls an entry point issues), then makes
+  /// it a replayable graph; endCapture throws when the recording broke (a
+  /// synchronization or a copy from the host inside it), leaving the stream
+  /// as before. Scratch memory a live graph may use stays allocated until the
+  /// last graph is destroyed.
+  void beginCapture();
+  CUgraphExec endCapture();
+  void launchGraph(CUgraphExec graph);
+  void destroyGraph(CUgraphExec graph);
+  bool capturing() const { return capturing_; }
+
   /// cuBLASLt's handle and a workspace for its matmuls on this stream.
   cublasLtHandle_t blas();
   void *blasWorkspace() const { return workspace_; }
@@ -90,6 +102,9 @@ private:
   std::vector<CUmodule> modules_;
   std::mutex kernelsMutex_;
   std::unordered_map<std::string, CUfunction> kernels_;
+  bool capturing_ = false;
+  int64_t liveGraphs_ = 0;
+  std::vector<void *> retiredScratch_;
   void *scratch_ = nullptr;
   size_t scratchBytes_ = 0;
   Fault *fault_ = nullptr;

@@ -19,6 +19,9 @@ namespace eert::cuda {
 /// The driver API entry points the runtime calls, looked up through
 /// cuGetProcAddress (so each resolves to the version of this header, as
 /// cudart does). The names expand through cuda.h's versioning macros.
+/// cuGraphInstantiateWithFlags by its own name: cuda.h maps
+/// cuGraphInstantiate to it, but the driver's "cuGraphInstantiate" is the
+/// older five-argument function at every version.
 // clang-format off
 #define EERT_CUDA_DRIVER_FUNCTIONS(X) \
   X(cuInit)                           \
@@ -53,7 +56,7 @@ namespace eert::cuda {
   X(cuLaunchKernel)                   \
   X(cuStreamBeginCapture)             \
   X(cuStreamEndCapture)               \
-  X(cuGraphInstantiate)               \
+  X(cuGraphInstantiateWithFlags)      \
   X(cuGraphLaunch)                    \
   X(cuGraphExecDestroy)               \
   X(cuGraphDestroy)

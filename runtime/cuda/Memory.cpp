@@ -92,6 +92,31 @@ void eert_memory_synchronize(void) {
   onDevice("eert_memory_synchronize", [](Device &device) { device.synchronize(); });
 }
 
+int32_t eert_graph_begin(void) {
+  return onDevice("eert_graph_begin", [](Device &device) { device.beginCapture(); }) ? 0 : 1;
+}
+
+int32_t eert_graph_end(uint64_t *graph) {
+  *graph = 0;
+  return onDevice("eert_graph_end",
+                  [&](Device &device) { *graph = reinterpret_cast<uint64_t>(device.endCapture()); })
+             ? 0
+             : 1;
+}
+
+int32_t eert_graph_launch(int64_t graph) {
+  return onDevice("eert_graph_launch",
+                  [&](Device &device) { device.launchGraph(reinterpret_cast<CUgraphExec>(graph)); })
+             ? 0
+             : 1;
+}
+
+void eert_graph_destroy(int64_t graph) {
+  if (graph)
+    onDevice("eert_graph_destroy",
+             [&](Device &device) { device.destroyGraph(reinterpret_cast<CUgraphExec>(graph)); });
+}
+
 // The host never touches device memory: nothing to open.
 void eert_memory_host_access(int64_t) {}
 

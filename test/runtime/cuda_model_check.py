@@ -11,7 +11,8 @@ test/e2e. Checks, on a checkpoint the cpu binary initialises:
 - train: 4 iterations, the logged losses within 1e-3 relative, then the
   saved weights within 1e-3 of each tensor's largest value (and a resume);
 - generate: the same greedy tokens and exits at full depth and with early
-  exits, and with a batch of two prompts.
+  exits (with the decode segments' CUDA graphs and without), and with a
+  batch of two prompts.
 Prints one line per check and "N passed, M failed"; exits 1 on a failure.
 """
 import json
@@ -26,11 +27,12 @@ os.makedirs(work, exist_ok=True)
 results = []
 
 
-def run(binary, *args):
+def run(binary, *args, env=None):
     # EERT_RUN_PREFIX: a loader to start the binaries with (gpu-check.sh's
     # bundled C library on an older system).
     prefix = os.environ.get("EERT_RUN_PREFIX", "").split()
-    done = subprocess.run([*prefix, binary, *args], capture_output=True, text=True)
+    done = subprocess.run([*prefix, binary, *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
     if done.returncode != 0:
         raise RuntimeError(f"{os.path.basename(binary)} {' '.join(args[:1])}: exit {done.returncode}: "
                            f"{done.stderr.strip()[-300:]}")
@@ -114,12 +116,12 @@ def train():
         "--micro-batch", "2", "--seq-len", "16", "--lr", "3e-3", "--save", os.path.join(work, "resumed"))
 
 
-def generation(*options):
+def generation(*options, env=None):
     def body():
         got = []
         for binary in (cpu, other):
             output = run(binary, "generate", "--load", checkpoint, "--prompt-ids", "5,6,7", "--prompt-ids", "9,3",
-                         "--max-new-tokens", "12", "--json", "--no-baseline", *options)
+                         "--max-new-tokens", "12", "--json", "--no-baseline", *options, env=env)
             got.append([(r.get("token_id"), r.get("exit")) for r in map(json.loads, output.splitlines())
                         if r.get("token_id") is not None])
         assert got[0] == got[1] and got[0], got
@@ -131,6 +133,9 @@ check("gradients", grads)
 check("training, saved weights, resume", train)
 check("greedy tokens at full depth", generation())
 check("greedy tokens with early exits", generation("--early-exit-thres", "0.05"))
+# The decode segments replay recorded CUDA graphs by default: once without.
+check("greedy tokens with early exits, no graphs",
+      generation("--early-exit-thres", "0.05", env={"EERT_GRAPHS": "0"}))
 check("speculative tokens", generation("--method", "speculative", "--draft-tokens", "3"))
 for name, ok, why in results:
     print(f"{'PASS' if ok else 'FAIL'}: {name}{'' if ok else ': ' + why}")

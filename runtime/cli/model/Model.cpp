@@ -1,20 +1,20 @@
 // Model.cpp - a compiled model inside its binary: manifest, weights, entry points.
 #include "cli/model/Model.h"
 #include "cli/model/FiniteValues.h"
-#include "io/DurableFile.h"
-#include "io/BoundedInput.h"
-#include "io/CheckpointConfig.h"
 #include "cpu/BF16.h"
 #include "cpu/SplitMix64.h"
 #include "eert/eert.h"
+#include "io/BoundedInput.h"
+#include "io/CheckpointConfig.h"
+#include "io/DurableFile.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <map>
 #include <dlfcn.h>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <stdexcept>
 
@@ -185,7 +185,8 @@ Weights Weights::load(const Manifest &manifest, const std::string &directory) {
     for (const std::string &shard : shards)
       openFile(dir / shard);
   } else {
-    throw std::runtime_error(directory + ": has neither model.safetensors nor model.safetensors.index.json");
+    throw std::runtime_error(directory +
+                             ": has neither model.safetensors nor model.safetensors.index.json");
   }
   for (const Parameter &param : manifest.parameters) {
     auto it = owner.find(param.name);
@@ -354,7 +355,6 @@ float *Weights::master(size_t i) {
   return backendMasters_[i].data() ? backendMasters_[i].as<float>() : backend_[i].as<float>();
 }
 
-
 void Weights::save(const Manifest &manifest, const std::string &directory) const {
   if (manifest.tensorParallel > 1)
     throw std::runtime_error("tensor-parallel weights are saved from their whole tensors");
@@ -367,8 +367,8 @@ void Weights::write(const Manifest &manifest, const std::string &directory,
   for (size_t i = 0; i < manifest.parameters.size(); ++i) {
     int64_t bad = firstBadValue(whole[i], manifest.parameters[i].wholeElements());
     if (bad >= 0)
-      throw std::runtime_error("refusing to save " + directory + ": tensor '" + manifest.parameters[i].name +
-                               "' " + badValueText(whole[i], bad));
+      throw std::runtime_error("refusing to save " + directory + ": tensor '" +
+                               manifest.parameters[i].name + "' " + badValueText(whole[i], bad));
   }
   bool created = fs::create_directories(directory);
   std::vector<TensorToWrite> tensors;
@@ -394,8 +394,7 @@ constexpr int64_t kTensorGroup = 1; // abi.def: eert_comm_grid
 
 /// Visits the shard of rank `rank` within a whole tensor split along `dim`:
 /// `copy(whole offset, shard offset, count)` per contiguous run.
-template <typename Copy>
-void forEachRun(const Parameter &param, int64_t rank, Copy copy) {
+template <typename Copy> void forEachRun(const Parameter &param, int64_t rank, Copy copy) {
   // [outer, split, inner]: rows before the split dimension, its extent, what follows.
   int64_t outer = 1, inner = 1;
   for (int64_t d = 0; d < param.splitDim; ++d)
@@ -413,11 +412,11 @@ void joinTensorParallelGroup(const Manifest &manifest, int64_t stages) {
     return;
   int64_t ranks = manifest.tensorParallel * stages;
   if (eert_comm_size() != ranks)
-    throw std::runtime_error("this binary was compiled with --tp " +
-                             std::to_string(manifest.tensorParallel) + ": run it on " +
-                             std::to_string(ranks) + " ranks (mpirun -np " + std::to_string(ranks) +
-                             (stages > 1 ? ", " + std::to_string(stages) + " pipeline stages" : "") +
-                             "), not " + std::to_string(eert_comm_size()));
+    throw std::runtime_error(
+        "this binary was compiled with --tp " + std::to_string(manifest.tensorParallel) +
+        ": run it on " + std::to_string(ranks) + " ranks (mpirun -np " + std::to_string(ranks) +
+        (stages > 1 ? ", " + std::to_string(stages) + " pipeline stages" : "") + "), not " +
+        std::to_string(eert_comm_size()));
   if (eert_comm_grid(manifest.tensorParallel, stages))
     throw std::runtime_error(eert_last_error());
 }
@@ -446,6 +445,75 @@ std::vector<float> wholeTensor(const Manifest &manifest, size_t i, const float *
       std::copy_n(gathered.begin() + r * count + from, n, whole.begin() + to);
     });
   return whole;
+}
+
+namespace {
+/// Whether step functions may run as recorded graphs: on a backend that has
+/// them (cuda), unless EERT_GRAPHS=0.
+bool graphsWanted() {
+  static const bool wanted = [] {
+    const char *value = std::getenv("EERT_GRAPHS");
+    return std::string(eert_backend_name()) == "cuda" && !(value && std::string(value) == "0");
+  }();
+  return wanted;
+}
+} // namespace
+
+Runner::~Runner() {
+  for (auto &[key, graph] : graphs_)
+    eert_graph_destroy(static_cast<int64_t>(graph.handle));
+}
+
+bool Runner::runGraph(const Entry &entry, int64_t batch, int64_t seq,
+                      const std::vector<void *> &arguments, std::vector<void *> &outputs) {
+  // The decoder segments of generation: many kernels per call, called once
+  // per token, no host values read inside (a graph replays the host's
+  // choices of its recording: scalar inputs would be frozen).
+  if (!graphsWanted() || entry.name.rfind("gen_segment_", 0) != 0)
+    return false;
+  for (const json &input : entry.inputs)
+    if (input.at("kind") == "i64" || input.at("kind") == "f32")
+      return false;
+  Graph &graph = graphs_[{entry.name, batch, seq}];
+  const void *table = weights_.table().data();
+  bool same = graph.handle && graph.arguments == arguments && graph.arena == arena_.data() &&
+              graph.table == table;
+  if (!same && (graph.refused || graph.calls++ == 0))
+    return false; // the first call of a shape warms up (GEMM plans, scratch sizes)
+  if (!same && ++graph.recordings > 4)
+    graph.refused = true; // its buffers keep moving: recording would cost more than it saves
+  if (graph.refused)
+    return false;
+  if (!same) {
+    eert_graph_destroy(static_cast<int64_t>(graph.handle));
+    graph.handle = 0;
+    if (eert_graph_begin() != 0) {
+      graph.refused = true;
+      return false;
+    }
+    std::vector<void *> recorded(outputs.size());
+    int32_t status;
+    {
+      BackendAccess access;
+      status = entry.function(static_cast<const void *const *>(table), arena_.as<char>(), batch,
+                              seq, arguments.data(), recorded.data());
+    }
+    uint64_t handle = 0;
+    int32_t ended = eert_graph_end(&handle);
+    // A failed recording ran nothing; any error it left is not this call's.
+    eert_backend_check();
+    if (status != 0 || ended != 0) {
+      eert_graph_destroy(static_cast<int64_t>(handle));
+      graph.refused = true;
+      return false;
+    }
+    graph = {graph.calls, graph.recordings, false,         handle,
+             arguments,   recorded,         arena_.data(), table};
+  }
+  if (eert_graph_launch(static_cast<int64_t>(graph.handle)) != 0)
+    throw std::runtime_error(eert_last_error());
+  outputs = graph.outputs;
+  return true;
 }
 
 size_t edgeBytes(const json &record, int64_t tokens, bool output) {
@@ -496,14 +564,16 @@ std::vector<void *> Runner::run(const Entry &entry, int64_t batch, int64_t seq,
       }
   }
   std::vector<void *> outputs(entry.outputs.size());
-  int32_t status;
-  {
-    BackendAccess access;
-    status = entry.function(weights_.table().data(), arena_.as<char>(), batch, seq,
-                            arguments.data(), outputs.data());
+  if (!runGraph(entry, batch, seq, arguments, outputs)) {
+    int32_t status;
+    {
+      BackendAccess access;
+      status = entry.function(weights_.table().data(), arena_.as<char>(), batch, seq,
+                              arguments.data(), outputs.data());
+    }
+    if (status != 0)
+      throw std::runtime_error(eert_last_error());
   }
-  if (status != 0)
-    throw std::runtime_error(eert_last_error());
   checkBackend();
   if (copy) {
     hostOutputs_.resize(outputs.size());

@@ -8,8 +8,10 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace eert {
@@ -154,6 +156,9 @@ class Runner {
 public:
   Runner(const Manifest &manifest, const Weights &weights)
       : manifest_(manifest), weights_(weights) {}
+  ~Runner(); // releases its graphs
+  Runner(const Runner &) = delete;
+  Runner &operator=(const Runner &) = delete;
   /// Runs `entry` on `inputs`; returns its output pointers. Throws on a
   /// runtime failure with the kernel's message.
   std::vector<void *> run(const Entry &entry, int64_t batch, int64_t seq,
@@ -161,10 +166,26 @@ public:
   size_t arenaBytes() const { return arena_.bytes(); }
 
 private:
+  /// A step function's call recorded as a backend graph (CUDA graphs) for
+  /// one shape and set of buffers, replayed while they stay the same.
+  struct Graph {
+    int64_t calls = 0;      // calls of this shape so far (the first warms up)
+    int64_t recordings = 0; // buffers that moved make a new recording, a few times
+    bool refused = false;   // the backend could not record it: always plain
+    uint64_t handle = 0;
+    std::vector<void *> arguments, outputs;
+    const void *arena = nullptr, *table = nullptr;
+  };
+  /// Runs `entry` through its graph where it has one or can record one;
+  /// false when it is to run plainly.
+  bool runGraph(const Entry &entry, int64_t batch, int64_t seq,
+                const std::vector<void *> &arguments, std::vector<void *> &outputs);
+
   const Manifest &manifest_;
   const Weights &weights_;
   BackendBuffer arena_, staging_;
   std::vector<std::vector<char>> hostOutputs_;
+  std::map<std::tuple<std::string, int64_t, int64_t>, Graph> graphs_;
 };
 
 /// The bytes of a manifest input or output record (entry.inputs[i] or
