@@ -25,23 +25,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "test", "refere
 sys.path.insert(0, os.path.dirname(__file__))
 import ee_reference as ref  # noqa: E402
 from decode_bench import CONFIGS  # noqa: E402
+from flops import attention_flops_per_token, matmul_flops_per_token  # noqa: E402
 from gemm_rates import gemm_rates  # noqa: E402
 
 SHAPES = {"small": (8, 128), "medium": (4, 128)}  # (global batch, seq len)
-
-
-def matmul_flops_per_token(config, with_exits=True):
-    """Training FLOPs per token: 6 per weight of every matmul (forward + backward)
-    plus causal attention scores and values (12 * layers * hidden * seq / 2)."""
-    h, f, v, n = config["hidden_size"], config["intermediate_size"], config["vocab_size"], config["num_hidden_layers"]
-    kv = (config.get("num_key_value_heads") or config["num_attention_heads"]) * h // config["num_attention_heads"]
-    per_layer = 2 * h * h + 2 * kv * h + 3 * h * f
-    heads = 1 + (len(config.get("early_exit", {}).get("exit_layer_nums", [])) if with_exits else 0)
-    return 6 * (n * per_layer + heads * v * h)
-
-
-def attention_flops_per_token(config, seq):
-    return 12 * config["num_hidden_layers"] * config["hidden_size"] * seq // 2
 
 
 def ours(ee_compile, config, work, name, batch, seq, steps, env, data, dtype="fp32"):
