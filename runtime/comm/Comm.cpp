@@ -6,9 +6,13 @@
 // peer (or group) it waited for, then end the world, instead of every rank
 // waiting forever. MPI_Test in a loop progresses as MPI_Wait does (both spin
 // in Open MPI's progress engine), so the deadline costs no latency.
+//
+// Buffers in a GPU's memory go to the backend's DeviceTransport (NCCL) when
+// it installed one; the groups, deadlines and host messages stay here.
+#include "comm/DeviceTransport.h"
+#include "comm/Progress.h"
 #include "cpu/Error.h"
 #include "eert/eert.h"
-#include "comm/Progress.h"
 #include "trace/Spans.h"
 
 #include <mpi.h>
@@ -29,6 +33,10 @@ bool started = false; // MPI initialised by us
 int worldRank = 0, worldSize = 1;
 // Communicators of the groups (see abi.def): world, TP, PP, DP.
 MPI_Comm groups[4] = {MPI_COMM_NULL, MPI_COMM_NULL, MPI_COMM_NULL, MPI_COMM_NULL};
+eert::comm::DeviceTransport *transport = nullptr;
+
+/// Whether `buffer` is backend memory the transport moves (a GPU's).
+bool onDevice(const void *buffer) { return transport && buffer && transport->owns(buffer); }
 
 /// Launched by an MPI launcher (Open MPI's mpirun, or any PMI/PMIx one)?
 bool launchedByMpirun() {
@@ -150,6 +158,8 @@ int32_t checkCount(int64_t count) {
 
 } // namespace
 
+void eert::comm::setDeviceTransport(DeviceTransport *installed) { transport = installed; }
+
 extern "C" int32_t eert_comm_init(void) {
   if (started || !launchedByMpirun())
     return 0;
@@ -203,7 +213,7 @@ extern "C" int32_t eert_comm_grid(int64_t tp, int64_t pp) {
                                   static_cast<int>(split[g - 1].second), &groups[g]))
       return mpiFailure("MPI_Comm_split", code);
   }
-  return 0;
+  return transport ? transport->groupsBuilt(groups) : 0;
 }
 
 extern "C" int32_t eert_comm_group_rank(int64_t group) {
@@ -349,7 +359,41 @@ void eert::comm::progress() {
     inFlight.erase(inFlight.begin());
 }
 
+namespace {
+
+/// A device operation started by `start` (which fills the transport's
+/// handle) and completed at once.
+template <typename Start> int32_t startAndWait(Start start) {
+  uint64_t handle = 0;
+  int32_t status = start(&handle);
+  return status ? status : handle ? transport->wait(handle) : 0;
+}
+
+/// A group's collective on device buffers: the group checked as the MPI path
+/// does, then `run()` on the transport; alone, `alone()`.
+template <typename Run, typename Alone>
+int32_t deviceCollective(int64_t group, int64_t count, Run run, Alone alone) {
+  MPI_Comm comm;
+  if (int32_t status = groupComm(group, comm) ? 1 : checkCount(count))
+    return status;
+  if (comm == MPI_COMM_NULL)
+    return alone();
+  return run();
+}
+
+} // namespace
+
 extern "C" int32_t eert_comm_all_reduce(float *data, int64_t count, int64_t group) {
+  if (onDevice(data))
+    return deviceCollective(
+        group, count,
+        [&] {
+          return startAndWait([&](uint64_t *handle) {
+            return transport->start(eert::comm::DeviceTransport::Reduction::AllReduce, data,
+                                    count, group, handle);
+          });
+        },
+        [] { return 0; });
   // Scratch kept between calls: gradient buckets are large, and fresh pages
   // for every call would cost more than the reduction.
   thread_local AllReduce reduction;
@@ -377,6 +421,13 @@ int32_t floatCollective(const char *name, const float *input, float *output, int
 
 extern "C" int32_t eert_comm_all_gather(const float *input, float *output, int64_t count,
                                         int64_t group) {
+  if (onDevice(input))
+    return deviceCollective(
+        group, count, [&] { return transport->allGather(input, output, count, group); },
+        [&] {
+          eert_memory_copy(output, input, count * static_cast<int64_t>(sizeof(float)));
+          return 0;
+        });
   return floatCollective("MPI_Allgather", input, output, count, group,
                          [&](MPI_Comm comm, MPI_Request *request) {
                            return MPI_Iallgather(input, static_cast<int>(count), MPI_FLOAT, output,
@@ -386,6 +437,13 @@ extern "C" int32_t eert_comm_all_gather(const float *input, float *output, int64
 
 extern "C" int32_t eert_comm_reduce_scatter(const float *input, float *output, int64_t count,
                                             int64_t group) {
+  if (onDevice(input))
+    return deviceCollective(
+        group, count, [&] { return transport->reduceScatter(input, output, count, group); },
+        [&] {
+          eert_memory_copy(output, input, count * static_cast<int64_t>(sizeof(float)));
+          return 0;
+        });
   return floatCollective("MPI_Reduce_scatter_block", input, output, count, group,
                          [&](MPI_Comm comm, MPI_Request *request) {
                            return MPI_Ireduce_scatter_block(input, output, static_cast<int>(count),
@@ -394,6 +452,10 @@ extern "C" int32_t eert_comm_reduce_scatter(const float *input, float *output, i
 }
 
 extern "C" int32_t eert_comm_broadcast(void *buffer, int64_t bytes, int64_t root, int64_t group) {
+  if (onDevice(buffer))
+    return deviceCollective(
+        group, bytes, [&] { return transport->broadcast(buffer, bytes, root, group); },
+        [] { return 0; });
   MPI_Comm comm;
   if (int32_t status = groupComm(group, comm) ? 1 : checkCount(bytes))
     return status;
@@ -413,6 +475,9 @@ extern "C" int32_t eert_comm_size(void) { return worldSize; }
 extern "C" int32_t eert_comm_send(const void *buffer, int64_t bytes, int64_t peer, int64_t tag) {
   if (int32_t status = checkPeer(peer, false))
     return status;
+  if (onDevice(buffer))
+    return startAndWait(
+        [&](uint64_t *handle) { return transport->send(buffer, bytes, peer, handle); });
   MPI_Request request;
   int code = MPI_Isend(buffer, static_cast<int>(bytes), MPI_BYTE, static_cast<int>(peer),
                        static_cast<int>(tag), MPI_COMM_WORLD, &request);
@@ -428,6 +493,16 @@ extern "C" int32_t eert_comm_recv(void *buffer, int64_t bytes, int64_t peer, int
                                   uint64_t *source) {
   if (int32_t status = checkPeer(peer, true))
     return status;
+  if (onDevice(buffer)) {
+    if (peer < 0)
+      return eert::fail("a message into GPU memory is received from a named rank, not from any");
+    if (int32_t status = startAndWait(
+            [&](uint64_t *handle) { return transport->recv(buffer, bytes, peer, handle); }))
+      return status;
+    if (source)
+      *source = static_cast<uint64_t>(peer);
+    return 0;
+  }
   MPI_Status status;
   MPI_Request request;
   int code = MPI_Irecv(buffer, static_cast<int>(bytes), MPI_BYTE,
@@ -472,7 +547,20 @@ struct Pending {
   int64_t peer, tag;
   std::unique_ptr<AllReduce> reduction; // set for an all-reduce
   uint64_t started = 0;                 // its start, for the trace
+  uint64_t device = 0;                  // the transport's handle, for device buffers
+  int64_t span = 0;                     // a device reduction's trace span
 };
+
+/// A device operation's handle as a request for eert_comm_wait (none when
+/// the transport had nothing to do).
+int32_t deviceRequest(int32_t status, uint64_t handle, uint64_t *request, int64_t span,
+                      uint64_t started) {
+  *request = 0;
+  if (status == 0 && handle)
+    *request = reinterpret_cast<uint64_t>(
+        new Pending{MPI_REQUEST_NULL, -1, -1, -1, nullptr, started, handle, span});
+  return status;
+}
 
 /// Frees the completed request and checks a receive's size.
 int32_t finish(Pending *pending, const MPI_Status &status) {
@@ -494,6 +582,12 @@ extern "C" int32_t eert_comm_isend(const void *buffer, int64_t bytes, int64_t pe
                                    uint64_t *request) {
   if (int32_t status = checkPeer(peer, false))
     return status;
+  *request = 0;
+  if (onDevice(buffer)) {
+    uint64_t handle = 0;
+    int32_t status = transport->send(buffer, bytes, peer, &handle);
+    return deviceRequest(status, handle, request, 0, 0);
+  }
   auto *pending = new Pending{MPI_REQUEST_NULL, -1, peer, tag};
   if (int code = MPI_Isend(buffer, static_cast<int>(bytes), MPI_BYTE, static_cast<int>(peer),
                            static_cast<int>(tag), MPI_COMM_WORLD, &pending->request)) {
@@ -508,6 +602,12 @@ extern "C" int32_t eert_comm_irecv(void *buffer, int64_t bytes, int64_t peer, in
                                    uint64_t *request) {
   if (int32_t status = checkPeer(peer, false))
     return status;
+  *request = 0;
+  if (onDevice(buffer)) {
+    uint64_t handle = 0;
+    int32_t status = transport->recv(buffer, bytes, peer, &handle);
+    return deviceRequest(status, handle, request, 0, 0);
+  }
   auto *pending = new Pending{MPI_REQUEST_NULL, bytes, peer, tag};
   if (int code = MPI_Irecv(buffer, static_cast<int>(bytes), MPI_BYTE, static_cast<int>(peer),
                            static_cast<int>(tag), MPI_COMM_WORLD, &pending->request)) {
@@ -524,6 +624,23 @@ namespace {
 int32_t startReduction(float *data, int64_t count, int64_t group, AllReduce::Phases phases,
                        uint64_t *request) {
   *request = 0;
+  if (onDevice(data)) {
+    using Reduction = eert::comm::DeviceTransport::Reduction;
+    Reduction kind = phases == AllReduce::Phases::Both      ? Reduction::AllReduce
+                     : phases == AllReduce::Phases::Scatter ? Reduction::ReduceScatter
+                                                            : Reduction::AllGather;
+    int64_t span = phases == AllReduce::Phases::Both      ? eert::trace::kAllReduceSpan
+                   : phases == AllReduce::Phases::Scatter ? eert::trace::kReduceScatterSpan
+                                                          : eert::trace::kAllGatherSpan;
+    return deviceCollective(
+        group, count,
+        [&] {
+          uint64_t started = eert::trace::now(), handle = 0;
+          int32_t status = transport->start(kind, data, count, group, &handle);
+          return deviceRequest(status, handle, request, span, started);
+        },
+        [] { return 0; });
+  }
   auto reduction = std::make_unique<AllReduce>();
   if (int32_t status = reduction->start(data, count, group, phases))
     return status;
@@ -556,6 +673,13 @@ extern "C" int32_t eert_comm_wait(uint64_t *request) {
     return 0;
   auto *pending = reinterpret_cast<Pending *>(*request);
   *request = 0;
+  if (pending->device) {
+    int32_t status = transport->wait(pending->device);
+    if (pending->span)
+      eert::trace::record(pending->span, pending->started, eert::trace::now());
+    delete pending;
+    return status;
+  }
   if (pending->reduction) {
     int32_t status = pending->reduction->finish();
     using Phases = AllReduce::Phases;
@@ -587,6 +711,16 @@ extern "C" int32_t eert_comm_test(uint64_t *request, uint64_t *done) {
   if (*request == 0)
     return 0;
   auto *pending = reinterpret_cast<Pending *>(*request);
+  if (pending->device) {
+    bool finished = false;
+    if (int32_t status = transport->test(pending->device, finished))
+      return status;
+    if (!finished) {
+      *done = 0;
+      return 0;
+    }
+    return eert_comm_wait(request);
+  }
   if (pending->reduction) {
     // The reduce-scatter's progress; the all-gather then runs to completion.
     int flag = 0;
@@ -619,6 +753,8 @@ extern "C" int32_t eert_comm_finalize(void) {
   // hold this one there forever.
   if (int code = barrierWithDeadline(MPI_COMM_WORLD, 0, "MPI_Finalize"))
     return mpiFailure("MPI_Ibarrier", code);
+  if (transport)
+    transport->finalize();
   for (int g = 1; g <= 3; ++g)
     if (groups[g] != MPI_COMM_NULL)
       MPI_Comm_free(&groups[g]);

@@ -2,9 +2,11 @@
 #include "cuda/Device.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <memory>
 #include <stdexcept>
+#include <thread>
 
 // The fatbins of runtime/cuda/kernels (SASS for sm_90, PTX for newer GPUs),
 // one per source file; cmake/EmbedFiles.py writes the table.
@@ -282,7 +284,32 @@ void Device::zero(void *device, size_t bytes) {
 void Device::synchronize() {
   if (capturing_)
     throw std::runtime_error("waiting for the GPU, which a graph being recorded cannot");
-  EERT_CU(cuStreamSynchronize(stream_));
+  if (waitLimitSeconds_ <= 0) {
+    EERT_CU(cuStreamSynchronize(stream_));
+    return;
+  }
+  // The stream may wait on NCCL for a peer: poll under the deadline.
+  auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    CUresult result = driver().cuStreamQuery(stream_);
+    if (result == CUDA_SUCCESS)
+      return;
+    if (result != CUDA_ERROR_NOT_READY)
+      check("cuStreamQuery", result);
+    if (std::chrono::steady_clock::now() - start > std::chrono::duration<double>(waitLimitSeconds_))
+      throw std::runtime_error("waited " + std::to_string(static_cast<int64_t>(waitLimitSeconds_)) +
+                               " s for the GPU, whose stream waits on a collective or message "
+                               "over NCCL that a peer never joined (--comm-timeout sets the limit)");
+    std::this_thread::yield();
+  }
+}
+
+bool Device::isDeviceMemory(const void *pointer) const {
+  unsigned type = 0;
+  // Host memory the driver never saw fails the query: not the GPU's.
+  return driver().cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE,
+                                        reinterpret_cast<CUdeviceptr>(pointer)) == CUDA_SUCCESS &&
+         type == CU_MEMORYTYPE_DEVICE;
 }
 
 CUfunction Device::kernel(const char *name) {

@@ -15,6 +15,10 @@
 
 namespace eert::cuda {
 
+/// Makes NCCL the transport of eert_comm_* calls on device memory
+/// (Nccl.cpp); eert_backend_start calls it when several ranks run.
+void installNcclTransport();
+
 /// One device per process: local rank r of a node uses device r % count
 /// (OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID, SLURM_LOCALID or LOCAL_RANK),
 /// with its primary context and one stream on which every kernel, copy and
@@ -43,7 +47,13 @@ public:
   void copyToHost(void *host, const void *device, size_t bytes);
   void copyOnDevice(void *to, const void *from, size_t bytes);
   void zero(void *device, size_t bytes);
+  /// Waits for the stream; with a wait limit set (eert_comm_timeout, once
+  /// NCCL links this rank to others), throws past it instead of hanging on a
+  /// peer that stopped.
   void synchronize();
+  void setWaitLimit(double seconds) { waitLimitSeconds_ = seconds; }
+  /// Whether `pointer` is memory on a GPU (not host memory).
+  bool isDeviceMemory(const void *pointer) const;
 
   /// A kernel of the embedded module by its (extern "C") name.
   CUfunction kernel(const char *name);
@@ -103,6 +113,7 @@ private:
   std::mutex kernelsMutex_;
   std::unordered_map<std::string, CUfunction> kernels_;
   bool capturing_ = false;
+  double waitLimitSeconds_ = 0;
   int64_t liveGraphs_ = 0;
   std::vector<void *> retiredScratch_;
   void *scratch_ = nullptr;

@@ -49,6 +49,13 @@ namespace eert::cuda {
   X(cuStreamCreate)                   \
   X(cuStreamDestroy)                  \
   X(cuStreamSynchronize)              \
+  X(cuStreamQuery)                    \
+  X(cuStreamWaitEvent)                \
+  X(cuEventCreate)                    \
+  X(cuEventRecord)                    \
+  X(cuEventQuery)                     \
+  X(cuEventDestroy)                   \
+  X(cuPointerGetAttribute)            \
   X(cuModuleLoadData)                 \
   X(cuModuleUnload)                   \
   X(cuModuleGetFunction)              \

@@ -30,14 +30,18 @@ extern "C" {
 const char *eert_backend_name(void) { return "cuda"; }
 
 int32_t eert_backend_start(void) {
-  // Between GPUs the collectives and pipeline traffic need NCCL, which this
-  // backend does not drive yet: one rank only.
-  if (eert_comm_size() > 1)
-    return eert::fail("the cuda backend runs one rank for now (" +
-                      std::to_string(eert_comm_size()) +
-                      " here): communication between GPUs (NCCL) is not implemented yet");
   std::string why;
-  return Device::start(why) ? 0 : eert::fail(why);
+  if (!Device::start(why))
+    return eert::fail(why);
+  if (eert_comm_size() == 1)
+    return 0;
+  // Between GPUs: collectives and pipeline messages on device memory over
+  // NCCL (Nccl.cpp), one GPU per local rank.
+  if (!eert::cuda::ncclApi(why))
+    return eert::fail(std::to_string(eert_comm_size()) + " ranks on GPUs need NCCL: " + why);
+  eert::cuda::installNcclTransport();
+  Device::get().setWaitLimit(eert_comm_timeout());
+  return 0;
 }
 
 void *eert_memory_allocate(int64_t bytes) {

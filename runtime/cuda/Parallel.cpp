@@ -1,9 +1,10 @@
 // Parallel.cpp - the vocab-parallel kernels and the column gather on the cuda backend, for one
 // rank.
 //
-// Between GPUs these need NCCL, which the cuda backend does not drive yet:
-// eert_backend_start refuses a world of several ranks, and a group of more
-// than one rank here fails naming that. With one rank each is its plain kernel.
+// Between GPUs these need their reductions inside the kernel on NCCL, which
+// they do not have yet: ee-compile refuses --tp for cuda, and a TP group of
+// more than one rank here fails naming that. With one rank each is its plain
+// kernel.
 #include "cpu/Error.h"
 #include "cuda/Device.h"
 #include "eert/eert.h"
@@ -15,8 +16,8 @@ namespace {
 bool alone(const char *entry, int64_t group) {
   if (eert_comm_group_size(group) == 1)
     return true;
-  eert::fail(std::string(entry) + ": tensor parallelism between GPUs needs NCCL, which the cuda "
-                                  "backend does not drive yet");
+  eert::fail(std::string(entry) + ": tensor parallelism between GPUs is not implemented in the "
+                                  "cuda backend yet");
   return false;
 }
 

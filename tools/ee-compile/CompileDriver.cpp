@@ -331,11 +331,12 @@ int mlir::ee::compileMain(int argc, char **argv) {
     llvm::errs() << "ee-compile: --target must be cpu or cuda, got '" << target << "'\n";
     return 1;
   }
-  // Between GPUs the collectives and pipeline traffic need NCCL, which the
-  // cuda backend does not drive yet.
-  if (target == "cuda" && (tensorParallel > 1 || pipelineStages > 1)) {
-    llvm::errs() << "ee-compile: --target cuda runs on one GPU for now: --tp and --pp need "
-                    "communication between GPUs (NCCL), which the cuda backend does not drive yet\n";
+  // The vocab-parallel kernels of the cuda backend run on one rank: their
+  // reductions inside the kernel are not on NCCL yet (data and pipeline
+  // parallelism are: runtime/cuda/Nccl.cpp).
+  if (target == "cuda" && tensorParallel > 1) {
+    llvm::errs() << "ee-compile: --target cuda does not split tensors yet: --tp needs the "
+                    "vocab-parallel kernels' reductions between GPUs (NCCL)\n";
     return 1;
   }
   if (!dtype.empty() && dtype != "fp32" && dtype != "bf16") {
