@@ -107,9 +107,8 @@ int barrierWithDeadline(MPI_Comm comm, int64_t group, const char *before) {
   MPI_Request request;
   if (int code = MPI_Ibarrier(comm, &request))
     return code;
-  return waitWithDeadline(&request, MPI_STATUS_IGNORE, [&] {
-    return describeGroup(group, comm) + " to reach " + before;
-  });
+  return waitWithDeadline(&request, MPI_STATUS_IGNORE,
+                          [&] { return describeGroup(group, comm) + " to reach " + before; });
 }
 
 /// A non-blocking collective started by `start` (which fills a request) and
@@ -119,8 +118,9 @@ int collective(const char *name, MPI_Comm comm, int64_t group, Start start) {
   MPI_Request request;
   if (int code = start(&request))
     return code;
-  return waitWithDeadline(&request, MPI_STATUS_IGNORE,
-                          [&] { return std::string(name) + " over " + describeGroup(group, comm); });
+  return waitWithDeadline(&request, MPI_STATUS_IGNORE, [&] {
+    return std::string(name) + " over " + describeGroup(group, comm);
+  });
 }
 
 int32_t mpiFailure(const char *what, int code) {
@@ -184,7 +184,8 @@ extern "C" int32_t eert_comm_init(void) {
 
 extern "C" int32_t eert_comm_set_timeout(float seconds) {
   if (!(seconds >= 0) || std::isinf(seconds))
-    return eert::fail("the communication timeout must be a finite number of seconds >= 0 (0: none)");
+    return eert::fail(
+        "the communication timeout must be a finite number of seconds >= 0 (0: none)");
   timeoutSeconds = seconds;
   return 0;
 }
@@ -275,7 +276,7 @@ struct AllReduce {
   int64_t count = 0, group = 0, block = 0;
   MPI_Comm comm = MPI_COMM_NULL;
   int rank = 0;
-  float *whole = nullptr;         // data, or `padded` when the blocks do not divide it
+  float *whole = nullptr;    // data, or `padded` when the blocks do not divide it
   std::vector<float> padded; // per started reduction: several may be in flight
   MPI_Request request = MPI_REQUEST_NULL;
 
@@ -389,8 +390,8 @@ extern "C" int32_t eert_comm_all_reduce(float *data, int64_t count, int64_t grou
         group, count,
         [&] {
           return startAndWait([&](uint64_t *handle) {
-            return transport->start(eert::comm::DeviceTransport::Reduction::AllReduce, data,
-                                    count, group, handle);
+            return transport->start(eert::comm::DeviceTransport::Reduction::AllReduce, data, count,
+                                    group, handle);
           });
         },
         [] { return 0; });
@@ -414,7 +415,8 @@ int32_t floatCollective(const char *name, const float *input, float *output, int
     std::copy(input, input + count, output);
     return 0;
   }
-  if (int code = collective(name, comm, group, [&](MPI_Request *request) { return call(comm, request); }))
+  if (int code =
+          collective(name, comm, group, [&](MPI_Request *request) { return call(comm, request); }))
     return mpiFailure(name, code);
   return 0;
 }

@@ -1,4 +1,4 @@
-// DeviceTransport.h - the hook through which Comm.cpp hands buffers in a GPU's memory to the backend.
+// DeviceTransport.h - how Comm.cpp hands buffers in a GPU's memory to the backend.
 #ifndef EERT_COMM_DEVICETRANSPORT_H
 #define EERT_COMM_DEVICETRANSPORT_H
 

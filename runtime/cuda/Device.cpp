@@ -297,9 +297,10 @@ void Device::synchronize() {
     if (result != CUDA_ERROR_NOT_READY)
       check("cuStreamQuery", result);
     if (std::chrono::steady_clock::now() - start > std::chrono::duration<double>(waitLimitSeconds_))
-      throw std::runtime_error("waited " + std::to_string(static_cast<int64_t>(waitLimitSeconds_)) +
-                               " s for the GPU, whose stream waits on a collective or message "
-                               "over NCCL that a peer never joined (--comm-timeout sets the limit)");
+      throw std::runtime_error(
+          "waited " + std::to_string(static_cast<int64_t>(waitLimitSeconds_)) +
+          " s for the GPU, whose stream waits on a collective or message "
+          "over NCCL that a peer never joined (--comm-timeout sets the limit)");
     std::this_thread::yield();
   }
 }

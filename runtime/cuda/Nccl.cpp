@@ -1,4 +1,4 @@
-// Nccl.cpp - the cuda backend's DeviceTransport: collectives and pipeline messages on GPU memory over NCCL.
+// Nccl.cpp - the cuda backend's DeviceTransport: collectives and messages on GPU memory over NCCL.
 //
 // Collectives: one communicator per group (world, TP, PP, DP), made at the
 // group's first collective on device memory (its members call collectives
@@ -97,9 +97,8 @@ public:
       if (buffer != data) {
         // Back: all of it, or (a reduce-scatter) this rank's block.
         size_t first = kind == Reduction::ReduceScatter ? ch.rank * block : 0;
-        size_t last = kind == Reduction::ReduceScatter
-                          ? std::min<size_t>(count, first + block)
-                          : static_cast<size_t>(count);
+        size_t last = kind == Reduction::ReduceScatter ? std::min<size_t>(count, first + block)
+                                                       : static_cast<size_t>(count);
         if (last > first)
           EERT_CU(cuMemcpyDtoDAsync(address(data + first), address(buffer + first),
                                     bytes(last - first), ch.stream));
@@ -109,25 +108,23 @@ public:
   }
 
   int32_t allGather(const float *input, float *output, int64_t count, int64_t group) override {
-    return blocking("eert_comm_all_gather (NCCL)", group, input, output, count,
-                    [&](Channel &ch) {
-                      EERT_NCCL(ncclAllGather(input, output, count, ncclFloat, ch.comm, ch.stream));
-                    });
+    return blocking("eert_comm_all_gather (NCCL)", group, input, output, count, [&](Channel &ch) {
+      EERT_NCCL(ncclAllGather(input, output, count, ncclFloat, ch.comm, ch.stream));
+    });
   }
 
-  int32_t reduceScatter(const float *input, float *output, int64_t count,
-                        int64_t group) override {
+  int32_t reduceScatter(const float *input, float *output, int64_t count, int64_t group) override {
     return blocking("eert_comm_reduce_scatter (NCCL)", group, input, output, count,
                     [&](Channel &ch) {
-                      EERT_NCCL(ncclReduceScatter(input, output, count, ncclFloat, ncclSum,
-                                                  ch.comm, ch.stream));
+                      EERT_NCCL(ncclReduceScatter(input, output, count, ncclFloat, ncclSum, ch.comm,
+                                                  ch.stream));
                     });
   }
 
   int32_t broadcast(void *buffer, int64_t byteCount, int64_t root, int64_t group) override {
     return blocking("eert_comm_broadcast (NCCL)", group, nullptr, nullptr, 0, [&](Channel &ch) {
-      EERT_NCCL(ncclBroadcast(buffer, buffer, byteCount, ncclUint8, static_cast<int>(root),
-                              ch.comm, ch.stream));
+      EERT_NCCL(ncclBroadcast(buffer, buffer, byteCount, ncclUint8, static_cast<int>(root), ch.comm,
+                              ch.stream));
     });
   }
 
