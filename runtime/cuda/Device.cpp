@@ -34,6 +34,8 @@ std::string startError;
 
 } // namespace
 
+unsigned rowThreads(int64_t cols) { return cols >= 1024 ? 1024 : cols >= 256 ? 256 : 128; }
+
 unsigned blocksFor(int64_t n, unsigned threads) {
   int64_t blocks = (n + threads - 1) / threads;
   return static_cast<unsigned>(std::clamp<int64_t>(blocks, 1, 65535));

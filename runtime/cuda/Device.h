@@ -144,6 +144,8 @@ void launch(const char *name, unsigned blocks, unsigned threads, size_t sharedBy
 /// Blocks of `threads` covering n elements, capped (the kernels loop over the
 /// rest).
 unsigned blocksFor(int64_t n, unsigned threads = 256);
+/// A block size for kernels with one block per row of `cols` values.
+unsigned rowThreads(int64_t cols);
 
 } // namespace eert::cuda
 

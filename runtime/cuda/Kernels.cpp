@@ -20,9 +20,6 @@ namespace {
 
 Fault *fault() { return Device::get().faultRecord(); }
 
-/// A block size for kernels with one block per row of `cols` values.
-unsigned rowThreads(int64_t cols) { return cols >= 1024 ? 1024 : cols >= 256 ? 256 : 128; }
-
 void linear(GemmTypes types, const void *input, const void *weight, void *output, int64_t rows,
             int64_t in, int64_t out) {
   // Row-major out[rows, out] = in W^T is column-major out^T = W^T' ... : C(out

@@ -255,6 +255,19 @@ class CudaKernelTest(unittest.TestCase):
                 self.close(c[0], g[0], "eert_cross_entropy_backward", rtol=1e-4, atol=1e-7)
             c, g = self.run_both("eert_exit_confidence", [logits, torch.zeros(tokens), i64(tokens), i64(vocab)], [1])
             self.close(c[0], g[0], "eert_exit_confidence")
+            # The vocab-parallel forms over a TP group of one (group 1): their
+            # own kernels (row maxima, sums, terms) on the GPU.
+            tp = i64(1)
+            c, g = self.run_both("eert_cross_entropy_parallel", [logits, labels, torch.zeros(1), i64(tokens),
+                                                                 i64(vocab), f32(0.7), tp], [2], status=True)
+            self.close(c[0], g[0], "eert_cross_entropy_parallel", rtol=1e-5, atol=1e-6)
+            c, g = self.run_both("eert_cross_entropy_backward_parallel",
+                                 [logits, labels, torch.zeros(tokens, vocab), i64(tokens), i64(vocab), f32(0.7),
+                                  f32(0.5), tp], [2], status=True)
+            self.close(c[0], g[0], "eert_cross_entropy_backward_parallel", rtol=1e-4, atol=1e-7)
+            c, g = self.run_both("eert_exit_confidence_parallel", [logits, torch.zeros(tokens), i64(tokens),
+                                                                   i64(vocab), tp], [1], status=True)
+            self.close(c[0], g[0], "eert_exit_confidence_parallel")
 
     def test_embedding(self):
         for name, hidden, heads, kv, d, inter, vocab, batch, seq in self.shapes():
@@ -271,6 +284,16 @@ class CudaKernelTest(unittest.TestCase):
             c, g = self.run_both("eert_embedding_backward", [ids, dy, torch.full((vocab, hidden), 7.0)] + dims, [2],
                                  True)
             self.close(c[0], g[0], "eert_embedding_backward", rtol=1e-5, atol=1e-5)
+            tp = [i64(1)]  # the vocab-parallel forms over a TP group of one
+            c, g = self.run_both("eert_embedding_lookup_parallel", [table, ids, torch.zeros(tokens, hidden)] + dims + tp,
+                                 [2], True)
+            self.close(c[0], g[0], "eert_embedding_lookup_parallel", rtol=0, atol=0)
+            c, g = self.run_both("eert_embedding_backward_parallel",
+                                 [ids, dy, torch.full((vocab, hidden), 7.0)] + dims + tp, [2], True)
+            self.close(c[0], g[0], "eert_embedding_backward_parallel", rtol=1e-5, atol=1e-5)
+            c, g = self.run_both("eert_gather_columns", [dy, torch.zeros(tokens, hidden), i64(tokens), i64(hidden)] + tp,
+                                 [1], True)
+            self.close(c[0], g[0], "eert_gather_columns", rtol=0, atol=0)
 
     def test_optimizer_and_sums(self):
         for name, hidden, heads, kv, d, inter, vocab, batch, seq in self.shapes():

@@ -331,14 +331,6 @@ int mlir::ee::compileMain(int argc, char **argv) {
     llvm::errs() << "ee-compile: --target must be cpu or cuda, got '" << target << "'\n";
     return 1;
   }
-  // The vocab-parallel kernels of the cuda backend run on one rank: their
-  // reductions inside the kernel are not on NCCL yet (data and pipeline
-  // parallelism are: runtime/cuda/Nccl.cpp).
-  if (target == "cuda" && tensorParallel > 1) {
-    llvm::errs() << "ee-compile: --target cuda does not split tensors yet: --tp needs the "
-                    "vocab-parallel kernels' reductions between GPUs (NCCL)\n";
-    return 1;
-  }
   if (!dtype.empty() && dtype != "fp32" && dtype != "bf16") {
     llvm::errs() << "ee-compile: --dtype must be fp32 or bf16, got '" << dtype << "'\n";
     return 1;

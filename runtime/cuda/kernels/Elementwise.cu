@@ -58,4 +58,14 @@ __global__ void eert_first_nonfinite_kernel(const float *values, int64_t n, int6
   }
 }
 
+/// output[t, r * cols + c] = blocks[r, t, c]: the TP group's column blocks
+/// (gathered rank after rank) side by side.
+__global__ void eert_gather_columns_kernel(const float *blocks, float *output, int64_t rows,
+                                           int64_t cols, int64_t parts) {
+  EERT_GRID_LOOP(i, rows * cols * parts) {
+    int64_t c = i % cols, r = (i / cols) % parts, t = i / (cols * parts);
+    output[i] = blocks[(r * rows + t) * cols + c];
+  }
+}
+
 } // extern "C"
