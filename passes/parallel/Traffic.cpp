@@ -35,19 +35,21 @@ LogicalResult mlir::ee::checkTraffic(ModuleOp module, ArrayRef<func::FuncOp> ste
       Event event{};
       event.op = &op;
       if (auto send = dyn_cast<SendOp>(op)) {
-        event = {Event::PostSend, self + send.getPeer(), static_cast<int64_t>(send.getTag()), &op,
-                 send.getInput().getType()};
+        event = {Event::PostSend, self + static_cast<int64_t>(send.getPeer()),
+                 static_cast<int64_t>(send.getTag()), &op, send.getInput().getType()};
         sent[{self, event.peer, event.tag}] = event.payload;
       } else if (auto recv = dyn_cast<RecvOp>(op)) {
-        event = {Event::PostRecv, self + recv.getPeer(), static_cast<int64_t>(recv.getTag()), &op,
-                 recv.getTensorType()};
+        event = {Event::PostRecv, self + static_cast<int64_t>(recv.getPeer()),
+                 static_cast<int64_t>(recv.getTag()), &op, recv.getTensorType()};
         expected[{event.peer, self, event.tag}] = event.payload;
       } else if (auto wait = dyn_cast<WaitOp>(op)) {
         Operation *start = wait.getRequest().getDefiningOp();
         if (auto send = dyn_cast_or_null<SendOp>(start))
-          event = {Event::WaitSend, self + send.getPeer(), static_cast<int64_t>(send.getTag()), &op, {}};
+          event = {Event::WaitSend, self + static_cast<int64_t>(send.getPeer()),
+                   static_cast<int64_t>(send.getTag()), &op, Type()};
         else if (auto recv = dyn_cast_or_null<RecvOp>(start))
-          event = {Event::WaitRecv, self + recv.getPeer(), static_cast<int64_t>(recv.getTag()), &op, {}};
+          event = {Event::WaitRecv, self + static_cast<int64_t>(recv.getPeer()),
+                   static_cast<int64_t>(recv.getTag()), &op, Type()};
         else
           continue;
       } else {
