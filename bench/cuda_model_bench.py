@@ -209,6 +209,7 @@ def main():
               "bandwidth_bytes_per_second": bandwidth, "bandwidth_measured": torch_gpu,
               "global_batch": args.global_batch, "micro_batch": args.micro_batch, "seq_len": args.seq_len}
     work = args.work or tempfile.mkdtemp(prefix="cuda-model-bench-")
+    os.makedirs(work, exist_ok=True)
     data = os.path.join(work, "data.txt")
     with open(data, "wb") as f:
         f.write(bytes((i * 7 + i // 13) % 251 for i in range(2 * args.global_batch * (args.seq_len + 1) * (args.steps + 2))))
