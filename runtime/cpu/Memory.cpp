@@ -12,6 +12,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -116,13 +119,41 @@ void eert_memory_free(void *pointer) {
   }
 }
 
+namespace {
+
+/// The guarded mode's count of bytes between host and backend, written at
+/// exit to $EERT_MEMORY_GUARD_TRAFFIC when set: what a GPU run would move
+/// over PCIe (test/runtime/memory-guard.test checks a decode step's).
+struct Traffic {
+  std::atomic<int64_t> toBackend{0}, toHost{0};
+  ~Traffic() {
+    const char *path = std::getenv("EERT_MEMORY_GUARD_TRAFFIC");
+    if (!guarded() || !path)
+      return;
+    if (std::FILE *file = std::fopen(path, "w")) {
+      std::fprintf(file, "to_backend %lld\nto_host %lld\n", static_cast<long long>(toBackend.load()),
+                   static_cast<long long>(toHost.load()));
+      std::fclose(file);
+    }
+  }
+};
+Traffic traffic;
+
+void copyAcross(void *to, const void *from, int64_t bytes) {
+  if (bytes > 0 && to != from)
+    inWindow([&] { std::memcpy(to, from, static_cast<size_t>(bytes)); });
+}
+
+} // namespace
+
 void eert_memory_to_backend(void *backend, const void *host, int64_t bytes) {
-  if (bytes > 0 && backend != host)
-    inWindow([&] { std::memcpy(backend, host, static_cast<size_t>(bytes)); });
+  traffic.toBackend += std::max<int64_t>(bytes, 0);
+  copyAcross(backend, host, bytes);
 }
 
 void eert_memory_to_host(void *host, const void *backend, int64_t bytes) {
-  eert_memory_to_backend(host, backend, bytes);
+  traffic.toHost += std::max<int64_t>(bytes, 0);
+  copyAcross(host, backend, bytes);
 }
 
 void eert_memory_copy(void *to, const void *from, int64_t bytes) {

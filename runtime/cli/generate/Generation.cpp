@@ -326,7 +326,7 @@ struct RecomputeGenerator::Impl : Engine {
               ++it;
               continue;
             }
-            batch.hidden.insert(batch.hidden.end(), it->hidden.begin(), it->hidden.end());
+            batch.hidden.appendHost(it->hidden.data(), 1, hidden);
             batch.positions.push_back(it->position);
             batch.rows.push_back(row);
             decider.push_back(false);
@@ -334,8 +334,7 @@ struct RecomputeGenerator::Impl : Engine {
           }
         }
       }
-      const void *x = s == 0 ? static_cast<const void *>(ids.data()) : batch.hidden.data();
-      std::vector<std::vector<float>> exitInputs = runSegment(s, x, batch);
+      std::vector<BackendRows> exitInputs = runSegment(s, batch, &ids);
 
       for (size_t k = 0; k < segment.exits.size(); ++k) {
         const InferencePlan::Exit &exit = plan.exits[segment.exits[k]];
@@ -348,19 +347,21 @@ struct RecomputeGenerator::Impl : Engine {
         // Passing tokens fill a block exit's KV cache first: they are earlier
         // positions than the deciding tokens of their sequences.
         if (exit.kvEntry && !passing.empty()) {
-          TokenBatch fill = select(batch, passing, exitInputs[k].data());
-          call(*exit.kvEntry, fill.hidden.data(), fill, exit.caches);
+          TokenBatch fill = select(batch, passing, &exitInputs[k]);
+          call(*exit.kvEntry, fill, exit.caches);
         }
         if (deciding.empty())
           continue;
         // The compiled head decides and chooses the token of each sequence.
-        TokenBatch heads = select(batch, deciding, exitInputs[k].data());
+        TokenBatch heads = select(batch, deciding, &exitInputs[k]);
         HeadChoices choices;
+        bool logits = false;
         for (size_t i : deciding) {
           const GenerationRequest &options = *requests[batch.rows[i]];
           choices.add(*exitThreshold(options, exit.index), options, rng[batch.rows[i]]);
+          logits |= options.topLogprobs > 0;
         }
-        HeadOutputs outputs = callHead(*exit.entry, heads.hidden.data(), heads, choices, exit.caches);
+        HeadOutputs outputs = callHead(*exit.entry, heads, choices, exit.caches, logits);
         std::set<int32_t> exited;
         for (size_t j = 0; j < deciding.size(); ++j) {
           if (!outputs.decision[j])
@@ -380,15 +381,14 @@ struct RecomputeGenerator::Impl : Engine {
             keep.push_back(i);
             continue;
           }
-          const float *state = batch.hidden.data() + i * hidden;
-          pending[batch.rows[i]].push_back(
-              {batch.positions[i], s + 1, std::vector<float>(state, state + hidden)});
+          // Parked on the host until a later token of its sequence goes deeper.
+          pending[batch.rows[i]].push_back({batch.positions[i], s + 1, batch.hidden.toHost(i, 1)});
         }
         std::vector<bool> keptDecider;
         for (size_t i : keep)
           keptDecider.push_back(decider[i]);
         for (auto &input : exitInputs)
-          input = select(batch, keep, input.data()).hidden;
+          input = input.select(keep);
         batch = select(batch, keep);
         decider = std::move(keptDecider);
       }
@@ -420,7 +420,7 @@ struct RecomputeGenerator::Impl : Engine {
       for (size_t row = 0; row < pending.size(); ++row)
         for (auto it = pending[row].begin(); it != pending[row].end();)
           if (it->next == s) {
-            batch.hidden.insert(batch.hidden.end(), it->hidden.begin(), it->hidden.end());
+            batch.hidden.appendHost(it->hidden.data(), 1, hidden);
             batch.positions.push_back(it->position);
             batch.rows.push_back(static_cast<int32_t>(row));
             it = pending[row].erase(it);
@@ -429,11 +429,13 @@ struct RecomputeGenerator::Impl : Engine {
           }
       if (batch.size() == 0)
         continue;
-      std::vector<std::vector<float>> exitInputs = runSegment(s, batch.hidden.data(), batch);
+      std::vector<BackendRows> exitInputs = runSegment(s, batch);
       for (size_t k = 0; k < plan.segments[s].exits.size(); ++k) {
         const InferencePlan::Exit &exit = plan.exits[plan.segments[s].exits[k]];
-        if (exit.kvEntry && exitThreshold(request, exit.index))
-          call(*exit.kvEntry, exitInputs[k].data(), batch, exit.caches);
+        if (exit.kvEntry && exitThreshold(request, exit.index)) {
+          TokenBatch fill{std::move(exitInputs[k]), batch.positions, batch.rows};
+          call(*exit.kvEntry, fill, exit.caches);
+        }
       }
     }
   }

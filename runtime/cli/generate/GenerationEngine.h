@@ -12,13 +12,15 @@
 #include <cmath>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 
 namespace eert {
 
-/// Tokens run together by one call: their hidden states [count, hidden] (or
-/// ids before the embedding), positions and cache rows.
+/// Tokens run together by one call: their hidden states [count, hidden] in
+/// backend memory (none before the embedding, which takes ids), positions
+/// and cache rows.
 struct TokenBatch {
-  std::vector<float> hidden;
+  BackendRows hidden;
   std::vector<int32_t> positions, rows;
   size_t size() const { return positions.size(); }
 };
@@ -43,8 +45,9 @@ struct HeadChoices {
   }
 };
 
-/// What a head's step function returns (pointers into the arena, valid until
-/// the next call): per token its logits, confidence, decision, chosen token,
+/// What a head's step function returns (host pointers, valid until the next
+/// call): per token its logits (only when asked for: they stay in backend
+/// memory otherwise, and this is null), confidence, decision, chosen token,
 /// that token's log-probability and the random state after the choice.
 struct HeadOutputs {
   const float *logits, *confidence;
@@ -69,27 +72,36 @@ struct Engine {
         hidden(m.config.at("hidden_size").get<int64_t>()),
         maxPositions(m.config.at("max_position_embeddings").get<int64_t>()) {}
 
-  /// Runs `entry` (x, positions, rows, extra..., caches...) on `tokens`; returns its outputs.
-  std::vector<void *> call(const Entry &entry, const void *x, const TokenBatch &tokens,
+  /// Runs `entry` (x, positions, rows, extra..., caches...) on `tokens`, x
+  /// their hidden states (or, `ids` given, their ids); returns its outputs,
+  /// those marked in `backendOutputs` left in backend memory.
+  std::vector<void *> call(const Entry &entry, const TokenBatch &tokens,
                            const std::vector<std::string> &cacheNames,
-                           std::vector<void *> extra = {}) {
+                           std::vector<void *> extra = {}, const int32_t *ids = nullptr,
+                           std::vector<bool> backendOutputs = {}) {
+    const void *x = ids ? static_cast<const void *>(ids) : tokens.hidden.data();
     std::vector<void *> inputs{const_cast<void *>(x),
                                const_cast<int32_t *>(tokens.positions.data()),
                                const_cast<int32_t *>(tokens.rows.data())};
     inputs.insert(inputs.end(), extra.begin(), extra.end());
     caches->bind(entry, cacheNames, inputs);
-    return runner.run(entry, 1, static_cast<int64_t>(tokens.size()), inputs);
+    Runner::Placement placement{{ids == nullptr}, std::move(backendOutputs)};
+    return runner.run(entry, 1, static_cast<int64_t>(tokens.size()), inputs, placement);
   }
 
   /// Runs a head (an exit's function or the final head) on `tokens`, each
-  /// with its entry of `choices`.
-  HeadOutputs callHead(const Entry &entry, const void *x, const TokenBatch &tokens,
-                       HeadChoices &choices, const std::vector<std::string> &cacheNames = {}) {
-    std::vector<void *> out = call(entry, x, tokens, cacheNames,
-                                   {choices.options.data(), choices.states.data()});
-    return {static_cast<const float *>(out[0]),   static_cast<const float *>(out[1]),
-            static_cast<const int32_t *>(out[2]), static_cast<const int32_t *>(out[3]),
-            static_cast<const float *>(out[4]),   static_cast<const uint64_t *>(out[5])};
+  /// with its entry of `choices`; its logits come to the host if `logits`.
+  HeadOutputs callHead(const Entry &entry, const TokenBatch &tokens, HeadChoices &choices,
+                       const std::vector<std::string> &cacheNames = {}, bool logits = false) {
+    std::vector<void *> out = call(entry, tokens, cacheNames,
+                                   {choices.options.data(), choices.states.data()}, nullptr,
+                                   {!logits});
+    return {logits ? static_cast<const float *>(out[0]) : nullptr,
+            static_cast<const float *>(out[1]),
+            static_cast<const int32_t *>(out[2]),
+            static_cast<const int32_t *>(out[3]),
+            static_cast<const float *>(out[4]),
+            static_cast<const uint64_t *>(out[5])};
   }
 
   /// The record of token j of a head's outputs (it decided), with `top`
@@ -102,36 +114,42 @@ struct Engine {
     record.layers = layers;
     record.confidence = out.confidence[j];
     record.logprob = out.logprob[j];
-    record.top = topLogprobs(out.logits + j * vocab, vocab, top.value_or(request.topLogprobs));
+    int64_t count = top.value_or(request.topLogprobs);
+    if (count > 0) {
+      if (!out.logits)
+        throw std::logic_error("a token's top log-probabilities need its head's logits");
+      record.top = topLogprobs(out.logits + j * vocab, vocab, count);
+    }
     return record;
   }
 
-  /// The rows `which` of `batch` (hidden states and indices) as a new batch.
+  /// The rows `which` of `batch` (the hidden states of `from`, default
+  /// batch's own, and the indices) as a new batch.
   TokenBatch select(const TokenBatch &batch, const std::vector<size_t> &which,
-                    const float *from = nullptr) const {
+                    const BackendRows *from = nullptr) const {
     TokenBatch out;
-    const float *source = from ? from : batch.hidden.data();
+    out.hidden = (from ? *from : batch.hidden).select(which);
     for (size_t i : which) {
-      out.hidden.insert(out.hidden.end(), source + i * hidden, source + (i + 1) * hidden);
       out.positions.push_back(batch.positions[i]);
       out.rows.push_back(batch.rows[i]);
     }
     return out;
   }
 
-  /// Runs segment `s` on `x` for `batch`: its output replaces batch.hidden;
-  /// returns the values its exits read (copied out of the arena).
-  std::vector<std::vector<float>> runSegment(size_t s, const void *x, TokenBatch &batch) {
+  /// Runs segment `s` for `batch` on its hidden states (segment 0: on `ids`):
+  /// its output replaces batch.hidden; returns the values its exits read.
+  /// Both stay in backend memory.
+  std::vector<BackendRows> runSegment(size_t s, TokenBatch &batch,
+                                      const std::vector<int32_t> *ids = nullptr) {
     const InferencePlan::Segment &segment = plan.segments[s];
-    std::vector<void *> outputs = call(*segment.entry, x, batch, segment.caches);
-    size_t values = batch.size() * hidden;
-    std::vector<std::vector<float>> exitInputs;
-    for (size_t k = 0; k < segment.exits.size(); ++k) {
-      const float *z = static_cast<const float *>(outputs[1 + k]);
-      exitInputs.emplace_back(z, z + values);
-    }
-    const float *result = static_cast<const float *>(outputs[0]);
-    batch.hidden.assign(result, result + values);
+    std::vector<void *> outputs =
+        call(*segment.entry, batch, segment.caches, {}, s == 0 ? ids->data() : nullptr,
+             std::vector<bool>(1 + segment.exits.size(), true));
+    std::vector<BackendRows> exitInputs(segment.exits.size());
+    for (size_t k = 0; k < segment.exits.size(); ++k)
+      exitInputs[k].append(static_cast<const float *>(outputs[1 + k]), batch.size(), hidden);
+    batch.hidden.clear();
+    batch.hidden.append(static_cast<const float *>(outputs[0]), batch.size(), hidden);
     return exitInputs;
   }
 
@@ -150,7 +168,7 @@ struct Engine {
         batch.rows.push_back(static_cast<int32_t>(row));
       }
     for (size_t s = 0; s < plan.segments.size(); ++s)
-      runSegment(s, s == 0 ? static_cast<const void *>(ids.data()) : batch.hidden.data(), batch);
+      runSegment(s, batch, &ids);
     std::vector<std::vector<PromptLogprob>> scored(request.prompts.size());
     for (size_t first = 0; first < batch.size(); first += kScoreChunk) {
       std::vector<size_t> chunk;
@@ -160,7 +178,7 @@ struct Engine {
       HeadChoices greedy;
       for (size_t j = 0; j < chunk.size(); ++j)
         greedy.addGreedy();
-      const float *logits = callHead(*plan.finalHead, heads.hidden.data(), heads, greedy).logits;
+      const float *logits = callHead(*plan.finalHead, heads, greedy, {}, true).logits;
       for (size_t j = 0; j < chunk.size(); ++j) {
         size_t t = chunk[j];
         // Position i's logits score token i + 1 of the same prompt.
@@ -192,9 +210,12 @@ struct Engine {
     };
     TokenBatch heads = select(batch, which);
     HeadChoices choices;
-    for (size_t j = 0; j < which.size(); ++j)
+    bool logits = false;
+    for (size_t j = 0; j < which.size(); ++j) {
       choices.add(0.0, options(j), *rngs[j]);
-    HeadOutputs out = callHead(*plan.finalHead, heads.hidden.data(), heads, choices);
+      logits |= options(j).topLogprobs > 0;
+    }
+    HeadOutputs out = callHead(*plan.finalHead, heads, choices, {}, logits);
     for (size_t j = 0; j < which.size(); ++j) {
       records.push_back(headRecord(out, j, -1, plan.layers, options(j).topLogprobs));
       *rngs[j] = out.nextState[j];
@@ -230,7 +251,8 @@ struct SpeculativeSequence {
   // segment ((k + 1) x hidden).
   int64_t drafts = 0;
   std::vector<int32_t> drafted;
-  std::vector<float> draftProbs, states;
+  std::vector<float> draftProbs;
+  BackendRows states;
 };
 
 /// Runs the prompts of `sequences` (one each, a shared draft exit) at full

@@ -63,7 +63,7 @@ struct StageTokens {
               const std::vector<uint64_t> &moreRngs) {
     batch.positions.insert(batch.positions.end(), more.positions.begin(), more.positions.end());
     batch.rows.insert(batch.rows.end(), more.rows.begin(), more.rows.end());
-    batch.hidden.insert(batch.hidden.end(), more.hidden.begin(), more.hidden.end());
+    batch.hidden.append(more.hidden);
     deciding.insert(deciding.end(), moreDeciding.begin(), moreDeciding.end());
     rngs.insert(rngs.end(), moreRngs.begin(), moreRngs.end());
   }
@@ -109,14 +109,15 @@ public:
     const TokenBatch &batch = tokens.batch;
     message.header = {stop ? 1 : 0, static_cast<int32_t>(batch.size())};
     size_t indices = batch.size() * sizeof(int32_t);
-    message.payload.resize(
-        payloadBytes(batch.size(), batch.hidden.size() / std::max<size_t>(batch.size(), 1)));
+    // The hidden states cross to the next stage through the host.
+    std::vector<float> hidden = batch.hidden.toHost();
+    message.payload.resize(payloadBytes(batch.size(), batch.hidden.width()));
     char *at = message.payload.data();
     for (auto [data, bytes] : {std::pair{static_cast<const void *>(batch.positions.data()), indices},
                                {batch.rows.data(), indices},
                                {tokens.deciding.data(), indices},
                                {tokens.rngs.data(), batch.size() * sizeof(uint64_t)},
-                               {batch.hidden.data(), batch.hidden.size() * sizeof(float)}}) {
+                               {hidden.data(), hidden.size() * sizeof(float)}}) {
       std::memcpy(at, data, bytes);
       at += bytes;
     }
@@ -243,8 +244,7 @@ struct PipelineGenerator::Impl : Engine {
       return which;
     };
     for (size_t s : segments) {
-      const void *x = s == 0 ? static_cast<const void *>(ids.data()) : batch.hidden.data();
-      std::vector<std::vector<float>> exitInputs = runSegment(s, x, batch);
+      std::vector<BackendRows> exitInputs = runSegment(s, batch, &ids);
       const InferencePlan::Segment &segment = plan.segments[s];
       for (size_t k = 0; k < segment.exits.size(); ++k) {
         const InferencePlan::Exit &exit = plan.exits[segment.exits[k]];
@@ -255,16 +255,17 @@ struct PipelineGenerator::Impl : Engine {
         // come before its deciding token).
         std::vector<size_t> passing = indices(false), deciders = indices(true);
         if (exit.kvEntry && !passing.empty()) {
-          TokenBatch fill = select(batch, passing, exitInputs[k].data());
-          call(*exit.kvEntry, fill.hidden.data(), fill, exit.caches);
+          TokenBatch fill = select(batch, passing, &exitInputs[k]);
+          call(*exit.kvEntry, fill, exit.caches);
         }
         if (deciders.empty())
           continue;
-        TokenBatch heads = select(batch, deciders, exitInputs[k].data());
+        TokenBatch heads = select(batch, deciders, &exitInputs[k]);
         HeadChoices choices;
         for (size_t i : deciders)
           choices.add(*threshold, request, tokens.rngs[i]);
-        HeadOutputs outputs = callHead(*exit.entry, heads.hidden.data(), heads, choices, exit.caches);
+        HeadOutputs outputs =
+            callHead(*exit.entry, heads, choices, exit.caches, request.topLogprobs > 0);
         Decisions atExit;
         for (size_t j = 0; j < deciders.size(); ++j) {
           if (!outputs.decision[j])
@@ -413,16 +414,17 @@ struct PipelineGenerator::Impl : Engine {
     more.batch.rows.resize(count);
     more.deciding.resize(count);
     more.rngs.resize(count);
-    more.batch.hidden.resize(count * hidden);
+    std::vector<float> states(count * hidden);
     const char *at = payload.data();
     for (auto [data, bytes] : {std::pair{static_cast<void *>(more.batch.positions.data()), count * sizeof(int32_t)},
                                {more.batch.rows.data(), count * sizeof(int32_t)},
                                {more.deciding.data(), count * sizeof(int32_t)},
                                {more.rngs.data(), count * sizeof(uint64_t)},
-                               {more.batch.hidden.data(), count * hidden * sizeof(float)}}) {
+                               {states.data(), count * hidden * sizeof(float)}}) {
       std::memcpy(data, at, bytes);
       at += bytes;
     }
+    more.batch.hidden.appendHost(states.data(), count, hidden);
     tokens.append(more.batch, more.deciding, more.rngs);
   }
 };

@@ -97,32 +97,33 @@ void roundOfOneExit(Engine &g, const std::vector<SpeculativeSequence *> &live) {
         batch.rows.push_back(s->row);
         step.push_back(s);
       }
-    std::vector<float> exitInput;
+    BackendRows exitInput;
     for (size_t seg = 0; seg <= draftSegment; ++seg) {
-      auto exitInputs = g.runSegment(
-          seg, seg == 0 ? static_cast<const void *>(ids.data()) : batch.hidden.data(), batch);
+      auto exitInputs = g.runSegment(seg, batch, &ids);
       if (seg == draftSegment)
         exitInput = std::move(exitInputs[draftSlot]);
     }
     std::vector<size_t> heads, fills;
+    bool sampled = false;
     for (size_t i = 0; i < step.size(); ++i) {
-      const float *state = batch.hidden.data() + i * hidden;
-      step[i]->states.insert(step[i]->states.end(), state, state + hidden);
+      step[i]->states.append(batch.hidden.data() + i * hidden, 1, hidden);
       (j < step[i]->drafts ? heads : fills).push_back(i);
     }
     if (draft.kvEntry && !fills.empty()) {
-      TokenBatch fill = g.select(batch, fills, exitInput.data());
-      g.call(*draft.kvEntry, fill.hidden.data(), fill, draft.caches);
+      TokenBatch fill = g.select(batch, fills, &exitInput);
+      g.call(*draft.kvEntry, fill, draft.caches);
     }
     if (heads.empty())
       continue;
     // The exit's compiled choice drafts (threshold 0: always taken).
-    TokenBatch proposing = g.select(batch, heads, exitInput.data());
+    TokenBatch proposing = g.select(batch, heads, &exitInput);
     HeadChoices choices;
-    for (size_t i : heads)
+    for (size_t i : heads) {
       choices.add(0.0, *step[i]->request, step[i]->rng);
-    HeadOutputs outputs =
-        g.callHead(*draft.entry, proposing.hidden.data(), proposing, choices, draft.caches);
+      sampled |= isSampling(*step[i]->request);
+    }
+    // Sampled drafts keep their distributions: the head's logits come back.
+    HeadOutputs outputs = g.callHead(*draft.entry, proposing, choices, draft.caches, sampled);
     for (size_t h = 0; h < heads.size(); ++h) {
       SpeculativeSequence &s = *step[heads[h]];
       const GenerationRequest &r = *s.request;
@@ -140,19 +141,20 @@ void roundOfOneExit(Engine &g, const std::vector<SpeculativeSequence *> &live) {
   // x, d_1..d_k of every live sequence, in one call.
   TokenBatch verify;
   for (SpeculativeSequence *s : live) {
-    verify.hidden.insert(verify.hidden.end(), s->states.begin(), s->states.end());
+    verify.hidden.append(s->states);
     for (int64_t j = 0; j <= s->drafts; ++j) {
       verify.positions.push_back(static_cast<int32_t>(s->position + j));
       verify.rows.push_back(s->row);
     }
   }
   for (size_t seg = draftSegment + 1; seg < plan.segments.size(); ++seg)
-    g.runSegment(seg, verify.hidden.data(), verify);
+    g.runSegment(seg, verify);
   // Greedy choices: the arg-max at every position (sampling draws below).
   HeadChoices greedy;
   for (size_t t = 0; t < verify.size(); ++t)
     greedy.addGreedy();
-  HeadOutputs full = g.callHead(*plan.finalHead, verify.hidden.data(), verify, greedy);
+  // Acceptance reads every position's logits on the host.
+  HeadOutputs full = g.callHead(*plan.finalHead, verify, greedy, {}, true);
   const float *logits = full.logits;
   std::vector<float> fullProbs;
   size_t offset = 0;
@@ -224,10 +226,11 @@ void speculativePrefill(Engine &g, const std::vector<SpeculativeSequence *> &seq
     last.push_back(ids.size() - 1);
   }
   for (size_t seg = 0; seg < plan.segments.size(); ++seg) {
-    auto exitInputs = g.runSegment(
-        seg, seg == 0 ? static_cast<const void *>(ids.data()) : batch.hidden.data(), batch);
-    if (draft.kvEntry && seg == draftSegment)
-      g.call(*draft.kvEntry, exitInputs[draftSlot].data(), batch, draft.caches);
+    auto exitInputs = g.runSegment(seg, batch, &ids);
+    if (draft.kvEntry && seg == draftSegment) {
+      TokenBatch fill{std::move(exitInputs[draftSlot]), batch.positions, batch.rows};
+      g.call(*draft.kvEntry, fill, draft.caches);
+    }
   }
   std::vector<uint64_t *> rngs;
   std::vector<const GenerationRequest *> requests;

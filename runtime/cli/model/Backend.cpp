@@ -3,6 +3,7 @@
 
 #include "eert/eert.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -67,6 +68,71 @@ void BackendBuffer::download(void *host, size_t bytes, size_t offset) const {
   if (offset + bytes > bytes_)
     throw std::logic_error("BackendBuffer::download past the buffer's end");
   eert_memory_to_host(host, static_cast<const char *>(data_) + offset, static_cast<int64_t>(bytes));
+}
+
+BackendRows &BackendRows::operator=(const BackendRows &other) {
+  if (this != &other) {
+    clear();
+    append(other);
+  }
+  return *this;
+}
+
+float *BackendRows::room(size_t rows, int64_t width) {
+  if (count_ == 0)
+    width_ = width;
+  else if (width != width_)
+    throw std::logic_error("BackendRows: rows of " + std::to_string(width) + " floats appended to rows of " +
+                           std::to_string(width_));
+  size_t needed = (count_ + rows) * static_cast<size_t>(width_) * sizeof(float);
+  if (needed > buffer_.bytes()) {
+    BackendBuffer larger(std::max(needed, 2 * buffer_.bytes()));
+    if (count_ > 0)
+      eert_memory_copy(larger.data(), buffer_.data(),
+                       static_cast<int64_t>(count_ * width_ * sizeof(float)));
+    buffer_ = std::move(larger);
+  }
+  return buffer_.as<float>() + count_ * width_;
+}
+
+void BackendRows::append(const float *backendRows, size_t count, int64_t width) {
+  if (count == 0)
+    return;
+  float *to = room(count, width);
+  eert_memory_copy(to, backendRows, static_cast<int64_t>(count * width * sizeof(float)));
+  count_ += count;
+}
+
+void BackendRows::appendHost(const float *hostRows, size_t count, int64_t width) {
+  if (count == 0)
+    return;
+  float *to = room(count, width);
+  eert_memory_to_backend(to, hostRows, static_cast<int64_t>(count * width * sizeof(float)));
+  count_ += count;
+}
+
+std::vector<float> BackendRows::toHost(size_t first, size_t count) const {
+  if (first + count > count_)
+    throw std::logic_error("BackendRows::toHost past the last row");
+  std::vector<float> values(count * width_);
+  if (!values.empty())
+    eert_memory_to_host(values.data(), data() + first * width_,
+                        static_cast<int64_t>(values.size() * sizeof(float)));
+  return values;
+}
+
+BackendRows BackendRows::select(const std::vector<size_t> &which) const {
+  BackendRows out;
+  for (size_t i = 0; i < which.size();) {
+    size_t run = 1;
+    while (i + run < which.size() && which[i + run] == which[i] + run)
+      ++run;
+    if (which[i] + run > count_)
+      throw std::logic_error("BackendRows::select past the last row");
+    out.append(data() + which[i] * width_, run, width_);
+    i += run;
+  }
+  return out;
 }
 
 BackendAccess::BackendAccess() { eert_memory_host_access(1); }

@@ -3,6 +3,7 @@
 #define EERT_CLI_MODEL_BACKEND_H
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 namespace eert {
@@ -48,6 +49,42 @@ public:
 private:
   void *data_ = nullptr;
   size_t bytes_ = 0;
+};
+
+/// Rows of `width` floats in backend memory (the hidden states of a batch of
+/// tokens): on a GPU they stay there from one step function to the next, and
+/// the host moves them with the backend's copies. Grows as rows are appended.
+class BackendRows {
+public:
+  BackendRows() = default;
+  BackendRows(const BackendRows &other) { append(other); }
+  BackendRows &operator=(const BackendRows &other);
+  BackendRows(BackendRows &&) noexcept = default;
+  BackendRows &operator=(BackendRows &&) noexcept = default;
+
+  size_t size() const { return count_; }
+  int64_t width() const { return width_; }
+  /// The backend address of the rows (row i at data() + i * width()).
+  const float *data() const { return buffer_.as<const float>(); }
+  void clear() { count_ = 0; }
+
+  /// Appends `count` rows of `width` floats from backend memory, or from the host.
+  void append(const float *backendRows, size_t count, int64_t width);
+  void appendHost(const float *hostRows, size_t count, int64_t width);
+  void append(const BackendRows &other) { append(other.data(), other.size(), other.width()); }
+  /// Rows [first, first + count) copied to the host.
+  std::vector<float> toHost(size_t first, size_t count) const;
+  std::vector<float> toHost() const { return toHost(0, count_); }
+  /// The rows `which`, in that order (consecutive ones copied at once).
+  BackendRows select(const std::vector<size_t> &which) const;
+
+private:
+  /// Room for `rows` rows of `width` (a first append sets the width).
+  float *room(size_t rows, int64_t width);
+
+  BackendBuffer buffer_;
+  size_t count_ = 0;
+  int64_t width_ = 0;
 };
 
 /// While it lives, backend memory is open to the kernels the host calls on

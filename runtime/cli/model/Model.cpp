@@ -536,7 +536,10 @@ size_t edgeBytes(const json &record, int64_t tokens, bool output) {
 }
 
 std::vector<void *> Runner::run(const Entry &entry, int64_t batch, int64_t seq,
-                                const std::vector<void *> &inputs) {
+                                const std::vector<void *> &inputs, const Placement &placement) {
+  auto onBackend = [](const std::vector<bool> &where, size_t i) {
+    return i < where.size() && where[i];
+  };
   if (inputs.size() != entry.inputs.size())
     throw std::runtime_error("entry point '" + entry.name + "' takes " +
                              std::to_string(entry.inputs.size()) + " inputs");
@@ -547,7 +550,9 @@ std::vector<void *> Runner::run(const Entry &entry, int64_t batch, int64_t seq,
   std::vector<void *> arguments = inputs;
   bool copy = !hostSharesBackendMemory();
   if (copy) {
-    // The host's inputs into one staging buffer, 256-byte aligned each.
+    // The inputs into one staging buffer, 256-byte aligned each: the host's
+    // copied in, those in backend memory copied there (so a step function
+    // sees its inputs at the same addresses every call, as a graph needs).
     std::vector<size_t> offsets(inputs.size()), sizes(inputs.size());
     size_t total = 0;
     for (size_t i = 0; i < inputs.size(); ++i) {
@@ -559,8 +564,12 @@ std::vector<void *> Runner::run(const Entry &entry, int64_t batch, int64_t seq,
       staging_ = BackendBuffer(total);
     for (size_t i = 0; i < inputs.size(); ++i)
       if (sizes[i] > 0 && inputs[i]) {
-        staging_.upload(inputs[i], sizes[i], offsets[i]);
-        arguments[i] = staging_.as<char>() + offsets[i];
+        void *staged = staging_.as<char>() + offsets[i];
+        if (onBackend(placement.backendInputs, i))
+          eert_memory_copy(staged, inputs[i], static_cast<int64_t>(sizes[i]));
+        else
+          staging_.upload(inputs[i], sizes[i], offsets[i]);
+        arguments[i] = staged;
       }
   }
   std::vector<void *> outputs(entry.outputs.size());
@@ -579,7 +588,7 @@ std::vector<void *> Runner::run(const Entry &entry, int64_t batch, int64_t seq,
     hostOutputs_.resize(outputs.size());
     for (size_t k = 0; k < outputs.size(); ++k) {
       size_t bytes = edgeBytes(entry.outputs[k], tokens, true);
-      if (bytes == 0 || !outputs[k])
+      if (bytes == 0 || !outputs[k] || onBackend(placement.backendOutputs, k))
         continue;
       hostOutputs_[k].resize(bytes);
       eert_memory_to_host(hostOutputs_[k].data(), outputs[k], static_cast<int64_t>(bytes));

@@ -159,10 +159,16 @@ public:
   ~Runner(); // releases its graphs
   Runner(const Runner &) = delete;
   Runner &operator=(const Runner &) = delete;
+  /// Where a call's tensors are when the backend's memory is not the host's:
+  /// inputs already in backend memory (not staged) and outputs left there
+  /// (their arena addresses, valid until the next call); the rest cross.
+  struct Placement {
+    std::vector<bool> backendInputs, backendOutputs;
+  };
   /// Runs `entry` on `inputs`; returns its output pointers. Throws on a
   /// runtime failure with the kernel's message.
   std::vector<void *> run(const Entry &entry, int64_t batch, int64_t seq,
-                          const std::vector<void *> &inputs);
+                          const std::vector<void *> &inputs, const Placement &placement = {});
   size_t arenaBytes() const { return arena_.bytes(); }
 
 private:
