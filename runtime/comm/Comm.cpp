@@ -382,6 +382,14 @@ int32_t deviceCollective(int64_t group, int64_t count, Run run, Alone alone) {
   return run();
 }
 
+/// A collective of one rank from `input` to `output` (count floats): a copy.
+auto copyOnBackend(const float *input, float *output, int64_t count) {
+  return [=] {
+    eert_memory_copy(output, input, count * static_cast<int64_t>(sizeof(float)));
+    return 0;
+  };
+}
+
 } // namespace
 
 extern "C" int32_t eert_comm_all_reduce(float *data, int64_t count, int64_t group) {
@@ -426,10 +434,7 @@ extern "C" int32_t eert_comm_all_gather(const float *input, float *output, int64
   if (onDevice(input))
     return deviceCollective(
         group, count, [&] { return transport->allGather(input, output, count, group); },
-        [&] {
-          eert_memory_copy(output, input, count * static_cast<int64_t>(sizeof(float)));
-          return 0;
-        });
+        copyOnBackend(input, output, count));
   return floatCollective("MPI_Allgather", input, output, count, group,
                          [&](MPI_Comm comm, MPI_Request *request) {
                            return MPI_Iallgather(input, static_cast<int>(count), MPI_FLOAT, output,
@@ -442,10 +447,7 @@ extern "C" int32_t eert_comm_reduce_scatter(const float *input, float *output, i
   if (onDevice(input))
     return deviceCollective(
         group, count, [&] { return transport->reduceScatter(input, output, count, group); },
-        [&] {
-          eert_memory_copy(output, input, count * static_cast<int64_t>(sizeof(float)));
-          return 0;
-        });
+        copyOnBackend(input, output, count));
   return floatCollective("MPI_Reduce_scatter_block", input, output, count, group,
                          [&](MPI_Comm comm, MPI_Request *request) {
                            return MPI_Ireduce_scatter_block(input, output, static_cast<int>(count),

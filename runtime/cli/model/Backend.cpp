@@ -96,18 +96,19 @@ float *BackendRows::room(size_t rows, int64_t width) {
 }
 
 void BackendRows::append(const float *backendRows, size_t count, int64_t width) {
-  if (count == 0)
-    return;
-  float *to = room(count, width);
-  eert_memory_copy(to, backendRows, static_cast<int64_t>(count * width * sizeof(float)));
-  count_ += count;
+  appendBy(eert_memory_copy, backendRows, count, width);
 }
 
 void BackendRows::appendHost(const float *hostRows, size_t count, int64_t width) {
+  appendBy(eert_memory_to_backend, hostRows, count, width);
+}
+
+void BackendRows::appendBy(void (*copy)(void *, const void *, int64_t), const float *rows,
+                           size_t count, int64_t width) {
   if (count == 0)
     return;
   float *to = room(count, width);
-  eert_memory_to_backend(to, hostRows, static_cast<int64_t>(count * width * sizeof(float)));
+  copy(to, rows, static_cast<int64_t>(count * width * sizeof(float)));
   count_ += count;
 }
 

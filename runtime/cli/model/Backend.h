@@ -81,6 +81,8 @@ public:
 private:
   /// Room for `rows` rows of `width` (a first append sets the width).
   float *room(size_t rows, int64_t width);
+  void appendBy(void (*copy)(void *, const void *, int64_t), const float *rows, size_t count,
+                int64_t width);
 
   BackendBuffer buffer_;
   size_t count_ = 0;
