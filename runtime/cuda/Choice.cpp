@@ -15,6 +15,7 @@
 #include <vector>
 
 using eert::cuda::Device;
+using eert::cuda::guarded;
 using eert::cuda::guardedStatus;
 
 namespace {
@@ -81,7 +82,7 @@ int32_t eert_sample(const float *logits, int64_t vocab, float temperature, int64
 
 void eert_sampling_distribution(const float *logits, int64_t vocab, float temperature, int64_t topK,
                                 float topP, float *probs) {
-  guardedStatus("eert_sampling_distribution", [&] {
+  guarded("eert_sampling_distribution", [&] {
     std::vector<float> row = hostRow(logits, vocab), distribution(vocab);
     eert::sampling::distribution(row.data(), vocab, temperature, topK, topP, distribution.data());
     Device &device = Device::get();
@@ -93,7 +94,8 @@ void eert_sampling_distribution(const float *logits, int64_t vocab, float temper
 int32_t eert_speculative_accept(const float *draftProbs, const float *fullProbs, int64_t token,
                                 int64_t vocab, uint64_t *rngState) {
   int32_t kept = -1;
-  guardedStatus("eert_speculative_accept", [&] {
+  // -1 also means "accepted": a failure must reach eert_backend_check.
+  guarded("eert_speculative_accept", [&] {
     std::vector<float> draft = hostRow(draftProbs, vocab), full = hostRow(fullProbs, vocab);
     kept = eert::sampling::speculativeAccept(draft.data(), full.data(), token, vocab, rngState);
   });

@@ -102,19 +102,15 @@ void attentionGrid(const std::string &kernel, unsigned gridX, unsigned gridY, un
   launchGrid(kernel.c_str(), gridX, gridY, gridZ, kAttentionRows, shared, args...);
 }
 
-/// Per (batch, head): the row log-sum-exps of the scaled scores, and the
-/// output.
-float *attentionForward(const float *query, const float *key, const float *value, float *output,
-                        const AttentionShape &shape) {
-  Device &device = Device::get();
-  float *logSumExp = static_cast<float *>(
-      device.scratch(sizeof(float) * 2 * shape.batch * shape.heads * shape.seq));
+/// The output and, where `logSumExp` is given, the rows' log-sum-exps of the
+/// scaled scores (the backward's statistics).
+void attentionForward(const float *query, const float *key, const float *value, float *output,
+                      float *logSumExp, const AttentionShape &shape) {
   unsigned rowBlocks = static_cast<unsigned>((shape.seq + kAttentionRows - 1) / kAttentionRows);
   size_t shared = sizeof(float) * 2 * kAttentionTile * shape.d;
   attentionGrid("eert_attention_forward" + headBound(shape.d), rowBlocks,
                 static_cast<unsigned>(shape.heads), static_cast<unsigned>(shape.batch), shared,
                 query, key, value, output, logSumExp, shape);
-  return logSumExp;
 }
 
 } // namespace
@@ -284,7 +280,7 @@ void eert_attention(const float *query, const float *key, const float *value, fl
                     int64_t batch, int64_t seq, int64_t heads, int64_t kvHeads, int64_t headDim) {
   guarded("eert_attention", [&] {
     if (batch * seq > 0)
-      attentionForward(query, key, value, output,
+      attentionForward(query, key, value, output, nullptr,
                        attentionShape(batch, seq, heads, kvHeads, headDim));
   });
 }
@@ -308,8 +304,7 @@ void eert_attention_backward(const float *query, const float *key, const float *
     std::string bound = headBound(headDim);
     size_t shared = sizeof(float) * 2 * kAttentionTile * headDim;
     float *logSumExp = statistics, *delta = statistics + rowsTotal;
-    attentionGrid("eert_attention_forward" + bound, rowBlocks, static_cast<unsigned>(heads),
-                  static_cast<unsigned>(batch), shared, query, key, value, out, logSumExp, shape);
+    attentionForward(query, key, value, out, logSumExp, shape);
     launch("eert_attention_delta_kernel", blocksFor(rowsTotal), 256, 0, doutput,
            static_cast<const float *>(out), delta, shape);
     attentionGrid("eert_attention_dquery" + bound, rowBlocks, static_cast<unsigned>(heads),
@@ -333,12 +328,16 @@ int32_t eert_attention_cached(const float *query, const float *key, const float 
       return;
     if (headDim > 1024)
       throw std::runtime_error("head size " + std::to_string(headDim) + " exceeds 1024");
+    launch("eert_kv_cache_check_kernel", blocksFor(tokens), 256, 0, positions, rows, tokens, seq,
+           cacheRows, maxPositions, fault());
     launch("eert_kv_cache_write_kernel", blocksFor(tokens * kvStride), 256, 0, key, value, kCache,
-           vCache, positions, rows, tokens, seq, cacheRows, maxPositions, kvStride, fault());
+           vCache, positions, rows, tokens, seq, maxPositions, kvStride,
+           static_cast<const Fault *>(fault()));
     unsigned threads = static_cast<unsigned>(std::max<int64_t>(128, (headDim + 31) / 32 * 32));
     launchGrid("eert_attention_decode_kernel", static_cast<unsigned>(tokens),
                static_cast<unsigned>(heads), 1, threads, 0, query, kCache, vCache, positions, rows,
-               output, seq, cacheRows, maxPositions, heads, kvHeads, headDim);
+               output, seq, cacheRows, maxPositions, heads, kvHeads, headDim,
+               attentionShape(batch, seq, heads, kvHeads, headDim).scale);
   });
 }
 

@@ -249,28 +249,34 @@ __global__ void eert_attention_delta_kernel(const float *doutput, const float *o
   }
 }
 
-/// The cache slots of the new keys and values: token t of sequence t / seq
-/// (or rows[t]) at positions[t]. A position or row outside the cache is a
-/// fault; nothing is written for it.
+/// Token t's cache slot is row t / seq (or rows[t]) at positions[t]; a
+/// position or row outside the cache is a fault.
+__global__ void eert_kv_cache_check_kernel(const int32_t *positions, const int32_t *rows,
+                                           int64_t tokens, int64_t seq, int64_t cacheRows,
+                                           int64_t maxPositions, Fault *fault) {
+  EERT_GRID_LOOP(t, tokens) {
+    int64_t position = positions[t], row = rows ? rows[t] : t / seq;
+    if (position < 0 || position >= maxPositions)
+      recordFault(fault, FaultKind::Position, FaultSource::AttentionCached, t, position,
+                  maxPositions);
+    else if (row < 0 || (cacheRows > 0 && row >= cacheRows))
+      recordFault(fault, FaultKind::Row, FaultSource::AttentionCached, t, row, cacheRows);
+  }
+}
+
+/// The new keys and values into their slots, after eert_kv_cache_check_kernel:
+/// with a fault pending nothing is written, so a failing call leaves the
+/// cache as it was (as the CPU kernel, which checks every token first).
 __global__ void eert_kv_cache_write_kernel(const float *key, const float *value, float *kCache,
                                            float *vCache, const int32_t *positions,
                                            const int32_t *rows, int64_t tokens, int64_t seq,
-                                           int64_t cacheRows, int64_t maxPositions,
-                                           int64_t kvStride, Fault *fault) {
+                                           int64_t maxPositions, int64_t kvStride,
+                                           const Fault *fault) {
+  if (fault->kind != 0)
+    return;
   EERT_GRID_LOOP(i, tokens * kvStride) {
     int64_t t = i / kvStride, c = i % kvStride;
     int64_t position = positions[t], row = rows ? rows[t] : t / seq;
-    if (position < 0 || position >= maxPositions) {
-      if (c == 0)
-        recordFault(fault, FaultKind::Position, FaultSource::AttentionCached, t, position,
-                    maxPositions);
-      continue;
-    }
-    if (row < 0 || (cacheRows > 0 && row >= cacheRows)) {
-      if (c == 0)
-        recordFault(fault, FaultKind::Row, FaultSource::AttentionCached, t, row, cacheRows);
-      continue;
-    }
     int64_t slot = (row * maxPositions + position) * kvStride + c;
     kCache[slot] = key[i];
     vCache[slot] = value[i];
@@ -285,7 +291,8 @@ __global__ void eert_attention_decode_kernel(const float *query, const float *kC
                                              const float *vCache, const int32_t *positions,
                                              const int32_t *rows, float *output, int64_t seq,
                                              int64_t cacheRows, int64_t maxPositions,
-                                             int64_t heads, int64_t kvHeads, int64_t d) {
+                                             int64_t heads, int64_t kvHeads, int64_t d,
+                                             float scale) {
   constexpr int kChunk = 512;
   __shared__ float probabilities[kChunk];
   __shared__ float scratch[32];
@@ -301,7 +308,6 @@ __global__ void eert_attention_decode_kernel(const float *query, const float *kC
       out[c] = 0.0f;
     return;
   }
-  float scale = rsqrtf(static_cast<float>(d));
   const float *keys = kCache + row * maxPositions * kvStride + g * d;
   const float *values = vCache + row * maxPositions * kvStride + g * d;
   float maximum = -INFINITY, sum = 0.0f, acc = 0.0f;

@@ -77,7 +77,9 @@ __device__ __forceinline__ double blockSumInOrder(double v, double *sums) {
       sums[threadIdx.x] += sums[threadIdx.x + width];
     __syncthreads();
   }
-  return sums[0];
+  double sum = sums[0];
+  __syncthreads(); // a later call may overwrite sums[0]
+  return sum;
 }
 
 /// Keeps the first fault of any kernel (the host reads and clears it).

@@ -14,7 +14,7 @@ __device__ void rmsNorm(const float *input, const Weight *weight, Out *output, i
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
     sumSquares += x[c] * x[c];
   sumSquares = blockSum(sumSquares, scratch);
-  float scale = rsqrtf(sumSquares / cols + eps);
+  float scale = 1.0f / sqrtf(sumSquares / cols + eps); // rsqrtf is 2 ulp off
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
     store(output + row * cols, c, x[c] * scale * load(weight, c));
 }
@@ -34,7 +34,7 @@ __device__ void rmsNormBackward(const float *input, const Weight *weight, const 
   }
   sumSquares = blockSum(sumSquares, scratch);
   dot = blockSum(dot, scratch);
-  float inv = rsqrtf(sumSquares / cols + eps);
+  float inv = 1.0f / sqrtf(sumSquares / cols + eps);
   float correction = inv * inv * inv * dot / cols;
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
     dinput[row * cols + c] = inv * dy[c] * load(weight, c) - correction * x[c];
@@ -75,10 +75,10 @@ __global__ void eert_rms_norm_backward_bf16_kernel(const float *input, const uin
 __global__ void eert_column_sums_kernel(const float *values, float *out, int64_t rows,
                                         int64_t cols) {
   EERT_GRID_LOOP(c, cols) {
-    float sum = 0.0f;
+    double sum = 0.0; // as the CPU: tens of thousands of rows in training
     for (int64_t r = 0; r < rows; ++r)
       sum += values[r * cols + c];
-    out[c] = sum;
+    out[c] = static_cast<float>(sum);
   }
 }
 

@@ -12,7 +12,10 @@ __device__ void rotate(const float *input, const int32_t *positions, float *outp
   EERT_GRID_LOOP(i, tokens * heads * half) {
     int64_t pair = i % half, token = i / (heads * half);
     int64_t base = (i / half) * headDim;
-    float frequency = 1.0f / powf(theta, static_cast<float>(2 * pair) / headDim);
+    // powf here is not correctly rounded (the CPU's is); the double power rounded is.
+    float exponent = static_cast<float>(2 * pair) / headDim;
+    float frequency = 1.0f / static_cast<float>(pow(static_cast<double>(theta),
+                                                    static_cast<double>(exponent)));
     float angle = static_cast<float>(positions[token]) * frequency;
     float cosA = cosf(angle), sinA = sign * sinf(angle);
     float x1 = input[base + pair], x2 = input[base + pair + half];

@@ -78,6 +78,8 @@ __global__ void eert_exit_decision_kernel(const float *logits, const float *conf
   __syncthreads();
   float maximum = bestValue[0];
   int64_t chosen = bestIndex[0];
+  if (chosen == vocab || isnan(row[0]))
+    chosen = 0; // std::max_element's answer when NaNs are in the way, as on the CPU
   float sum = 0.0f;
   for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x)
     sum += expf(row[v] - maximum);
