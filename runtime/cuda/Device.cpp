@@ -113,12 +113,27 @@ void Device::beginCapture() {
     throw std::runtime_error("a graph is being recorded already");
   EERT_CU(cuStreamBeginCapture(stream_, CU_STREAM_CAPTURE_MODE_RELAXED));
   capturing_ = true;
+  recordingBroken_.clear();
+}
+
+void Device::refuseWhileRecording(const std::string &why) {
+  if (recordingBroken_.empty())
+    recordingBroken_ = why;
+  throw std::runtime_error(why);
 }
 
 CUgraphExec Device::endCapture() {
   capturing_ = false;
   CUgraph graph = nullptr;
   EERT_CU(cuStreamEndCapture(stream_, &graph));
+  // The refused call threw before reaching the stream, so the capture itself
+  // is valid but lacks its work: replaying it would skip that work.
+  if (!recordingBroken_.empty()) {
+    driver().cuGraphDestroy(graph);
+    std::string why;
+    std::swap(why, recordingBroken_);
+    throw std::runtime_error("the recording broke: " + why);
+  }
   CUgraphExec exec = nullptr;
   CUresult result = driver().cuGraphInstantiateWithFlags(&exec, graph, 0);
   driver().cuGraphDestroy(graph);
@@ -144,7 +159,7 @@ void *Device::scratch(size_t bytes) {
     // Growing waits for the stream, which a recording cannot: the warm-up
     // call of a shape sizes the scratch before its graph is recorded.
     if (capturing_)
-      throw std::runtime_error("scratch memory would grow while a graph is recorded");
+      refuseWhileRecording("scratch memory would grow while a graph is recorded");
     synchronize();
     // A recorded graph keeps the address it was recorded with.
     if (liveGraphs_ > 0)
@@ -260,7 +275,7 @@ void Device::copyToDevice(void *device, const void *host, size_t bytes) {
   // A recorded copy would read the host bytes again at each replay, long
   // after the caller's buffer is gone.
   if (capturing_)
-    throw std::runtime_error("copying host memory to the GPU, which a graph being recorded cannot");
+    refuseWhileRecording("copying host memory to the GPU, which a graph being recorded cannot");
   if (bytes)
     EERT_CU(cuMemcpyHtoDAsync(reinterpret_cast<CUdeviceptr>(device), host, bytes, stream_));
 }
@@ -268,6 +283,9 @@ void Device::copyToDevice(void *device, const void *host, size_t bytes) {
 void Device::copyToHost(void *host, const void *device, size_t bytes) {
   if (!bytes)
     return;
+  // A copy to pageable host memory returns only once done: poll for the
+  // stream first, so a peer that never joined a collective is a timeout.
+  synchronize();
   EERT_CU(cuMemcpyDtoHAsync(host, reinterpret_cast<CUdeviceptr>(device), bytes, stream_));
   synchronize();
 }
@@ -285,15 +303,19 @@ void Device::zero(void *device, size_t bytes) {
 
 void Device::synchronize() {
   if (capturing_)
-    throw std::runtime_error("waiting for the GPU, which a graph being recorded cannot");
+    refuseWhileRecording("waiting for the GPU, which a graph being recorded cannot");
+  waitFor(stream_);
+}
+
+void Device::waitFor(CUstream stream) {
   if (waitLimitSeconds_ <= 0) {
-    EERT_CU(cuStreamSynchronize(stream_));
+    EERT_CU(cuStreamSynchronize(stream));
     return;
   }
   // The stream may wait on NCCL for a peer: poll under the deadline.
   auto start = std::chrono::steady_clock::now();
   for (;;) {
-    CUresult result = driver().cuStreamQuery(stream_);
+    CUresult result = driver().cuStreamQuery(stream);
     if (result == CUDA_SUCCESS)
       return;
     if (result != CUDA_ERROR_NOT_READY)

@@ -51,6 +51,8 @@ public:
   /// NCCL links this rank to others), throws past it instead of hanging on a
   /// peer that stopped.
   void synchronize();
+  /// Waits for `stream` (this rank's or a communicator's) under the same limit.
+  void waitFor(CUstream stream);
   void setWaitLimit(double seconds) { waitLimitSeconds_ = seconds; }
   /// Whether `pointer` is memory on a GPU (not host memory).
   bool isDeviceMemory(const void *pointer) const;
@@ -100,6 +102,9 @@ public:
 private:
   Device() = default;
   void open();
+  /// Throws `why`, which a recording in progress keeps: its endCapture fails
+  /// even when the caller swallowed the throw.
+  [[noreturn]] void refuseWhileRecording(const std::string &why);
 
   int ordinal_ = 0, capability_ = 0, multiprocessors_ = 0;
   std::string name_;
@@ -113,6 +118,7 @@ private:
   std::mutex kernelsMutex_;
   std::unordered_map<std::string, CUfunction> kernels_;
   bool capturing_ = false;
+  std::string recordingBroken_;
   double waitLimitSeconds_ = 0;
   int64_t liveGraphs_ = 0;
   std::vector<void *> retiredScratch_;

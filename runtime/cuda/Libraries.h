@@ -36,7 +36,6 @@ namespace eert::cuda {
   X(cuDevicePrimaryCtxRetain)         \
   X(cuDevicePrimaryCtxRelease)        \
   X(cuCtxSetCurrent)                  \
-  X(cuCtxSynchronize)                 \
   X(cuMemGetInfo)                     \
   X(cuMemAlloc)                       \
   X(cuMemFree)                        \

@@ -2,6 +2,7 @@
 // rank's stream.
 #include "cpu/Error.h"
 #include "cuda/Device.h"
+#include "cuda/Entry.h"
 #include "eert/eert.h"
 
 #include <exception>
@@ -21,6 +22,12 @@ template <typename Body> bool onDevice(const char *entry, Body &&body) {
     eert::fail(std::string(entry) + ": " + e.what());
     return false;
   }
+}
+
+/// The same for an entry that returns nothing: its failure is also kept for
+/// eert_backend_check, which the caller runs after each step.
+template <typename Body> void onDeviceKept(const char *entry, Body &&body) {
+  eert::cuda::guarded(entry, [&] { body(Device::get()); });
 }
 
 } // namespace
@@ -54,46 +61,48 @@ void *eert_memory_allocate(int64_t bytes) {
 
 void eert_memory_free(void *pointer) {
   if (pointer)
-    onDevice("eert_memory_free", [&](Device &device) { device.release(pointer); });
+    onDeviceKept("eert_memory_free", [&](Device &device) { device.release(pointer); });
 }
 
 void eert_memory_to_backend(void *backend, const void *host, int64_t bytes) {
-  onDevice("eert_memory_to_backend",
-           [&](Device &device) { device.copyToDevice(backend, host, static_cast<size_t>(bytes)); });
+  onDeviceKept("eert_memory_to_backend", [&](Device &device) {
+    device.copyToDevice(backend, host, static_cast<size_t>(bytes));
+  });
 }
 
 void eert_memory_to_host(void *host, const void *backend, int64_t bytes) {
-  onDevice("eert_memory_to_host",
-           [&](Device &device) { device.copyToHost(host, backend, static_cast<size_t>(bytes)); });
+  onDeviceKept("eert_memory_to_host", [&](Device &device) {
+    device.copyToHost(host, backend, static_cast<size_t>(bytes));
+  });
 }
 
 void eert_memory_copy(void *to, const void *from, int64_t bytes) {
-  onDevice("eert_memory_copy",
-           [&](Device &device) { device.copyOnDevice(to, from, static_cast<size_t>(bytes)); });
+  onDeviceKept("eert_memory_copy",
+               [&](Device &device) { device.copyOnDevice(to, from, static_cast<size_t>(bytes)); });
 }
 
 void eert_memory_zero(void *to, int64_t bytes) {
-  onDevice("eert_memory_zero",
-           [&](Device &device) { device.zero(to, static_cast<size_t>(bytes)); });
+  onDeviceKept("eert_memory_zero",
+               [&](Device &device) { device.zero(to, static_cast<size_t>(bytes)); });
 }
 
 float eert_memory_load_f32(const float *from) {
   float value = 0.0f;
-  onDevice("eert_memory_load_f32",
-           [&](Device &device) { device.copyToHost(&value, from, sizeof(float)); });
+  onDeviceKept("eert_memory_load_f32",
+               [&](Device &device) { device.copyToHost(&value, from, sizeof(float)); });
   return value;
 }
 
 void eert_memory_store_f32(float *to, float value) {
   // The value must outlive the asynchronous copy: wait for it.
-  onDevice("eert_memory_store_f32", [&](Device &device) {
+  onDeviceKept("eert_memory_store_f32", [&](Device &device) {
     device.copyToDevice(to, &value, sizeof(float));
     device.synchronize();
   });
 }
 
 void eert_memory_synchronize(void) {
-  onDevice("eert_memory_synchronize", [](Device &device) { device.synchronize(); });
+  onDeviceKept("eert_memory_synchronize", [](Device &device) { device.synchronize(); });
 }
 
 int32_t eert_graph_begin(void) {
@@ -117,8 +126,9 @@ int32_t eert_graph_launch(int64_t graph) {
 
 void eert_graph_destroy(int64_t graph) {
   if (graph)
-    onDevice("eert_graph_destroy",
-             [&](Device &device) { device.destroyGraph(reinterpret_cast<CUgraphExec>(graph)); });
+    onDeviceKept("eert_graph_destroy", [&](Device &device) {
+      device.destroyGraph(reinterpret_cast<CUgraphExec>(graph));
+    });
 }
 
 // The host never touches device memory: nothing to open.

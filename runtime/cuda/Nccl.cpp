@@ -24,6 +24,7 @@
 #include "eert/eert.h"
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -45,6 +46,8 @@ struct Channel {
   int rank = 0, size = 1;
   float *scratch = nullptr;
   size_t scratchFloats = 0;
+  /// Receives posted on this link and not queued yet, in the order posted.
+  std::deque<uint64_t> unqueuedReceives;
 };
 
 /// An event recorded on `stream` now.
@@ -143,6 +146,7 @@ public:
     return guardedStatus("eert_comm_irecv (NCCL)", [&] {
       Channel &ch = link(peer, eert_comm_rank());
       *handle = add({&ch, nullptr, buffer, byteCount});
+      ch.unqueuedReceives.push_back(*handle);
     });
   }
 
@@ -151,9 +155,9 @@ public:
       auto found = operations_.find(handle);
       if (found == operations_.end())
         throw std::runtime_error("no device operation " + std::to_string(handle));
+      queue(found->second);
       Operation op = found->second;
       operations_.erase(found);
-      queue(op);
       EERT_CU(cuStreamWaitEvent(Device::get().stream(), op.done, 0));
       EERT_CU(cuEventDestroy(op.done));
       ncclResult_t state = ncclSuccess;
@@ -197,13 +201,22 @@ private:
     return next_++;
   }
 
+  /// Queues `op` if it is a receive not queued yet, after the link's
+  /// receives posted before it: messages match in the order sent, so a
+  /// receive waited for out of its posting order must not take an earlier one's.
   void queue(Operation &op) {
     if (op.done)
       return;
     Channel &ch = *op.channel;
-    follow(ch.stream, Device::get().stream());
-    EERT_NCCL(ncclRecv(op.receiveInto, op.receiveBytes, ncclUint8, 0, ch.comm, ch.stream));
-    op.done = recordOn(ch.stream);
+    while (!op.done) {
+      if (ch.unqueuedReceives.empty())
+        throw std::runtime_error("a receive missing from its link's queue");
+      Operation &next = operations_.at(ch.unqueuedReceives.front());
+      follow(ch.stream, Device::get().stream());
+      EERT_NCCL(ncclRecv(next.receiveInto, next.receiveBytes, ncclUint8, 0, ch.comm, ch.stream));
+      next.done = recordOn(ch.stream);
+      ch.unqueuedReceives.pop_front();
+    }
   }
 
   float *scratch(Channel &ch, size_t floats) {
@@ -318,14 +331,24 @@ private:
       EERT_CU(cuStreamCreate(&ch.stream, CU_STREAM_NON_BLOCKING));
   }
 
-  /// Destroys the communicators and their streams once the rank's work is done.
+  /// Destroys the communicators and their streams once the rank's work is
+  /// done; a communicator whose stream still waits past the limit (a send
+  /// no peer received) is aborted instead.
   void release() {
     Device &device = Device::get();
     device.synchronize();
     auto drop = [&](Channel &ch) {
-      if (ch.stream)
-        EERT_CU(cuStreamSynchronize(ch.stream));
-      if (ch.comm)
+      bool stuck = false;
+      if (ch.stream) {
+        try {
+          device.waitFor(ch.stream);
+        } catch (const std::exception &) {
+          stuck = true;
+        }
+      }
+      if (ch.comm && stuck)
+        nccl().ncclCommAbort(ch.comm);
+      else if (ch.comm)
         EERT_NCCL(ncclCommDestroy(ch.comm));
       if (ch.stream)
         EERT_CU(cuStreamDestroy(ch.stream));

@@ -500,9 +500,10 @@ bool Runner::runGraph(const Entry &entry, int64_t batch, int64_t seq,
     }
     uint64_t handle = 0;
     int32_t ended = eert_graph_end(&handle);
-    // A failed recording ran nothing; any error it left is not this call's.
-    eert_backend_check();
-    if (status != 0 || ended != 0) {
+    // A failed recording ran nothing; any error it left (a copy or wait the
+    // recording refused) is not this call's, which runs again unrecorded.
+    int32_t refused = eert_backend_check();
+    if (status != 0 || ended != 0 || refused != 0) {
       eert_graph_destroy(static_cast<int64_t>(handle));
       graph.refused = true;
       return false;
