@@ -33,6 +33,9 @@ if config.ee_cuda_backend == "ON":
     config.substitutions.append(
         ("%eert_cuda_lib", os.path.join(config.ee_obj_root, "lib", "libeert_cuda.so")))
     config.substitutions.append(("%eert_cuda_probe", os.path.join(config.ee_tools_dir, "eert-cuda-probe")))
+    # The backend on an emulated GPU (runtime/cuda/emulator), which runs anywhere.
+    config.substitutions.append(
+        ("%eert_cuda_emu_lib", os.path.join(config.ee_obj_root, "lib", "libeert_cuda_emu.so")))
     probe = subprocess.run([os.path.join(config.ee_tools_dir, "eert-cuda-probe")],
                            capture_output=True, text=True)
     if probe.returncode == 0:

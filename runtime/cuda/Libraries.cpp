@@ -185,17 +185,4 @@ std::string describe(const char *call, ncclResult_t result) {
          " failed: " + (text ? std::string(text) : "ncclResult_t " + std::to_string(result));
 }
 
-void check(const char *call, CUresult result) {
-  if (result != CUDA_SUCCESS)
-    throw std::runtime_error(describe(call, result));
-}
-void check(const char *call, cublasStatus_t status) {
-  if (status != CUBLAS_STATUS_SUCCESS)
-    throw std::runtime_error(describe(call, status));
-}
-void check(const char *call, ncclResult_t result) {
-  if (result != ncclSuccess)
-    throw std::runtime_error(describe(call, result));
-}
-
 } // namespace eert::cuda

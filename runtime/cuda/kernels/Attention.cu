@@ -65,7 +65,7 @@ template <int D> __device__ float dot(const float (&x)[D], const float *y, int64
 template <int D>
 __device__ void forwardRow(const float *query, const float *key, const float *value, float *out,
                            float *logSumExp, Shape shape) {
-  extern __shared__ float shared[];
+  EERT_DYNAMIC_SHARED(float, shared);
   float *keys = shared, *values = shared + kTile * shape.d;
   int64_t b = blockIdx.z, h = blockIdx.y, g = h / (shape.heads / shape.kvHeads);
   int64_t first = blockIdx.x * static_cast<int64_t>(kRows), s = first + threadIdx.x;
@@ -113,7 +113,7 @@ template <int D>
 __device__ void queryGradient(const float *query, const float *key, const float *value,
                               const float *doutput, const float *logSumExp, const float *delta,
                               float *dquery, Shape shape) {
-  extern __shared__ float shared[];
+  EERT_DYNAMIC_SHARED(float, shared);
   float *keys = shared, *values = shared + kTile * shape.d;
   int64_t b = blockIdx.z, h = blockIdx.y, g = h / (shape.heads / shape.kvHeads);
   int64_t first = blockIdx.x * static_cast<int64_t>(kRows), s = first + threadIdx.x;
@@ -156,7 +156,7 @@ template <int D>
 __device__ void keyValueGradient(const float *query, const float *key, const float *value,
                                  const float *doutput, const float *logSumExp, const float *delta,
                                  float *dkey, float *dvalue, Shape shape) {
-  extern __shared__ float shared[];
+  EERT_DYNAMIC_SHARED(float, shared);
   float *queries = shared, *douts = shared + kTile * shape.d;
   float *lses = douts + kTile * shape.d, *deltas = lses + kTile;
   int64_t b = blockIdx.z, g = blockIdx.y, group = shape.heads / shape.kvHeads;

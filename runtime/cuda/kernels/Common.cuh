@@ -6,6 +6,12 @@
 
 #include <cstdint>
 
+/// The launch's dynamic shared memory as `type *name`. A macro, so that the CPU emulator
+/// (runtime/cuda/emulator/Shim.h) can supply it: C++ has no `extern __shared__` array.
+#ifndef EERT_DYNAMIC_SHARED
+#define EERT_DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+#endif
+
 // bf16 values travel as their 16 bits (uint16_t), as in the CPU runtime; the
 // conversions are written out so they round exactly as runtime/cpu/BF16.h
 // does (to nearest even, NaN kept quiet), independent of cuda_bf16.h.
