@@ -41,6 +41,12 @@ if [ "${1:-}" = "--make-bundle" ]; then
       models+=("$tmp/$name-$target")
     done
   done
+  # One model in bf16 too (the model check's bf16 tolerances).
+  for target in cpu cuda; do
+    "$build/bin/ee-compile" "$root/test/e2e/Inputs/block-exits-gqa.json" --dtype bf16 \
+      --target "$target" -o "$tmp/block-exits-gqa-bf16-$target"
+    models+=("$tmp/block-exits-gqa-bf16-$target")
+  done
   "$build/bin/ee-compile" "$root/examples/eellm-1.3b.json" --target cuda --dtype bf16 -o "$tmp/eellm-1.3b-bench"
   models+=("$tmp/eellm-1.3b-bench")
   bash "$root/scripts/bundle.sh" --c-library --archive "$folder" "${models[@]}" \

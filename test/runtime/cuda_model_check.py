@@ -13,6 +13,13 @@ test/e2e. Checks, on a checkpoint the cpu binary initialises:
 - generate: the same greedy tokens and exits at full depth and with early
   exits (with the decode segments' CUDA graphs and without), and with a
   batch of two prompts.
+Binaries compiled in bf16 (`info`'s dtype) get issue 14's bf16 tolerances
+where summation order matters: a different order of fp32 sums flips bf16
+roundings of activations, so gradients agree within 2e-2 of each tensor's
+largest value and losses within 1e-2; after training, AdamW turns a sign
+flip of a near-zero gradient into a whole step, so 99.5% of each tensor's
+weights agree within 1e-2 of its largest and every one within the steps'
+reach (2 x iterations x lr).
 Prints one line per check and "N passed, M failed"; exits 1 on a failure.
 """
 import json
@@ -74,6 +81,24 @@ def close_tensors(a, b, tolerance):
         assert worst <= tolerance * scale, f"{name}: differs by {worst:.3g} (largest value {scale:.3g})"
 
 
+BF16 = json.loads(run(cpu, "info")).get("dtype") == "bf16"
+GRADIENTS = 2e-2 if BF16 else 2e-3
+LOSSES = 1e-2 if BF16 else 1e-3
+ITERATIONS, LR = 4, 3e-3
+
+
+def close_weights(a, b):
+    if not BF16:
+        return close_tensors(a, b, 1e-3)
+    assert a.keys() == b.keys(), (sorted(a), sorted(b))
+    for name in a:
+        scale = max(max((abs(v) for v in a[name]), default=0.0), 1e-12)
+        gaps = [abs(x - y) for x, y in zip(a[name], b[name])]
+        far = sum(1 for gap in gaps if gap > 1e-2 * scale)
+        assert far <= 0.005 * len(gaps), f"{name}: {far} of {len(gaps)} weights differ by over 1e-2 of {scale:.3g}"
+        assert max(gaps, default=0.0) <= 2 * ITERATIONS * LR, f"{name}: differs by {max(gaps):.3g}"
+
+
 checkpoint = os.path.join(work, "init")
 run(cpu, "init", "--out", checkpoint, "--seed", "11")
 
@@ -98,19 +123,20 @@ def grads():
     for binary, path in zip((cpu, other), paths):
         run(binary, "grad", "--load", checkpoint, "--data", corpus, "--seq-len", "16", "--global-batch", "4",
             "--out", path)
-    close_tensors(tensors(paths[0]), tensors(paths[1]), 2e-3)
+    close_tensors(tensors(paths[0]), tensors(paths[1]), GRADIENTS)
 
 
 def train():
     logs, saves = [], []
     for i, binary in enumerate((cpu, other)):
         save = os.path.join(work, f"train-{i}")
-        output = run(binary, "train", "--load", checkpoint, "--data", corpus, "--iters", "4", "--global-batch", "4",
-                     "--micro-batch", "2", "--seq-len", "16", "--lr", "3e-3", "--save", save, "--log-interval", "1")
+        output = run(binary, "train", "--load", checkpoint, "--data", corpus, "--iters", str(ITERATIONS),
+                     "--global-batch", "4", "--micro-batch", "2", "--seq-len", "16", "--lr", str(LR), "--save", save,
+                     "--log-interval", "1")
         logs.append([float(x) for x in re.findall(r"\| loss ([0-9.]+)", output)])
         saves.append(os.path.join(save, open(os.path.join(save, "latest")).read().strip()))
-    assert len(logs[0]) == 4 and all(abs(x - y) <= 1e-3 * abs(x) for x, y in zip(*logs)), logs
-    close_tensors(*(tensors(os.path.join(s, "model.safetensors")) for s in saves), 1e-3)
+    assert len(logs[0]) == ITERATIONS and all(abs(x - y) <= LOSSES * abs(x) for x, y in zip(*logs)), logs
+    close_weights(*(tensors(os.path.join(s, "model.safetensors")) for s in saves))
     # A resume on the other target continues the cpu run's checkpoint.
     run(other, "train", "--load", saves[0], "--data", corpus, "--iters", "6", "--global-batch", "4",
         "--micro-batch", "2", "--seq-len", "16", "--lr", "3e-3", "--save", os.path.join(work, "resumed"))

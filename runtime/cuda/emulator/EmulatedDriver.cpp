@@ -7,12 +7,22 @@
 // instead, and refuses (invalidating the capture) what the driver refuses while capturing:
 // synchronizing it, copies between the host and it. Errors come back as the driver's codes,
 // with the emulator's reason as cuGetErrorString's text.
+//
+// The emulated NCCL's messages (EmulatedNccl.cpp) are the one exception to running at issue: a
+// send or receive must hold only its own stream until the peer's counterpart runs, as on a GPU,
+// or the host would block where the real backend does not. So a stream keeps the completions
+// still pending on it (hold()); an event takes those of its stream when recorded. Querying
+// either tests them; synchronizing, waiting on the event (cuStreamWaitEvent blocks the host, as
+// the work after it runs at issue) or issuing more work on the stream completes them first.
+// A capture extends, as on a GPU, to a stream made to wait on an event recorded in it, so that
+// collectives on a communicator's stream are recorded with the kernels around them.
 #include "cuda/Libraries.h"
 #include "cuda/emulator/Emulator.h"
 
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -39,11 +49,22 @@ struct CUgraph_st {
 struct CUgraphExec_st {
   std::vector<std::function<void()>> work;
 };
+/// Work a stream holds past its issue: done(false) tests it, done(true) waits for it.
+struct Held {
+  std::function<bool(bool wait)> done;
+  bool finished = false;
+};
+using HeldList = std::vector<std::shared_ptr<Held>>;
 struct CUstream_st {
   CUgraph_st *recording = nullptr; // while captured
   bool invalidated = false;
+  bool joined = false; // captured through an event of another stream's capture
+  HeldList held;
 };
-struct CUevent_st {};
+struct CUevent_st {
+  HeldList held;
+  CUgraph_st *capture = nullptr; // recorded in this capture
+};
 
 namespace eert::cuda::emulator {
 namespace {
@@ -121,6 +142,19 @@ CUresult checkDeviceRange(uintptr_t p, size_t bytes, const char *what) {
 
 CUstream_st *streamOf(CUstream stream) { return stream ? stream : &legacyStream; }
 
+/// Tests (or, with `wait`, completes) `held`, dropping what finished: whether none is left.
+bool settle(HeldList &held, bool wait) {
+  for (auto &h : held)
+    if (!h->finished)
+      h->finished = h->done(wait);
+  held.erase(std::remove_if(held.begin(), held.end(), [](auto &h) { return h->finished; }),
+             held.end());
+  return held.empty();
+}
+
+/// Streams that joined a capture, detached when its stream ends it.
+std::map<CUgraph_st *, std::vector<CUstream_st *>> joinedStreams;
+
 /// What the driver refuses on a stream being captured: the capture is invalidated.
 CUresult refuseIfCapturing(CUstream_st *stream, const char *what) {
   if (!stream->recording)
@@ -145,6 +179,7 @@ CUresult issue(CUstream stream, std::function<void()> work) {
     s->recording->work.push_back(std::move(work));
     return CUDA_SUCCESS;
   }
+  settle(s->held, true);
   return run(work);
 }
 
@@ -362,6 +397,7 @@ CUresult cuMemcpyHtoDAsync(CUdeviceptr to, const void *from, size_t bytes, CUstr
   if (CUresult r = refuseIfCapturing(streamOf(stream), "a copy from pageable host memory"))
     return r;
   // From pageable memory the copy is staged before the call returns: done now.
+  settle(streamOf(stream)->held, true);
   std::memcpy(reinterpret_cast<void *>(to), from, bytes);
   return CUDA_SUCCESS;
 }
@@ -375,6 +411,7 @@ CUresult cuMemcpyDtoHAsync(void *to, CUdeviceptr from, size_t bytes, CUstream st
     return r;
   if (CUresult r = refuseIfCapturing(streamOf(stream), "a copy to pageable host memory"))
     return r;
+  settle(streamOf(stream)->held, true);
   std::memcpy(to, reinterpret_cast<const void *>(from), bytes);
   return CUDA_SUCCESS;
 }
@@ -419,6 +456,7 @@ CUresult cuStreamDestroy(CUstream stream) {
     return fail(CUDA_ERROR_INVALID_HANDLE, "the legacy stream cannot be destroyed");
   if (stream->recording)
     return fail(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "destroying a stream being captured");
+  // What it still holds is left to finish (or never, past an aborted communicator).
   delete stream;
   return CUDA_SUCCESS;
 }
@@ -426,18 +464,35 @@ CUresult cuStreamDestroy(CUstream stream) {
 CUresult cuStreamSynchronize(CUstream stream) {
   EMU_LOCK;
   EMU_CHECK_INIT
-  return refuseIfCapturing(streamOf(stream), "cuStreamSynchronize");
+  if (CUresult r = refuseIfCapturing(streamOf(stream), "cuStreamSynchronize"))
+    return r;
+  settle(streamOf(stream)->held, true);
+  return CUDA_SUCCESS;
 }
 
 CUresult cuStreamQuery(CUstream stream) {
   EMU_LOCK;
   EMU_CHECK_INIT
-  return refuseIfCapturing(streamOf(stream), "cuStreamQuery");
+  if (CUresult r = refuseIfCapturing(streamOf(stream), "cuStreamQuery"))
+    return r;
+  return settle(streamOf(stream)->held, false) ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;
 }
 
-CUresult cuStreamWaitEvent(CUstream, CUevent event, unsigned int) {
-  // Every stream's work is done when issued: nothing to wait for.
-  return event ? CUDA_SUCCESS : fail(CUDA_ERROR_INVALID_HANDLE, "a null event");
+CUresult cuStreamWaitEvent(CUstream stream, CUevent event, unsigned int) {
+  EMU_LOCK;
+  if (!event)
+    return fail(CUDA_ERROR_INVALID_HANDLE, "a null event");
+  CUstream_st *s = streamOf(stream);
+  if (event->capture && !s->recording) {
+    s->recording = event->capture;
+    s->invalidated = false;
+    s->joined = true;
+    joinedStreams[event->capture].push_back(s);
+    return CUDA_SUCCESS;
+  }
+  // Every other stream's work is done when issued, but for what the event holds.
+  settle(event->held, true);
+  return CUDA_SUCCESS;
 }
 
 CUresult cuEventCreate(CUevent *event, unsigned int) {
@@ -447,15 +502,29 @@ CUresult cuEventCreate(CUevent *event, unsigned int) {
   return CUDA_SUCCESS;
 }
 
-CUresult cuEventRecord(CUevent event, CUstream) {
-  return event ? CUDA_SUCCESS : fail(CUDA_ERROR_INVALID_HANDLE, "a null event");
+CUresult cuEventRecord(CUevent event, CUstream stream) {
+  EMU_LOCK;
+  if (!event)
+    return fail(CUDA_ERROR_INVALID_HANDLE, "a null event");
+  CUstream_st *s = streamOf(stream);
+  event->capture = s->recording;
+  event->held.clear();
+  if (!s->recording) {
+    settle(s->held, false);
+    event->held = s->held;
+  }
+  return CUDA_SUCCESS;
 }
 
 CUresult cuEventQuery(CUevent event) {
-  return event ? CUDA_SUCCESS : fail(CUDA_ERROR_INVALID_HANDLE, "a null event");
+  EMU_LOCK;
+  if (!event)
+    return fail(CUDA_ERROR_INVALID_HANDLE, "a null event");
+  return settle(event->held, false) ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;
 }
 
 CUresult cuEventDestroy(CUevent event) {
+  EMU_LOCK;
   delete event;
   return CUDA_SUCCESS;
 }
@@ -604,10 +673,16 @@ CUresult cuStreamBeginCapture(CUstream stream, CUstreamCaptureMode) {
 CUresult cuStreamEndCapture(CUstream stream, CUgraph *graph) {
   EMU_LOCK;
   *graph = nullptr;
-  if (!stream || !stream->recording)
+  if (!stream || !stream->recording || stream->joined)
     return fail(CUDA_ERROR_ILLEGAL_STATE, "the stream is not being captured");
   std::unique_ptr<CUgraph_st> recorded(stream->recording);
   stream->recording = nullptr;
+  for (CUstream_st *joined : joinedStreams[recorded.get()]) {
+    joined->recording = nullptr;
+    joined->joined = false;
+    stream->invalidated = stream->invalidated || joined->invalidated;
+  }
+  joinedStreams.erase(recorded.get());
   if (stream->invalidated)
     return fail(CUDA_ERROR_STREAM_CAPTURE_INVALIDATED,
                 "the capture was invalidated by an operation it cannot hold");
@@ -656,7 +731,19 @@ void submit(void *stream, std::function<void()> work) {
     s->recording->work.push_back(std::move(work));
     return;
   }
+  settle(s->held, true);
   work();
+}
+
+bool capturing(void *stream) {
+  EMU_LOCK;
+  return streamOf(static_cast<CUstream>(stream))->recording != nullptr;
+}
+
+void hold(void *stream, std::function<bool(bool wait)> done) {
+  EMU_LOCK;
+  streamOf(static_cast<CUstream>(stream))
+      ->held.push_back(std::make_shared<Held>(Held{std::move(done)}));
 }
 
 bool isDeviceRange(const void *pointer, size_t bytes) {

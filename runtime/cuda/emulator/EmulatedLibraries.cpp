@@ -1,13 +1,12 @@
-// EmulatedLibraries.cpp - Libraries.h's tables for the emulator: the emulated driver and
-// cuBLASLt in place of the loaded libraries, and no NCCL.
+// EmulatedLibraries.cpp - Libraries.h's tables for the emulator: the emulated driver, cuBLASLt
+// and NCCL (over MPI, a process a rank) in place of the loaded libraries.
 #include "cuda/Libraries.h"
-
-#include <stdexcept>
 
 namespace eert::cuda {
 namespace emulator {
 void fillDriver(DriverApi &api);
 void fillCublasLt(CublasLtApi &api);
+void fillNccl(NcclApi &api);
 } // namespace emulator
 
 namespace {
@@ -30,21 +29,24 @@ const CublasLtApi &cublasLtTable() {
   return table;
 }
 
-const NcclApi noNccl{};
+const NcclApi &ncclTable() {
+  static const NcclApi table = [] {
+    NcclApi api;
+    emulator::fillNccl(api);
+    return api;
+  }();
+  return table;
+}
 
 } // namespace
 
 const DriverApi *driverApi(std::string &) { return &driverTable(); }
 const CublasLtApi *cublasLtApi(std::string &) { return &cublasLtTable(); }
-const NcclApi *ncclApi(std::string &error) {
-  // Several ranks would need several emulated GPUs between processes.
-  error = "the emulated GPU has no NCCL (one rank only)";
-  return nullptr;
-}
+const NcclApi *ncclApi(std::string &) { return &ncclTable(); }
 
 const DriverApi &driver() { return driverTable(); }
 const CublasLtApi &cublasLt() { return cublasLtTable(); }
-const NcclApi &nccl() { throw std::logic_error("NCCL used on the emulated GPU, which has none"); }
+const NcclApi &nccl() { return ncclTable(); }
 
 // As Libraries.cpp words them.
 std::string describe(const char *call, CUresult result) {
@@ -62,7 +64,9 @@ std::string describe(const char *call, cublasStatus_t status) {
 }
 
 std::string describe(const char *call, ncclResult_t result) {
-  return std::string(call) + " failed: ncclResult_t " + std::to_string(result);
+  const char *text = nccl().ncclGetErrorString(result);
+  return std::string(call) +
+         " failed: " + (text ? std::string(text) : "ncclResult_t " + std::to_string(result));
 }
 
 } // namespace eert::cuda

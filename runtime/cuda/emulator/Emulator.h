@@ -101,6 +101,13 @@ void runGrid(const Kernel &kernel, Dim3 grid, Dim3 block, size_t sharedBytes, vo
 /// Stream order for the emulated libraries (EmulatedDriver.cpp): runs `work` now, or records
 /// it into the graph `stream` (a CUstream) is capturing. Work throws std::runtime_error to fail.
 void submit(void *stream, std::function<void()> work);
+/// Whether `stream` is being captured (its work recorded, not run).
+bool capturing(void *stream);
+/// Keeps `done` pending on `stream` (work that holds it past its issue: an emulated NCCL
+/// message): done(false) tests whether it finished, done(true) waits until it has. Stream and
+/// event queries test it; synchronizing, waiting on an event recorded after it, or more work on
+/// the stream completes it.
+void hold(void *stream, std::function<bool(bool wait)> done);
 /// Whether [pointer, pointer + bytes) lies in one allocation of emulated device memory.
 bool isDeviceRange(const void *pointer, size_t bytes);
 /// Keeps `detail` as the text cuGetErrorString gives for `result`'s next description.
