@@ -12,9 +12,11 @@
 // every replica gets the same bits.
 //
 // Messages: NCCL has no tags, and a send or receive holds its stream until
-// the peer's counterpart runs. So each direction between neighbouring
-// pipeline stages gets a communicator of two ranks and a stream, made at
-// eert_comm_grid (a lazily made one would need both ends at once). A send is
+// the peer's counterpart runs. So each direction between two stages of the
+// rank's pipeline gets a communicator of two ranks and a stream, made at
+// eert_comm_grid (a lazily made one would need both ends at once). Every
+// pair, not only neighbours: the gradients of a weight tied across stages
+// (the embedding and the heads that share it) go from stage to stage. A send is
 // queued when posted and a receive when waited for (or tested): the order
 // ee-pipeline-step's deadlock check assumes, where a send completes once its
 // receiver waits for it. A direction's messages match in the order sent.
@@ -278,17 +280,20 @@ private:
     if (found == links_.end())
       throw std::runtime_error("no NCCL link from rank " + std::to_string(from) + " to rank " +
                                std::to_string(to) +
-                               ": messages in GPU memory go between neighbouring pipeline stages");
+                               ": messages in GPU memory go between stages of one pipeline");
     return found->second;
   }
 
-  /// Both directions to each neighbouring stage, all ranks in one order
-  /// (sorted by (from, to)) inside one NCCL group.
+  /// Both directions to every other stage of the rank's pipeline, all ranks
+  /// in one order (sorted by (from, to)) inside one NCCL group.
   void makePipelineLinks() {
     constexpr int64_t kPipelineGroup = 2;
     int64_t self = eert_comm_rank();
+    int stages = 1;
+    if (mpi_[kPipelineGroup] != MPI_COMM_NULL)
+      MPI_Comm_size(mpi_[kPipelineGroup], &stages);
     std::vector<std::pair<int64_t, int64_t>> pairs;
-    for (int offset : {-1, 1}) {
+    for (int offset = 1 - stages; offset < stages; ++offset) {
       int64_t peer = eert_comm_group_peer(kPipelineGroup, offset);
       if (peer >= 0 && peer != self) {
         pairs.push_back({self, peer});

@@ -1,12 +1,12 @@
 """Multi-rank cuda binaries on emulated GPUs (NCCL over MPI) against the single-rank cpu binary.
 
-Three training iterations on DP = 2 (plain and ZeRO-1), TP = 2 and PP = 2 log the same losses
+Three training iterations on DP = 2 (plain and ZeRO-1), TP = 2, PP = 2 and PP = 3 log the same losses
 and save the same weights as one cpu rank (1e-4 relative); greedy early-exit generation (tokens
 at every exit) with the recompute method on TP = 2 and the pipeline method on PP = 2 gives one
 rank's tokens, exits and confidences. The cuda binaries find libeert_cuda_emu.so as libeert_cuda.so through LD_LIBRARY_PATH, which
 mpirun passes on.
 
-Usage: cuda_emulated_layouts.py CPU CUDA CUDA_ZERO CUDA_TP2 CUDA_PP2 CORPUS WORKDIR
+Usage: cuda_emulated_layouts.py CPU CUDA CUDA_ZERO CUDA_TP2 CUDA_PP2 CUDA_PP3 CORPUS WORKDIR
 """
 import json
 import os
@@ -75,17 +75,19 @@ def same_tokens(got, want):
     return []
 
 
-def main(cpu, cuda, cuda_zero, cuda_tp2, cuda_pp2, corpus, workdir):
+def main(cpu, cuda, cuda_zero, cuda_tp2, cuda_pp2, cuda_pp3, corpus, workdir):
     checkpoint = os.path.join(workdir, "ckpt")
     run(cpu, "init", "--out", checkpoint, "--seed", "3")
     single = train(cpu, 1, checkpoint, corpus, os.path.join(workdir, "one"))
     tally = Tally()
-    layouts = [("DP = 2", cuda, []), ("DP = 2 ZeRO-1", cuda_zero, ["--use-distributed-optimizer"]),
-               ("TP = 2", cuda_tp2, []), ("PP = 2", cuda_pp2, [])]
-    for tag, binary, extra in layouts:
+    layouts = [("DP = 2", cuda, [], 2), ("DP = 2 ZeRO-1", cuda_zero, ["--use-distributed-optimizer"], 2),
+               ("TP = 2", cuda_tp2, [], 2), ("PP = 2", cuda_pp2, [], 2),
+               # The tied embedding's gradients go from the last stage to the first, past the middle.
+               ("PP = 3", cuda_pp3, [], 3)]
+    for tag, binary, extra, ranks in layouts:
         save = os.path.join(workdir, tag.replace(" ", "").replace("=", ""))
-        report(tally, "train " + tag, lambda binary=binary, save=save, extra=extra:
-               compare(train(binary, 2, checkpoint, corpus, save, *extra), single))
+        report(tally, "train " + tag, lambda binary=binary, save=save, extra=extra, ranks=ranks:
+               compare(train(binary, ranks, checkpoint, corpus, save, *extra), single))
     trained = os.path.join(workdir, "one")
     want = tokens(cpu, 1, trained, "recompute")
     early = sum(t[1] != "final" for t in want)
