@@ -269,6 +269,31 @@ class CudaKernelTest(unittest.TestCase):
                                                                    i64(vocab), tp], [1], status=True)
             self.close(c[0], g[0], "eert_exit_confidence_parallel")
 
+    def test_exit_decision(self):
+        # Rows that decide greedily, rows that sample (plain, top-k, top-p,
+        # both) and rows below their threshold, each with its own state: the
+        # same decisions, tokens and next states as the CPU, bit for bit.
+        options = [(0.0, 0.0, 0, 1.0), (0.0, 1.0, 0, 1.0), (0.3, 0.8, 5, 1.0), (0.0, 1.2, 0, 0.9),
+                   (2.0, 1.0, 0, 1.0), (0.5, 0.7, 3, 0.95), (0.0, 1.0, 1, 1.0)]
+        for name, hidden, heads, kv, d, inter, vocab, batch, seq in self.shapes():
+            tokens = batch * seq
+            logits, confidence = 3 * torch.randn(tokens, vocab), torch.rand(tokens)
+            choice = torch.tensor([options[t % len(options)] for t in range(tokens)], dtype=torch.float32)
+            state = torch.randint(-2**62, 2**62, (tokens,), dtype=torch.int64)
+            c, g = self.run_both("eert_exit_decision",
+                                 [logits, confidence, choice, state, torch.zeros(tokens, dtype=torch.int32),
+                                  torch.zeros(tokens, dtype=torch.int32), torch.zeros(tokens),
+                                  torch.zeros(tokens, dtype=torch.int64), i64(tokens), i64(vocab)],
+                                 [4, 5, 6, 7], status=True)
+            for what, index in (("decision", 0), ("token", 1), ("next state", 3)):
+                self.assertTrue(torch.equal(c[index], g[index]), f"eert_exit_decision {what}: {c[index]} vs {g[index]}")
+            self.assertGreater(int((c[0] == 1).sum()), 0)
+            self.close(c[2], g[2], "eert_exit_decision logprob", rtol=1e-5, atol=1e-5)
+            for temperature, top_k, top_p in ((0.0, 0, 1.0), (0.8, 0, 1.0), (1.1, 7, 1.0), (1.0, 0, 0.8)):
+                c, g = self.run_both("eert_sampling_distribution", [logits[0].clone(), i64(vocab), f32(temperature),
+                                                                    i64(top_k), f32(top_p), torch.zeros(vocab)], [5])
+                self.close(c[0], g[0], "eert_sampling_distribution", rtol=1e-6, atol=1e-7)
+
     def test_embedding(self):
         for name, hidden, heads, kv, d, inter, vocab, batch, seq in self.shapes():
             tokens = batch * seq
@@ -362,6 +387,12 @@ class CudaKernelTest(unittest.TestCase):
         self.assertFault(GPU.eert_attention_cached(q, kv, kv, cache, cache, positions, None, b.gpu(torch.zeros(1, 8)),
                                                    i64(1), i64(1), i64(1), i64(4), i64(1), i64(1), i64(8)),
                          "position 4 of token 0 is outside the KV cache [0, 4)")
+        row, decided = b.gpu(torch.randn(2, 10)), b.gpu(torch.ones(2))
+        choice = b.gpu(torch.tensor([[0.0, 1.0, 0, 1.0], [0.0, 1.0, 0, 1.5]]))
+        ints = [b.gpu(torch.zeros(2, dtype=torch.int64)) for _ in range(4)]
+        self.assertFault(GPU.eert_exit_decision(row, decided, choice, ints[0], ints[1], ints[2], b.gpu(torch.zeros(2)),
+                                                ints[3], i64(2), i64(10)),
+                         "token 1 needs temperature >= 0, top_k in [0, vocab] and 0 < top_p <= 1")
 
 
 if __name__ == "__main__":
