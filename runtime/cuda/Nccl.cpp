@@ -207,8 +207,6 @@ private:
   /// receives posted before it: messages match in the order sent, so a
   /// receive waited for out of its posting order must not take an earlier one's.
   void queue(Operation &op) {
-    if (op.done)
-      return;
     Channel &ch = *op.channel;
     while (!op.done) {
       if (ch.unqueuedReceives.empty())

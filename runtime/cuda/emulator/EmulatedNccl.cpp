@@ -230,10 +230,17 @@ ncclResult_t inOrder(const char *what, ncclComm_t comm, void *stream, Collective
   return result;
 }
 
-/// The peer's message on `comm`, held by `stream` until MPI completes it.
+/// A send or receive of `count` elements of `buffer` with the peer on `comm`, held by `stream`
+/// until MPI completes it; `start(bytes, comm, request)` starts it.
 template <typename Start>
-ncclResult_t message(const char *what, ncclComm_t comm, int peer, void *stream, int bytes,
-                     Start start) {
+ncclResult_t message(const char *what, const void *buffer, size_t count, ncclDataType_t datatype,
+                     int peer, ncclComm_t comm, void *stream, Start start) {
+  if (ncclResult_t r = checkComm(comm))
+    return r;
+  if (ncclResult_t r =
+          checkBuffer((std::string(what) + "'s buffer").c_str(), buffer, count, datatype))
+    return r;
+  int bytes = static_cast<int>(count * typeBytes(datatype));
   if (peer < 0 || peer >= comm->size || peer == comm->rank)
     return fail(ncclInvalidArgument, std::string(what) + ": peer " + std::to_string(peer) +
                                          " of a communicator of " + std::to_string(comm->size));
@@ -243,7 +250,7 @@ ncclResult_t message(const char *what, ncclComm_t comm, int peer, void *stream, 
   // Earlier work on the stream is done (it ran at issue) but for messages it holds, which MPI
   // orders before this one on the same communicator.
   auto request = std::make_shared<MPI_Request>(MPI_REQUEST_NULL);
-  if (int code = start(request.get()))
+  if (int code = start(bytes, comm->comm, request.get()))
     return mpiFailure(what, code);
   std::shared_ptr<AsyncState> state = comm->state;
   std::string name = what;
@@ -528,29 +535,19 @@ ncclResult_t ncclBroadcast(const void *sendbuff, void *recvbuff, size_t count,
 
 ncclResult_t ncclSend(const void *sendbuff, size_t count, ncclDataType_t datatype, int peer,
                       ncclComm_t comm, cudaStream_t stream) {
-  if (ncclResult_t r = checkComm(comm))
-    return r;
-  if (ncclResult_t r = checkBuffer("ncclSend's buffer", sendbuff, count, datatype))
-    return r;
-  int bytes = static_cast<int>(count * typeBytes(datatype));
-  MPI_Comm c = comm->comm;
   // From the buffer itself: the sender keeps it until the send's stream is done.
-  return message("ncclSend", comm, peer, stream, bytes, [=](MPI_Request *request) {
-    return MPI_Isend(sendbuff, bytes, MPI_BYTE, peer, 0, c, request);
-  });
+  return message("ncclSend", sendbuff, count, datatype, peer, comm, stream,
+                 [=](int bytes, MPI_Comm c, MPI_Request *request) {
+                   return MPI_Isend(sendbuff, bytes, MPI_BYTE, peer, 0, c, request);
+                 });
 }
 
 ncclResult_t ncclRecv(void *recvbuff, size_t count, ncclDataType_t datatype, int peer,
                       ncclComm_t comm, cudaStream_t stream) {
-  if (ncclResult_t r = checkComm(comm))
-    return r;
-  if (ncclResult_t r = checkBuffer("ncclRecv's buffer", recvbuff, count, datatype))
-    return r;
-  int bytes = static_cast<int>(count * typeBytes(datatype));
-  MPI_Comm c = comm->comm;
-  return message("ncclRecv", comm, peer, stream, bytes, [=](MPI_Request *request) {
-    return MPI_Irecv(recvbuff, bytes, MPI_BYTE, peer, 0, c, request);
-  });
+  return message("ncclRecv", recvbuff, count, datatype, peer, comm, stream,
+                 [=](int bytes, MPI_Comm c, MPI_Request *request) {
+                   return MPI_Irecv(recvbuff, bytes, MPI_BYTE, peer, 0, c, request);
+                 });
 }
 
 // A group changes nothing here: every call runs (or is queued) as it comes, and the inits a
